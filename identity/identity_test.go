@@ -1,0 +1,122 @@
+package identity
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMnemonicRoundTrip(t *testing.T) {
+	s, err := NewSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := s.Mnemonic()
+	if n := len(strings.Fields(words)); n != 24 {
+		t.Fatalf("Mnemonic() has %d words, want 24", n)
+	}
+	back, err := SeedFromMnemonic("  " + strings.ToUpper(words) + "\n")
+	if err != nil {
+		t.Fatalf("SeedFromMnemonic: %v", err)
+	}
+	if back.UserID() != s.UserID() {
+		t.Fatalf("restored user %s, want %s", back.UserID(), s.UserID())
+	}
+}
+
+func TestMnemonicErrors(t *testing.T) {
+	s, _ := NewSeed()
+	w := strings.Fields(s.Mnemonic())
+	swapped := append([]string(nil), w...)
+	swapped[0], swapped[1] = swapped[1], swapped[0]
+	for name, in := range map[string]string{
+		"short":     strings.Join(w[:23], " "),
+		"notaword":  strings.Join(append(append([]string(nil), w[:23]...), "coconutz"), " "),
+		"checksum":  strings.Join(swapped, " "),
+		"empty":     "",
+	} {
+		if name == "checksum" && swapped[0] == swapped[1] {
+			continue
+		}
+		if _, err := SeedFromMnemonic(in); err == nil {
+			t.Errorf("%s: SeedFromMnemonic accepted bad words", name)
+		}
+	}
+}
+
+func TestDerivationSeparatesContexts(t *testing.T) {
+	s, _ := NewSeed()
+	var n1, n2 [32]byte
+	n2[0] = 1
+	keys := [][]byte{
+		s.UserKey().Seed(),
+		s.NodeKey(n1, "coco").Seed(),
+		s.NodeKey(n2, "coco").Seed(),
+		s.NodeKey(n1, "other").Seed(),
+	}
+	for i := range keys {
+		for j := i + 1; j < len(keys); j++ {
+			if bytes.Equal(keys[i], keys[j]) {
+				t.Errorf("keys %d and %d are equal", i, j)
+			}
+		}
+	}
+	if !bytes.Equal(s.NodeKey(n1, "coco"), s.NodeKey(n1, "coco")) {
+		t.Error("NodeKey is not deterministic")
+	}
+}
+
+// TestPinnedDerivation pins the KDF: changing it would change every user's ID.
+func TestPinnedDerivation(t *testing.T) {
+	s, _ := SeedFromBytes(bytes.Repeat([]byte{7}, 32))
+	const want = "u5amkyaea76n5eqmczitz6xo5hnkzz6jotnkpgqpp6q2xeahdc3wa"
+	if got := s.UserID().String(); got != want {
+		t.Fatalf("UserID of seed 0x07.. = %s, want %s", got, want)
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); err != ErrNoIdentity {
+		t.Fatalf("Load(empty) = %v, want ErrNoIdentity", err)
+	}
+	s, _ := NewSeed()
+	id := &Identity{Name: "alice", Seed: s}
+	if err := Save(dir, id); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, seedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("seed mode = %v, want 0600", st.Mode().Perm())
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID() != id.ID() || got.Name != "alice" {
+		t.Errorf("Load = %s %q, want %s alice", got.ID(), got.Name, id.ID())
+	}
+	other, _ := NewSeed()
+	if err := Save(dir, &Identity{Seed: other}); err == nil {
+		t.Error("Save over a different identity succeeded")
+	}
+}
+
+func TestUserIDText(t *testing.T) {
+	s, _ := NewSeed()
+	u := s.UserID()
+	back, err := ParseUserID(u.String())
+	if err != nil || back != u {
+		t.Fatalf("ParseUserID(%s) = %v, %v", u, back, err)
+	}
+	for _, bad := range []string{"", "x", "uAAAA", u.String()[1:]} {
+		if _, err := ParseUserID(bad); err == nil {
+			t.Errorf("ParseUserID(%q) accepted", bad)
+		}
+	}
+}
