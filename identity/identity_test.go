@@ -32,10 +32,10 @@ func TestMnemonicErrors(t *testing.T) {
 	swapped := append([]string(nil), w...)
 	swapped[0], swapped[1] = swapped[1], swapped[0]
 	for name, in := range map[string]string{
-		"short":     strings.Join(w[:23], " "),
-		"notaword":  strings.Join(append(append([]string(nil), w[:23]...), "coconutz"), " "),
-		"checksum":  strings.Join(swapped, " "),
-		"empty":     "",
+		"short":    strings.Join(w[:23], " "),
+		"notaword": strings.Join(append(append([]string(nil), w[:23]...), "coconutz"), " "),
+		"checksum": strings.Join(swapped, " "),
+		"empty":    "",
 	} {
 		if name == "checksum" && swapped[0] == swapped[1] {
 			continue

@@ -13,7 +13,7 @@ import (
 
 // File names inside a coconet home directory.
 const (
-	seedFile    = "seed"        // 32 raw bytes, mode 0600
+	seedFile    = "seed" // 32 raw bytes, mode 0600
 	profileFile = "identity.json"
 )
 
