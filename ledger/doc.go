@@ -1,0 +1,61 @@
+// Package ledger implements a private network's ledger: a signed, hash-linked
+// DAG of operations (genesis, invites, members, nodes) stored on disk, and the
+// State every member computes from it.
+//
+// # Operations
+//
+// An Op is signed by its Author over its canonical CBOR encoding (without the
+// signature, after the domain string "coconet/ledger/op/v1\x00"). Its ID is
+// the SHA-256 of the whole encoding, signature included, and it names as
+// Parents the IDs of the operations its author had seen (the heads of the
+// author's log). The NetworkID is the ID of the genesis operation, so anyone
+// holding it can check the owner.
+//
+// # The fold
+//
+// Fold turns a set of operations into a State. It is a pure function of the
+// SET: every node that holds the same operations computes the same State, in
+// whatever order they arrived. The rule, in plain words:
+//
+//  1. Order. Operations are applied in a canonical order: a topological order
+//     of the DAG (parents before children) in which, whenever several
+//     operations are ready, the one with the smallest ID (bytewise) goes
+//     first. Operations whose parents are absent are ignored.
+//
+//  2. Removal wins; seniority decides between removals. Every remove_user
+//     operation is ranked by the seniority of its author at the operation's
+//     causal point (the state folded from the operation's ancestors alone):
+//     the owner first, then admins, then guests, then non-members; within a
+//     role, the user who was added earlier in the canonical order first; ties
+//     by operation ID. Walking that ranking, each removal that has not been
+//     voided itself voids every operation authored by its subject that is
+//     concurrent with it (neither its ancestor nor its descendant) —
+//     including the subject's own removals of others. What the subject did
+//     before the removal (ancestors) stands; what the subject does after
+//     seeing it (descendants) is judged normally, so it counts only if the
+//     subject was added again.
+//
+//  3. Apply. Walking the canonical order, each operation that was not voided
+//     is checked against the permission matrix (see State.Check) on the state
+//     so far and applied if it passes. Voided and failing operations have no
+//     effect and are listed in State.Rejected with a reason.
+//
+//  4. Repeat. A removal rejected in step 3 (for instance because its author's
+//     own membership came from a voided add) must not void anything, so steps
+//     2 and 3 are repeated, ignoring the removals rejected by the previous
+//     pass, until the set of applied operations stops changing (at most
+//     len(ops)+1 rounds). This is deterministic too.
+//
+// Examples: two admins removing each other concurrently — the one added first
+// wins, the other is removed and their removal has no effect. An admin adding
+// a guest concurrently with the owner removing that admin — the add is
+// voided, and what the guest did afterwards is rejected because the guest
+// never became a member.
+//
+// # Checks at the causal point
+//
+// Log.Add accepts an operation from a peer only if it verifies and is
+// authorized at its causal point (the fold of its ancestors), so a log never
+// holds operations that were invalid when they were made; concurrent
+// conflicts between valid operations are settled by the fold.
+package ledger

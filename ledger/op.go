@@ -1,0 +1,575 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/coconet/coconet/identity"
+)
+
+// ID names an operation: the SHA-256 of its canonical encoding, signature
+// included.
+type ID [32]byte
+
+// String is the ID in lowercase hex.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short is the first 12 hex characters, for people.
+func (id ID) Short() string { return id.String()[:12] }
+
+// IsZero reports whether id is unset.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// ParseID parses the form produced by String.
+func ParseID(s string) (ID, error) {
+	var id ID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("ledger: %q is not an operation id (64 hex characters)", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+func compareID(a, b ID) int { return bytes.Compare(a[:], b[:]) }
+
+// NetworkID names a network: the ID of its genesis operation.
+type NetworkID [32]byte
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// String is the ID in lowercase base32 without padding, prefixed "n".
+func (n NetworkID) String() string { return "n" + strings.ToLower(b32.EncodeToString(n[:])) }
+
+// Short is the first 12 characters of String.
+func (n NetworkID) Short() string { return n.String()[:12] }
+
+// IsZero reports whether n is unset.
+func (n NetworkID) IsZero() bool { return n == NetworkID{} }
+
+// ParseNetworkID parses the form produced by String.
+func ParseNetworkID(s string) (NetworkID, error) {
+	var n NetworkID
+	if !strings.HasPrefix(s, "n") {
+		return n, fmt.Errorf("ledger: network id %q does not start with 'n'", s)
+	}
+	b, err := b32.DecodeString(strings.ToUpper(s[1:]))
+	if err != nil || len(b) != len(n) {
+		return n, fmt.Errorf("ledger: %q is not a network id", s)
+	}
+	copy(n[:], b)
+	return n, nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (n NetworkID) MarshalText() ([]byte, error) { return []byte(n.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (n *NetworkID) UnmarshalText(b []byte) error {
+	v, err := ParseNetworkID(string(b))
+	if err != nil {
+		return err
+	}
+	*n = v
+	return nil
+}
+
+// Role is a member's role in a network: owner > admin > guest.
+type Role uint8
+
+// Roles.
+const (
+	RoleNone  Role = 0
+	RoleGuest Role = 1
+	RoleAdmin Role = 2
+	RoleOwner Role = 3
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleNone:
+		return "none"
+	case RoleGuest:
+		return "guest"
+	case RoleAdmin:
+		return "admin"
+	case RoleOwner:
+		return "owner"
+	}
+	return fmt.Sprintf("role(%d)", uint8(r))
+}
+
+// ParseRole parses "guest", "admin", "owner" or "none" (any case).
+func ParseRole(s string) (Role, error) {
+	for r := RoleNone; r <= RoleOwner; r++ {
+		if strings.EqualFold(s, r.String()) {
+			return r, nil
+		}
+	}
+	return RoleNone, fmt.Errorf("ledger: unknown role %q (want guest, admin or owner)", s)
+}
+
+// Kind is the kind of an operation.
+type Kind string
+
+// Operation kinds and the fields each one uses.
+const (
+	KindGenesis      Kind = "genesis"       // Name (network name), NetKind ("user"|"developer"), Nonce (16 random bytes), SubjectName = owner's display name
+	KindInvite       Kind = "invite"        // InviteKey, Role, Expires (unix seconds), Uses (>=1)
+	KindRevokeInvite Kind = "revoke_invite" // Ref = invite op ID
+	KindAddUser      Kind = "add_user"      // Subject, Role, SubjectName, Ref = invite op ID (optional; zero = direct add)
+	KindRemoveUser   Kind = "remove_user"   // Subject
+	KindAddNode      Kind = "add_node"      // Node (Ed25519 public key of a libp2p host), Subject (user who owns the node), SubjectName = app/node name
+	KindRemoveNode   Kind = "remove_node"   // Node
+)
+
+// Version is the wire version of operations this package writes and reads.
+const Version = 1
+
+// MaxOpSize is the largest encoded operation Unmarshal accepts.
+const MaxOpSize = 64 << 10
+
+// NonceSize is the length of a genesis nonce.
+const NonceSize = 16
+
+// Op is one signed operation of a network's ledger.
+//
+// The wire form is a CBOR map with the integer keys in the tags below, in
+// Core Deterministic Encoding. V, Author, Time and Kind are always present;
+// every other field is omitted when zero. New fields must be optional.
+type Op struct {
+	V           uint8           `cbor:"1,keyasint"`            // wire version, 1
+	Net         NetworkID       `cbor:"2,keyasint,omitzero"`   // zero for genesis
+	Parents     []ID            `cbor:"3,keyasint,omitempty"`  // sorted ascending, no duplicates; empty only for genesis
+	Author      identity.UserID `cbor:"4,keyasint"`            // signer
+	Time        int64           `cbor:"5,keyasint"`            // author's clock, unix milliseconds
+	Kind        Kind            `cbor:"6,keyasint"`            // what the operation does
+	Subject     identity.UserID `cbor:"7,keyasint,omitzero"`   // user added/removed, or owning a node
+	SubjectName string          `cbor:"8,keyasint,omitempty"`  // display name of the subject (user or node)
+	Role        Role            `cbor:"9,keyasint,omitempty"`  // role given by an invite or add
+	Node        [32]byte        `cbor:"10,keyasint,omitzero"`  // node public key
+	Ref         ID              `cbor:"11,keyasint,omitzero"`  // the invite an op refers to
+	InviteKey   [32]byte        `cbor:"12,keyasint,omitzero"`  // public half of the invite code's key
+	Expires     int64           `cbor:"13,keyasint,omitempty"` // invite expiry, unix seconds
+	Uses        int             `cbor:"14,keyasint,omitempty"` // invite uses
+	Name        string          `cbor:"15,keyasint,omitempty"` // network name (genesis)
+	NetKind     string          `cbor:"16,keyasint,omitempty"` // "user" or "developer" (genesis)
+	Nonce       []byte          `cbor:"17,keyasint,omitempty"` // genesis nonce
+	Sig         []byte          `cbor:"18,keyasint,omitempty"` // Ed25519 by Author over SigningBytes()
+}
+
+// CBOR map keys of the Op fields.
+const (
+	keyV = 1 + iota
+	keyNet
+	keyParents
+	keyAuthor
+	keyTime
+	keyKind
+	keySubject
+	keySubjectName
+	keyRole
+	keyNode
+	keyRef
+	keyInviteKey
+	keyExpires
+	keyUses
+	keyName
+	keyNetKind
+	keyNonce
+	keySig
+	keyMax = keySig
+)
+
+// opDomain prefixes the bytes an author signs, so an op signature can never
+// be taken for a signature of anything else made with the same key.
+const opDomain = "coconet/ledger/op/v1\x00"
+
+func (o *Op) encode(withSig bool) []byte {
+	var body cborEnc
+	n := 0
+	key := func(k int) { body.head(majUint, uint64(k)); n++ }
+	key(keyV)
+	body.head(majUint, uint64(o.V))
+	if !o.Net.IsZero() {
+		key(keyNet)
+		body.bytes(o.Net[:])
+	}
+	if len(o.Parents) > 0 {
+		key(keyParents)
+		body.head(majArray, uint64(len(o.Parents)))
+		for _, p := range o.Parents {
+			body.bytes(p[:])
+		}
+	}
+	key(keyAuthor)
+	body.bytes(o.Author[:])
+	key(keyTime)
+	body.int(o.Time)
+	key(keyKind)
+	body.text(string(o.Kind))
+	if !o.Subject.IsZero() {
+		key(keySubject)
+		body.bytes(o.Subject[:])
+	}
+	if o.SubjectName != "" {
+		key(keySubjectName)
+		body.text(o.SubjectName)
+	}
+	if o.Role != 0 {
+		key(keyRole)
+		body.head(majUint, uint64(o.Role))
+	}
+	if o.Node != [32]byte{} {
+		key(keyNode)
+		body.bytes(o.Node[:])
+	}
+	if !o.Ref.IsZero() {
+		key(keyRef)
+		body.bytes(o.Ref[:])
+	}
+	if o.InviteKey != [32]byte{} {
+		key(keyInviteKey)
+		body.bytes(o.InviteKey[:])
+	}
+	if o.Expires != 0 {
+		key(keyExpires)
+		body.int(o.Expires)
+	}
+	if o.Uses != 0 {
+		key(keyUses)
+		body.int(int64(o.Uses))
+	}
+	if o.Name != "" {
+		key(keyName)
+		body.text(o.Name)
+	}
+	if o.NetKind != "" {
+		key(keyNetKind)
+		body.text(o.NetKind)
+	}
+	if len(o.Nonce) > 0 {
+		key(keyNonce)
+		body.bytes(o.Nonce)
+	}
+	if withSig && len(o.Sig) > 0 {
+		key(keySig)
+		body.bytes(o.Sig)
+	}
+	var e cborEnc
+	e.head(majMap, uint64(n))
+	return append(e.b, body.b...)
+}
+
+// Marshal returns the canonical CBOR encoding of the operation.
+func (o *Op) Marshal() []byte { return o.encode(true) }
+
+// SigningBytes returns what the author signs: a domain string followed by
+// the canonical encoding without Sig.
+func (o *Op) SigningBytes() []byte { return append([]byte(opDomain), o.encode(false)...) }
+
+// Sign sets Author to key's public key and Sig to its signature.
+func (o *Op) Sign(key ed25519.PrivateKey) {
+	o.Author = identity.UserIDOf(key.Public().(ed25519.PublicKey))
+	o.Sig = ed25519.Sign(key, o.SigningBytes())
+}
+
+// ID is the SHA-256 of Marshal().
+func (o *Op) ID() ID { return sha256.Sum256(o.Marshal()) }
+
+// VerifySignature checks Sig against Author.
+func (o *Op) VerifySignature() error {
+	if len(o.Sig) != ed25519.SignatureSize || !ed25519.Verify(o.Author.PublicKey(), o.SigningBytes(), o.Sig) {
+		return fmt.Errorf("%w on op %s by %s", ErrBadSignature, o.ID().Short(), o.Author.Short())
+	}
+	return nil
+}
+
+// Clone returns a deep copy of o.
+func (o *Op) Clone() *Op {
+	c := *o
+	c.Parents = append([]ID(nil), o.Parents...)
+	c.Nonce = append([]byte(nil), o.Nonce...)
+	c.Sig = append([]byte(nil), o.Sig...)
+	return &c
+}
+
+// Unmarshal decodes an operation. It is strict: it accepts only canonical
+// encodings of wire version 1 (no trailing bytes, no unknown or duplicate
+// keys, keys in order, shortest integer forms) of at most MaxOpSize bytes,
+// so that Unmarshal(b).Marshal() == b for every accepted b.
+func Unmarshal(b []byte) (*Op, error) {
+	if len(b) > MaxOpSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than the %d allowed", ErrMalformed, len(b), MaxOpSize)
+	}
+	o, err := decodeOp(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if o.V != Version {
+		return nil, fmt.Errorf("%w: unknown wire version %d (this program reads version %d; update it)", ErrMalformed, o.V, Version)
+	}
+	if !bytes.Equal(o.Marshal(), b) {
+		return nil, fmt.Errorf("%w: not in canonical form", ErrMalformed)
+	}
+	return o, nil
+}
+
+func decodeOp(b []byte) (*Op, error) {
+	d := &cborDec{b: b}
+	major, n, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if major != majMap {
+		return nil, fmt.Errorf("want a map, got major type %d", major)
+	}
+	if n > keyMax {
+		return nil, fmt.Errorf("map has %d entries, at most %d are known", n, keyMax)
+	}
+	o := new(Op)
+	last := uint64(0)
+	for range n {
+		major, k, err := d.head()
+		if err != nil {
+			return nil, err
+		}
+		if major != majUint {
+			return nil, fmt.Errorf("map key is not an unsigned integer")
+		}
+		if k <= last {
+			return nil, fmt.Errorf("map key %d is duplicated or out of order", k)
+		}
+		last = k
+		if err := decodeField(d, o, k); err != nil {
+			return nil, fmt.Errorf("field %d: %w", k, err)
+		}
+	}
+	if d.off != len(b) {
+		return nil, fmt.Errorf("%d trailing bytes", len(b)-d.off)
+	}
+	return o, nil
+}
+
+func decodeField(d *cborDec, o *Op, k uint64) error {
+	var err error
+	switch k {
+	case keyV:
+		o.V, err = d.uint8()
+	case keyNet:
+		o.Net, err = d.key32()
+	case keyParents:
+		var major byte
+		var n uint64
+		major, n, err = d.head()
+		if err != nil {
+			return err
+		}
+		if major != majArray || n == 0 || n > uint64(len(d.b)-d.off)/33 {
+			return fmt.Errorf("want a non-empty array of IDs that fits the data")
+		}
+		o.Parents = make([]ID, n)
+		for i := range o.Parents {
+			if o.Parents[i], err = d.key32(); err != nil {
+				return err
+			}
+		}
+	case keyAuthor:
+		o.Author, err = d.key32()
+	case keyTime:
+		o.Time, err = d.int()
+	case keyKind:
+		var s string
+		s, err = d.text()
+		o.Kind = Kind(s)
+	case keySubject:
+		o.Subject, err = d.key32()
+	case keySubjectName:
+		o.SubjectName, err = d.text()
+	case keyRole:
+		var r uint8
+		r, err = d.uint8()
+		o.Role = Role(r)
+	case keyNode:
+		o.Node, err = d.key32()
+	case keyRef:
+		o.Ref, err = d.key32()
+	case keyInviteKey:
+		o.InviteKey, err = d.key32()
+	case keyExpires:
+		o.Expires, err = d.int()
+	case keyUses:
+		var v int64
+		v, err = d.int()
+		o.Uses = int(v)
+		if int64(o.Uses) != v {
+			return fmt.Errorf("uses out of range")
+		}
+	case keyName:
+		o.Name, err = d.text()
+	case keyNetKind:
+		o.NetKind, err = d.text()
+	case keyNonce:
+		o.Nonce, err = d.bytes()
+	case keySig:
+		o.Sig, err = d.bytes()
+	default:
+		return fmt.Errorf("unknown field")
+	}
+	return err
+}
+
+// Network kinds (Op.NetKind of a genesis).
+const (
+	NetKindUser      = "user"
+	NetKindDeveloper = "developer"
+)
+
+// Limits on text fields.
+const (
+	maxNameLen = 256
+	maxParents = 256
+)
+
+// shapeProblem reports what makes o ill-formed for its kind, independently of
+// any state, or "" if nothing does.
+func (o *Op) shapeProblem() string {
+	if o.V != Version {
+		return fmt.Sprintf("unknown wire version %d", o.V)
+	}
+	if o.Author.IsZero() {
+		return "no author"
+	}
+	if len(o.SubjectName) > maxNameLen || len(o.Name) > maxNameLen {
+		return fmt.Sprintf("a name is longer than %d bytes", maxNameLen)
+	}
+	if o.Kind == KindGenesis {
+		switch {
+		case !o.Net.IsZero():
+			return "a genesis names no network"
+		case len(o.Parents) > 0:
+			return "a genesis has no parents"
+		case o.Name == "":
+			return "the genesis has no network name"
+		case o.NetKind != NetKindUser && o.NetKind != NetKindDeveloper:
+			return fmt.Sprintf("network kind %q is neither %q nor %q", o.NetKind, NetKindUser, NetKindDeveloper)
+		case len(o.Nonce) != NonceSize:
+			return fmt.Sprintf("the genesis nonce is %d bytes, want %d", len(o.Nonce), NonceSize)
+		}
+		return ""
+	}
+	if o.Net.IsZero() {
+		return "no network"
+	}
+	if len(o.Parents) == 0 {
+		return "no parents"
+	}
+	if len(o.Parents) > maxParents {
+		return fmt.Sprintf("%d parents, more than %d", len(o.Parents), maxParents)
+	}
+	for i := 1; i < len(o.Parents); i++ {
+		if compareID(o.Parents[i-1], o.Parents[i]) >= 0 {
+			return "parents are not sorted or repeat"
+		}
+	}
+	switch o.Kind {
+	case KindInvite:
+		switch {
+		case o.InviteKey == [32]byte{}:
+			return "an invite needs an invite key"
+		case o.Role != RoleGuest && o.Role != RoleAdmin && o.Role != RoleOwner:
+			return fmt.Sprintf("an invite cannot give role %s", o.Role)
+		case o.Uses < 1:
+			return fmt.Sprintf("an invite needs at least 1 use, has %d", o.Uses)
+		case o.Expires <= o.Time/1000:
+			return "the invite expires before it is made"
+		}
+	case KindRevokeInvite:
+		if o.Ref.IsZero() {
+			return "revoke_invite names no invite"
+		}
+	case KindAddUser:
+		switch {
+		case o.Subject.IsZero():
+			return "add_user names no user"
+		case o.Role != RoleGuest && o.Role != RoleAdmin && o.Role != RoleOwner:
+			return fmt.Sprintf("add_user cannot give role %s", o.Role)
+		}
+	case KindRemoveUser:
+		if o.Subject.IsZero() {
+			return "remove_user names no user"
+		}
+	case KindAddNode:
+		switch {
+		case o.Node == [32]byte{}:
+			return "add_node names no node"
+		case o.Subject.IsZero():
+			return "add_node names no user"
+		}
+	case KindRemoveNode:
+		if o.Node == [32]byte{} {
+			return "remove_node names no node"
+		}
+	default:
+		return fmt.Sprintf("unknown kind %q", o.Kind)
+	}
+	return ""
+}
+
+func shortKey(k [32]byte) string { return hex.EncodeToString(k[:6]) }
+
+// Describe says in one line what the operation does, for people.
+func (o *Op) Describe() string {
+	a := o.Author.Short()
+	subj := o.Subject.Short()
+	if o.SubjectName != "" {
+		subj = o.SubjectName + " (" + o.Subject.Short() + ")"
+	}
+	switch o.Kind {
+	case KindGenesis:
+		return fmt.Sprintf("%s (%s) created the %s network %q", o.SubjectName, a, o.NetKind, o.Name)
+	case KindInvite:
+		return fmt.Sprintf("%s invited a %s (invite key %s, %d uses, expires %s)", a, o.Role, shortKey(o.InviteKey), o.Uses, time.Unix(o.Expires, 0).UTC().Format(time.RFC3339))
+	case KindRevokeInvite:
+		return fmt.Sprintf("%s revoked invite %s", a, o.Ref.Short())
+	case KindAddUser:
+		s := fmt.Sprintf("%s added %s as %s", a, subj, o.Role)
+		if !o.Ref.IsZero() {
+			s += " with invite " + o.Ref.Short()
+		}
+		return s
+	case KindRemoveUser:
+		if o.Subject == o.Author {
+			return a + " left the network"
+		}
+		return fmt.Sprintf("%s removed %s", a, subj)
+	case KindAddNode:
+		name := ""
+		if o.SubjectName != "" {
+			name = " " + o.SubjectName
+		}
+		return fmt.Sprintf("%s added node%s %s of %s", a, name, shortKey(o.Node), o.Subject.Short())
+	case KindRemoveNode:
+		return fmt.Sprintf("%s removed node %s", a, shortKey(o.Node))
+	}
+	return fmt.Sprintf("%s did %q", a, o.Kind)
+}

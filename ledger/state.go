@@ -1,0 +1,650 @@
+package ledger
+
+import (
+	"container/heap"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coconet/coconet/identity"
+)
+
+// Member is a member of the network.
+type Member struct {
+	User    identity.UserID
+	Name    string
+	Role    Role
+	AddedBy identity.UserID
+	AddedAt ID // the add_user (or genesis) op
+	Invite  ID // the invite used, zero if added directly
+}
+
+// NodeInfo is a node (libp2p host key) certified for a member.
+type NodeInfo struct {
+	Key     [32]byte
+	User    identity.UserID
+	Name    string
+	AddedAt ID
+}
+
+// InviteInfo is an invite and how much of it is used.
+type InviteInfo struct {
+	ID      ID
+	Key     [32]byte
+	Role    Role
+	Expires int64 // unix seconds
+	Uses    int
+	Used    int
+	Author  identity.UserID
+	Revoked bool
+}
+
+// State is what a set of operations folds into. A State returned by Fold or
+// Log.State must not be modified.
+type State struct {
+	Network NetworkID
+	Name    string
+	Kind    string
+	Owner   identity.UserID
+	Members map[identity.UserID]*Member
+	Nodes   map[[32]byte]*NodeInfo
+	Invites map[ID]*InviteInfo
+	Removed map[identity.UserID]ID // last effective removal of each removed user
+	Applied int                    // number of operations that took effect
+	// Rejected lists the operations that had no effect, and why.
+	Rejected []Rejection
+
+	anc   ancestry                   // the DAG the state was folded from
+	names map[identity.UserID]string // every name seen, for reasons
+	dag   *dag                       // set by fold; nil for other implementations of ancestry
+}
+
+// ancestry answers causal questions about the operations a State was folded
+// from.
+type ancestry interface {
+	// isAncestor reports whether op a is a strict ancestor of op b.
+	isAncestor(a, b ID) bool
+}
+
+func newState(anc ancestry) *State {
+	return &State{
+		Members: make(map[identity.UserID]*Member),
+		Nodes:   make(map[[32]byte]*NodeInfo),
+		Invites: make(map[ID]*InviteInfo),
+		Removed: make(map[identity.UserID]ID),
+		anc:     anc,
+		names:   make(map[identity.UserID]string),
+	}
+}
+
+// Role returns u's role, RoleNone if u is not a member.
+func (s *State) Role(u identity.UserID) Role {
+	if m := s.Members[u]; m != nil {
+		return m.Role
+	}
+	return RoleNone
+}
+
+// IsMemberNode reports whether key is a node of a current member.
+func (s *State) IsMemberNode(key [32]byte) bool { return s.Nodes[key] != nil }
+
+// NodeOwner returns the member a node belongs to.
+func (s *State) NodeOwner(key [32]byte) (identity.UserID, bool) {
+	if n := s.Nodes[key]; n != nil {
+		return n.User, true
+	}
+	return identity.UserID{}, false
+}
+
+// InviteByKey finds the invite whose code derives key (used, revoked or
+// expired ones too: the caller decides).
+func (s *State) InviteByKey(key [32]byte) (*InviteInfo, bool) {
+	for _, inv := range s.Invites {
+		if inv.Key == key {
+			return inv, true
+		}
+	}
+	return nil, false
+}
+
+// SortedMembers lists the members: owner, admins, guests; then by name.
+func (s *State) SortedMembers() []*Member {
+	ms := make([]*Member, 0, len(s.Members))
+	for _, m := range s.Members {
+		ms = append(ms, m)
+	}
+	slices.SortFunc(ms, func(a, b *Member) int {
+		if a.Role != b.Role {
+			return int(b.Role) - int(a.Role)
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.User[:]), string(b.User[:]))
+	})
+	return ms
+}
+
+// MemberByName finds members by display name (exact, any case) or by a
+// prefix of at least 6 characters of their user ID's String form, so callers
+// can resolve both "bob" and "u5amky..".
+func (s *State) MemberByName(name string) []*Member {
+	var out []*Member
+	lower := strings.ToLower(name)
+	for _, m := range s.SortedMembers() {
+		if strings.EqualFold(m.Name, name) || (len(name) >= 6 && strings.HasPrefix(m.User.String(), lower)) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Equal reports whether s and t hold the same network, members, nodes,
+// invites, removals and counts, and reject the same operations for the same
+// reasons (in any order).
+func (s *State) Equal(t *State) bool {
+	if s.Network != t.Network || s.Name != t.Name || s.Kind != t.Kind || s.Owner != t.Owner ||
+		s.Applied != t.Applied || len(s.Rejected) != len(t.Rejected) {
+		return false
+	}
+	if !mapsEqual(s.Members, t.Members) || !mapsEqual(s.Nodes, t.Nodes) || !mapsEqual(s.Invites, t.Invites) {
+		return false
+	}
+	if len(s.Removed) != len(t.Removed) {
+		return false
+	}
+	for u, id := range s.Removed {
+		if tid, ok := t.Removed[u]; !ok || tid != id {
+			return false
+		}
+	}
+	rs := make(map[ID]Rejection, len(s.Rejected))
+	for _, r := range s.Rejected {
+		rs[r.Op] = r
+	}
+	for _, r := range t.Rejected {
+		if x, ok := rs[r.Op]; !ok || x.Reason != r.Reason || x.Err != r.Err {
+			return false
+		}
+	}
+	return len(rs) == len(t.Rejected)
+}
+
+func mapsEqual[K comparable, V comparable](a, b map[K]*V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || *v != *w {
+			return false
+		}
+	}
+	return true
+}
+
+// nameOf names a user in reasons: their display name if known, else their
+// short ID.
+func (s *State) nameOf(u identity.UserID) string {
+	if m := s.Members[u]; m != nil && m.Name != "" {
+		return m.Name
+	}
+	if n := s.names[u]; n != "" {
+		return n
+	}
+	return u.Short()
+}
+
+// isAncestorOfOp reports whether op a is an ancestor of o, which need not be
+// in the DAG yet (a prospective op) but whose parents are.
+func (s *State) isAncestorOfOp(a ID, o *Op) bool {
+	for _, p := range o.Parents {
+		if p == a || (s.anc != nil && s.anc.isAncestor(a, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+func canInvite(author, role Role) bool {
+	switch role {
+	case RoleAdmin:
+		return author == RoleOwner
+	case RoleGuest:
+		return author == RoleOwner || author == RoleAdmin
+	}
+	return false
+}
+
+// Check runs the permission matrix for o against this state: it returns nil
+// if o would take effect if applied now, else a *Rejection wrapping
+// ErrMalformed, ErrWrongNetwork or ErrUnauthorized with a reason for people.
+// It does not check the signature or the clock.
+//
+// The matrix (owner > admin > guest; every op but genesis needs its author to
+// be a current member):
+//   - genesis: only as the first op; its author becomes the owner.
+//   - invite: the owner may invite admins and guests, an admin guests only.
+//   - revoke_invite: the invite's author, the owner or any admin.
+//   - add_user, direct: the owner may add admins and guests, an admin guests.
+//   - add_user with an invite (Ref), by any member: the invite is an ancestor,
+//     not revoked, not expired at op.Time, not used up, its author can still
+//     invite that role, the role matches, and if the subject was removed
+//     before, the invite was made after (descends from) that removal.
+//   - remove_user: the owner anyone but themself, an admin admins and
+//     guests, anyone themself except the owner.
+//   - add_node: for a member, by that member or the owner; a node key
+//     belongs to one user at a time.
+//   - remove_node: the node's user, the owner or an admin.
+func (s *State) Check(o *Op) error {
+	if r := s.check(o, o.ID()); r != nil {
+		return r
+	}
+	return nil
+}
+
+func (s *State) check(o *Op, id ID) *Rejection {
+	deny := func(format string, args ...any) *Rejection {
+		return &Rejection{Op: id, Reason: fmt.Sprintf(format, args...), Err: ErrUnauthorized}
+	}
+	if p := o.shapeProblem(); p != "" {
+		return &Rejection{Op: id, Reason: p, Err: ErrMalformed}
+	}
+	if o.Kind == KindGenesis {
+		if !s.Network.IsZero() {
+			return &Rejection{Op: id, Reason: fmt.Sprintf("network %s already has a genesis", s.Network.Short()), Err: ErrMalformed}
+		}
+		return nil
+	}
+	if s.Network.IsZero() {
+		return &Rejection{Op: id, Reason: "no genesis before this operation", Err: ErrMalformed}
+	}
+	if o.Net != s.Network {
+		return &Rejection{Op: id, Reason: fmt.Sprintf("names network %s, not %s", o.Net.Short(), s.Network.Short()), Err: ErrWrongNetwork}
+	}
+	author := s.Members[o.Author]
+	if author == nil {
+		return deny("%s", s.notMember(o.Author))
+	}
+	who := author.Role.String() + " " + s.nameOf(o.Author)
+	switch o.Kind {
+	case KindInvite:
+		switch {
+		case author.Role == RoleGuest:
+			return deny("%s cannot invite", who)
+		case o.Role == RoleOwner:
+			return deny("a network has one owner; nobody can invite another")
+		case !canInvite(author.Role, o.Role):
+			return deny("only the owner can invite admins")
+		}
+		if inv, ok := s.InviteByKey(o.InviteKey); ok {
+			return deny("invite %s already uses this invite key", inv.ID.Short())
+		}
+	case KindRevokeInvite:
+		inv := s.Invites[o.Ref]
+		switch {
+		case inv == nil:
+			return deny("invite %s is not in the ledger", o.Ref.Short())
+		case inv.Revoked:
+			return deny("invite %s is already revoked", o.Ref.Short())
+		case o.Author != inv.Author && author.Role < RoleAdmin:
+			return deny("%s cannot revoke invite %s made by %s", who, o.Ref.Short(), s.nameOf(inv.Author))
+		}
+	case KindAddUser:
+		if o.Role == RoleOwner {
+			return deny("a network has one owner; nobody can add another")
+		}
+		if m := s.Members[o.Subject]; m != nil {
+			return deny("%s is already a member (%s)", s.nameOf(o.Subject), m.Role)
+		}
+		if o.Ref.IsZero() {
+			switch {
+			case author.Role == RoleGuest:
+				return deny("%s cannot add members", who)
+			case o.Role == RoleAdmin && author.Role != RoleOwner:
+				return deny("only the owner can add admins")
+			}
+			break
+		}
+		return s.checkRedeem(o, id)
+	case KindRemoveUser:
+		subj := s.Members[o.Subject]
+		switch {
+		case subj == nil:
+			return deny("%s", s.notMember(o.Subject))
+		case o.Subject == o.Author:
+			if author.Role == RoleOwner {
+				return deny("the owner cannot leave the network")
+			}
+		case subj.Role == RoleOwner:
+			return deny("%s cannot remove the owner", who)
+		case author.Role == RoleGuest:
+			return deny("%s cannot remove other members", who)
+		}
+	case KindAddNode:
+		switch {
+		case s.Members[o.Subject] == nil:
+			return deny("%s", s.notMember(o.Subject))
+		case o.Author != o.Subject && author.Role != RoleOwner:
+			return deny("only %s or the owner can add %s's nodes", s.nameOf(o.Subject), s.nameOf(o.Subject))
+		}
+		if n := s.Nodes[o.Node]; n != nil {
+			return deny("node %s already belongs to %s", shortKey(o.Node), s.nameOf(n.User))
+		}
+	case KindRemoveNode:
+		n := s.Nodes[o.Node]
+		switch {
+		case n == nil:
+			return deny("node %s is not in the network", shortKey(o.Node))
+		case o.Author != n.User && author.Role < RoleAdmin:
+			return deny("%s cannot remove node %s of %s", who, shortKey(o.Node), s.nameOf(n.User))
+		}
+	}
+	return nil
+}
+
+func (s *State) notMember(u identity.UserID) string {
+	if _, ok := s.Removed[u]; ok {
+		return s.nameOf(u) + " is no longer a member"
+	}
+	return s.nameOf(u) + " is not a member"
+}
+
+// checkRedeem checks an add_user that redeems the invite o.Ref.
+func (s *State) checkRedeem(o *Op, id ID) *Rejection {
+	deny := func(format string, args ...any) *Rejection {
+		return &Rejection{Op: id, Reason: fmt.Sprintf(format, args...), Err: ErrUnauthorized}
+	}
+	ref := o.Ref.Short()
+	inv := s.Invites[o.Ref]
+	if inv == nil || !s.isAncestorOfOp(o.Ref, o) {
+		return deny("invite %s is not in the ledger the member saw", ref)
+	}
+	inviter := s.Members[inv.Author]
+	switch {
+	case inv.Revoked:
+		return deny("invite %s was revoked", ref)
+	case o.Time/1000 > inv.Expires:
+		return deny("invite %s expired at %s", ref, time.Unix(inv.Expires, 0).UTC().Format(time.RFC3339))
+	case inv.Used >= inv.Uses:
+		return deny("invite %s is used up (%d of %d uses)", ref, inv.Used, inv.Uses)
+	case inviter == nil:
+		return deny("invite %s was made by %s, who is no longer a member", ref, s.nameOf(inv.Author))
+	case !canInvite(inviter.Role, inv.Role):
+		return deny("invite %s was made by %s, who can no longer invite a %s", ref, s.nameOf(inv.Author), inv.Role)
+	case o.Role != inv.Role:
+		return deny("invite %s is for a %s, not a %s", ref, inv.Role, o.Role)
+	}
+	if rm, ok := s.Removed[o.Subject]; ok && (s.anc == nil || !s.anc.isAncestor(rm, o.Ref)) {
+		return deny("user %s was removed after this invite was created; ask an admin for a new invite", s.nameOf(o.Subject))
+	}
+	return nil
+}
+
+// apply makes o (already checked) take effect.
+func (s *State) apply(o *Op, id ID) {
+	s.Applied++
+	switch o.Kind {
+	case KindGenesis:
+		s.Network = NetworkID(id)
+		s.Name, s.Kind, s.Owner = o.Name, o.NetKind, o.Author
+		s.Members[o.Author] = &Member{User: o.Author, Name: o.SubjectName, Role: RoleOwner, AddedBy: o.Author, AddedAt: id}
+		s.names[o.Author] = o.SubjectName
+	case KindInvite:
+		s.Invites[id] = &InviteInfo{ID: id, Key: o.InviteKey, Role: o.Role, Expires: o.Expires, Uses: o.Uses, Author: o.Author}
+	case KindRevokeInvite:
+		s.Invites[o.Ref].Revoked = true
+	case KindAddUser:
+		s.Members[o.Subject] = &Member{User: o.Subject, Name: o.SubjectName, Role: o.Role, AddedBy: o.Author, AddedAt: id, Invite: o.Ref}
+		if o.SubjectName != "" {
+			s.names[o.Subject] = o.SubjectName
+		}
+		if !o.Ref.IsZero() {
+			s.Invites[o.Ref].Used++
+		}
+		delete(s.Removed, o.Subject)
+	case KindRemoveUser:
+		delete(s.Members, o.Subject)
+		for k, n := range s.Nodes {
+			if n.User == o.Subject {
+				delete(s.Nodes, k)
+			}
+		}
+		s.Removed[o.Subject] = id
+	case KindAddNode:
+		s.Nodes[o.Node] = &NodeInfo{Key: o.Node, User: o.Subject, Name: o.SubjectName, AddedAt: id}
+	case KindRemoveNode:
+		delete(s.Nodes, o.Node)
+	}
+}
+
+// bitset is a set of small integers (operation positions).
+type bitset []uint64
+
+func newBitset(n int) bitset    { return make(bitset, (n+63)/64) }
+func (b bitset) set(i int)      { b[i/64] |= 1 << (i % 64) }
+func (b bitset) has(i int) bool { return b[i/64]&(1<<(i%64)) != 0 }
+func (b bitset) or(c bitset) {
+	for i := range c {
+		b[i] |= c[i]
+	}
+}
+func (b bitset) equal(c bitset) bool { return slices.Equal(b, c) }
+
+// dag is a set of operations in canonical order with their ancestry.
+type dag struct {
+	ops []*Op
+	ids []ID
+	idx map[ID]int
+	anc []bitset // anc[i] holds the positions of the strict ancestors of ops[i]
+}
+
+func (d *dag) isAncestor(a, b ID) bool {
+	ai, ok := d.idx[a]
+	if !ok {
+		return false
+	}
+	bi, ok := d.idx[b]
+	return ok && d.anc[bi].has(ai)
+}
+
+func (d *dag) concurrent(i, j int) bool { return i != j && !d.anc[i].has(j) && !d.anc[j].has(i) }
+
+// idHeap is a min-heap of operations by ID.
+type idHeap struct {
+	ids []ID
+	pos []int
+}
+
+func (h *idHeap) Len() int           { return len(h.pos) }
+func (h *idHeap) Less(i, j int) bool { return compareID(h.ids[h.pos[i]], h.ids[h.pos[j]]) < 0 }
+func (h *idHeap) Swap(i, j int)      { h.pos[i], h.pos[j] = h.pos[j], h.pos[i] }
+func (h *idHeap) Push(x any)         { h.pos = append(h.pos, x.(int)) }
+func (h *idHeap) Pop() any {
+	x := h.pos[len(h.pos)-1]
+	h.pos = h.pos[:len(h.pos)-1]
+	return x
+}
+
+// buildDAG puts the distinct operations of ops in canonical order: Kahn's
+// algorithm, smallest ID first among the ready ones. It returns the IDs of
+// the operations some of whose ancestors are absent, sorted.
+func buildDAG(ops []*Op) (*dag, []ID) {
+	var in []*Op
+	var ids []ID
+	seen := make(map[ID]int, len(ops))
+	for _, o := range ops {
+		id := o.ID()
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		seen[id] = len(in)
+		in = append(in, o)
+		ids = append(ids, id)
+	}
+	indeg := make([]int, len(in))
+	children := make([][]int, len(in))
+	h := &idHeap{ids: ids}
+	for i, o := range in {
+		ps := slices.Clone(o.Parents)
+		slices.SortFunc(ps, compareID)
+		ps = slices.Compact(ps)
+		indeg[i] = len(ps)
+		for _, p := range ps {
+			if j, ok := seen[p]; ok {
+				children[j] = append(children[j], i)
+			}
+		}
+		if indeg[i] == 0 {
+			h.pos = append(h.pos, i)
+		}
+	}
+	heap.Init(h)
+	d := &dag{idx: make(map[ID]int, len(in))}
+	for h.Len() > 0 {
+		i := heap.Pop(h).(int)
+		d.idx[ids[i]] = len(d.ops)
+		d.ops = append(d.ops, in[i])
+		d.ids = append(d.ids, ids[i])
+		for _, c := range children[i] {
+			if indeg[c]--; indeg[c] == 0 {
+				heap.Push(h, c)
+			}
+		}
+	}
+	n := len(d.ops)
+	d.anc = make([]bitset, n)
+	for i, o := range d.ops {
+		a := newBitset(n)
+		for _, p := range o.Parents {
+			j := d.idx[p]
+			a.set(j)
+			a.or(d.anc[j])
+		}
+		d.anc[i] = a
+	}
+	var missing []ID
+	for _, id := range ids {
+		if _, ok := d.idx[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	slices.SortFunc(missing, compareID)
+	return d, missing
+}
+
+// Fold computes the State of a set of operations by the rule written in the
+// package documentation. The order of ops does not matter, nor do
+// duplicates; operations whose ancestors are not all present are listed in
+// Rejected as "missing parents".
+func Fold(ops []*Op) *State { return fold(ops, make(map[ID]*State)) }
+
+// fold is Fold with a memo of the states at the causal points of removals.
+// The state at an op's causal point depends only on the op (its ancestors
+// are fixed by its ID), so the memo may be shared between folds of any sets.
+func fold(ops []*Op, memo map[ID]*State) *State {
+	d, missing := buildDAG(ops)
+	n := len(d.ops)
+
+	// Seniority of the removals' authors at their causal points.
+	type removal struct {
+		i          int
+		role, rank int
+	}
+	var rms []removal
+	for i, o := range d.ops {
+		if o.Kind != KindRemoveUser {
+			continue
+		}
+		cs := d.causalState(i, memo)
+		r := removal{i: i, role: 0, rank: math.MaxInt}
+		if m := cs.Members[o.Author]; m != nil {
+			r.role = int(m.Role)
+			r.rank = d.idx[m.AddedAt]
+		}
+		rms = append(rms, r)
+	}
+	slices.SortFunc(rms, func(a, b removal) int {
+		if a.role != b.role {
+			return b.role - a.role
+		}
+		if a.rank != b.rank {
+			if a.rank < b.rank {
+				return -1
+			}
+			return 1
+		}
+		return compareID(d.ids[a.i], d.ids[b.i])
+	})
+
+	var s *State
+	var prev bitset
+	ignored := make(map[int]bool)
+	voidedBy := make([]int, n)
+	for round := 0; round <= n; round++ {
+		// Removal wins: void what each removal's subject did concurrently.
+		for i := range voidedBy {
+			voidedBy[i] = -1
+		}
+		for _, r := range rms {
+			if ignored[r.i] || voidedBy[r.i] >= 0 {
+				continue
+			}
+			subj := d.ops[r.i].Subject
+			for j, o := range d.ops {
+				if o.Author == subj && voidedBy[j] < 0 && d.concurrent(j, r.i) {
+					voidedBy[j] = r.i
+				}
+			}
+		}
+		// Apply in canonical order.
+		cur := newState(d)
+		cur.dag = d
+		applied := newBitset(n)
+		rejected := make(map[int]bool)
+		for i, o := range d.ops {
+			id := d.ids[i]
+			if v := voidedBy[i]; v >= 0 {
+				r := d.ops[v]
+				cur.Rejected = append(cur.Rejected, Rejection{Op: id, Err: ErrUnauthorized,
+					Reason: fmt.Sprintf("voided: %s was removed by %s concurrently", cur.nameOf(r.Subject), cur.nameOf(r.Author))})
+			} else if rej := cur.check(o, id); rej != nil {
+				cur.Rejected = append(cur.Rejected, *rej)
+			} else {
+				cur.apply(o, id)
+				applied.set(i)
+				continue
+			}
+			if o.Kind == KindRemoveUser {
+				rejected[i] = true
+			}
+		}
+		for _, id := range missing {
+			cur.Rejected = append(cur.Rejected, Rejection{Op: id, Reason: "missing parents", Err: ErrMissingParents})
+		}
+		done := s != nil && applied.equal(prev)
+		s, prev, ignored = cur, applied, rejected
+		if done {
+			break
+		}
+	}
+	return s
+}
+
+// causalState is the fold of the strict ancestors of ops[i].
+func (d *dag) causalState(i int, memo map[ID]*State) *State {
+	if s, ok := memo[d.ids[i]]; ok {
+		return s
+	}
+	var anc []*Op
+	for j := range i {
+		if d.anc[i].has(j) {
+			anc = append(anc, d.ops[j])
+		}
+	}
+	s := fold(anc, memo)
+	memo[d.ids[i]] = s
+	return s
+}
