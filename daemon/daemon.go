@@ -1,0 +1,314 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
+)
+
+// SocketPath is where the daemon of home listens.
+func SocketPath(home string) string { return filepath.Join(home, "coco.sock") }
+
+// Daemon runs the nodes of one home. Set the fields, then Start.
+type Daemon struct {
+	Home       string
+	ListenHost string
+	MDNS       bool
+	Logf       func(format string, args ...any)
+
+	id   *identity.Identity
+	lock *os.File
+	srv  *http.Server
+	ln   net.Listener
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex // guards nodes
+	nodes map[ledger.NetworkID]*coconet.Node
+}
+
+// Start takes the home lock, starts a node per network and serves the API.
+func (d *Daemon) Start(ctx context.Context) error {
+	if d.Logf == nil {
+		d.Logf = func(string, ...any) {}
+	}
+	id, err := coconet.LoadIdentity(d.Home)
+	if err != nil {
+		return err
+	}
+	d.id = id
+	lock, err := coconet.LockHome(d.Home)
+	if err != nil {
+		return err
+	}
+	d.lock = lock
+	d.nodes = map[ledger.NetworkID]*coconet.Node{}
+	nets, err := coconet.Networks(d.Home)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	for _, n := range nets {
+		if n.Role == "removed" {
+			d.Logf("not starting %q: you were removed from it", n.Name)
+			continue
+		}
+		if err := d.startNode(ctx, n.ID); err != nil {
+			d.Close()
+			return fmt.Errorf("start node for %q: %w", n.Name, err)
+		}
+	}
+	sock := SocketPath(d.Home)
+	os.Remove(sock) // stale socket of a crashed daemon: we hold the lock, so it is ours
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		d.Close()
+		return fmt.Errorf("daemon: listen on %s: %w", sock, err)
+	}
+	os.Chmod(sock, 0o600)
+	d.ln = ln
+	d.srv = &http.Server{Handler: api.Handler(d), ReadHeaderTimeout: 10 * time.Second}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.srv.Serve(ln)
+	}()
+	return nil
+}
+
+func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
+	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Logf: d.Logf}
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.nodes[id] = n
+	d.mu.Unlock()
+	return nil
+}
+
+// Close stops the API and every node. It is idempotent.
+func (d *Daemon) Close() error {
+	if d.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		d.srv.Shutdown(ctx)
+		cancel()
+		d.srv.Close()
+		d.srv = nil
+	}
+	d.wg.Wait()
+	d.mu.Lock()
+	nodes := d.nodes
+	d.nodes = map[ledger.NetworkID]*coconet.Node{}
+	d.mu.Unlock()
+	for _, n := range nodes {
+		n.Close()
+	}
+	if d.lock != nil {
+		os.Remove(SocketPath(d.Home))
+		d.lock.Close()
+		d.lock = nil
+	}
+	return nil
+}
+
+// Node returns the running node of a network (by name or ID).
+func (d *Daemon) Node(ref string) (*coconet.Node, error) {
+	id, err := coconet.FindNetwork(d.Home, ref)
+	if err != nil {
+		return nil, api.NotFound{Err: err}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, ok := d.nodes[id]
+	if !ok {
+		return nil, fmt.Errorf("the node for %q is not running (you may have been removed from it)", ref)
+	}
+	return n, nil
+}
+
+var _ api.Service = (*Daemon)(nil)
+
+func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
+	s := api.Status{User: d.id.ID(), Name: d.id.Name, Running: true, PID: os.Getpid()}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range d.nodes {
+		ns := api.NetworkStatus{NetworkInfo: n.Info(), Node: n.PeerID().String()}
+		for _, a := range n.Internal().Host().Addrs() {
+			ns.Addrs = append(ns.Addrs, a.String())
+		}
+		for _, p := range n.Peers(ctx) {
+			if p.Connected {
+				ns.Connected++
+			}
+		}
+		s.Networks = append(s.Networks, ns)
+	}
+	return s, nil
+}
+
+func (d *Daemon) Networks(ctx context.Context) ([]coconet.NetworkInfo, error) {
+	return coconet.Networks(d.Home)
+}
+
+func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (coconet.NetworkInfo, error) {
+	l, err := coconet.CreateNetwork(d.Home, req.Name, req.Kind, "")
+	if err != nil {
+		return coconet.NetworkInfo{}, err
+	}
+	if err := d.startNode(ctx, l.Network()); err != nil {
+		return coconet.NetworkInfo{}, err
+	}
+	return coconet.Info(l, d.id.ID()), nil
+}
+
+func (d *Daemon) Members(ctx context.Context, network string) ([]api.MemberInfo, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	online := map[string]bool{}
+	for _, p := range n.Internal().Host().Network().Peers() {
+		online[p.String()] = true
+	}
+	return MemberInfos(n.Ledger().State(), d.id.ID(), online), nil
+}
+
+// MemberInfos lists the members of st for display.
+func MemberInfos(st *ledger.State, you identity.UserID, online map[string]bool) []api.MemberInfo {
+	var out []api.MemberInfo
+	for _, m := range st.SortedMembers() {
+		mi := api.MemberInfo{User: m.User, Name: m.Name, Role: m.Role.String(), You: m.User == you}
+		if by, ok := st.Members[m.AddedBy]; ok && m.AddedBy != m.User {
+			mi.AddedBy = by.Name
+		}
+		for _, id := range nodeIDs(st, m.User) {
+			mi.Nodes = append(mi.Nodes, id)
+			if online[id] {
+				mi.Online++
+			}
+		}
+		out = append(out, mi)
+	}
+	return out
+}
+
+func (d *Daemon) Invite(ctx context.Context, network string, req api.InviteRequest) (api.InviteResult, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return api.InviteResult{}, err
+	}
+	role, err := ledger.ParseRole(req.Role)
+	if err != nil || (role != ledger.RoleAdmin && role != ledger.RoleGuest) {
+		return api.InviteResult{}, fmt.Errorf("role %q cannot be invited; use admin or guest", req.Role)
+	}
+	code, exp, err := n.Invite(coconet.InviteOptions{Role: role, TTL: req.TTL, Uses: req.Uses})
+	if err != nil {
+		return api.InviteResult{}, err
+	}
+	uses := req.Uses
+	if uses <= 0 {
+		uses = 1
+	}
+	return api.InviteResult{Code: code, Network: n.Info().Name, Role: role.String(), Uses: uses, Expires: exp}, nil
+}
+
+func (d *Daemon) Remove(ctx context.Context, network, member string) (api.RemoveResult, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return api.RemoveResult{}, err
+	}
+	m, err := n.Remove(member)
+	if err != nil {
+		return api.RemoveResult{}, err
+	}
+	return api.RemoveResult{User: m.User, Name: m.Name}, nil
+}
+
+func (d *Daemon) Join(ctx context.Context, code string) (coconet.NetworkInfo, error) {
+	l, peers, err := coconet.Join(ctx, d.Home, code, coconet.JoinOptions{Logf: d.Logf})
+	if err != nil {
+		return coconet.NetworkInfo{}, err
+	}
+	d.mu.Lock()
+	old := d.nodes[l.Network()]
+	d.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	if err := d.startNode(ctx, l.Network()); err != nil {
+		return coconet.NetworkInfo{}, err
+	}
+	if n, err := d.Node(l.Network().String()); err == nil {
+		n.Internal().AddPeerAddrs(peers)
+	}
+	return coconet.Info(l, d.id.ID()), nil
+}
+
+func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) error {
+	n, err := d.Node(network)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return n.Send(ctx, req.To, req.Data)
+}
+
+func (d *Daemon) Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	return n.Peers(ctx), nil
+}
+
+func (d *Daemon) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	in, cancel := n.Messages()
+	out := make(chan coconet.Message)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-in:
+				if !ok {
+					return
+				}
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func nodeIDs(st *ledger.State, u identity.UserID) []string {
+	var out []string
+	for _, id := range node.NodesOf(st, u) {
+		out = append(out, id.String())
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,248 @@
+package coconet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/invite"
+	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
+)
+
+// Message is a message received from another member node.
+type Message = node.Message
+
+// PeerInfo describes another member node.
+type PeerInfo = node.PeerInfo
+
+// Node is one app's node in one network. Set the fields, then Start.
+type Node struct {
+	// Home is the coconet home directory; "" means DefaultHome().
+	Home string
+	// Network is the network's name or ID; required.
+	Network string
+	// App names the application; "" means "coco". Each app has its own key.
+	App string
+	// ListenHost is the IPv4 address to listen on; "" means all interfaces.
+	ListenHost string
+	// MDNS turns on LAN discovery.
+	MDNS bool
+	// Logf receives diagnostic lines; nil discards them.
+	Logf func(format string, args ...any)
+
+	id  *identity.Identity
+	log *ledger.Log
+	n   *node.Node
+}
+
+// Start opens the network's ledger and brings the node up.
+func (n *Node) Start(ctx context.Context) error {
+	if n.n != nil {
+		return errors.New("coconet: node already started")
+	}
+	if n.Home == "" {
+		n.Home = DefaultHome()
+	}
+	id, err := LoadIdentity(n.Home)
+	if err != nil {
+		return err
+	}
+	if n.Network == "" {
+		return errors.New("coconet: Node.Network is required (a network name or ID)")
+	}
+	netID, err := FindNetwork(n.Home, n.Network)
+	if err != nil {
+		return err
+	}
+	l, err := ledger.Open(ledgerDir(n.Home, netID), nil)
+	if err != nil {
+		return err
+	}
+	return n.startWith(ctx, id, l)
+}
+
+func (n *Node) startWith(ctx context.Context, id *identity.Identity, l *ledger.Log) error {
+	nd, err := node.New(node.Config{
+		Seed: id.Seed, UserName: id.Name, Log: l, Dir: NetworkDir(n.Home, l.Network()),
+		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Logf: n.Logf,
+	})
+	if err != nil {
+		return err
+	}
+	if err := nd.Start(ctx); err != nil {
+		return err
+	}
+	n.id, n.log, n.n = id, l, nd
+	return nil
+}
+
+// Close stops the node. It is idempotent.
+func (n *Node) Close() error {
+	if n.n == nil {
+		return nil
+	}
+	return n.n.Close()
+}
+
+// Internal exposes the underlying node for advanced use and tests.
+func (n *Node) Internal() *node.Node { return n.n }
+
+// Ledger is the network's ledger.
+func (n *Node) Ledger() *ledger.Log { return n.log }
+
+// NetworkID is the network's ID.
+func (n *Node) NetworkID() ledger.NetworkID { return n.log.Network() }
+
+// PeerID is this node's libp2p ID.
+func (n *Node) PeerID() peer.ID { return n.n.ID() }
+
+// Info summarizes the network.
+func (n *Node) Info() NetworkInfo { return Info(n.log, n.id.ID()) }
+
+// Members lists the network's members, owner first.
+func (n *Node) Members() []*ledger.Member { return n.log.State().SortedMembers() }
+
+// ResolveMember finds a member by name, user ID (or a prefix of 6+
+// characters) and explains what went wrong otherwise.
+func ResolveMember(st *ledger.State, ref string) (*ledger.Member, error) {
+	ms := st.MemberByName(ref)
+	switch len(ms) {
+	case 1:
+		return ms[0], nil
+	case 0:
+		var names []string
+		for _, m := range st.SortedMembers() {
+			names = append(names, m.Name)
+		}
+		return nil, fmt.Errorf("no member %q in %q; members are: %s", ref, st.Name, strings.Join(names, ", "))
+	default:
+		return nil, fmt.Errorf("%q matches %d members of %q; use the user ID from `coco members`", ref, len(ms), st.Name)
+	}
+}
+
+// Send delivers data to a member (by name or user ID), trying each of its
+// nodes, and returns once one acknowledged it.
+func (n *Node) Send(ctx context.Context, to string, data []byte) error {
+	st := n.log.State()
+	m, err := ResolveMember(st, to)
+	if err != nil {
+		return err
+	}
+	ids := node.NodesOf(st, m.User)
+	var self = n.n.ID()
+	var lastErr error
+	tried := 0
+	for _, id := range ids {
+		if id == self {
+			continue
+		}
+		tried++
+		if err := n.n.SendTo(ctx, id, data); err == nil {
+			return nil
+		} else {
+			lastErr = err
+		}
+	}
+	if tried == 0 {
+		return fmt.Errorf("%s has no node in %q to send to", m.Name, st.Name)
+	}
+	if errors.Is(lastErr, node.ErrOffline) {
+		return fmt.Errorf("%s is offline: none of their %d node(s) could be reached; the message was not delivered", m.Name, tried)
+	}
+	return lastErr
+}
+
+// Messages subscribes to incoming messages; call cancel when done.
+func (n *Node) Messages() (<-chan Message, func()) { return n.n.Subscribe() }
+
+// Peers lists the other member nodes with path, address and round-trip time.
+func (n *Node) Peers(ctx context.Context) []PeerInfo { return n.n.Peers(ctx) }
+
+// InviteOptions shape an invite.
+type InviteOptions struct {
+	Role ledger.Role   // RoleGuest or RoleAdmin
+	TTL  time.Duration // default 24h
+	Uses int           // default 1
+}
+
+// Invite records an invite in the ledger and returns its code.
+func (n *Node) Invite(opts InviteOptions) (code string, expires time.Time, err error) {
+	return MakeInvite(n.log, n.id, n.n, opts)
+}
+
+// MakeInvite records an invite in l, signed by id, and encodes a code naming
+// the addresses of the running node nd, where the invitee will redeem it.
+func MakeInvite(l *ledger.Log, id *identity.Identity, nd *node.Node, opts InviteOptions) (string, time.Time, error) {
+	if opts.TTL <= 0 {
+		opts.TTL = 24 * time.Hour
+	}
+	if opts.Uses <= 0 {
+		opts.Uses = 1
+	}
+	if opts.Role == ledger.RoleNone {
+		opts.Role = ledger.RoleGuest
+	}
+	secret, err := invite.NewSecret()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	ik := identity.InviteKey(secret[:])
+	var pub [32]byte
+	copy(pub[:], ik.Public().(ed25519.PublicKey))
+	expires := time.Now().Add(opts.TTL).Truncate(time.Second)
+	if _, err := l.Append(id.Seed.UserKey(), ledger.Op{
+		Kind: ledger.KindInvite, InviteKey: pub, Role: opts.Role, Expires: expires.Unix(), Uses: opts.Uses,
+	}); err != nil {
+		return "", time.Time{}, err
+	}
+	c := invite.Code{Network: l.Network(), Secret: secret, Role: uint8(opts.Role), Expires: expires.Unix(), NetName: l.State().Name}
+	c.Addrs = inviteAddrs(nd)
+	return c.Encode(), expires, nil
+}
+
+// inviteAddrs lists the node's addresses for an invite code: routable ones
+// first, loopback last, each ending in /p2p/<node>.
+func inviteAddrs(nd *node.Node) [][]byte {
+	addrs := nd.Host().Addrs()
+	sort.SliceStable(addrs, func(i, j int) bool {
+		return !manet.IsIPLoopback(addrs[i]) && manet.IsIPLoopback(addrs[j])
+	})
+	p2p, _ := ma.NewComponent("p2p", nd.ID().String())
+	var out [][]byte
+	for _, a := range addrs {
+		out = append(out, a.Encapsulate(p2p).Bytes())
+		if len(out) == 8 {
+			break
+		}
+	}
+	return out
+}
+
+// Remove removes a member (by name or user ID) from the network. Every
+// online member node drops the removed member's connections as soon as the
+// operation reaches it.
+func (n *Node) Remove(member string) (*ledger.Member, error) {
+	return RemoveMember(n.log, n.id, member)
+}
+
+// RemoveMember appends the removal of member to l, signed by id.
+func RemoveMember(l *ledger.Log, id *identity.Identity, member string) (*ledger.Member, error) {
+	m, err := ResolveMember(l.State(), member)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.Append(id.Seed.UserKey(), ledger.Op{Kind: ledger.KindRemoveUser, Subject: m.User}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

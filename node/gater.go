@@ -1,0 +1,57 @@
+package node
+
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coconet/coconet/ledger"
+)
+
+// gater admits only current member nodes of the network, plus — inbound
+// only — holders of a live invite key, who may use nothing but the join
+// protocol. It consults the ledger's current state on every decision, so a
+// removal takes effect for new connections at once.
+type gater struct {
+	state func() *ledger.State
+	self  [32]byte
+	now   func() time.Time
+}
+
+// admitted classifies a remote peer.
+func (g *gater) admitted(p peer.ID) (member, invitee bool) {
+	k, err := KeyOf(p)
+	if err != nil || k == g.self {
+		return false, false
+	}
+	st := g.state()
+	if st.IsMemberNode(k) {
+		return true, false
+	}
+	if inv, ok := st.InviteByKey(k); ok && !inv.Revoked && inv.Used < inv.Uses && g.now().Unix() <= inv.Expires {
+		return false, true
+	}
+	return false, false
+}
+
+func (g *gater) InterceptPeerDial(p peer.ID) bool {
+	m, _ := g.admitted(p)
+	return m
+}
+
+func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return true }
+
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+
+func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	m, inv := g.admitted(p)
+	if dir == network.DirOutbound {
+		return m
+	}
+	return m || inv
+}
+
+func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }

@@ -1,0 +1,360 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/atomicfile"
+	"github.com/coconet/coconet/invite"
+	"github.com/coconet/coconet/ledger"
+)
+
+// The join protocol. The joiner connects with the one-time key derived from
+// the invite secret (the member's gater admits that key only while the
+// invite is live, and only this protocol answers it), so holding the code is
+// the proof. Then:
+//
+//	joiner → member: joinRequest (user, name, node key, signed by the user key)
+//	member → joiner: joinReply (the ledger, with the add_user op the member
+//	                 appended, and addresses of member nodes) or an error
+//	joiner → member: joinNode (the add_node op, signed by the joiner)
+//	member → joiner: joinDone
+type joinRequest struct {
+	User identity.UserID `json:"user"`
+	Name string          `json:"name"`
+	Node [32]byte        `json:"node"`
+	App  string          `json:"app"`
+	Sig  []byte          `json:"sig"`
+}
+
+type joinReply struct {
+	Error string     `json:"error,omitempty"`
+	Ops   [][]byte   `json:"ops,omitempty"`
+	Peers []addrInfo `json:"peers,omitempty"`
+}
+
+type joinNode struct {
+	Op []byte `json:"op"`
+}
+
+type joinDone struct {
+	Error string `json:"error,omitempty"`
+}
+
+type addrInfo struct {
+	ID    peer.ID  `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+func joinSigningBytes(net ledger.NetworkID, inviteKey [32]byte, r *joinRequest) []byte {
+	b := []byte("coconet/join/v1\x00")
+	b = append(b, net[:]...)
+	b = append(b, inviteKey[:]...)
+	b = append(b, r.User[:]...)
+	b = append(b, r.Node[:]...)
+	return append(b, r.Name...)
+}
+
+func (n *Node) handleJoin(s network.Stream) {
+	defer s.Close()
+	remote := s.Conn().RemotePeer()
+	_, invitee := n.classify(remote)
+	if !invitee {
+		s.Reset()
+		return
+	}
+	ikey, _ := KeyOf(remote)
+	s.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(s)
+	var req joinRequest
+	if err := readFrame(r, &req, 64<<10); err != nil {
+		s.Reset()
+		return
+	}
+	fail := func(msg string) {
+		n.cfg.Logf("join refused for %s: %s", req.Name, msg)
+		writeFrame(s, joinReply{Error: msg})
+	}
+	if !ed25519.Verify(req.User.PublicKey(), joinSigningBytes(n.log.Network(), ikey, &req), req.Sig) {
+		fail("the join request's signature does not verify")
+		return
+	}
+	st := n.log.State()
+	inv, ok := st.InviteByKey(ikey)
+	if !ok {
+		fail("this invite is not known to this member")
+		return
+	}
+	if st.Role(req.User) == ledger.RoleNone {
+		_, err := n.log.Append(n.userKey, ledger.Op{
+			Kind:        ledger.KindAddUser,
+			Subject:     req.User,
+			SubjectName: req.Name,
+			Role:        inv.Role,
+			Ref:         inv.ID,
+		})
+		if err != nil {
+			fail(reason(err))
+			return
+		}
+	}
+	rep := joinReply{Peers: n.memberAddrs()}
+	for _, op := range n.log.Ops() {
+		rep.Ops = append(rep.Ops, op.Marshal())
+	}
+	if err := writeFrame(s, rep); err != nil {
+		return
+	}
+	var jn joinNode
+	if err := readFrame(r, &jn, 64<<10); err != nil {
+		return
+	}
+	op, err := ledger.Unmarshal(jn.Op)
+	if err != nil {
+		writeFrame(s, joinDone{Error: err.Error()})
+		return
+	}
+	if op.Kind != ledger.KindAddNode || op.Author != req.User || op.Node != req.Node {
+		writeFrame(s, joinDone{Error: "expected the add_node operation for the node named in the request"})
+		return
+	}
+	if err := n.log.Add(op); err != nil && !errors.Is(err, ledger.ErrDuplicate) {
+		writeFrame(s, joinDone{Error: reason(err)})
+		return
+	}
+	n.cfg.Logf("%s joined as %s with node %s", req.Name, inv.Role, remote.ShortString())
+	writeFrame(s, joinDone{})
+	s.CloseWrite()
+	// Wait for the joiner to read the reply before the stream closes.
+	r.ReadByte()
+}
+
+// reason turns a ledger error into the sentence a person should read.
+func reason(err error) string {
+	var rj *ledger.Rejection
+	if errors.As(err, &rj) {
+		return rj.Reason
+	}
+	return err.Error()
+}
+
+// memberAddrs lists this node and the member nodes it is connected to.
+func (n *Node) memberAddrs() []addrInfo {
+	out := []addrInfo{{ID: n.host.ID(), Addrs: addrStrings(n.host.Addrs())}}
+	for _, p := range n.host.Network().Peers() {
+		if m, _ := n.classify(p); m {
+			out = append(out, addrInfo{ID: p, Addrs: addrStrings(n.host.Peerstore().Addrs(p))})
+		}
+	}
+	return out
+}
+
+func addrStrings(as []ma.Multiaddr) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// JoinConfig says who joins, with which code, and where the ledger goes.
+type JoinConfig struct {
+	Seed     identity.Seed
+	UserName string
+	App      string
+	Code     *invite.Code
+	// Dir is the network's directory; the ledger goes in Dir/ledger.
+	Dir  string
+	Logf func(string, ...any)
+	Now  func() time.Time
+}
+
+// JoinError is a refusal by the member that was reached, in its words.
+type JoinError struct{ Reason string }
+
+func (e *JoinError) Error() string { return "join refused: " + e.Reason }
+
+// Join redeems an invite code: it reaches a member listed in the code,
+// proves the secret, gets added, stores the ledger under cfg.Dir and
+// certifies this user's node. It returns the opened ledger and the member
+// addresses learned.
+func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, error) {
+	if cfg.App == "" {
+		cfg.App = DefaultApp
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	c := cfg.Code
+	if err := c.CheckExpiry(cfg.Now()); err != nil {
+		return nil, nil, err
+	}
+	netID := ledger.NetworkID(c.Network)
+	ikey := identity.InviteKey(c.Secret[:])
+	lk, err := libp2pKey(ikey)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(lk),
+		libp2p.NoListenAddrs,
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.DisableRelay(),
+		libp2p.UserAgent("coconet/0.1 (joining)"),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("join: start host: %w", err)
+	}
+	defer h.Close()
+
+	var infos []peer.AddrInfo
+	for _, raw := range c.Addrs {
+		a, err := ma.NewMultiaddrBytes(raw)
+		if err != nil {
+			continue
+		}
+		if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil {
+			infos = append(infos, *ai)
+		}
+	}
+	if len(infos) == 0 {
+		return nil, nil, fmt.Errorf("the invite to %q lists no member address; ask for a new code from a member whose node is running", c.NetName)
+	}
+	var lastErr error
+	for _, ai := range infos {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		log, peers, err := joinVia(dctx, h, ai, cfg, netID, pubOf(ikey))
+		cancel()
+		if err == nil {
+			return log, peers, nil
+		}
+		var je *JoinError
+		if errors.As(err, &je) {
+			return nil, nil, err
+		}
+		cfg.Logf("join via %s: %v", ai.ID.ShortString(), err)
+		lastErr = err
+	}
+	return nil, nil, fmt.Errorf("could not reach a member of %q at the address in the invite (%v); make sure the member who invited you is running `coco up` and is reachable, then try again", c.NetName, lastErr)
+}
+
+func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig, netID ledger.NetworkID, ikey [32]byte) (*ledger.Log, []peer.AddrInfo, error) {
+	if err := h.Connect(ctx, ai); err != nil {
+		return nil, nil, err
+	}
+	s, err := h.NewStream(ctx, ai.ID, ProtoJoin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("member refused the connection (invite unknown, used up, revoked or expired?): %w", err)
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	userKey := cfg.Seed.UserKey()
+	nodeKey := cfg.Seed.NodeKey(netID, cfg.App)
+	req := joinRequest{User: cfg.Seed.UserID(), Name: cfg.UserName, Node: pubOf(nodeKey), App: cfg.App}
+	req.Sig = ed25519.Sign(userKey, joinSigningBytes(netID, ikey, &req))
+	if err := writeFrame(s, req); err != nil {
+		return nil, nil, err
+	}
+	r := bufio.NewReader(s)
+	var rep joinReply
+	if err := readFrame(r, &rep, maxFrame); err != nil {
+		return nil, nil, fmt.Errorf("member closed the join (invite unknown, used up, revoked or expired?): %w", err)
+	}
+	if rep.Error != "" {
+		return nil, nil, &JoinError{Reason: rep.Error}
+	}
+	ops := make([]*ledger.Op, 0, len(rep.Ops))
+	for _, b := range rep.Ops {
+		op, err := ledger.Unmarshal(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("member sent a bad ledger: %w", err)
+		}
+		ops = append(ops, op)
+	}
+	log, err := InitLog(filepath.Join(cfg.Dir, "ledger"), netID, ops)
+	if err != nil {
+		return nil, nil, err
+	}
+	var op *ledger.Op
+	if _, ok := log.State().NodeOwner(req.Node); !ok {
+		op, err = log.Append(userKey, ledger.Op{Kind: ledger.KindAddNode, Subject: req.User, Node: req.Node, SubjectName: cfg.App})
+		if err != nil {
+			return nil, nil, fmt.Errorf("join: certify node: %w", err)
+		}
+	}
+	if op != nil {
+		if err := writeFrame(s, joinNode{Op: op.Marshal()}); err != nil {
+			return nil, nil, err
+		}
+		var done joinDone
+		if err := readFrame(r, &done, 64<<10); err != nil {
+			return nil, nil, fmt.Errorf("join: member did not confirm the node: %w", err)
+		}
+		if done.Error != "" {
+			return nil, nil, &JoinError{Reason: done.Error}
+		}
+	}
+	var peers []peer.AddrInfo
+	for _, p := range rep.Peers {
+		ai := peer.AddrInfo{ID: p.ID}
+		for _, a := range p.Addrs {
+			if m, err := ma.NewMultiaddr(a); err == nil {
+				ai.Addrs = append(ai.Addrs, m)
+			}
+		}
+		peers = append(peers, ai)
+	}
+	return log, peers, nil
+}
+
+// InitLog creates a ledger directory from ops received from a member: the
+// genesis must hash to netID, every op is verified by the ledger.
+func InitLog(dir string, netID ledger.NetworkID, ops []*ledger.Op) (*ledger.Log, error) {
+	var genesis *ledger.Op
+	for _, op := range ops {
+		if op.Kind == ledger.KindGenesis {
+			genesis = op
+		}
+	}
+	if genesis == nil || ledger.NetworkID(genesis.ID()) != netID {
+		return nil, fmt.Errorf("member sent a ledger for another network")
+	}
+	if err := genesis.VerifySignature(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "ops"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "ops", genesis.ID().String()+".op"), genesis.Marshal(), 0o600); err != nil {
+		return nil, err
+	}
+	log, err := ledger.Open(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	log.AddAll(ops)
+	return log, nil
+}

@@ -1,0 +1,315 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/atomicfile"
+	"github.com/coconet/coconet/ledger"
+)
+
+// Protocol IDs. Versioned: a new wire format gets a new ID.
+const (
+	ProtoSync = "/coco/sync/1.0.0"
+	ProtoJoin = "/coco/join/1.0.0"
+	ProtoMsg  = "/coco/msg/1.0.0"
+)
+
+// DefaultApp is the app name of the coco daemon's own node.
+const DefaultApp = "coco"
+
+// Config configures a Node. Seed and Log are required.
+type Config struct {
+	Seed     identity.Seed
+	UserName string
+	Log      *ledger.Log
+	// Dir keeps this node's small state: chosen ports and known peer
+	// addresses. Empty means nothing is remembered across restarts.
+	Dir string
+	// App names the application this node is for; each (network, app) has
+	// its own key.
+	App string
+	// ListenHost is the IPv4 address to listen on; "" means 0.0.0.0.
+	ListenHost string
+	// MDNS enables LAN discovery.
+	MDNS bool
+	// Logf receives diagnostic lines; nil discards them.
+	Logf func(format string, args ...any)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Node is one running coconet node.
+type Node struct {
+	cfg     Config
+	log     *ledger.Log
+	userKey ed25519.PrivateKey
+	nodeKey ed25519.PrivateKey
+	self    [32]byte
+	host    host.Host
+	mdns    mdns.Service
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	syncCh chan struct{}
+
+	inbox inbox
+
+	mu      sync.Mutex // guards following fields
+	closed  bool
+	backoff map[peer.ID]time.Time
+}
+
+// New prepares a node; Start brings it up.
+func New(cfg Config) (*Node, error) {
+	if cfg.Log == nil {
+		return nil, errors.New("node: Config.Log is required")
+	}
+	if cfg.App == "" {
+		cfg.App = DefaultApp
+	}
+	if cfg.ListenHost == "" {
+		cfg.ListenHost = "0.0.0.0"
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Log,
+		userKey: cfg.Seed.UserKey(),
+		nodeKey: cfg.Seed.NodeKey(cfg.Log.Network(), cfg.App),
+		syncCh:  make(chan struct{}, 1),
+		backoff: map[peer.ID]time.Time{},
+	}
+	n.self = pubOf(n.nodeKey)
+	n.inbox.init(1000)
+	return n, nil
+}
+
+// NodeKey is this node's public key as the ledger records it.
+func (n *Node) NodeKey() [32]byte { return n.self }
+
+// User is the ID of the user running this node.
+func (n *Node) User() identity.UserID {
+	return identity.UserIDOf(n.userKey.Public().(ed25519.PublicKey))
+}
+
+// UserKey is the signing key of the user running this node.
+func (n *Node) UserKey() ed25519.PrivateKey { return n.userKey }
+
+// Log is the network's ledger.
+func (n *Node) Log() *ledger.Log { return n.log }
+
+// Host is the libp2p host (nil before Start).
+func (n *Node) Host() host.Host { return n.host }
+
+// ID is the node's libp2p peer ID.
+func (n *Node) ID() peer.ID {
+	id, _ := PeerIDOf(n.self)
+	return id
+}
+
+type portsFile struct {
+	TCP int `json:"tcp"`
+	UDP int `json:"udp"`
+}
+
+func (n *Node) portsPath() string {
+	if n.cfg.Dir == "" {
+		return ""
+	}
+	return filepath.Join(n.cfg.Dir, "ports.json")
+}
+
+// Start opens the host and starts the node's protocols and loops.
+func (n *Node) Start(ctx context.Context) error {
+	var ports portsFile
+	if p := n.portsPath(); p != "" {
+		if b, err := os.ReadFile(p); err == nil {
+			json.Unmarshal(b, &ports)
+		}
+	}
+	h, err := n.newHost(ports)
+	if err != nil && (ports.TCP != 0 || ports.UDP != 0) {
+		n.cfg.Logf("ports %d/%d busy (%v); picking new ones", ports.TCP, ports.UDP, err)
+		h, err = n.newHost(portsFile{})
+	}
+	if err != nil {
+		return fmt.Errorf("node: start host: %w", err)
+	}
+	n.host = h
+	n.savePorts()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+
+	h.SetStreamHandler(ProtoSync, n.handleSync)
+	h.SetStreamHandler(ProtoJoin, n.handleJoin)
+	h.SetStreamHandler(ProtoMsg, n.handleMsg)
+	h.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if m, _ := n.classify(c.RemotePeer()); m {
+				n.rememberPeer(c.RemotePeer())
+				n.kickSync()
+			}
+		},
+	})
+	n.loadPeers()
+	n.log.OnChange(func(*ledger.State) { n.onLedgerChange() })
+
+	if n.cfg.MDNS {
+		sum := sha256.Sum256(append([]byte("coconet/mdns/"), n.log.Network().String()...))
+		n.mdns = mdns.NewMdnsService(h, "_coco-"+hex.EncodeToString(sum[:6])+"._udp", mdnsNotifee{n})
+		if err := n.mdns.Start(); err != nil {
+			n.cfg.Logf("mdns: %v (LAN discovery off)", err)
+			n.mdns = nil
+		}
+	}
+	n.goLoop(n.syncLoop)
+	n.goLoop(n.reconnectLoop)
+	n.cfg.Logf("node %s up for %q on %v", n.ID().ShortString(), n.log.State().Name, h.Addrs())
+	return nil
+}
+
+func (n *Node) newHost(ports portsFile) (host.Host, error) {
+	key, err := libp2pKey(n.nodeKey)
+	if err != nil {
+		return nil, err
+	}
+	g := &gater{state: n.log.State, self: n.self, now: n.cfg.Now}
+	return libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(
+			fmt.Sprintf("/ip4/%s/tcp/%d", n.cfg.ListenHost, ports.TCP),
+			fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", n.cfg.ListenHost, ports.UDP),
+		),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.ConnectionGater(g),
+		libp2p.DisableRelay(),
+		libp2p.UserAgent("coconet/0.1"),
+		libp2p.Ping(true),
+	)
+}
+
+func (n *Node) savePorts() {
+	p := n.portsPath()
+	if p == "" {
+		return
+	}
+	var pf portsFile
+	for _, a := range n.host.Network().ListenAddresses() {
+		if v, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			fmt.Sscan(v, &pf.TCP)
+		}
+		if v, err := a.ValueForProtocol(ma.P_UDP); err == nil {
+			fmt.Sscan(v, &pf.UDP)
+		}
+	}
+	b, _ := json.Marshal(pf)
+	if err := atomicfile.Write(p, b, 0o600); err != nil {
+		n.cfg.Logf("save ports: %v", err)
+	}
+}
+
+func (n *Node) goLoop(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close stops the node and waits for its goroutines. It is idempotent.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	if n.cancel != nil {
+		n.cancel()
+	}
+	var err error
+	if n.mdns != nil {
+		n.mdns.Close()
+	}
+	if n.host != nil {
+		n.savePeers()
+		err = n.host.Close()
+	}
+	n.wg.Wait()
+	n.inbox.close()
+	return err
+}
+
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closed
+}
+
+// classify tells whether p is a current member node or a live invitee.
+func (n *Node) classify(p peer.ID) (member, invitee bool) {
+	g := gater{state: n.log.State, self: n.self, now: n.cfg.Now}
+	return g.admitted(p)
+}
+
+// onLedgerChange closes connections to peers that are no longer members and
+// spreads the change to the members that are connected.
+func (n *Node) onLedgerChange() {
+	if n.isClosed() || n.host == nil {
+		return
+	}
+	for _, p := range n.host.Network().Peers() {
+		if m, inv := n.classify(p); !m && !inv {
+			n.cfg.Logf("closing connection to %s: no longer a member node", p.ShortString())
+			n.host.Network().ClosePeer(p)
+		}
+	}
+	n.kickSync()
+}
+
+type mdnsNotifee struct{ n *Node }
+
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	n := m.n
+	if ai.ID == n.ID() || n.isClosed() {
+		return
+	}
+	if mem, _ := n.classify(ai.ID); !mem {
+		return
+	}
+	n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	if err := n.host.Connect(ctx, ai); err == nil {
+		n.cfg.Logf("mdns: connected to %s", ai.ID.ShortString())
+	}
+}
