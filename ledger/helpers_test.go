@@ -25,7 +25,9 @@ func uid(k ed25519.PrivateKey) identity.UserID {
 	return identity.UserIDOf(k.Public().(ed25519.PublicKey))
 }
 
-func nodeKey(name string) [32]byte { return [32]byte(testKey("node " + name).Public().(ed25519.PublicKey)) }
+func nodeKey(name string) [32]byte {
+	return [32]byte(testKey("node " + name).Public().(ed25519.PublicKey))
+}
 
 // clock is a settable test clock.
 type clock struct{ t time.Time }

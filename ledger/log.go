@@ -83,7 +83,7 @@ func Init(dir string, genesis *Op, opts *Options) (*Log, error) {
 	if genesis.Kind != KindGenesis {
 		return nil, &Rejection{Op: id, Reason: "not a genesis operation", Err: ErrMalformed}
 	}
-	if rej := newState(nil).check(genesis, id); rej != nil {
+	if rej := newState(nil, nil).check(genesis, id); rej != nil {
 		return nil, rej
 	}
 	if err := genesis.VerifySignature(); err != nil {

@@ -183,6 +183,6 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 		_ = o.Describe()
 		_ = o.VerifySignature()
-		_ = newState(nil).Check(o)
+		_ = newState(nil, nil).Check(o)
 	})
 }

@@ -57,7 +57,7 @@ type State struct {
 	Rejected []Rejection
 
 	anc   ancestry                   // the DAG the state was folded from
-	names map[identity.UserID]string // every name seen, for reasons
+	names map[identity.UserID]string // names given in the folded ops, for reasons; read-only
 	dag   *dag                       // set by fold; nil for other implementations of ancestry
 }
 
@@ -68,8 +68,10 @@ type ancestry interface {
 	isAncestor(a, b ID) bool
 }
 
-func newState(anc ancestry) *State {
-	return &State{
+// newState returns an empty state over the operations ops (in canonical
+// order), whose ancestry anc answers.
+func newState(anc ancestry, ops []*Op) *State {
+	s := &State{
 		Members: make(map[identity.UserID]*Member),
 		Nodes:   make(map[[32]byte]*NodeInfo),
 		Invites: make(map[ID]*InviteInfo),
@@ -77,6 +79,16 @@ func newState(anc ancestry) *State {
 		anc:     anc,
 		names:   make(map[identity.UserID]string),
 	}
+	// Name users in reasons even when the op that added them had no effect.
+	for _, o := range ops {
+		switch {
+		case o.Kind == KindGenesis && o.SubjectName != "":
+			s.names[o.Author] = o.SubjectName
+		case o.Kind == KindAddUser && o.SubjectName != "":
+			s.names[o.Subject] = o.SubjectName
+		}
+	}
+	return s
 }
 
 // Role returns u's role, RoleNone if u is not a member.
@@ -391,16 +403,12 @@ func (s *State) apply(o *Op, id ID) {
 		s.Network = NetworkID(id)
 		s.Name, s.Kind, s.Owner = o.Name, o.NetKind, o.Author
 		s.Members[o.Author] = &Member{User: o.Author, Name: o.SubjectName, Role: RoleOwner, AddedBy: o.Author, AddedAt: id}
-		s.names[o.Author] = o.SubjectName
 	case KindInvite:
 		s.Invites[id] = &InviteInfo{ID: id, Key: o.InviteKey, Role: o.Role, Expires: o.Expires, Uses: o.Uses, Author: o.Author}
 	case KindRevokeInvite:
 		s.Invites[o.Ref].Revoked = true
 	case KindAddUser:
 		s.Members[o.Subject] = &Member{User: o.Subject, Name: o.SubjectName, Role: o.Role, AddedBy: o.Author, AddedAt: id, Invite: o.Ref}
-		if o.SubjectName != "" {
-			s.names[o.Subject] = o.SubjectName
-		}
 		if !o.Ref.IsZero() {
 			s.Invites[o.Ref].Used++
 		}
@@ -600,7 +608,7 @@ func fold(ops []*Op, memo map[ID]*State) *State {
 			}
 		}
 		// Apply in canonical order.
-		cur := newState(d)
+		cur := newState(d, d.ops)
 		cur.dag = d
 		applied := newBitset(n)
 		rejected := make(map[int]bool)
