@@ -287,7 +287,16 @@ func (n *Node) onLedgerChange() {
 	if n.isClosed() || n.host == nil {
 		return
 	}
+	st := n.log.State()
 	for _, p := range n.host.Network().Peers() {
+		if k, err := KeyOf(p); err == nil {
+			if _, ok := st.InviteByKey(k); ok {
+				// An invitee mid-join (its invite may just have been used
+				// up by its own join): it can use only the join protocol,
+				// whose stream has a deadline.
+				continue
+			}
+		}
 		if m, inv := n.classify(p); !m && !inv {
 			n.cfg.Logf("closing connection to %s: no longer a member node", p.ShortString())
 			n.host.Network().ClosePeer(p)

@@ -121,10 +121,7 @@ func (n *Node) handleSync(s network.Stream) {
 		s.Reset()
 		return
 	}
-	if len(rep.Want) == 0 {
-		return
-	}
-	var in syncOps
+	var in syncOps // always sent, empty when we wanted nothing
 	if err := readFrame(r, &in, maxFrame); err != nil {
 		return
 	}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/identity"
+)
+
+func init() {
+	register(command{"init", "[--name NAME]", "create your identity (a parent seed) in the home directory", runInit})
+	register(command{"key export", "", "print your identity as 24 words to keep on paper", runKeyExport})
+	register(command{"key restore", "[--name NAME]  (words on stdin)", "bring an identity back from its 24 words", runKeyRestore})
+}
+
+type idOut struct {
+	User string `json:"user"`
+	Name string `json:"name"`
+	Home string `json:"home"`
+}
+
+func runInit(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	name := fs.String("name", "", "your display name")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	id, err := coconet.Init(e.home, *name)
+	if err != nil {
+		return err
+	}
+	return e.output(idOut{id.ID().String(), id.Name, e.home}, func(w io.Writer) {
+		fmt.Fprintf(w, "Created identity %q (user %s) in %s.\n", id.Name, id.ID().Short(), e.home)
+		fmt.Fprintln(w, "Back it up now with `coco key export` and keep the words on paper.")
+	})
+}
+
+func runKeyExport(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	id, err := coconet.LoadIdentity(e.home)
+	if err != nil {
+		return err
+	}
+	words := id.Seed.Mnemonic()
+	return e.output(struct {
+		User  string `json:"user"`
+		Words string `json:"words"`
+	}{id.ID().String(), words}, func(w io.Writer) {
+		fmt.Fprintf(w, "Paper key for %q (user %s). Anyone with these words is you:\n\n", id.Name, id.ID().Short())
+		f := strings.Fields(words)
+		for i := 0; i < len(f); i += 6 {
+			for j := i; j < i+6; j++ {
+				fmt.Fprintf(w, "%2d. %-10s", j+1, f[j])
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w, "\nRestore with: coco key restore  (type or pipe the words)")
+	})
+}
+
+func runKeyRestore(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("key restore", flag.ContinueOnError)
+	name := fs.String("name", "", "display name for the restored identity")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("the words are read from stdin, not arguments")
+	}
+	b, err := io.ReadAll(bufio.NewReader(io.LimitReader(e.stdin, 64<<10)))
+	if err != nil {
+		return err
+	}
+	seed, err := identity.SeedFromMnemonic(string(b))
+	if err != nil {
+		return fmt.Errorf("%v; check the words against your paper key", err)
+	}
+	n := *name
+	if old, err := identity.Load(e.home); err == nil {
+		if old.ID() != seed.UserID() {
+			return fmt.Errorf("%s already holds another identity (%s); restore into an empty --home", e.home, old.ID().Short())
+		}
+		if n == "" {
+			n = old.Name
+		}
+	}
+	if n == "" {
+		n = "restored"
+	}
+	id := &identity.Identity{Name: n, Seed: seed}
+	if err := identity.Save(e.home, id); err != nil {
+		return err
+	}
+	return e.output(idOut{id.ID().String(), id.Name, e.home}, func(w io.Writer) {
+		fmt.Fprintf(w, "Restored identity %q (user %s) in %s.\n", id.Name, id.ID().Short(), e.home)
+	})
+}

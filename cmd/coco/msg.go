@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coconet/coconet/api"
+)
+
+func init() {
+	register(command{"send", "NET MEMBER TEXT", "send an acknowledged message to a member", runSend})
+	register(command{"listen", "NET", "print messages as they arrive (Ctrl-C to stop)", runListen})
+	register(command{"peers", "NET", "show member nodes: path, address, round-trip time", runPeers})
+}
+
+func runSend(ctx context.Context, e *env, args []string) error {
+	if len(args) < 3 {
+		return usagef("give the network, the member and the text")
+	}
+	text := strings.Join(args[2:], " ")
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	start := time.Now()
+	if err := svc.Send(ctx, args[0], api.SendRequest{To: args[1], Data: []byte(text)}); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	return e.output(struct {
+		Delivered bool    `json:"delivered"`
+		To        string  `json:"to"`
+		TookMS    float64 `json:"took_ms"`
+	}{true, args[1], float64(took.Microseconds()) / 1000}, func(w io.Writer) {
+		fmt.Fprintf(w, "Delivered to %s (acknowledged in %s).\n", args[1], took.Round(100*time.Microsecond))
+	})
+}
+
+func runListen(ctx context.Context, e *env, args []string) error {
+	net, err := oneArg(args, "the network's name")
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ch, err := svc.Listen(ctx, net)
+	if err != nil {
+		return err
+	}
+	if !e.json {
+		fmt.Fprintf(e.stderr, "Listening on %q; Ctrl-C to stop.\n", net)
+	}
+	for m := range ch {
+		e.output(m, func(w io.Writer) {
+			fmt.Fprintf(w, "%s  %s: %s\n", m.Received.Local().Format("15:04:05"), m.FromName, m.Data)
+		})
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("the daemon stopped")
+}
+
+func runPeers(ctx context.Context, e *env, args []string) error {
+	net, err := oneArg(args, "the network's name")
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ps, err := svc.Peers(ctx, net)
+	if err != nil {
+		return err
+	}
+	return e.output(ps, func(w io.Writer) {
+		if len(ps) == 0 {
+			fmt.Fprintf(w, "No other member nodes in %q yet; invite someone with `coco invite %s`.\n", net, net)
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MEMBER\tROLE\tAPP\tSTATE\tPATH\tADDRESS\tRTT")
+		for _, p := range ps {
+			state, rtt := "offline", "-"
+			if p.Connected {
+				state = "connected"
+				if p.RTT > 0 {
+					rtt = p.RTT.Round(10 * time.Microsecond).String()
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.UserName, p.Role, p.App, state, dash(p.Path), dash(p.Addr), rtt)
+		}
+		tw.Flush()
+	})
+}

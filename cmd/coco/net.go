@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coconet/coconet/api"
+)
+
+func init() {
+	register(command{"net create", "NAME [--kind user|developer]", "create a private network that you own", runNetCreate})
+	register(command{"net list", "", "list your networks", runNetList})
+	register(command{"members", "NET", "list a network's members, roles and nodes", runMembers})
+	register(command{"invite", "NET --role admin|guest [--ttl 24h] [--uses N]", "make an invite code", runInvite})
+	register(command{"join", "CODE", "join a network with an invite code", runJoin})
+	register(command{"remove", "NET MEMBER", "remove a member; their nodes are cut off at once", runRemove})
+}
+
+func runNetCreate(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("net create", flag.ContinueOnError)
+	kind := fs.String("kind", "user", "user or developer")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("give the network one name")
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	n, err := svc.CreateNetwork(ctx, api.CreateNetworkRequest{Name: pos[0], Kind: *kind})
+	if err != nil {
+		return err
+	}
+	return e.output(n, func(w io.Writer) {
+		fmt.Fprintf(w, "Created %s network %q (%s); you are its owner.\n", n.Kind, n.Name, n.ID)
+		fmt.Fprintf(w, "Invite someone: coco invite %s --role guest\n", n.Name)
+	})
+}
+
+func runNetList(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	nets, err := svc.Networks(ctx)
+	if err != nil {
+		return err
+	}
+	return e.output(nets, func(w io.Writer) {
+		if len(nets) == 0 {
+			fmt.Fprintln(w, "You are in no network yet: `coco net create NAME` or `coco join CODE`.")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tKIND\tYOUR ROLE\tMEMBERS\tNODES\tID")
+		for _, n := range nets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", n.Name, n.Kind, n.Role, n.Members, n.Nodes, n.ID)
+		}
+		tw.Flush()
+	})
+}
+
+func oneArg(args []string, what string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("give %s", what)
+	}
+	return args[0], nil
+}
+
+func runMembers(ctx context.Context, e *env, args []string) error {
+	net, err := oneArg(args, "the network's name")
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ms, err := svc.Members(ctx, net)
+	if err != nil {
+		return err
+	}
+	return e.output(ms, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tNODES\tONLINE\tADDED BY\tUSER")
+		for _, m := range ms {
+			name := m.Name
+			if m.You {
+				name += " (you)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", name, m.Role, len(m.Nodes), m.Online, dash(m.AddedBy), m.User)
+		}
+		tw.Flush()
+	})
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func runInvite(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("invite", flag.ContinueOnError)
+	role := fs.String("role", "guest", "admin or guest")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code stays valid")
+	uses := fs.Int("uses", 1, "how many people may use the code")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("give the network's name")
+	}
+	if *ttl <= 0 || *uses <= 0 {
+		return usagef("--ttl and --uses must be positive")
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := svc.Invite(ctx, pos[0], api.InviteRequest{Role: *role, TTL: *ttl, Uses: *uses})
+	if err != nil {
+		return err
+	}
+	return e.output(r, func(w io.Writer) {
+		fmt.Fprintf(w, "Invite to %q as %s, valid until %s for %d use(s):\n\n%s\n\n", r.Network, r.Role,
+			r.Expires.Local().Format("2006-01-02 15:04 MST"), r.Uses, r.Code)
+		fmt.Fprintln(w, "They run: coco join CODE   (your node must be running to let them in)")
+	})
+}
+
+func runJoin(ctx context.Context, e *env, args []string) error {
+	code, err := oneArg(args, "the invite code")
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n, err := svc.Join(ctx, strings.TrimSpace(code))
+	if err != nil {
+		return err
+	}
+	return e.output(n, func(w io.Writer) {
+		fmt.Fprintf(w, "Joined %q as %s (%d members).\n", n.Name, n.Role, n.Members)
+		fmt.Fprintf(w, "Say hello: coco send %s MEMBER hello\n", n.Name)
+	})
+}
+
+func runRemove(ctx context.Context, e *env, args []string) error {
+	if len(args) != 2 {
+		return usagef("give the network and the member")
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := svc.Remove(ctx, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	return e.output(r, func(w io.Writer) {
+		fmt.Fprintf(w, "Removed %s (%s) from %q. Online members drop their connections as the removal reaches them; old invite codes no longer let them back in.\n", r.Name, r.User.Short(), args[0])
+	})
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"time"
+
+	"github.com/coconet/coconet/daemon"
+)
+
+func init() {
+	register(command{"up", "[--listen-host IP] [--no-mdns] [--quiet]", "run your nodes in the foreground (one per network)", runUp})
+	register(command{"status", "", "show the daemon and its nodes", runStatus})
+}
+
+func runUp(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	host := fs.String("listen-host", "0.0.0.0", "IPv4 address to listen on")
+	noMDNS := fs.Bool("no-mdns", false, "turn off LAN discovery")
+	quiet := fs.Bool("quiet", false, "log less")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	lg := log.New(e.stderr, "", log.LstdFlags)
+	d := &daemon.Daemon{Home: e.home, ListenHost: *host, MDNS: !*noMDNS}
+	if !*quiet {
+		d.Logf = lg.Printf
+	}
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	st, _ := d.Status(ctx)
+	lg.Printf("coco up: %s (user %s), %d network(s); API on %s", st.Name, st.User.Short(), len(st.Networks), daemon.SocketPath(e.home))
+	for _, n := range st.Networks {
+		lg.Printf("  %s (%s): node %s on %v", n.Name, n.Role, n.Node, n.Addrs)
+	}
+	<-ctx.Done()
+	lg.Printf("coco up: shutting down")
+	done := make(chan struct{})
+	go func() { d.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("shutdown took over 10s; exiting anyway")
+	}
+	return nil
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	st, err := svc.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return e.output(st, func(w io.Writer) {
+		state := "not running (start it with `coco up`)"
+		if st.Running {
+			state = fmt.Sprintf("running (pid %d)", st.PID)
+		}
+		fmt.Fprintf(w, "%s (user %s): daemon %s\n", st.Name, st.User.Short(), state)
+		for _, n := range st.Networks {
+			fmt.Fprintf(w, "  %-16s %-6s %d member(s)", n.Name, n.Role, n.Members)
+			if st.Running {
+				fmt.Fprintf(w, ", %d peer(s) connected, node %s", n.Connected, n.Node)
+			}
+			fmt.Fprintln(w)
+		}
+	})
+}
