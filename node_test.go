@@ -218,7 +218,12 @@ func TestRemovalCutsOff(t *testing.T) {
 	}
 	an := alice.start(t, "home")
 	code := makeInvite(t, an, ledger.RoleGuest, 5) // uses left after carol
-	bn := func() *Node { p := bob.join(t, code); n := bob.start(t, "home"); n.Internal().AddPeerAddrs(p); return n }()
+	bn := func() *Node {
+		p := bob.join(t, code)
+		n := bob.start(t, "home")
+		n.Internal().AddPeerAddrs(p)
+		return n
+	}()
 	cp := carol.join(t, code)
 	cn := carol.start(t, "home")
 	cn.Internal().AddPeerAddrs(cp)
