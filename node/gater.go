@@ -12,8 +12,8 @@ import (
 )
 
 // gater admits only current member nodes of the network, plus — inbound
-// only — holders of a live invite key, who may use nothing but the join
-// protocol. It consults the ledger's current state on every decision, so a
+// only — holders of an invite key recorded in the ledger, who may use
+// nothing but the join protocol. It consults the ledger's current state on every decision, so a
 // removal takes effect for new connections at once.
 type gater struct {
 	state func() *ledger.State
@@ -31,7 +31,11 @@ func (g *gater) admitted(p peer.ID) (member, invitee bool) {
 	if st.IsMemberNode(k) {
 		return true, false
 	}
-	if inv, ok := st.InviteByKey(k); ok && !inv.Revoked && inv.Used < inv.Uses && g.now().Unix() <= inv.Expires {
+	// Any invite the ledger knows, even used up, expired or revoked: the
+	// join protocol then tells its holder exactly why it is refused. Holding
+	// the key proves the code's secret; it opens nothing but the join
+	// protocol.
+	if _, ok := st.InviteByKey(k); ok {
 		return false, true
 	}
 	return false, false

@@ -256,7 +256,7 @@ func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, er
 		cfg.Logf("join via %s: %v", ai.ID.ShortString(), err)
 		lastErr = err
 	}
-	return nil, nil, fmt.Errorf("could not reach a member of %q at the address in the invite (%v); make sure the member who invited you is running `coco up` and is reachable, then try again", c.NetName, lastErr)
+	return nil, nil, fmt.Errorf("could not join %q: no member at the invite's %d address(es) accepted this code (last error: %v). Either the inviting member's node is not running (ask them to run `coco up`) or it does not know this code (it was never recorded, or belongs to another network); ask for a new invite", c.NetName, len(infos), lastErr)
 }
 
 func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig, netID ledger.NetworkID, ikey [32]byte) (*ledger.Log, []peer.AddrInfo, error) {
