@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,9 +17,16 @@ import (
 // t0 is the start of every test clock.
 var t0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 
+var testKeys sync.Map // name → ed25519.PrivateKey; deriving keys is slow
+
 func testKey(name string) ed25519.PrivateKey {
+	if k, ok := testKeys.Load(name); ok {
+		return k.(ed25519.PrivateKey)
+	}
 	seed := sha256.Sum256([]byte("coconet/ledger test key " + name))
-	return ed25519.NewKeyFromSeed(seed[:])
+	k := ed25519.NewKeyFromSeed(seed[:])
+	testKeys.Store(name, k)
+	return k
 }
 
 func uid(k ed25519.PrivateKey) identity.UserID {

@@ -337,27 +337,32 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	for i := range pending {
 		pending[i] = i
 	}
+	note := func(i int, err error) {
+		switch {
+		case err == nil:
+			added++
+		case !errors.Is(err, ErrDuplicate):
+			errs[i] = err
+		}
+	}
 	l.mu.Lock()
-	for progress := true; progress && len(pending) > 0; {
+	for progress := true; progress; {
+		// Verifying is costly: an op waits until its parents are in.
 		progress = false
 		var next []int
 		for _, i := range pending {
-			err := l.addLocked(ops[i])
-			switch {
-			case err == nil:
-				added++
-				progress = true
-				errs[i] = nil
-			case errors.Is(err, ErrDuplicate):
-				errs[i] = nil
-			case errors.Is(err, ErrMissingParents):
-				errs[i] = err
+			if o := ops[i]; o != nil && slices.ContainsFunc(o.Parents, func(p ID) bool { return l.ops[p] == nil }) {
 				next = append(next, i)
-			default:
-				errs[i] = err
+				continue
 			}
+			before := added
+			note(i, l.addLocked(ops[i]))
+			progress = progress || added > before
 		}
 		pending = next
+	}
+	for _, i := range pending { // their parents never came
+		note(i, l.addLocked(ops[i]))
 	}
 	if added == 0 {
 		l.mu.Unlock()
