@@ -1,0 +1,77 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+	"time"
+)
+
+func TestFrameRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	in := msgFrame{Data: []byte("hello")}
+	if err := writeFrame(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	var out msgFrame
+	if err := readFrame(bufio.NewReader(&b), &out, 1<<10); err != nil || string(out.Data) != "hello" {
+		t.Fatalf("readFrame = %q, %v; want hello", out.Data, err)
+	}
+}
+
+func TestFrameLimit(t *testing.T) {
+	var b bytes.Buffer
+	writeFrame(&b, msgFrame{Data: make([]byte, 4096)})
+	var out msgFrame
+	if err := readFrame(bufio.NewReader(&b), &out, 1024); err == nil {
+		t.Fatal("readFrame accepted a frame over its limit")
+	}
+}
+
+// FuzzFrames feeds peer bytes to every frame type the node parses.
+func FuzzFrames(f *testing.F) {
+	for _, v := range []any{
+		msgFrame{Data: []byte("hi")}, syncHave{}, syncReply{Ops: [][]byte{{1, 2}}},
+		joinRequest{Name: "bob"}, joinNode{Op: []byte{0xa1}}, joinReply{Error: "no"},
+	} {
+		var b bytes.Buffer
+		writeFrame(&b, v)
+		f.Add(b.Bytes())
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		targets := []any{&msgFrame{}, &syncHave{}, &syncReply{}, &syncOps{}, &joinRequest{}, &joinReply{}, &joinNode{}, &joinDone{}, &msgAck{}}
+		for _, v := range targets {
+			readFrame(bufio.NewReader(bytes.NewReader(data)), v, 1<<16)
+		}
+	})
+}
+
+func TestInboxBacklogAndBound(t *testing.T) {
+	var b inbox
+	b.init(2)
+	if !b.put(Message{Data: []byte("1")}) || !b.put(Message{Data: []byte("2")}) {
+		t.Fatal("put into empty backlog failed")
+	}
+	if b.put(Message{Data: []byte("3")}) {
+		t.Fatal("backlog grew past its bound")
+	}
+	ch, cancel := b.subscribe()
+	defer cancel()
+	for _, want := range []string{"1", "2"} {
+		select {
+		case m := <-ch:
+			if string(m.Data) != want {
+				t.Fatalf("got %q, want %q", m.Data, want)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("backlog not delivered")
+		}
+	}
+	if !b.put(Message{Data: []byte("4")}) {
+		t.Fatal("put with a subscriber failed")
+	}
+	if m := <-ch; string(m.Data) != "4" {
+		t.Fatalf("got %q, want 4", m.Data)
+	}
+}
