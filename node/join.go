@@ -6,8 +6,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -20,7 +20,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coconet/coconet/identity"
-	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
 )
@@ -186,9 +185,17 @@ type JoinConfig struct {
 }
 
 // JoinError is a refusal by the member that was reached, in its words.
-type JoinError struct{ Reason string }
+type JoinError struct {
+	Network string
+	Reason  string
+}
 
-func (e *JoinError) Error() string { return "join refused: " + e.Reason }
+func (e *JoinError) Error() string {
+	if strings.Contains(e.Reason, "ask ") {
+		return "join refused: " + e.Reason
+	}
+	return fmt.Sprintf("join refused: %s; ask a member of %q for a new invite", e.Reason, e.Network)
+}
 
 // Join redeems an invite code: it reaches a member listed in the code,
 // proves the secret, gets added, stores the ledger under cfg.Dir and
@@ -284,7 +291,7 @@ func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig,
 		return nil, nil, fmt.Errorf("member closed the join (invite unknown, used up, revoked or expired?): %w", err)
 	}
 	if rep.Error != "" {
-		return nil, nil, &JoinError{Reason: rep.Error}
+		return nil, nil, &JoinError{Network: cfg.Code.NetName, Reason: rep.Error}
 	}
 	ops := make([]*ledger.Op, 0, len(rep.Ops))
 	for _, b := range rep.Ops {
@@ -314,7 +321,7 @@ func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig,
 			return nil, nil, fmt.Errorf("join: member did not confirm the node: %w", err)
 		}
 		if done.Error != "" {
-			return nil, nil, &JoinError{Reason: done.Error}
+			return nil, nil, &JoinError{Network: cfg.Code.NetName, Reason: done.Error}
 		}
 	}
 	var peers []peer.AddrInfo
@@ -342,16 +349,7 @@ func InitLog(dir string, netID ledger.NetworkID, ops []*ledger.Op) (*ledger.Log,
 	if genesis == nil || ledger.NetworkID(genesis.ID()) != netID {
 		return nil, fmt.Errorf("member sent a ledger for another network")
 	}
-	if err := genesis.VerifySignature(); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "ops"), 0o700); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, "ops", genesis.ID().String()+".op"), genesis.Marshal(), 0o600); err != nil {
-		return nil, err
-	}
-	log, err := ledger.Open(dir, nil)
+	log, err := ledger.Init(dir, genesis, nil)
 	if err != nil {
 		return nil, err
 	}

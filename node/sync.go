@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -144,7 +145,7 @@ func (n *Node) addOps(from peer.ID, raw [][]byte) {
 	}
 	added, errs := n.log.AddAll(ops)
 	for _, err := range errs {
-		if err != nil {
+		if err != nil && !errors.Is(err, ledger.ErrDuplicate) {
 			n.cfg.Logf("ledger op from %s rejected: %v", from.ShortString(), err)
 		}
 	}
