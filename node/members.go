@@ -1,0 +1,87 @@
+package node
+
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/ledger"
+)
+
+// Membership helpers for the protocols built on a node (request/reply,
+// pub-sub, streams, tunnels). They answer from the ledger, never from what a
+// peer claims.
+
+// IsMember reports whether p is a current member node of the network.
+func (n *Node) IsMember(p peer.ID) bool {
+	m, _ := n.classify(p)
+	return m
+}
+
+// Sender is the member behind a node, as the ledger records it.
+type Sender struct {
+	Node peer.ID
+	User identity.UserID
+	Name string
+	Role ledger.Role
+}
+
+// SenderOf looks up the member that owns node p; ok is false for non-members.
+func (n *Node) SenderOf(p peer.ID) (s Sender, ok bool) {
+	k, err := KeyOf(p)
+	if err != nil {
+		return s, false
+	}
+	st := n.log.State()
+	u, ok := st.NodeOwner(k)
+	if !ok {
+		return s, false
+	}
+	s = Sender{Node: p, User: u}
+	if m, ok := st.Members[u]; ok {
+		s.Name, s.Role = m.Name, m.Role
+	}
+	return s, true
+}
+
+// ConnectedMembers lists the member nodes this node has a connection to.
+func (n *Node) ConnectedMembers() []peer.ID {
+	var out []peer.ID
+	for _, p := range n.host.Network().Peers() {
+		if n.IsMember(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Context is the node's lifetime: it ends when Close is called.
+func (n *Node) Context() context.Context { return n.ctx }
+
+// OnMemberConnected registers fn to run (in its own goroutine) whenever a
+// connection to a member node opens, and OnMemberDisconnected when the last
+// connection to one closes.
+func (n *Node) OnMemberConnected(fn func(peer.ID)) {
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if n.IsMember(c.RemotePeer()) {
+				go fn(c.RemotePeer())
+			}
+		},
+	})
+}
+
+// OnMemberDisconnected registers fn for when the last connection to a peer
+// closes.
+func (n *Node) OnMemberDisconnected(fn func(peer.ID)) {
+	n.host.Network().Notify(&network.NotifyBundle{
+		DisconnectedF: func(nw network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if len(nw.ConnsToPeer(p)) == 0 {
+				go fn(p)
+			}
+		},
+	})
+}
