@@ -243,11 +243,9 @@ func Join(ctx context.Context, home, code string, opts JoinOptions) (*ledger.Log
 		return nil, nil, err
 	}
 	netID := ledger.NetworkID(c.Network)
-	if l, err := ledger.Open(ledgerDir(home, netID), nil); err == nil {
-		if l.State().Role(id.ID()) != ledger.RoleNone {
-			return nil, nil, fmt.Errorf("you are already a member of %q", l.State().Name)
-		}
-	}
+	// A local copy that still lists us as a member may be stale (a removed
+	// member's nodes are cut off before the removal reaches them): the
+	// member we reach decides.
 	tmp, err := os.MkdirTemp(mkdirs(networksDir(home)), ".join-")
 	if err != nil {
 		return nil, nil, err

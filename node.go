@@ -91,7 +91,9 @@ func (n *Node) Close() error {
 	if n.n == nil {
 		return nil
 	}
-	return n.n.Close()
+	err := n.n.Close()
+	n.n = nil
+	return err
 }
 
 // Internal exposes the underlying node for advanced use and tests.
@@ -155,6 +157,9 @@ func (n *Node) Send(ctx context.Context, to string, data []byte) error {
 	}
 	if tried == 0 {
 		return fmt.Errorf("%s has no node in %q to send to", m.Name, st.Name)
+	}
+	if errors.Is(lastErr, node.ErrRefused) {
+		return fmt.Errorf("%s's node refused the connection: its copy of the ledger does not list your node as a member of %q (were you removed?)", m.Name, st.Name)
 	}
 	if errors.Is(lastErr, node.ErrOffline) {
 		return fmt.Errorf("%s is offline: none of their %d node(s) could be reached; the message was not delivered", m.Name, tried)

@@ -17,9 +17,18 @@ func PeerIDOf(key [32]byte) (peer.ID, error) {
 	return peer.IDFromPublicKey(pub)
 }
 
+// ed25519IDPrefix starts every peer ID of an Ed25519 key: an identity
+// multihash (0x00, length 36) of the protobuf PublicKey{Type: Ed25519,
+// Data: 32 bytes}.
+const ed25519IDPrefix = "\x00\x24\x08\x01\x12\x20"
+
 // KeyOf returns the Ed25519 public key inside a peer ID.
 func KeyOf(p peer.ID) ([32]byte, error) {
 	var k [32]byte
+	if s := string(p); len(s) == len(ed25519IDPrefix)+32 && s[:len(ed25519IDPrefix)] == ed25519IDPrefix {
+		copy(k[:], s[len(ed25519IDPrefix):])
+		return k, nil
+	}
 	pub, err := p.ExtractPublicKey()
 	if err != nil {
 		return k, fmt.Errorf("node: peer %s: %w", p, err)

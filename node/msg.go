@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,16 +30,12 @@ type Message struct {
 	Received time.Time       `json:"received"`
 }
 
-type msgFrame struct {
-	Data []byte `json:"data"`
-}
-
-type msgAck struct {
-	Error string `json:"error,omitempty"`
-}
-
 // ErrOffline means no connection to the peer could be made.
 var ErrOffline = errors.New("peer is offline or unreachable")
+
+// ErrRefused means the peer's node refused our connection: its ledger does
+// not list this node as a member (not yet synced, or removed).
+var ErrRefused = errors.New("the peer's node refused the connection: its ledger does not list this node as a member")
 
 // SendTo delivers data to one node and waits for its acknowledgement.
 func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
@@ -49,26 +47,38 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if strings.Contains(err.Error(), "gated") {
+			return fmt.Errorf("%w (%v)", ErrRefused, err)
+		}
 		return fmt.Errorf("%w: %v", ErrOffline, err)
 	}
 	defer s.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
 	}
-	if err := writeFrame(s, msgFrame{Data: data}); err != nil {
+	if err := writeBytes(s, data); err != nil {
 		s.Reset()
 		return fmt.Errorf("send: %w", err)
 	}
 	s.CloseWrite()
-	var ack msgAck
-	if err := readFrame(bufio.NewReader(s), &ack, 64<<10); err != nil {
+	var ack [1]byte
+	if _, err := io.ReadFull(s, ack[:]); err != nil {
 		return fmt.Errorf("send: no acknowledgement: %w", err)
 	}
-	if ack.Error != "" {
-		return fmt.Errorf("send: refused by receiver: %s", ack.Error)
+	if ack[0] != ackOK {
+		reason, _ := readBytes(bufio.NewReaderSize(s, 16), 4<<10)
+		return fmt.Errorf("send: refused by receiver: %s", reason)
 	}
 	return nil
 }
+
+// The message protocol is binary (it is the hot path): the sender writes a
+// uvarint length and the bytes, then closes its side; the receiver answers
+// one byte, ackOK, or ackRefused followed by a length-prefixed reason.
+const (
+	ackOK      = 0
+	ackRefused = 1
+)
 
 func (n *Node) handleMsg(s network.Stream) {
 	defer s.Close()
@@ -78,23 +88,19 @@ func (n *Node) handleMsg(s network.Stream) {
 		return
 	}
 	s.SetDeadline(time.Now().Add(time.Minute))
-	var f msgFrame
-	if err := readFrame(bufio.NewReader(s), &f, 2*MaxMessage); err != nil {
+	data, err := readBytes(bufio.NewReader(s), MaxMessage)
+	if err != nil {
 		s.Reset()
 		return
 	}
-	k, _ := KeyOf(p)
-	st := n.log.State()
-	user, _ := st.NodeOwner(k)
-	m := Message{From: user, FromNode: p, Data: f.Data, Received: time.Now()}
-	if mem, ok := st.Members[user]; ok {
-		m.FromName = mem.Name
-	}
-	var ack msgAck
+	from, _ := n.SenderOf(p)
+	m := Message{From: from.User, FromName: from.Name, FromNode: p, Data: data, Received: time.Now()}
 	if !n.inbox.put(m) {
-		ack.Error = "the receiver's inbox is full; try again later"
+		s.Write([]byte{ackRefused})
+		writeBytes(s, []byte("the receiver's inbox is full; try again later"))
+		return
 	}
-	writeFrame(s, ack)
+	s.Write([]byte{ackOK})
 }
 
 // Subscribe returns a channel of incoming messages, first any backlog that

@@ -73,6 +73,7 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	syncCh chan struct{}
+	dialCh chan struct{}
 
 	inbox inbox
 
@@ -104,6 +105,7 @@ func New(cfg Config) (*Node, error) {
 		userKey: cfg.Seed.UserKey(),
 		nodeKey: cfg.Seed.NodeKey(cfg.Log.Network(), cfg.App),
 		syncCh:  make(chan struct{}, 1),
+		dialCh:  make(chan struct{}, 1),
 		backoff: map[peer.ID]time.Time{},
 	}
 	n.self = pubOf(n.nodeKey)
@@ -298,8 +300,16 @@ func (n *Node) onLedgerChange() {
 			}
 		}
 		if m, inv := n.classify(p); !m && !inv {
+			// Tell the removed node why (one last ledger sync, at most a
+			// second), then cut it off. Its streams are refused already:
+			// every handler checks membership on the current state.
 			n.cfg.Logf("closing connection to %s: no longer a member node", p.ShortString())
-			n.host.Network().ClosePeer(p)
+			n.goLoop(func() {
+				ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+				n.pushTo(ctx, p)
+				cancel()
+				n.host.Network().ClosePeer(p)
+			})
 		}
 	}
 	n.kickSync()

@@ -101,6 +101,10 @@ func (n *Node) kickReconnect() {
 	n.mu.Lock()
 	n.backoff = map[peer.ID]time.Time{}
 	n.mu.Unlock()
+	select {
+	case n.dialCh <- struct{}{}:
+	default:
+	}
 }
 
 // reconnectLoop keeps trying to reach every member node that has a known
@@ -114,6 +118,7 @@ func (n *Node) reconnectLoop() {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		case <-n.dialCh:
 		}
 		now := time.Now()
 		for k := range n.log.State().Nodes {

@@ -153,3 +153,11 @@ func (n *Node) addOps(from peer.ID, raw [][]byte) {
 		n.cfg.Logf("ledger: %d new operation(s) from %s", added, from.ShortString())
 	}
 }
+
+// pushTo sends our ledger to p, whatever p's standing, ignoring errors: used
+// to tell a node it was removed before cutting it off.
+func (n *Node) pushTo(ctx context.Context, p peer.ID) {
+	if err := n.SyncWith(ctx, p); err != nil {
+		n.cfg.Logf("last sync with removed %s: %v", p.ShortString(), err)
+	}
+}

@@ -39,3 +39,26 @@ func readFrame(r *bufio.Reader, v any, max int) error {
 	}
 	return json.Unmarshal(b, v)
 }
+
+// writeBytes writes a uvarint length and b in one write.
+func writeBytes(w io.Writer, b []byte) error {
+	buf := make([]byte, binary.MaxVarintLen64+len(b))
+	n := binary.PutUvarint(buf, uint64(len(b)))
+	n += copy(buf[n:], b)
+	_, err := w.Write(buf[:n])
+	return err
+}
+
+// readBytes reads what writeBytes wrote, refusing lengths over max.
+func readBytes(r *bufio.Reader, max int) ([]byte, error) {
+	l, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if l > uint64(max) {
+		return nil, fmt.Errorf("message of %d bytes exceeds limit %d", l, max)
+	}
+	b := make([]byte, l)
+	_, err = io.ReadFull(r, b)
+	return b, err
+}

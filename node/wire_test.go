@@ -9,20 +9,28 @@ import (
 
 func TestFrameRoundTrip(t *testing.T) {
 	var b bytes.Buffer
-	in := msgFrame{Data: []byte("hello")}
-	if err := writeFrame(&b, in); err != nil {
+	if err := writeFrame(&b, joinDone{Error: "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	var out msgFrame
-	if err := readFrame(bufio.NewReader(&b), &out, 1<<10); err != nil || string(out.Data) != "hello" {
-		t.Fatalf("readFrame = %q, %v; want hello", out.Data, err)
+	var out joinDone
+	if err := readFrame(bufio.NewReader(&b), &out, 1<<10); err != nil || out.Error != "hello" {
+		t.Fatalf("readFrame = %q, %v; want hello", out.Error, err)
+	}
+	b.Reset()
+	writeBytes(&b, []byte("raw"))
+	if got, err := readBytes(bufio.NewReader(&b), 3); err != nil || string(got) != "raw" {
+		t.Fatalf("readBytes = %q, %v; want raw", got, err)
+	}
+	writeBytes(&b, []byte("toolong"))
+	if _, err := readBytes(bufio.NewReader(&b), 3); err == nil {
+		t.Fatal("readBytes accepted a message over its limit")
 	}
 }
 
 func TestFrameLimit(t *testing.T) {
 	var b bytes.Buffer
-	writeFrame(&b, msgFrame{Data: make([]byte, 4096)})
-	var out msgFrame
+	writeFrame(&b, joinDone{Error: string(make([]byte, 4096))})
+	var out joinDone
 	if err := readFrame(bufio.NewReader(&b), &out, 1024); err == nil {
 		t.Fatal("readFrame accepted a frame over its limit")
 	}
@@ -31,7 +39,7 @@ func TestFrameLimit(t *testing.T) {
 // FuzzFrames feeds peer bytes to every frame type the node parses.
 func FuzzFrames(f *testing.F) {
 	for _, v := range []any{
-		msgFrame{Data: []byte("hi")}, syncHave{}, syncReply{Ops: [][]byte{{1, 2}}},
+		syncHave{}, syncReply{Ops: [][]byte{{1, 2}}},
 		joinRequest{Name: "bob"}, joinNode{Op: []byte{0xa1}}, joinReply{Error: "no"},
 	} {
 		var b bytes.Buffer
@@ -40,9 +48,12 @@ func FuzzFrames(f *testing.F) {
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		targets := []any{&msgFrame{}, &syncHave{}, &syncReply{}, &syncOps{}, &joinRequest{}, &joinReply{}, &joinNode{}, &joinDone{}, &msgAck{}}
+		targets := []any{&syncHave{}, &syncReply{}, &syncOps{}, &joinRequest{}, &joinReply{}, &joinNode{}, &joinDone{}}
 		for _, v := range targets {
 			readFrame(bufio.NewReader(bytes.NewReader(data)), v, 1<<16)
+		}
+		if b, err := readBytes(bufio.NewReader(bytes.NewReader(data)), 1<<16); err == nil && len(b) > 1<<16 {
+			t.Fatalf("readBytes returned %d bytes over its limit", len(b))
 		}
 	})
 }
