@@ -53,7 +53,7 @@ type Log struct {
 	state *State // fold of ops; stale while an AddAll is in progress
 	fresh bool   // state is the fold of ops
 	heads []ID
-	memo  map[ID]*State // states at the causal points of removals
+	memo  map[ID]seniority // of removals' authors at their causal points
 	hooks []func(*State)
 }
 
@@ -117,7 +117,7 @@ func opPath(dir string, id ID) string { return filepath.Join(dir, opsDir, id.Str
 // skipped and listed by Warnings; a crash can never make a log unreadable.
 // Open fails only if the genesis itself is unreadable.
 func Open(dir string, opts *Options) (*Log, error) {
-	l := &Log{dir: dir, now: time.Now, ops: make(map[ID]*Op), memo: make(map[ID]*State)}
+	l := &Log{dir: dir, now: time.Now, ops: make(map[ID]*Op), memo: make(map[ID]seniority)}
 	if opts != nil && opts.Now != nil {
 		l.now = opts.Now
 	}
@@ -317,52 +317,29 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 // written on error. An operation that was valid at its causal point is kept
 // even if the fold later gives it no effect (a concurrent removal won).
 func (l *Log) Add(o *Op) error {
+	errs := make([]error, 1)
 	l.mu.Lock()
-	if err := l.addLocked(o); err != nil {
+	if l.addLocked([]*Op{o}, errs) == 0 {
 		l.mu.Unlock()
-		return err
+		return errs[0]
 	}
 	l.refoldLocked()
 	l.unlockAndNotify()
 	return nil
 }
 
-// AddAll adds a batch of operations in any order, retrying those whose
-// parents come later in the batch. It returns how many were added and, for
-// each operation of ops, the error Add would give (nil for an operation
-// added or already in the log).
+// AddAll adds a batch of operations in any order (an operation may come
+// before its parents). It returns how many were added and, for each
+// operation of ops, the error Add would give (nil for an operation added or
+// already in the log).
 func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	errs = make([]error, len(ops))
-	pending := make([]int, len(ops))
-	for i := range pending {
-		pending[i] = i
-	}
-	note := func(i int, err error) {
-		switch {
-		case err == nil:
-			added++
-		case !errors.Is(err, ErrDuplicate):
-			errs[i] = err
-		}
-	}
 	l.mu.Lock()
-	for progress := true; progress; {
-		// Verifying is costly: an op waits until its parents are in.
-		progress = false
-		var next []int
-		for _, i := range pending {
-			if o := ops[i]; o != nil && slices.ContainsFunc(o.Parents, func(p ID) bool { return l.ops[p] == nil }) {
-				next = append(next, i)
-				continue
-			}
-			before := added
-			note(i, l.addLocked(ops[i]))
-			progress = progress || added > before
+	added = l.addLocked(ops, errs)
+	for i, err := range errs {
+		if errors.Is(err, ErrDuplicate) {
+			errs[i] = nil
 		}
-		pending = next
-	}
-	for _, i := range pending { // their parents never came
-		note(i, l.addLocked(ops[i]))
 	}
 	if added == 0 {
 		l.mu.Unlock()
@@ -373,88 +350,144 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	return added, errs
 }
 
-func (l *Log) addLocked(in *Op) error {
+// addLocked verifies and stores ops, setting errs[i] for each op refused.
+//
+// It checks every op at its causal point in one pass: the log and the
+// candidates are put in one DAG, and each candidate, in canonical order, is
+// checked against the fold of its ancestors (a view of that DAG).
+func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
+	type cand struct {
+		i  int
+		o  *Op
+		id ID
+	}
+	var cands []cand
+	inBatch := make(map[ID]bool)
+	for i, in := range ops {
+		o, id, err := l.precheckLocked(in)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case inBatch[id]:
+			errs[i] = fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
+		default:
+			inBatch[id] = true
+			cands = append(cands, cand{i, o, id})
+		}
+	}
+	if len(cands) == 0 {
+		return 0
+	}
+	all := make([]*Op, 0, len(l.ops)+len(cands))
+	ids := make([]ID, 0, len(l.ops)+len(cands))
+	for id, o := range l.ops {
+		all, ids = append(all, o), append(ids, id)
+	}
+	for _, c := range cands {
+		all, ids = append(all, c.o), append(ids, c.id)
+	}
+	d, _ := buildDAG(all, ids)
+	byID := make(map[ID]cand, len(cands))
+	for _, c := range cands {
+		byID[c.id] = c
+	}
+	failed := make(map[ID]bool) // candidates refused: their descendants lack parents
+	missingErr := func(c cand) error {
+		var miss []string
+		for _, p := range c.o.Parents {
+			if l.ops[p] == nil {
+				miss = append(miss, p.Short())
+			}
+		}
+		return fmt.Errorf("%w: op %s needs %s", ErrMissingParents, c.id.Short(), strings.Join(miss, ", "))
+	}
+	now := l.now()
+	for i, id := range d.ids {
+		c, ok := byID[id]
+		if !ok {
+			continue
+		}
+		delete(byID, id)
+		err := func() error {
+			if slices.ContainsFunc(c.o.Parents, func(p ID) bool { return failed[p] }) {
+				return missingErr(c)
+			}
+			if c.o.Time > now.Add(MaxClockSkew).UnixMilli() {
+				return fmt.Errorf("%w: op %s is dated %s, more than %v after this node's clock (%s); check the clocks",
+					ErrFuture, id.Short(), time.UnixMilli(c.o.Time).UTC().Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
+			}
+			var cs *State
+			if l.fresh && d.anc[i].count() == len(l.ops) && !slices.ContainsFunc(c.o.Parents, func(p ID) bool { return inBatch[p] }) {
+				cs = l.state // it has seen the whole log: the usual case of live sync
+			} else {
+				cs = foldDAG(d, d.anc[i], nil, l.memo)
+			}
+			if rej := cs.check(c.o, id); rej != nil {
+				return rej
+			}
+			if err := writeFile(opPath(l.dir, id), c.o.Marshal(), 0o600); err != nil {
+				return fmt.Errorf("ledger: write op %s: %w", id.Short(), err)
+			}
+			return nil
+		}()
+		if err != nil {
+			errs[c.i] = err
+			failed[id] = true
+			continue
+		}
+		l.ops[id] = c.o
+		l.fresh = false
+		added++
+	}
+	for _, c := range byID { // not in the DAG: ancestors absent
+		errs[c.i] = missingErr(c)
+	}
+	return added
+}
+
+// precheckLocked runs the checks of Add that need no fold, in the order Add
+// documents, and returns a private copy of the op and its ID.
+func (l *Log) precheckLocked(in *Op) (*Op, ID, error) {
 	if in == nil {
-		return fmt.Errorf("%w: nil operation", ErrMalformed)
+		return nil, ID{}, fmt.Errorf("%w: nil operation", ErrMalformed)
 	}
 	b := in.Marshal()
 	o, err := Unmarshal(b) // a private copy, and the strict checks
 	if err != nil {
-		return err
+		return nil, ID{}, err
 	}
 	id := ID(sha256.Sum256(b))
 	if p := o.shapeProblem(); p != "" {
-		return &Rejection{Op: id, Reason: p, Err: ErrMalformed}
+		return nil, id, &Rejection{Op: id, Reason: p, Err: ErrMalformed}
 	}
 	if o.Kind == KindGenesis {
 		if NetworkID(id) == l.net {
-			return fmt.Errorf("%w: the genesis %s", ErrDuplicate, id.Short())
+			return nil, id, fmt.Errorf("%w: the genesis %s", ErrDuplicate, id.Short())
 		}
-		return fmt.Errorf("%w: op %s is the genesis of network %s, this log is %s", ErrWrongNetwork, id.Short(), NetworkID(id).Short(), l.net.Short())
+		return nil, id, fmt.Errorf("%w: op %s is the genesis of network %s, this log is %s", ErrWrongNetwork, id.Short(), NetworkID(id).Short(), l.net.Short())
 	}
 	if o.Net != l.net {
-		return fmt.Errorf("%w: op %s is for network %s, this log is %s", ErrWrongNetwork, id.Short(), o.Net.Short(), l.net.Short())
+		return nil, id, fmt.Errorf("%w: op %s is for network %s, this log is %s", ErrWrongNetwork, id.Short(), o.Net.Short(), l.net.Short())
 	}
 	if _, ok := l.ops[id]; ok {
-		return fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
+		return nil, id, fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
 	}
 	if err := o.VerifySignature(); err != nil {
-		return err
+		return nil, id, err
 	}
-	var missing []string
-	for _, p := range o.Parents {
-		if _, ok := l.ops[p]; !ok {
-			missing = append(missing, p.Short())
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: op %s needs %s", ErrMissingParents, id.Short(), strings.Join(missing, ", "))
-	}
-	if now := l.now(); o.Time > now.Add(MaxClockSkew).UnixMilli() {
-		return fmt.Errorf("%w: op %s is dated %s, more than %v after this node's clock (%s); check the clocks",
-			ErrFuture, id.Short(), time.UnixMilli(o.Time).UTC().Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
-	}
-	if rej := l.causalStateLocked(o).check(o, id); rej != nil {
-		return rej
-	}
-	if err := writeFile(opPath(l.dir, id), b, 0o600); err != nil {
-		return fmt.Errorf("ledger: write op %s: %w", id.Short(), err)
-	}
-	l.ops[id] = o
-	l.fresh = false
-	return nil
-}
-
-// causalStateLocked folds the ancestors of o (whose parents are in the log).
-func (l *Log) causalStateLocked(o *Op) *State {
-	seen := make(map[ID]bool)
-	stack := slices.Clone(o.Parents)
-	var anc []*Op
-	for len(stack) > 0 {
-		id := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		p := l.ops[id]
-		anc = append(anc, p)
-		stack = append(stack, p.Parents...)
-	}
-	if l.fresh && len(anc) == len(l.ops) {
-		return l.state // o has seen everything: the usual case of live sync
-	}
-	return fold(anc, l.memo)
+	return o, id, nil
 }
 
 func (l *Log) refoldLocked() {
 	ops := make([]*Op, 0, len(l.ops))
-	for _, o := range l.ops {
+	ids := make([]ID, 0, len(l.ops))
+	for id, o := range l.ops {
 		ops = append(ops, o)
+		ids = append(ids, id)
 	}
-	l.state = fold(ops, l.memo)
+	d, missing := buildDAG(ops, ids)
+	l.state = foldDAG(d, nil, missing, l.memo)
 	l.fresh = true
-	d := l.state.dag
 	parent := newBitset(len(d.ops))
 	for _, o := range d.ops {
 		for _, p := range o.Parents {

@@ -3,7 +3,9 @@ package ledger
 import (
 	"container/heap"
 	"fmt"
+	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -440,6 +442,12 @@ func (b bitset) or(c bitset) {
 	}
 }
 func (b bitset) equal(c bitset) bool { return slices.Equal(b, c) }
+func (b bitset) count() (n int) {
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
 
 // dag is a set of operations in canonical order with their ancestry.
 type dag struct {
@@ -447,6 +455,8 @@ type dag struct {
 	ids []ID
 	idx map[ID]int
 	anc []bitset // anc[i] holds the positions of the strict ancestors of ops[i]
+	// byAuthor lists the positions of each author's ops, ascending.
+	byAuthor map[identity.UserID][]int
 }
 
 func (d *dag) isAncestor(a, b ID) bool {
@@ -477,14 +487,20 @@ func (h *idHeap) Pop() any {
 }
 
 // buildDAG puts the distinct operations of ops in canonical order: Kahn's
-// algorithm, smallest ID first among the ready ones. It returns the IDs of
-// the operations some of whose ancestors are absent, sorted.
-func buildDAG(ops []*Op) (*dag, []ID) {
+// algorithm, smallest ID first among the ready ones. opIDs, if not nil,
+// holds the IDs of ops (hashing is the costly part of a fold). It returns
+// the IDs of the operations some of whose ancestors are absent, sorted.
+func buildDAG(ops []*Op, opIDs []ID) (*dag, []ID) {
 	var in []*Op
 	var ids []ID
 	seen := make(map[ID]int, len(ops))
-	for _, o := range ops {
-		id := o.ID()
+	for i, o := range ops {
+		var id ID
+		if opIDs != nil {
+			id = opIDs[i]
+		} else {
+			id = o.ID()
+		}
 		if _, ok := seen[id]; ok {
 			continue
 		}
@@ -524,7 +540,9 @@ func buildDAG(ops []*Op) (*dag, []ID) {
 	}
 	n := len(d.ops)
 	d.anc = make([]bitset, n)
+	d.byAuthor = make(map[identity.UserID][]int)
 	for i, o := range d.ops {
+		d.byAuthor[o.Author] = append(d.byAuthor[o.Author], i)
 		a := newBitset(n)
 		for _, p := range o.Parents {
 			j := d.idx[p]
@@ -547,13 +565,33 @@ func buildDAG(ops []*Op) (*dag, []ID) {
 // package documentation. The order of ops does not matter, nor do
 // duplicates; operations whose ancestors are not all present are listed in
 // Rejected as "missing parents".
-func Fold(ops []*Op) *State { return fold(ops, make(map[ID]*State)) }
+func Fold(ops []*Op) *State {
+	d, missing := buildDAG(ops, nil)
+	return foldDAG(d, nil, missing, make(map[ID]seniority))
+}
 
-// fold is Fold with a memo of the states at the causal points of removals.
-// The state at an op's causal point depends only on the op (its ancestors
-// are fixed by its ID), so the memo may be shared between folds of any sets.
-func fold(ops []*Op, memo map[ID]*State) *State {
-	d, missing := buildDAG(ops)
+// seniority is what the fold needs to know of a removal's author at the
+// removal's causal point. It depends only on the removal (its ancestors are
+// fixed by its ID), so a memo of it may be shared by folds of any sets.
+type seniority struct {
+	role    Role
+	addedAt ID // zero if the author was not a member
+}
+
+// foldDAG folds the operations of d whose positions are in view (nil for
+// all). The view must be closed under ancestry: the canonical order of such a
+// subset is the canonical order of d restricted to it (whenever Kahn's
+// algorithm on d takes an op of the subset, that op is the smallest ready op
+// of the subset too), so d's positions and ancestry serve for the subset.
+func foldDAG(d *dag, view bitset, missing []ID, memo map[ID]seniority) *State {
+	var pos []int // positions in the view, in canonical order
+	var ops []*Op
+	for i, o := range d.ops {
+		if view == nil || view.has(i) {
+			pos = append(pos, i)
+			ops = append(ops, o)
+		}
+	}
 	n := len(d.ops)
 
 	// Seniority of the removals' authors at their causal points.
@@ -562,15 +600,21 @@ func fold(ops []*Op, memo map[ID]*State) *State {
 		role, rank int
 	}
 	var rms []removal
-	for i, o := range d.ops {
+	for _, i := range pos {
+		o := d.ops[i]
 		if o.Kind != KindRemoveUser {
 			continue
 		}
-		cs := d.causalState(i, memo)
-		r := removal{i: i, role: 0, rank: math.MaxInt}
-		if m := cs.Members[o.Author]; m != nil {
-			r.role = int(m.Role)
-			r.rank = d.idx[m.AddedAt]
+		sn, ok := memo[d.ids[i]]
+		if !ok {
+			if m := foldDAG(d, d.anc[i], nil, memo).Members[o.Author]; m != nil {
+				sn = seniority{role: m.Role, addedAt: m.AddedAt}
+			}
+			memo[d.ids[i]] = sn
+		}
+		r := removal{i: i, role: int(sn.role), rank: math.MaxInt}
+		if !sn.addedAt.IsZero() {
+			r.rank = d.idx[sn.addedAt]
 		}
 		rms = append(rms, r)
 	}
@@ -591,29 +635,30 @@ func fold(ops []*Op, memo map[ID]*State) *State {
 	var prev bitset
 	ignored := make(map[int]bool)
 	voidedBy := make([]int, n)
-	for round := 0; round <= n; round++ {
+	for round := 0; round <= len(pos); round++ {
 		// Removal wins: void what each removal's subject did concurrently.
-		for i := range voidedBy {
+		for _, i := range pos {
 			voidedBy[i] = -1
 		}
 		for _, r := range rms {
 			if ignored[r.i] || voidedBy[r.i] >= 0 {
 				continue
 			}
-			subj := d.ops[r.i].Subject
-			for j, o := range d.ops {
-				if o.Author == subj && voidedBy[j] < 0 && d.concurrent(j, r.i) {
+			for _, j := range d.byAuthor[d.ops[r.i].Subject] {
+				if (view == nil || view.has(j)) && voidedBy[j] < 0 && d.concurrent(j, r.i) {
 					voidedBy[j] = r.i
 				}
 			}
 		}
 		// Apply in canonical order.
-		cur := newState(d, d.ops)
-		cur.dag = d
+		cur := newState(d, ops)
+		if view == nil {
+			cur.dag = d
+		}
 		applied := newBitset(n)
 		rejected := make(map[int]bool)
-		for i, o := range d.ops {
-			id := d.ids[i]
+		for _, i := range pos {
+			o, id := d.ops[i], d.ids[i]
 			if v := voidedBy[i]; v >= 0 {
 				r := d.ops[v]
 				cur.Rejected = append(cur.Rejected, Rejection{Op: id, Err: ErrUnauthorized,
@@ -632,27 +677,13 @@ func fold(ops []*Op, memo map[ID]*State) *State {
 		for _, id := range missing {
 			cur.Rejected = append(cur.Rejected, Rejection{Op: id, Reason: "missing parents", Err: ErrMissingParents})
 		}
-		done := s != nil && applied.equal(prev)
+		// Stop when the applied set stops changing, or sooner when the next
+		// round would repeat this one (it would ignore the same removals).
+		done := (s != nil && applied.equal(prev)) || maps.Equal(rejected, ignored)
 		s, prev, ignored = cur, applied, rejected
 		if done {
 			break
 		}
 	}
-	return s
-}
-
-// causalState is the fold of the strict ancestors of ops[i].
-func (d *dag) causalState(i int, memo map[ID]*State) *State {
-	if s, ok := memo[d.ids[i]]; ok {
-		return s
-	}
-	var anc []*Op
-	for j := range i {
-		if d.anc[i].has(j) {
-			anc = append(anc, d.ops[j])
-		}
-	}
-	s := fold(anc, memo)
-	memo[d.ids[i]] = s
 	return s
 }
