@@ -1,12 +1,15 @@
 package ledger
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -362,5 +365,36 @@ func TestCreate(t *testing.T) {
 	}
 	if _, err := Create(t.TempDir(), alice, "alice", "home", "party"); !errors.Is(err, ErrMalformed) {
 		t.Errorf("Create(kind party) = %v, want ErrMalformed", err)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	fastWrites(t)
+	f := newFamily(t)
+	r := replica(t, f.l, f.c)
+	var seen atomic.Int64
+	f.l.OnChange(func(s *State) {
+		seen.Add(1)
+		_ = f.l.State() // hooks run without the lock held
+	})
+	var wg sync.WaitGroup
+	for w, key := range []ed25519.PrivateKey{alice, bob, carol} {
+		wg.Go(func() {
+			for i := range 10 {
+				_, err := f.l.Append(key, Op{Kind: KindAddNode, Subject: uid(key), Node: nodeKey(fmt.Sprint(w, i))})
+				if err != nil {
+					t.Errorf("Append: %v", err)
+				}
+				r.AddAll(f.l.Ops())
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(f.l.State().Nodes); n != 30 || seen.Load() != 30 {
+		t.Errorf("after 30 concurrent appends: %d nodes, %d notifications; want 30, 30", n, seen.Load())
+	}
+	r.AddAll(f.l.Ops())
+	if !r.State().Equal(f.l.State()) {
+		t.Error("replica differs after concurrent sync")
 	}
 }
