@@ -136,6 +136,9 @@ func ResolveMember(st *ledger.State, ref string) (*ledger.Member, error) {
 // nodes, and returns once one acknowledged it.
 func (n *Node) Send(ctx context.Context, to string, data []byte) error {
 	st := n.log.State()
+	if st.Role(n.id.ID()) == ledger.RoleNone {
+		return fmt.Errorf("you are no longer a member of %q (you were removed); ask one of its admins for a new invite", st.Name)
+	}
 	m, err := ResolveMember(st, to)
 	if err != nil {
 		return err

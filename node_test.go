@@ -253,6 +253,10 @@ func TestRemovalCutsOff(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Carol was told before being cut off.
+	if got := cn.Ledger().State().Role(mustID(t, carol.home)); got != ledger.RoleNone {
+		t.Errorf("carol's own ledger says she is %v after removal, want removed", got)
+	}
 	for _, target := range []*Node{an, bn} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		cn.Internal().Host().Peerstore().AddAddrs(target.PeerID(), target.Internal().Host().Addrs(), time.Hour)

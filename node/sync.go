@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -87,7 +88,12 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) error {
 	if err := writeFrame(s, out); err != nil {
 		return err
 	}
-	return s.CloseWrite()
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	// Wait until the other side has stored what we sent and closed.
+	io.Copy(io.Discard, s)
+	return nil
 }
 
 func (n *Node) handleSync(s network.Stream) {
