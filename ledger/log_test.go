@@ -110,7 +110,7 @@ func TestRejections(t *testing.T) {
 		{"invite for another role", func(t *testing.T, f *family) *Op {
 			inv := f.invite(t, alice, RoleGuest, 1, time.Hour)
 			return f.next(carol, Op{Kind: KindAddUser, Subject: uid(dave), SubjectName: "dave", Role: RoleAdmin, Ref: inv.ID()})
-		}, ErrUnauthorized, "is for a guest, not a admin"},
+		}, ErrUnauthorized, "is for the role guest, not admin"},
 		{"inviter removed", func(t *testing.T, f *family) *Op {
 			inv := f.invite(t, bob, RoleGuest, 1, time.Hour)
 			mustAppend(t, f.l, alice, Op{Kind: KindRemoveUser, Subject: uid(bob)})

@@ -376,6 +376,10 @@ func (s *State) checkRedeem(o *Op, id ID) *Rejection {
 	if inv == nil || !s.isAncestorOfOp(o.Ref, o) {
 		return deny("invite %s is not in the ledger the member saw", ref)
 	}
+	// Said first: for a removed member it is the reason that matters.
+	if rm, ok := s.Removed[o.Subject]; ok && (s.anc == nil || !s.anc.isAncestor(rm, o.Ref)) {
+		return deny("user %s was removed after this invite was created; ask an admin for a new invite", s.nameOf(o.Subject))
+	}
 	inviter := s.Members[inv.Author]
 	switch {
 	case inv.Revoked:
@@ -389,10 +393,7 @@ func (s *State) checkRedeem(o *Op, id ID) *Rejection {
 	case !canInvite(inviter.Role, inv.Role):
 		return deny("invite %s was made by %s, who can no longer invite a %s", ref, s.nameOf(inv.Author), inv.Role)
 	case o.Role != inv.Role:
-		return deny("invite %s is for a %s, not a %s", ref, inv.Role, o.Role)
-	}
-	if rm, ok := s.Removed[o.Subject]; ok && (s.anc == nil || !s.anc.isAncestor(rm, o.Ref)) {
-		return deny("user %s was removed after this invite was created; ask an admin for a new invite", s.nameOf(o.Subject))
+		return deny("invite %s is for the role %s, not %s", ref, inv.Role, o.Role)
 	}
 	return nil
 }
