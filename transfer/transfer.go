@@ -1,0 +1,329 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/coconet/coconet/node"
+)
+
+// Service is the stream service name files travel on.
+const Service = "coco.files/1"
+
+// MaxName bounds a file name.
+const MaxName = 255
+
+type offer struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+type answer struct {
+	Offset int64  `json:"offset"`
+	Error  string `json:"error,omitempty"`
+}
+
+type result struct {
+	Path  string `json:"path,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Result describes a finished copy.
+type Result struct {
+	Name    string        `json:"name"`
+	Size    int64         `json:"size"`
+	SHA256  string        `json:"sha256"`
+	Resumed int64         `json:"resumed_from"` // bytes the receiver already had
+	Path    string        `json:"path"`         // where the receiver stored it
+	Took    time.Duration `json:"took_ns"`
+}
+
+// HashFile returns the SHA-256 of a file, reporting progress.
+func HashFile(ctx context.Context, f io.ReadSeeker, progress func(int64)) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, &ctxReader{ctx: ctx, r: f, progress: progress}); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Send copies f (named name, of size bytes, whose SHA-256 is sum) over conn.
+// progress, if not nil, is called with the bytes confirmed sent so far.
+func Send(ctx context.Context, conn net.Conn, name string, size int64, sum string, f io.ReadSeeker, progress func(int64)) (Result, error) {
+	start := time.Now()
+	res := Result{Name: name, Size: size, SHA256: sum}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := writeJSON(conn, offer{Name: name, Size: size, SHA256: sum}); err != nil {
+		return res, fmt.Errorf("transfer: offer: %w", err)
+	}
+	r := bufio.NewReader(conn)
+	var a answer
+	if err := readJSON(r, &a); err != nil {
+		return res, fmt.Errorf("transfer: the receiver did not answer: %w", err)
+	}
+	if a.Error != "" {
+		return res, fmt.Errorf("transfer: refused by the receiver: %s", a.Error)
+	}
+	if a.Offset < 0 || a.Offset > size {
+		return res, fmt.Errorf("transfer: receiver asked for offset %d of a %d byte file", a.Offset, size)
+	}
+	res.Resumed = a.Offset
+	if _, err := f.Seek(a.Offset, io.SeekStart); err != nil {
+		return res, err
+	}
+	if progress != nil {
+		progress(a.Offset)
+	}
+	sent := a.Offset
+	src := &ctxReader{ctx: ctx, r: io.LimitReader(f, size-a.Offset), progress: func(n int64) {
+		if progress != nil {
+			progress(a.Offset + n)
+		}
+	}}
+	n, err := io.Copy(conn, src)
+	sent += n
+	if err != nil {
+		return res, fmt.Errorf("transfer: interrupted after %d of %d bytes (retry to resume): %w", sent, size, err)
+	}
+	if sent != size {
+		return res, fmt.Errorf("transfer: the file shrank while sending (%d of %d bytes)", sent, size)
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	var out result
+	if err := readJSON(r, &out); err != nil {
+		return res, fmt.Errorf("transfer: no confirmation from the receiver (retry to resume): %w", err)
+	}
+	if out.Error != "" {
+		return res, fmt.Errorf("transfer: the receiver rejected the file: %s", out.Error)
+	}
+	res.Path = out.Path
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// Event reports what a Receiver did.
+type Event struct {
+	From    string `json:"from"`
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	Resumed int64  `json:"resumed_from,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Receiver stores incoming files in Dir.
+type Receiver struct {
+	Dir string
+	// Accept decides whether to take a file; nil accepts every file from a
+	// member. Return an error that says why not.
+	Accept func(from node.Sender, name string, size int64) error
+	// MaxSize refuses larger files; 0 means no limit beyond free space.
+	MaxSize int64
+	OnEvent func(Event)
+}
+
+// Serve accepts copies on l until it is closed or ctx ends.
+func (rc *Receiver) Serve(ctx context.Context, l net.Listener) error {
+	go func() { <-ctx.Done(); l.Close() }()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go rc.handle(ctx, c)
+	}
+}
+
+func (rc *Receiver) event(e Event) {
+	if rc.OnEvent != nil {
+		rc.OnEvent(e)
+	}
+}
+
+func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	var from node.Sender
+	if s, ok := c.(interface{ Sender() node.Sender }); ok {
+		from = s.Sender()
+	}
+	r := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var o offer
+	if err := readJSON(r, &o); err != nil {
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	ev := Event{From: from.Name, Name: o.Name, Size: o.Size}
+	refuse := func(msg string) {
+		writeJSON(c, answer{Error: msg})
+		ev.Error = msg
+		rc.event(ev)
+	}
+	name, err := cleanName(o.Name)
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	if o.Size < 0 || len(o.SHA256) != 64 || !isHex(o.SHA256) {
+		refuse("malformed offer")
+		return
+	}
+	if rc.MaxSize > 0 && o.Size > rc.MaxSize {
+		refuse(fmt.Sprintf("file of %d bytes is over this receiver's limit of %d bytes", o.Size, rc.MaxSize))
+		return
+	}
+	if rc.Accept != nil {
+		if err := rc.Accept(from, name, o.Size); err != nil {
+			refuse(err.Error())
+			return
+		}
+	}
+	partial := filepath.Join(rc.Dir, ".coco-partial-"+o.SHA256)
+	f, err := os.OpenFile(partial, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		refuse("the receiver cannot write to its directory")
+		return
+	}
+	defer f.Close()
+	have, _ := f.Seek(0, io.SeekEnd)
+	if have > o.Size {
+		f.Truncate(0)
+		have, _ = f.Seek(0, io.SeekStart)
+	}
+	ev.Resumed = have
+	if err := writeJSON(c, answer{Offset: have}); err != nil {
+		return
+	}
+	n, err := io.Copy(f, io.LimitReader(r, o.Size-have))
+	if err != nil || have+n != o.Size {
+		f.Sync() // keep what arrived for a resume
+		ev.Error = fmt.Sprintf("interrupted after %d of %d bytes; kept for a resume", have+n, o.Size)
+		rc.event(ev)
+		return
+	}
+	if err := f.Sync(); err != nil {
+		writeJSON(c, result{Error: "the receiver could not store the file: " + err.Error()})
+		return
+	}
+	sum, err := HashFile(ctx, f, nil)
+	if err != nil || sum != o.SHA256 {
+		os.Remove(partial)
+		msg := "integrity check failed: the received bytes do not match the sender's SHA-256; send it again"
+		writeJSON(c, result{Error: msg})
+		ev.Error = msg
+		rc.event(ev)
+		return
+	}
+	dst := freeName(rc.Dir, name)
+	if err := os.Rename(partial, dst); err != nil {
+		writeJSON(c, result{Error: "the receiver could not store the file: " + err.Error()})
+		return
+	}
+	syncDir(rc.Dir)
+	ev.Path = dst
+	writeJSON(c, result{Path: dst})
+	rc.event(ev)
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// cleanName keeps a file name safe: a base name, no path, no control bytes.
+func cleanName(s string) (string, error) {
+	if s == "" || len(s) > MaxName || s == "." || s == ".." || strings.ContainsAny(s, "/\\\x00") || strings.HasPrefix(s, ".coco-partial-") {
+		return "", errors.New("unacceptable file name")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "", errors.New("unacceptable file name")
+		}
+	}
+	return s, nil
+}
+
+func freeName(dir, name string) string {
+	p := filepath.Join(dir, name)
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(p); os.IsNotExist(err) {
+			return p
+		}
+		p = filepath.Join(dir, fmt.Sprintf("%s (%d)%s", base, i, ext))
+	}
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, _ := json.Marshal(v)
+	var hdr [binary.MaxVarintLen32]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(b)))
+	_, err := w.Write(append(hdr[:n:n], b...))
+	return err
+}
+
+func readJSON(r *bufio.Reader, v any) error {
+	l, err := binary.ReadUvarint(r)
+	if err != nil {
+		return err
+	}
+	if l > 64<<10 {
+		return fmt.Errorf("frame of %d bytes is too large", l)
+	}
+	b := make([]byte, l)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+type ctxReader struct {
+	ctx      context.Context
+	r        io.Reader
+	n        int64
+	progress func(int64)
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.progress != nil && n > 0 {
+		c.progress(c.n)
+	}
+	return n, err
+}

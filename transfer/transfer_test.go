@@ -1,0 +1,183 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coconet/coconet/node"
+)
+
+// serve runs a Receiver on a real TCP listener and collects its events.
+func serve(t *testing.T, rc *Receiver) (addr string, events func() []Event) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var evs []Event
+	rc.OnEvent = func(e Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rc.Serve(ctx, l); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l.Addr().String(), func() []Event { mu.Lock(); defer mu.Unlock(); return append([]Event(nil), evs...) }
+}
+
+func randomFile(t *testing.T, size int) (string, []byte, string) {
+	t.Helper()
+	b := make([]byte, size)
+	rand.Read(b)
+	p := filepath.Join(t.TempDir(), "data.bin")
+	os.WriteFile(p, b, 0o600)
+	s := sha256.Sum256(b)
+	return p, b, hex.EncodeToString(s[:])
+}
+
+func send(t *testing.T, addr, path, sum string, wrap func(net.Conn) net.Conn) (Result, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if wrap != nil {
+		c = wrap(c)
+	}
+	f, _ := os.Open(path)
+	defer f.Close()
+	st, _ := f.Stat()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return Send(ctx, c, filepath.Base(path), st.Size(), sum, f, nil)
+}
+
+func TestCopy(t *testing.T) {
+	dir := t.TempDir()
+	addr, _ := serve(t, &Receiver{Dir: dir})
+	path, data, sum := randomFile(t, 3<<20)
+	res, err := send(t, addr, path, sum, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(res.Path)
+	if !bytes.Equal(got, data) || filepath.Dir(res.Path) != dir {
+		t.Fatalf("copy stored %d bytes at %s, want %d bytes in %s", len(got), res.Path, len(data), dir)
+	}
+	// Same name again: kept beside, not overwritten.
+	res2, err := send(t, addr, path, sum, nil)
+	if err != nil || res2.Path == res.Path || !strings.Contains(res2.Path, "(1)") {
+		t.Fatalf("second copy = %q, %v; want a new name", res2.Path, err)
+	}
+}
+
+// cutConn closes the connection after n bytes written: an interrupted copy.
+type cutConn struct {
+	net.Conn
+	left int
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	if c.left <= 0 {
+		c.Conn.Close()
+		return 0, errors.New("cut")
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Write(p)
+	c.left -= n
+	return n, err
+}
+
+func TestInterruptedCopyResumes(t *testing.T) {
+	dir := t.TempDir()
+	addr, events := serve(t, &Receiver{Dir: dir})
+	path, data, sum := randomFile(t, 2<<20)
+	if _, err := send(t, addr, path, sum, func(c net.Conn) net.Conn { return &cutConn{Conn: c, left: 1 << 20} }); err == nil {
+		t.Fatal("cut copy reported success")
+	}
+	// Wait for the receiver to record the interruption.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(events()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := send(t, addr, path, sum, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed < 512<<10 {
+		t.Errorf("retry resumed from %d, want most of the first 1 MiB", res.Resumed)
+	}
+	got, _ := os.ReadFile(res.Path)
+	if !bytes.Equal(got, data) {
+		t.Fatal("resumed copy differs from the original")
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".coco-partial-*")); len(m) != 0 {
+		t.Errorf("partial files left: %v", m)
+	}
+}
+
+// flipConn corrupts one byte in transit.
+type flipConn struct {
+	net.Conn
+	at, seen int
+}
+
+func (c *flipConn) Write(p []byte) (int, error) {
+	q := append([]byte(nil), p...)
+	if c.at >= c.seen && c.at < c.seen+len(q) {
+		q[c.at-c.seen] ^= 1
+	}
+	c.seen += len(q)
+	return c.Conn.Write(q)
+}
+
+func TestCorruptionDetected(t *testing.T) {
+	dir := t.TempDir()
+	addr, _ := serve(t, &Receiver{Dir: dir})
+	path, _, sum := randomFile(t, 256<<10)
+	_, err := send(t, addr, path, sum, func(c net.Conn) net.Conn { return &flipConn{Conn: c, at: 100 << 10} })
+	if err == nil || !strings.Contains(err.Error(), "integrity") {
+		t.Fatalf("corrupted copy: err = %v, want an integrity failure", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Errorf("files left after a failed check: %v", m)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	dir := t.TempDir()
+	addr, _ := serve(t, &Receiver{Dir: dir, MaxSize: 1 << 20, Accept: func(_ node.Sender, name string, _ int64) error {
+		if strings.HasSuffix(name, ".exe") {
+			return errors.New("this receiver does not take .exe files")
+		}
+		return nil
+	}})
+	path, _, sum := randomFile(t, 2<<20)
+	if _, err := send(t, addr, path, sum, nil); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("oversize: err = %v", err)
+	}
+	for _, name := range []string{"../evil", "a/b", "", "x.exe", ".coco-partial-aa"} {
+		c, _ := net.Dial("tcp", addr)
+		_, err := Send(context.Background(), c, name, 1, strings.Repeat("0", 64), bytes.NewReader([]byte{1}), nil)
+		c.Close()
+		if err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("name %q: err = %v, want refused", name, err)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Errorf("files written for refused offers: %v", m)
+	}
+}
