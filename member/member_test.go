@@ -1,0 +1,201 @@
+package member
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/ledger"
+)
+
+type fixture struct {
+	owner, admin, guest ed25519.PrivateKey
+	genesis             *ledger.Op
+	net                 ledger.NetworkID
+	node                [32]byte
+	now                 time.Time
+}
+
+func keyOf(b byte) ed25519.PrivateKey {
+	seed := bytes.Repeat([]byte{b}, 32)
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+func uid(k ed25519.PrivateKey) identity.UserID {
+	return identity.UserIDOf(k.Public().(ed25519.PublicKey))
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{owner: keyOf(1), admin: keyOf(2), guest: keyOf(3), now: time.Unix(1_800_000_000, 0)}
+	g := &ledger.Op{V: ledger.Version, Time: f.now.UnixMilli(), Kind: ledger.KindGenesis, SubjectName: "alice",
+		Name: "home", NetKind: "user", Nonce: bytes.Repeat([]byte{7}, ledger.NonceSize)}
+	g.Sign(f.owner)
+	f.genesis = g
+	f.net = ledger.NetworkID(g.ID())
+	copy(f.node[:], keyOf(9).Public().(ed25519.PublicKey))
+	return f
+}
+
+func (f *fixture) ownerProof() *Proof {
+	return &Proof{Genesis: f.genesis, Cert: IssueCert(f.owner, f.net, f.node, uid(f.guest), ledger.RoleGuest, f.now, 0)}
+}
+
+func (f *fixture) adminProof() *Proof {
+	d := Delegate(f.owner, f.net, uid(f.admin), f.now, 0)
+	return &Proof{Genesis: f.genesis, Delegation: d, Cert: IssueCert(f.admin, f.net, f.node, uid(f.guest), ledger.RoleGuest, f.now, 0)}
+}
+
+func roundTrip(t *testing.T, p *Proof) *Proof {
+	t.Helper()
+	b := p.Marshal()
+	q, err := UnmarshalProof(b)
+	if err != nil {
+		t.Fatalf("UnmarshalProof(Marshal()) = %v", err)
+	}
+	if !bytes.Equal(q.Marshal(), b) {
+		t.Fatalf("UnmarshalProof(b).Marshal() != b")
+	}
+	return q
+}
+
+func TestVerify(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []*Proof{f.ownerProof(), f.adminProof()} {
+		v, err := roundTrip(t, p).Verify(f.node, f.now.Add(time.Minute))
+		if err != nil {
+			t.Fatalf("Verify = %v, want ok", err)
+		}
+		if v.Net != f.net || v.Key != RendezvousKey(f.net) || v.Owner != uid(f.owner) || v.Cert.User != uid(f.guest) {
+			t.Fatalf("Verify = %+v, want net, key, owner and user of the fixture", v)
+		}
+	}
+}
+
+func TestVerifyRefuses(t *testing.T) {
+	f := newFixture(t)
+	other := newFixture(t)
+	other.genesis = other.genesis.Clone()
+	other.genesis.Name = "other"
+	other.genesis.Sign(other.owner)
+	other.net = ledger.NetworkID(other.genesis.ID())
+
+	tests := []struct {
+		name string
+		mod  func(p *Proof) *Proof
+		at   time.Duration
+		want error
+	}{
+		{"expired", func(p *Proof) *Proof { return p }, 2 * time.Hour, ErrExpired},
+		{"not yet valid", func(p *Proof) *Proof { return p }, -time.Hour, ErrExpired},
+		{"forged cert signature", func(p *Proof) *Proof { p.Cert.Sig[0] ^= 1; return p }, 0, ErrBadSignature},
+		{"user swapped after signing", func(p *Proof) *Proof { p.Cert.User = uid(f.owner); return p }, 0, ErrBadSignature},
+		{"self-signed by a stranger", func(p *Proof) *Proof {
+			p.Cert = IssueCert(f.guest, f.net, f.node, uid(f.guest), ledger.RoleOwner, f.now, 0)
+			return p
+		}, 0, ErrNotAuthorized},
+		{"admin without delegation", func(p *Proof) *Proof {
+			p.Cert = IssueCert(f.admin, f.net, f.node, uid(f.guest), ledger.RoleGuest, f.now, 0)
+			return p
+		}, 0, ErrNotAuthorized},
+		{"delegation not by owner", func(p *Proof) *Proof {
+			p.Delegation = Delegate(f.admin, f.net, uid(f.admin), f.now, 0)
+			p.Cert = IssueCert(f.admin, f.net, f.node, uid(f.guest), ledger.RoleGuest, f.now, 0)
+			return p
+		}, 0, ErrBadSignature},
+		{"cert for another node", func(p *Proof) *Proof {
+			p.Cert = IssueCert(f.owner, f.net, [32]byte{1}, uid(f.guest), ledger.RoleGuest, f.now, 0)
+			return p
+		}, 0, ErrWrongNode},
+		{"cert for another network", func(p *Proof) *Proof {
+			p.Cert = IssueCert(f.owner, other.net, f.node, uid(f.guest), ledger.RoleGuest, f.now, 0)
+			return p
+		}, 0, ErrWrongNetwork},
+		{"genesis of another network", func(p *Proof) *Proof { p.Genesis = other.genesis; return p }, 0, ErrWrongNetwork},
+		{"cert too long", func(p *Proof) *Proof {
+			p.Cert = IssueCert(f.owner, f.net, f.node, uid(f.guest), ledger.RoleGuest, f.now, 48*time.Hour)
+			return p
+		}, 0, ErrExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := roundTrip(t, tt.mod(f.ownerProof()))
+			if _, err := p.Verify(f.node, f.now.Add(tt.at)); !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// An admin's delegation expires and takes the admin's certs with it.
+	p := f.adminProof()
+	p.Delegation = Delegate(f.owner, f.net, uid(f.admin), f.now.Add(-time.Hour), time.Hour+time.Minute)
+	if _, err := p.Verify(f.node, f.now.Add(2*time.Minute)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Verify with expired delegation = %v, want ErrExpired", err)
+	}
+}
+
+func TestRevocation(t *testing.T) {
+	f := newFixture(t)
+	v := Revoke(f.owner, nil, f.net, RevokeNode, f.node, f.now)
+	w, err := UnmarshalRevocation(v.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Verify(f.net, uid(f.owner), f.now); err != nil {
+		t.Fatalf("Verify(owner's revocation) = %v", err)
+	}
+	if !w.Covers(f.ownerProof().Cert) {
+		t.Fatalf("Covers(cert of revoked node) = false")
+	}
+	d := Delegate(f.owner, f.net, uid(f.admin), f.now, 0)
+	byAdmin := Revoke(f.admin, d, f.net, RevokeUser, uid(f.guest), f.now)
+	if err := byAdmin.Verify(f.net, uid(f.owner), f.now); err != nil {
+		t.Fatalf("Verify(admin's revocation) = %v", err)
+	}
+	byGuest := Revoke(f.guest, nil, f.net, RevokeNode, f.node, f.now)
+	if err := byGuest.Verify(f.net, uid(f.owner), f.now); !errors.Is(err, ErrNotAuthorized) {
+		t.Fatalf("Verify(guest's revocation) = %v, want ErrNotAuthorized", err)
+	}
+}
+
+// TestPinnedEncoding pins the version-1 layout of a certificate.
+func TestPinnedEncoding(t *testing.T) {
+	c := &Cert{Net: ledger.NetworkID{1}, Node: [32]byte{2}, User: identity.UserID{3}, Role: ledger.RoleAdmin,
+		Issued: 0x0102, Expires: 0x0304, Issuer: identity.UserID{4}, Sig: bytes.Repeat([]byte{5}, 64)}
+	b := c.Marshal()
+	if len(b) != certSize {
+		t.Fatalf("len(Marshal()) = %d, want %d", len(b), certSize)
+	}
+	head := hex.EncodeToString(b[:1]) + " " + hex.EncodeToString(b[97:98]) + " " + hex.EncodeToString(b[98:114])
+	if want := "01 02 0000000000000102" + "0000000000000304"; head != want {
+		t.Fatalf("version/role/times = %s, want %s", head, want)
+	}
+}
+
+func FuzzUnmarshalProof(f *testing.F) {
+	fx := &fixture{owner: keyOf(1), admin: keyOf(2), guest: keyOf(3), now: time.Unix(1_800_000_000, 0)}
+	g := &ledger.Op{V: ledger.Version, Time: fx.now.UnixMilli(), Kind: ledger.KindGenesis, Name: "n", NetKind: "user", Nonce: make([]byte, 16)}
+	g.Sign(fx.owner)
+	fx.genesis, fx.net = g, ledger.NetworkID(g.ID())
+	f.Add(fx.ownerProof().Marshal())
+	f.Add(fx.adminProof().Marshal())
+	f.Add(Revoke(fx.owner, nil, fx.net, RevokeNode, fx.node, fx.now).Marshal())
+	f.Add([]byte{1, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, err := UnmarshalProof(b); err == nil {
+			if !bytes.Equal(p.Marshal(), b) {
+				t.Fatalf("UnmarshalProof(b).Marshal() != b")
+			}
+			p.Verify(fx.node, fx.now)
+		}
+		if v, err := UnmarshalRevocation(b); err == nil {
+			if !bytes.Equal(v.Marshal(), b) {
+				t.Fatalf("UnmarshalRevocation(b).Marshal() != b")
+			}
+			v.Verify(fx.net, uid(fx.owner), fx.now)
+		}
+	})
+}
