@@ -4,7 +4,8 @@
 //
 // # Operations
 //
-// An Op is signed by its Author over its canonical CBOR encoding (without the
+// An Op is signed by its Author over its canonical CBOR encoding (RFC 8949
+// Core Deterministic Encoding, by github.com/fxamacker/cbor/v2; without the
 // signature, after the domain string "coconet/ledger/op/v1\x00"). Its ID is
 // the SHA-256 of the whole encoding, signature included, and it names as
 // Parents the IDs of the operations its author had seen (the heads of the

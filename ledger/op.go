@@ -6,11 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/coconet/coconet/identity"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // ID names an operation: the SHA-256 of its canonical encoding, signature
@@ -154,8 +158,10 @@ const NonceSize = 16
 // Op is one signed operation of a network's ledger.
 //
 // The wire form is a CBOR map with the integer keys in the tags below, in
-// Core Deterministic Encoding. V, Author, Time and Kind are always present;
-// every other field is omitted when zero. New fields must be optional.
+// Core Deterministic Encoding (RFC 8949 §4.2.1), written and read from these
+// tags by github.com/fxamacker/cbor/v2 (see encMode and decMode). V, Author,
+// Time and Kind are always present; every other field is omitted when zero.
+// New fields must be optional.
 type Op struct {
 	V           uint8           `cbor:"1,keyasint"`            // wire version, 1
 	Net         NetworkID       `cbor:"2,keyasint,omitzero"`   // zero for genesis
@@ -177,107 +183,67 @@ type Op struct {
 	Sig         []byte          `cbor:"18,keyasint,omitempty"` // Ed25519 by Author over SigningBytes()
 }
 
-// CBOR map keys of the Op fields.
-const (
-	keyV = 1 + iota
-	keyNet
-	keyParents
-	keyAuthor
-	keyTime
-	keyKind
-	keySubject
-	keySubjectName
-	keyRole
-	keyNode
-	keyRef
-	keyInviteKey
-	keyExpires
-	keyUses
-	keyName
-	keyNetKind
-	keyNonce
-	keySig
-	keyMax = keySig
-)
-
 // opDomain prefixes the bytes an author signs, so an op signature can never
 // be taken for a signature of anything else made with the same key.
 const opDomain = "coconet/ledger/op/v1\x00"
 
+// encMode writes operations in Core Deterministic Encoding (RFC 8949
+// §4.2.1): shortest-form integers and lengths, definite lengths, map keys in
+// ascending order. Byte arrays ([32]byte, ID, NetworkID, identity.UserID) are
+// byte strings; their MarshalText methods (for JSON) are not used here, and
+// neither would a MarshalBinary added later be, so the wire form cannot change
+// by accident.
+var encMode = func() cbor.EncMode {
+	opts := cbor.CoreDetEncOptions()
+	opts.ByteArray = cbor.ByteArrayToByteSlice
+	opts.BinaryMarshaler = cbor.BinaryMarshalerNone
+	opts.TextMarshaler = cbor.TextMarshalerNone
+	opts.TagsMd = cbor.TagsForbidden
+	em, err := opts.EncMode()
+	if err != nil {
+		panic("ledger: cbor encoding options: " + err.Error())
+	}
+	return em
+}()
+
+// decMode reads operations. It rejects duplicate map keys, keys that name no
+// Op field, indefinite lengths, tags and invalid UTF-8, and bounds nesting,
+// arrays and maps to what the schema needs (a map of at most one entry per
+// field holding at most maxParents parents). It accepts some non-canonical
+// encodings (keys out of order, long forms); Unmarshal rejects those by
+// re-encoding.
+var decMode = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		UTF8:              cbor.UTF8RejectInvalid,
+		MaxNestedLevels:   4, // the least allowed; the schema needs 2 (map of array)
+		MaxArrayElements:  maxParents,
+		MaxMapPairs:       max(reflect.TypeFor[Op]().NumField(), 16), // 16 is the least allowed
+		BinaryUnmarshaler: cbor.BinaryUnmarshalerNone,
+		TextUnmarshaler:   cbor.TextUnmarshalerNone,
+	}.DecMode()
+	if err != nil {
+		panic("ledger: cbor decoding options: " + err.Error())
+	}
+	return dm
+}()
+
 func (o *Op) encode(withSig bool) []byte {
-	var body cborEnc
-	n := 0
-	key := func(k int) { body.head(majUint, uint64(k)); n++ }
-	key(keyV)
-	body.head(majUint, uint64(o.V))
-	if !o.Net.IsZero() {
-		key(keyNet)
-		body.bytes(o.Net[:])
+	v := o
+	if !withSig && o.Sig != nil {
+		c := *o
+		c.Sig = nil
+		v = &c
 	}
-	if len(o.Parents) > 0 {
-		key(keyParents)
-		body.head(majArray, uint64(len(o.Parents)))
-		for _, p := range o.Parents {
-			body.bytes(p[:])
-		}
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		// Every field of Op has an encoding: this is a bug in this package.
+		panic("ledger: encode op: " + err.Error())
 	}
-	key(keyAuthor)
-	body.bytes(o.Author[:])
-	key(keyTime)
-	body.int(o.Time)
-	key(keyKind)
-	body.text(string(o.Kind))
-	if !o.Subject.IsZero() {
-		key(keySubject)
-		body.bytes(o.Subject[:])
-	}
-	if o.SubjectName != "" {
-		key(keySubjectName)
-		body.text(o.SubjectName)
-	}
-	if o.Role != 0 {
-		key(keyRole)
-		body.head(majUint, uint64(o.Role))
-	}
-	if o.Node != [32]byte{} {
-		key(keyNode)
-		body.bytes(o.Node[:])
-	}
-	if !o.Ref.IsZero() {
-		key(keyRef)
-		body.bytes(o.Ref[:])
-	}
-	if o.InviteKey != [32]byte{} {
-		key(keyInviteKey)
-		body.bytes(o.InviteKey[:])
-	}
-	if o.Expires != 0 {
-		key(keyExpires)
-		body.int(o.Expires)
-	}
-	if o.Uses != 0 {
-		key(keyUses)
-		body.int(int64(o.Uses))
-	}
-	if o.Name != "" {
-		key(keyName)
-		body.text(o.Name)
-	}
-	if o.NetKind != "" {
-		key(keyNetKind)
-		body.text(o.NetKind)
-	}
-	if len(o.Nonce) > 0 {
-		key(keyNonce)
-		body.bytes(o.Nonce)
-	}
-	if withSig && len(o.Sig) > 0 {
-		key(keySig)
-		body.bytes(o.Sig)
-	}
-	var e cborEnc
-	e.head(majMap, uint64(n))
-	return append(e.b, body.b...)
+	return b
 }
 
 // Marshal returns the canonical CBOR encoding of the operation.
@@ -329,113 +295,36 @@ func Unmarshal(b []byte) (*Op, error) {
 		return nil, fmt.Errorf("%w: unknown wire version %d (this program reads version %d; update it)", ErrMalformed, o.V, Version)
 	}
 	if !bytes.Equal(o.Marshal(), b) {
-		return nil, fmt.Errorf("%w: not in canonical form", ErrMalformed)
+		// The decoder accepted it, so it breaks a rule only re-encoding sees.
+		return nil, fmt.Errorf("%w: not in canonical form (map keys duplicated or out of order, a long form, "+
+			"a field present with its zero value or null, or a 32-byte field of another length)", ErrMalformed)
 	}
 	return o, nil
 }
 
+// decodeOp decodes b with decMode and words the decoder's errors for people.
 func decodeOp(b []byte) (*Op, error) {
-	d := &cborDec{b: b}
-	major, n, err := d.head()
-	if err != nil {
-		return nil, err
-	}
-	if major != majMap {
-		return nil, fmt.Errorf("want a map, got major type %d", major)
-	}
-	if n > keyMax {
-		return nil, fmt.Errorf("map has %d entries, at most %d are known", n, keyMax)
-	}
 	o := new(Op)
-	last := uint64(0)
-	for range n {
-		major, k, err := d.head()
-		if err != nil {
-			return nil, err
-		}
-		if major != majUint {
-			return nil, fmt.Errorf("map key is not an unsigned integer")
-		}
-		if k <= last {
-			return nil, fmt.Errorf("map key %d is duplicated or out of order", k)
-		}
-		last = k
-		if err := decodeField(d, o, k); err != nil {
-			return nil, fmt.Errorf("field %d: %w", k, err)
-		}
+	rest, err := decMode.UnmarshalFirst(b, o)
+	var typeErr *cbor.UnmarshalTypeError
+	var dupErr *cbor.DupMapKeyError
+	switch {
+	case err == nil && len(rest) > 0:
+		return nil, fmt.Errorf("%d trailing bytes", len(rest))
+	case err == nil:
+		return o, nil
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, errors.New("unexpected end of data")
+	case strings.Contains(err.Error(), "too large, causing integer overflow"):
+		// A length that does not fit an int (an untyped error of the
+		// decoder) also runs past the end of at most MaxOpSize bytes.
+		return nil, fmt.Errorf("unexpected end of data (%v)", err)
+	case errors.As(err, &dupErr):
+		return nil, fmt.Errorf("map key %v is duplicated or out of order", dupErr.Key)
+	case errors.As(err, &typeErr) && typeErr.StructFieldName == "":
+		return nil, fmt.Errorf("want a map, got %s", typeErr.CBORType)
 	}
-	if d.off != len(b) {
-		return nil, fmt.Errorf("%d trailing bytes", len(b)-d.off)
-	}
-	return o, nil
-}
-
-func decodeField(d *cborDec, o *Op, k uint64) error {
-	var err error
-	switch k {
-	case keyV:
-		o.V, err = d.uint8()
-	case keyNet:
-		o.Net, err = d.key32()
-	case keyParents:
-		var major byte
-		var n uint64
-		major, n, err = d.head()
-		if err != nil {
-			return err
-		}
-		if major != majArray || n == 0 || n > uint64(len(d.b)-d.off)/33 {
-			return fmt.Errorf("want a non-empty array of IDs that fits the data")
-		}
-		o.Parents = make([]ID, n)
-		for i := range o.Parents {
-			if o.Parents[i], err = d.key32(); err != nil {
-				return err
-			}
-		}
-	case keyAuthor:
-		o.Author, err = d.key32()
-	case keyTime:
-		o.Time, err = d.int()
-	case keyKind:
-		var s string
-		s, err = d.text()
-		o.Kind = Kind(s)
-	case keySubject:
-		o.Subject, err = d.key32()
-	case keySubjectName:
-		o.SubjectName, err = d.text()
-	case keyRole:
-		var r uint8
-		r, err = d.uint8()
-		o.Role = Role(r)
-	case keyNode:
-		o.Node, err = d.key32()
-	case keyRef:
-		o.Ref, err = d.key32()
-	case keyInviteKey:
-		o.InviteKey, err = d.key32()
-	case keyExpires:
-		o.Expires, err = d.int()
-	case keyUses:
-		var v int64
-		v, err = d.int()
-		o.Uses = int(v)
-		if int64(o.Uses) != v {
-			return fmt.Errorf("uses out of range")
-		}
-	case keyName:
-		o.Name, err = d.text()
-	case keyNetKind:
-		o.NetKind, err = d.text()
-	case keyNonce:
-		o.Nonce, err = d.bytes()
-	case keySig:
-		o.Sig, err = d.bytes()
-	default:
-		return fmt.Errorf("unknown field")
-	}
-	return err
+	return nil, err
 }
 
 // Network kinds (Op.NetKind of a genesis).
