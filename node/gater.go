@@ -19,7 +19,13 @@ type gater struct {
 	state func() *ledger.State
 	self  [32]byte
 	now   func() time.Time
+	// control, if set, admits the configured control planes (not members:
+	// they can open no coconet protocol, whose handlers check membership).
+	control    func(peer.ID) bool
+	dialFilter func(peer.ID, ma.Multiaddr) bool
 }
+
+func (g *gater) isControl(p peer.ID) bool { return g.control != nil && g.control(p) }
 
 // admitted classifies a remote peer.
 func (g *gater) admitted(p peer.ID) (member, invitee bool) {
@@ -43,15 +49,26 @@ func (g *gater) admitted(p peer.ID) (member, invitee bool) {
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool {
 	m, _ := g.admitted(p)
-	return m
+	return m || g.isControl(p)
 }
 
-func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return true }
+func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
+	if g.dialFilter == nil || g.isControl(p) {
+		return true
+	}
+	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		return true
+	}
+	return g.dialFilter(p, a)
+}
 
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
 func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	m, inv := g.admitted(p)
+	if g.isControl(p) {
+		return true
+	}
 	if dir == network.DirOutbound {
 		return m
 	}

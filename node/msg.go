@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 )
@@ -42,7 +43,7 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 	if len(data) > MaxMessage {
 		return fmt.Errorf("message of %d bytes is over the %d byte limit", len(data), MaxMessage)
 	}
-	s, err := n.host.NewStream(ctx, p, ProtoMsg)
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "msg"), p, ProtoMsg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -50,7 +51,7 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 		if strings.Contains(err.Error(), "gated") {
 			return fmt.Errorf("%w (%v)", ErrRefused, err)
 		}
-		return fmt.Errorf("%w: %v", ErrOffline, err)
+		return n.offline(p, err)
 	}
 	defer s.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -58,16 +59,54 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 	}
 	if err := writeBytes(s, data); err != nil {
 		s.Reset()
-		return fmt.Errorf("send: %w", err)
+		return n.explain(p, fmt.Errorf("send: %w", err))
 	}
 	s.CloseWrite()
 	var ack [1]byte
 	if _, err := io.ReadFull(s, ack[:]); err != nil {
-		return fmt.Errorf("send: no acknowledgement: %w", err)
+		return n.explain(p, fmt.Errorf("send: no acknowledgement: %w", err))
 	}
 	if ack[0] != ackOK {
 		reason, _ := readBytes(bufio.NewReaderSize(s, 16), 4<<10)
 		return fmt.Errorf("send: refused by receiver: %s", reason)
+	}
+	return nil
+}
+
+// offline explains a failed dial: when the only way to the peer is a relay
+// and a control plane reported a plan limit, the limit is the reason.
+func (n *Node) offline(p peer.ID, err error) error {
+	if le := n.relayLimit(p); le != nil {
+		return fmt.Errorf("%w: %v; the relay is closed to this network: %w", ErrOffline, err, le)
+	}
+	return fmt.Errorf("%w: %v", ErrOffline, err)
+}
+
+// explain adds a control plane's plan limit to a failed send over a relay.
+func (n *Node) explain(p peer.ID, err error) error {
+	if le := n.relayLimit(p); le != nil {
+		return fmt.Errorf("%w; the relay is closed to this network: %w", err, le)
+	}
+	return err
+}
+
+// relayLimit returns the plan limit a control plane reported if this node
+// has no direct connection to p.
+func (n *Node) relayLimit(p peer.ID) error {
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		if !isRelayed(c) {
+			return nil
+		}
+	}
+	if err := n.controlLimit(); err != nil || len(n.controls) == 0 {
+		return err
+	}
+	// The relay may have cut the stream on a limit the control loop has
+	// not heard of yet: ask.
+	ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
+	defer cancel()
+	if u, err := n.Usage(ctx); err == nil && u.Exceeded != "" {
+		return &control.LimitError{Limit: control.LimitBytes, Used: u.Bytes, Max: u.LimitBytes, Msg: u.Exceeded}
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/member"
 )
 
 // Protocol IDs. Versioned: a new wire format gets a new ID.
@@ -57,6 +58,21 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// Control lists control planes (`coco up --control ADDR`): multiaddrs
+	// ending in /p2p/<peer ID>, several addresses of one control plane
+	// allowed. With any, the node registers at each, reserves a relay slot,
+	// connects to the members they list (through the relay at once) and
+	// upgrades relayed connections to direct ones by hole punching.
+	Control []string
+	// CertValidity is how long the certificates this node issues (as an
+	// owner or admin node) last; 0 means member.DefaultCertValidity (1 h).
+	CertValidity time.Duration
+	// DialFilter, if set, vetoes direct dials to member nodes: dials to
+	// addresses for which it returns false are refused (relayed dials are
+	// not filtered). Tests use it to build peers that can reach each other
+	// only through a relay.
+	DialFilter func(p peer.ID, addr ma.Multiaddr) bool
 }
 
 // Node is one running coconet node.
@@ -77,9 +93,14 @@ type Node struct {
 
 	inbox inbox
 
-	mu      sync.Mutex // guards following fields
-	closed  bool
-	backoff map[peer.ID]time.Time
+	controls  []*cpState // fixed at New; their fields are guarded by mu
+	controlCh chan struct{}
+
+	mu         sync.Mutex // guards following fields
+	closed     bool
+	backoff    map[peer.ID]time.Time
+	proof      *member.Proof      // for control planes
+	delegation *member.Delegation // an admin's, from the owner
 }
 
 // New prepares a node; Start brings it up.
@@ -99,14 +120,20 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	controls, err := parseControl(cfg.Control)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Log,
-		userKey: cfg.Seed.UserKey(),
-		nodeKey: cfg.Seed.NodeKey(cfg.Log.Network(), cfg.App),
-		syncCh:  make(chan struct{}, 1),
-		dialCh:  make(chan struct{}, 1),
-		backoff: map[peer.ID]time.Time{},
+		controls:  controls,
+		controlCh: make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       cfg.Log,
+		userKey:   cfg.Seed.UserKey(),
+		nodeKey:   cfg.Seed.NodeKey(cfg.Log.Network(), cfg.App),
+		syncCh:    make(chan struct{}, 1),
+		dialCh:    make(chan struct{}, 1),
+		backoff:   map[peer.ID]time.Time{},
 	}
 	n.self = pubOf(n.nodeKey)
 	n.inbox.init(1000)
@@ -171,15 +198,23 @@ func (n *Node) Start(ctx context.Context) error {
 	h.SetStreamHandler(ProtoSync, n.handleSync)
 	h.SetStreamHandler(ProtoJoin, n.handleJoin)
 	h.SetStreamHandler(ProtoMsg, n.handleMsg)
+	h.SetStreamHandler(ProtoCert, n.handleCert)
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			if m, _ := n.classify(c.RemotePeer()); m {
 				n.rememberPeer(c.RemotePeer())
 				n.kickSync()
+				n.kickControl() // a member may give this node its certificate
+			}
+		},
+		DisconnectedF: func(nw network.Network, c network.Conn) {
+			if n.isControl(c.RemotePeer()) && nw.Connectedness(c.RemotePeer()) != network.Connected {
+				n.kickControl() // reconnect and register again
 			}
 		},
 	})
 	n.loadPeers()
+	n.loadProof()
 	n.log.OnChange(func(*ledger.State) { n.onLedgerChange() })
 
 	if n.cfg.MDNS {
@@ -192,6 +227,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.goLoop(n.syncLoop)
 	n.goLoop(n.reconnectLoop)
+	if len(n.controls) > 0 {
+		n.goLoop(n.controlLoop)
+	}
 	n.cfg.Logf("node %s up for %q on %v", n.ID().ShortString(), n.log.State().Name, h.Addrs())
 	return nil
 }
@@ -201,8 +239,8 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gater{state: n.log.State, self: n.self, now: n.cfg.Now}
-	return libp2p.New(
+	g := &gater{state: n.log.State, self: n.self, now: n.cfg.Now, control: n.isControl, dialFilter: n.cfg.DialFilter}
+	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(
 			fmt.Sprintf("/ip4/%s/tcp/%d", n.cfg.ListenHost, ports.TCP),
@@ -212,10 +250,18 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.ConnectionGater(g),
-		libp2p.DisableRelay(),
 		libp2p.UserAgent("coconet/0.1"),
 		libp2p.Ping(true),
-	)
+	}
+	if len(n.controls) > 0 {
+		// The circuit relay transport (to dial and accept relayed
+		// connections through the control planes), hole punching to
+		// upgrade them, and the addresses the control planes reflect.
+		opts = append(opts, libp2p.EnableRelay(), libp2p.EnableHolePunching(), libp2p.AddrsFactory(n.addrsFactory))
+	} else {
+		opts = append(opts, libp2p.DisableRelay())
+	}
+	return libp2p.New(opts...)
 }
 
 func (n *Node) savePorts() {
@@ -291,6 +337,9 @@ func (n *Node) onLedgerChange() {
 	}
 	st := n.log.State()
 	for _, p := range n.host.Network().Peers() {
+		if n.isControl(p) {
+			continue
+		}
 		if k, err := KeyOf(p); err == nil {
 			if _, ok := st.InviteByKey(k); ok {
 				// An invitee mid-join (its invite may just have been used
@@ -313,6 +362,7 @@ func (n *Node) onLedgerChange() {
 		}
 	}
 	n.kickSync()
+	n.kickControl()
 }
 
 type mdnsNotifee struct{ n *Node }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
@@ -51,10 +52,15 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 		}
 		if conns := n.host.Network().ConnsToPeer(id); len(conns) > 0 {
 			c := conns[0]
+			for _, cc := range conns[1:] {
+				if isRelayed(c) && !isRelayed(cc) {
+					c = cc
+				}
+			}
 			pi.Connected = true
 			pi.Addr = c.RemoteMultiaddr().String()
 			pi.Path = "direct"
-			if c.Stat().Limited || strings.Contains(pi.Addr, "p2p-circuit") {
+			if isRelayed(c) {
 				pi.Path = "relayed"
 			}
 		}
@@ -68,7 +74,7 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 		wg.Add(1)
 		go func(pi *PeerInfo) {
 			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "ping"), 2*time.Second)
 			defer cancel()
 			if r := <-ping.Ping(pctx, n.host, pi.Node); r.Error == nil {
 				pi.RTT = r.RTT
@@ -83,6 +89,11 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 		return out[i].Node < out[j].Node
 	})
 	return out
+}
+
+// isRelayed reports whether c goes through a relay.
+func isRelayed(c network.Conn) bool {
+	return c.Stat().Limited || strings.Contains(c.RemoteMultiaddr().String(), "p2p-circuit")
 }
 
 // AddPeerAddrs teaches the node where member nodes can be reached.

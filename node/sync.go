@@ -63,7 +63,7 @@ func (n *Node) syncLoop() {
 
 // SyncWith runs one ledger exchange with a member peer.
 func (n *Node) SyncWith(ctx context.Context, p peer.ID) error {
-	s, err := n.host.NewStream(ctx, p, ProtoSync)
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, ProtoSync)
 	if err != nil {
 		return err
 	}

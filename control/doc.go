@@ -1,0 +1,11 @@
+// Package control is coconet's control plane (`coco control`): a libp2p host
+// that gives nodes of any network rendezvous (signed peer records stored
+// under a hash of the network ID, returned only to nodes with a valid
+// membership proof for that network), address reflection, a circuit relay
+// (go-libp2p's relay v2, open only to proof holders) and usage metering
+// against per-owner plans. It stores no ledger and no payload: only hashed
+// network IDs, signed peer records and counters.
+//
+// The package also has the client side of the protocol (Register, Lookup,
+// GetUsage, SendRevocation), which package node uses.
+package control

@@ -1,0 +1,608 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/atomicfile"
+	"github.com/coconet/coconet/member"
+)
+
+// Defaults.
+const (
+	DefaultRegistrationTTL = 10 * time.Minute
+	MaxRegistrationTTL     = time.Hour
+	// RecordMaxAge is how old a peer record (its timestamp sequence number)
+	// may be when registered, so an old record cannot be replayed.
+	RecordMaxAge = 10 * time.Minute
+)
+
+// RelayLimits configure the circuit relay. The zero value gives limits
+// suited to real traffic: no per-circuit cap on time or bytes (the plan's
+// monthly bytes bound a network's use), 32 KiB buffers.
+type RelayLimits struct {
+	// Duration and Data cap one relayed connection (0 = no cap). A capped
+	// circuit is a "limited" connection in libp2p terms.
+	Duration time.Duration
+	Data     int64
+	// MaxReservations is the number of relay slots (default 10000).
+	MaxReservations int
+	// MaxCircuits is the number of relayed connections per peer (default 64).
+	MaxCircuits int
+	// MaxReservationsPerIP (default 1024): many nodes share an address
+	// behind a NAT.
+	MaxReservationsPerIP int
+	// BufferSize is the copy buffer per direction of a circuit (default 32 KiB).
+	BufferSize int
+}
+
+// Config configures a Server.
+type Config struct {
+	// Listen are the multiaddrs to listen on; default QUIC and TCP on
+	// 0.0.0.0 port 4001.
+	Listen []string
+	// Dir keeps the identity key ("identity.key") and the usage counters;
+	// "" means an ephemeral identity and no persisted counters.
+	Dir string
+	// Plans are the plans and their assignments; nil means DefaultPlans.
+	Plans *Plans
+	Relay RelayLimits
+	// Logf receives diagnostic lines; nil discards them.
+	Logf func(format string, args ...any)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Tap, if set, sees every chunk of bytes the relay reads from a peer
+	// (tests use it to check the relay sees only ciphertext).
+	Tap func(from peer.ID, b []byte)
+}
+
+// Server is a running control plane.
+type Server struct {
+	cfg   Config
+	plans *Plans
+	host  host.Host
+	relay *relay.Relay
+	meter *meter
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex // guards following fields
+	closed  bool
+	nets    map[[32]byte]*netState
+	holders map[peer.ID]*holder
+}
+
+// netState is what the control plane knows of one network: its hash, the
+// owner's plan key, registrations and revocations.
+type netState struct {
+	owner identity.UserID
+	regs  map[peer.ID]*registration
+	revs  []*member.Revocation
+}
+
+type registration struct {
+	env     []byte // signed peer record
+	expires time.Time
+	cert    member.Cert
+	until   time.Time // proof validity
+}
+
+// holder is a connected peer that showed a valid proof: it may reserve a
+// relay slot and open circuits to peers of the same network.
+type holder struct {
+	key   [32]byte
+	cert  member.Cert
+	until time.Time
+}
+
+// New prepares a control plane; Start brings it up.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"/ip4/0.0.0.0/udp/4001/quic-v1", "/ip4/0.0.0.0/tcp/4001"}
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &cfg.Relay
+	if r.MaxReservations == 0 {
+		r.MaxReservations = 10000
+	}
+	if r.MaxCircuits == 0 {
+		r.MaxCircuits = 64
+	}
+	if r.MaxReservationsPerIP == 0 {
+		r.MaxReservationsPerIP = 1024
+	}
+	if r.BufferSize == 0 {
+		r.BufferSize = 32 << 10
+	}
+	plans := cfg.Plans
+	if plans == nil {
+		plans = DefaultPlans()
+	}
+	if err := plans.check(); err != nil {
+		return nil, fmt.Errorf("control: plans: %w", err)
+	}
+	if cfg.Dir != "" {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("control: state dir: %w", err)
+		}
+	}
+	return &Server{
+		cfg:     cfg,
+		plans:   plans,
+		meter:   newMeter(cfg.Dir, cfg.Now()),
+		nets:    map[[32]byte]*netState{},
+		holders: map[peer.ID]*holder{},
+	}, nil
+}
+
+func (s *Server) identity() (crypto.PrivKey, error) {
+	if s.cfg.Dir == "" {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		return k, err
+	}
+	path := filepath.Join(s.cfg.Dir, "identity.key")
+	if b, err := os.ReadFile(path); err == nil {
+		if len(b) != ed25519.SeedSize {
+			return nil, fmt.Errorf("control: %s is damaged (%d bytes); remove it to make a new identity (nodes must then be given the new address)", path, len(b))
+		}
+		return crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(b))
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(path, priv.Seed(), 0o600); err != nil {
+		return nil, fmt.Errorf("control: save identity: %w", err)
+	}
+	return crypto.UnmarshalEd25519PrivateKey(priv)
+}
+
+// Start opens the host, the relay and the control protocol.
+func (s *Server) Start(ctx context.Context) error {
+	key, err := s.identity()
+	if err != nil {
+		return err
+	}
+	cm, err := connmgr.NewConnManager(20000, 25000)
+	if err != nil {
+		return err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(s.cfg.Listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.DisableRelay(),
+		libp2p.ConnectionManager(cm),
+		// The control plane's own limits (plans, relay resources) bound
+		// use; go-libp2p's default resource limits would cap it at a few
+		// hundred peers.
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.UserAgent("coconet-control/0.1"),
+	)
+	if err != nil {
+		return fmt.Errorf("control: start host: %w", err)
+	}
+	s.host = h
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	rl := s.cfg.Relay
+	res := relay.DefaultResources()
+	res.Limit = nil
+	if rl.Duration > 0 || rl.Data > 0 {
+		res.Limit = &relay.RelayLimit{Duration: rl.Duration, Data: rl.Data}
+		if rl.Duration == 0 {
+			res.Limit.Duration = 365 * 24 * time.Hour
+		}
+		if rl.Data == 0 {
+			res.Limit.Data = 1 << 62
+		}
+	}
+	res.MaxReservations = rl.MaxReservations
+	res.MaxCircuits = rl.MaxCircuits
+	res.MaxReservationsPerIP = rl.MaxReservationsPerIP
+	res.MaxReservationsPerASN = rl.MaxReservationsPerIP
+	res.BufferSize = rl.BufferSize
+	s.relay, err = relay.New(&meteredHost{Host: h, s: s}, relay.WithResources(res), relay.WithACL(acl{s}))
+	if err != nil {
+		h.Close()
+		return fmt.Errorf("control: start relay: %w", err)
+	}
+	h.SetStreamHandler(Protocol, s.handle)
+	s.wg.Add(1)
+	go s.background()
+	s.cfg.Logf("control plane %s on %v", h.ID(), h.Addrs())
+	return nil
+}
+
+// Close stops the control plane and saves the counters. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	var errs []error
+	if s.relay != nil {
+		errs = append(errs, s.relay.Close())
+	}
+	if s.host != nil {
+		errs = append(errs, s.host.Close())
+	}
+	s.wg.Wait()
+	errs = append(errs, s.meter.save())
+	return errors.Join(errs...)
+}
+
+// ID is the control plane's peer ID.
+func (s *Server) ID() peer.ID { return s.host.ID() }
+
+// Host is the libp2p host.
+func (s *Server) Host() host.Host { return s.host }
+
+// Addrs are the control plane's listen addresses with its /p2p/ ID: what
+// nodes are given (`coco up --control ADDR`).
+func (s *Server) Addrs() []ma.Multiaddr {
+	p2p := ma.StringCast("/p2p/" + s.host.ID().String())
+	var out []ma.Multiaddr
+	for _, a := range s.host.Addrs() {
+		out = append(out, a.Encapsulate(p2p))
+	}
+	return out
+}
+
+// Registrations is the number of live registrations, all networks.
+func (s *Server) Registrations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ns := range s.nets {
+		n += len(ns.regs)
+	}
+	return n
+}
+
+// background saves the counters and expires registrations, proofs and
+// revocations.
+func (s *Server) background() {
+	defer s.wg.Done()
+	save := time.NewTicker(10 * time.Second)
+	defer save.Stop()
+	gc := time.NewTicker(5 * time.Second)
+	defer gc.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-save.C:
+			if err := s.meter.save(); err != nil {
+				s.cfg.Logf("save usage: %v", err)
+			}
+		case <-gc.C:
+			s.gc()
+		}
+	}
+}
+
+func (s *Server) gc() {
+	now := s.cfg.Now()
+	var cut []peer.ID
+	s.mu.Lock()
+	for p, h := range s.holders {
+		if !now.Before(h.until) {
+			delete(s.holders, p)
+			cut = append(cut, p)
+		}
+	}
+	for key, ns := range s.nets {
+		for p, r := range ns.regs {
+			if !now.Before(r.expires) || !now.Before(r.until) {
+				delete(ns.regs, p)
+			}
+		}
+		live := ns.revs[:0]
+		for _, v := range ns.revs {
+			if now.Before(time.Unix(v.Until, 0)) {
+				live = append(live, v)
+			}
+		}
+		ns.revs = live
+		if len(ns.regs) == 0 && len(ns.revs) == 0 {
+			delete(s.nets, key)
+		}
+	}
+	s.mu.Unlock()
+	// A peer whose proof expired loses its relay slot and circuits; if it
+	// still holds a valid certificate it registers again.
+	for _, p := range cut {
+		s.cfg.Logf("proof of %s expired; closing its connections", p.ShortString())
+		s.host.Network().ClosePeer(p)
+	}
+}
+
+func (s *Server) handle(st network.Stream) {
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(st)
+	b, err := readFrame(r, maxRequest)
+	if err != nil {
+		st.Reset()
+		return
+	}
+	resp := s.serve(st.Conn(), b)
+	resp.V = WireVersion
+	resp.Observed = st.Conn().RemoteMultiaddr().String()
+	out, _ := json.Marshal(resp)
+	if resp.key != nil {
+		c := s.meter.get(*resp.key, s.cfg.Now())
+		c.Control.Add(int64(len(b) + len(out)))
+		c.Messages.Add(1)
+	}
+	writeMsg(st, json.RawMessage(out))
+}
+
+// served is a response with the network it is charged to.
+type served struct {
+	response
+	key *[32]byte
+}
+
+func fail(code string, err error) *served {
+	return &served{response: response{Code: code, Error: err.Error()}}
+}
+
+func (s *Server) serve(c network.Conn, b []byte) *served {
+	req, err := parseRequest(b)
+	if err != nil {
+		return fail(codeBadRequest, err)
+	}
+	now := s.cfg.Now()
+	proof, err := member.UnmarshalProof(req.Proof)
+	if err != nil {
+		return fail(codeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+	}
+	// The key whose possession the request proves: the record's signer for
+	// a registration (so one connection may register for several nodes, as
+	// a gateway does), the connection's peer otherwise.
+	signer := c.RemotePeer()
+	var rec *peer.PeerRecord
+	if req.Op == opRegister {
+		env, r, err := record.ConsumeEnvelope(req.Record, peer.PeerRecordEnvelopeDomain)
+		if err != nil {
+			return fail(codeBadRequest, fmt.Errorf("peer record: %v", err))
+		}
+		rec = r.(*peer.PeerRecord)
+		if id, err := peer.IDFromPublicKey(env.PublicKey); err != nil || id != rec.PeerID {
+			return fail(codeBadRequest, errors.New("peer record is not signed by its peer"))
+		}
+		if age := now.Sub(time.Unix(0, int64(rec.Seq))); age > RecordMaxAge || age < -RecordMaxAge {
+			return fail(codeBadRequest, fmt.Errorf("peer record is %v old; records must be fresh (check the clock)", age.Round(time.Second)))
+		}
+		signer = rec.PeerID
+	}
+	nodeKey, err := keyOf(signer)
+	if err != nil {
+		return fail(codeUnauthorized, err)
+	}
+	v, err := proof.Verify(nodeKey, now)
+	if err != nil {
+		return fail(codeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
+	}
+	if req.Op == opRevoke {
+		return s.revoke(req, v, now)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns := s.nets[v.Key]
+	if ns != nil {
+		for _, rv := range ns.revs {
+			if rv.Covers(&v.Cert) {
+				return fail(codeUnauthorized, fmt.Errorf("%w: this node's certificate was revoked by an owner or admin of the network", member.ErrRevoked))
+			}
+		}
+	}
+	out := &served{key: &v.Key}
+	use := s.usageLocked(v.Key, v.Owner, now)
+	if req.Op == opUsage {
+		out.Usage = &use
+		return out
+	}
+	if use.Bytes >= use.LimitBytes {
+		return s.limited(out, LimitBytes, use.Bytes, use.LimitBytes, use.Exceeded)
+	}
+	if req.Op == opRegister {
+		if ns == nil || ns.regs[signer] == nil {
+			if ns != nil && use.Nodes >= use.LimitNodes {
+				return s.limited(out, LimitNodes, int64(use.Nodes), int64(use.LimitNodes), fmt.Sprintf(
+					"the network already has %d nodes registered on this control plane and its plan %q allows %d; remove unused nodes from the network, or ask the control plane's operator for a larger plan",
+					use.Nodes, use.Plan, use.LimitNodes))
+			}
+			if ns == nil && use.Networks >= use.LimitNetworks {
+				return s.limited(out, LimitNetworks, int64(use.Networks), int64(use.LimitNetworks), fmt.Sprintf(
+					"the network's owner already has %d networks on this control plane and the plan %q allows %d; ask the control plane's operator for a larger plan",
+					use.Networks, use.Plan, use.LimitNetworks))
+			}
+		}
+		if ns == nil {
+			ns = &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
+			s.nets[v.Key] = ns
+		}
+		ttl := time.Duration(req.TTL) * time.Second
+		if ttl <= 0 {
+			ttl = DefaultRegistrationTTL
+		}
+		ttl = min(ttl, MaxRegistrationTTL, v.Until.Sub(now))
+		ns.regs[signer] = &registration{env: req.Record, expires: now.Add(ttl), cert: v.Cert, until: v.Until}
+		out.TTL = int64(ttl / time.Second)
+	}
+	if signer == c.RemotePeer() {
+		s.holders[signer] = &holder{key: v.Key, cert: v.Cert, until: v.Until}
+	}
+	if req.Op == opLookup {
+		if ns != nil {
+			for p, r := range ns.regs {
+				if p != signer && now.Before(r.expires) && now.Before(r.until) {
+					out.Records = append(out.Records, r.env)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) limited(out *served, limit string, used, max int64, msg string) *served {
+	out.Code, out.Limit, out.Used, out.Max, out.Error = codeLimit, limit, used, max, msg
+	return out
+}
+
+// usageLocked reports a network's usage against its owner's plan.
+func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time) Usage {
+	name, plan := s.plans.For(owner)
+	c := s.meter.get(key, now)
+	u := Usage{
+		Month: monthOf(now), Plan: name,
+		RelayBytes: c.Relay.Load(), ControlBytes: c.Control.Load(), ControlMessages: c.Messages.Load(),
+		LimitBytes: plan.Bytes, LimitNodes: plan.Nodes, LimitNetworks: plan.Networks,
+	}
+	u.Bytes = u.RelayBytes + u.ControlBytes
+	if ns := s.nets[key]; ns != nil {
+		u.Nodes = len(ns.regs)
+	}
+	for _, ns := range s.nets {
+		if ns.owner == owner && len(ns.regs) > 0 {
+			u.Networks++
+		}
+	}
+	switch {
+	case u.Bytes >= u.LimitBytes:
+		next := time.Date(now.UTC().Year(), now.UTC().Month()+1, 1, 0, 0, 0, 0, time.UTC)
+		u.Exceeded = fmt.Sprintf("the network used %s of control-plane traffic this month, its plan %q allows %s: the relay and rendezvous are refused until %s; direct and LAN connections are unaffected; ask the control plane's operator for a larger plan",
+			humanBytes(u.Bytes), u.Plan, humanBytes(u.LimitBytes), next.Format("2006-01-02"))
+	case u.Nodes > u.LimitNodes:
+		u.Exceeded = fmt.Sprintf("the network has %d nodes registered, its plan %q allows %d; remove unused nodes or ask the operator for a larger plan", u.Nodes, u.Plan, u.LimitNodes)
+	}
+	return u
+}
+
+func (s *Server) revoke(req *request, v *member.Verified, now time.Time) *served {
+	rv, err := member.UnmarshalRevocation(req.Revocation)
+	if err != nil {
+		return fail(codeBadRequest, err)
+	}
+	if err := rv.Verify(v.Net, v.Owner, now); err != nil {
+		return fail(codeUnauthorized, fmt.Errorf("revocation refused: %v", err))
+	}
+	until := time.Unix(rv.Until, 0)
+	if max := now.Add(member.MaxDelegationValidity + member.ClockSkew); until.After(max) {
+		rv.Until = max.Unix()
+	}
+	var cut []peer.ID
+	s.mu.Lock()
+	ns := s.nets[v.Key]
+	if ns == nil {
+		ns = &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
+		s.nets[v.Key] = ns
+	}
+	ns.revs = append(ns.revs, rv)
+	for p, r := range ns.regs {
+		if rv.Covers(&r.cert) {
+			delete(ns.regs, p)
+		}
+	}
+	for p, h := range s.holders {
+		if h.key == v.Key && rv.Covers(&h.cert) {
+			delete(s.holders, p)
+			cut = append(cut, p)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range cut {
+		s.cfg.Logf("revoked %s; closing its connections", p.ShortString())
+		s.host.Network().ClosePeer(p)
+	}
+	return &served{key: &v.Key}
+}
+
+// holderOf returns the network of a peer with a live proof, and whether
+// that network is within its byte limit.
+func (s *Server) holderOf(p peer.ID) (key [32]byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.holders[p]
+	if h == nil || !s.cfg.Now().Before(h.until) {
+		return key, false
+	}
+	return h.key, true
+}
+
+func (s *Server) overLimit(key [32]byte) bool {
+	s.mu.Lock()
+	ns := s.nets[key]
+	s.mu.Unlock()
+	if ns == nil {
+		return false
+	}
+	_, plan := s.plans.For(ns.owner)
+	return s.meter.get(key, s.cfg.Now()).bytes() >= plan.Bytes
+}
+
+func keyOf(p peer.ID) ([32]byte, error) {
+	var k [32]byte
+	pub, err := p.ExtractPublicKey()
+	if err != nil || pub.Type() != crypto.Ed25519 {
+		return k, unauthorized("peer %s has no Ed25519 key", p.ShortString())
+	}
+	raw, err := pub.Raw()
+	if err != nil || len(raw) != 32 {
+		return k, unauthorized("peer %s: bad key", p.ShortString())
+	}
+	copy(k[:], raw)
+	return k, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}

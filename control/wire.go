@@ -1,0 +1,122 @@
+package control
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// Protocol is the control protocol's libp2p ID. One request and one response
+// per stream, each a uvarint length followed by that many bytes of JSON. A
+// new wire format gets a new ID; V inside is the message version.
+const Protocol = "/coco/control/1.0.0"
+
+// WireVersion is the message version this package writes and reads.
+const WireVersion = 1
+
+// Frame limits.
+const (
+	maxRequest  = 192 << 10
+	maxResponse = 8 << 20
+)
+
+// Request operations.
+const (
+	opRegister = "register"
+	opLookup   = "lookup"
+	opUsage    = "usage"
+	opRevoke   = "revoke"
+)
+
+type request struct {
+	V          int    `json:"v"`
+	Op         string `json:"op"`
+	Proof      []byte `json:"proof,omitempty"`      // member.Proof
+	Record     []byte `json:"record,omitempty"`     // signed peer record envelope (register)
+	TTL        int64  `json:"ttl_s,omitempty"`      // requested registration lifetime, seconds
+	Revocation []byte `json:"revocation,omitempty"` // member.Revocation (revoke)
+}
+
+// Error codes in responses.
+const (
+	codeBadRequest   = "bad_request"
+	codeUnauthorized = "unauthorized"
+	codeLimit        = "limit"
+)
+
+type response struct {
+	V        int      `json:"v"`
+	Error    string   `json:"error,omitempty"`
+	Code     string   `json:"code,omitempty"`
+	Limit    string   `json:"limit,omitempty"`
+	Used     int64    `json:"used,omitempty"`
+	Max      int64    `json:"max,omitempty"`
+	Observed string   `json:"observed,omitempty"` // the address the request came from, as the control plane sees it
+	TTL      int64    `json:"ttl_s,omitempty"`    // granted registration lifetime
+	Records  [][]byte `json:"records,omitempty"`  // lookup: signed peer records
+	Usage    *Usage   `json:"usage,omitempty"`
+}
+
+// Usage is a network's use of one control plane in one month.
+type Usage struct {
+	Month           string `json:"month"` // "2026-07", UTC
+	Plan            string `json:"plan"`
+	RelayBytes      int64  `json:"relay_bytes"`
+	ControlBytes    int64  `json:"control_bytes"`
+	ControlMessages int64  `json:"control_messages"`
+	Bytes           int64  `json:"bytes"` // RelayBytes + ControlBytes: what the plan limits
+	LimitBytes      int64  `json:"limit_bytes"`
+	Nodes           int    `json:"nodes"` // registered now
+	LimitNodes      int    `json:"limit_nodes"`
+	Networks        int    `json:"networks"` // the owner's networks registered now
+	LimitNetworks   int    `json:"limit_networks"`
+	// Exceeded, if set, says which limit is reached and what to do.
+	Exceeded string `json:"exceeded,omitempty"`
+}
+
+func writeMsg(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	buf := binary.AppendUvarint(make([]byte, 0, len(b)+binary.MaxVarintLen64), uint64(len(b)))
+	_, err = w.Write(append(buf, b...))
+	return err
+}
+
+func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(max) {
+		return nil, fmt.Errorf("%w: message of %d bytes, more than %d", ErrBadRequest, n, max)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// parseRequest decodes a request frame's body.
+func parseRequest(b []byte) (*request, error) {
+	var req request
+	if err := json.Unmarshal(b, &req); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if req.V != WireVersion {
+		return nil, fmt.Errorf("%w: message version %d; this control plane speaks version %d (update the node or the control plane)", ErrBadRequest, req.V, WireVersion)
+	}
+	switch req.Op {
+	case opRegister, opLookup, opUsage, opRevoke:
+	default:
+		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, req.Op)
+	}
+	if req.TTL < 0 {
+		return nil, fmt.Errorf("%w: negative ttl", ErrBadRequest)
+	}
+	return &req, nil
+}
