@@ -17,6 +17,8 @@ import (
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
+	"github.com/coconet/coconet/stream"
 )
 
 // Message is a message received from another member node.
@@ -40,9 +42,11 @@ type Node struct {
 	// Logf receives diagnostic lines; nil discards them.
 	Logf func(format string, args ...any)
 
-	id  *identity.Identity
-	log *ledger.Log
-	n   *node.Node
+	id      *identity.Identity
+	log     *ledger.Log
+	n       *node.Node
+	rpc     *rpc.Service
+	streams *stream.Service
 }
 
 // Start opens the network's ledger and brings the node up.
@@ -83,6 +87,10 @@ func (n *Node) startWith(ctx context.Context, id *identity.Identity, l *ledger.L
 		return err
 	}
 	n.id, n.log, n.n = id, l, nd
+	if err := n.startSemantics(); err != nil {
+		n.Close()
+		return err
+	}
 	return nil
 }
 
@@ -91,6 +99,7 @@ func (n *Node) Close() error {
 	if n.n == nil {
 		return nil
 	}
+	n.closeSemantics()
 	err := n.n.Close()
 	n.n = nil
 	return err

@@ -1,0 +1,213 @@
+package coconet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
+	"github.com/coconet/coconet/stream"
+	"github.com/coconet/coconet/transfer"
+	"github.com/coconet/coconet/tunnel"
+)
+
+// The ways of talking on a network, on top of acknowledged messages:
+// request/reply, streams, tunnels and file copies (pub-sub is in pubsub.go).
+
+func (n *Node) startSemantics() error {
+	var err error
+	if n.rpc, err = rpc.New(n.n, rpc.Options{Authorize: n.AuthorizeRequest, Logf: n.Logf}); err != nil {
+		return err
+	}
+	if n.streams, err = stream.New(n.n, stream.Options{Authorize: n.AuthorizeStream, Logf: n.Logf}); err != nil {
+		return err
+	}
+	return n.startPubSub()
+}
+
+func (n *Node) closeSemantics() {
+	n.closePubSub()
+	if n.streams != nil {
+		n.streams.Close()
+	}
+	if n.rpc != nil {
+		n.rpc.Close()
+	}
+}
+
+// PeerNodes resolves a member (name, user ID prefix, or a node's peer ID) to
+// the nodes to try, those of this node's app and connected ones first.
+func (n *Node) PeerNodes(to string) ([]peer.ID, error) {
+	st := n.log.State()
+	if id, err := peer.Decode(to); err == nil {
+		if !n.n.IsMember(id) {
+			return nil, fmt.Errorf("node %s is not a member node of %q", id.ShortString(), st.Name)
+		}
+		return []peer.ID{id}, nil
+	}
+	m, err := ResolveMember(st, to)
+	if err != nil {
+		return nil, err
+	}
+	self := n.n.ID()
+	app := n.App
+	if app == "" {
+		app = node.DefaultApp
+	}
+	var first, rest []peer.ID
+	for k, ni := range st.Nodes {
+		if ni.User != m.User {
+			continue
+		}
+		id, err := node.PeerIDOf(k)
+		if err != nil || id == self {
+			continue
+		}
+		if ni.Name == app || len(n.n.Host().Network().ConnsToPeer(id)) > 0 {
+			first = append(first, id)
+		} else {
+			rest = append(rest, id)
+		}
+	}
+	out := append(first, rest...)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s has no node in %q", m.Name, st.Name)
+	}
+	return out, nil
+}
+
+// Handle serves a named request/reply service; Handle(name, nil) removes it.
+func (n *Node) Handle(service string, h rpc.Handler) { n.rpc.Handle(service, h) }
+
+// Request calls a service on a member's node and returns its reply. The
+// error says whether the peer is unreachable (rpc.ErrUnreachable), the
+// service unknown (rpc.ErrUnknownService), the caller not allowed
+// (rpc.ErrNotAllowed) or the deadline passed (rpc.ErrDeadline).
+func (n *Node) Request(ctx context.Context, to, service string, payload []byte) ([]byte, error) {
+	ids, err := n.PeerNodes(to)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		reply, err := n.rpc.Request(ctx, id, service, payload)
+		if err == nil || !errors.Is(err, rpc.ErrUnreachable) || i == len(ids)-1 {
+			return reply, err
+		}
+	}
+	return nil, rpc.ErrUnreachable
+}
+
+// Dial opens an ordered, flow-controlled byte stream to a member's service.
+func (n *Node) Dial(ctx context.Context, to, service string) (*stream.Conn, error) {
+	ids, err := n.PeerNodes(to)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for _, id := range ids {
+		c, err := n.streams.Dial(ctx, id, service)
+		if err == nil {
+			return c, nil
+		}
+		last = err
+		if !errors.Is(err, stream.ErrUnreachable) {
+			break
+		}
+	}
+	return nil, last
+}
+
+// Listen accepts streams for a named service from members.
+func (n *Node) Listen(service string) (net.Listener, error) { return n.streams.Listen(service) }
+
+// Streams is the node's stream service (for tunnels and file copies).
+func (n *Node) Streams() *stream.Service { return n.streams }
+
+// Expose publishes a local TCP service (HOST:PORT) to the network as name.
+func (n *Node) Expose(ctx context.Context, name, target string) (*tunnel.Exposed, error) {
+	return tunnel.Expose(ctx, n.streams, name, target, n.Logf)
+}
+
+// OpenTunnel listens on listen (e.g. "127.0.0.1:8080") and forwards each
+// connection to the service a member exposed as name.
+func (n *Node) OpenTunnel(ctx context.Context, to, name, listen string) (*tunnel.Opened, error) {
+	ids, err := n.PeerNodes(to)
+	if err != nil {
+		return nil, err
+	}
+	return tunnel.Open(ctx, n.streams, ids[0], name, listen, n.Logf)
+}
+
+// SendFile copies a file to a member that is receiving (ReceiveFiles),
+// resuming an interrupted copy and checking its SHA-256 at the end.
+// progress, if not nil, gets the bytes done and the phase ("hash", "send").
+func (n *Node) SendFile(ctx context.Context, to, path string, progress func(phase string, done, total int64)) (transfer.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return transfer.Result{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return transfer.Result{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return transfer.Result{}, fmt.Errorf("%s is not a regular file", path)
+	}
+	report := func(phase string) func(int64) {
+		if progress == nil {
+			return nil
+		}
+		return func(d int64) { progress(phase, d, st.Size()) }
+	}
+	sum, err := transfer.HashFile(ctx, f, report("hash"))
+	if err != nil {
+		return transfer.Result{}, err
+	}
+	c, err := n.Dial(ctx, to, transfer.Service)
+	if err != nil {
+		if errors.Is(err, stream.ErrUnknownService) {
+			return transfer.Result{}, fmt.Errorf("%s is not receiving files; ask them to run `coco receive %s --dir DIR`", to, n.Info().Name)
+		}
+		return transfer.Result{}, err
+	}
+	defer c.Close()
+	return transfer.Send(ctx, c, filepath.Base(path), st.Size(), sum, f, report("send"))
+}
+
+// ReceiveFiles accepts file copies into dir until ctx ends. accept, if not
+// nil, decides per file; onEvent reports each file.
+func (n *Node) ReceiveFiles(ctx context.Context, dir string, accept func(node.Sender, string, int64) error, onEvent func(transfer.Event)) error {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s is not a directory to receive into", dir)
+	}
+	l, err := n.streams.Listen(transfer.Service)
+	if err != nil {
+		return fmt.Errorf("already receiving files in %q: %w", n.Info().Name, err)
+	}
+	rc := &transfer.Receiver{Dir: dir, Accept: accept, OnEvent: onEvent}
+	return rc.Serve(ctx, l)
+}
+
+// AuthorizeRequest and AuthorizeStream are the default policies: every
+// member may call every service and open every stream. The home model will
+// narrow them for guests by grants.
+func (n *Node) AuthorizeRequest(from node.Sender, service string) error { return authorize(from) }
+
+// AuthorizeStream is the stream policy; see AuthorizeRequest.
+func (n *Node) AuthorizeStream(from node.Sender, service string) error { return authorize(from) }
+
+func authorize(from node.Sender) error {
+	if from.Role == ledger.RoleNone {
+		return errors.New("not a member")
+	}
+	return nil
+}
+

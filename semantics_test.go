@@ -1,0 +1,149 @@
+package coconet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/rpc"
+	"github.com/coconet/coconet/transfer"
+)
+
+// pair makes alice (owner) and bob (guest) connected on loopback.
+func pair(t *testing.T) (an, bn *Node) {
+	t.Helper()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	if _, err := CreateNetwork(alice.home, "home", "user", ""); err != nil {
+		t.Fatal(err)
+	}
+	an = alice.start(t, "home")
+	peers := bob.join(t, makeInvite(t, an, ledger.RoleGuest, 1))
+	bn = bob.start(t, "home")
+	bn.Internal().AddPeerAddrs(peers)
+	waitConnected(t, bn, "alice")
+	waitConnected(t, an, "bob")
+	return an, bn
+}
+
+func TestRequestReply(t *testing.T) {
+	an, bn := pair(t)
+	an.Handle("thermo.read", func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		return []byte(fmt.Sprintf("21.5C for %s", req.From.Name)), nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := bn.Request(ctx, "alice", "thermo.read", nil)
+	if err != nil || string(got) != "21.5C for bob" {
+		t.Fatalf("Request = %q, %v; want 21.5C for bob", got, err)
+	}
+	if _, err := bn.Request(ctx, "alice", "nope", nil); !errors.Is(err, rpc.ErrUnknownService) {
+		t.Fatalf("unknown service: err = %v", err)
+	}
+}
+
+func TestStreamAndTunnel(t *testing.T) {
+	an, bn := pair(t)
+	// An HTTP server on alice's machine, exposed to the network.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello through the tunnel, %s", r.URL.Path)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ex, err := an.Expose(ctx, "web", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	op, err := bn.OpenTunnel(ctx, "alice", "web", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	resp, err := http.Get("http://" + op.Addr().String() + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello through the tunnel, /x" {
+		t.Fatalf("GET through tunnel = %q", body)
+	}
+	// A plain stream with half-close.
+	l, err := an.Listen("echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+	c, err := bn.Dial(ctx, "alice", "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("ping"))
+	c.CloseWrite()
+	got, _ := io.ReadAll(c)
+	if string(got) != "ping" {
+		t.Fatalf("echo = %q", got)
+	}
+}
+
+func TestSendFile(t *testing.T) {
+	an, bn := pair(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Not receiving yet: a clear error.
+	src := filepath.Join(t.TempDir(), "photo.jpg")
+	data := make([]byte, 5<<20)
+	rand.Read(data)
+	os.WriteFile(src, data, 0o600)
+	if _, err := bn.SendFile(ctx, "alice", src, nil); err == nil {
+		t.Fatal("SendFile to a node that is not receiving succeeded")
+	}
+	events := make(chan transfer.Event, 4)
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go an.ReceiveFiles(rctx, dir, nil, func(e transfer.Event) { events <- e })
+	var last int64
+	var res transfer.Result
+	var err error
+	for i := 0; i < 50; i++ { // until the receiver's listener is up
+		res, err = bn.SendFile(ctx, "alice", src, func(phase string, done, total int64) {
+			if phase == "send" {
+				last = done
+			}
+		})
+		if err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(res.Path)
+	if !bytes.Equal(got, data) || last != int64(len(data)) {
+		t.Fatalf("received %d bytes (progress %d), want %d", len(got), last, len(data))
+	}
+	if e := <-events; e.From != "bob" || e.Path != res.Path {
+		t.Fatalf("event = %+v", e)
+	}
+}
