@@ -1,0 +1,455 @@
+// Command tunnelbench measures a coconet tunnel (package tunnel) beside
+// `ssh -L` through its own sshd on 127.0.0.1 and beside plain TCP, all to
+// the same target server, in the same run, and prints the ratios.
+//
+// The target reads a connection to EOF and answers the byte count. The
+// throughput run sends -mib MiB on one connection; the setup run opens a
+// connection, sends one byte, half-closes and waits for the answer — the
+// time a client waits before its first exchange through each path.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/stream"
+	"github.com/coconet/coconet/tunnel"
+)
+
+type config struct {
+	mib     int
+	rounds  int
+	setups  int
+	jsonOut bool
+	noSSH   bool
+}
+
+func main() {
+	var cfg config
+	flag.IntVar(&cfg.mib, "mib", 256, "MiB per throughput transfer")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "throughput transfers per path, alternating")
+	flag.IntVar(&cfg.setups, "setups", 300, "connection setups per path")
+	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON")
+	flag.BoolVar(&cfg.noSSH, "no-ssh", false, "skip ssh -L (when sshd cannot run here)")
+	flag.Parse()
+	if err := run(cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "tunnelbench:", err)
+		os.Exit(1)
+	}
+}
+
+type path struct {
+	name string
+	addr string
+	tput []float64       // MB/s
+	set  []time.Duration // setup times
+}
+
+// target serves the benchmark protocol on 127.0.0.1.
+func target() (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				n, _ := io.CopyBuffer(io.Discard, c, make([]byte, 128<<10))
+				var b [8]byte
+				binary.BigEndian.PutUint64(b[:], uint64(n))
+				c.Write(b[:])
+			}()
+		}
+	}()
+	return l, nil
+}
+
+// transfer sends n bytes on one connection and waits for the count.
+func transfer(addr string, n int64, buf []byte) (time.Duration, error) {
+	t0 := time.Now()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	for sent := int64(0); sent < n; {
+		k := min(int64(len(buf)), n-sent)
+		if _, err := c.Write(buf[:k]); err != nil {
+			return 0, err
+		}
+		sent += k
+	}
+	c.(*net.TCPConn).CloseWrite()
+	var b [8]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return 0, fmt.Errorf("no answer from the target: %w", err)
+	}
+	if got := int64(binary.BigEndian.Uint64(b[:])); got != n {
+		return 0, fmt.Errorf("target got %d bytes, want %d", got, n)
+	}
+	return time.Since(t0), nil
+}
+
+func run(cfg config, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tl, err := target()
+	if err != nil {
+		return err
+	}
+	defer tl.Close()
+	taddr := tl.Addr().String()
+	paths := []*path{{name: "plain tcp", addr: taddr}}
+
+	coAddr, closeCoco, err := setupCoconet(ctx, taddr)
+	if err != nil {
+		return fmt.Errorf("coconet setup: %w", err)
+	}
+	defer closeCoco()
+	paths = append(paths, &path{name: "coconet", addr: coAddr})
+
+	if !cfg.noSSH {
+		sshAddr, closeSSH, err := setupSSH(ctx, taddr)
+		if err != nil {
+			return fmt.Errorf("ssh -L setup: %w (run with -no-ssh to skip it)", err)
+		}
+		defer closeSSH()
+		paths = append(paths, &path{name: "ssh -L", addr: sshAddr})
+	}
+
+	buf := make([]byte, 128<<10)
+	rand.Read(buf)
+	total := int64(cfg.mib) << 20
+	for _, p := range paths { // warm up each path
+		if _, err := transfer(p.addr, 8<<20, buf); err != nil {
+			return fmt.Errorf("%s: warm-up: %w", p.name, err)
+		}
+	}
+	for range max(cfg.rounds, 1) {
+		for _, p := range paths {
+			d, err := transfer(p.addr, total, buf)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			p.tput = append(p.tput, float64(total)/d.Seconds()/1e6)
+		}
+	}
+	const setupRounds = 5
+	for r := range setupRounds {
+		for _, p := range paths {
+			for range cfg.setups/setupRounds + btoi(r < cfg.setups%setupRounds) {
+				d, err := transfer(p.addr, 1, buf)
+				if err != nil {
+					return fmt.Errorf("%s: setup: %w", p.name, err)
+				}
+				p.set = append(p.set, d)
+			}
+		}
+	}
+	rep := buildReport(cfg, paths)
+	if cfg.jsonOut {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printTable(out, rep)
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ---- coconet ----
+
+func setupCoconet(ctx context.Context, taddr string) (addr string, closeAll func(), err error) {
+	tmp, err := os.MkdirTemp("", "tunnelbench-")
+	if err != nil {
+		return "", nil, err
+	}
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		os.RemoveAll(tmp)
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	ah, bh := tmp+"/alice", tmp+"/bob"
+	if _, err = coconet.Init(ah, "alice"); err != nil {
+		return
+	}
+	if _, err = coconet.Init(bh, "bob"); err != nil {
+		return
+	}
+	if _, err = coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
+		return
+	}
+	alice := &coconet.Node{Home: ah, Network: "bench", ListenHost: "127.0.0.1"}
+	if err = alice.Start(ctx); err != nil {
+		return
+	}
+	closers = append(closers, func() { alice.Close() })
+	code, _, err := alice.Invite(coconet.InviteOptions{TTL: time.Hour})
+	if err != nil {
+		return
+	}
+	if _, _, err = coconet.Join(ctx, bh, code, coconet.JoinOptions{}); err != nil {
+		return
+	}
+	bob := &coconet.Node{Home: bh, Network: "bench", ListenHost: "127.0.0.1"}
+	if err = bob.Start(ctx); err != nil {
+		return
+	}
+	closers = append(closers, func() { bob.Close() })
+	as, err := stream.New(alice.Internal(), stream.Options{})
+	if err != nil {
+		return
+	}
+	closers = append(closers, func() { as.Close() })
+	bs, err := stream.New(bob.Internal(), stream.Options{})
+	if err != nil {
+		return
+	}
+	closers = append(closers, func() { bs.Close() })
+	e, err := tunnel.Expose(ctx, as, "target", taddr, nil)
+	if err != nil {
+		return
+	}
+	closers = append(closers, func() { e.Close() })
+	o, err := tunnel.Open(ctx, bs, alice.PeerID(), "target", "127.0.0.1:0", nil)
+	if err != nil {
+		return
+	}
+	closers = append(closers, func() { o.Close() })
+	addr = o.Addr().String()
+	buf := make([]byte, 1)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if _, err = transfer(addr, 1, buf); err == nil {
+			return addr, closeAll, nil
+		}
+		if time.Now().After(deadline) {
+			return "", nil, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ---- ssh -L ----
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// setupSSH runs sshd on 127.0.0.1 with its own config, host key and
+// authorized key in a temp dir, and `ssh -N -L` forwarding a local port to
+// taddr through it.
+func setupSSH(ctx context.Context, taddr string) (addr string, closeAll func(), err error) {
+	sshd, err := exec.LookPath("sshd")
+	if err != nil {
+		if _, e := os.Stat("/usr/sbin/sshd"); e != nil {
+			return "", nil, fmt.Errorf("sshd not found (bench/tunnel.sh installs openssh-server)")
+		}
+		sshd = "/usr/sbin/sshd"
+	}
+	dir, err := os.MkdirTemp("", "tunnelbench-ssh-")
+	if err != nil {
+		return "", nil, err
+	}
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		os.RemoveAll(dir)
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	for _, k := range []string{"host_key", "client_key"} {
+		if b, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
+			return "", nil, fmt.Errorf("ssh-keygen: %v: %s", err, b)
+		}
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, "client_key.pub"))
+	if err != nil {
+		return "", nil, err
+	}
+	if err = os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600); err != nil {
+		return "", nil, err
+	}
+	sshPort, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	conf := fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s/host_key
+PidFile %s/sshd.pid
+AuthorizedKeysFile %s/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+AllowTcpForwarding yes
+LogLevel ERROR
+`, sshPort, dir, dir, dir)
+	if err = os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(conf), 0o600); err != nil {
+		return "", nil, err
+	}
+	os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation directory
+	srv := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	var srvLog bytes.Buffer // shown only if the setup fails: probes make sshd complain
+	srv.Stderr = &srvLog
+	if err = srv.Start(); err != nil {
+		return "", nil, err
+	}
+	closers = append(closers, func() { srv.Process.Kill(); srv.Wait() })
+	localPort, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "root"
+	}
+	cli := exec.Command("ssh", "-N", "-L", fmt.Sprintf("127.0.0.1:%d:%s", localPort, taddr),
+		"-p", fmt.Sprint(sshPort), "-i", filepath.Join(dir, "client_key"),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR",
+		user+"@127.0.0.1")
+	cli.Stderr = os.Stderr
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, e := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", sshPort)); e == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", nil, fmt.Errorf("sshd did not listen on port %d", sshPort)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err = cli.Start(); err != nil {
+		return "", nil, err
+	}
+	closers = append(closers, func() { cli.Process.Kill(); cli.Wait() })
+	addr = fmt.Sprintf("127.0.0.1:%d", localPort)
+	buf := make([]byte, 1)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if _, err = transfer(addr, 1, buf); err == nil {
+			return addr, closeAll, nil
+		}
+		if time.Now().After(deadline) {
+			return "", nil, fmt.Errorf("no forwarding through ssh -L after 15s: %w; sshd said: %s", err, srvLog.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ---- report ----
+
+type pathResult struct {
+	MBps    []float64 `json:"throughput_mb_s"`
+	MedMBps float64   `json:"throughput_median_mb_s"`
+	SetP50  float64   `json:"setup_p50_us"`
+	SetP99  float64   `json:"setup_p99_us"`
+}
+
+type row struct {
+	Metric  string  `json:"metric"`
+	Unit    string  `json:"unit"`
+	Coconet float64 `json:"coconet"`
+	SSH     float64 `json:"ssh_l"`
+	TCP     float64 `json:"plain_tcp"`
+	VsSSH   float64 `json:"ratio_vs_ssh"`
+	VsTCP   float64 `json:"ratio_vs_tcp"`
+}
+
+type report struct {
+	MiB        int                   `json:"mib_per_transfer"`
+	Rounds     int                   `json:"rounds"`
+	Setups     int                   `json:"setups"`
+	GOMAXPROCS int                   `json:"gomaxprocs"`
+	Paths      map[string]pathResult `json:"paths"`
+	Rows       []row                 `json:"rows"`
+	Note       string                `json:"note"`
+}
+
+const note = "ratios are coconet/other for throughput and other/coconet for setup time: above 1 means coconet does better; the goal is throughput at least 2x ssh -L"
+
+func ratio(a, b float64) float64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func buildReport(cfg config, paths []*path) report {
+	res := map[string]pathResult{}
+	for _, p := range paths {
+		t := slices.Clone(p.tput)
+		slices.Sort(t)
+		s := slices.Clone(p.set)
+		slices.Sort(s)
+		n := len(s)
+		res[p.name] = pathResult{MBps: p.tput, MedMBps: t[len(t)/2],
+			SetP50: float64(s[(n-1)/2]) / 1e3, SetP99: float64(s[int(math.Ceil(0.99*float64(n)))-1]) / 1e3}
+	}
+	c, s, t := res["coconet"], res["ssh -L"], res["plain tcp"]
+	rows := []row{
+		{"throughput, 1 connection (median)", "MB/s", c.MedMBps, s.MedMBps, t.MedMBps, ratio(c.MedMBps, s.MedMBps), ratio(c.MedMBps, t.MedMBps)},
+		{"connection setup + first exchange p50", "µs", c.SetP50, s.SetP50, t.SetP50, ratio(s.SetP50, c.SetP50), ratio(t.SetP50, c.SetP50)},
+		{"connection setup + first exchange p99", "µs", c.SetP99, s.SetP99, t.SetP99, ratio(s.SetP99, c.SetP99), ratio(t.SetP99, c.SetP99)},
+	}
+	return report{MiB: cfg.mib, Rounds: cfg.rounds, Setups: cfg.setups, GOMAXPROCS: runtime.GOMAXPROCS(0), Paths: res, Rows: rows, Note: note}
+}
+
+func printTable(w io.Writer, rep report) {
+	fmt.Fprintf(w, "tunnel: coconet tunnel vs ssh -L (own sshd on 127.0.0.1, default ciphers) vs plain TCP, to one target server;\n")
+	fmt.Fprintf(w, "%d MiB per transfer x %d rounds, %d connection setups per path, GOMAXPROCS=%d\n\n", rep.MiB, rep.Rounds, rep.Setups, rep.GOMAXPROCS)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "metric\tunit\tcoconet\tssh -L\tplain tcp\tvs ssh\tvs tcp\t")
+	for _, r := range rep.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", r.Metric, r.Unit, r.Coconet, r.SSH, r.TCP, r.VsSSH, r.VsTCP)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\n"+note+".")
+}
