@@ -210,4 +210,3 @@ func authorize(from node.Sender) error {
 	}
 	return nil
 }
-
