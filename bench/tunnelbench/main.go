@@ -27,6 +27,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/stream"
 	"github.com/coconet/coconet/tunnel"
@@ -38,6 +43,7 @@ type config struct {
 	setups  int
 	jsonOut bool
 	noSSH   bool
+	tr      string
 }
 
 func main() {
@@ -47,6 +53,7 @@ func main() {
 	flag.IntVar(&cfg.setups, "setups", 300, "connection setups per path")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON")
 	flag.BoolVar(&cfg.noSSH, "no-ssh", false, "skip ssh -L (when sshd cannot run here)")
+	flag.StringVar(&cfg.tr, "transport", "auto", "auto (whatever coconet's nodes pick, usually QUIC) or tcp (TCP + Noise + yamux)")
 	flag.Parse()
 	if err := run(cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "tunnelbench:", err)
@@ -123,7 +130,7 @@ func run(cfg config, out io.Writer) error {
 	taddr := tl.Addr().String()
 	paths := []*path{{name: "plain tcp", addr: taddr}}
 
-	coAddr, closeCoco, err := setupCoconet(ctx, taddr)
+	coAddr, closeCoco, err := setupCoconet(ctx, taddr, cfg.tr)
 	if err != nil {
 		return fmt.Errorf("coconet setup: %w", err)
 	}
@@ -187,7 +194,7 @@ func btoi(b bool) int {
 
 // ---- coconet ----
 
-func setupCoconet(ctx context.Context, taddr string) (addr string, closeAll func(), err error) {
+func setupCoconet(ctx context.Context, taddr, tr string) (addr string, closeAll func(), err error) {
 	tmp, err := os.MkdirTemp("", "tunnelbench-")
 	if err != nil {
 		return "", nil, err
@@ -252,6 +259,11 @@ func setupCoconet(ctx context.Context, taddr string) (addr string, closeAll func
 	}
 	closers = append(closers, func() { o.Close() })
 	addr = o.Addr().String()
+	if tr == "tcp" {
+		if err = forceTCP(ctx, alice.Internal().Host(), bob.Internal().Host()); err != nil {
+			return
+		}
+	}
 	buf := make([]byte, 1)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if _, err = transfer(addr, 1, buf); err == nil {
@@ -404,6 +416,7 @@ type row struct {
 }
 
 type report struct {
+	Transport  string                `json:"coconet_transport"`
 	MiB        int                   `json:"mib_per_transfer"`
 	Rounds     int                   `json:"rounds"`
 	Setups     int                   `json:"setups"`
@@ -439,11 +452,15 @@ func buildReport(cfg config, paths []*path) report {
 		{"connection setup + first exchange p50", "µs", c.SetP50, s.SetP50, t.SetP50, ratio(s.SetP50, c.SetP50), ratio(t.SetP50, c.SetP50)},
 		{"connection setup + first exchange p99", "µs", c.SetP99, s.SetP99, t.SetP99, ratio(s.SetP99, c.SetP99), ratio(t.SetP99, c.SetP99)},
 	}
-	return report{MiB: cfg.mib, Rounds: cfg.rounds, Setups: cfg.setups, GOMAXPROCS: runtime.GOMAXPROCS(0), Paths: res, Rows: rows, Note: note}
+	tr := cfg.tr
+	if tr == "auto" {
+		tr = "auto (usually quic)"
+	}
+	return report{Transport: tr, MiB: cfg.mib, Rounds: cfg.rounds, Setups: cfg.setups, GOMAXPROCS: runtime.GOMAXPROCS(0), Paths: res, Rows: rows, Note: note}
 }
 
 func printTable(w io.Writer, rep report) {
-	fmt.Fprintf(w, "tunnel: coconet tunnel vs ssh -L (own sshd on 127.0.0.1, default ciphers) vs plain TCP, to one target server;\n")
+	fmt.Fprintf(w, "tunnel (coconet over %s): coconet tunnel vs ssh -L (own sshd on 127.0.0.1, default ciphers) vs plain TCP, to one target server;\n", rep.Transport)
 	fmt.Fprintf(w, "%d MiB per transfer x %d rounds, %d connection setups per path, GOMAXPROCS=%d\n\n", rep.MiB, rep.Rounds, rep.Setups, rep.GOMAXPROCS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\tunit\tcoconet\tssh -L\tplain tcp\tvs ssh\tvs tcp\t")
@@ -452,4 +469,34 @@ func printTable(w io.Writer, rep report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\n"+note+".")
+}
+
+// forceTCP replaces the connection between two hosts with a TCP one; both
+// forget the other's QUIC addresses first so no reconnect picks QUIC again.
+func forceTCP(ctx context.Context, a, b host.Host) error {
+	only := func(addrs []ma.Multiaddr) []ma.Multiaddr {
+		var out []ma.Multiaddr
+		for _, x := range addrs {
+			if _, err := x.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	aAddrs, bAddrs := only(a.Addrs()), only(b.Addrs())
+	a.Peerstore().ClearAddrs(b.ID())
+	b.Peerstore().ClearAddrs(a.ID())
+	a.Peerstore().AddAddrs(b.ID(), bAddrs, peerstore.PermanentAddrTTL)
+	b.Peerstore().AddAddrs(a.ID(), aAddrs, peerstore.PermanentAddrTTL)
+	b.Network().ClosePeer(a.ID())
+	a.Network().ClosePeer(b.ID())
+	if err := b.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: aAddrs}); err != nil {
+		return err
+	}
+	for _, c := range b.Network().ConnsToPeer(a.ID()) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_QUIC_V1); err == nil {
+			return fmt.Errorf("still connected over QUIC")
+		}
+	}
+	return nil
 }
