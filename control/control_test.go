@@ -291,4 +291,3 @@ func TestControlRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
