@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/transfer"
 )
 
 // Client talks to a daemon over its unix socket. It implements Service.
@@ -123,7 +124,47 @@ func (c *Client) Peers(ctx context.Context, network string) (ps []coconet.PeerIn
 }
 
 func (c *Client) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://coco"+p("networks", network, "messages"), nil)
+	return streamIn[coconet.Message](ctx, c, "GET", p("networks", network, "messages"), nil)
+}
+
+func (c *Client) Call(ctx context.Context, network string, req CallRequest) (r CallResult, err error) {
+	err = c.do(ctx, "POST", p("networks", network, "call"), req, &r)
+	return
+}
+
+func (c *Client) Copy(ctx context.Context, network string, req CopyRequest) (<-chan Progress, error) {
+	return streamIn[Progress](ctx, c, "POST", p("networks", network, "copy"), req)
+}
+
+func (c *Client) Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan transfer.Event, error) {
+	return streamIn[transfer.Event](ctx, c, "POST", p("networks", network, "receive"), req)
+}
+
+func (c *Client) Expose(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error) {
+	return streamIn[TunnelEvent](ctx, c, "POST", p("networks", network, "tunnels", "expose"), req)
+}
+
+func (c *Client) OpenTunnel(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error) {
+	return streamIn[TunnelEvent](ctx, c, "POST", p("networks", network, "tunnels", "open"), req)
+}
+
+func (c *Client) Publish(ctx context.Context, network string, req PublishRequest) error {
+	return c.do(ctx, "POST", p("networks", network, "publish"), req, nil)
+}
+
+func (c *Client) Subscribe(ctx context.Context, network string, req SubscribeRequest) (<-chan PubMessage, error) {
+	return streamIn[PubMessage](ctx, c, "POST", p("networks", network, "subscribe"), req)
+}
+
+// streamIn makes a request whose answer is JSON lines and returns them as a
+// channel that closes when the answer ends or ctx does.
+func streamIn[T any](ctx context.Context, c *Client, method, path string, body any) (<-chan T, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://coco"+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -139,19 +180,19 @@ func (c *Client) Listen(ctx context.Context, network string) (<-chan coconet.Mes
 		}
 		return nil, fmt.Errorf("daemon answered %s", resp.Status)
 	}
-	ch := make(chan coconet.Message, 16)
+	ch := make(chan T, 16)
 	go func() {
 		defer close(ch)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
 		for sc.Scan() {
-			var m coconet.Message
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
+			var v T
+			if json.Unmarshal(sc.Bytes(), &v) != nil {
 				continue
 			}
 			select {
-			case ch <- m:
+			case ch <- v:
 			case <-ctx.Done():
 				return
 			}

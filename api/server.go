@@ -80,24 +80,56 @@ func Handler(svc Service) http.Handler {
 	})
 	mux.HandleFunc("GET /v1/networks/{net}/messages", func(w http.ResponseWriter, r *http.Request) {
 		ch, err := svc.Listen(r.Context(), r.PathValue("net"))
-		if err != nil {
-			writeErr(w, err)
-			return
+		streamOut(w, ch, err)
+	})
+	mux.HandleFunc("POST /v1/networks/{net}/call", func(w http.ResponseWriter, r *http.Request) {
+		var req CallRequest
+		if decode(w, r, &req) {
+			reply(w)(svc.Call(r.Context(), r.PathValue("net"), req))
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		fl, _ := w.(http.Flusher)
-		if fl != nil {
-			fl.Flush()
+	})
+	mux.HandleFunc("POST /v1/networks/{net}/copy", func(w http.ResponseWriter, r *http.Request) {
+		var req CopyRequest
+		if decode(w, r, &req) {
+			ch, err := svc.Copy(r.Context(), r.PathValue("net"), req)
+			streamOut(w, ch, err)
 		}
-		enc := json.NewEncoder(w)
-		for m := range ch {
-			if enc.Encode(m) != nil {
-				return
-			}
-			if fl != nil {
-				fl.Flush()
-			}
+	})
+	mux.HandleFunc("POST /v1/networks/{net}/receive", func(w http.ResponseWriter, r *http.Request) {
+		var req ReceiveRequest
+		if decode(w, r, &req) {
+			ch, err := svc.Receive(r.Context(), r.PathValue("net"), req)
+			streamOut(w, ch, err)
+		}
+	})
+	mux.HandleFunc("POST /v1/networks/{net}/tunnels/expose", func(w http.ResponseWriter, r *http.Request) {
+		var req TunnelRequest
+		if decode(w, r, &req) {
+			ch, err := svc.Expose(r.Context(), r.PathValue("net"), req)
+			streamOut(w, ch, err)
+		}
+	})
+	mux.HandleFunc("POST /v1/networks/{net}/tunnels/open", func(w http.ResponseWriter, r *http.Request) {
+		var req TunnelRequest
+		if decode(w, r, &req) {
+			ch, err := svc.OpenTunnel(r.Context(), r.PathValue("net"), req)
+			streamOut(w, ch, err)
+		}
+	})
+	mux.HandleFunc("POST /v1/networks/{net}/publish", func(w http.ResponseWriter, r *http.Request) {
+		var req PublishRequest
+		if decode(w, r, &req) {
+			err := svc.Publish(r.Context(), r.PathValue("net"), req)
+			reply(w)(struct {
+				Published bool `json:"published"`
+			}{err == nil}, err)
+		}
+	})
+	mux.HandleFunc("POST /v1/networks/{net}/subscribe", func(w http.ResponseWriter, r *http.Request) {
+		var req SubscribeRequest
+		if decode(w, r, &req) {
+			ch, err := svc.Subscribe(r.Context(), r.PathValue("net"), req)
+			streamOut(w, ch, err)
 		}
 	})
 	return mux
@@ -137,4 +169,28 @@ func writeErr(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(Error{err.Error()})
+}
+
+// streamOut writes each value of ch as one JSON line, flushing as it goes,
+// until ch closes or the client goes away.
+func streamOut[T any](w http.ResponseWriter, ch <-chan T, err error) {
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	fl, _ := w.(http.Flusher)
+	if fl != nil {
+		fl.Flush()
+	}
+	enc := json.NewEncoder(w)
+	for v := range ch {
+		if enc.Encode(v) != nil {
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/transfer"
+	"github.com/coconet/coconet/tunnel"
 )
 
 // Service is what the daemon offers its clients.
@@ -21,6 +23,95 @@ type Service interface {
 	Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error)
 	// Listen streams incoming messages until ctx ends; the channel closes then.
 	Listen(ctx context.Context, network string) (<-chan coconet.Message, error)
+	// Call makes a request to a member's service.
+	Call(ctx context.Context, network string, req CallRequest) (CallResult, error)
+	// Copy sends a file (read by the daemon from Path) to a receiving member.
+	Copy(ctx context.Context, network string, req CopyRequest) (<-chan Progress, error)
+	// Receive accepts file copies into Dir while ctx lasts.
+	Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan transfer.Event, error)
+	// Expose publishes a local TCP service while ctx lasts.
+	Expose(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error)
+	// OpenTunnel forwards a local port to a member's exposed service while ctx lasts.
+	OpenTunnel(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error)
+	// Publish publishes on a topic.
+	Publish(ctx context.Context, network string, req PublishRequest) error
+	// Subscribe streams messages matching a pattern while ctx lasts.
+	Subscribe(ctx context.Context, network string, req SubscribeRequest) (<-chan PubMessage, error)
+}
+
+// CallRequest calls a service.
+type CallRequest struct {
+	To      string        `json:"to"`
+	Service string        `json:"service"`
+	Payload []byte        `json:"payload,omitempty"`
+	Timeout time.Duration `json:"timeout_ns,omitempty"`
+}
+
+// CallResult is a service's reply.
+type CallResult struct {
+	Reply []byte        `json:"reply"`
+	Took  time.Duration `json:"took_ns"`
+}
+
+// CopyRequest sends a file.
+type CopyRequest struct {
+	To   string `json:"to"`
+	Path string `json:"path"`
+}
+
+// Progress reports a copy: phases "hash" then "send", then a final event
+// with Result or Error.
+type Progress struct {
+	Phase  string           `json:"phase,omitempty"`
+	Done   int64            `json:"done,omitempty"`
+	Total  int64            `json:"total,omitempty"`
+	Result *transfer.Result `json:"result,omitempty"`
+	Error  string           `json:"error,omitempty"`
+}
+
+// ReceiveRequest accepts files.
+type ReceiveRequest struct {
+	Dir string `json:"dir"`
+}
+
+// TunnelRequest exposes (Name, Target) or opens (To, Name, Listen) a tunnel.
+type TunnelRequest struct {
+	To     string `json:"to,omitempty"`
+	Name   string `json:"name"`
+	Target string `json:"target,omitempty"`
+	Listen string `json:"listen,omitempty"`
+}
+
+// TunnelEvent is sent when the tunnel is up (Addr) and then every few
+// seconds with its counters; Error ends it.
+type TunnelEvent struct {
+	Addr  string       `json:"addr,omitempty"`
+	Stats tunnel.Stats `json:"stats"`
+	Error string       `json:"error,omitempty"`
+}
+
+// PublishRequest publishes a message.
+type PublishRequest struct {
+	Topic  string `json:"topic"`
+	Data   []byte `json:"data"`
+	Retain bool   `json:"retain,omitempty"`
+	QoS    int    `json:"qos,omitempty"`
+}
+
+// SubscribeRequest subscribes to a pattern.
+type SubscribeRequest struct {
+	Pattern string `json:"pattern"`
+	QoS     int    `json:"qos,omitempty"`
+}
+
+// PubMessage is a message received on a subscription. Lagged, when set,
+// says how many messages were dropped because the subscriber fell behind.
+type PubMessage struct {
+	Topic    string `json:"topic,omitempty"`
+	Data     []byte `json:"data,omitempty"`
+	From     string `json:"from,omitempty"`
+	Retained bool   `json:"retained,omitempty"`
+	Lagged   uint64 `json:"lagged,omitempty"`
 }
 
 // Status describes the daemon.

@@ -92,6 +92,7 @@ func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
+	d.serveBuiltins(n)
 	d.mu.Lock()
 	d.nodes[id] = n
 	d.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/transfer"
 )
 
 // Offline serves the API's requests directly on a home when no daemon runs:
@@ -105,4 +106,32 @@ func (o *Offline) Peers(ctx context.Context, network string) ([]coconet.PeerInfo
 
 func (o *Offline) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
 	return nil, notRunning("listening")
+}
+
+func (o *Offline) Call(ctx context.Context, network string, req api.CallRequest) (api.CallResult, error) {
+	return api.CallResult{}, notRunning("calling a service")
+}
+
+func (o *Offline) Copy(ctx context.Context, network string, req api.CopyRequest) (<-chan api.Progress, error) {
+	return nil, notRunning("copying a file")
+}
+
+func (o *Offline) Receive(ctx context.Context, network string, req api.ReceiveRequest) (<-chan transfer.Event, error) {
+	return nil, notRunning("receiving files")
+}
+
+func (o *Offline) Expose(ctx context.Context, network string, req api.TunnelRequest) (<-chan api.TunnelEvent, error) {
+	return nil, notRunning("a tunnel")
+}
+
+func (o *Offline) OpenTunnel(ctx context.Context, network string, req api.TunnelRequest) (<-chan api.TunnelEvent, error) {
+	return nil, notRunning("a tunnel")
+}
+
+func (o *Offline) Publish(ctx context.Context, network string, req api.PublishRequest) error {
+	return notRunning("publishing")
+}
+
+func (o *Offline) Subscribe(ctx context.Context, network string, req api.SubscribeRequest) (<-chan api.PubMessage, error) {
+	return nil, notRunning("subscribing")
 }

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/coconet/coconet/api"
+)
+
+func init() {
+	register(command{"call", "NET MEMBER SERVICE [PAYLOAD] [--timeout 10s]", "call a member's request/reply service (every node serves coco.info and coco.echo)", runCall})
+}
+
+func runCall(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 3 {
+		return usagef("give the network, the member and the service")
+	}
+	payload := strings.Join(pos[3:], " ")
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := svc.Call(ctx, pos[0], api.CallRequest{To: pos[1], Service: pos[2], Payload: []byte(payload), Timeout: *timeout})
+	if err != nil {
+		return err
+	}
+	return e.output(struct {
+		Reply  string  `json:"reply"`
+		TookMS float64 `json:"took_ms"`
+	}{string(r.Reply), float64(r.Took.Microseconds()) / 1000}, func(w io.Writer) {
+		fmt.Fprintf(w, "%s\n", r.Reply)
+		fmt.Fprintf(e.stderr, "(reply from %s/%s in %s)\n", pos[1], pos[2], r.Took.Round(10*time.Microsecond))
+	})
+}

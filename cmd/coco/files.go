@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/coconet/coconet/api"
+)
+
+func init() {
+	register(command{"copy", "FILE NET:MEMBER", "send a file to a member who runs `coco receive` (resumes, checks SHA-256)", runCopy})
+	register(command{"receive", "NET --dir DIR", "accept files sent to you into DIR while this runs", runReceive})
+}
+
+func runCopy(ctx context.Context, e *env, args []string) error {
+	if len(args) != 2 {
+		return usagef("give the file and NET:MEMBER")
+	}
+	net, to, ok := strings.Cut(args[1], ":")
+	if !ok || net == "" || to == "" {
+		return usagef("the destination is NET:MEMBER, e.g. home:bob")
+	}
+	path, err := filepath.Abs(args[0])
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ch, err := svc.Copy(ctx, net, api.CopyRequest{To: to, Path: path})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for p := range ch {
+		if e.json {
+			e.output(p, nil)
+		}
+		switch {
+		case p.Error != "":
+			clearLine(e)
+			return errors.New(p.Error)
+		case p.Result != nil:
+			clearLine(e)
+			r := p.Result
+			if !e.json {
+				took := time.Since(start)
+				fmt.Fprintf(e.stdout, "Copied %s (%s) to %s in %s (%s/s); SHA-256 %s… verified by the receiver",
+					r.Name, size(r.Size), to, took.Round(time.Millisecond), size(int64(float64(r.Size-r.Resumed)/took.Seconds())), r.SHA256[:16])
+				if r.Resumed > 0 {
+					fmt.Fprintf(e.stdout, ", resumed after %s", size(r.Resumed))
+				}
+				fmt.Fprintln(e.stdout, ".")
+			}
+			return nil
+		default:
+			if !e.json && p.Total > 0 {
+				pct := float64(p.Done) * 100 / float64(p.Total)
+				fmt.Fprintf(e.stderr, "\r%-7s %5.1f%%  %s / %s   ", p.Phase, pct, size(p.Done), size(p.Total))
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted; run the same command again to resume")
+	}
+	return errors.New("the daemon ended the copy without a result; run the same command again to resume")
+}
+
+func clearLine(e *env) {
+	if !e.json {
+		fmt.Fprintf(e.stderr, "\r%-60s\r", "")
+	}
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func runReceive(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory to store received files in")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *dir == "" {
+		return usagef("give the network and --dir DIR")
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ch, err := svc.Receive(ctx, pos[0], api.ReceiveRequest{Dir: abs})
+	if err != nil {
+		return err
+	}
+	if !e.json {
+		fmt.Fprintf(e.stderr, "Receiving files for %q into %s; Ctrl-C to stop.\n", pos[0], abs)
+	}
+	for ev := range ch {
+		e.output(ev, func(w io.Writer) {
+			switch {
+			case ev.Error != "":
+				fmt.Fprintf(w, "%s  %s from %s: %s\n", time.Now().Format("15:04:05"), ev.Name, ev.From, ev.Error)
+			default:
+				fmt.Fprintf(w, "%s  received %s (%s) from %s → %s\n", time.Now().Format("15:04:05"), ev.Name, size(ev.Size), ev.From, ev.Path)
+			}
+		})
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("the daemon stopped")
+}

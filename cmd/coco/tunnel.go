@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/coconet/coconet/api"
+)
+
+func init() {
+	register(command{"tunnel expose", "NET NAME HOST:PORT", "publish a local TCP service to the network as NAME while this runs", runExpose})
+	register(command{"tunnel open", "NET MEMBER/NAME [--listen 127.0.0.1:PORT]", "forward a local port to a member's exposed service while this runs", runOpen})
+}
+
+func runExpose(ctx context.Context, e *env, args []string) error {
+	if len(args) != 3 {
+		return usagef("give the network, a name and HOST:PORT")
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ch, err := svc.Expose(ctx, args[0], api.TunnelRequest{Name: args[1], Target: args[2]})
+	if err != nil {
+		return err
+	}
+	return followTunnel(ctx, e, ch, func(w io.Writer, ev api.TunnelEvent) {
+		fmt.Fprintf(w, "Exposing %s as %q in %q; members open it with:\n  coco tunnel open %s YOUR-NAME/%s --listen 127.0.0.1:PORT\nCtrl-C to stop.\n",
+			ev.Addr, args[1], args[0], args[0], args[1])
+	})
+}
+
+func runOpen(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("tunnel open", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "local address to listen on")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("give the network and MEMBER/NAME")
+	}
+	member, name, ok := strings.Cut(pos[1], "/")
+	if !ok || member == "" || name == "" {
+		return usagef("the service is MEMBER/NAME, e.g. alice/ssh")
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ch, err := svc.OpenTunnel(ctx, pos[0], api.TunnelRequest{To: member, Name: name, Listen: *listen})
+	if err != nil {
+		return err
+	}
+	return followTunnel(ctx, e, ch, func(w io.Writer, ev api.TunnelEvent) {
+		fmt.Fprintf(w, "%s/%s is on %s; Ctrl-C to close.\n", member, name, ev.Addr)
+	})
+}
+
+func followTunnel(ctx context.Context, e *env, ch <-chan api.TunnelEvent, first func(io.Writer, api.TunnelEvent)) error {
+	n := 0
+	for ev := range ch {
+		if ev.Error != "" {
+			return errors.New(ev.Error)
+		}
+		if n == 0 {
+			e.output(ev, func(w io.Writer) { first(w, ev) })
+		} else if e.json {
+			e.output(ev, nil)
+		} else {
+			s := ev.Stats
+			fmt.Fprintf(e.stderr, "\r%d connection(s), %d active, %s in, %s out   ", s.Conns, s.Active, size(s.BytesIn), size(s.BytesOut))
+		}
+		n++
+	}
+	clearLine(e)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("the daemon closed the tunnel")
+}

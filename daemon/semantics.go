@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/rpc"
+	"github.com/coconet/coconet/transfer"
+	"github.com/coconet/coconet/tunnel"
+)
+
+// Version is reported by the built-in coco.info service.
+const Version = "0.1.0"
+
+// serveBuiltins registers the services every daemon node answers.
+func (d *Daemon) serveBuiltins(n *coconet.Node) {
+	n.Handle("coco.info", func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		return json.Marshal(map[string]any{
+			"name": d.id.Name, "user": d.id.ID(), "node": n.PeerID().String(),
+			"version": Version, "time": time.Now().UTC(), "caller": req.From.Name,
+		})
+	})
+	n.Handle("coco.echo", func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		return req.Payload, nil
+	})
+}
+
+func (d *Daemon) Call(ctx context.Context, network string, req api.CallRequest) (api.CallResult, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return api.CallResult{}, err
+	}
+	if req.Timeout <= 0 {
+		req.Timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
+	defer cancel()
+	start := time.Now()
+	reply, err := n.Request(ctx, req.To, req.Service, req.Payload)
+	if err != nil {
+		return api.CallResult{}, err
+	}
+	return api.CallResult{Reply: reply, Took: time.Since(start)}, nil
+}
+
+func (d *Daemon) Copy(ctx context.Context, network string, req api.CopyRequest) (<-chan api.Progress, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(req.Path); err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", req.Path, err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", req.Path)
+	}
+	ch := make(chan api.Progress, 4)
+	go func() {
+		defer close(ch)
+		var last time.Time
+		lastPhase := ""
+		res, err := n.SendFile(ctx, req.To, req.Path, func(phase string, done, total int64) {
+			if phase == lastPhase && done < total && time.Since(last) < 100*time.Millisecond {
+				return
+			}
+			last, lastPhase = time.Now(), phase
+			select {
+			case ch <- api.Progress{Phase: phase, Done: done, Total: total}:
+			default: // a slow reader misses intermediate progress, never the end
+			}
+		})
+		final := api.Progress{Result: &res}
+		if err != nil {
+			final = api.Progress{Error: err.Error()}
+		}
+		select {
+		case ch <- final:
+		case <-ctx.Done():
+		}
+	}()
+	return ch, nil
+}
+
+func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveRequest) (<-chan transfer.Event, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(req.Dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory to receive into", req.Dir)
+	}
+	l, err := n.Listen(transfer.Service)
+	if err != nil {
+		return nil, fmt.Errorf("files for %q are already being received (another `coco receive` runs)", network)
+	}
+	ch := make(chan transfer.Event, 16)
+	rc := &transfer.Receiver{Dir: req.Dir, OnEvent: func(e transfer.Event) {
+		select {
+		case ch <- e:
+		case <-ctx.Done():
+		}
+	}}
+	go func() {
+		defer close(ch)
+		rc.Serve(ctx, l)
+	}()
+	return ch, nil
+}
+
+// tunnelEvents reports a tunnel's address, then its counters every two
+// seconds, and closes it when ctx ends.
+func tunnelEvents(ctx context.Context, addr string, stats func() tunnel.Stats, closeFn func() error) <-chan api.TunnelEvent {
+	ch := make(chan api.TunnelEvent, 1)
+	ch <- api.TunnelEvent{Addr: addr, Stats: stats()}
+	go func() {
+		defer close(ch)
+		defer closeFn()
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				select {
+				case ch <- api.TunnelEvent{Stats: stats()}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+func (d *Daemon) Expose(ctx context.Context, network string, req api.TunnelRequest) (<-chan api.TunnelEvent, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := n.Expose(ctx, req.Name, req.Target)
+	if err != nil {
+		return nil, err
+	}
+	return tunnelEvents(ctx, req.Target, ex.Stats, ex.Close), nil
+}
+
+func (d *Daemon) OpenTunnel(ctx context.Context, network string, req api.TunnelRequest) (<-chan api.TunnelEvent, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	if req.Listen == "" {
+		req.Listen = "127.0.0.1:0"
+	}
+	op, err := n.OpenTunnel(ctx, req.To, req.Name, req.Listen)
+	if err != nil {
+		return nil, err
+	}
+	return tunnelEvents(ctx, op.Addr().String(), op.Stats, op.Close), nil
+}
