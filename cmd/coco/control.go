@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/coconet/coconet/control"
+)
+
+func init() {
+	register(command{"control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]",
+		"run a control plane: rendezvous, address reflection, relay, usage limits", runControl})
+}
+
+// listFlag collects a repeatable, comma-separated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// controlInfo is what `coco control --json` prints once it is up.
+type controlInfo struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"` // give one to nodes: coco up --control ADDR
+	State string   `json:"state"`
+	Plans string   `json:"plans"`
+}
+
+func runControl(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("control", flag.ContinueOnError)
+	var listen listFlag
+	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default QUIC and TCP on 0.0.0.0 port 4001)")
+	state := fs.String("state", "", "directory for the identity key and usage counters (default HOME/control)")
+	plans := fs.String("plans", "", "plans file (JSON); default: every owner on tier1 (1 network, 5 nodes, 500 MB a month)")
+	relayDur := fs.Duration("relay-duration", 0, "cap on one relayed connection's duration (0 = none)")
+	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
+	quiet := fs.Bool("quiet", false, "log less")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if *state == "" {
+		*state = filepath.Join(e.home, "control")
+	}
+	cfg := control.Config{Listen: listen, Dir: *state,
+		Relay: control.RelayLimits{Duration: *relayDur, Data: *relayData}}
+	lg := log.New(e.stderr, "", log.LstdFlags)
+	if !*quiet {
+		cfg.Logf = lg.Printf
+	}
+	plansName := "default tiers"
+	if *plans != "" {
+		p, err := control.LoadPlans(*plans)
+		if err != nil {
+			return err
+		}
+		cfg.Plans, plansName = p, *plans
+	}
+	srv, err := control.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	info := controlInfo{ID: srv.ID().String(), State: *state, Plans: plansName}
+	for _, a := range srv.Addrs() {
+		info.Addrs = append(info.Addrs, a.String())
+	}
+	err = e.output(info, func(w io.Writer) {
+		fmt.Fprintf(w, "control plane %s (state in %s, plans: %s)\n", info.ID, info.State, info.Plans)
+		fmt.Fprintln(w, "nodes join it with: coco up --control ADDR, ADDR one of:")
+		for _, a := range info.Addrs {
+			fmt.Fprintln(w, "  "+a)
+		}
+	})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	<-ctx.Done()
+	lg.Printf("coco control: shutting down")
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("shutdown took over 10s; exiting anyway")
+	}
+}
