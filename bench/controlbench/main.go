@@ -1,0 +1,386 @@
+// Command controlbench measures coconet's control plane in one run:
+//
+//   - relay throughput: two libp2p hosts (TCP or QUIC, Noise, yamux) with
+//     membership proofs send one stream of bytes through the control
+//     plane's circuit relay, then over a direct connection on the same
+//     transport; it prints both and their ratio;
+//   - capacity: it registers simulated nodes (generated node keys,
+//     certificates signed by the owner, signed peer records) over a few
+//     connections and prints registrations per second and the control
+//     plane's heap per registered node.
+//
+// Everything runs in this process on 127.0.0.1. Absolute figures are noisy;
+// read the ratios.
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/member"
+)
+
+const benchProto = "/controlbench/bulk/1.0.0"
+
+type config struct {
+	bytes    int64
+	nodes    int
+	networks int
+	conns    int
+	workers  int
+	json     bool
+}
+
+type throughput struct {
+	Transport   string  `json:"transport"`
+	Bytes       int64   `json:"bytes"`
+	DirectGbps  float64 `json:"direct_gbit_s"`
+	RelayedGbps float64 `json:"relayed_gbit_s"`
+	Ratio       float64 `json:"relayed_over_direct"`
+}
+
+type capacity struct {
+	Nodes         int     `json:"nodes"`
+	Networks      int     `json:"networks"`
+	Conns         int     `json:"connections"`
+	Seconds       float64 `json:"seconds"`
+	PerSecond     float64 `json:"registrations_per_s"`
+	BytesPerNode  float64 `json:"heap_bytes_per_node"`
+	HeapMB        float64 `json:"heap_mb_after"`
+	Registrations int     `json:"registrations_held"`
+}
+
+func main() {
+	var c config
+	flag.Int64Var(&c.bytes, "bytes", 256<<20, "bytes per throughput run")
+	flag.IntVar(&c.nodes, "nodes", 10000, "simulated nodes to register")
+	flag.IntVar(&c.networks, "networks", 10, "networks the simulated nodes belong to")
+	flag.IntVar(&c.conns, "conns", 4, "client connections for registrations")
+	flag.IntVar(&c.workers, "workers", 16, "concurrent registrations per connection")
+	flag.BoolVar(&c.json, "json", false, "print JSON")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "controlbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	ctx := context.Background()
+	plans := control.DefaultPlans()
+	plans.Plans["bench"] = control.Plan{Networks: c.networks + 10, Nodes: c.nodes + 10, Bytes: 1 << 50}
+	plans.Default = "bench"
+	srv, err := control.New(control.Config{
+		Listen: []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"},
+		Plans:  plans,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer srv.Close()
+	net := newNetwork()
+
+	var tps []throughput
+	for _, tr := range []string{"tcp", "quic"} {
+		tp, err := measureThroughput(ctx, srv, net, tr, c.bytes)
+		if err != nil {
+			return fmt.Errorf("%s throughput: %w", tr, err)
+		}
+		tps = append(tps, tp)
+	}
+	cp, err := measureCapacity(ctx, srv, plans, c)
+	if err != nil {
+		return fmt.Errorf("capacity: %w", err)
+	}
+	if c.json {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"throughput": tps, "capacity": cp})
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "transport\tMiB\tdirect Gbit/s\trelayed Gbit/s\trelayed/direct\t")
+	for _, t := range tps {
+		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.2f\t\n", t.Transport, t.Bytes>>20, t.DirectGbps, t.RelayedGbps, t.Ratio)
+	}
+	w.Flush()
+	fmt.Println()
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "nodes\tnetworks\tconns\tseconds\tregistrations/s\theap bytes/node\theap MB\t")
+	fmt.Fprintf(w, "%d\t%d\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t\n", cp.Nodes, cp.Networks, cp.Conns, cp.Seconds, cp.PerSecond, cp.BytesPerNode, cp.HeapMB)
+	return w.Flush()
+}
+
+// network is a generated network: its genesis and owner key.
+type testNet struct {
+	owner   ed25519.PrivateKey
+	genesis *ledger.Op
+	id      ledger.NetworkID
+}
+
+func newNetwork() *testNet {
+	_, owner, _ := ed25519.GenerateKey(rand.Reader)
+	nonce := make([]byte, ledger.NonceSize)
+	rand.Read(nonce)
+	g := &ledger.Op{V: ledger.Version, Time: time.Now().UnixMilli(), Kind: ledger.KindGenesis,
+		SubjectName: "owner", Name: "bench", NetKind: "user", Nonce: nonce}
+	g.Sign(owner)
+	return &testNet{owner: owner, genesis: g, id: ledger.NetworkID(g.ID())}
+}
+
+// proofFor makes a guest certificate for a node key.
+func (n *testNet) proofFor(pub ed25519.PublicKey) []byte {
+	var k [32]byte
+	copy(k[:], pub)
+	_, u, _ := ed25519.GenerateKey(rand.Reader)
+	user := identity.UserIDOf(u.Public().(ed25519.PublicKey))
+	c := member.IssueCert(n.owner, n.id, k, user, ledger.RoleGuest, time.Now(), time.Hour)
+	return (&member.Proof{Genesis: n.genesis, Cert: c}).Marshal()
+}
+
+func newHost(tr string, listen bool) (host.Host, ed25519.PrivateKey, error) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	k, _ := crypto.UnmarshalEd25519PrivateKey(priv)
+	opts := []libp2p.Option{libp2p.Identity(k), libp2p.Security(noise.ID, noise.New), libp2p.EnableRelay()}
+	switch tr {
+	case "tcp":
+		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	case "quic":
+		opts = append(opts, libp2p.Transport(quic.NewTransport), libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1"))
+	}
+	if !listen {
+		opts = append(opts, libp2p.NoListenAddrs)
+	}
+	h, err := libp2p.New(opts...)
+	return h, priv, err
+}
+
+func serverAddrs(srv *control.Server, tr string) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range srv.Host().Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); (err == nil) == (tr == "quic") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func register(ctx context.Context, h host.Host, srv *control.Server, proof []byte) error {
+	rec := peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	env, err := record.Seal(rec, h.Peerstore().PrivKey(h.ID()))
+	if err != nil {
+		return err
+	}
+	eb, _ := env.Marshal()
+	_, err = control.Register(ctx, h, srv.ID(), proof, eb, time.Hour)
+	return err
+}
+
+func measureThroughput(ctx context.Context, srv *control.Server, net *testNet, tr string, size int64) (throughput, error) {
+	out := throughput{Transport: tr, Bytes: size}
+	a, ak, err := newHost(tr, true)
+	if err != nil {
+		return out, err
+	}
+	defer a.Close()
+	b, bk, err := newHost(tr, true)
+	if err != nil {
+		return out, err
+	}
+	defer b.Close()
+	got := make(chan int64, 1)
+	b.SetStreamHandler(benchProto, func(s network.Stream) {
+		n, _ := io.Copy(io.Discard, s)
+		s.Write([]byte{1})
+		s.Close()
+		got <- n
+	})
+	relayInfo := peer.AddrInfo{ID: srv.ID(), Addrs: serverAddrs(srv, tr)}
+	for _, x := range []struct {
+		h host.Host
+		k ed25519.PrivateKey
+	}{{a, ak}, {b, bk}} {
+		if err := x.h.Connect(ctx, relayInfo); err != nil {
+			return out, err
+		}
+		if err := register(ctx, x.h, srv, net.proofFor(x.k.Public().(ed25519.PublicKey))); err != nil {
+			return out, err
+		}
+	}
+	if _, err := client.Reserve(ctx, b, relayInfo); err != nil {
+		return out, fmt.Errorf("reserve: %w", err)
+	}
+	var circuit []ma.Multiaddr
+	for _, ra := range relayInfo.Addrs {
+		circuit = append(circuit, ra.Encapsulate(ma.StringCast("/p2p/"+srv.ID().String()+"/p2p-circuit")))
+	}
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: circuit}); err != nil {
+		return out, fmt.Errorf("connect through relay: %w", err)
+	}
+	relayed, err := bulk(ctx, a, b.ID(), size, got)
+	if err != nil {
+		return out, fmt.Errorf("relayed: %w", err)
+	}
+	a.Network().ClosePeer(b.ID())
+	a.Peerstore().ClearAddrs(b.ID())
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		return out, fmt.Errorf("connect directly: %w", err)
+	}
+	direct, err := bulk(ctx, a, b.ID(), size, got)
+	if err != nil {
+		return out, fmt.Errorf("direct: %w", err)
+	}
+	out.RelayedGbps, out.DirectGbps = relayed, direct
+	out.Ratio = relayed / direct
+	return out, nil
+}
+
+// bulk sends size bytes on one stream and returns Gbit/s, timed until the
+// receiver has read them all.
+func bulk(ctx context.Context, h host.Host, to peer.ID, size int64, got chan int64) (float64, error) {
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "bench"), to, benchProto)
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 64<<10)
+	rand.Read(buf)
+	start := time.Now()
+	for sent := int64(0); sent < size; {
+		n := min(int64(len(buf)), size-sent)
+		if _, err := s.Write(buf[:n]); err != nil {
+			return 0, err
+		}
+		sent += n
+	}
+	s.CloseWrite()
+	var ack [1]byte
+	if _, err := io.ReadFull(s, ack[:]); err != nil {
+		return 0, err
+	}
+	el := time.Since(start)
+	s.Close()
+	if n := <-got; n != size {
+		return 0, fmt.Errorf("receiver got %d bytes, want %d", n, size)
+	}
+	return float64(size) * 8 / el.Seconds() / 1e9, nil
+}
+
+type simNode struct {
+	proof, env []byte
+}
+
+func measureCapacity(ctx context.Context, srv *control.Server, plans *control.Plans, c config) (capacity, error) {
+	out := capacity{Nodes: c.nodes, Networks: c.networks, Conns: c.conns}
+	nets := make([]*testNet, c.networks)
+	for i := range nets {
+		nets[i] = newNetwork()
+	}
+	addrs := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.7/udp/4242/quic-v1"), ma.StringCast("/ip4/198.51.100.7/tcp/4242")}
+	sims := make([]simNode, c.nodes)
+	for i := range sims {
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		k, _ := crypto.UnmarshalEd25519PrivateKey(priv)
+		id, _ := peer.IDFromPrivateKey(k)
+		env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: id, Addrs: addrs}), k)
+		if err != nil {
+			return out, err
+		}
+		eb, _ := env.Marshal()
+		sims[i] = simNode{proof: nets[i%len(nets)].proofFor(pub), env: eb}
+	}
+	var clients []host.Host
+	for i := 0; i < c.conns; i++ {
+		h, _, err := newHost("tcp", false)
+		if err != nil {
+			return out, err
+		}
+		defer h.Close()
+		if err := h.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: serverAddrs(srv, "tcp")}); err != nil {
+			return out, err
+		}
+		clients = append(clients, h)
+	}
+	before := srv.Registrations()
+	heap0 := heap()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now()
+	for _, h := range clients {
+		for w := 0; w < c.workers; w++ {
+			wg.Add(1)
+			go func(h host.Host) {
+				defer wg.Done()
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(len(sims)) {
+						return
+					}
+					_, err := control.Register(ctx, h, srv.ID(), sims[i].proof, sims[i].env, time.Hour)
+					if err != nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+						return
+					}
+				}
+			}(h)
+		}
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if firstErr != nil {
+		return out, firstErr
+	}
+	heap1 := heap()
+	runtime.KeepAlive(sims)
+	out.Registrations = srv.Registrations() - before
+	if out.Registrations != c.nodes {
+		return out, errors.New(fmt.Sprintf("control plane holds %d registrations, want %d", out.Registrations, c.nodes))
+	}
+	out.Seconds = el.Seconds()
+	out.PerSecond = float64(c.nodes) / el.Seconds()
+	out.BytesPerNode = float64(int64(heap1)-int64(heap0)) / float64(c.nodes)
+	out.HeapMB = float64(heap1) / (1 << 20)
+	return out, nil
+}
+
+func heap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
