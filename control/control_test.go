@@ -291,3 +291,31 @@ func TestControlRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAdminDelegation: an admin's node gets the owner's delegation and
+// issues its own certificate and a guest's, which the control plane accepts.
+func TestAdminDelegation(t *testing.T) {
+	srv := startServer(t, control.Config{})
+	us := newNet(t, "alice", "carol", "admin", "dave", "guest")
+	alice, carol, dave := us[0], us[1], us[2]
+	an := startNode(t, alice, srv, nil)
+	cn := startNode(t, carol, srv, nil)
+	cn.AddPeerAddrs([]peer.AddrInfo{{ID: an.ID(), Addrs: an.Host().Addrs()}})
+	waitFor(t, "carol's node to register", func() bool { return cn.ControlStatus()[0].Registered })
+	cp := cn.Proof(context.Background())
+	if cp.Delegation == nil || cp.Delegation.Admin != carol.id() || cp.Cert.Issuer != carol.id() {
+		t.Fatalf("carol's proof = %+v, want her own certificate with alice's delegation", cp)
+	}
+	// Alice goes away; dave meets only carol.
+	an.Close()
+	dn := startNode(t, dave, srv, nil)
+	dn.AddPeerAddrs([]peer.AddrInfo{{ID: cn.ID(), Addrs: cn.Host().Addrs()}})
+	waitFor(t, "dave's node to register", func() bool { return dn.ControlStatus()[0].Registered })
+	if dp := dn.Proof(context.Background()); dp.Cert.Issuer != carol.id() || dp.Delegation == nil {
+		t.Fatalf("dave's proof = %+v, want a certificate from carol with her delegation", dp)
+	}
+	ids, err := lookupIDs(t, dn, srv)
+	if err != nil || !contains(ids, cn.ID()) {
+		t.Fatalf("Lookup(dave) = %v, %v; want carol's node", ids, err)
+	}
+}

@@ -26,6 +26,7 @@ const (
 	lookupEvery      = 30 * time.Second
 	registrationTTL  = 10 * time.Minute
 	reserveBeforeEnd = 5 * time.Minute
+	upgradeEvery     = time.Minute
 )
 
 // ControlStatus is this node's standing at one control plane.
@@ -113,6 +114,7 @@ func (n *Node) controlLoop() {
 	defer t.Stop()
 	known := n.snapshotMembers()
 	var pending []*member.Revocation
+	lastObserved, lastUpgrade := "", time.Now()
 	for {
 		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
 		proof := n.Proof(ctx)
@@ -126,6 +128,12 @@ func (n *Node) controlLoop() {
 		}
 		if pb != nil && len(pending) > 0 {
 			pending = n.sendRevocations(ctx, pb, pending)
+		}
+		if obs := n.observedAddrs(); obs != lastObserved || time.Since(lastUpgrade) > upgradeEvery {
+			// The network changed (or a while passed): try again to
+			// replace relayed connections with direct ones.
+			lastObserved, lastUpgrade = obs, time.Now()
+			n.tryUpgrade()
 		}
 		cancel()
 		select {
@@ -254,6 +262,47 @@ func (n *Node) lookup(ctx context.Context, cp *cpState, proof []byte) error {
 		n.kickReconnect()
 	}
 	return nil
+}
+
+func (n *Node) observedAddrs() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var s []string
+	for _, cp := range n.controls {
+		if cp.observed != nil {
+			s = append(s, cp.observed.String())
+		}
+	}
+	return strings.Join(s, " ")
+}
+
+// tryUpgrade dials, directly, every member reached only through a relay.
+// Hole punching (DCUtR) runs by itself on each new relayed connection; this
+// catches peers whose address became reachable later, e.g. after a network
+// change on either side.
+func (n *Node) tryUpgrade() {
+	for _, p := range n.ConnectedMembers() {
+		if !n.onlyRelayed(p) {
+			continue
+		}
+		n.goLoop(func() {
+			ctx, cancel := context.WithTimeout(network.WithForceDirectDial(n.ctx, "upgrade"), 10*time.Second)
+			defer cancel()
+			if err := n.host.Connect(ctx, peer.AddrInfo{ID: p}); err == nil {
+				n.cfg.Logf("control: direct connection to %s", p.ShortString())
+			}
+		})
+	}
+}
+
+func (n *Node) onlyRelayed(p peer.ID) bool {
+	conns := n.host.Network().ConnsToPeer(p)
+	for _, c := range conns {
+		if !isRelayed(c) {
+			return false
+		}
+	}
+	return len(conns) > 0
 }
 
 // snapshotMembers records the node keys and admins of the current ledger,
