@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
@@ -39,6 +40,10 @@ type Node struct {
 	ListenHost string
 	// MDNS turns on LAN discovery.
 	MDNS bool
+	// Control lists control planes (multiaddrs ending in /p2p/ID) for
+	// rendezvous, address reflection and the relay; empty means LAN and
+	// remembered addresses only.
+	Control []string
 	// Logf receives diagnostic lines; nil discards them.
 	Logf func(format string, args ...any)
 
@@ -78,7 +83,7 @@ func (n *Node) Start(ctx context.Context) error {
 func (n *Node) startWith(ctx context.Context, id *identity.Identity, l *ledger.Log) error {
 	nd, err := node.New(node.Config{
 		Seed: id.Seed, UserName: id.Name, Log: l, Dir: NetworkDir(n.Home, l.Network()),
-		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Logf: n.Logf,
+		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Logf: n.Logf, Control: n.Control,
 	})
 	if err != nil {
 		return err
@@ -263,3 +268,11 @@ func RemoveMember(l *ledger.Log, id *identity.Identity, member string) (*ledger.
 	}
 	return m, nil
 }
+
+// Usage reports the network's control-plane usage this month, as the first
+// reachable control plane counts it.
+func (n *Node) Usage(ctx context.Context) (control.Usage, error) { return n.n.Usage(ctx) }
+
+// ControlStatus tells, per control plane, whether the node is connected,
+// registered and holds a relay slot.
+func (n *Node) ControlStatus() []node.ControlStatus { return n.n.ControlStatus() }

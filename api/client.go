@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/transfer"
 )
 
@@ -125,6 +126,11 @@ func (c *Client) Peers(ctx context.Context, network string) (ps []coconet.PeerIn
 
 func (c *Client) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
 	return streamIn[coconet.Message](ctx, c, "GET", p("networks", network, "messages"), nil)
+}
+
+func (c *Client) Usage(ctx context.Context, network string) (u control.Usage, err error) {
+	err = c.do(ctx, "GET", p("networks", network, "usage"), nil, &u)
+	return
 }
 
 func (c *Client) Call(ctx context.Context, network string, req CallRequest) (r CallResult, err error) {

@@ -82,6 +82,9 @@ func Handler(svc Service) http.Handler {
 		ch, err := svc.Listen(r.Context(), r.PathValue("net"))
 		streamOut(w, ch, err)
 	})
+	mux.HandleFunc("GET /v1/networks/{net}/usage", func(w http.ResponseWriter, r *http.Request) {
+		reply(w)(svc.Usage(r.Context(), r.PathValue("net")))
+	})
 	mux.HandleFunc("POST /v1/networks/{net}/call", func(w http.ResponseWriter, r *http.Request) {
 		var req CallRequest
 		if decode(w, r, &req) {

@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/transfer"
 	"github.com/coconet/coconet/tunnel"
 )
@@ -35,6 +37,8 @@ type Service interface {
 	OpenTunnel(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error)
 	// Publish publishes on a topic.
 	Publish(ctx context.Context, network string, req PublishRequest) error
+	// Usage reports the network's control-plane usage this month.
+	Usage(ctx context.Context, network string) (control.Usage, error)
 	// Subscribe streams messages matching a pattern while ctx lasts.
 	Subscribe(ctx context.Context, network string, req SubscribeRequest) (<-chan PubMessage, error)
 }
@@ -126,9 +130,10 @@ type Status struct {
 // NetworkStatus is one running node.
 type NetworkStatus struct {
 	coconet.NetworkInfo
-	Node      string   `json:"node"`
-	Addrs     []string `json:"addrs"`
-	Connected int      `json:"connected"`
+	Node      string               `json:"node"`
+	Addrs     []string             `json:"addrs"`
+	Connected int                  `json:"connected"`
+	Control   []node.ControlStatus `json:"control,omitempty"`
 }
 
 // CreateNetworkRequest creates a network.

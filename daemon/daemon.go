@@ -13,6 +13,7 @@ import (
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -26,7 +27,9 @@ type Daemon struct {
 	Home       string
 	ListenHost string
 	MDNS       bool
-	Logf       func(format string, args ...any)
+	// Control lists control planes every node uses.
+	Control []string
+	Logf    func(format string, args ...any)
 
 	id   *identity.Identity
 	lock *os.File
@@ -88,7 +91,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 }
 
 func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
-	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Logf: d.Logf}
+	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Control: d.Control, Logf: d.Logf}
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
@@ -146,7 +149,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, n := range d.nodes {
-		ns := api.NetworkStatus{NetworkInfo: n.Info(), Node: n.PeerID().String()}
+		ns := api.NetworkStatus{NetworkInfo: n.Info(), Node: n.PeerID().String(), Control: n.ControlStatus()}
 		for _, a := range n.Internal().Host().Addrs() {
 			ns.Addrs = append(ns.Addrs, a.String())
 		}
@@ -312,4 +315,14 @@ func nodeIDs(st *ledger.State, u identity.UserID) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func (d *Daemon) Usage(ctx context.Context, network string) (control.Usage, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return control.Usage{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return n.Usage(ctx)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/transfer"
 )
 
@@ -134,4 +135,8 @@ func (o *Offline) Publish(ctx context.Context, network string, req api.PublishRe
 
 func (o *Offline) Subscribe(ctx context.Context, network string, req api.SubscribeRequest) (<-chan api.PubMessage, error) {
 	return nil, notRunning("subscribing")
+}
+
+func (o *Offline) Usage(ctx context.Context, network string) (control.Usage, error) {
+	return control.Usage{}, notRunning("usage")
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{"up", "[--listen-host IP] [--no-mdns] [--quiet]", "run your nodes in the foreground (one per network)", runUp})
+	register(command{"up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--quiet]", "run your nodes in the foreground (one per network)", runUp})
 	register(command{"status", "", "show the daemon and its nodes", runStatus})
 }
 
@@ -21,13 +21,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	host := fs.String("listen-host", "0.0.0.0", "IPv4 address to listen on")
 	noMDNS := fs.Bool("no-mdns", false, "turn off LAN discovery")
 	quiet := fs.Bool("quiet", false, "log less")
+	var controls listFlag
+	fs.Var(&controls, "control", "control plane multiaddr ending in /p2p/ID (repeatable, or comma-separated)")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
 	lg := log.New(e.stderr, "", log.LstdFlags)
-	d := &daemon.Daemon{Home: e.home, ListenHost: *host, MDNS: !*noMDNS}
+	d := &daemon.Daemon{Home: e.home, ListenHost: *host, MDNS: !*noMDNS, Control: controls}
 	if !*quiet {
 		d.Logf = lg.Printf
 	}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+func init() {
+	register(command{"usage", "NET", "show the network's control-plane traffic this month against its plan", runUsage})
+}
+
+func runUsage(ctx context.Context, e *env, args []string) error {
+	net, err := oneArg(args, "the network's name")
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	u, err := svc.Usage(ctx, net)
+	if err != nil {
+		return err
+	}
+	return e.output(u, func(w io.Writer) {
+		fmt.Fprintf(w, "%s, plan %q, month %s\n", net, u.Plan, u.Month)
+		fmt.Fprintf(w, "  control-plane traffic  %s of %s (relayed %s, rendezvous %s in %d messages)\n",
+			size(u.Bytes), size(u.LimitBytes), size(u.RelayBytes), size(u.ControlBytes), u.ControlMessages)
+		fmt.Fprintf(w, "  nodes                  %d of %d\n", u.Nodes, u.LimitNodes)
+		fmt.Fprintf(w, "  owner's networks       %d of %d\n", u.Networks, u.LimitNetworks)
+		if u.Exceeded != "" {
+			fmt.Fprintf(w, "  OVER THE LIMIT: %s\n", u.Exceeded)
+		}
+	})
+}
