@@ -34,12 +34,13 @@ func TestMain(m *testing.M) {
 
 // host is one machine of the lab: a namespace and a coco home.
 type host struct {
-	t    *testing.T
-	ns   string
-	home string
-	mu   sync.Mutex
-	up   *exec.Cmd
-	log  *bytes.Buffer
+	t      *testing.T
+	ns     string
+	home   string
+	upArgs []string // extra `coco up` flags
+	mu     sync.Mutex
+	up     *exec.Cmd
+	log    *bytes.Buffer
 }
 
 func (h *host) coco(args ...string) (string, error) {
@@ -67,9 +68,11 @@ func (h *host) must(args ...string) string {
 
 func (h *host) start() {
 	h.t.Helper()
+	h.mu.Lock()
 	h.log = &bytes.Buffer{}
-	h.up = Command(h.ns, cocoBin, "--home", h.home, "up")
-	h.up.Stdout, h.up.Stderr = h.log, h.log
+	h.mu.Unlock()
+	h.up = Command(h.ns, cocoBin, append([]string{"--home", h.home, "up"}, h.upArgs...)...)
+	h.up.Stdout, h.up.Stderr = (*lockedWriter)(h), (*lockedWriter)(h)
 	if err := h.up.Start(); err != nil {
 		h.t.Fatal(err)
 	}
@@ -81,10 +84,30 @@ func (h *host) start() {
 			}
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("coco up in %s did not start: %s", h.ns, h.log)
+			h.t.Fatalf("coco up in %s did not start: %s", h.ns, h.logs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// lockedWriter appends to the host's log under its lock (coco up writes
+// while the test reads it).
+type lockedWriter host
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.log.Write(b)
+}
+
+// logs returns what coco up printed so far.
+func (h *host) logs() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.log == nil {
+		return ""
+	}
+	return h.log.String()
 }
 
 func (h *host) stop() {
@@ -157,7 +180,7 @@ func TestLANWithoutInternet(t *testing.T) {
 	b.start()
 	p, err := b.waitPeer("alice", 20*time.Second)
 	if err != nil {
-		t.Fatalf("%v\nalice log:\n%s\nbob log:\n%s", err, a.log, b.log)
+		t.Fatalf("%v\nalice log:\n%s\nbob log:\n%s", err, a.logs(), b.logs())
 	}
 	if !strings.Contains(p["addr"].(string), "10.201.0.1") {
 		t.Errorf("bob reaches alice at %v, want her LAN address", p["addr"])
@@ -177,11 +200,11 @@ func TestLANWithoutInternet(t *testing.T) {
 	b.start()
 	start := time.Now()
 	if _, err := b.waitPeer("alice", 30*time.Second); err != nil {
-		t.Fatalf("after forgetting addresses: %v\nalice log:\n%s\nbob log:\n%s", err, a.log, b.log)
+		t.Fatalf("after forgetting addresses: %v\nalice log:\n%s\nbob log:\n%s", err, a.logs(), b.logs())
 	}
 	t.Logf("mDNS rediscovery took %v", time.Since(start).Round(time.Millisecond))
 	b.must("send", "home", "alice", "found you by mDNS")
-	if !strings.Contains(a.log.String(), "mdns: connected") && !strings.Contains(b.log.String(), "mdns: connected") {
-		t.Errorf("no mdns connection logged:\n%s\n%s", a.log, b.log)
+	if !strings.Contains(a.logs(), "mdns: connected") && !strings.Contains(b.logs(), "mdns: connected") {
+		t.Errorf("no mdns connection logged:\n%s\n%s", a.logs(), b.logs())
 	}
 }

@@ -22,22 +22,23 @@ type proc struct {
 	cmd  *exec.Cmd
 
 	mu    sync.Mutex
-	lines []string
-	all   bytes.Buffer
+	lines []string      // stdout
+	out   bytes.Buffer  // stdout
+	all   bytes.Buffer  // stdout and stderr
 	more  chan struct{} // closed and replaced on every new line
 	done  chan struct{} // closed when the output ends
 	once  sync.Once
 	ended chan struct{} // closed when Wait returns
 }
 
-// startProc starts name with args in namespace ns. Its stdout and stderr
-// are read as lines.
+// startProc starts name with args in namespace ns. Its stdout is read as
+// lines; stderr only goes to output.
 func startProc(t *testing.T, label, ns string, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: label, more: make(chan struct{}), done: make(chan struct{}), ended: make(chan struct{})}
 	p.cmd = Command(ns, name, args...)
 	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	p.cmd.Stdout, p.cmd.Stderr = pw, (*stderrWriter)(p)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", label, err)
 	}
@@ -53,6 +54,7 @@ func startProc(t *testing.T, label, ns string, name string, args ...string) *pro
 		for sc.Scan() {
 			p.mu.Lock()
 			p.lines = append(p.lines, sc.Text())
+			p.out.WriteString(sc.Text() + "\n")
 			p.all.WriteString(sc.Text() + "\n")
 			close(p.more)
 			p.more = make(chan struct{})
@@ -89,6 +91,22 @@ func (p *proc) waitLine(prefix string, within time.Duration) (string, error) {
 	}
 }
 
+type stderrWriter proc
+
+func (w *stderrWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all.Write(b)
+}
+
+// stdout is what the program printed on stdout so far.
+func (p *proc) stdout() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// output is everything the program printed so far.
 func (p *proc) output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

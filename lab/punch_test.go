@@ -1,11 +1,15 @@
 package lab
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 )
+
+var punchTable = flag.String("lab.punchtable", "", "go-libp2p hole punching: also write the result table to this file")
 
 const punchPkg = "github.com/coconet/coconet/lab/internal/punch"
 
@@ -126,8 +130,11 @@ func TestLibp2pHolePunch(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("go-libp2p hole punching in the lab (time from relayed connection to direct):\n%-24s %-8s %s\n%s",
-		"pair", "path", "to direct", strings.Join(table, "\n"))
+	out := fmt.Sprintf("%-24s %-8s %s\n%s\n", "pair", "path", "to direct", strings.Join(table, "\n"))
+	t.Logf("go-libp2p hole punching in the lab (time from relayed connection to direct):\n%s", out)
+	if *punchTable != "" {
+		os.WriteFile(*punchTable, []byte(out), 0o644)
+	}
 }
 
 // punchPair runs a relay and hosts of kinds a and b; b connects to a through
