@@ -18,6 +18,7 @@ import (
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/pubsub"
 	"github.com/coconet/coconet/rpc"
 	"github.com/coconet/coconet/stream"
 )
@@ -52,6 +53,7 @@ type Node struct {
 	n       *node.Node
 	rpc     *rpc.Service
 	streams *stream.Service
+	ps      *pubsub.PubSub
 }
 
 // Start opens the network's ledger and brings the node up.

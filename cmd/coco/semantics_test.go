@@ -138,3 +138,21 @@ func TestCLICallCopyTunnel(t *testing.T) {
 		t.Fatalf("GET through tunnel = %q", body)
 	}
 }
+
+func TestCLIPubSub(t *testing.T) {
+	a, b := twoDaemons(t)
+	mustCoco(t, "--home", a, "pub", "home", "lights/kitchen", "on", "--retain")
+	sub := background(t, "--home", b, "sub", "home", "lights/+", "--json")
+	// The retained value arrives first, then live messages.
+	eventually(t, "the retained value", func() bool { return strings.Contains(sub.String(), `"retained": true`) })
+	eventually(t, "a live message", func() bool {
+		mustCoco(t, "--home", a, "pub", "home", "lights/hall", "off", "--qos", "1")
+		return strings.Contains(sub.String(), `"topic": "lights/hall"`)
+	})
+	if strings.Contains(sub.String(), "garage") {
+		t.Fatal("a non-matching topic was delivered")
+	}
+	if _, errOut, code := coco(t, "", "--home", a, "pub", "home", "bad/#/topic", "x"); code == 0 || errOut == "" {
+		t.Fatalf("publishing on a wildcard topic: exit %d, %q", code, errOut)
+	}
+}
