@@ -120,7 +120,11 @@ func TestLibp2pHolePunch(t *testing.T) {
 		name := fmt.Sprintf("%s-%s", a, b)
 		t.Run(name, func(t *testing.T) {
 			path, took := punchPair(t, bin, a, b)
-			table = append(table, fmt.Sprintf("%-24s %-8s %v", name, path, took))
+			d := "-"
+			if path == "direct" {
+				d = took.String()
+			}
+			table = append(table, fmt.Sprintf("%-24s %-8s %s", name, path, d))
 			want := "relayed"
 			if directExpected(a, b) {
 				want = "direct"
