@@ -249,7 +249,7 @@ func (ps *PubSub) readPublisher(s network.Stream, p peer.ID, from node.Sender) e
 		}
 		switch body[0] {
 		case frameMsg:
-			f, err := parseMsg(body)
+			f, err := parseMsg(body, lastTopic)
 			if err != nil {
 				return err
 			}

@@ -110,7 +110,9 @@ type msgFrame struct {
 	data  []byte
 }
 
-func parseMsg(body []byte) (m msgFrame, err error) {
+// parseMsg decodes a message frame. A topic equal to known (the previous
+// frame's, already checked) is not validated again.
+func parseMsg(body []byte, known string) (m msgFrame, err error) {
 	r := reader{b: body}
 	if r.byte() != frameMsg {
 		return m, errors.New("pubsub: not a message frame")
@@ -127,8 +129,10 @@ func parseMsg(body []byte) (m msgFrame, err error) {
 	if m.flags&^flagsKnown != 0 {
 		return m, fmt.Errorf("pubsub: message frame: unknown flags %#x", m.flags)
 	}
-	if err := ValidTopic(string(m.topic)); err != nil {
-		return m, err
+	if string(m.topic) != known || known == "" {
+		if err := ValidTopic(string(m.topic)); err != nil {
+			return m, err
+		}
 	}
 	m.data = r.b
 	if len(m.data) > MaxMessage {

@@ -26,7 +26,7 @@ func TestWireRoundTrip(t *testing.T) {
 	if got, want := msgBytes(flagQoS1, 7, 0, "a/b", "hi"), []byte{9, frameMsg, flagQoS1, 7, 3, 'a', '/', 'b', 'h', 'i'}; !bytes.Equal(got, want) {
 		t.Fatalf("message frame = %v, want %v", got, want)
 	}
-	m, err := parseMsg(body(t, msgBytes(flagRetained|flagTargeted, 300, 9, "x", "data")))
+	m, err := parseMsg(body(t, msgBytes(flagRetained|flagTargeted, 300, 9, "x", "data")), "")
 	if err != nil || m.seq != 300 || m.sub != 9 || string(m.topic) != "x" || string(m.data) != "data" || m.flags != flagRetained|flagTargeted {
 		t.Fatalf("parseMsg = %+v, %v", m, err)
 	}
@@ -51,7 +51,7 @@ func TestWireRoundTrip(t *testing.T) {
 		subsFrame(announcement{subs: []patSub{{1, 0, "a/#/b"}}}),
 	} {
 		b := body(t, bad)
-		_, err1 := parseMsg(b)
+		_, err1 := parseMsg(b, "")
 		_, err2 := parseSubs(b)
 		if err1 == nil && err2 == nil {
 			t.Errorf("frame %v parsed, want an error", bad)
@@ -80,7 +80,7 @@ func FuzzFrames(f *testing.F) {
 			if err != nil {
 				return
 			}
-			if m, err := parseMsg(b); err == nil {
+			if m, err := parseMsg(b, ""); err == nil {
 				re := msgBytes(m.flags, m.seq, m.sub, string(m.topic), string(m.data))
 				if got := body(t, re); !bytes.Equal(got, b) && m.flags&flagTargeted == 0 {
 					t.Fatalf("message re-encodes to %v, want %v", got, b)

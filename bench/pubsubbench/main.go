@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ type config struct {
 	latN     int
 	jsonOut  bool
 	verbose  bool
+	cpuprof  string
 }
 
 // system is one pub-sub implementation under test.
@@ -66,9 +68,20 @@ func main() {
 	flag.IntVar(&cfg.latN, "n", 2000, "latency samples per system")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print JSON instead of a table")
 	flag.BoolVar(&cfg.verbose, "v", false, "log progress to stderr")
+	flag.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if cfg.cpuprof != "" {
+		f, err := os.Create(cfg.cpuprof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pubsubbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "pubsubbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
