@@ -129,6 +129,11 @@ func (n *Node) controlLoop() {
 		if pb != nil && len(pending) > 0 {
 			pending = n.sendRevocations(ctx, pb, pending)
 		}
+		for _, p := range n.ConnectedMembers() {
+			if n.onlyRelayed(p) {
+				n.punch.punch(p, n.cfg.Logf)
+			}
+		}
 		if obs := n.observedAddrs(); obs != lastObserved || time.Since(lastUpgrade) > upgradeEvery {
 			// The network changed (or a while passed): try again to
 			// replace relayed connections with direct ones.

@@ -94,6 +94,7 @@ type Node struct {
 	inbox inbox
 
 	controls  []*cpState // fixed at New; their fields are guarded by mu
+	punch     *puncher   // set in Start when there are control planes
 	controlCh chan struct{}
 
 	mu         sync.Mutex // guards following fields
@@ -192,6 +193,12 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("node: start host: %w", err)
 	}
 	n.host = h
+	if len(n.controls) > 0 {
+		if n.punch, err = newPuncher(h); err != nil {
+			h.Close()
+			return fmt.Errorf("node: hole punching: %w", err)
+		}
+	}
 	n.savePorts()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
@@ -257,7 +264,7 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 		// The circuit relay transport (to dial and accept relayed
 		// connections through the control planes), hole punching to
 		// upgrade them, and the addresses the control planes reflect.
-		opts = append(opts, libp2p.EnableRelay(), libp2p.EnableHolePunching(), libp2p.AddrsFactory(n.addrsFactory))
+		opts = append(opts, libp2p.EnableRelay(), libp2p.AddrsFactory(n.addrsFactory))
 	} else {
 		opts = append(opts, libp2p.DisableRelay())
 	}
@@ -308,6 +315,7 @@ func (n *Node) Close() error {
 	if n.mdns != nil {
 		n.mdns.Close()
 	}
+	n.punch.close()
 	if n.host != nil {
 		n.savePeers()
 		err = n.host.Close()

@@ -175,9 +175,14 @@ func (ps *PubSub) Close() error {
 	}
 	ps.closed = true
 	ps.cancel()
+	ps.mu.Unlock()
+	// Not under ps.mu: the swarm holds its notifiee lock while it calls our
+	// ConnectedF, which takes ps.mu (goOwned) — StopNotify under ps.mu
+	// deadlocked with a connection opening at the same moment.
 	ps.h.RemoveStreamHandler(ProtoSubs)
 	ps.h.RemoveStreamHandler(ProtoMsg)
 	ps.h.Network().StopNotify(ps.notif)
+	ps.mu.Lock()
 	for s := range ps.incoming {
 		s.Reset()
 	}
