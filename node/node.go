@@ -257,6 +257,7 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.ConnectionGater(g),
+		libp2p.DialRanker(dialRanker),
 		libp2p.UserAgent("coconet/0.1"),
 		libp2p.Ping(true),
 	}
