@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -53,8 +54,18 @@ func main() {
 	flag.IntVar(&cfg.setups, "setups", 300, "connection setups per path")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON")
 	flag.BoolVar(&cfg.noSSH, "no-ssh", false, "skip ssh -L (when sshd cannot run here)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&cfg.tr, "transport", "auto", "auto (whatever coconet's nodes pick, usually QUIC) or tcp (TCP + Noise + yamux)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if err := run(cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "tunnelbench:", err)
 		os.Exit(1)
