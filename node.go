@@ -49,6 +49,7 @@ type Node struct {
 	Logf func(format string, args ...any)
 
 	id      *identity.Identity
+	user    identity.UserID // id.ID(), cached: deriving it costs a key generation
 	log     *ledger.Log
 	n       *node.Node
 	rpc     *rpc.Service
@@ -93,7 +94,7 @@ func (n *Node) startWith(ctx context.Context, id *identity.Identity, l *ledger.L
 	if err := nd.Start(ctx); err != nil {
 		return err
 	}
-	n.id, n.log, n.n = id, l, nd
+	n.id, n.user, n.log, n.n = id, id.ID(), l, nd
 	if err := n.startSemantics(); err != nil {
 		n.Close()
 		return err
@@ -125,7 +126,7 @@ func (n *Node) NetworkID() ledger.NetworkID { return n.log.Network() }
 func (n *Node) PeerID() peer.ID { return n.n.ID() }
 
 // Info summarizes the network.
-func (n *Node) Info() NetworkInfo { return Info(n.log, n.id.ID()) }
+func (n *Node) Info() NetworkInfo { return Info(n.log, n.user) }
 
 // Members lists the network's members, owner first.
 func (n *Node) Members() []*ledger.Member { return n.log.State().SortedMembers() }
@@ -152,7 +153,7 @@ func ResolveMember(st *ledger.State, ref string) (*ledger.Member, error) {
 // nodes, and returns once one acknowledged it.
 func (n *Node) Send(ctx context.Context, to string, data []byte) error {
 	st := n.log.State()
-	if st.Role(n.id.ID()) == ledger.RoleNone {
+	if st.Role(n.user) == ledger.RoleNone {
 		return fmt.Errorf("you are no longer a member of %q (you were removed); ask one of its admins for a new invite", st.Name)
 	}
 	m, err := ResolveMember(st, to)
