@@ -6,82 +6,23 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// libp2p and quic-go keep package-level workers alive.
-		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
-		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
-		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
-		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/host/resource-manager.(*resourceManager).background"),
-		goleak.IgnoreAnyFunction("github.com/quic-go/quic-go.(*Transport).listen"),
-		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/net/swarm.(*Swarm).dialWorkerLoop"),
-		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/host/basic.(*BasicHost).background"),
-		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/host/autorelay.(*AutoRelay).background"),
-		goleak.IgnoreAnyFunction("net.(*netFD).Read"),
-		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
-	)
-}
+func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 
-// pair starts alice (owner of network "home") and bob (a member with role)
-// on loopback and waits until they are connected.
-func pair(t *testing.T, role ledger.Role) (alice, bob *coconet.Node) {
-	t.Helper()
-	dir := t.TempDir()
-	ah, bh := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	for _, u := range []struct{ home, name string }{{ah, "alice"}, {bh, "bob"}} {
-		if _, err := coconet.Init(u.home, u.name); err != nil {
-			t.Fatalf("Init(%s): %v", u.name, err)
-		}
-	}
-	if _, err := coconet.CreateNetwork(ah, "home", "user", ""); err != nil {
-		t.Fatal(err)
-	}
-	alice = start(t, ah)
-	code, _, err := alice.Invite(coconet.InviteOptions{Role: role, Uses: 1, TTL: time.Hour})
-	if err != nil {
-		t.Fatalf("Invite: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, peers, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{})
-	if err != nil {
-		t.Fatalf("Join: %v", err)
-	}
-	bob = start(t, bh)
-	bob.Internal().AddPeerAddrs(peers)
-	deadline := time.Now().Add(15 * time.Second)
-	for len(bob.Internal().Host().Network().ConnsToPeer(alice.PeerID())) == 0 ||
-		!alice.Internal().IsMember(bob.PeerID()) || !bob.Internal().IsMember(alice.PeerID()) {
-		if time.Now().After(deadline) {
-			t.Fatal("bob not connected to alice after 15s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return alice, bob
-}
-
-func start(t *testing.T, home string) *coconet.Node {
-	t.Helper()
-	n := &coconet.Node{Home: home, Network: "home", ListenHost: "127.0.0.1"}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
+var (
+	pair  = nettest.Pair
+	start = nettest.Start
+)
 
 func newService(t *testing.T, n *coconet.Node, opts rpc.Options) *rpc.Service {
 	t.Helper()
