@@ -231,26 +231,34 @@ func MakeInvite(l *ledger.Log, id *identity.Identity, nd *node.Node, opts Invite
 		return "", time.Time{}, err
 	}
 	c := invite.Code{Network: l.Network(), Secret: secret, Role: uint8(opts.Role), Expires: expires.Unix(), NetName: l.State().Name}
-	c.Addrs = inviteAddrs(nd)
+	c.Addrs, c.Controls = inviteAddrs(nd)
 	return c.Encode(), expires, nil
 }
 
-// inviteAddrs lists the node's addresses for an invite code: routable ones
-// first, loopback last, each ending in /p2p/<node>.
-func inviteAddrs(nd *node.Node) [][]byte {
-	addrs := nd.Host().Addrs()
-	sort.SliceStable(addrs, func(i, j int) bool {
-		return !manet.IsIPLoopback(addrs[i]) && manet.IsIPLoopback(addrs[j])
+// inviteAddrs lists the node's addresses for an invite code, each ending in
+// /p2p/<node>: direct ones first (routable ones, then loopback), then its
+// relay addresses at control planes where it holds a relay slot
+// (/…/p2p/<control plane>/p2p-circuit/p2p/<node>); and, apart, the control
+// planes it uses, through which the joiner can also try to reach it.
+func inviteAddrs(nd *node.Node) (addrs, controls [][]byte) {
+	direct := nd.Host().Addrs()
+	sort.SliceStable(direct, func(i, j int) bool {
+		return !manet.IsIPLoopback(direct[i]) && manet.IsIPLoopback(direct[j])
 	})
 	p2p, _ := ma.NewComponent("p2p", nd.ID().String())
-	var out [][]byte
-	for _, a := range addrs {
-		out = append(out, a.Encapsulate(p2p).Bytes())
-		if len(out) == 8 {
+	for _, a := range direct {
+		addrs = append(addrs, a.Encapsulate(p2p).Bytes())
+		if len(addrs) == 8 {
 			break
 		}
 	}
-	return out
+	for _, a := range nd.RelayAddrs() {
+		addrs = append(addrs, a.Encapsulate(p2p).Bytes())
+	}
+	for _, a := range nd.ControlAddrs() {
+		controls = append(controls, a.Bytes())
+	}
+	return addrs, controls
 }
 
 // Remove removes a member (by name or user ID) from the network. Every

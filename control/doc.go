@@ -2,8 +2,10 @@
 // that gives nodes of any network rendezvous (signed peer records stored
 // under a hash of the network ID, returned only to nodes with a valid
 // membership proof for that network), address reflection, a circuit relay
-// (go-libp2p's relay v2, open only to proof holders) and usage metering
-// against per-owner plans. It stores no ledger and no payload: only hashed
+// (go-libp2p's relay v2: relay slots and circuits for proof holders, and
+// small, metered join circuits from peers without a proof to a proof
+// holder, so an invitee can reach its inviter; the rules are on acl in
+// relay.go) and usage metering against per-owner plans. It stores no ledger and no payload: only hashed
 // network IDs, signed peer records and counters.
 //
 // The package also has the client side of the protocol (Register, Lookup,

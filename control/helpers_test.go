@@ -211,7 +211,7 @@ func stranger(t *testing.T) (host.Host, ed25519.PrivateKey) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	k, _ := crypto.UnmarshalEd25519PrivateKey(priv)
 	h, err := libp2p.New(libp2p.Identity(k), libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport), libp2p.Security(noise.ID, noise.New))
+		libp2p.Transport(quic.NewTransport), libp2p.Security(noise.ID, noise.New), libp2p.EnableRelay())
 	if err != nil {
 		t.Fatal(err)
 	}

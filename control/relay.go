@@ -3,6 +3,9 @@ package control
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -11,9 +14,25 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// acl opens the relay only to peers that showed a valid proof, and circuits
-// only between peers of the same network, while that network is within its
-// plan's bytes.
+// acl opens the relay as follows:
+//
+//   - A reservation (a relay slot, to be reached through the relay) needs a
+//     live membership proof, and the network within its plan's bytes.
+//   - A circuit between two proof holders needs both in the same network,
+//     within its plan's bytes.
+//   - A circuit from a peer WITHOUT a proof is a join circuit: it may go only
+//     to a node with a live proof (and a relay slot), while that node's
+//     network is within its plan's bytes. It exists so that someone holding
+//     an invite code can reach the inviting node, and a node that has just
+//     joined can fetch its first certificate from it. It is tightly bounded:
+//     all circuits of one such peer go to one node, share
+//     RelayLimits.JoinData bytes (both directions) and end
+//     RelayLimits.JoinDuration after the first opened; the peer gets a new
+//     allowance only after that. Its bytes count against the destination
+//     network's plan. Such a circuit is not a way into the network: the
+//     destination node's gater admits, at the handshake, only member nodes
+//     and the keys of invites its ledger records (for the join protocol
+//     only).
 type acl struct{ s *Server }
 
 func (a acl) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
@@ -22,12 +41,114 @@ func (a acl) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
 }
 
 func (a acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
-	ks, ok := a.s.holderOf(src)
-	if !ok {
+	kd, ok := a.s.holderOf(dest)
+	if !ok || a.s.overLimit(kd) {
 		return false
 	}
-	kd, ok := a.s.holderOf(dest)
-	return ok && ks == kd && !a.s.overLimit(ks)
+	if ks, ok := a.s.holderOf(src); ok {
+		return ks == kd
+	}
+	return a.s.grantJoin(src, dest, kd)
+}
+
+// joinLinger is how long a spent join allowance is remembered past its end,
+// so that a circuit allowed just before the end is still cut.
+const joinLinger = 10 * time.Second
+
+// joinGrant is the allowance of one peer without a proof: circuits to one
+// node, cap bytes in all, until end.
+type joinGrant struct {
+	dest  peer.ID
+	key   [32]byte // the destination's network
+	cap   int64
+	end   time.Time
+	used  atomic.Int64
+	timer *time.Timer
+
+	mu      sync.Mutex // guards following fields
+	done    bool
+	streams []network.Stream
+}
+
+// grantJoin allows a join circuit from src to dest of network key, under
+// src's current allowance or a new one.
+func (s *Server) grantJoin(src, dest peer.ID, key [32]byte) bool {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if g := s.joins[src]; g != nil {
+		if now.Before(g.end.Add(joinLinger)) {
+			return g.dest == dest && !g.isDone() && now.Before(g.end)
+		}
+		g.timer.Stop()
+	}
+	rl := s.cfg.Relay
+	g := &joinGrant{dest: dest, key: key, cap: rl.JoinData, end: now.Add(rl.JoinDuration)}
+	g.timer = time.AfterFunc(rl.JoinDuration, g.cut)
+	s.joins[src] = g
+	s.cfg.Logf("join circuit %s → %s allowed (%d bytes, %v)", src.ShortString(), dest.ShortString(), rl.JoinData, rl.JoinDuration)
+	return true
+}
+
+// joinOf returns the current allowance of src, if any.
+func (s *Server) joinOf(src peer.ID) *joinGrant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.joins[src]
+	if g == nil || time.Now().After(g.end.Add(joinLinger)) {
+		return nil
+	}
+	return g
+}
+
+// gcJoinsLocked forgets spent allowances.
+func (s *Server) gcJoinsLocked(now time.Time) {
+	for p, g := range s.joins {
+		if now.After(g.end.Add(joinLinger)) {
+			g.timer.Stop()
+			delete(s.joins, p)
+		}
+	}
+}
+
+func (g *joinGrant) isDone() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.done
+}
+
+// add puts a stream under the allowance; false if it is spent (the stream
+// is then reset).
+func (g *joinGrant) add(st network.Stream) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done {
+		st.Reset()
+		return false
+	}
+	g.streams = append(g.streams, st)
+	return true
+}
+
+// use counts n bytes; false once the allowance is spent.
+func (g *joinGrant) use(n int) bool {
+	return g.used.Add(int64(n)) <= g.cap && !g.isDone()
+}
+
+// cut ends every circuit of the allowance. The relay resets the other half
+// of each circuit when its copy fails.
+func (g *joinGrant) cut() {
+	g.mu.Lock()
+	g.done = true
+	streams := g.streams
+	g.streams = nil
+	g.mu.Unlock()
+	for _, st := range streams {
+		st.Reset()
+	}
 }
 
 // meteredHost is the host the relay service sees: every stream it handles or
@@ -50,17 +171,44 @@ func (h *meteredHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol
 	return h.s.meterStream(st), nil
 }
 
+// meteredStream is one stream of the relay service. Bytes read from a
+// proof holder count against its network. A stream from a peer without a
+// proof that has a join allowance counts, in both directions, against the
+// allowance (and what it reads against the destination's network); it is
+// cut when the allowance is spent.
 type meteredStream struct {
 	network.Stream
-	s   *Server
-	key *[32]byte
+	s    *Server
+	key  *[32]byte
+	join *joinGrant
 }
 
 func (s *Server) meterStream(st network.Stream) network.Stream {
 	return &meteredStream{Stream: st, s: s}
 }
 
-var errOverQuota = errors.New("control: network over its plan's monthly bytes")
+var (
+	errOverQuota = errors.New("control: network over its plan's monthly bytes")
+	errJoinSpent = errors.New("control: join circuit past its allowance")
+)
+
+// bind finds what the stream's bytes count against, once it is known: the
+// peer's network, or (for a peer without a proof) its join allowance,
+// which exists once the relay allowed its circuit.
+func (m *meteredStream) bind() {
+	if m.key != nil || m.join != nil {
+		return
+	}
+	p := m.Conn().RemotePeer()
+	if k, ok := m.s.holderOf(p); ok {
+		m.key = &k
+		return
+	}
+	if g := m.s.joinOf(p); g != nil {
+		m.join = g
+		g.add(m.Stream)
+	}
+}
 
 func (m *meteredStream) Read(b []byte) (int, error) {
 	n, err := m.Stream.Read(b)
@@ -69,12 +217,15 @@ func (m *meteredStream) Read(b []byte) (int, error) {
 		if m.s.cfg.Tap != nil {
 			m.s.cfg.Tap(p, b[:n])
 		}
-		if m.key == nil {
-			if k, ok := m.s.holderOf(p); ok {
-				m.key = &k
+		m.bind()
+		switch {
+		case m.join != nil:
+			m.s.meter.get(m.join.key, m.s.cfg.Now()).Relay.Add(int64(n))
+			if !m.join.use(n) || m.s.overLimit(m.join.key) {
+				m.join.cut()
+				return n, errJoinSpent
 			}
-		}
-		if m.key != nil {
+		case m.key != nil:
 			m.s.meter.get(*m.key, m.s.cfg.Now()).Relay.Add(int64(n))
 			if m.s.overLimit(*m.key) {
 				m.Stream.Reset()
@@ -83,4 +234,13 @@ func (m *meteredStream) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+func (m *meteredStream) Write(b []byte) (int, error) {
+	m.bind()
+	if m.join != nil && !m.join.use(len(b)) {
+		m.join.cut()
+		return 0, errJoinSpent
+	}
+	return m.Stream.Write(b)
 }

@@ -35,6 +35,11 @@ import (
 const (
 	DefaultRegistrationTTL = 10 * time.Minute
 	MaxRegistrationTTL     = time.Hour
+	// DefaultJoinData and DefaultJoinDuration bound the join circuits of
+	// a peer without a proof: enough for the join protocol (a ledger of a
+	// few thousand operations) and a first certificate.
+	DefaultJoinData     = 512 << 10
+	DefaultJoinDuration = time.Minute
 	// RecordMaxAge is how old a peer record (its timestamp sequence number)
 	// may be when registered, so an old record cannot be replayed.
 	RecordMaxAge = 10 * time.Minute
@@ -57,6 +62,12 @@ type RelayLimits struct {
 	MaxReservationsPerIP int
 	// BufferSize is the copy buffer per direction of a circuit (default 32 KiB).
 	BufferSize int
+	// JoinData and JoinDuration bound the join circuits of a peer without
+	// a membership proof (see the relay rules on acl): bytes in both
+	// directions (default 512 KiB) and time from the first circuit
+	// (default 1 minute).
+	JoinData     int64
+	JoinDuration time.Duration
 }
 
 // Config configures a Server.
@@ -95,6 +106,7 @@ type Server struct {
 	closed  bool
 	nets    map[[32]byte]*netState
 	holders map[peer.ID]*holder
+	joins   map[peer.ID]*joinGrant // join allowances of peers without a proof
 }
 
 // netState is what the control plane knows of one network: its hash, the
@@ -144,6 +156,12 @@ func New(cfg Config) (*Server, error) {
 	if r.BufferSize == 0 {
 		r.BufferSize = 32 << 10
 	}
+	if r.JoinData == 0 {
+		r.JoinData = DefaultJoinData
+	}
+	if r.JoinDuration == 0 {
+		r.JoinDuration = DefaultJoinDuration
+	}
 	plans := cfg.Plans
 	if plans == nil {
 		plans = DefaultPlans()
@@ -162,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 		meter:   newMeter(cfg.Dir, cfg.Now()),
 		nets:    map[[32]byte]*netState{},
 		holders: map[peer.ID]*holder{},
+		joins:   map[peer.ID]*joinGrant{},
 	}, nil
 }
 
@@ -253,6 +272,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	for _, g := range s.joins {
+		g.timer.Stop()
+	}
 	s.mu.Unlock()
 	if s.cancel != nil {
 		s.cancel()
@@ -323,6 +345,7 @@ func (s *Server) gc() {
 	now := s.cfg.Now()
 	var cut []peer.ID
 	s.mu.Lock()
+	s.gcJoinsLocked(time.Now())
 	for p, h := range s.holders {
 		if !now.Before(h.until) {
 			delete(s.holders, p)

@@ -78,6 +78,47 @@ func parseControl(addrs []string) ([]*cpState, error) {
 	return out, nil
 }
 
+// RelayAddrs are this node's relay addresses, /…/p2p/<control plane>/p2p-circuit,
+// one per address of each control plane where it holds a relay slot.
+func (n *Node) RelayAddrs() []ma.Multiaddr { return n.relayAddrs() }
+
+func (n *Node) relayAddrs() []ma.Multiaddr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := time.Now()
+	var out []ma.Multiaddr
+	for _, cp := range n.controls {
+		if now.Before(cp.rsvpUntil) {
+			out = append(out, circuitAddrs(cp.info)...)
+		}
+	}
+	return out
+}
+
+// ControlAddrs are the addresses of the control planes this node uses, each
+// ending in /p2p/<control plane>.
+func (n *Node) ControlAddrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, cp := range n.controls {
+		id := ma.StringCast("/p2p/" + cp.info.ID.String())
+		for _, a := range cp.info.Addrs {
+			out = append(out, a.Encapsulate(id))
+		}
+	}
+	return out
+}
+
+// circuitAddrs are the relay addresses through one control plane, without
+// the destination: /…/p2p/<control plane>/p2p-circuit.
+func circuitAddrs(cp peer.AddrInfo) []ma.Multiaddr {
+	circuit := ma.StringCast("/p2p/" + cp.ID.String() + "/p2p-circuit")
+	var out []ma.Multiaddr
+	for _, a := range cp.Addrs {
+		out = append(out, a.Encapsulate(circuit))
+	}
+	return out
+}
+
 func (n *Node) isControl(p peer.ID) bool {
 	for _, cp := range n.controls {
 		if cp.info.ID == p {
@@ -247,11 +288,7 @@ func (n *Node) lookup(ctx context.Context, cp *cpState, proof []byte) error {
 	if err != nil {
 		return err
 	}
-	var relayAddrs []ma.Multiaddr
-	circuit := ma.StringCast("/p2p/" + cp.info.ID.String() + "/p2p-circuit")
-	for _, a := range cp.info.Addrs {
-		relayAddrs = append(relayAddrs, a.Encapsulate(circuit))
-	}
+	relayAddrs := circuitAddrs(cp.info)
 	kick := false
 	for _, ai := range infos {
 		if ai.ID == n.host.ID() || !n.IsMember(ai.ID) {

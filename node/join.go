@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -153,9 +154,10 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// memberAddrs lists this node and the member nodes it is connected to.
+// memberAddrs lists this node (with its relay addresses) and the member
+// nodes it is connected to.
 func (n *Node) memberAddrs() []addrInfo {
-	out := []addrInfo{{ID: n.host.ID(), Addrs: addrStrings(n.host.Addrs())}}
+	out := []addrInfo{{ID: n.host.ID(), Addrs: addrStrings(append(n.host.Addrs(), n.relayAddrs()...))}}
 	for _, p := range n.host.Network().Peers() {
 		if m, _ := n.classify(p); m {
 			out = append(out, addrInfo{ID: p, Addrs: addrStrings(n.host.Peerstore().Addrs(p))})
@@ -221,13 +223,20 @@ func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, er
 	if err != nil {
 		return nil, nil, err
 	}
+	ai, ndirect, nrelay := joinTargets(c)
+	if len(ai.Addrs) == 0 {
+		return nil, nil, fmt.Errorf("the invite to %q lists no address of the inviting node and no control plane; ask for a new code from a member whose node is running", c.NetName)
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(lk),
 		libp2p.NoListenAddrs,
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.DisableRelay(),
+		// The relay transport, to dial the inviter through a control
+		// plane; relay addresses are tried after the direct ones.
+		libp2p.EnableRelay(),
+		libp2p.DialRanker(joinRanker),
 		libp2p.UserAgent("coconet/0.1 (joining)"),
 	)
 	if err != nil {
@@ -235,42 +244,199 @@ func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, er
 	}
 	defer h.Close()
 
-	var infos []peer.AddrInfo
+	dctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	log, peers, err := joinVia(dctx, h, ai, cfg, netID, pubOf(ikey))
+	if err == nil {
+		// The inviter's relay addresses from the code, so this user's
+		// node can reach it through a control plane too.
+		for i := range peers {
+			if peers[i].ID == ai.ID {
+				peers[i].Addrs = ma.Unique(append(peers[i].Addrs, relayOnly(ai.Addrs)...))
+			}
+		}
+		return log, peers, nil
+	}
+	var je *JoinError
+	if errors.As(err, &je) {
+		return nil, nil, err
+	}
+	return nil, nil, joinFailure(c.NetName, ndirect, nrelay, err)
+}
+
+// joinTimeout bounds reaching the inviting node and the join exchange.
+const joinTimeout = 30 * time.Second
+
+// joinRelayDelay is how long the joiner gives the direct addresses before it
+// tries relay addresses, and joinRelayStagger the gap between relay tries.
+const (
+	joinRelayDelay   = 500 * time.Millisecond
+	joinRelayStagger = 250 * time.Millisecond
+)
+
+// joinRanker dials the direct addresses as a member node would, then the
+// relay addresses one after the other, staggered.
+func joinRanker(addrs []ma.Multiaddr) []network.AddrDelay {
+	var direct, relay []ma.Multiaddr
+	for _, a := range addrs {
+		if isRelayAddr(a) {
+			relay = append(relay, a)
+		} else {
+			direct = append(direct, a)
+		}
+	}
+	out := dialRanker(direct)
+	start := time.Duration(0)
+	if len(direct) > 0 {
+		start = joinRelayDelay
+	}
+	for i, a := range relay {
+		out = append(out, network.AddrDelay{Addr: a, Delay: start + time.Duration(i)*joinRelayStagger})
+	}
+	return out
+}
+
+// joinTargets gathers the inviting node's addresses from a code: its
+// direct ones, then its relay ones, then a circuit through every control
+// plane the code names (the inviter may have taken its relay slot after
+// making the code).
+func joinTargets(c *invite.Code) (ai peer.AddrInfo, ndirect, nrelay int) {
 	for _, raw := range c.Addrs {
 		a, err := ma.NewMultiaddrBytes(raw)
 		if err != nil {
 			continue
 		}
-		if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil {
-			infos = append(infos, *ai)
+		p, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil || (ai.ID != "" && p.ID != ai.ID) {
+			continue
+		}
+		ai.ID = p.ID
+		ai.Addrs = append(ai.Addrs, p.Addrs...)
+	}
+	if ai.ID != "" {
+		circuit := ma.StringCast("/p2p-circuit")
+		for _, raw := range c.Controls {
+			if a, err := ma.NewMultiaddrBytes(raw); err == nil {
+				if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
+					ai.Addrs = append(ai.Addrs, a.Encapsulate(circuit))
+				}
+			}
 		}
 	}
-	if len(infos) == 0 {
-		return nil, nil, fmt.Errorf("the invite to %q lists no member address; ask for a new code from a member whose node is running", c.NetName)
-	}
-	var lastErr error
-	for _, ai := range infos {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		log, peers, err := joinVia(dctx, h, ai, cfg, netID, pubOf(ikey))
-		cancel()
-		if err == nil {
-			return log, peers, nil
+	ai.Addrs = ma.Unique(ai.Addrs)
+	for _, a := range ai.Addrs {
+		if isRelayAddr(a) {
+			nrelay++
+		} else {
+			ndirect++
 		}
-		var je *JoinError
-		if errors.As(err, &je) {
-			return nil, nil, err
-		}
-		cfg.Logf("join via %s: %v", ai.ID.ShortString(), err)
-		lastErr = err
 	}
-	return nil, nil, fmt.Errorf("could not join %q: no member at the invite's %d address(es) accepted this code (last error: %v). Either the inviting member's node is not running (ask them to run `coco up`) or it does not know this code (it was never recorded, or belongs to another network); ask for a new invite", c.NetName, len(infos), lastErr)
+	return ai, ndirect, nrelay
+}
+
+func relayOnly(addrs []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if isRelayAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// unreachable is a failure to connect to the inviting node.
+type unreachable struct{ err error }
+
+func (e *unreachable) Error() string { return e.err.Error() }
+func (e *unreachable) Unwrap() error { return e.err }
+
+// joinFailure explains why no address of the inviting node led to a join.
+func joinFailure(netName string, ndirect, nrelay int, err error) error {
+	var de *swarm.DialError
+	var un *unreachable
+	var direct, relay []string
+	if errors.As(err, &de) {
+		for _, te := range de.DialErrors {
+			why := dialReason(te.Cause)
+			if isRelayAddr(te.Address) {
+				relay = append(relay, why)
+			} else {
+				direct = append(direct, why)
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "could not join %q: ", netName)
+	switch {
+	case !errors.As(err, &un):
+		// Connected, but the member did not take the code.
+		fmt.Fprintf(&b, "the inviting node was reached but did not accept this code (%v). Either it does not know the code (it was never recorded, or belongs to another network) or it was used up, revoked or expired; ask for a new invite", err)
+		return errors.New(b.String())
+	case ndirect+nrelay == 0:
+		b.WriteString("the code lists no address")
+	default:
+		fmt.Fprintf(&b, "the inviting node could not be reached at the code's %d direct and %d relay address(es)", ndirect, nrelay)
+	}
+	if len(direct) > 0 {
+		fmt.Fprintf(&b, "; direct: %s", summarize(direct))
+	}
+	if len(relay) > 0 {
+		fmt.Fprintf(&b, "; relay: %s", summarize(relay))
+	}
+	if len(direct) == 0 && len(relay) == 0 {
+		fmt.Fprintf(&b, " (%v)", err)
+	}
+	b.WriteString(". Ask the inviting member to check that their node is running (`coco up`, with --control to be reachable from other networks), or for a new invite")
+	return errors.New(b.String())
+}
+
+// dialReason turns a dial error into a short phrase.
+func dialReason(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "NO_RESERVATION"):
+		return "the inviting node holds no relay slot at the control plane (not running, or not connected to it)"
+	case strings.Contains(s, "PERMISSION_DENIED"):
+		return "the control plane refused to relay (the inviting node has no live membership proof there, or the network is over its plan)"
+	case strings.Contains(s, "RESOURCE_LIMIT_EXCEEDED"):
+		return "the control plane is busy"
+	case strings.Contains(s, "gater"), strings.Contains(s, "gated"):
+		return "the node refused this code's key (invite unknown to it)"
+	case strings.Contains(s, "peer id mismatch"):
+		return "another node answers at that address"
+	case strings.Contains(s, "hop stream"):
+		return "the control plane could not be reached"
+	case strings.Contains(s, "timeout"), strings.Contains(s, "deadline"):
+		return "no answer"
+	case strings.Contains(s, "refused"):
+		return "connection refused"
+	}
+	return s
+}
+
+// summarize counts equal phrases: "no answer (x3); connection refused".
+func summarize(why []string) string {
+	count := map[string]int{}
+	var order []string
+	for _, w := range why {
+		if count[w] == 0 {
+			order = append(order, w)
+		}
+		count[w]++
+	}
+	for i, w := range order {
+		if count[w] > 1 {
+			order[i] = fmt.Sprintf("%s (x%d)", w, count[w])
+		}
+	}
+	return strings.Join(order, "; ")
 }
 
 func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig, netID ledger.NetworkID, ikey [32]byte) (*ledger.Log, []peer.AddrInfo, error) {
 	if err := h.Connect(ctx, ai); err != nil {
-		return nil, nil, err
+		return nil, nil, &unreachable{err}
 	}
-	s, err := h.NewStream(ctx, ai.ID, ProtoJoin)
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "join"), ai.ID, ProtoJoin)
 	if err != nil {
 		return nil, nil, fmt.Errorf("member refused the connection (invite unknown, used up, revoked or expired?): %w", err)
 	}
