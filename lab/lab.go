@@ -129,12 +129,6 @@ func (l *Lab) Link(nsA, addrA, nsB, addrB string) error {
 	return nil
 }
 
-// Unlink deletes the veth pair that Link made with nsA as its first
-// namespace.
-func (l *Lab) Unlink(nsA string) error {
-	return run("ip", "-n", nsA, "link", "del", "veth-"+shortName(nsA))
-}
-
 func shortName(ns string) string {
 	if len(ns) > 10 {
 		return ns[len(ns)-10:]

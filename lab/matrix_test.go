@@ -12,6 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coconet/coconet/invite"
 )
 
 var (
@@ -39,6 +43,8 @@ type pairResult struct {
 	firstMsg time.Duration // from starting both `coco up` to bob's first acknowledged message to alice
 	toDirect time.Duration // from the same start to the first direct path; 0 if never
 	timeline string        // path changes seen by bob
+	join     string        // how bob's `coco join` reached alice: "direct" or "relay"
+	joinTime time.Duration // how long `coco join` took
 }
 
 // TestNATMatrix drives coconet through the NAT lab: for every pair of host
@@ -49,15 +55,15 @@ type pairResult struct {
 // direct. It prints the table: pair, path, time to first message, time to
 // direct.
 //
-// Joining needs alice's node reachable by bob, and bob's membership
-// certificate (which the control plane asks for) comes from alice's node.
-// Neither goes through the control plane yet, so each pair first runs a
-// setup phase over a side link: a veth between the two hosts' namespaces,
-// with both nodes up and registered, until bob holds a certificate. Then
-// the side link is deleted, both forget every remembered address, the
-// control plane restarts (forgetting registrations), and the measured
-// phase starts both nodes again: from then on only the control plane
-// brings them together.
+// Each pair first runs a setup phase through the control plane alone:
+// alice, up and holding a relay slot, makes an invite code (which carries
+// her relay address and the control plane); bob joins through the relay,
+// and his node, not yet holding a membership proof, fetches its first
+// certificate from alice's node through a join circuit (the table's join
+// column: how `coco join` reached alice, and how long it took, including
+// starting the process). Then both stop and
+// forget every remembered address, the control plane restarts (forgetting
+// registrations), and the measured phase starts both nodes again.
 func TestNATMatrix(t *testing.T) {
 	if why := NATAvailable(); why != "" {
 		t.Skip(why)
@@ -104,7 +110,7 @@ func TestNATMatrix(t *testing.T) {
 
 func formatMatrix(rs []pairResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %-8s %-8s %-14s %-14s %s\n", "pair", "expect", "path", "first message", "direct after", "path over time (bob's view)")
+	fmt.Fprintf(&b, "%-24s %-14s %-8s %-8s %-14s %-14s %s\n", "pair", "join", "expect", "path", "first message", "direct after", "path over time (bob's view)")
 	for _, r := range rs {
 		direct := "-"
 		if r.toDirect > 0 {
@@ -114,7 +120,8 @@ func formatMatrix(rs []pairResult) string {
 		if r.firstMsg > 0 {
 			first = r.firstMsg.Round(10 * time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "%-24s %-8s %-8s %-14s %-14s %s\n", string(r.a)+"-"+string(r.b), r.want, r.path, first, direct, r.timeline)
+		join := fmt.Sprintf("%s %v", r.join, r.joinTime.Round(10*time.Millisecond))
+		fmt.Fprintf(&b, "%-24s %-14s %-8s %-8s %-14s %-14s %s\n", string(r.a)+"-"+string(r.b), join, r.want, r.path, first, direct, r.timeline)
 	}
 	return b.String()
 }
@@ -198,28 +205,44 @@ func runPair(t *testing.T, a, b Kind) pairResult {
 		return fmt.Sprintf("\nalice (%s) log:\n%s\nbob (%s) log:\n%s\ncontrol plane log:\n%s", a, alice.logs(), b, bob.logs(), cp.p.output())
 	}
 
-	// Setup over a side link: join, and bob's certificate from alice.
-	if err := in.Link(ha.NS, "10.99.0.1/30", hb.NS, "10.99.0.2/30"); err != nil {
-		t.Fatal(err)
-	}
+	// Setup through the control plane: alice invites bob from behind her
+	// NAT; bob joins through the relay (the code carries alice's relay
+	// address and the control plane), then his node, with no membership
+	// proof yet, reaches alice's through a join circuit for its first
+	// certificate.
 	alice.must("init", "--name", "alice")
 	bob.must("init", "--name", "bob")
 	alice.must("net", "create", "home")
 	alice.start()
+	if err := alice.waitRelaySlot(30 * time.Second); err != nil {
+		t.Fatalf("setup: %v%s", err, dump())
+	}
 	var inv map[string]any
 	if err := json.Unmarshal([]byte(alice.must("invite", "home", "--role", "guest", "--json")), &inv); err != nil {
 		t.Fatal(err)
 	}
-	bob.must("join", inv["code"].(string))
+	code := inv["code"].(string)
+	if err := hasRelayAddr(code); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	circuits := strings.Count(cp.p.output(), "join circuit")
+	tj := time.Now()
+	if _, err := bob.cocoTimeout(45*time.Second, "join", code); err != nil {
+		t.Fatalf("setup: bob could not join through the control plane: %v%s", err, dump())
+	}
+	r.joinTime, r.join = time.Since(tj), "direct"
+	if strings.Count(cp.p.output(), "join circuit") > circuits {
+		r.join = "relay"
+	}
+	if a != Public && r.join != "relay" {
+		t.Errorf("%s-%s: bob joined alice (behind a NAT) directly; want through the relay", a, b)
+	}
 	bob.start()
 	if err := waitFile(filepath.Join(bob.home, "networks", "*", "control-proof.bin"), 30*time.Second); err != nil {
 		t.Fatalf("setup: bob got no membership certificate from alice: %v%s", err, dump())
 	}
 	alice.stop()
 	bob.stop()
-	if err := in.Unlink(ha.NS); err != nil {
-		t.Fatal(err)
-	}
 	for _, h := range []*host{alice, bob} {
 		matches, _ := filepath.Glob(filepath.Join(h.home, "networks", "*", "peers.json"))
 		for _, m := range matches {
@@ -273,6 +296,50 @@ func runPair(t *testing.T, a, b Kind) pairResult {
 	}
 	t.Logf("%s-%s: first message %v, path %s (%s)", a, b, r.firstMsg.Round(time.Millisecond), r.path, r.timeline)
 	return r
+}
+
+// waitRelaySlot waits until the host's node holds a relay slot at a
+// control plane (`coco status`).
+func (h *host) waitRelaySlot(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		out, err := h.cocoTimeout(10*time.Second, "status", "--json")
+		last = out
+		if err == nil {
+			var st struct {
+				Networks []struct {
+					Control []struct {
+						Relay bool `json:"relay"`
+					} `json:"control"`
+				} `json:"networks"`
+			}
+			json.Unmarshal([]byte(out), &st)
+			for _, n := range st.Networks {
+				for _, c := range n.Control {
+					if c.Relay {
+						return nil
+					}
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s holds no relay slot after %v; last status: %s", h.home, within, last)
+}
+
+// hasRelayAddr checks that an invite code names a relay address.
+func hasRelayAddr(code string) error {
+	c, err := invite.Decode(code)
+	if err != nil {
+		return err
+	}
+	for _, raw := range c.Addrs {
+		if a, err := ma.NewMultiaddrBytes(raw); err == nil && strings.Contains(a.String(), "p2p-circuit") {
+			return nil
+		}
+	}
+	return fmt.Errorf("the invite code names no relay address: %d addresses, %d control planes", len(c.Addrs), len(c.Controls))
 }
 
 func (h *host) cocoTimeout(d time.Duration, args ...string) (string, error) {
