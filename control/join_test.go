@@ -139,3 +139,28 @@ func TestJoinCircuit(t *testing.T) {
 		t.Fatalf("bob → alice over a regular circuit: %v", err)
 	}
 }
+
+// TestJoinUnreachable: when no address of the inviting node works, Join
+// says what was tried and what each path answered.
+func TestJoinUnreachable(t *testing.T) {
+	srv := startServer(t, control.Config{})
+	h, _ := stranger(t) // stands for an inviter whose node is not running
+	secret, _ := invite.NewSecret()
+	code := &invite.Code{Secret: secret, NetName: "home",
+		Addrs: [][]byte{ma.StringCast("/ip4/127.0.0.1/tcp/1/p2p/" + h.ID().String()).Bytes()}}
+	for _, a := range srv.Addrs() {
+		code.Controls = append(code.Controls, a.Bytes())
+	}
+	seed, _ := identity.NewSeed()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _, err := node.Join(ctx, node.JoinConfig{Seed: seed, UserName: "bob", Code: code, Dir: t.TempDir()})
+	if err == nil {
+		t.Fatal("Join with no reachable address succeeded")
+	}
+	for _, want := range []string{`could not join "home"`, "1 direct and 2 relay", "direct: connection refused", "would not relay", "coco up"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Join = %v; want it to say %q", err, want)
+		}
+	}
+}

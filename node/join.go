@@ -397,7 +397,7 @@ func dialReason(err error) string {
 	case strings.Contains(s, "NO_RESERVATION"):
 		return "the inviting node holds no relay slot at the control plane (not running, or not connected to it)"
 	case strings.Contains(s, "PERMISSION_DENIED"):
-		return "the control plane refused to relay (the inviting node has no live membership proof there, or the network is over its plan)"
+		return "the control plane would not relay to it (its node is not connected there with a membership proof, or the network is over its plan)"
 	case strings.Contains(s, "RESOURCE_LIMIT_EXCEEDED"):
 		return "the control plane is busy"
 	case strings.Contains(s, "gater"), strings.Contains(s, "gated"):
