@@ -3,6 +3,7 @@ package coconet
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -265,6 +268,9 @@ func Join(ctx context.Context, home, code string, opts JoinOptions) (*ledger.Log
 	if err := node.WritePeerBook(final, peers); err != nil {
 		return nil, nil, err
 	}
+	if err := saveControls(final, c.Controls); err != nil {
+		return nil, nil, err
+	}
 	l, err = ledger.Open(ledgerDir(home, netID), nil)
 	return l, peers, err
 }
@@ -289,3 +295,46 @@ var ErrHomeBusy = errors.New("another coco daemon is already running with this h
 
 // LockHome takes the home's daemon lock; release it by closing the file.
 func LockHome(home string) (*os.File, error) { return lockHome(home) }
+
+// controlsFile remembers, per network, the control planes its invite named,
+// so that `coco join CODE` then `coco up` finds the members across NATs
+// without being told where the control plane is.
+const controlsFile = "controls.json"
+
+func saveControls(dir string, raw [][]byte) error {
+	var addrs []string
+	for _, b := range raw {
+		if a, err := ma.NewMultiaddrBytes(b); err == nil {
+			addrs = append(addrs, a.String())
+		}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	b, _ := json.MarshalIndent(addrs, "", "  ")
+	return atomicfile.Write(filepath.Join(dir, controlsFile), b, 0o600)
+}
+
+// savedControls returns the control planes remembered for a network.
+func savedControls(dir string) []string {
+	b, err := os.ReadFile(filepath.Join(dir, controlsFile))
+	if err != nil {
+		return nil
+	}
+	var addrs []string
+	json.Unmarshal(b, &addrs)
+	return addrs
+}
+
+// mergeControls adds the saved control planes to the configured ones.
+func mergeControls(configured, saved []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range append(append([]string(nil), configured...), saved...) {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}

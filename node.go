@@ -86,7 +86,8 @@ func (n *Node) Start(ctx context.Context) error {
 func (n *Node) startWith(ctx context.Context, id *identity.Identity, l *ledger.Log) error {
 	nd, err := node.New(node.Config{
 		Seed: id.Seed, UserName: id.Name, Log: l, Dir: NetworkDir(n.Home, l.Network()),
-		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Logf: n.Logf, Control: n.Control,
+		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Logf: n.Logf,
+		Control: mergeControls(n.Control, savedControls(NetworkDir(n.Home, l.Network()))),
 	})
 	if err != nil {
 		return err

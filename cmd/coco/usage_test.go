@@ -11,8 +11,9 @@ import (
 	"github.com/coconet/coconet/daemon"
 )
 
-// TestUsageThroughControl: two daemons use one control plane; a member sees
-// its network's usage and plan with `coco usage`.
+// TestUsageThroughControl: two daemons use one control plane — the joiner
+// learns it from the invite — and a member sees its network's usage and plan
+// with `coco usage`.
 func TestUsageThroughControl(t *testing.T) {
 	srv, err := control.New(control.Config{
 		Listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
@@ -32,17 +33,19 @@ func TestUsageThroughControl(t *testing.T) {
 	mustCoco(t, "--home", a, "init", "--name", "alice")
 	mustCoco(t, "--home", b, "init", "--name", "bob")
 	mustCoco(t, "--home", a, "net", "create", "home")
-	start := func(home string) {
-		d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Control: []string{ctl}, Logf: t.Logf}
+	start := func(home string, control []string) {
+		d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Control: control, Logf: t.Logf}
 		if err := d.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { d.Close() })
 	}
-	start(a)
+	start(a, []string{ctl})
 	code := jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--json"), "code")
 	mustCoco(t, "--home", b, "join", code)
-	start(b)
+	// bob is not told about the control plane: his node learns it from the
+	// invite and uses it from then on.
+	start(b, nil)
 
 	var u control.Usage
 	eventually(t, "both nodes registered", func() bool {
