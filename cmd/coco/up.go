@@ -75,6 +75,25 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(w, ", %d peer(s) connected, node %s", n.Connected, n.Node)
 			}
 			fmt.Fprintln(w)
+			for _, c := range n.Control {
+				state := "not connected"
+				switch {
+				case c.Registered && c.Relay:
+					state = "registered, relay slot held"
+				case c.Registered:
+					state = "registered, no relay slot"
+				case c.Connected:
+					state = "connected, not registered"
+				}
+				fmt.Fprintf(w, "    control %s: %s", c.ID.ShortString(), state)
+				if c.Observed != "" {
+					fmt.Fprintf(w, "; seen as %s", c.Observed)
+				}
+				if c.Error != "" {
+					fmt.Fprintf(w, "; %s", c.Error)
+				}
+				fmt.Fprintln(w)
+			}
 		}
 	})
 }

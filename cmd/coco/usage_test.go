@@ -63,4 +63,7 @@ func TestUsageThroughControl(t *testing.T) {
 	if !strings.Contains(st, `"registered": true`) {
 		t.Errorf("status does not show the registration: %s", st)
 	}
+	if st := mustCoco(t, "--home", b, "status"); !strings.Contains(st, "registered") {
+		t.Errorf("status does not show the registration: %s", st)
+	}
 }
