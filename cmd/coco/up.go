@@ -85,7 +85,11 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				case c.Connected:
 					state = "connected, not registered"
 				}
-				fmt.Fprintf(w, "    control %s: %s", c.ID.ShortString(), state)
+				id := c.ID.String()
+				if len(id) > 10 {
+					id = "…" + id[len(id)-8:]
+				}
+				fmt.Fprintf(w, "    control %s: %s", id, state)
 				if c.Observed != "" {
 					fmt.Fprintf(w, "; seen as %s", c.Observed)
 				}
