@@ -1,0 +1,652 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the Server fields left zero.
+const (
+	DefaultMaxLine     = 4096
+	DefaultIdleTimeout = 5 * time.Minute
+	// queueLen bounds the lines waiting to be written to one connection.
+	queueLen = 64
+	// forwardTimeout bounds one call of Forwarder.Forward.
+	forwardTimeout = 10 * time.Second
+	// maxGroup bounds the ids one group push resolves to.
+	maxGroup = 10000
+)
+
+// Server is a P2Pcluster line-protocol push server for tiny devices.
+type Server struct {
+	Listen  string    // TCP address, e.g. "127.0.0.1:0"
+	Keys    KeyStore  // account keys; required
+	Dir     Directory // groups and aliases; nil is an empty directory
+	Forward Forwarder // pushes to ids not connected here; nil: they are offline
+	Logf    func(format string, args ...any)
+	Now     func() time.Time // TIME's clock; nil is time.Now
+	// MaxLine is the longest line accepted, terminator excluded; a longer
+	// line gets [FAIL:TOOLONG] and the connection closes.
+	MaxLine int
+	// IdleTimeout is how long a connection may take to complete its next
+	// line (and, on a raw channel, to send its next bytes), and to accept
+	// a write. A device that only listens sends an empty line to stay.
+	IdleTimeout time.Duration
+
+	ln     net.Listener
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+
+	mu      sync.Mutex // guards all following fields
+	closed  bool
+	conns   map[*conn]struct{}
+	ids     map[acctID]*conn
+	rawWant map[acctID]string // (account, id) → the id it asked to pair with
+}
+
+type acctID struct{ account, id string }
+
+// Start listens on s.Listen and serves until Close. ctx bounds only the
+// start.
+func (s *Server) Start(ctx context.Context) error {
+	if s.Keys == nil {
+		return errors.New("gateway: no KeyStore; set Server.Keys")
+	}
+	if s.Dir == nil {
+		s.Dir = &MemDirectory{}
+	}
+	if s.Logf == nil {
+		s.Logf = func(string, ...any) {}
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.MaxLine <= 0 {
+		s.MaxLine = DefaultMaxLine
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", s.Listen, err)
+	}
+	s.ln = ln
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.conns = make(map[*conn]struct{})
+	s.ids = make(map[acctID]*conn)
+	s.rawWant = make(map[acctID]string)
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the server, closes every connection and waits for every
+// goroutine. It is idempotent.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		if s.ln == nil {
+			return
+		}
+		s.cancel()
+		s.err = s.ln.Close()
+		s.mu.Lock()
+		s.closed = true
+		conns := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.close()
+		}
+		s.wg.Wait()
+	})
+	return s.err
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.Logf("gateway: accept: %v", err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		c := &conn{s: s, nc: nc, out: make(chan []byte, queueLen), done: make(chan struct{})}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(2)
+		s.mu.Unlock()
+		go c.readLoop()
+		go c.writeLoop()
+	}
+}
+
+// Deliver hands data as "PUSH:<data>" to the ids of account connected to
+// this server and returns how many took it. The P2P bridge calls it for
+// pushes that come from other push servers.
+func (s *Server) Deliver(account string, ids []string, data []byte) int {
+	n, _, _ := s.deliverLocal(account, ids, pushLine(data))
+	return n
+}
+
+func pushLine(data []byte) []byte {
+	line := make([]byte, 0, len("PUSH:")+len(data)+1)
+	line = append(line, "PUSH:"...)
+	line = append(line, data...)
+	return append(line, '\n')
+}
+
+// deliverLocal queues line on the connections of ids without blocking. It
+// returns how many took it, the ids not connected here, and how many were
+// connected but too busy.
+func (s *Server) deliverLocal(account string, ids []string, line []byte) (n int, remote []string, busy int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		c := s.ids[acctID{account, id}]
+		if c == nil {
+			remote = append(remote, id)
+			continue
+		}
+		select {
+		case c.out <- line:
+			n++
+		default:
+			busy++
+			s.Logf("gateway: %s/%s: queue full, push dropped", account, id)
+		}
+	}
+	return n, remote, busy
+}
+
+// conn is one device connection. Its read goroutine parses lines and owns
+// key and sess; its write goroutine drains out.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	out  chan []byte // lines (or raw bytes) to write; nil asks the writer to flush and close
+	done chan struct{}
+	once sync.Once
+	peer atomic.Pointer[conn] // the other end of a raw channel
+
+	key  string   // read goroutine: the account key the id was registered with
+	sess *session // read goroutine: the active session, if any
+
+	// s.mu guards:
+	account, id string
+}
+
+type session struct {
+	mode      Mode
+	perPacket bool
+	key, rnd  string
+	skey      string // SessionKey(mode, key, rnd)
+}
+
+// close closes the connection now, and its raw peer.
+func (c *conn) close() {
+	c.once.Do(func() {
+		close(c.done)
+		c.nc.Close()
+		s := c.s
+		s.mu.Lock()
+		delete(s.conns, c)
+		c.unregisterLocked()
+		s.mu.Unlock()
+		if p := c.peer.Load(); p != nil {
+			p.close()
+		}
+	})
+}
+
+func (c *conn) unregisterLocked() {
+	if c.id == "" {
+		return
+	}
+	k := acctID{c.account, c.id}
+	if c.s.ids[k] == c {
+		delete(c.s.ids, k)
+	}
+	delete(c.s.rawWant, k)
+	c.account, c.id = "", ""
+}
+
+// send queues b, waiting while the queue is full, and reports whether the
+// connection still runs.
+func (c *conn) send(b []byte) bool {
+	select {
+	case c.out <- b:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *conn) reply(ok bool, msg string) {
+	tag := "[OK:"
+	if !ok {
+		tag = "[FAIL:"
+	}
+	c.send([]byte(tag + msg + "]\n"))
+}
+
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	w := bufio.NewWriterSize(c.nc, 4096)
+	for {
+		var b []byte
+		select {
+		case b = <-c.out:
+		case <-c.done:
+			return
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
+		for b != nil {
+			if _, err := w.Write(b); err != nil {
+				c.close()
+				return
+			}
+			select {
+			case b = <-c.out:
+				continue
+			default:
+			}
+			break
+		}
+		if err := w.Flush(); err != nil || b == nil {
+			c.close()
+			return
+		}
+	}
+}
+
+// finish asks the writer to flush what is queued and close.
+func (c *conn) finish() { c.send(nil) }
+
+func (c *conn) readLoop() {
+	defer c.s.wg.Done()
+	defer c.finish()
+	s := c.s
+	buf := make([]byte, 256)
+	n := 0 // bytes of buf holding the incomplete line
+	c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+	for {
+		if n == len(buf) {
+			if len(buf) > s.MaxLine {
+				c.reply(false, ReasonTooLong)
+				return
+			}
+			buf = append(buf, make([]byte, min(len(buf), s.MaxLine+1-len(buf)))...)
+		}
+		m, err := c.nc.Read(buf[n:])
+		n += m
+		if p := c.peer.Load(); p != nil {
+			c.raw(p, buf[:n])
+			return
+		}
+		start, lines := 0, false
+		for {
+			i := bytes.IndexByte(buf[start:n], '\n')
+			if i < 0 {
+				break
+			}
+			c.handle(buf[start : start+i])
+			start += i + 1
+			lines = true
+			if p := c.peer.Load(); p != nil {
+				c.raw(p, buf[start:n])
+				return
+			}
+		}
+		n = copy(buf, buf[start:n])
+		if n > s.MaxLine {
+			c.reply(false, ReasonTooLong)
+			return
+		}
+		if err != nil {
+			return
+		}
+		if lines {
+			c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		}
+	}
+}
+
+// raw copies the connection's bytes, starting with pending, to the peer of
+// its raw channel until either end closes.
+func (c *conn) raw(p *conn, pending []byte) {
+	defer p.finish()
+	if len(pending) > 0 && !p.send(bytes.Clone(pending)) {
+		return
+	}
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.IdleTimeout))
+		b := make([]byte, 16<<10)
+		m, err := c.nc.Read(b)
+		if m > 0 && !p.send(b[:m:m]) {
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *conn) handle(line []byte) {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if len(line) == 0 {
+		return // keepalive
+	}
+	cmd, err := ParseLine(line)
+	if err != nil {
+		var pe *ParseError
+		errors.As(err, &pe)
+		c.reply(false, pe.Reason)
+		return
+	}
+	if cmd.Proto != ProtoTCP {
+		c.handleSession(cmd)
+		return
+	}
+	account, key, ok := c.auth(cmd)
+	if !ok {
+		c.reply(false, ReasonKey)
+		return
+	}
+	switch cmd.Verb {
+	case VerbID:
+		c.register(account, key, cmd.ID)
+		c.reply(true, cmd.ID)
+	case VerbGID, VerbREMID:
+		s := c.s
+		s.mu.Lock()
+		id := c.id
+		if c.account != account {
+			id = ""
+		}
+		if id != "" && cmd.Verb == VerbREMID {
+			c.unregisterLocked()
+		}
+		s.mu.Unlock()
+		if id == "" {
+			c.reply(false, ReasonNoID)
+			return
+		}
+		c.reply(true, id)
+	case VerbTIME:
+		now := c.s.Now()
+		t := now.In(time.FixedZone(formatOffset(cmd.Offset), cmd.Offset*60))
+		local := now.Unix() + int64(cmd.Offset)*60
+		c.reply(true, t.Format("2006-01-02 15:04:05")+":"+strconv.FormatInt(local, 10))
+	case VerbPUSH:
+		c.push(account, cmd)
+	case VerbRAW:
+		c.pair(account, cmd.ID)
+	}
+}
+
+// auth checks the key of a TCP line: the account key, or during a session
+// the session key (STCP) or the line's packet key (DSTCP).
+func (c *conn) auth(cmd Command) (account, key string, ok bool) {
+	if ss := c.sess; ss != nil {
+		want := ss.skey
+		if ss.perPacket {
+			want = PacketKey(ss.mode, ss.key, ss.rnd, cmd.Signed)
+		}
+		if !keyEqual(cmd.Key, want) {
+			return "", "", false
+		}
+		account, ok = c.s.Keys.Lookup(ss.key) // revoked keys end sessions too
+		return account, ss.key, ok
+	}
+	account, ok = c.s.Keys.Lookup(cmd.Key)
+	return account, cmd.Key, ok
+}
+
+// register makes c the connection of (account, id); the newest connection
+// of an id wins, so a rebooted device replaces its stale connection.
+func (c *conn) register(account, key, id string) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.unregisterLocked()
+	k := acctID{account, id}
+	if old := s.ids[k]; old != nil {
+		old.unregisterLocked()
+	}
+	s.ids[k] = c
+	c.account, c.id = account, id
+	c.key = key
+}
+
+func (c *conn) myID(account string) string {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.account != account {
+		return ""
+	}
+	return c.id
+}
+
+func (c *conn) push(account string, cmd Command) {
+	s := c.s
+	me := c.myID(account)
+	alias := func(name string) string {
+		if id, ok := s.Dir.Alias(account, name); ok {
+			return id
+		}
+		return name
+	}
+	var to []string
+	switch cmd.Group {
+	case GroupRID:
+		to = []string{alias(cmd.Target)}
+	case GroupRouter:
+		ids, ok := s.Dir.Router(account, cmd.Target)
+		if !ok {
+			c.reply(false, ReasonNoRouter)
+			return
+		}
+		for _, id := range ids {
+			to = append(to, alias(id))
+		}
+	default:
+		if me == "" {
+			c.reply(false, ReasonNoID)
+			return
+		}
+		var ok bool
+		if to, ok = c.group(account, me, cmd.Group); !ok {
+			c.reply(false, ReasonNoParent)
+			return
+		}
+	}
+	n, remote, busy := s.deliverLocal(account, to, pushLine(cmd.Data))
+	if len(remote) > 0 && s.Forward != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, forwardTimeout)
+		fn, err := s.Forward.Forward(ctx, Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data)})
+		cancel()
+		if err != nil && !errors.Is(err, ErrOffline) {
+			s.Logf("gateway: forward push from %s/%s: %v", account, me, err)
+		}
+		n += fn
+	}
+	switch {
+	case cmd.Group != GroupRID || n > 0:
+		c.reply(true, strconv.Itoa(n))
+	case busy > 0:
+		c.reply(false, ReasonBusy)
+	default:
+		c.reply(false, ReasonOffline)
+	}
+}
+
+// group resolves a tree group of me; ok is false for PARENT of a root.
+func (c *conn) group(account, me, group string) (ids []string, ok bool) {
+	d := c.s.Dir
+	switch group {
+	case GroupParent:
+		p, ok := d.Parent(account, me)
+		if !ok {
+			return nil, false
+		}
+		return []string{p}, true
+	case GroupChilds:
+		return d.Children(account, me), true
+	case GroupAllChilds:
+		seen := map[string]bool{me: true}
+		queue := []string{me}
+		for len(queue) > 0 && len(ids) < maxGroup {
+			for _, ch := range d.Children(account, queue[0]) {
+				if !seen[ch] {
+					seen[ch] = true
+					ids = append(ids, ch)
+					queue = append(queue, ch)
+				}
+			}
+			queue = queue[1:]
+		}
+		return ids, true
+	}
+	// FRIENDS: the other children of my parent; for a root (or an id
+	// outside the tree), the other roots and every connected id of the
+	// account outside the tree.
+	if p, ok := d.Parent(account, me); ok {
+		for _, id := range d.Children(account, p) {
+			if id != me {
+				ids = append(ids, id)
+			}
+		}
+		return ids, true
+	}
+	seen := map[string]bool{me: true}
+	for _, id := range d.Roots(account) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	c.s.mu.Lock()
+	var local []string
+	for k := range c.s.ids {
+		if k.account == account && !seen[k.id] {
+			local = append(local, k.id)
+		}
+	}
+	c.s.mu.Unlock()
+	for _, id := range local {
+		if _, inTree := d.Parent(account, id); !inTree && len(d.Children(account, id)) == 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids, true
+}
+
+// pair asks for a raw channel with peer; when both ids have asked for each
+// other, both get [OK:RAW:<other>] and their connections are spliced.
+func (c *conn) pair(account, peer string) {
+	s := c.s
+	if id, ok := s.Dir.Alias(account, peer); ok {
+		peer = id
+	}
+	s.mu.Lock()
+	me := c.id
+	if me == "" || c.account != account {
+		s.mu.Unlock()
+		c.reply(false, ReasonNoID)
+		return
+	}
+	pk := acctID{account, peer}
+	p := s.ids[pk]
+	if p == nil || p == c {
+		s.mu.Unlock()
+		c.reply(false, ReasonOffline)
+		return
+	}
+	if s.rawWant[pk] != me {
+		s.rawWant[acctID{account, me}] = peer
+		select { // tell the peer someone wants to pair; dropped if it is busy
+		case p.out <- []byte("RAW:" + me + "\n"):
+		default:
+		}
+		s.mu.Unlock()
+		c.reply(true, "WAIT:"+peer)
+		return
+	}
+	// Both asked: neither id takes pushes any more, so nothing but the
+	// replies below and raw bytes reach the two connections.
+	c.unregisterLocked()
+	p.unregisterLocked()
+	s.mu.Unlock()
+	c.reply(true, "RAW:"+peer)
+	p.reply(true, "RAW:"+me)
+	c.peer.Store(p)
+	p.peer.Store(c)
+}
+
+func (c *conn) handleSession(cmd Command) {
+	s := c.s
+	s.mu.Lock()
+	registered := c.id != "" && c.id == cmd.ID
+	s.mu.Unlock()
+	if !registered {
+		c.reply(false, ReasonNoID)
+		return
+	}
+	if cmd.Verb == VerbDEACTIVATE {
+		if c.sess == nil {
+			c.reply(false, ReasonSession)
+			return
+		}
+		c.sess = nil
+		c.reply(true, cmd.ID)
+		return
+	}
+	var r [16]byte
+	rand.Read(r[:])
+	mode, perPacket := modeOf(cmd.Proto)
+	ss := &session{mode: mode, perPacket: perPacket, key: c.key, rnd: hex.EncodeToString(r[:])}
+	ss.skey = SessionKey(mode, ss.key, ss.rnd)
+	c.sess = ss
+	if cmd.ClientRnd == "" {
+		c.reply(true, ss.rnd)
+		return
+	}
+	c.reply(true, ss.rnd+":"+Proof(mode, ss.key, cmd.ClientRnd, ss.rnd))
+}
