@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -182,5 +183,21 @@ func TestBadInviteCodes(t *testing.T) {
 		t.Errorf("used-up code: exit %d, stderr %q", exit, errOut)
 	} else {
 		t.Logf("used-up code: %s", strings.TrimSpace(errOut))
+	}
+}
+
+// TestHelp: every command answers --help on stdout with exit 0 and does
+// nothing else (no identity needed, nothing created).
+func TestHelp(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "none")
+	for _, c := range commands {
+		args := append([]string{"--home", home}, strings.Fields(c.name)...)
+		out, errOut, code := coco(t, "", append(args, "--help")...)
+		if code != 0 || !strings.Contains(out, "usage: coco "+c.name) {
+			t.Errorf("coco %s --help: exit %d, stdout %q, stderr %q", c.name, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(home); err == nil {
+		t.Errorf("--help created %s", home)
 	}
 }

@@ -40,6 +40,12 @@ var commands []command
 
 func register(c command) { commands = append(commands, c) }
 
+// helpRequest is returned for -h/--help: the command's usage and options go
+// to stdout and coco exits 0.
+type helpRequest struct{ options string }
+
+func (h helpRequest) Error() string { return "help requested" }
+
 // usageError is printed with the command's usage and exits 2.
 type usageError struct{ msg string }
 
@@ -91,8 +97,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if c.name != name {
 			continue
 		}
+		if wantsHelp(cargs) && !strings.Contains(c.args, "--") {
+			// No options: print the usage here rather than handing "--help"
+			// to a command that would take it for an argument.
+			fmt.Fprintf(stdout, "usage: coco %s %s\n\n%s\n", c.name, c.args, c.summary)
+			return 0
+		}
+		if wantsHelp(cargs) {
+			cargs = []string{"--help"} // every command with options parses them first
+		}
 		err := c.run(ctx, e, cargs)
 		if err == nil {
+			return 0
+		}
+		var hr helpRequest
+		if errors.As(err, &hr) {
+			fmt.Fprintf(stdout, "usage: coco %s %s\n\n%s\n", c.name, c.args, c.summary)
+			if hr.options != "" {
+				fmt.Fprintf(stdout, "\noptions:\n%s", hr.options)
+			}
 			return 0
 		}
 		var ue usageError
@@ -121,6 +144,15 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nThe home directory is $COCO_HOME or ~/.coco. Start with `coco demo`, or `coco init`.")
 }
 
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return true
+		}
+	}
+	return false
+}
+
 // parse parses flags anywhere among the arguments and returns positionals.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
@@ -128,7 +160,10 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, usagef("options: %s", flagList(fs))
+				var b strings.Builder
+				fs.SetOutput(&b)
+				fs.PrintDefaults()
+				return nil, helpRequest{b.String()}
 			}
 			return nil, usagef("%v", err)
 		}
