@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -23,6 +24,9 @@ const (
 	queueLen = 64
 	// forwardTimeout bounds one call of Forwarder.Forward.
 	forwardTimeout = 10 * time.Second
+	// lingerTime and lingerBytes bound the drain of a closing connection.
+	lingerTime  = 2 * time.Second
+	lingerBytes = 64 << 10
 	// maxGroup bounds the ids one group push resolves to.
 	maxGroup = 10000
 )
@@ -201,8 +205,8 @@ type conn struct {
 	s    *Server
 	nc   net.Conn
 	out  chan []byte // lines (or raw bytes) to write; nil asks the writer to flush and close
-	done chan struct{}
-	once sync.Once
+	done    chan struct{}
+	closing atomic.Bool
 	peer atomic.Pointer[conn] // the other end of a raw channel
 
 	key  string   // read goroutine: the account key the id was registered with
@@ -219,20 +223,22 @@ type session struct {
 	skey      string // SessionKey(mode, key, rnd)
 }
 
-// close closes the connection now, and its raw peer.
+// close closes the connection now, and its raw peer. (Not a sync.Once:
+// the two ends of a raw channel close each other.)
 func (c *conn) close() {
-	c.once.Do(func() {
-		close(c.done)
-		c.nc.Close()
-		s := c.s
-		s.mu.Lock()
-		delete(s.conns, c)
-		c.unregisterLocked()
-		s.mu.Unlock()
-		if p := c.peer.Load(); p != nil {
-			p.close()
-		}
-	})
+	if c.closing.Swap(true) {
+		return
+	}
+	close(c.done)
+	c.nc.Close()
+	s := c.s
+	s.mu.Lock()
+	delete(s.conns, c)
+	c.unregisterLocked()
+	s.mu.Unlock()
+	if p := c.peer.Load(); p != nil {
+		p.close()
+	}
 }
 
 func (c *conn) unregisterLocked() {
@@ -290,10 +296,24 @@ func (c *conn) writeLoop() {
 			break
 		}
 		if err := w.Flush(); err != nil || b == nil {
+			if err == nil {
+				c.linger()
+			}
 			c.close()
 			return
 		}
 	}
+}
+
+// linger half-closes the connection and drains what the client still sends
+// for a moment, so that closing with unread bytes does not reset the
+// connection before the client has read its last reply.
+func (c *conn) linger() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
 // finish asks the writer to flush what is queued and close.
