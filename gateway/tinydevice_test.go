@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestTinyDeviceClient runs examples/tinydevice/client.py against a server:
+// it registers, starts an HMAC-SHA256 session, pushes, asks the time and
+// receives a push.
+func TestTinyDeviceClient(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found; install it to test examples/tinydevice/client.py")
+	}
+	s := newServer(t, nil)
+	sink := register(t, s, "sink")
+	port := strconv.Itoa(s.Addr().(*net.TCPAddr).Port)
+	cmd := exec.Command(py, "../examples/tinydevice/client.py", "127.0.0.1", port, key1, "dev", "sink", "hello from dev")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start client.py: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := bufio.NewScanner(stdout)
+	next := func(prefix string) string {
+		t.Helper()
+		if !out.Scan() {
+			t.Fatalf("client.py stopped before %q: %v\n%s", prefix, out.Err(), stderr.String())
+		}
+		line := out.Text()
+		if !strings.HasPrefix(line, prefix) {
+			t.Fatalf("client.py printed %q, want %q…\n%s", line, prefix, stderr.String())
+		}
+		return line
+	}
+	next("registered dev")
+	sink.expectRead("PUSH:hello from dev")
+	next("pushed 1")
+	next("time ")
+	sink.expect("TCP:PUSH:"+key1+":RID:dev:turn off", "[OK:1]")
+	next("received turn off")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("client.py: %v\n%s", err, stderr.String())
+	}
+}
