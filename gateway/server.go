@@ -202,12 +202,12 @@ func (s *Server) deliverLocal(account string, ids []string, line []byte) (n int,
 // conn is one device connection. Its read goroutine parses lines and owns
 // key and sess; its write goroutine drains out.
 type conn struct {
-	s    *Server
-	nc   net.Conn
-	out  chan []byte // lines (or raw bytes) to write; nil asks the writer to flush and close
+	s       *Server
+	nc      net.Conn
+	out     chan []byte // lines (or raw bytes) to write; nil asks the writer to flush and close
 	done    chan struct{}
 	closing atomic.Bool
-	peer atomic.Pointer[conn] // the other end of a raw channel
+	peer    atomic.Pointer[conn] // the other end of a raw channel
 
 	key  string   // read goroutine: the account key the id was registered with
 	sess *session // read goroutine: the active session, if any
