@@ -3,6 +3,7 @@ package control
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	ma "github.com/multiformats/go-multiaddr"
 	"testing"
 	"time"
 
@@ -106,5 +107,32 @@ func TestJoinDuration(t *testing.T) {
 	}
 	if (acl{s}).AllowConnect(stranger, nil, member) {
 		t.Errorf("AllowConnect(stranger) right after its allowance ended = true, want false")
+	}
+}
+
+// TestJoinsPerIP: throwaway keys from one address cannot open join
+// allowances without bound; another address is not affected.
+func TestJoinsPerIP(t *testing.T) {
+	s, err := New(Config{Plans: DefaultPlans(), Relay: RelayLimits{JoinsPerIP: 3, JoinDuration: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var net [32]byte
+	member := randomPeer(t)
+	s.holders[member] = &holder{key: net, until: time.Now().Add(time.Hour)}
+	s.nets[net] = &netState{}
+	a := acl{s}
+	from := ma.StringCast("/ip4/11.0.0.9/udp/4001/quic-v1")
+	for i := 0; i < 3; i++ {
+		if !a.AllowConnect(randomPeer(t), from, member) {
+			t.Fatalf("join %d from one IP refused, want allowed up to 3", i+1)
+		}
+	}
+	if a.AllowConnect(randomPeer(t), from, member) {
+		t.Fatal("a 4th throwaway key from the same IP got a join allowance, want refused")
+	}
+	if !a.AllowConnect(randomPeer(t), ma.StringCast("/ip4/11.0.0.10/tcp/4001"), member) {
+		t.Fatal("another IP was refused a join allowance")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // acl opens the relay as follows:
@@ -28,8 +29,9 @@ import (
 //     all circuits of one such peer go to one node, share
 //     RelayLimits.JoinData bytes (both directions) and end
 //     RelayLimits.JoinDuration after the first opened; the peer gets a new
-//     allowance only after that. Its bytes count against the destination
-//     network's plan. Such a circuit is not a way into the network: the
+//     allowance only after that, and one IP address gets at most
+//     RelayLimits.JoinsPerIP new allowances per JoinDuration. Its bytes count
+//     against the destination network's plan. Such a circuit is not a way into the network: the
 //     destination node's gater admits, at the handshake, only member nodes
 //     and the keys of invites its ledger records (for the join protocol
 //     only).
@@ -40,7 +42,7 @@ func (a acl) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
 	return ok && !a.s.overLimit(key)
 }
 
-func (a acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+func (a acl) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool {
 	kd, ok := a.s.holderOf(dest)
 	if !ok || a.s.overLimit(kd) {
 		return false
@@ -48,7 +50,18 @@ func (a acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
 	if ks, ok := a.s.holderOf(src); ok {
 		return ks == kd
 	}
-	return a.s.grantJoin(src, dest, kd)
+	return a.s.grantJoin(src, ipOf(srcAddr), dest, kd)
+}
+
+// ipOf is the IP of a multiaddr, "" when it has none.
+func ipOf(a ma.Multiaddr) string {
+	if a == nil {
+		return ""
+	}
+	if ip, err := manet.ToIP(a); err == nil {
+		return ip.String()
+	}
+	return ""
 }
 
 // joinLinger is how long a spent join allowance is remembered past its end,
@@ -72,7 +85,7 @@ type joinGrant struct {
 
 // grantJoin allows a join circuit from src to dest of network key, under
 // src's current allowance or a new one.
-func (s *Server) grantJoin(src, dest peer.ID, key [32]byte) bool {
+func (s *Server) grantJoin(src peer.ID, ip string, dest peer.ID, key [32]byte) bool {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,6 +99,23 @@ func (s *Server) grantJoin(src, dest peer.ID, key [32]byte) bool {
 		g.timer.Stop()
 	}
 	rl := s.cfg.Relay
+	if ip != "" {
+		if s.joinIPs == nil {
+			s.joinIPs = map[string][]time.Time{}
+		}
+		recent := s.joinIPs[ip][:0]
+		for _, t := range s.joinIPs[ip] {
+			if now.Sub(t) < rl.JoinDuration {
+				recent = append(recent, t)
+			}
+		}
+		if len(recent) >= rl.JoinsPerIP {
+			s.joinIPs[ip] = recent
+			s.cfg.Logf("join circuit %s → %s refused: %s opened %d join allowances in %v", src.ShortString(), dest.ShortString(), ip, len(recent), rl.JoinDuration)
+			return false
+		}
+		s.joinIPs[ip] = append(recent, now)
+	}
 	g := &joinGrant{dest: dest, key: key, cap: rl.JoinData, end: now.Add(rl.JoinDuration)}
 	g.timer = time.AfterFunc(rl.JoinDuration, g.cut)
 	s.joins[src] = g
@@ -106,6 +136,11 @@ func (s *Server) joinOf(src peer.ID) *joinGrant {
 
 // gcJoinsLocked forgets spent allowances.
 func (s *Server) gcJoinsLocked(now time.Time) {
+	for ip, ts := range s.joinIPs {
+		if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= s.cfg.Relay.JoinDuration {
+			delete(s.joinIPs, ip)
+		}
+	}
 	for p, g := range s.joins {
 		if now.After(g.end.Add(joinLinger)) {
 			g.timer.Stop()

@@ -40,6 +40,7 @@ const (
 	// few thousand operations) and a first certificate.
 	DefaultJoinData     = 512 << 10
 	DefaultJoinDuration = time.Minute
+	DefaultJoinsPerIP   = 16
 	// RecordMaxAge is how old a peer record (its timestamp sequence number)
 	// may be when registered, so an old record cannot be replayed.
 	RecordMaxAge = 10 * time.Minute
@@ -68,6 +69,10 @@ type RelayLimits struct {
 	// (default 1 minute).
 	JoinData     int64
 	JoinDuration time.Duration
+	// JoinsPerIP bounds how many new join allowances one IP address gets
+	// per JoinDuration (default 16), so throwaway keys cannot drain a
+	// network's plan one handshake at a time.
+	JoinsPerIP int
 }
 
 // Config configures a Server.
@@ -107,6 +112,7 @@ type Server struct {
 	nets    map[[32]byte]*netState
 	holders map[peer.ID]*holder
 	joins   map[peer.ID]*joinGrant // join allowances of peers without a proof
+	joinIPs map[string][]time.Time // when each source IP got its recent join allowances
 }
 
 // netState is what the control plane knows of one network: its hash, the
@@ -158,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if r.JoinData == 0 {
 		r.JoinData = DefaultJoinData
+	}
+	if r.JoinsPerIP == 0 {
+		r.JoinsPerIP = DefaultJoinsPerIP
 	}
 	if r.JoinDuration == 0 {
 		r.JoinDuration = DefaultJoinDuration
