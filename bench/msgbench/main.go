@@ -183,7 +183,7 @@ func run(cfg config, out io.Writer) error {
 	// hits both sides alike and the ratios stay meaningful.
 	rounds := max(cfg.rounds, 1)
 	for r := range rounds {
-		for _, s := range sides {
+		for _, s := range alternate(sides, r) {
 			logf("%s: round trips, round %d", s.name, r+1)
 			d, err := measureRTT(ctx, s, payload, share(cfg.samples, rounds, r))
 			if err != nil {
@@ -194,7 +194,7 @@ func run(cfg config, out io.Writer) error {
 	}
 	for i, conc := range []int{1, cfg.conc} {
 		for r := range rounds {
-			for _, s := range sides {
+			for _, s := range alternate(sides, r) {
 				count := share(cfg.count, rounds, r)
 				if cfg.count > 0 && count == 0 {
 					continue // fewer messages than rounds
@@ -846,4 +846,14 @@ func num(v float64) string {
 	default:
 		return fmt.Sprintf("%.1f", v)
 	}
+}
+
+// alternate rotates the order of the sides by round, so that no side always
+// runs right after another one (and pays for its garbage and cache state).
+func alternate[T any](xs []T, round int) []T {
+	out := make([]T, 0, len(xs))
+	for i := range xs {
+		out = append(out, xs[(i+round)%len(xs)])
+	}
+	return out
 }

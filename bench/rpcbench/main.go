@@ -110,7 +110,7 @@ func run(cfg config, out io.Writer) error {
 	}
 	rounds := max(cfg.rounds, 1)
 	for r := range rounds {
-		for _, s := range sides {
+		for _, s := range alternate(sides, r) {
 			n := cfg.samples/rounds + btoi(r < cfg.samples%rounds)
 			for range n {
 				t0 := time.Now()
@@ -422,4 +422,14 @@ func printTable(w io.Writer, rep report) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, note+".")
+}
+
+// alternate rotates the order of the sides by round, so that no side always
+// runs right after another one (and pays for its garbage and cache state).
+func alternate[T any](xs []T, round int) []T {
+	out := make([]T, 0, len(xs))
+	for i := range xs {
+		out = append(out, xs[(i+round)%len(xs)])
+	}
+	return out
 }

@@ -165,8 +165,8 @@ func run(cfg config, out io.Writer) error {
 			return fmt.Errorf("%s: warm-up: %w", p.name, err)
 		}
 	}
-	for range max(cfg.rounds, 1) {
-		for _, p := range paths {
+	for r := range max(cfg.rounds, 1) {
+		for _, p := range alternate(paths, r) {
 			d, err := transfer(p.addr, total, buf)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
@@ -176,7 +176,7 @@ func run(cfg config, out io.Writer) error {
 	}
 	const setupRounds = 5
 	for r := range setupRounds {
-		for _, p := range paths {
+		for _, p := range alternate(paths, r) {
 			for range cfg.setups/setupRounds + btoi(r < cfg.setups%setupRounds) {
 				d, err := transfer(p.addr, 1, buf)
 				if err != nil {
@@ -510,4 +510,14 @@ func forceTCP(ctx context.Context, a, b host.Host) error {
 		}
 	}
 	return nil
+}
+
+// alternate rotates the order of the paths by round, so that no path always
+// runs right after another one (and pays for its garbage and cache state).
+func alternate[T any](xs []T, round int) []T {
+	out := make([]T, 0, len(xs))
+	for i := range xs {
+		out = append(out, xs[(i+round)%len(xs)])
+	}
+	return out
 }
