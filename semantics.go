@@ -127,6 +127,9 @@ func (n *Node) Dial(ctx context.Context, to, service string) (*stream.Conn, erro
 // Listen accepts streams for a named service from members.
 func (n *Node) Listen(service string) (net.Listener, error) { return n.streams.Listen(service) }
 
+// RPC is the node's request/reply service (Handle and Request by peer ID).
+func (n *Node) RPC() *rpc.Service { return n.rpc }
+
 // Streams is the node's stream service (for tunnels and file copies).
 func (n *Node) Streams() *stream.Service { return n.streams }
 

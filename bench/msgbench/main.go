@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/coconet/coconet/bench/internal/benchpair"
 	"io"
 	"math"
 	"os"
@@ -505,53 +506,22 @@ func (c *cocoPair) close() {
 // setupCoconet does what two users would: alice creates a network and
 // invites bob, bob joins, and both start their nodes on 127.0.0.1.
 func setupCoconet(ctx context.Context, cfg config, logf func(string, ...any)) (_ *cocoPair, err error) {
-	tmp, err := os.MkdirTemp("", "msgbench-")
-	if err != nil {
-		return nil, err
-	}
-	aliceHome, bobHome := tmp+"/alice", tmp+"/bob"
-	var started []*coconet.Node
-	cleanup := func() { os.RemoveAll(tmp) }
-	defer func() {
-		if err != nil {
-			for _, n := range started {
-				n.Close()
-			}
-			cleanup()
-		}
-	}()
-	fail := func(e error) (*cocoPair, error) { return nil, e }
-
-	if _, err := coconet.Init(aliceHome, "alice"); err != nil {
-		return fail(err)
-	}
-	if _, err := coconet.Init(bobHome, "bob"); err != nil {
-		return fail(err)
-	}
-	if _, err := coconet.CreateNetwork(aliceHome, "bench", "user", ""); err != nil {
-		return fail(err)
-	}
 	var nodeLog func(string, ...any)
 	if cfg.verbose {
 		nodeLog = logf
 	}
-	alice := &coconet.Node{Home: aliceHome, Network: "bench", ListenHost: "127.0.0.1", MDNS: false, Logf: nodeLog}
-	if err := alice.Start(ctx); err != nil {
-		return fail(fmt.Errorf("start alice: %w", err))
-	}
-	started = append(started, alice)
-	code, _, err := alice.Invite(coconet.InviteOptions{TTL: time.Hour})
+	pair, err := benchpair.Start(ctx, "msgbench", nodeLog)
 	if err != nil {
-		return fail(fmt.Errorf("invite: %w", err))
+		return nil, err
 	}
-	if _, _, err := coconet.Join(ctx, bobHome, code, coconet.JoinOptions{Logf: nodeLog}); err != nil {
-		return fail(fmt.Errorf("join: %w", err))
-	}
-	bob := &coconet.Node{Home: bobHome, Network: "bench", ListenHost: "127.0.0.1", MDNS: false, Logf: nodeLog}
-	if err := bob.Start(ctx); err != nil {
-		return fail(fmt.Errorf("start bob: %w", err))
-	}
-	started = append(started, bob)
+	cleanup := pair.Close
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	fail := func(e error) (*cocoPair, error) { return nil, e }
+	alice, bob := pair.Alice, pair.Bob
 
 	ah, bh := alice.Internal().Host(), bob.Internal().Host()
 	connected := func() bool {

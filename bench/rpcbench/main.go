@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/coconet/coconet/bench/internal/benchpair"
 	"io"
 	"math"
 	"net"
@@ -28,7 +29,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/rpc"
 )
 
@@ -198,59 +198,16 @@ func cmpErr(a, b error) error {
 // ---- coconet ----
 
 func setupCoconet(ctx context.Context) (_ *side, err error) {
-	tmp, err := os.MkdirTemp("", "rpcbench-")
+	pair, err := benchpair.Start(ctx, "rpcbench", nil)
 	if err != nil {
 		return nil, err
-	}
-	var closers []func()
-	closeAll := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-		os.RemoveAll(tmp)
 	}
 	defer func() {
 		if err != nil {
-			closeAll()
+			pair.Close()
 		}
 	}()
-	ah, bh := tmp+"/alice", tmp+"/bob"
-	if _, err := coconet.Init(ah, "alice"); err != nil {
-		return nil, err
-	}
-	if _, err := coconet.Init(bh, "bob"); err != nil {
-		return nil, err
-	}
-	if _, err := coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
-		return nil, err
-	}
-	alice := &coconet.Node{Home: ah, Network: "bench", ListenHost: "127.0.0.1"}
-	if err := alice.Start(ctx); err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { alice.Close() })
-	code, _, err := alice.Invite(coconet.InviteOptions{TTL: time.Hour})
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{}); err != nil {
-		return nil, err
-	}
-	bob := &coconet.Node{Home: bh, Network: "bench", ListenHost: "127.0.0.1"}
-	if err := bob.Start(ctx); err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { bob.Close() })
-	as, err := rpc.New(alice.Internal(), rpc.Options{})
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { as.Close() })
-	bs, err := rpc.New(bob.Internal(), rpc.Options{})
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { bs.Close() })
+	alice, as, bs := pair.Alice, pair.Alice.RPC(), pair.Bob.RPC()
 	as.Handle("echo", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return req.Payload, nil })
 	to := alice.PeerID()
 	call := func(ctx context.Context, p []byte) ([]byte, error) {
@@ -268,7 +225,7 @@ func setupCoconet(ctx context.Context) (_ *side, err error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &side{name: "coconet", call: call, close: closeAll}, nil
+	return &side{name: "coconet", call: call, close: pair.Close}, nil
 }
 
 // ---- NATS ----

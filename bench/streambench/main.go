@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/coconet/coconet/bench/internal/benchpair"
 	"io"
 	"os"
 	"runtime"
@@ -32,9 +33,6 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/coconet/coconet"
-	"github.com/coconet/coconet/stream"
 )
 
 const rawProto = "/streambench/raw/1.0.0"
@@ -164,7 +162,7 @@ type report struct {
 }
 
 func setupCoconet(ctx context.Context) (_ *side, transport string, closeAll func(), err error) {
-	tmp, err := os.MkdirTemp("", "streambench-")
+	pair, err := benchpair.Start(ctx, "streambench", nil)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -173,50 +171,15 @@ func setupCoconet(ctx context.Context) (_ *side, transport string, closeAll func
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
-		os.RemoveAll(tmp)
+		pair.Close()
 	}
 	defer func() {
 		if err != nil {
 			closeAll()
 		}
 	}()
-	ah, bh := tmp+"/alice", tmp+"/bob"
-	if _, err = coconet.Init(ah, "alice"); err != nil {
-		return
-	}
-	if _, err = coconet.Init(bh, "bob"); err != nil {
-		return
-	}
-	if _, err = coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
-		return
-	}
-	alice := &coconet.Node{Home: ah, Network: "bench", ListenHost: "127.0.0.1"}
-	if err = alice.Start(ctx); err != nil {
-		return
-	}
-	closers = append(closers, func() { alice.Close() })
-	code, _, err := alice.Invite(coconet.InviteOptions{TTL: time.Hour})
-	if err != nil {
-		return
-	}
-	if _, _, err = coconet.Join(ctx, bh, code, coconet.JoinOptions{}); err != nil {
-		return
-	}
-	bob := &coconet.Node{Home: bh, Network: "bench", ListenHost: "127.0.0.1"}
-	if err = bob.Start(ctx); err != nil {
-		return
-	}
-	closers = append(closers, func() { bob.Close() })
-	as, err := stream.New(alice.Internal(), stream.Options{})
-	if err != nil {
-		return
-	}
-	closers = append(closers, func() { as.Close() })
-	bs, err := stream.New(bob.Internal(), stream.Options{})
-	if err != nil {
-		return
-	}
-	closers = append(closers, func() { bs.Close() })
+	alice, bob := pair.Alice, pair.Bob
+	as, bs := alice.Streams(), bob.Streams()
 	l, err := as.Listen("sink")
 	if err != nil {
 		return

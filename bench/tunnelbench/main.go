@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/coconet/coconet/bench/internal/benchpair"
 	"io"
 	"math"
 	"net"
@@ -33,8 +34,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet"
-	"github.com/coconet/coconet/stream"
 	"github.com/coconet/coconet/tunnel"
 )
 
@@ -206,7 +205,7 @@ func btoi(b bool) int {
 // ---- coconet ----
 
 func setupCoconet(ctx context.Context, taddr, tr string) (addr string, closeAll func(), err error) {
-	tmp, err := os.MkdirTemp("", "tunnelbench-")
+	pair, err := benchpair.Start(ctx, "tunnelbench", nil)
 	if err != nil {
 		return "", nil, err
 	}
@@ -215,50 +214,15 @@ func setupCoconet(ctx context.Context, taddr, tr string) (addr string, closeAll 
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
-		os.RemoveAll(tmp)
+		pair.Close()
 	}
 	defer func() {
 		if err != nil {
 			closeAll()
 		}
 	}()
-	ah, bh := tmp+"/alice", tmp+"/bob"
-	if _, err = coconet.Init(ah, "alice"); err != nil {
-		return
-	}
-	if _, err = coconet.Init(bh, "bob"); err != nil {
-		return
-	}
-	if _, err = coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
-		return
-	}
-	alice := &coconet.Node{Home: ah, Network: "bench", ListenHost: "127.0.0.1"}
-	if err = alice.Start(ctx); err != nil {
-		return
-	}
-	closers = append(closers, func() { alice.Close() })
-	code, _, err := alice.Invite(coconet.InviteOptions{TTL: time.Hour})
-	if err != nil {
-		return
-	}
-	if _, _, err = coconet.Join(ctx, bh, code, coconet.JoinOptions{}); err != nil {
-		return
-	}
-	bob := &coconet.Node{Home: bh, Network: "bench", ListenHost: "127.0.0.1"}
-	if err = bob.Start(ctx); err != nil {
-		return
-	}
-	closers = append(closers, func() { bob.Close() })
-	as, err := stream.New(alice.Internal(), stream.Options{})
-	if err != nil {
-		return
-	}
-	closers = append(closers, func() { as.Close() })
-	bs, err := stream.New(bob.Internal(), stream.Options{})
-	if err != nil {
-		return
-	}
-	closers = append(closers, func() { bs.Close() })
+	alice, bob := pair.Alice, pair.Bob
+	as, bs := alice.Streams(), bob.Streams()
 	e, err := tunnel.Expose(ctx, as, "target", taddr, nil)
 	if err != nil {
 		return

@@ -1,0 +1,75 @@
+// Package benchpair sets up what every coconet benchmark starts from: two
+// users in temporary homes, alice owning a network and bob joined to it by
+// an invite, both nodes started on 127.0.0.1 — done through the public
+// library API, as users would.
+package benchpair
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/coconet/coconet"
+)
+
+// Pair is alice (owner) and bob (guest) with started nodes.
+type Pair struct {
+	Alice, Bob *coconet.Node
+	dir        string
+}
+
+// Start creates the homes under a temporary directory named after prefix
+// and starts both nodes; logf (may be nil) receives their diagnostics.
+func Start(ctx context.Context, prefix string, logf func(string, ...any)) (_ *Pair, err error) {
+	dir, err := os.MkdirTemp("", prefix+"-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Pair{dir: dir}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	ah, bh := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
+	if _, err := coconet.Init(ah, "alice"); err != nil {
+		return nil, err
+	}
+	if _, err := coconet.Init(bh, "bob"); err != nil {
+		return nil, err
+	}
+	if _, err := coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
+		return nil, err
+	}
+	p.Alice = &coconet.Node{Home: ah, Network: "bench", ListenHost: "127.0.0.1", Logf: logf}
+	if err := p.Alice.Start(ctx); err != nil {
+		p.Alice = nil
+		return nil, fmt.Errorf("start alice: %w", err)
+	}
+	code, _, err := p.Alice.Invite(coconet.InviteOptions{TTL: time.Hour})
+	if err != nil {
+		return nil, fmt.Errorf("invite: %w", err)
+	}
+	if _, _, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{Logf: logf}); err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	p.Bob = &coconet.Node{Home: bh, Network: "bench", ListenHost: "127.0.0.1", Logf: logf}
+	if err := p.Bob.Start(ctx); err != nil {
+		p.Bob = nil
+		return nil, fmt.Errorf("start bob: %w", err)
+	}
+	return p, nil
+}
+
+// Close stops both nodes and removes the homes.
+func (p *Pair) Close() {
+	if p.Bob != nil {
+		p.Bob.Close()
+	}
+	if p.Alice != nil {
+		p.Alice.Close()
+	}
+	os.RemoveAll(p.dir)
+}
