@@ -157,33 +157,21 @@ func (n *Node) Send(ctx context.Context, to string, data []byte) error {
 	if st.Role(n.user) == ledger.RoleNone {
 		return fmt.Errorf("you are no longer a member of %q (you were removed); ask one of its admins for a new invite", st.Name)
 	}
-	m, err := ResolveMember(st, to)
+	name, ids, err := n.resolve(to)
 	if err != nil {
 		return err
 	}
-	ids := node.NodesOf(st, m.User)
-	var self = n.n.ID()
 	var lastErr error
-	tried := 0
 	for _, id := range ids {
-		if id == self {
-			continue
-		}
-		tried++
-		if err := n.n.SendTo(ctx, id, data); err == nil {
+		if lastErr = n.n.SendTo(ctx, id, data); lastErr == nil {
 			return nil
-		} else {
-			lastErr = err
 		}
-	}
-	if tried == 0 {
-		return fmt.Errorf("%s has no node in %q to send to", m.Name, st.Name)
 	}
 	if errors.Is(lastErr, node.ErrRefused) {
-		return fmt.Errorf("%s's node refused the connection: its copy of the ledger does not list your node as a member of %q (were you removed?)", m.Name, st.Name)
+		return fmt.Errorf("%s's node refused the connection: its copy of the ledger does not list your node as a member of %q (were you removed?)", name, st.Name)
 	}
 	if errors.Is(lastErr, node.ErrOffline) {
-		return fmt.Errorf("%s is offline: none of their %d node(s) could be reached; the message was not delivered", m.Name, tried)
+		return fmt.Errorf("%s is offline: none of their %d node(s) could be reached; the message was not delivered", name, len(ids))
 	}
 	return lastErr
 }

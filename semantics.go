@@ -45,16 +45,23 @@ func (n *Node) closeSemantics() {
 // PeerNodes resolves a member (name, user ID prefix, or a node's peer ID) to
 // the nodes to try, those of this node's app and connected ones first.
 func (n *Node) PeerNodes(to string) ([]peer.ID, error) {
+	_, ids, err := n.resolve(to)
+	return ids, err
+}
+
+// resolve is PeerNodes that also names the member, for messages.
+func (n *Node) resolve(to string) (string, []peer.ID, error) {
 	st := n.log.State()
 	if id, err := peer.Decode(to); err == nil {
-		if !n.n.IsMember(id) {
-			return nil, fmt.Errorf("node %s is not a member node of %q", id.ShortString(), st.Name)
+		s, ok := n.n.SenderOf(id)
+		if !ok {
+			return "", nil, fmt.Errorf("node %s is not a member node of %q", id.ShortString(), st.Name)
 		}
-		return []peer.ID{id}, nil
+		return s.Name, []peer.ID{id}, nil
 	}
 	m, err := ResolveMember(st, to)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	self := n.n.ID()
 	app := n.App
@@ -78,9 +85,9 @@ func (n *Node) PeerNodes(to string) ([]peer.ID, error) {
 	}
 	out := append(first, rest...)
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s has no node in %q", m.Name, st.Name)
+		return "", nil, fmt.Errorf("%s has no node in %q", m.Name, st.Name)
 	}
-	return out, nil
+	return m.Name, out, nil
 }
 
 // Handle serves a named request/reply service; Handle(name, nil) removes it.

@@ -82,6 +82,7 @@ type Node struct {
 	userKey ed25519.PrivateKey
 	nodeKey ed25519.PrivateKey
 	self    [32]byte
+	id      peer.ID // of self
 	host    host.Host
 	mdns    mdns.Service
 
@@ -137,6 +138,7 @@ func New(cfg Config) (*Node, error) {
 		backoff:   map[peer.ID]time.Time{},
 	}
 	n.self = pubOf(n.nodeKey)
+	n.id, _ = PeerIDOf(n.self)
 	n.inbox.init(1000)
 	return n, nil
 }
@@ -159,10 +161,7 @@ func (n *Node) Log() *ledger.Log { return n.log }
 func (n *Node) Host() host.Host { return n.host }
 
 // ID is the node's libp2p peer ID.
-func (n *Node) ID() peer.ID {
-	id, _ := PeerIDOf(n.self)
-	return id
-}
+func (n *Node) ID() peer.ID { return n.id }
 
 type portsFile struct {
 	TCP int `json:"tcp"`
