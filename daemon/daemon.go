@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,6 +130,20 @@ func (d *Daemon) Close() error {
 
 // Node returns the running node of a network (by name or ID).
 func (d *Daemon) Node(ref string) (*coconet.Node, error) {
+	// The running nodes answer first: resolving through the home would open
+	// and fold every network's ledger on every request.
+	d.mu.Lock()
+	var match []*coconet.Node
+	for id, n := range d.nodes {
+		if strings.EqualFold(n.Ledger().State().Name, ref) || (len(ref) >= 6 && strings.HasPrefix(id.String(), strings.ToLower(ref))) {
+			match = append(match, n)
+		}
+	}
+	d.mu.Unlock()
+	if len(match) == 1 {
+		return match[0], nil
+	}
+	// None or several: the home's resolver explains.
 	id, err := coconet.FindNetwork(d.Home, ref)
 	if err != nil {
 		return nil, api.NotFound{Err: err}
