@@ -144,6 +144,8 @@ const (
 	KindRemoveUser   Kind = "remove_user"   // Subject
 	KindAddNode      Kind = "add_node"      // Node (Ed25519 public key of a libp2p host), Subject (user who owns the node), SubjectName = app/node name
 	KindRemoveNode   Kind = "remove_node"   // Node
+	KindPut          Kind = "put"           // Table, Key, Value: set a record of an application table (see Tables)
+	KindDelete       Kind = "delete"        // Table, Key: remove a record
 )
 
 // Version is the wire version of operations this package writes and reads.
@@ -181,6 +183,9 @@ type Op struct {
 	NetKind     string          `cbor:"16,keyasint,omitempty"` // "user" or "developer" (genesis)
 	Nonce       []byte          `cbor:"17,keyasint,omitempty"` // genesis nonce
 	Sig         []byte          `cbor:"18,keyasint,omitempty"` // Ed25519 by Author over SigningBytes()
+	Table       string          `cbor:"19,keyasint,omitempty"` // application table (put, delete)
+	Key         string          `cbor:"20,keyasint,omitempty"` // record key in Table (put, delete)
+	Value       []byte          `cbor:"21,keyasint,omitempty"` // record value (put); its table's package encodes it
 }
 
 // opDomain prefixes the bytes an author signs, so an op signature can never
@@ -276,6 +281,7 @@ func (o *Op) Clone() *Op {
 	c.Parents = append([]ID(nil), o.Parents...)
 	c.Nonce = append([]byte(nil), o.Nonce...)
 	c.Sig = append([]byte(nil), o.Sig...)
+	c.Value = append([]byte(nil), o.Value...)
 	return &c
 }
 
@@ -418,6 +424,10 @@ func (o *Op) shapeProblem() string {
 		if o.Node == [32]byte{} {
 			return "remove_node names no node"
 		}
+	case KindPut, KindDelete:
+		if p := recordShapeProblem(o); p != "" {
+			return p
+		}
 	default:
 		return fmt.Sprintf("unknown kind %q", o.Kind)
 	}
@@ -459,6 +469,10 @@ func (o *Op) Describe() string {
 		return fmt.Sprintf("%s added node%s %s of %s", a, name, shortKey(o.Node), o.Subject.Short())
 	case KindRemoveNode:
 		return fmt.Sprintf("%s removed node %s", a, shortKey(o.Node))
+	case KindPut:
+		return fmt.Sprintf("%s set %s %q", a, o.Table, o.Key)
+	case KindDelete:
+		return fmt.Sprintf("%s deleted %s %q", a, o.Table, o.Key)
 	}
 	return fmt.Sprintf("%s did %q", a, o.Kind)
 }

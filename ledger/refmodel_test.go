@@ -261,7 +261,13 @@ func (s *sim) candidate(p *simPerson, st *State) Op {
 		}
 	}
 	node := nodeKey(fmt.Sprint("sim ", s.r.IntN(6)))
-	switch s.r.IntN(10) {
+	switch s.r.IntN(12) {
+	case 10:
+		tables := []string{TableDevice, TableGrant, TablePushAlias}
+		return Op{Kind: KindPut, Table: tables[s.pick(len(tables))], Key: fmt.Sprint("k", s.pick(3)), Value: []byte{byte(s.pick(256))}}
+	case 11:
+		tables := []string{TableDevice, TableGrant, TablePushAlias}
+		return Op{Kind: KindDelete, Table: tables[s.pick(len(tables))], Key: fmt.Sprint("k", s.pick(3))}
 	case 0:
 		s.nkeys++
 		return Op{Kind: KindInvite, InviteKey: nodeKey(fmt.Sprint("invite ", s.nkeys)), Role: role, Uses: 1 + s.r.IntN(2),

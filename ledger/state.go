@@ -54,6 +54,8 @@ type State struct {
 	Nodes   map[[32]byte]*NodeInfo
 	Invites map[ID]*InviteInfo
 	Removed map[identity.UserID]ID // last effective removal of each removed user
+	// Records holds the application tables (see Tables): table → key → record.
+	Records map[string]map[string]*Record
 	Applied int                    // number of operations that took effect
 	// Rejected lists the operations that had no effect, and why.
 	Rejected []Rejection
@@ -78,6 +80,7 @@ func newState(anc ancestry, ops []*Op) *State {
 		Nodes:   make(map[[32]byte]*NodeInfo),
 		Invites: make(map[ID]*InviteInfo),
 		Removed: make(map[identity.UserID]ID),
+		Records: make(map[string]map[string]*Record),
 		anc:     anc,
 		names:   make(map[identity.UserID]string),
 	}
@@ -163,7 +166,8 @@ func (s *State) Equal(t *State) bool {
 		s.Applied != t.Applied || len(s.Rejected) != len(t.Rejected) {
 		return false
 	}
-	if !mapsEqual(s.Members, t.Members) || !mapsEqual(s.Nodes, t.Nodes) || !mapsEqual(s.Invites, t.Invites) {
+	if !mapsEqual(s.Members, t.Members) || !mapsEqual(s.Nodes, t.Nodes) || !mapsEqual(s.Invites, t.Invites) ||
+		!recordsEqual(s.Records, t.Records) {
 		return false
 	}
 	if len(s.Removed) != len(t.Removed) {
@@ -252,6 +256,8 @@ func canInvite(author, role Role) bool {
 //   - add_node: for a member, by that member or the owner; a node key
 //     belongs to one user at a time.
 //   - remove_node: the node's user, the owner or an admin.
+//   - put, delete: a member whose role is at least the table's (Tables);
+//     a delete needs the record to exist.
 func (s *State) Check(o *Op) error {
 	if r := s.check(o, o.ID()); r != nil {
 		return r
@@ -355,6 +361,8 @@ func (s *State) check(o *Op, id ID) *Rejection {
 		case o.Author != n.User && author.Role < RoleAdmin:
 			return deny("%s cannot remove node %s of %s", who, shortKey(o.Node), s.nameOf(n.User))
 		}
+	case KindPut, KindDelete:
+		return s.checkRecord(o, author, id)
 	}
 	return nil
 }
@@ -428,6 +436,8 @@ func (s *State) apply(o *Op, id ID) {
 		s.Nodes[o.Node] = &NodeInfo{Key: o.Node, User: o.Subject, Name: o.SubjectName, AddedAt: id}
 	case KindRemoveNode:
 		delete(s.Nodes, o.Node)
+	case KindPut, KindDelete:
+		s.applyRecord(o, id)
 	}
 }
 
