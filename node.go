@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -55,6 +57,9 @@ type Node struct {
 	rpc     *rpc.Service
 	streams *stream.Service
 	ps      *pubsub.PubSub
+
+	policyMu sync.Mutex
+	policies atomic.Pointer[policies]
 }
 
 // Start opens the network's ledger and brings the node up.

@@ -34,6 +34,16 @@ func (n *Node) Subscribe(ctx context.Context, pattern string, opts pubsub.Subscr
 	return n.ps.Subscribe(ctx, pattern, opts)
 }
 
-// AuthorizeTopic is the default pub-sub policy: every member receives every
-// topic. The home model narrows it for guests by grants.
-func (n *Node) AuthorizeTopic(sub node.Sender, topic string) bool { return authorize(sub) == nil }
+// AuthorizeTopic is the pub-sub policy: every member receives every topic,
+// narrowed by the policies added with AddPolicy.
+func (n *Node) AuthorizeTopic(sub node.Sender, topic string) bool {
+	if authorize(sub) != nil {
+		return false
+	}
+	for _, p := range n.policies.Load().list() {
+		if p.Topic != nil && !p.Topic(sub, topic) {
+			return false
+		}
+	}
+	return true
+}

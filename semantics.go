@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -206,13 +207,69 @@ func (n *Node) ReceiveFiles(ctx context.Context, dir string, accept func(node.Se
 	return rc.Serve(ctx, l)
 }
 
-// AuthorizeRequest and AuthorizeStream are the default policies: every
-// member may call every service and open every stream. The home model will
-// narrow them for guests by grants.
-func (n *Node) AuthorizeRequest(from node.Sender, service string) error { return authorize(from) }
+// Policy narrows who may use what on a node, beyond being a member. A nil
+// function admits every member. Layers built on a node (the home model's
+// device host, the OTA server) add theirs with AddPolicy; every policy added
+// must admit a request, stream or subscription.
+type Policy struct {
+	// Request decides a request to service; a non-nil error is the refusal
+	// the caller reads.
+	Request func(from node.Sender, service string) error
+	// Stream decides a stream to service.
+	Stream func(from node.Sender, service string) error
+	// Topic decides whether sub receives the messages of topic published
+	// by this node.
+	Topic func(sub node.Sender, topic string) bool
+}
+
+// AddPolicy adds p to the policies every request, stream and subscription
+// this node serves must pass. It may be called while the node runs.
+func (n *Node) AddPolicy(p Policy) {
+	n.policyMu.Lock()
+	defer n.policyMu.Unlock()
+	ps := append(slices.Clone(n.policies.Load().list()), p)
+	n.policies.Store(&policies{ps})
+}
+
+type policies struct{ ps []Policy }
+
+func (p *policies) list() []Policy {
+	if p == nil {
+		return nil
+	}
+	return p.ps
+}
+
+// AuthorizeRequest is the request policy: every member, narrowed by the
+// policies added with AddPolicy.
+func (n *Node) AuthorizeRequest(from node.Sender, service string) error {
+	if err := authorize(from); err != nil {
+		return err
+	}
+	for _, p := range n.policies.Load().list() {
+		if p.Request != nil {
+			if err := p.Request(from, service); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // AuthorizeStream is the stream policy; see AuthorizeRequest.
-func (n *Node) AuthorizeStream(from node.Sender, service string) error { return authorize(from) }
+func (n *Node) AuthorizeStream(from node.Sender, service string) error {
+	if err := authorize(from); err != nil {
+		return err
+	}
+	for _, p := range n.policies.Load().list() {
+		if p.Stream != nil {
+			if err := p.Stream(from, service); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 func authorize(from node.Sender) error {
 	if from.Role == ledger.RoleNone {

@@ -11,10 +11,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
 	"github.com/coconet/coconet/transfer"
 )
@@ -145,5 +147,30 @@ func TestSendFile(t *testing.T) {
 	}
 	if e := <-events; e.From != "bob" || e.Path != res.Path {
 		t.Fatalf("event = %+v", e)
+	}
+}
+
+// TestAddPolicy checks that a policy added while the node runs narrows who
+// may call a service, and that the refusal reaches the caller.
+func TestAddPolicy(t *testing.T) {
+	an, bn := pair(t)
+	an.Handle("door.open", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return []byte("opened"), nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if got, err := bn.Request(ctx, "alice", "door.open", nil); err != nil || string(got) != "opened" {
+		t.Fatalf("before the policy: Request = %q, %v; want opened", got, err)
+	}
+	an.AddPolicy(Policy{Request: func(from node.Sender, service string) error {
+		if from.Role == ledger.RoleGuest && service == "door.open" {
+			return errors.New("guests may not open the door")
+		}
+		return nil
+	}})
+	_, err := bn.Request(ctx, "alice", "door.open", nil)
+	if err == nil || !strings.Contains(err.Error(), "guests may not open the door") {
+		t.Fatalf("after the policy: err = %v, want the policy's refusal", err)
+	}
+	if got, err := an.Request(ctx, "bob", "coco.unknown", nil); err == nil {
+		t.Fatalf("alice calling bob: got %q, want unknown service", got)
 	}
 }
