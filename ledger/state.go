@@ -56,7 +56,7 @@ type State struct {
 	Removed map[identity.UserID]ID // last effective removal of each removed user
 	// Records holds the application tables (see Tables): table → key → record.
 	Records map[string]map[string]*Record
-	Applied int                    // number of operations that took effect
+	Applied int // number of operations that took effect
 	// Rejected lists the operations that had no effect, and why.
 	Rejected []Rejection
 
