@@ -281,3 +281,14 @@ func (n *Node) Usage(ctx context.Context) (control.Usage, error) { return n.n.Us
 // ControlStatus tells, per control plane, whether the node is connected,
 // registered and holds a relay slot.
 func (n *Node) ControlStatus() []node.ControlStatus { return n.n.ControlStatus() }
+
+// Append signs op with this node's user key and adds it to the network's
+// ledger; every online member node receives it within a round trip. Only
+// Kind and the fields of that kind need to be set; a *ledger.Rejection
+// says why the user may not do it, and nothing is written then.
+func (n *Node) Append(op ledger.Op) (*ledger.Op, error) {
+	return n.log.Append(n.id.Seed.UserKey(), op)
+}
+
+// User is the ID of the user this node belongs to.
+func (n *Node) User() identity.UserID { return n.user }
