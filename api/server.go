@@ -135,6 +135,10 @@ func Handler(svc Service) http.Handler {
 			streamOut(w, ch, err)
 		}
 	})
+	homeRoutes(mux, svc)
+	deviceRoutes(mux, svc)
+	otaRoutes(mux, svc)
+	pushRoutes(mux, svc)
 	return mux
 }
 

@@ -41,6 +41,12 @@ type Service interface {
 	Usage(ctx context.Context, network string) (control.Usage, error)
 	// Subscribe streams messages matching a pattern while ctx lasts.
 	Subscribe(ctx context.Context, network string, req SubscribeRequest) (<-chan PubMessage, error)
+
+	// The home model, devices, OTA and the push server: each in its own file.
+	HomeService
+	DeviceService
+	OTAService
+	PushService
 }
 
 // CallRequest calls a service.

@@ -97,6 +97,10 @@ func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
 		return err
 	}
 	d.serveBuiltins(n)
+	if err := d.attach(ctx, n); err != nil {
+		n.Close()
+		return err
+	}
 	d.mu.Lock()
 	d.nodes[id] = n
 	d.mu.Unlock()
