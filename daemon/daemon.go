@@ -31,6 +31,13 @@ type Daemon struct {
 	// Control lists control planes every node uses.
 	Control []string
 	Logf    func(format string, args ...any)
+	// Device runs this home as a device (`coco up --device`): one network at
+	// a time, joined by the owner claiming it; DeviceName names it.
+	Device     bool
+	DeviceName string
+	// Sim names a simulated bridge whose resources the device serves
+	// ("zigbee": bulbs, a plug, a door lock, a temperature sensor); "" none.
+	Sim string
 
 	id   *identity.Identity
 	lock *os.File
