@@ -338,3 +338,52 @@ func mergeControls(configured, saved []string) []string {
 	}
 	return out
 }
+
+// AdoptNetwork stores into home a network whose whole ledger another member
+// handed over (a device being claimed): it verifies every operation, runs
+// check on the resulting state, and only then keeps it, with peers in the
+// network's peer book. On any error nothing is kept.
+func AdoptNetwork(home string, ops []*ledger.Op, peers []peer.AddrInfo, check func(*ledger.State) error) (*ledger.Log, error) {
+	var genesis *ledger.Op
+	var rest []*ledger.Op
+	for _, o := range ops {
+		if o.Kind == ledger.KindGenesis && genesis == nil {
+			genesis = o
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	if genesis == nil {
+		return nil, errors.New("the ledger handed over has no genesis")
+	}
+	tmp, err := os.MkdirTemp(mkdirs(networksDir(home)), ".adopt-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	l, err := ledger.Init(filepath.Join(tmp, "ledger"), genesis, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, errs := l.AddAll(rest); errors.Join(errs...) != nil {
+		return nil, fmt.Errorf("the ledger handed over does not verify: %w", errors.Join(errs...))
+	}
+	if err := check(l.State()); err != nil {
+		return nil, err
+	}
+	netID := l.Network()
+	if err := node.WritePeerBook(tmp, peers); err != nil {
+		return nil, err
+	}
+	final := NetworkDir(home, netID)
+	os.RemoveAll(final)
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, err
+	}
+	return ledger.Open(ledgerDir(home, netID), nil)
+}
+
+// ForgetNetwork deletes a network from home (a device removed from it).
+func ForgetNetwork(home string, id ledger.NetworkID) error {
+	return os.RemoveAll(NetworkDir(home, id))
+}

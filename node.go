@@ -49,6 +49,9 @@ type Node struct {
 	Control []string
 	// Logf receives diagnostic lines; nil discards them.
 	Logf func(format string, args ...any)
+	// Device runs the node with the home's device key (see package device):
+	// the node the owner claimed with `coco device add`.
+	Device bool
 
 	id      *identity.Identity
 	user    identity.UserID // id.ID(), cached: deriving it costs a key generation
@@ -93,6 +96,7 @@ func (n *Node) startWith(ctx context.Context, id *identity.Identity, l *ledger.L
 		Seed: id.Seed, UserName: id.Name, Log: l, Dir: NetworkDir(n.Home, l.Network()),
 		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Logf: n.Logf,
 		Control: mergeControls(n.Control, savedControls(NetworkDir(n.Home, l.Network()))),
+		NodeKey: n.deviceKey(id),
 	})
 	if err != nil {
 		return err
@@ -292,3 +296,10 @@ func (n *Node) Append(op ledger.Op) (*ledger.Op, error) {
 
 // User is the ID of the user this node belongs to.
 func (n *Node) User() identity.UserID { return n.user }
+
+func (n *Node) deviceKey(id *identity.Identity) ed25519.PrivateKey {
+	if !n.Device {
+		return nil
+	}
+	return id.Seed.DeviceKey()
+}

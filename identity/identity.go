@@ -80,6 +80,7 @@ const (
 	ctxUser   = "coconet/v1/user-signing-key"
 	ctxNode   = "coconet/v1/node-key"
 	ctxInvite = "coconet/v1/invite-key"
+	ctxDevice = "coconet/v1/device-key"
 )
 
 func derive(secret []byte, info string) [32]byte {
@@ -106,6 +107,14 @@ func (s Seed) UserID() UserID { return UserIDOf(s.UserKey().Public().(ed25519.Pu
 func (s Seed) NodeKey(network [32]byte, app string) ed25519.PrivateKey {
 	info := ctxNode + "\x00" + string(network[:]) + "\x00" + app
 	k := derive(s.b[:], info)
+	return ed25519.NewKeyFromSeed(k[:])
+}
+
+// DeviceKey is the Ed25519 key of a device's node. Unlike NodeKey it does not
+// depend on a network: a device shows it in its claim code before it belongs
+// to any network, and keeps it from one network to the next.
+func (s Seed) DeviceKey() ed25519.PrivateKey {
+	k := derive(s.b[:], ctxDevice)
 	return ed25519.NewKeyFromSeed(k[:])
 }
 

@@ -26,6 +26,11 @@ type Sender struct {
 	User identity.UserID
 	Name string
 	Role ledger.Role
+	// Device is set for a device node (a node the owner claimed, with a
+	// record in ledger.TableDevice). User is then the owner, but a device
+	// acts with a guest's role and no grants: it never carries the owner's
+	// authority.
+	Device bool
 }
 
 // SenderOf looks up the member that owns node p; ok is false for non-members.
@@ -42,6 +47,12 @@ func (n *Node) SenderOf(p peer.ID) (s Sender, ok bool) {
 	s = Sender{Node: p, User: u}
 	if m, ok := st.Members[u]; ok {
 		s.Name, s.Role = m.Name, m.Role
+	}
+	if st.Record(ledger.TableDevice, p.String()) != nil {
+		s.Device, s.Role = true, ledger.RoleGuest
+		if ni := st.Nodes[k]; ni != nil && ni.Name != "" {
+			s.Name = ni.Name
+		}
 	}
 	return s, true
 }

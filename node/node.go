@@ -73,6 +73,9 @@ type Config struct {
 	// not filtered). Tests use it to build peers that can reach each other
 	// only through a relay.
 	DialFilter func(p peer.ID, addr ma.Multiaddr) bool
+	// NodeKey, if set, is the node's key instead of the one derived from
+	// Seed for (network, App): a device's key (identity.Seed.DeviceKey).
+	NodeKey ed25519.PrivateKey
 }
 
 // Node is one running coconet node.
@@ -136,6 +139,9 @@ func New(cfg Config) (*Node, error) {
 		syncCh:    make(chan struct{}, 1),
 		dialCh:    make(chan struct{}, 1),
 		backoff:   map[peer.ID]time.Time{},
+	}
+	if cfg.NodeKey != nil {
+		n.nodeKey = cfg.NodeKey
 	}
 	n.self = pubOf(n.nodeKey)
 	n.id, _ = PeerIDOf(n.self)
@@ -365,7 +371,9 @@ func (n *Node) onLedgerChange() {
 				ctx, cancel := context.WithTimeout(n.ctx, time.Second)
 				n.pushTo(ctx, p)
 				cancel()
-				n.host.Network().ClosePeer(p)
+				if m, inv := n.classify(p); !m && !inv { // not added back meanwhile
+					n.host.Network().ClosePeer(p)
+				}
 			})
 		}
 	}

@@ -1,0 +1,301 @@
+package device
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
+)
+
+// Protocol is the claim protocol's libp2p protocol ID.
+const Protocol = protocol.ID("/coco/claim/1.0.0")
+
+// maxFrame bounds one frame of the claim protocol (the whole ledger).
+const maxFrame = 64 << 20
+
+// maxBadProofs is how many wrong proofs a Claimer takes before it changes
+// its secret.
+const maxBadProofs = 5
+
+const proofDomain = "coconet/claim/v1"
+
+// Proof is what the owner sends to show it holds the code's secret.
+func Proof(secret [SecretSize]byte, owner, device peer.ID) []byte {
+	m := hmac.New(sha256.New, secret[:])
+	m.Write([]byte(proofDomain))
+	m.Write([]byte(owner))
+	m.Write([]byte(device))
+	return m.Sum(nil)
+}
+
+type claimRequest struct {
+	Proof []byte   `cbor:"1,keyasint"`
+	Ops   [][]byte `cbor:"2,keyasint"`
+	Peers [][]byte `cbor:"3,keyasint,omitempty"` // binary multiaddrs ending in /p2p/ID
+}
+
+type claimReply struct {
+	OK    bool   `cbor:"1,keyasint,omitempty"`
+	Error string `cbor:"2,keyasint,omitempty"`
+}
+
+func writeFrame(w io.Writer, v any) error {
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func readFrame(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxFrame {
+		return fmt.Errorf("frame of %d bytes, more than %d", n, maxFrame)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	return cbor.Unmarshal(b, v)
+}
+
+// Record is the value of a device's record in ledger.TableDevice (JSON),
+// keyed by the device node's peer ID.
+type Record struct {
+	Name  string    `json:"name"`
+	Node  string    `json:"node"`
+	Model string    `json:"model,omitempty"`
+	Added time.Time `json:"added"`
+}
+
+// ClaimerConfig configures a Claimer.
+type ClaimerConfig struct {
+	// Home is the device's home: the claimed network is stored there.
+	Home string
+	// Name and Model describe the device in its code.
+	Name, Model string
+	// ListenHost is the IPv4 address to listen on; "" means 0.0.0.0.
+	ListenHost string
+	// Logf receives diagnostic lines; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Claimed tells what network a device joined.
+type Claimed struct {
+	Network ledger.NetworkID
+	Name    string // the network's name
+	Owner   string // the owner's name
+}
+
+// Claimer waits for the owner of a network to claim the device.
+type Claimer struct {
+	cfg  ClaimerConfig
+	key  [32]byte
+	host host.Host
+	done chan Claimed
+
+	mu      sync.Mutex
+	secret  [SecretSize]byte
+	bad     int
+	claimed bool
+}
+
+// NewClaimer starts a claim host with the device key of cfg.Home's seed.
+func NewClaimer(cfg ClaimerConfig) (*Claimer, error) {
+	if cfg.ListenHost == "" {
+		cfg.ListenHost = "0.0.0.0"
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	id, err := coconet.LoadIdentity(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	dk := id.Seed.DeviceKey()
+	pk, err := crypto.UnmarshalEd25519PrivateKey(dk)
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(pk),
+		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/tcp/0", cfg.ListenHost)),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.DisableRelay(),
+		libp2p.UserAgent("coconet/0.1 device-claim"),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("device: start claim host: %w", err)
+	}
+	c := &Claimer{cfg: cfg, host: h, done: make(chan Claimed, 1), secret: newSecret()}
+	copy(c.key[:], dk.Public().(ed25519.PublicKey))
+	h.SetStreamHandler(Protocol, c.handle)
+	return c, nil
+}
+
+// PeerID is the device node's peer ID (the same once claimed).
+func (c *Claimer) PeerID() peer.ID { return c.host.ID() }
+
+// Code is the current claim code.
+func (c *Claimer) Code() string {
+	c.mu.Lock()
+	secret := c.secret
+	c.mu.Unlock()
+	code := &Code{Key: c.key, Name: c.cfg.Name, Model: c.cfg.Model, Secret: secret}
+	for _, a := range c.host.Addrs() {
+		code.Addrs = append(code.Addrs, a.Bytes())
+	}
+	return code.String()
+}
+
+// Wait returns when the device has been claimed and its network stored in
+// the home, or when ctx ends.
+func (c *Claimer) Wait(ctx context.Context) (Claimed, error) {
+	select {
+	case cl := <-c.done:
+		return cl, nil
+	case <-ctx.Done():
+		return Claimed{}, ctx.Err()
+	}
+}
+
+// Close stops the claim host. It is idempotent.
+func (c *Claimer) Close() error { return c.host.Close() }
+
+func (c *Claimer) handle(s network.Stream) {
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(time.Minute))
+	from := s.Conn().RemotePeer()
+	var req claimRequest
+	if err := readFrame(s, &req); err != nil {
+		s.Reset()
+		return
+	}
+	cl, err := c.claim(from, &req)
+	if err != nil {
+		c.cfg.Logf("device: claim by %s refused: %v", from.ShortString(), err)
+		writeFrame(s, claimReply{Error: err.Error()})
+		return
+	}
+	writeFrame(s, claimReply{OK: true})
+	c.cfg.Logf("device: claimed into %q by %s", cl.Name, cl.Owner)
+	c.done <- cl
+}
+
+func (c *Claimer) claim(from peer.ID, req *claimRequest) (Claimed, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.claimed {
+		return Claimed{}, errors.New("this device was just claimed")
+	}
+	if !hmac.Equal(req.Proof, Proof(c.secret, from, c.host.ID())) {
+		c.bad++
+		if c.bad >= maxBadProofs {
+			c.secret, c.bad = newSecret(), 0
+			c.cfg.Logf("device: %d wrong claim codes; the code changed (see `coco status`)", maxBadProofs)
+		}
+		return Claimed{}, errors.New("wrong claim code: check the code the device shows now")
+	}
+	ops := make([]*ledger.Op, 0, len(req.Ops))
+	for _, b := range req.Ops {
+		o, err := ledger.Unmarshal(b)
+		if err != nil {
+			return Claimed{}, fmt.Errorf("bad ledger operation: %w", err)
+		}
+		ops = append(ops, o)
+	}
+	var peers []peer.AddrInfo
+	for _, b := range req.Peers {
+		if a, err := ma.NewMultiaddrBytes(b); err == nil {
+			if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil {
+				peers = append(peers, *ai)
+			}
+		}
+	}
+	var cl Claimed
+	check := func(st *ledger.State) error {
+		ni := st.Nodes[c.key]
+		switch {
+		case ni == nil:
+			return errors.New("the ledger does not list this device's node")
+		case ni.User != st.Owner:
+			return errors.New("this device's node belongs to someone other than the network's owner")
+		case st.Record(ledger.TableDevice, c.host.ID().String()) == nil:
+			return errors.New("the ledger has no device record for this device")
+		}
+		fk, err := node.KeyOf(from)
+		if err != nil {
+			return err
+		}
+		if u, ok := st.NodeOwner(fk); !ok || u != st.Owner {
+			return errors.New("only a node of the network's owner can claim a device")
+		}
+		cl = Claimed{Network: st.Network, Name: st.Name}
+		if m := st.Members[st.Owner]; m != nil {
+			cl.Owner = m.Name
+		}
+		return nil
+	}
+	if _, err := coconet.AdoptNetwork(c.cfg.Home, ops, peers, check); err != nil {
+		return Claimed{}, err
+	}
+	c.claimed = true
+	return cl, nil
+}
+
+// Info describes a device of a network.
+type Info struct {
+	Name    string          `json:"name"`
+	Node    string          `json:"node"`
+	Model   string          `json:"model,omitempty"`
+	Added   time.Time       `json:"added"`
+	AddedBy identity.UserID `json:"added_by"`
+}
+
+// List returns the devices of a network, by name.
+func List(st *ledger.State) []Info {
+	var out []Info
+	for _, r := range st.Table(ledger.TableDevice) {
+		var rec Record
+		if json.Unmarshal(r.Value, &rec) != nil {
+			continue
+		}
+		out = append(out, Info{Name: rec.Name, Node: r.Key, Model: rec.Model, Added: rec.Added, AddedBy: r.Author})
+	}
+	sortInfos(out)
+	return out
+}

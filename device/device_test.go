@@ -1,0 +1,180 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/internal/nettest"
+	"github.com/coconet/coconet/ledger"
+)
+
+func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
+
+// newDevice makes a device home and its claimer on loopback.
+func newDevice(t *testing.T, name string) (home string, c *Claimer) {
+	t.Helper()
+	home = filepath.Join(t.TempDir(), name)
+	if _, err := coconet.Init(home, name); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClaimer(ClaimerConfig{Home: home, Name: name, Model: "test-lock", ListenHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return home, c
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClaimAndRemove is the owner's story: a device shows a code, the owner
+// adds it, it joins the network as a device (a guest's rights, never the
+// owner's), and removing it cuts it off.
+func TestClaimAndRemove(t *testing.T) {
+	alice, bob := nettest.Pair(t, ledger.RoleAdmin)
+	home, c := newDevice(t, "Front door")
+	code := c.Code()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := Add(ctx, bob, code); err == nil || !strings.Contains(err.Error(), "only the owner") {
+		t.Fatalf("admin Add: err = %v, want only the owner", err)
+	}
+	info, err := Add(ctx, alice, code)
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if info.Name != "Front door" || info.Node != c.PeerID().String() || info.Model != "test-lock" {
+		t.Errorf("Add = %+v", info)
+	}
+	cl, err := c.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.Network != alice.NetworkID() || cl.Name != "home" || cl.Owner != "alice" {
+		t.Errorf("Claimed = %+v", cl)
+	}
+	c.Close()
+	// Claimed once: the code is spent.
+	if _, err := Add(ctx, alice, code); err == nil {
+		t.Errorf("Add with a used code: err = nil")
+	}
+
+	dev := &coconet.Node{Home: home, Network: cl.Network.String(), ListenHost: "127.0.0.1", Device: true}
+	if err := dev.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	if dev.PeerID() != c.PeerID() {
+		t.Fatalf("device node %s, claim host %s: want the same key", dev.PeerID(), c.PeerID())
+	}
+	waitFor(t, "the device connected to alice", func() bool {
+		return alice.Internal().IsMember(dev.PeerID()) && len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) > 0
+	})
+	s, ok := alice.Internal().SenderOf(dev.PeerID())
+	if !ok || !s.Device || s.Role != ledger.RoleGuest || s.Name != "Front door" {
+		t.Errorf("SenderOf(device) = %+v, %v; want a device with a guest's role", s, ok)
+	}
+	if got := List(bob.Ledger().State()); len(got) != 1 || got[0].Name != "Front door" {
+		waitFor(t, "bob sees the device", func() bool { return len(List(bob.Ledger().State())) == 1 })
+	}
+
+	if _, err := Remove(bob, "front door"); err == nil {
+		t.Errorf("admin Remove: err = nil, want only the owner")
+	}
+	if _, err := Remove(alice, "front door"); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	waitFor(t, "alice to drop the device", func() bool {
+		return len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) == 0
+	})
+	if got := List(alice.Ledger().State()); len(got) != 0 {
+		t.Errorf("List after Remove = %+v", got)
+	}
+}
+
+// TestClaimRefusals: bad codes, wrong secrets (the code changes after five),
+// an unreachable device (nothing stays in the ledger).
+func TestClaimRefusals(t *testing.T) {
+	for _, bad := range []string{"", "hello", "coco1abcdef", Prefix + "zzzz", Prefix} {
+		if _, err := ParseCode(bad); !errors.Is(err, ErrBadCode) {
+			t.Errorf("ParseCode(%q): err = %v, want ErrBadCode", bad, err)
+		}
+	}
+	alice, _ := nettest.Pair(t, ledger.RoleGuest)
+	_, c := newDevice(t, "Lamp")
+	good, _ := ParseCode(c.Code())
+	tampered := strings.Replace(c.Code(), "a", "b", 1)
+	if _, err := ParseCode(tampered); err == nil && tampered != c.Code() {
+		t.Errorf("ParseCode(tampered): err = nil")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wrong := *good
+	wrong.Secret[0] ^= 1
+	before := len(alice.Ledger().Ops())
+	for i := range maxBadProofs {
+		_, err := Add(ctx, alice, wrong.String())
+		if err == nil || !strings.Contains(err.Error(), "wrong claim code") {
+			t.Fatalf("Add with a wrong secret (%d): err = %v", i, err)
+		}
+	}
+	st := alice.Ledger().State()
+	if len(List(st)) != 0 || st.IsMemberNode(good.Key) {
+		t.Fatalf("a refused claim left the device in the ledger")
+	}
+	if after := len(alice.Ledger().Ops()); after != before+4*maxBadProofs {
+		t.Logf("ops: %d before, %d after", before, after)
+	}
+	// The secret changed after five wrong proofs: the old code fails too.
+	if _, err := Add(ctx, alice, good.String()); err == nil || !strings.Contains(err.Error(), "wrong claim code") {
+		t.Fatalf("Add with the code from before five wrong tries: err = %v, want wrong claim code", err)
+	}
+	if _, err := Add(ctx, alice, c.Code()); err != nil {
+		t.Fatalf("Add with the new code: %v", err)
+	}
+
+	// A device that is not there.
+	_, gone := newDevice(t, "Gone")
+	code := gone.Code()
+	gone.Close()
+	old := ClaimTimeout
+	ClaimTimeout = 3 * time.Second
+	defer func() { ClaimTimeout = old }()
+	if _, err := Add(ctx, alice, code); err == nil || !strings.Contains(err.Error(), "cannot reach the device") {
+		t.Fatalf("Add of an unreachable device: err = %v", err)
+	}
+	if d, err := Find(alice.Ledger().State(), "Gone"); err == nil {
+		t.Fatalf("unreachable device left in the ledger: %+v", d)
+	}
+}
+
+func FuzzParseCode(f *testing.F) {
+	c := &Code{Key: [32]byte{1}, Name: "x", Addrs: [][]byte{}}
+	f.Add(c.String())
+	f.Add(Prefix + "aaaa")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCode(s)
+		if err != nil {
+			return
+		}
+		if _, err := ParseCode(c.String()); err != nil {
+			t.Fatalf("re-encoded code does not parse: %v", err)
+		}
+	})
+}
