@@ -40,6 +40,10 @@ type Push struct {
 	From    string   // the sender's id, "" if it has none
 	To      []string // resolved ids (aliases already replaced)
 	Data    []byte
+	// Loose is set for FRIENDS of an id outside the tree or at its root:
+	// the push also goes to every id connected to the far server that is
+	// outside the tree (From excepted).
+	Loose bool
 }
 
 // Forwarder carries pushes to ids that are not connected to this server,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,11 +163,51 @@ func (s *Server) acceptLoop() {
 }
 
 // Deliver hands data as "PUSH:<data>" to the ids of account connected to
-// this server and returns how many took it. The P2P bridge calls it for
-// pushes that come from other push servers.
+// this server and returns how many took it. Data holding a newline is
+// refused (it would forge lines): Deliver returns 0.
 func (s *Server) Deliver(account string, ids []string, data []byte) int {
-	n, _, _ := s.deliverLocal(account, ids, pushLine(data))
+	return s.DeliverPush(Push{Account: account, To: ids, Data: data})
+}
+
+// DeliverPush delivers a push another push server forwarded (see
+// Forwarder) to the ids of p.To connected here and, if p.Loose, to the
+// connected ids outside the tree; it returns how many took it. Data
+// holding a newline is refused: DeliverPush returns 0.
+func (s *Server) DeliverPush(p Push) int {
+	if bytes.IndexByte(p.Data, '\n') >= 0 {
+		return 0
+	}
+	to := p.To
+	if p.Loose {
+		skip := map[string]bool{p.From: true}
+		for _, id := range to {
+			skip[id] = true
+		}
+		to = append(slices.Clone(to), s.looseIDs(p.Account, skip)...)
+	}
+	n, _, _ := s.deliverLocal(p.Account, to, pushLine(p.Data))
 	return n
+}
+
+// looseIDs lists the ids of account connected here that are outside the
+// tree (no parent, no children), except those in skip.
+func (s *Server) looseIDs(account string, skip map[string]bool) []string {
+	s.mu.Lock()
+	var local []string
+	for k := range s.ids {
+		if k.account == account && !skip[k.id] {
+			local = append(local, k.id)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(local)
+	var out []string
+	for _, id := range local {
+		if _, inTree := s.Dir.Parent(account, id); !inTree && len(s.Dir.Children(account, id)) == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func pushLine(data []byte) []byte {
@@ -494,6 +535,7 @@ func (c *conn) push(account string, cmd Command) {
 		return name
 	}
 	var to []string
+	loose := false
 	switch cmd.Group {
 	case GroupRID:
 		to = []string{alias(cmd.Target)}
@@ -512,15 +554,15 @@ func (c *conn) push(account string, cmd Command) {
 			return
 		}
 		var ok bool
-		if to, ok = c.group(account, me, cmd.Group); !ok {
+		if to, loose, ok = c.group(account, me, cmd.Group); !ok {
 			c.reply(false, ReasonNoParent)
 			return
 		}
 	}
 	n, remote, busy := s.deliverLocal(account, to, pushLine(cmd.Data))
-	if len(remote) > 0 && s.Forward != nil {
+	if (len(remote) > 0 || loose) && s.Forward != nil {
 		ctx, cancel := context.WithTimeout(s.ctx, forwardTimeout)
-		fn, err := s.Forward.Forward(ctx, Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data)})
+		fn, err := s.Forward.Forward(ctx, Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data), Loose: loose})
 		cancel()
 		if err != nil && !errors.Is(err, ErrOffline) {
 			s.Logf("gateway: forward push from %s/%s: %v", account, me, err)
@@ -538,17 +580,20 @@ func (c *conn) push(account string, cmd Command) {
 }
 
 // group resolves a tree group of me; ok is false for PARENT of a root.
-func (c *conn) group(account, me, group string) (ids []string, ok bool) {
+// loose is set when the group also holds the ids outside the tree (FRIENDS
+// of a root or of an id outside the tree): those connected here are in ids,
+// those connected to other push servers are theirs to add.
+func (c *conn) group(account, me, group string) (ids []string, loose, ok bool) {
 	d := c.s.Dir
 	switch group {
 	case GroupParent:
 		p, ok := d.Parent(account, me)
 		if !ok {
-			return nil, false
+			return nil, false, false
 		}
-		return []string{p}, true
+		return []string{p}, false, true
 	case GroupChilds:
-		return d.Children(account, me), true
+		return d.Children(account, me), false, true
 	case GroupAllChilds:
 		seen := map[string]bool{me: true}
 		queue := []string{me}
@@ -562,7 +607,7 @@ func (c *conn) group(account, me, group string) (ids []string, ok bool) {
 			}
 			queue = queue[1:]
 		}
-		return ids, true
+		return ids, false, true
 	}
 	// FRIENDS: the other children of my parent; for a root (or an id
 	// outside the tree), the other roots and every connected id of the
@@ -573,7 +618,7 @@ func (c *conn) group(account, me, group string) (ids []string, ok bool) {
 				ids = append(ids, id)
 			}
 		}
-		return ids, true
+		return ids, false, true
 	}
 	seen := map[string]bool{me: true}
 	for _, id := range d.Roots(account) {
@@ -582,20 +627,7 @@ func (c *conn) group(account, me, group string) (ids []string, ok bool) {
 			ids = append(ids, id)
 		}
 	}
-	c.s.mu.Lock()
-	var local []string
-	for k := range c.s.ids {
-		if k.account == account && !seen[k.id] {
-			local = append(local, k.id)
-		}
-	}
-	c.s.mu.Unlock()
-	for _, id := range local {
-		if _, inTree := d.Parent(account, id); !inTree && len(d.Children(account, id)) == 0 {
-			ids = append(ids, id)
-		}
-	}
-	return ids, true
+	return append(ids, c.s.looseIDs(account, seen)...), true, true
 }
 
 // pair asks for a raw channel with peer; when both ids have asked for each

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/coconet/coconet/internal/nettest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 
 const (
 	key1 = "11FE313037C5327CD35BAC6C8D66867F" // account acct1
