@@ -419,6 +419,19 @@ func TestBadInput(t *testing.T) {
 		{"TCP:PUSH:" + key1 + ":RID:b", "[FAIL:FIELDS]"},
 		{"TCP:PUSH:" + key1 + ":RID:b c:x", "[FAIL:FIELDS]"},
 		{"TCP:PUSH:WRONGKEY:RID:b:x", "[FAIL:KEY]"},
+		{"TCP:GID", "[FAIL:FIELDS]"},
+		{"TCP:ID:" + key1 + ":", "[FAIL:FIELDS]"},
+		{"TCP:PUSH:" + key1, "[FAIL:FIELDS]"},
+		{"TCP:PUSH:" + key1 + ":RID", "[FAIL:FIELDS]"},
+		{"TCP:PUSH:" + key1 + ":FLY:x", "[FAIL:FIELDS]"},
+		{"TCP:TIME:" + key1, "[FAIL:FIELDS]"},
+		{"TCP:TIME:" + key1 + ":+15:00", "[FAIL:FIELDS]"},
+		{"TCP:GID:" + key1 + ":extra", "[FAIL:FIELDS]"},
+		{"STCP:c", "[FAIL:FIELDS]"},
+		{"STCP:c:ACTIVATE:not hex", "[FAIL:FIELDS]"},
+		{"STCP:b:ACTIVATE", "[FAIL:NOID]"}, // not this connection's id
+		{"STCP:c:DEACTIVATE", "[FAIL:SESSION]"},
+		{":::", "[FAIL:UNKNOWN]"},
 		{"TCP:ID:" + key2 + "x:b", "[FAIL:KEY]"},
 		{string(junk), "[FAIL:UNKNOWN]"},
 		{"TCP:" + string(junk), "[FAIL:UNKNOWN]"},
@@ -491,6 +504,31 @@ func TestSlowClient(t *testing.T) {
 		default:
 		}
 	}
+}
+
+// A receiver that stops reading fills its queue: pushes to it fail with
+// BUSY, and neither the sender nor anybody else waits for it.
+func TestStuckReceiver(t *testing.T) {
+	s := newServer(t, nil)
+	a, b := register(t, s, "a"), register(t, s, "b")
+	stuck := register(t, s, "stuck")
+	stuck.nc.(*net.TCPConn).SetReadBuffer(4096)
+	data := strings.Repeat("z", 3000)
+	for i := 0; ; i++ {
+		r := a.do("TCP:PUSH:" + key1 + ":RID:stuck:" + data)
+		if r == "[FAIL:BUSY]" {
+			t.Logf("BUSY after %d pushes", i)
+			break
+		}
+		if r != "[OK:1]" || i > 100000 {
+			t.Fatalf("push %d to a stuck receiver = %s, want [OK:1] until [FAIL:BUSY]", i, r)
+		}
+	}
+	a.expect("TCP:PUSH:"+key1+":RID:b:fine", "[OK:1]")
+	b.expectRead("PUSH:fine")
+	c := dial(t, s)
+	c.expect("TCP:PUSH:"+key1+":RID:b:new", "[OK:1]")
+	b.expectRead("PUSH:new")
 }
 
 func TestIdleKeepalive(t *testing.T) {
