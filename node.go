@@ -136,7 +136,13 @@ func (n *Node) NetworkID() ledger.NetworkID { return n.log.Network() }
 func (n *Node) PeerID() peer.ID { return n.n.ID() }
 
 // Info summarizes the network.
-func (n *Node) Info() NetworkInfo { return Info(n.log, n.user) }
+func (n *Node) Info() NetworkInfo {
+	i := Info(n.log, n.user)
+	if n.Device {
+		i.Role = "device"
+	}
+	return i
+}
 
 // Members lists the network's members, owner first.
 func (n *Node) Members() []*ledger.Member { return n.log.State().SortedMembers() }

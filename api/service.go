@@ -131,6 +131,17 @@ type Status struct {
 	Running  bool            `json:"running"`
 	PID      int             `json:"pid,omitempty"`
 	Networks []NetworkStatus `json:"networks"`
+	// Device is set when the daemon runs as a device (`coco up --device`).
+	Device *DeviceStatus `json:"device,omitempty"`
+}
+
+// DeviceStatus is a device daemon's standing: the network it belongs to,
+// or the claim code it shows until the owner claims it.
+type DeviceStatus struct {
+	Name      string `json:"name"`
+	Model     string `json:"model"`
+	Network   string `json:"network,omitempty"`
+	ClaimCode string `json:"claim_code,omitempty"`
 }
 
 // NetworkStatus is one running node.

@@ -38,6 +38,13 @@ type Daemon struct {
 	// Sim names a simulated bridge whose resources the device serves
 	// ("zigbee": bulbs, a plug, a door lock, a temperature sensor); "" none.
 	Sim string
+	// DeviceModel is the model a device announces (OTA authorizations name
+	// it); "" means "coconet-device", or "coconet-sim-<Sim>" with Sim.
+	DeviceModel string
+	// OnClaimCode, if set, is called with each claim code a device shows.
+	OnClaimCode func(code string)
+
+	dev deviceState // guarded by mu
 
 	id   *identity.Identity
 	lock *os.File
@@ -70,6 +77,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 		d.Close()
 		return err
 	}
+	if d.Device {
+		if err := d.startDevice(ctx, nets); err != nil {
+			d.Close()
+			return err
+		}
+		nets = nil
+	}
 	for _, n := range nets {
 		if n.Role == "removed" {
 			d.Logf("not starting %q: you were removed from it", n.Name)
@@ -99,7 +113,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 }
 
 func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
-	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Control: d.Control, Logf: d.Logf}
+	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Control: d.Control, Logf: d.Logf, Device: d.Device}
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
@@ -123,6 +137,7 @@ func (d *Daemon) Close() error {
 		d.srv.Close()
 		d.srv = nil
 	}
+	d.stopDevice()
 	d.wg.Wait()
 	d.mu.Lock()
 	nodes := d.nodes
@@ -181,6 +196,12 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		}
 		ns.Connected = len(n.Internal().ConnectedMembers()) // no ping: status must be quick
 		s.Networks = append(s.Networks, ns)
+	}
+	if d.Device {
+		s.Device = &api.DeviceStatus{Name: d.deviceName(), Model: d.deviceModel(), ClaimCode: d.dev.code()}
+		for _, n := range d.nodes {
+			s.Device.Network = n.Info().Name
+		}
 	}
 	return s, nil
 }

@@ -8,11 +8,12 @@ import (
 	"log"
 	"time"
 
+	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/daemon"
 )
 
 func init() {
-	register(command{"up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--quiet]", "run your nodes in the foreground (one per network)", runUp})
+	register(command{"up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--device --name NAME [--sim zigbee]] [--quiet]", "run your nodes in the foreground (one per network; or this machine as a device)", runUp})
 	register(command{"status", "", "show the daemon and its nodes", runStatus})
 }
 
@@ -21,6 +22,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	host := fs.String("listen-host", "0.0.0.0", "IPv4 address to listen on")
 	noMDNS := fs.Bool("no-mdns", false, "turn off LAN discovery")
 	quiet := fs.Bool("quiet", false, "log less")
+	dev := fs.Bool("device", false, "run as a device: show a claim code until the owner runs `coco device add`")
+	name := fs.String("name", "", "the device's name (with --device)")
+	model := fs.String("model", "", "the device's model, for OTA (with --device)")
+	sim := fs.String("sim", "", "serve simulated resources: zigbee (bulbs, a plug, a lock, a sensor)")
 	var controls listFlag
 	fs.Var(&controls, "control", "control plane multiaddr ending in /p2p/ID (repeatable, or comma-separated)")
 	if pos, err := parse(fs, args); err != nil {
@@ -28,8 +33,30 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
+	if !*dev && (*name != "" || *model != "") {
+		return usagef("--name and --model are for --device")
+	}
 	lg := log.New(e.stderr, "", log.LstdFlags)
-	d := &daemon.Daemon{Home: e.home, ListenHost: *host, MDNS: !*noMDNS, Control: controls}
+	if *dev {
+		if id, err := coconet.LoadIdentity(e.home); err == nil && *name == "" {
+			*name = id.Name
+		} else if err != nil {
+			if *name == "" {
+				return usagef("name the device: coco up --device --name \"Front door\"")
+			}
+			if _, err := coconet.Init(e.home, *name); err != nil {
+				return err
+			}
+			lg.Printf("coco up: made a new device identity in %s", e.home)
+		}
+	}
+	d := &daemon.Daemon{Home: e.home, ListenHost: *host, MDNS: !*noMDNS, Control: controls,
+		Device: *dev, DeviceName: *name, DeviceModel: *model, Sim: *sim}
+	if *dev {
+		d.OnClaimCode = func(code string) {
+			fmt.Fprintf(e.stdout, "Claim code for device %q (one use; shown until the owner claims it):\n\n  %s\n\nOn the owner's machine: coco device add NETWORK %s\n", d.DeviceName, code, code)
+		}
+	}
 	if !*quiet {
 		d.Logf = lg.Printf
 	}
@@ -69,6 +96,13 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			state = fmt.Sprintf("running (pid %d)", st.PID)
 		}
 		fmt.Fprintf(w, "%s (user %s): daemon %s\n", st.Name, st.User.Short(), state)
+		if d := st.Device; d != nil {
+			if d.Network != "" {
+				fmt.Fprintf(w, "  device %q (%s) in network %q\n", d.Name, d.Model, d.Network)
+			} else {
+				fmt.Fprintf(w, "  device %q (%s) waiting to be claimed: coco device add NETWORK %s\n", d.Name, d.Model, d.ClaimCode)
+			}
+		}
 		for _, n := range st.Networks {
 			fmt.Fprintf(w, "  %-16s %-6s %d member(s)", n.Name, n.Role, n.Members)
 			if st.Running {

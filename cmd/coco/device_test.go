@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/daemon"
+)
+
+// startDevice runs a device daemon (`coco up --device`) in-process and
+// returns it with a channel of the claim codes it shows.
+func startDevice(t *testing.T, home, name string) (*daemon.Daemon, <-chan string) {
+	t.Helper()
+	if _, err := coconet.Init(home, name); err != nil {
+		t.Fatal(err)
+	}
+	codes := make(chan string, 4)
+	d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Logf: t.Logf, Device: true, DeviceName: name,
+		OnClaimCode: func(c string) { codes <- c }}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatalf("device daemon: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, codes
+}
+
+func nextCode(t *testing.T, codes <-chan string) string {
+	t.Helper()
+	select {
+	case c := <-codes:
+		return c
+	case <-time.After(15 * time.Second):
+		t.Fatal("the device showed no claim code")
+	}
+	return ""
+}
+
+// TestDeviceCLIStory: a device shows a code, the owner adds it, lists it
+// online, removes it; the device then shows a new code. An admin cannot add
+// devices.
+func TestDeviceCLIStory(t *testing.T) {
+	dir := t.TempDir()
+	a, dh := filepath.Join(dir, "alice"), filepath.Join(dir, "door")
+	mustCoco(t, "--home", a, "init", "--name", "alice")
+	mustCoco(t, "--home", a, "net", "create", "home")
+	if _, errOut, code := coco(t, "", "--home", a, "device", "add", "home", "coco1nope"); code == 0 || !strings.Contains(errOut, "invite code for a person") {
+		t.Fatalf("device add with an invite code: exit %d, %q", code, errOut)
+	}
+	startDaemon(t, a)
+	dev, codes := startDevice(t, dh, "Front door")
+	code := nextCode(t, codes)
+	st, _ := dev.Status(context.Background())
+	if st.Device == nil || st.Device.ClaimCode != code || st.Device.Network != "" {
+		t.Fatalf("device status before the claim = %+v", st.Device)
+	}
+
+	out := mustCoco(t, "--home", a, "device", "add", "home", code)
+	if !strings.Contains(out, `Added device "Front door"`) {
+		t.Fatalf("device add printed %q", out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ds []struct {
+			Name   string `json:"name"`
+			Online bool   `json:"online"`
+		}
+		json.Unmarshal([]byte(mustCoco(t, "--home", a, "device", "list", "home", "--json")), &ds)
+		if len(ds) == 1 && ds[0].Name == "Front door" && ds[0].Online {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("device never online: %+v", ds)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st, _ = dev.Status(context.Background())
+	if st.Device.Network != "home" || len(st.Networks) != 1 || st.Networks[0].Role != "device" {
+		t.Fatalf("device status after the claim = %+v %+v", st.Device, st.Networks)
+	}
+
+	out = mustCoco(t, "--home", a, "device", "remove", "home", "front door")
+	if !strings.Contains(out, `Removed device "Front door"`) {
+		t.Fatalf("device remove printed %q", out)
+	}
+	if again := nextCode(t, codes); again == code {
+		t.Fatal("after removal the device shows its old code")
+	}
+	if list := mustCoco(t, "--home", a, "device", "list", "home"); !strings.Contains(list, "no devices") {
+		t.Fatalf("device list after remove = %q", list)
+	}
+}
