@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
 )
 
@@ -92,6 +93,7 @@ func parseWire(b []byte) (wireMsg, error) {
 // request/reply service checks membership on every request.
 type Bridge struct {
 	n    *coconet.Node
+	nd   *node.Node // n.Internal() at the start: n may close first
 	s    *Server
 	logf func(string, ...any)
 	nb   *network.NotifyBundle
@@ -129,7 +131,7 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	b := &Bridge{n: n, s: s, logf: logf, servers: map[peer.ID]bool{}}
+	b := &Bridge{n: n, nd: n.Internal(), s: s, logf: logf, servers: map[peer.ID]bool{}}
 	s.Forward = b
 	bridgesMu.Lock()
 	if other := bridges[n]; other != nil {
@@ -146,7 +148,7 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	n.Handle(Service, b.handle)
-	nd := n.Internal()
+	nd := b.nd
 	b.nb = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			if p := c.RemotePeer(); nd.IsMember(p) {
@@ -169,6 +171,9 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 // Server is the push server the bridge runs.
 func (b *Bridge) Server() *Server { return b.s }
 
+// Node is the node the bridge runs on.
+func (b *Bridge) Node() *coconet.Node { return b.n }
+
 // Servers lists the member nodes known to run a push server of the network.
 func (b *Bridge) Servers() []peer.ID {
 	b.mu.Lock()
@@ -187,9 +192,7 @@ func (b *Bridge) Close() error {
 	var err error
 	b.once.Do(func() {
 		b.n.Handle(Service, nil)
-		if nd := b.n.Internal(); nd != nil {
-			nd.Host().Network().StopNotify(b.nb)
-		}
+		b.nd.Host().Network().StopNotify(b.nb)
 		err = b.s.Close()
 		b.mu.Lock()
 		b.closed = true

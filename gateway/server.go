@@ -48,6 +48,10 @@ type Server struct {
 	// a write. A device that only listens sends an empty line to stay.
 	IdleTimeout time.Duration
 
+	pushes    atomic.Int64 // PUSH commands accepted
+	delivered atomic.Int64 // pushes handed to a connection of this server
+	forwarded atomic.Int64 // pushes delivered by other push servers
+
 	ln     net.Listener
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -102,6 +106,24 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Stats are a server's counters.
+type Stats struct {
+	Conns     int   `json:"conns"`     // device connections open
+	IDs       int   `json:"ids"`       // registered ids
+	Pushes    int64 `json:"pushes"`    // PUSH commands accepted
+	Delivered int64 `json:"delivered"` // pushes handed to a device here (from here or afar)
+	Forwarded int64 `json:"forwarded"` // pushes from here that other push servers delivered
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Conns: len(s.conns), IDs: len(s.ids)}
+	s.mu.Unlock()
+	st.Pushes, st.Delivered, st.Forwarded = s.pushes.Load(), s.delivered.Load(), s.forwarded.Load()
+	return st
+}
 
 // Close stops the server, closes every connection and waits for every
 // goroutine. It is idempotent.
@@ -232,6 +254,7 @@ func (s *Server) deliverLocal(account string, ids []string, line []byte) (n int,
 		select {
 		case c.out <- line:
 			n++
+			s.delivered.Add(1)
 		default:
 			busy++
 			s.Logf("gateway: %s/%s: queue full, push dropped", account, id)
@@ -559,6 +582,7 @@ func (c *conn) push(account string, cmd Command) {
 			return
 		}
 	}
+	s.pushes.Add(1)
 	n, remote, busy := s.deliverLocal(account, to, pushLine(cmd.Data))
 	if (len(remote) > 0 || loose) && s.Forward != nil {
 		ctx, cancel := context.WithTimeout(s.ctx, forwardTimeout)
@@ -568,6 +592,7 @@ func (c *conn) push(account string, cmd Command) {
 			s.Logf("gateway: forward push from %s/%s: %v", account, me, err)
 		}
 		n += fn
+		s.forwarded.Add(int64(fn))
 	}
 	switch {
 	case cmd.Group != GroupRID || n > 0:
