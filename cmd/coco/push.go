@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/gateway"
+)
+
+func init() {
+	register(command{"push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (P2Pcluster line protocol) while this runs", runPushServer})
+	register(command{"push key", "create|list|revoke NET [KEY] [--account A]", "manage the account keys devices use with push servers (admins)", runPushKey})
+	register(command{"push group", "NET [ID [PARENT]] [--root] [--remove] [--account A]", "put ID in the push tree under PARENT (--root: at the top), or list the tree", runPushGroup})
+	register(command{"push router", "add|attach|detach|remove|list NET [NAME [ID]] [--account A]", "manage mesh routers and the ids attached to them", runPushRouter})
+	register(command{"push alias", "NET [ALIAS [ID]] [--remove] [--account A]", "make ALIAS name ID (again after replacing a device), or list aliases", runPushAlias})
+}
+
+func runPushServer(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("push-server", flag.ContinueOnError)
+	listen := fs.String("listen", "", "TCP address devices connect to, HOST:PORT (e.g. 0.0.0.0:7000)")
+	maxLine := fs.Int("max-line", gateway.DefaultMaxLine, "longest line accepted, in bytes")
+	idle := fs.Duration("idle", gateway.DefaultIdleTimeout, "close a device connection that sends no line for this long")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("give the network")
+	}
+	if *listen == "" {
+		return usagef("give the address devices connect to with --listen HOST:PORT")
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ch, err := svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for ev := range ch {
+		if ev.Error != "" {
+			return errors.New(ev.Error)
+		}
+		switch {
+		case n == 0:
+			e.output(ev, func(w io.Writer) {
+				fmt.Fprintf(w, "Push server of %q listening on %s.\n", ev.Network, ev.Addr)
+				fmt.Fprintf(w, "Devices send lines like TCP:ID:<key>:<id>; make a key with `coco push key create %s`.\nCtrl-C to stop.\n", pos[0])
+			})
+		case e.json:
+			e.output(ev, nil)
+		default:
+			s := ev.Stats
+			fmt.Fprintf(e.stderr, "\r%d connection(s), %d id(s), %d push(es), %d delivered here, %d by %d other server(s)   ",
+				s.Conns, s.IDs, s.Pushes, s.Delivered, s.Forwarded, ev.Peers)
+		}
+		n++
+	}
+	clearLine(e)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("the daemon stopped the push server")
+}
+
+// pushFlags are the flags every push record command takes.
+func pushFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	account := fs.String("account", "", "the account (default "+gateway.DefaultAccount+"; listings: every account)")
+	return fs, account
+}
+
+func runPushKey(ctx context.Context, e *env, args []string) error {
+	fs, account := pushFlags("push key")
+	name := fs.String("name", "", "create: a label for the key")
+	key := fs.String("key", "", "create: use this key (one devices already have) instead of a random one")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usagef("give create, list or revoke, and the network")
+	}
+	sub, network := pos[0], pos[1]
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	switch {
+	case sub == "create" && len(pos) == 2:
+		k, err := svc.PushKeyCreate(ctx, network, api.PushKeyRequest{Account: *account, Name: *name, Key: *key})
+		if err != nil {
+			return err
+		}
+		return e.output(k, func(w io.Writer) {
+			fmt.Fprintf(w, "Created key %s in account %s of %q:\n\n  %s\n\n", k.ID, k.Account, network, k.Key)
+			fmt.Fprintf(w, "It is shown only now. Devices register with TCP:ID:%s:<id>.\n", k.Key)
+		})
+	case sub == "list" && len(pos) == 2:
+		ks, err := svc.PushKeys(ctx, network)
+		if err != nil {
+			return err
+		}
+		if *account != "" {
+			var mine []api.PushKey
+			for _, k := range ks {
+				if k.Account == *account {
+					mine = append(mine, k)
+				}
+			}
+			ks = nonNilKeys(mine)
+		}
+		return e.output(ks, func(w io.Writer) {
+			if len(ks) == 0 {
+				fmt.Fprintf(w, "No push keys in %q; an admin makes one with `coco push key create %s`.\n", network, network)
+				return
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tACCOUNT\tNAME\tBY\tCREATED")
+			for _, k := range ks {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Account, k.Name, k.By, k.Created.Local().Format(time.DateTime))
+			}
+			tw.Flush()
+		})
+	case sub == "revoke" && len(pos) == 3:
+		k, err := svc.PushKeyRevoke(ctx, network, pos[2])
+		if err != nil {
+			return err
+		}
+		return e.output(k, func(w io.Writer) {
+			fmt.Fprintf(w, "Revoked key %s of account %s; push servers refuse it now.\n", k.ID, k.Account)
+		})
+	}
+	return usagef("use create NET, list NET or revoke NET KEY")
+}
+
+func nonNilKeys(ks []api.PushKey) []api.PushKey {
+	if ks == nil {
+		return []api.PushKey{}
+	}
+	return ks
+}
+
+// pushChange applies c and prints what changed.
+func pushChange(ctx context.Context, e *env, network string, c api.PushChange, done string) error {
+	svc, closeFn, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	recs, err := svc.PushChange(ctx, network, c)
+	if err != nil {
+		return err
+	}
+	return e.output(recs, func(w io.Writer) { fmt.Fprintln(w, done) })
+}
+
+func pushRecords(ctx context.Context, e *env, network, account string) (api.PushRecords, error) {
+	svc, closeFn, err := e.service()
+	if err != nil {
+		return api.PushRecords{}, err
+	}
+	defer closeFn()
+	return svc.PushRecords(ctx, network, account)
+}
+
+func runPushGroup(ctx context.Context, e *env, args []string) error {
+	fs, account := pushFlags("push group")
+	root := fs.Bool("root", false, "put ID at the top of the tree")
+	remove := fs.Bool("remove", false, "take ID out of the tree")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && !*root && !*remove:
+		recs, err := pushRecords(ctx, e, pos[0], *account)
+		if err != nil {
+			return err
+		}
+		return e.output(recs.Groups, func(w io.Writer) { printTree(w, recs.Groups) })
+	case len(pos) == 3 && !*root && !*remove:
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetParent, Account: *account, ID: pos[1], Parent: pos[2]},
+			fmt.Sprintf("%s is now a child of %s.", pos[1], pos[2]))
+	case len(pos) == 2 && *root && !*remove:
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetParent, Account: *account, ID: pos[1]},
+			fmt.Sprintf("%s is now a root.", pos[1]))
+	case len(pos) == 2 && *remove && !*root:
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeUngroup, Account: *account, ID: pos[1]},
+			fmt.Sprintf("%s is out of the tree.", pos[1]))
+	}
+	return usagef("use NET (list), NET ID PARENT, NET ID --root or NET ID --remove")
+}
+
+// printTree prints the tree of each account, children indented under
+// their parent.
+func printTree(w io.Writer, groups []gateway.GroupInfo) {
+	if len(groups) == 0 {
+		fmt.Fprintln(w, "The push tree is empty; `coco push group NET ID PARENT` adds to it.")
+		return
+	}
+	type key struct{ account, id string }
+	children := map[key][]string{}
+	has := map[key]bool{}
+	var accounts []string
+	for _, g := range groups {
+		if !has[key{g.Account, ""}] {
+			has[key{g.Account, ""}] = true
+			accounts = append(accounts, g.Account)
+		}
+		has[key{g.Account, g.ID}] = true
+		children[key{g.Account, g.Parent}] = append(children[key{g.Account, g.Parent}], g.ID)
+	}
+	for _, g := range groups { // parents without an entry of their own are roots too
+		if g.Parent != "" && !has[key{g.Account, g.Parent}] {
+			has[key{g.Account, g.Parent}] = true
+			children[key{g.Account, ""}] = append(children[key{g.Account, ""}], g.Parent)
+		}
+	}
+	for _, a := range accounts {
+		fmt.Fprintf(w, "account %s:\n", a)
+		seen := map[string]bool{}
+		var walk func(id string, depth int)
+		walk = func(id string, depth int) {
+			if seen[id] {
+				return
+			}
+			seen[id] = true
+			fmt.Fprintf(w, "%s%s\n", strings.Repeat("  ", depth+1), id)
+			for _, c := range children[key{a, id}] {
+				walk(c, depth+1)
+			}
+		}
+		for _, r := range children[key{a, ""}] {
+			walk(r, 0)
+		}
+	}
+}
+
+func runPushRouter(ctx context.Context, e *env, args []string) error {
+	fs, account := pushFlags("push router")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usagef("give add, attach, detach, remove or list, and the network")
+	}
+	sub, network := pos[0], pos[1]
+	switch {
+	case sub == "list" && len(pos) == 2:
+		recs, err := pushRecords(ctx, e, network, *account)
+		if err != nil {
+			return err
+		}
+		return e.output(recs.Routers, func(w io.Writer) {
+			if len(recs.Routers) == 0 {
+				fmt.Fprintf(w, "No mesh routers; `coco push router add %s NAME` makes one.\n", network)
+				return
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ACCOUNT\tROUTER\tIDS")
+			for _, r := range recs.Routers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Account, r.Name, strings.Join(r.IDs, " "))
+			}
+			tw.Flush()
+		})
+	case sub == "add" && len(pos) == 3:
+		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeAddRouter, Account: *account, Name: pos[2]},
+			fmt.Sprintf("Added router %s; attach ids with `coco push router attach %s %s ID`.", pos[2], network, pos[2]))
+	case sub == "remove" && len(pos) == 3:
+		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeRemoveRouter, Account: *account, Name: pos[2]},
+			fmt.Sprintf("Removed router %s.", pos[2]))
+	case sub == "attach" && len(pos) == 4:
+		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeAttach, Account: *account, Name: pos[2], ID: pos[3]},
+			fmt.Sprintf("Attached %s to router %s.", pos[3], pos[2]))
+	case sub == "detach" && len(pos) == 4:
+		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeDetach, Account: *account, Name: pos[2], ID: pos[3]},
+			fmt.Sprintf("Detached %s from router %s.", pos[3], pos[2]))
+	}
+	return usagef("use add NET NAME, attach NET NAME ID, detach NET NAME ID, remove NET NAME or list NET")
+}
+
+func runPushAlias(ctx context.Context, e *env, args []string) error {
+	fs, account := pushFlags("push alias")
+	remove := fs.Bool("remove", false, "remove ALIAS")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && !*remove:
+		recs, err := pushRecords(ctx, e, pos[0], *account)
+		if err != nil {
+			return err
+		}
+		return e.output(recs.Aliases, func(w io.Writer) {
+			if len(recs.Aliases) == 0 {
+				fmt.Fprintf(w, "No aliases; `coco push alias %s ALIAS ID` makes one.\n", pos[0])
+				return
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ACCOUNT\tALIAS\tID")
+			for _, a := range recs.Aliases {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Account, a.Alias, a.ID)
+			}
+			tw.Flush()
+		})
+	case len(pos) == 3 && !*remove:
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetAlias, Account: *account, Name: pos[1], ID: pos[2]},
+			fmt.Sprintf("%s now names %s.", pos[1], pos[2]))
+	case len(pos) == 2 && *remove:
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeRemoveAlias, Account: *account, Name: pos[1]},
+			fmt.Sprintf("Removed alias %s.", pos[1]))
+	}
+	return usagef("use NET (list), NET ALIAS ID or NET ALIAS --remove")
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// device is a tiny device on a push server: one TCP connection, lines.
+type device struct {
+	t  *testing.T
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+func dialPush(t *testing.T, addr string) *device {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial push server %s: %v", addr, err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &device{t: t, nc: nc, r: bufio.NewReader(nc)}
+}
+
+func (d *device) do(line string) string {
+	d.t.Helper()
+	if _, err := io.WriteString(d.nc, line+"\n"); err != nil {
+		d.t.Fatalf("send %q: %v", line, err)
+	}
+	return d.read()
+}
+
+func (d *device) read() string {
+	d.t.Helper()
+	d.nc.SetReadDeadline(time.Now().Add(20 * time.Second)) // only keeps a broken test from hanging
+	line, err := d.r.ReadString('\n')
+	if err != nil {
+		d.t.Fatalf("read: %v (got %q)", err, line)
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+func (d *device) expect(line, want string) {
+	d.t.Helper()
+	if got := d.do(line); got != want {
+		d.t.Fatalf("%s = %s, want %s", line, got, want)
+	}
+}
+
+var addrRE = regexp.MustCompile(`"addr": "([^"]+)"`)
+
+// pushServer runs `coco push-server` for home until the test ends and
+// returns the address it printed.
+func pushServer(t *testing.T, home string) string {
+	t.Helper()
+	out := background(t, "--home", home, "push-server", "home", "--listen", "127.0.0.1:0", "--json")
+	var addr string
+	eventually(t, "push-server to print its address", func() bool {
+		m := addrRE.FindStringSubmatch(out.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	return addr
+}
+
+// TestCLIPush: an admin defines keys, groups, routers and aliases with the
+// CLI (with and without a daemon), two `coco push-server`s of one network
+// carry pushes between their devices, a re-pointed alias and a revoked key
+// take effect on both, and a guest may not write.
+func TestCLIPush(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "alice"), filepath.Join(dir, "bob"), filepath.Join(dir, "carol")
+	for _, h := range []string{a, b, c} {
+		mustCoco(t, "--home", h, "init", "--name", filepath.Base(h))
+	}
+	mustCoco(t, "--home", a, "net", "create", "home")
+
+	// Without a daemon: records are written to the home's ledger; a push
+	// server needs the node.
+	const key = "11FE313037C5327CD35BAC6C8D66867F"
+	created := mustCoco(t, "--home", a, "push", "key", "create", "home", "--key", key, "--name", "lamps", "--json")
+	keyID := jsonField(t, created, "id")
+	if jsonField(t, created, "key") != key || len(keyID) != 16 {
+		t.Fatalf("push key create = %s", created)
+	}
+	mustCoco(t, "--home", a, "push", "group", "home", "r", "--root")
+	mustCoco(t, "--home", a, "push", "group", "home", "a", "r")
+	mustCoco(t, "--home", a, "push", "group", "home", "b", "r")
+	if _, errOut, code := coco(t, "", "--home", a, "push-server", "home", "--listen", "127.0.0.1:0"); code == 0 || !strings.Contains(errOut, "coco up") {
+		t.Fatalf("push-server without a daemon: exit %d, %q; want a hint to run coco up", code, errOut)
+	}
+	if _, errOut, code := coco(t, "", "--home", a, "push-server", "home"); code != 2 || !strings.Contains(errOut, "--listen") {
+		t.Fatalf("push-server without --listen: exit %d, %q", code, errOut)
+	}
+
+	startDaemon(t, a)
+	inv := jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--role", "admin", "--json"), "code")
+	mustCoco(t, "--home", b, "join", inv)
+	inv = jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--role", "guest", "--json"), "code")
+	mustCoco(t, "--home", c, "join", inv)
+	startDaemon(t, b)
+	eventually(t, "bob to reach alice", func() bool {
+		return strings.Contains(mustCoco(t, "--home", b, "peers", "home", "--json"), `"connected": true`)
+	})
+
+	// Through the daemons: bob, an admin, adds a router and an alias.
+	mustCoco(t, "--home", b, "push", "router", "add", "home", "hall")
+	mustCoco(t, "--home", b, "push", "router", "attach", "home", "hall", "a")
+	mustCoco(t, "--home", b, "push", "router", "attach", "home", "hall", "b")
+	mustCoco(t, "--home", b, "push", "alias", "home", "MY-FRIEND", "a")
+	if out := mustCoco(t, "--home", b, "push", "router", "list", "home"); !strings.Contains(out, "hall") || !strings.Contains(out, "a b") {
+		t.Errorf("push router list = %q", out)
+	}
+	if out := mustCoco(t, "--home", b, "push", "group", "home"); !strings.Contains(out, "  r\n    a\n    b\n") {
+		t.Errorf("push group = %q, want the tree", out)
+	}
+	list := mustCoco(t, "--home", b, "push", "key", "list", "home", "--json")
+	if !strings.Contains(list, keyID) || strings.Contains(list, key) {
+		t.Errorf("push key list = %s, want the key's ID and not the key", list)
+	}
+
+	sa, sb := pushServer(t, a), pushServer(t, b)
+	r := dialPush(t, sa)
+	r.expect("TCP:ID:"+key+":r", "[OK:r]")
+	da := dialPush(t, sb)
+	da.expect("TCP:ID:"+key+":a", "[OK:a]")
+	db := dialPush(t, sb)
+	db.expect("TCP:ID:"+key+":b", "[OK:b]")
+	// The servers find each other within a round trip or two; until then
+	// a push to the other server's ids is OFFLINE.
+	eventually(t, "a push from alice's server to reach bob's", func() bool {
+		return r.do("TCP:PUSH:"+key+":RID:MY-FRIEND:hi") == "[OK:1]"
+	})
+	if got := da.read(); got != "PUSH:hi" {
+		t.Fatalf("a read %q, want PUSH:hi", got)
+	}
+	r.expect("TCP:PUSH:"+key+":CHILDS:lights", "[OK:2]")
+	if got, got2 := da.read(), db.read(); got != "PUSH:lights" || got2 != "PUSH:lights" {
+		t.Fatalf("children read %q, %q; want PUSH:lights", got, got2)
+	}
+	da.expect("TCP:PUSH:"+key+":PARENT:up", "[OK:1]")
+	if got := r.read(); got != "PUSH:up" {
+		t.Fatalf("r read %q, want PUSH:up", got)
+	}
+	r.expect("TCP:PUSH:"+key+":RO:hall:on", "[OK:2]")
+	da.read()
+	db.read()
+
+	// The device behind MY-FRIEND is replaced: bob re-points the alias.
+	da.nc.Close()
+	a2 := dialPush(t, sa)
+	a2.expect("TCP:ID:"+key+":a2", "[OK:a2]")
+	mustCoco(t, "--home", b, "push", "alias", "home", "MY-FRIEND", "a2")
+	eventually(t, "the new alias to reach alice's server", func() bool {
+		return r.do("TCP:PUSH:"+key+":RID:MY-FRIEND:off") == "[OK:1]"
+	})
+	if got := a2.read(); got != "PUSH:off" {
+		t.Fatalf("a2 read %q, want PUSH:off", got)
+	}
+	if out := mustCoco(t, "--home", a, "push", "alias", "home"); !strings.Contains(out, "MY-FRIEND") || !strings.Contains(out, "a2") {
+		t.Errorf("push alias = %q", out)
+	}
+
+	// A guest cannot write push records, with or without a daemon.
+	if _, errOut, code := coco(t, "", "--home", c, "push", "key", "create", "home"); code == 0 || !strings.Contains(errOut, "guest") {
+		t.Errorf("guest push key create: exit %d, %q; want a refusal naming the guest", code, errOut)
+	}
+	if _, errOut, code := coco(t, "", "--home", c, "push", "alias", "home", "X", "r"); code == 0 || !strings.Contains(errOut, "admins") {
+		t.Errorf("guest push alias: exit %d, %q", code, errOut)
+	}
+
+	// Revoking the key locks its devices out of both servers.
+	out := mustCoco(t, "--home", a, "push", "key", "revoke", "home", keyID[:6], "--json")
+	var revoked map[string]any
+	if json.Unmarshal([]byte(out), &revoked) != nil || revoked["id"] != keyID {
+		t.Fatalf("push key revoke = %s", out)
+	}
+	r.expect("TCP:GID:"+key, "[FAIL:KEY]")
+	eventually(t, "bob's server to refuse the revoked key", func() bool {
+		return db.do("TCP:GID:"+key) == "[FAIL:KEY]"
+	})
+
+	for _, args := range [][]string{
+		{"push", "router", "fly", "home"},
+		{"push", "key", "create"},
+		{"push", "alias", "home", "X"},
+		{"push", "group", "home", "x", "--root", "--remove"},
+	} {
+		if _, _, code := coco(t, "", append([]string{"--home", a}, args...)...); code != 2 {
+			t.Errorf("coco %s: exit %d, want 2", strings.Join(args, " "), code)
+		}
+	}
+	if _, errOut, code := coco(t, "", "--home", a, "push", "router", "attach", "home", "nope", "x"); code != 1 || !strings.Contains(errOut, "add it first") {
+		t.Errorf("attach to an unknown router: exit %d, %q", code, errOut)
+	}
+}
