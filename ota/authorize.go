@@ -36,7 +36,8 @@ type Request struct {
 	// Image is the path of the image file.
 	Image   string `json:"image"`
 	Version string `json:"version"`
-	// Model, if set, must match the device's model; "" fits any.
+	// Model must match the device's model; "" means the model the device
+	// announced when claimed, if any, else any model.
 	Model string `json:"model,omitempty"`
 }
 
@@ -53,11 +54,15 @@ func Authorize(n *coconet.Node, store string, req Request) (Authorization, error
 // once it runs.
 func AuthorizeLog(l *ledger.Log, key ed25519.PrivateKey, source peer.ID, store string, req Request) (Authorization, error) {
 	st := l.State()
-	dev, name, err := ResolveDevice(st, req.Device)
+	dev, err := ResolveDevice(st, req.Device)
 	if err != nil {
 		return Authorization{}, err
 	}
-	a := Authorization{V: RecordVersion, Device: dev.String(), Name: name, Model: req.Model, Version: req.Version, Source: source.String()}
+	model := req.Model
+	if model == "" {
+		model = dev.Model // what the device said it is when claimed
+	}
+	a := Authorization{V: RecordVersion, Device: dev.Node.String(), Name: dev.Name, Model: model, Version: req.Version, Source: source.String()}
 	if err := checkVersion(a.Version); err != nil {
 		return Authorization{}, err
 	}
@@ -149,16 +154,18 @@ func storeImage(store, path string) (sum string, size int64, created bool, err e
 }
 
 // deviceRecord is a record of the ledger's device table (written when the
-// owner claims a device).
+// owner claims a device; see package device).
 type deviceRecord struct {
-	Name string `json:"name"`
-	Node string `json:"node"`
+	Name  string `json:"name"`
+	Node  string `json:"node"`
+	Model string `json:"model,omitempty"`
 }
 
 // Device is a node firmware can be authorized for.
 type Device struct {
-	Node peer.ID `json:"node"`
-	Name string  `json:"name"`
+	Node  peer.ID `json:"node"`
+	Name  string  `json:"name"`
+	Model string  `json:"model,omitempty"` // as the device announced it when claimed
 }
 
 // Devices lists the nodes of st that can take firmware: the claimed
@@ -202,7 +209,7 @@ func claimedDevices(st *ledger.State) []Device {
 		}
 		if !seen[id] {
 			seen[id] = true
-			out = append(out, Device{Node: id, Name: d.Name})
+			out = append(out, Device{Node: id, Name: d.Name, Model: d.Model})
 		}
 	}
 	sortDevices(out)
@@ -233,16 +240,16 @@ func sortDevices(ds []Device) {
 // ResolveDevice finds the device node ref names: a device's name, the name
 // (app) of one of the owner's nodes, or a node's peer ID. Firmware goes only
 // to devices and the owner's nodes.
-func ResolveDevice(st *ledger.State, ref string) (peer.ID, string, error) {
+func ResolveDevice(st *ledger.State, ref string) (Device, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
-		return "", "", errors.New("name the device (see `coco device list`)")
+		return Device{}, errors.New("name the device (see `coco device list`)")
 	}
 	devs := Devices(st)
 	var match []Device
 	for _, d := range devs {
 		if d.Node.String() == ref {
-			return d.Node, d.Name, nil
+			return d, nil
 		}
 		if strings.EqualFold(d.Name, ref) {
 			match = append(match, d)
@@ -250,10 +257,10 @@ func ResolveDevice(st *ledger.State, ref string) (peer.ID, string, error) {
 	}
 	switch len(match) {
 	case 1:
-		return match[0].Node, match[0].Name, nil
+		return match[0], nil
 	case 0:
 	default:
-		return "", "", fmt.Errorf("%q names %d devices of %q; use the node ID instead", ref, len(match), st.Name)
+		return Device{}, fmt.Errorf("%q names %d devices of %q; use the node ID instead", ref, len(match), st.Name)
 	}
 	if id, err := peer.Decode(ref); err == nil {
 		if k, err := node.KeyOf(id); err == nil {
@@ -262,14 +269,14 @@ func ResolveDevice(st *ledger.State, ref string) (peer.ID, string, error) {
 				if m := st.Members[ni.User]; m != nil {
 					who = m.Name
 				}
-				return "", "", fmt.Errorf("node %s belongs to %s, not to the owner: firmware goes only to the owner's devices", id.ShortString(), who)
+				return Device{}, fmt.Errorf("node %s belongs to %s, not to the owner: firmware goes only to the owner's devices", id.ShortString(), who)
 			}
 		}
-		return "", "", fmt.Errorf("node %s is not in %q", id.ShortString(), st.Name)
+		return Device{}, fmt.Errorf("node %s is not in %q", id.ShortString(), st.Name)
 	}
 	var names []string
 	for _, d := range devs {
 		names = append(names, d.Name)
 	}
-	return "", "", fmt.Errorf("no device %q in %q; devices are: %s", ref, st.Name, strings.Join(names, ", "))
+	return Device{}, fmt.Errorf("no device %q in %q; devices are: %s", ref, st.Name, strings.Join(names, ", "))
 }

@@ -93,14 +93,17 @@ func copyFile(ctx context.Context, src, dst string) error {
 
 // StartDevice starts the Updater of a device home's node n: partial
 // downloads in UpdaterDir(home), images installed by DirHook into
-// FirmwareDir(home), whose current.json gives the running model and
-// version.
-func StartDevice(n *coconet.Node, home string, logf func(string, ...any)) (*Updater, error) {
+// FirmwareDir(home), whose current.json gives the running version (and
+// the model, when model is "").
+func StartDevice(n *coconet.Node, home, model string, logf func(string, ...any)) (*Updater, error) {
 	in, err := ReadInstalled(FirmwareDir(home))
 	if err != nil {
 		return nil, err
 	}
-	u := &Updater{Node: n, Dir: UpdaterDir(home), Model: in.Model, Version: in.Version, Apply: DirHook(FirmwareDir(home)), Logf: logf}
+	if model == "" {
+		model = in.Model
+	}
+	u := &Updater{Node: n, Dir: UpdaterDir(home), Model: model, Version: in.Version, Apply: DirHook(FirmwareDir(home)), Logf: logf}
 	if err := u.Start(); err != nil {
 		return nil, err
 	}

@@ -238,7 +238,7 @@ func waitStatus(t *testing.T, u *Updater, state, target string) Status {
 func TestGoodImageApplied(t *testing.T) {
 	h := newHome(t, "dev1")
 	dev := h.devs["dev1"]
-	u, err := StartDevice(dev, h.homes["dev1"], t.Logf)
+	u, err := StartDevice(dev, h.homes["dev1"], "", t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestGoodImageApplied(t *testing.T) {
 	}
 	// A restarted device knows what it runs and does nothing more.
 	u.Close()
-	u2, err := StartDevice(dev, h.homes["dev1"], t.Logf)
+	u2, err := StartDevice(dev, h.homes["dev1"], "", t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -684,8 +684,11 @@ func askStatus(ctx context.Context, n *coconet.Node, local *Updater, id peer.ID,
 	b, err := n.RPC().Request(ctx, id, ServiceStatus, nil)
 	if err != nil {
 		s := Status{Device: id.String(), Name: name, State: StateOffline, Error: err.Error()}
-		if errors.Is(err, rpc.ErrUnknownService) {
+		switch {
+		case errors.Is(err, rpc.ErrUnknownService):
 			s.State, s.Error = StateUnknown, "the node runs no updater"
+		case errors.Is(err, rpc.ErrNotAllowed):
+			s.State = StateUnknown
 		}
 		return s
 	}
