@@ -271,7 +271,7 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 	switch {
 	case err == nil:
 	case errors.Is(err, rpc.ErrUnreachable):
-		return fail(CodeOffline, "device %s is offline (unreachable): %v", dev, err)
+		return fail(CodeOffline, "device %s is offline (it could not be reached)", dev)
 	case errors.Is(err, rpc.ErrDeadline), errors.Is(err, context.DeadlineExceeded):
 		return fail(CodeTimeout, "device %s did not answer within %s", dev, time.Since(start).Round(time.Millisecond))
 	case errors.Is(err, rpc.ErrNotAllowed):

@@ -1,0 +1,216 @@
+package home
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/ledger"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// libp2p and quic-go keep package-level workers alive.
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
+		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/host/resource-manager.(*resourceManager).background"),
+		goleak.IgnoreAnyFunction("github.com/quic-go/quic-go.(*Transport).listen"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/net/swarm.(*Swarm).dialWorkerLoop"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/host/basic.(*BasicHost).background"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/host/autorelay.(*AutoRelay).background"),
+		goleak.IgnoreAnyFunction("net.(*netFD).Read"),
+		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// user is one person with a home directory.
+type user struct {
+	name string
+	home string
+}
+
+func newUser(t *testing.T, name string) *user {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), name)
+	if _, err := coconet.Init(home, name); err != nil {
+		t.Fatalf("Init(%s): %v", name, err)
+	}
+	return &user{name, home}
+}
+
+func (u *user) start(t *testing.T, app string) *coconet.Node {
+	t.Helper()
+	n := &coconet.Node{Home: u.home, Network: "home", App: app, ListenHost: "127.0.0.1", Logf: func(string, ...any) {}}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("%s/%s: Start: %v", u.name, app, err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// network makes alice the owner of "home" with her node started.
+func network(t *testing.T) (*user, *coconet.Node) {
+	t.Helper()
+	alice := newUser(t, "alice")
+	if _, err := coconet.CreateNetwork(alice.home, "home", "user", ""); err != nil {
+		t.Fatal(err)
+	}
+	return alice, alice.start(t, "")
+}
+
+// member invites a new user with role through an's node and starts her node.
+func member(t *testing.T, an *coconet.Node, name string, role ledger.Role) *coconet.Node {
+	t.Helper()
+	u := newUser(t, name)
+	code, _, err := an.Invite(coconet.InviteOptions{Role: role, TTL: time.Hour})
+	if err != nil {
+		t.Fatalf("Invite: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, peers, err := coconet.Join(ctx, u.home, code, coconet.JoinOptions{})
+	if err != nil {
+		t.Fatalf("%s: Join: %v", name, err)
+	}
+	n := u.start(t, "")
+	n.Internal().AddPeerAddrs(peers)
+	return n
+}
+
+// device starts another node of the owner's, as a device is: a copy of
+// her home (so it keeps its own ledger copy) running the node of app,
+// which her node certifies first.
+func device(t *testing.T, owner *user, on *coconet.Node, app string) *coconet.Node {
+	t.Helper()
+	id, err := coconet.LoadIdentity(owner.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key [32]byte
+	copy(key[:], id.Seed.NodeKey(on.NetworkID(), app).Public().(ed25519.PublicKey))
+	if _, err := on.Append(ledger.Op{Kind: ledger.KindAddNode, Subject: on.User(), Node: key, SubjectName: app}); err != nil {
+		t.Fatalf("certify %s: %v", app, err)
+	}
+	dir := filepath.Join(t.TempDir(), app)
+	if err := os.CopyFS(dir, os.DirFS(owner.home)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "daemon.lock"))
+	return (&user{owner.name + "/" + app, dir}).start(t, app)
+}
+
+// mesh connects the nodes to the owner's node an, waits until their
+// ledgers hold everything an's does (so they admit each other), then
+// teaches every node where every other one listens.
+func mesh(t *testing.T, an *coconet.Node, nodes ...*coconet.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: an.PeerID(), Addrs: an.Internal().Host().Addrs()}})
+	}
+	synced(t, an, nodes...)
+	meshAll(append([]*coconet.Node{an}, nodes...)...)
+}
+
+func meshAll(nodes ...*coconet.Node) {
+	for _, a := range nodes {
+		var infos []peer.AddrInfo
+		for _, b := range nodes {
+			if a != b {
+				infos = append(infos, peer.AddrInfo{ID: b.PeerID(), Addrs: b.Internal().Host().Addrs()})
+			}
+		}
+		a.Internal().AddPeerAddrs(infos)
+	}
+}
+
+// waitFor polls cond until it holds or 15 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 15s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// synced waits until every node's ledger holds the records of table as n's does.
+func synced(t *testing.T, n *coconet.Node, others ...*coconet.Node) {
+	t.Helper()
+	want := len(n.Ledger().IDs())
+	for _, o := range others {
+		waitFor(t, "ledger sync", func() bool { return len(o.Ledger().IDs()) >= want })
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// clock is an injectable clock for hosts.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// direct asks the host on node to for actions from n, bypassing the
+// client's lookup: the host's own decision.
+func direct(t *testing.T, n *coconet.Node, to peer.ID, actions ...Action) []Result {
+	t.Helper()
+	req, _ := json.Marshal(cmdRequest{Actions: actions})
+	b, err := n.RPC().Request(ctxT(t), to, ServiceCommand, req)
+	if err != nil {
+		t.Fatalf("request %s: %v", ServiceCommand, err)
+	}
+	var rep cmdReply
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep.Results
+}
+
+func listDirect(t *testing.T, n *coconet.Node, to peer.ID) listReply {
+	t.Helper()
+	b, err := n.RPC().Request(ctxT(t), to, ServiceList, nil)
+	if err != nil {
+		t.Fatalf("request %s: %v", ServiceList, err)
+	}
+	var rep listReply
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func act(s string) Action {
+	a, err := ParseAction(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
