@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/daemon"
+)
+
+func init() {
+	register(command{"ota authorize", "NET DEVICE IMAGE --version V [--model M]", "authorize a firmware image for a device (owner only); the device fetches, verifies and applies it", runOTAAuthorize})
+	register(command{"ota status", "NET", "what firmware each device runs, and how its update goes", runOTAStatus})
+	register(command{"ota list", "NET", "list the firmware images authorized in a network", runOTAList})
+}
+
+func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("ota authorize", flag.ContinueOnError)
+	version := fs.String("version", "", "the image's version (required; the device takes only newer versions)")
+	model := fs.String("model", "", "the device model the image is for (default: the model the device announced)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 3 {
+		return usagef("give the network, the device and the image file")
+	}
+	if *version == "" {
+		return usagef("give the image's version with --version")
+	}
+	image, err := filepath.Abs(pos[2]) // the daemon reads it from its own directory
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	a, err := svc.OTAAuthorize(ctx, pos[0], api.OTAAuthorizeRequest{Device: pos[1], Image: image, Version: *version, Model: *model})
+	if err != nil {
+		return err
+	}
+	_, offline := svc.(*daemon.Offline)
+	return e.output(a, func(w io.Writer) {
+		dev := a.Name
+		if dev == "" {
+			dev = a.Device
+		}
+		m := "any model"
+		if a.Model != "" {
+			m = "model " + a.Model
+		}
+		fmt.Fprintf(w, "Authorized v%s for %q (%s): %s, sha256 %s.\n", a.Version, dev, m, size(a.Size), a.SHA256)
+		if offline {
+			fmt.Fprintf(w, "coco is not running: this home serves the image to the device once you run `coco up`.\n")
+		}
+		fmt.Fprintf(w, "Follow the update with: coco ota status %s\n", pos[0])
+	})
+}
+
+func runOTAStatus(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("ota status", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	net, err := oneArg(pos, "the network")
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ss, err := svc.OTAStatus(ctx, net)
+	if err != nil {
+		return err
+	}
+	return e.output(ss, func(w io.Writer) {
+		if len(ss) == 0 {
+			fmt.Fprintf(w, "%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.\n", net, net)
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tMODEL\tVERSION\tSTATUS")
+		for _, s := range ss {
+			name := s.Name
+			if name == "" {
+				name = s.Device
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, dash(s.Model), dash(s.Version), s)
+		}
+		tw.Flush()
+	})
+}
+
+func runOTAList(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("ota list", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	net, err := oneArg(pos, "the network")
+	if err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	as, err := svc.OTAList(ctx, net)
+	if err != nil {
+		return err
+	}
+	return e.output(as, func(w io.Writer) {
+		if len(as) == 0 {
+			fmt.Fprintf(w, "No firmware is authorized in %s.\n", net)
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tVERSION\tMODEL\tSIZE\tSHA256\tAUTHORIZED")
+		for _, a := range as {
+			name := a.Name
+			if name == "" {
+				name = a.Device
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, a.Version, dash(a.Model), size(a.Size), a.SHA256[:16], a.AuthorizedAt.Local().Format("2006-01-02 15:04"))
+		}
+		tw.Flush()
+	})
+}
