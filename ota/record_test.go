@@ -2,8 +2,8 @@ package ota
 
 import (
 	"bufio"
-	"encoding/json"
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
