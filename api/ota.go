@@ -40,15 +40,15 @@ func otaRoutes(mux *http.ServeMux, svc Service) {
 		}
 	})
 	mux.HandleFunc("GET /v1/networks/{net}/ota", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(nonNil(svc.OTAList(r.Context(), r.PathValue("net"))))
+		reply(w)(otaNonNil(svc.OTAList(r.Context(), r.PathValue("net"))))
 	})
 	mux.HandleFunc("GET /v1/networks/{net}/ota/status", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(nonNil(svc.OTAStatus(r.Context(), r.PathValue("net"))))
+		reply(w)(otaNonNil(svc.OTAStatus(r.Context(), r.PathValue("net"))))
 	})
 }
 
-// nonNil makes an empty list encode as [] rather than null.
-func nonNil[T any](v []T, err error) ([]T, error) {
+// otaNonNil makes an empty list encode as [] rather than null.
+func otaNonNil[T any](v []T, err error) ([]T, error) {
 	if v == nil && err == nil {
 		v = []T{}
 	}

@@ -42,7 +42,7 @@ func otaStatus(t *testing.T, home, state, target string) ota.Status {
 	}
 }
 
-func image(t *testing.T, n int) (string, []byte) {
+func otaImage(t *testing.T, n int) (string, []byte) {
 	t.Helper()
 	b := make([]byte, n)
 	rand.Read(b)
@@ -53,10 +53,10 @@ func image(t *testing.T, n int) (string, []byte) {
 	return p, b
 }
 
-// ownerDevice certifies a node of alice's for app in the network "home"
+// otaOwnerDevice certifies a node of alice's for app in the network "home"
 // and copies her home for it, as a second machine of hers would hold it.
-// Call it before alice's daemon starts; start the node with startOwnerDevice.
-func ownerDevice(t *testing.T, home, app string) string {
+// Call it before alice's daemon starts; start the node with otaStartOwnerDevice.
+func otaOwnerDevice(t *testing.T, home, app string) string {
 	t.Helper()
 	id, err := coconet.LoadIdentity(home)
 	if err != nil {
@@ -95,9 +95,9 @@ func ownerDevice(t *testing.T, home, app string) string {
 	return dst
 }
 
-// startOwnerDevice runs the node of app from home with the updater a device
+// otaStartOwnerDevice runs the node of app from home with the updater a device
 // daemon runs (ota.StartDevice), connected to the daemon d.
-func startOwnerDevice(t *testing.T, home, app, model string, d *daemon.Daemon) *ota.Updater {
+func otaStartOwnerDevice(t *testing.T, home, app, model string, d *daemon.Daemon) *ota.Updater {
 	t.Helper()
 	n := &coconet.Node{Home: home, Network: "home", App: app, ListenHost: "127.0.0.1", Logf: t.Logf}
 	if err := n.Start(context.Background()); err != nil {
@@ -129,14 +129,14 @@ func TestOTACLIStory(t *testing.T) {
 	if out := mustCoco(t, "ota", "authorize", "--help"); !strings.Contains(out, "--version") {
 		t.Fatalf("ota authorize --help printed %q", out)
 	}
-	dh := ownerDevice(t, a, "lock1")
+	dh := otaOwnerDevice(t, a, "lock1")
 	d := startDaemon(t, a)
-	startOwnerDevice(t, dh, "lock1", "lock-a", d)
+	otaStartOwnerDevice(t, dh, "lock1", "lock-a", d)
 	if out := mustCoco(t, "--home", a, "ota", "list", "home"); !strings.Contains(out, "No firmware") {
 		t.Fatalf("ota list before any = %q", out)
 	}
 
-	img, want := image(t, 200<<10)
+	img, want := otaImage(t, 200<<10)
 	var auth ota.Authorization
 	out := mustCoco(t, "--home", a, "ota", "authorize", "home", "lock1", img, "--version", "1.1", "--model", "lock-a", "--json")
 	if err := json.Unmarshal([]byte(out), &auth); err != nil || auth.Version != "1.1" || auth.Name != "lock1" || auth.Model != "lock-a" || auth.Size != int64(len(want)) {
@@ -154,7 +154,7 @@ func TestOTACLIStory(t *testing.T) {
 	}
 
 	// An image for another model is refused; the device keeps 1.1.
-	img2, _ := image(t, 1000)
+	img2, _ := otaImage(t, 1000)
 	mustCoco(t, "--home", a, "ota", "authorize", "home", "lock1", img2, "--version", "1.2", "--model", "bulb-x")
 	s = otaStatus(t, a, ota.StateFailed, "1.2")
 	if s.Version != "1.1" || !strings.Contains(s.Error, `model "bulb-x"`) {
@@ -204,7 +204,7 @@ func TestOTADeviceDaemon(t *testing.T) {
 		}
 		t.Fatalf("device add: exit %d: %s", exit, errOut)
 	}
-	img, want := image(t, 100<<10)
+	img, want := otaImage(t, 100<<10)
 	out := mustCoco(t, "--home", a, "ota", "authorize", "home", "front door", img, "--version", "2.0")
 	if !strings.Contains(out, `Authorized v2.0 for "Front door" (model coconet-device)`) {
 		t.Fatalf("ota authorize printed %q", out)
