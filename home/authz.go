@@ -6,6 +6,7 @@ import (
 
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
 )
 
 // The roles matrix, as the host that serves a resource applies it from its
@@ -29,6 +30,16 @@ type view struct {
 
 func newView(st *ledger.State) *view {
 	return &view{st: st, grants: grantsByUser(st), zones: placements(st)}
+}
+
+// access is the role and grants of a caller: a device node (claimed by
+// the owner, so its user is the owner) acts as a guest without grants; it
+// never carries the owner's authority.
+func (v *view) access(from node.Sender) (ledger.Role, []Grant) {
+	if from.Device {
+		return ledger.RoleGuest, nil
+	}
+	return v.st.Role(from.User), v.grants[from.User]
 }
 
 // zoneOf is a resource's zone: its placement record's, else the zone its

@@ -107,8 +107,15 @@ func (c *Client) List(ctx context.Context, zone string) (Listing, error) {
 			}
 			cctx := ctx
 			if len(c.n.Internal().Host().Network().ConnsToPeer(id)) == 0 {
+				// A node without a connection is likely offline, and dialing
+				// a dead QUIC address waits for a handshake timeout: leave
+				// at least half of the time to what comes after the listing.
+				wait := unconnectedTimeout
+				if d, ok := ctx.Deadline(); ok {
+					wait = min(wait, time.Until(d)/2)
+				}
 				var cancel context.CancelFunc
-				cctx, cancel = context.WithTimeout(ctx, unconnectedTimeout)
+				cctx, cancel = context.WithTimeout(ctx, wait)
 				defer cancel()
 			}
 			b, err := c.n.RPC().Request(cctx, id, ServiceList, req)
@@ -167,24 +174,36 @@ func (c *Client) Run(ctx context.Context, actions []Action) []Result {
 	out := make([]Result, len(actions))
 	var offline []string
 	if c.missing(actions) {
-		l, _ := c.List(ctx, "")
-		offline = l.Offline
+		offline = c.locate(ctx)
 	}
 	retry := c.dispatch(ctx, actions, out, offline, start)
 	if len(retry) > 0 {
 		// A resource moved or went: find it again once.
-		l, _ := c.List(ctx, "")
+		offline = c.locate(ctx)
 		sub := make([]Action, len(retry))
 		for i, j := range retry {
 			sub[i] = actions[j]
 		}
 		res := make([]Result, len(sub))
-		c.dispatch(ctx, sub, res, l.Offline, start)
+		c.dispatch(ctx, sub, res, offline, start)
 		for i, j := range retry {
 			out[j] = res[i]
 		}
 	}
 	return out
+}
+
+// locate lists the resources to learn where they are, within half of the
+// time left (the other half is for the commands), and returns the device
+// nodes found offline.
+func (c *Client) locate(ctx context.Context) []string {
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Until(d)/2)
+		defer cancel()
+	}
+	l, _ := c.List(ctx, "")
+	return l.Offline
 }
 
 // missing reports whether some action's resource has no known node.
@@ -266,12 +285,15 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 		return fail(CodeNotFound, "device %s is no longer a node of %q", dev, st.Name)
 	}
 	req, _ := json.Marshal(cmdRequest{Actions: actions})
+	connected := len(c.n.Internal().Host().Network().ConnsToPeer(id)) > 0
 	b, err := c.n.RPC().Request(ctx, id, ServiceCommand, req)
 	var re *rpc.RemoteError
 	switch {
 	case err == nil:
 	case errors.Is(err, rpc.ErrUnreachable):
 		return fail(CodeOffline, "device %s is offline (it could not be reached)", dev)
+	case (errors.Is(err, rpc.ErrDeadline) || errors.Is(err, context.DeadlineExceeded)) && !connected:
+		return fail(CodeOffline, "device %s is offline (it could not be reached within %s)", dev, time.Since(start).Round(time.Millisecond))
 	case errors.Is(err, rpc.ErrDeadline), errors.Is(err, context.DeadlineExceeded):
 		return fail(CodeTimeout, "device %s did not answer within %s", dev, time.Since(start).Round(time.Millisecond))
 	case errors.Is(err, rpc.ErrNotAllowed):

@@ -106,6 +106,10 @@ func device(t *testing.T, owner *user, on *coconet.Node, app string) *coconet.No
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, "daemon.lock"))
+	// The node remembers its ports per network, not per app: with the
+	// owner's ports.json the copy would bind her node's ports (libp2p
+	// reuses ports) and take some of her connections.
+	os.Remove(filepath.Join(coconet.NetworkDir(dir, on.NetworkID()), "ports.json"))
 	return (&user{owner.name + "/" + app, dir}).start(t, app)
 }
 

@@ -405,7 +405,7 @@ func (h *Host) topicAllowed(sub node.Sender, t string) bool {
 		return true
 	}
 	v := h.view()
-	role := v.st.Role(sub.User)
+	role, grants := v.access(sub)
 	if role >= ledger.RoleAdmin {
 		return true
 	}
@@ -415,7 +415,7 @@ func (h *Host) topicAllowed(sub node.Sender, t string) bool {
 		declared = hr.r.Zone
 	}
 	h.mu.Unlock()
-	return visible(role, v.grants[sub.User], parts[0], v.zoneOf(parts[0], declared), parts[1], h.opts.Now())
+	return visible(role, grants, parts[0], v.zoneOf(parts[0], declared), parts[1], h.opts.Now())
 }
 
 // listRequest asks a host for the resources the caller may see.
@@ -460,8 +460,7 @@ func parseListRequest(b []byte) (listRequest, error) {
 // list is what from may see, optionally in one zone.
 func (h *Host) list(from node.Sender, zone string) listReply {
 	v := h.view()
-	role := v.st.Role(from.User)
-	grants := v.grants[from.User]
+	role, grants := v.access(from)
 	now := h.opts.Now()
 	out := listReply{Device: h.deviceName(v.st), Resources: []Resource{}}
 	for _, r := range h.Resources() {
@@ -552,12 +551,12 @@ func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res
 		return failed(a, CodeNotFound, "device %s serves no resource %s", dev, a.Resource)
 	}
 	r.Zone = v.zoneOf(r.ID, r.Zone)
-	role := v.st.Role(from.User)
+	role, grants := v.access(from)
 	who := from.Name
 	if who == "" {
 		who = from.User.Short()
 	}
-	if err := decide(who, role, v.grants[from.User], r.ID, r.Zone, a.Capability, a.Command, h.opts.Now()); err != nil {
+	if err := decide(who, role, grants, r.ID, r.Zone, a.Capability, a.Command, h.opts.Now()); err != nil {
 		return failed(a, CodeDenied, "%v", err)
 	}
 	c := r.Capability(a.Capability)

@@ -36,7 +36,14 @@ func TestRoleMatrix(t *testing.T) {
 	bn := member(t, an, "bob", ledger.RoleAdmin)
 	cn := member(t, an, "carol", ledger.RoleGuest)
 	dn := member(t, an, "dave", ledger.RoleGuest)
-	mesh(t, an, hub, bn, cn, dn)
+	// A claimed device (a node of the owner's with a device record) acts
+	// as a guest without grants, never with the owner's authority.
+	sn := device(t, alice, an, "sensor")
+	if _, err := an.Append(ledger.Op{Kind: ledger.KindPut, Table: ledger.TableDevice, Key: sn.PeerID().String(),
+		Value: []byte(`{"name":"Sensor","node":"` + sn.PeerID().String() + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	mesh(t, an, hub, bn, cn, dn, sn)
 
 	h, err := NewHost(hub, HostOptions{Name: "Hub"})
 	if err != nil {
@@ -75,13 +82,13 @@ func TestRoleMatrix(t *testing.T) {
 	if _, err := st.Grant(Grant{User: carol, Zone: "Living room", Capability: "level"}); err != nil {
 		t.Fatal(err)
 	}
-	synced(t, an, hub, bn, cn, dn)
+	synced(t, an, hub, bn, cn, dn, sn)
 
 	type role struct {
 		name string
 		n    *coconet.Node
 	}
-	roles := []role{{"owner", an}, {"admin", bn}, {"guest with grants", cn}, {"guest without", dn}}
+	roles := []role{{"owner", an}, {"admin", bn}, {"guest with grants", cn}, {"guest without", dn}, {"device", sn}}
 
 	// Listings: what each role sees, capability by capability.
 	wantList := map[string]string{
@@ -89,6 +96,7 @@ func TestRoleMatrix(t *testing.T) {
 		"admin":             "front-door[lock] fw[firmware] gw[bridge] lamp[on_off level]",
 		"guest with grants": "front-door[lock] lamp[level]",
 		"guest without":     "",
+		"device":            "",
 	}
 	for _, r := range roles {
 		got := describe(listDirect(t, r.n, hub.PeerID()).Resources)
@@ -100,13 +108,13 @@ func TestRoleMatrix(t *testing.T) {
 	// Watches: the host's topic policy, per role.
 	for _, tc := range []struct {
 		topic string
-		want  [4]bool
+		want  [5]bool
 	}{
-		{"home/lamp/level/level", [4]bool{true, true, true, false}},
-		{"home/lamp/on_off/on", [4]bool{true, true, false, false}},
-		{"home/front-door/lock/state", [4]bool{true, true, true, false}},
-		{"home/fw/firmware/version", [4]bool{true, true, false, false}},
-		{"chat/room", [4]bool{true, true, true, true}}, // not the home model's
+		{"home/lamp/level/level", [5]bool{true, true, true, false, false}},
+		{"home/lamp/on_off/on", [5]bool{true, true, false, false, false}},
+		{"home/front-door/lock/state", [5]bool{true, true, true, false, false}},
+		{"home/fw/firmware/version", [5]bool{true, true, false, false, false}},
+		{"chat/room", [5]bool{true, true, true, true, true}}, // not the home model's
 	} {
 		for i, r := range roles {
 			s, _ := hub.Internal().SenderOf(r.n.PeerID())
@@ -119,17 +127,17 @@ func TestRoleMatrix(t *testing.T) {
 	// Commands, decided by the host.
 	for _, tc := range []struct {
 		action string
-		want   [4]Code // "" = allowed
+		want   [5]Code // "" = allowed
 	}{
-		{"lamp:on_off:on", [4]Code{"", "", CodeDenied, CodeDenied}},
-		{"lamp:level:set:level=30", [4]Code{"", "", "", CodeDenied}},
-		{"front-door:lock:unlock", [4]Code{"", "", "", CodeDenied}},
-		{"front-door:lock:lock", [4]Code{"", "", CodeDenied, CodeDenied}},
-		{"fw:firmware:update:version=2.0", [4]Code{"", CodeDenied, CodeDenied, CodeDenied}},
-		{"gw:bridge:add:kind=bulb:id=new-%d", [4]Code{"", CodeDenied, CodeDenied, CodeDenied}},
-		{"gw:bridge:remove:id=lamp2-%d", [4]Code{"", CodeDenied, CodeDenied, CodeDenied}},
-		{"lamp:level:set:level=140", [4]Code{CodeInvalid, CodeInvalid, CodeInvalid, CodeDenied}},
-		{"nothing:on_off:on", [4]Code{CodeNotFound, CodeNotFound, CodeNotFound, CodeNotFound}},
+		{"lamp:on_off:on", [5]Code{"", "", CodeDenied, CodeDenied, CodeDenied}},
+		{"lamp:level:set:level=30", [5]Code{"", "", "", CodeDenied, CodeDenied}},
+		{"front-door:lock:unlock", [5]Code{"", "", "", CodeDenied, CodeDenied}},
+		{"front-door:lock:lock", [5]Code{"", "", CodeDenied, CodeDenied, CodeDenied}},
+		{"fw:firmware:update:version=2.0", [5]Code{"", CodeDenied, CodeDenied, CodeDenied, CodeDenied}},
+		{"gw:bridge:add:kind=bulb:id=new-%d", [5]Code{"", CodeDenied, CodeDenied, CodeDenied, CodeDenied}},
+		{"gw:bridge:remove:id=lamp2-%d", [5]Code{"", CodeDenied, CodeDenied, CodeDenied, CodeDenied}},
+		{"lamp:level:set:level=140", [5]Code{CodeInvalid, CodeInvalid, CodeInvalid, CodeDenied, CodeDenied}},
+		{"nothing:on_off:on", [5]Code{CodeNotFound, CodeNotFound, CodeNotFound, CodeNotFound, CodeNotFound}},
 	} {
 		for i, r := range roles {
 			if strings.Contains(tc.action, "remove") {
@@ -203,7 +211,7 @@ func TestRoleMatrix(t *testing.T) {
 			return err
 		}, [4]bool{true, false, false, false}},
 	} {
-		for i, r := range roles {
+		for i, r := range roles[:4] { // the test's device node holds the owner's key: no ledger rows
 			err := tc.op(i, r.n)
 			if (err == nil) != tc.want[i] {
 				t.Errorf("%s: %s: err = %v, want allowed %v", r.name, tc.name, err, tc.want[i])
