@@ -2,9 +2,353 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/home"
+	"github.com/coconet/coconet/home/zigbee"
+	"github.com/coconet/coconet/ledger"
 )
 
-// attachHome starts on n what home needs (nothing yet).
-func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error { return nil }
+// homeNode is the home model on one of the daemon's nodes: the host that
+// serves its resources (the simulated gateway's, with --sim zigbee) and the
+// client that uses the network's.
+type homeNode struct {
+	host   *home.Host
+	client *home.Client
+}
+
+// homeNodes maps each running node to its home model. The daemon's fields
+// belong to daemon.go; this table is home's, and a node's entry goes when
+// its host stops (with the node).
+var homeNodes = struct {
+	sync.Mutex
+	m map[*coconet.Node]*homeNode
+}{m: map[*coconet.Node]*homeNode{}}
+
+// attachHome starts a home host on n, with the simulated Zigbee gateway's
+// resources when d.Sim is "zigbee" and n belongs to the network's owner
+// (resources are the owner's: a device claimed by the owner is).
+func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
+	if d.Sim != "" && d.Sim != "zigbee" {
+		return fmt.Errorf("no simulation called %q; the one there is is zigbee", d.Sim)
+	}
+	h, err := home.NewHost(n, home.HostOptions{Name: d.DeviceName, Logf: d.Logf})
+	if err != nil {
+		return err
+	}
+	if d.Sim == "zigbee" {
+		if _, err := zigbee.Start(h, zigbee.Options{}); errors.Is(err, home.ErrDenied) {
+			d.Logf("not simulating a zigbee gateway in %q: %v", n.Info().Name, err)
+		} else if err != nil {
+			h.Close()
+			return err
+		}
+	}
+	hn := &homeNode{host: h, client: home.NewClient(n)}
+	homeNodes.Lock()
+	homeNodes.m[n] = hn
+	homeNodes.Unlock()
+	h.Go(func(ctx context.Context) {
+		<-ctx.Done()
+		homeNodes.Lock()
+		if homeNodes.m[n] == hn {
+			delete(homeNodes.m, n)
+		}
+		homeNodes.Unlock()
+	})
+	return nil
+}
+
+// home returns the home model of a network's running node.
+func (d *Daemon) home(network string) (*coconet.Node, *homeNode, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, nil, err
+	}
+	homeNodes.Lock()
+	hn := homeNodes.m[n]
+	homeNodes.Unlock()
+	if hn == nil {
+		return nil, nil, fmt.Errorf("the home model is not running on the node of %q; restart `coco up`", network)
+	}
+	return n, hn, nil
+}
+
+func (d *Daemon) store(network string) (*home.Store, *ledger.State, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, nil, err
+	}
+	return home.NodeStore(n), n.Ledger().State(), nil
+}
+
+// notFound answers 404 for what does not exist.
+func notFound(err error) error {
+	if errors.Is(err, home.ErrNotFound) {
+		return api.NotFound{Err: err}
+	}
+	return err
+}
+
+func (d *Daemon) Resources(ctx context.Context, network, zone string) (home.Listing, error) {
+	_, hn, err := d.home(network)
+	if err != nil {
+		return home.Listing{}, err
+	}
+	return hn.client.List(ctx, zone)
+}
+
+func (d *Daemon) HomeCommand(ctx context.Context, network string, req home.Action) (home.Result, error) {
+	_, hn, err := d.home(network)
+	if err != nil {
+		return home.Result{}, err
+	}
+	r, _ := hn.client.Command(ctx, req)
+	return r, nil
+}
+
+func (d *Daemon) HomeWatch(ctx context.Context, network, resource string) (<-chan home.Change, error) {
+	_, hn, err := d.home(network)
+	if err != nil {
+		return nil, err
+	}
+	return hn.client.Watch(ctx, resource)
+}
+
+func (d *Daemon) SceneRun(ctx context.Context, network, scene string) (home.SceneResult, error) {
+	_, hn, err := d.home(network)
+	if err != nil {
+		return home.SceneResult{}, err
+	}
+	r, err := hn.client.RunScene(ctx, scene)
+	return r, notFound(err)
+}
+
+func (d *Daemon) Grants(ctx context.Context, network string) ([]home.Grant, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return nil, err
+	}
+	return s.Grants(), nil
+}
+
+func (d *Daemon) GrantCreate(ctx context.Context, network string, req api.GrantRequest) (home.Grant, error) {
+	s, st, err := d.store(network)
+	if err != nil {
+		return home.Grant{}, err
+	}
+	return grantCreate(s, st, req)
+}
+
+func (d *Daemon) GrantRevoke(ctx context.Context, network, grant string) (home.Grant, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return home.Grant{}, err
+	}
+	g, err := s.Revoke(grant)
+	return g, notFound(err)
+}
+
+func (d *Daemon) Zones(ctx context.Context, network string) ([]home.Zone, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return nil, err
+	}
+	return s.Zones(), nil
+}
+
+func (d *Daemon) ZoneCreate(ctx context.Context, network, zone string) (home.Zone, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return home.Zone{}, err
+	}
+	return s.CreateZone(zone)
+}
+
+func (d *Daemon) ZoneDelete(ctx context.Context, network, zone string) (home.Zone, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return home.Zone{}, err
+	}
+	return home.Zone{Name: zone}, notFound(s.DeleteZone(zone))
+}
+
+func (d *Daemon) ZonePlace(ctx context.Context, network string, req api.PlaceRequest) (home.Placement, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return home.Placement{}, err
+	}
+	p, err := s.Place(req.Resource, req.Zone, req.Move)
+	return p, notFound(err)
+}
+
+func (d *Daemon) ZoneUnplace(ctx context.Context, network, resource string) (home.Placement, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return home.Placement{}, err
+	}
+	p, err := s.Unplace(resource)
+	return p, notFound(err)
+}
+
+func (d *Daemon) Scenes(ctx context.Context, network string) ([]home.Scene, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return nil, err
+	}
+	return s.Scenes(), nil
+}
+
+func (d *Daemon) SceneCreate(ctx context.Context, network string, req api.SceneRequest) (home.Scene, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return home.Scene{}, err
+	}
+	return s.CreateScene(req.Scene, req.Replace)
+}
+
+func (d *Daemon) SceneDelete(ctx context.Context, network, scene string) (home.Scene, error) {
+	s, _, err := d.store(network)
+	if err != nil {
+		return home.Scene{}, err
+	}
+	return home.Scene{Name: scene}, notFound(s.DeleteScene(scene))
+}
+
+// grantCreate resolves the member a grant is for and records it.
+func grantCreate(s *home.Store, st *ledger.State, req api.GrantRequest) (home.Grant, error) {
+	m, err := coconet.ResolveMember(st, req.Member)
+	if err != nil {
+		return home.Grant{}, api.NotFound{Err: err}
+	}
+	g := req.Grant
+	g.User = m.User
+	return s.Grant(g)
+}
+
+// The offline side: grants, zones and scenes are ledger records, written to
+// the network's ledger directly (the daemon syncs them when it next runs);
+// what needs the network says so.
+
+func (o *Offline) store(network string) (*home.Store, *ledger.State, error) {
+	id, err := coconet.LoadIdentity(o.Home)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := coconet.OpenNetwork(o.Home, network)
+	if err != nil {
+		return nil, nil, api.NotFound{Err: err}
+	}
+	return home.LogStore(l, id.Seed.UserKey()), l.State(), nil
+}
+
+func (o *Offline) Resources(ctx context.Context, network, zone string) (home.Listing, error) {
+	return home.Listing{}, notRunning("listing resources")
+}
+
+func (o *Offline) HomeCommand(ctx context.Context, network string, req home.Action) (home.Result, error) {
+	return home.Result{}, notRunning("a command")
+}
+
+func (o *Offline) HomeWatch(ctx context.Context, network, resource string) (<-chan home.Change, error) {
+	return nil, notRunning("watching resources")
+}
+
+func (o *Offline) SceneRun(ctx context.Context, network, scene string) (home.SceneResult, error) {
+	return home.SceneResult{}, notRunning("running a scene")
+}
+
+func (o *Offline) Grants(ctx context.Context, network string) ([]home.Grant, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return nil, err
+	}
+	return s.Grants(), nil
+}
+
+func (o *Offline) GrantCreate(ctx context.Context, network string, req api.GrantRequest) (home.Grant, error) {
+	s, st, err := o.store(network)
+	if err != nil {
+		return home.Grant{}, err
+	}
+	return grantCreate(s, st, req)
+}
+
+func (o *Offline) GrantRevoke(ctx context.Context, network, grant string) (home.Grant, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return home.Grant{}, err
+	}
+	g, err := s.Revoke(grant)
+	return g, notFound(err)
+}
+
+func (o *Offline) Zones(ctx context.Context, network string) ([]home.Zone, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return nil, err
+	}
+	return s.Zones(), nil
+}
+
+func (o *Offline) ZoneCreate(ctx context.Context, network, zone string) (home.Zone, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return home.Zone{}, err
+	}
+	return s.CreateZone(zone)
+}
+
+func (o *Offline) ZoneDelete(ctx context.Context, network, zone string) (home.Zone, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return home.Zone{}, err
+	}
+	return home.Zone{Name: zone}, notFound(s.DeleteZone(zone))
+}
+
+func (o *Offline) ZonePlace(ctx context.Context, network string, req api.PlaceRequest) (home.Placement, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return home.Placement{}, err
+	}
+	p, err := s.Place(req.Resource, req.Zone, req.Move)
+	return p, notFound(err)
+}
+
+func (o *Offline) ZoneUnplace(ctx context.Context, network, resource string) (home.Placement, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return home.Placement{}, err
+	}
+	p, err := s.Unplace(resource)
+	return p, notFound(err)
+}
+
+func (o *Offline) Scenes(ctx context.Context, network string) ([]home.Scene, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return nil, err
+	}
+	return s.Scenes(), nil
+}
+
+func (o *Offline) SceneCreate(ctx context.Context, network string, req api.SceneRequest) (home.Scene, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return home.Scene{}, err
+	}
+	return s.CreateScene(req.Scene, req.Replace)
+}
+
+func (o *Offline) SceneDelete(ctx context.Context, network, scene string) (home.Scene, error) {
+	s, _, err := o.store(network)
+	if err != nil {
+		return home.Scene{}, err
+	}
+	return home.Scene{Name: scene}, notFound(s.DeleteScene(scene))
+}
