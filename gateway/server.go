@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -169,7 +169,11 @@ func (s *Server) acceptLoop() {
 			}
 			continue
 		}
-		c := &conn{s: s, nc: nc, out: make(chan []byte, queueLen), done: make(chan struct{})}
+		c := &conn{s: s, nc: nc}
+		c.room.L = &c.wmu
+		if sc, ok := nc.(syscall.Conn); ok {
+			c.rc, _ = sc.SyscallConn()
+		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -177,10 +181,9 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		s.conns[c] = struct{}{}
-		s.wg.Add(2)
+		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.readLoop()
-		go c.writeLoop()
 	}
 }
 
@@ -207,7 +210,7 @@ func (s *Server) DeliverPush(p Push) int {
 		}
 		to = append(slices.Clone(to), s.looseIDs(p.Account, skip)...)
 	}
-	n, _, _ := s.deliverLocal(p.Account, to, pushLine(p.Data))
+	n, _, _ := s.deliverLocal(nil, p.Account, to, pushLine(p.Data))
 	return n
 }
 
@@ -242,39 +245,60 @@ func pushLine(data []byte) []byte {
 // deliverLocal queues line on the connections of ids without blocking. It
 // returns how many took it, the ids not connected here, and how many were
 // connected but too busy.
-func (s *Server) deliverLocal(account string, ids []string, line []byte) (n int, remote []string, busy int) {
+func (s *Server) deliverLocal(from *conn, account string, ids []string, line []byte) (n int, remote []string, busy int) {
+	var one [1]*conn
+	conns := one[:0]
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, id := range ids {
-		c := s.ids[acctID{account, id}]
+		conns = append(conns, s.ids[acctID{account, id}])
+	}
+	s.mu.Unlock()
+	for i, c := range conns {
 		if c == nil {
-			remote = append(remote, id)
+			remote = append(remote, ids[i])
 			continue
 		}
-		select {
-		case c.out <- line:
+		switch c.enqueue(line, false, from != nil) {
+		case queued:
+			if from != nil {
+				from.kickLater(c)
+			}
 			n++
 			s.delivered.Add(1)
-		default:
+		case full:
 			busy++
-			s.Logf("gateway: %s/%s: queue full, push dropped", account, id)
+			s.Logf("gateway: %s/%s: queue full, push dropped", account, ids[i])
+		case gone:
+			remote = append(remote, ids[i])
 		}
 	}
 	return n, remote, busy
 }
 
 // conn is one device connection. Its read goroutine parses lines and owns
-// key and sess; its write goroutine drains out.
+// key and sess. What it writes waits in a queue; a writer goroutine runs
+// only while the queue holds something, so an idle device costs one
+// goroutine and no write buffer.
 type conn struct {
 	s       *Server
 	nc      net.Conn
-	out     chan []byte // lines (or raw bytes) to write; nil asks the writer to flush and close
-	done    chan struct{}
+	rc      syscall.RawConn // nc's, for writes that must not wait; nil if it has none
 	closing atomic.Bool
 	peer    atomic.Pointer[conn] // the other end of a raw channel
+	rawEnds *atomic.Int32        // raw: directions that ended cleanly (set before peer)
 
-	key  string   // read goroutine: the account key the id was registered with
-	sess *session // read goroutine: the active session, if any
+	key   string   // read goroutine: the account key the id was registered with
+	sess  *session // read goroutine: the active session, if any
+	dirty []*conn  // read goroutine: connections it queued on and has yet to kick
+
+	wmu       sync.Mutex // guards the following fields
+	room      sync.Cond  // on wmu: the queue shrank, or the connection closed or was handed over
+	queue     [][]byte   // lines (or raw bytes) to write
+	writing   bool       // a writer goroutine runs (or finish lingers)
+	shut      bool       // closed: nothing is queued any more
+	finishing bool       // write what is queued, then close
+	handoff   chan struct{}
+	handed    bool // handoff is closed: the raw peer writes to nc from now on
 
 	// s.mu guards:
 	account, id string
@@ -293,7 +317,12 @@ func (c *conn) close() {
 	if c.closing.Swap(true) {
 		return
 	}
-	close(c.done)
+	c.wmu.Lock()
+	c.shut = true
+	c.queue = nil
+	c.handOverLocked()
+	c.room.Broadcast()
+	c.wmu.Unlock()
 	c.nc.Close()
 	s := c.s
 	s.mu.Lock()
@@ -317,56 +346,186 @@ func (c *conn) unregisterLocked() {
 	c.account, c.id = "", ""
 }
 
-// send queues b, waiting while the queue is full, and reports whether the
-// connection still runs.
-func (c *conn) send(b []byte) bool {
-	select {
-	case c.out <- b:
-		return true
-	case <-c.done:
-		return false
+// Results of enqueue.
+const (
+	queued = iota
+	full   // the queue holds queueLen items
+	gone   // the connection is closed, closing, or handed to a raw channel
+)
+
+// enqueue queues b. With later, the caller's reader kicks the connection
+// when it has handled all the lines it read (see kickLater), so that the
+// replies and pushes of one read go out together; otherwise enqueue kicks
+// it now. With wait it waits for room in a full queue (a device that
+// reads its replies too slowly makes its own commands wait); without, it
+// reports full.
+func (c *conn) enqueue(b []byte, wait, later bool) int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for len(c.queue) >= queueLen && !c.shut && c.handoff == nil {
+		if !c.writing {
+			c.kickLocked() // make room now
+			continue
+		}
+		if !wait {
+			return full
+		}
+		c.room.Wait()
+	}
+	if c.shut || c.finishing || c.handoff != nil {
+		return gone
+	}
+	c.queue = append(c.queue, b)
+	if !later {
+		c.kickLocked()
+	}
+	return queued
+}
+
+// kickLocked starts writing the queue unless a write runs. A single item
+// is written at once if the socket has room (what a push waiting for
+// nothing else costs: one write, no goroutine); more, or what did not fit,
+// go to a writer goroutine, which writes them with one writev each round.
+func (c *conn) kickLocked() {
+	if c.writing || c.shut || (len(c.queue) == 0 && !c.finishing) {
+		return
+	}
+	c.writing = true // from here on nobody else writes
+	if len(c.queue) == 1 && c.rc != nil {
+		b := c.queue[0]
+		c.queue = c.queue[:0]
+		c.wmu.Unlock()
+		n := c.tryWrite(b)
+		c.wmu.Lock()
+		if c.shut {
+			return
+		}
+		if n < len(b) {
+			c.queue = slices.Insert(c.queue, 0, b[n:])
+		}
+		if len(c.queue) == 0 && !c.finishing {
+			c.idleLocked()
+			return
+		}
+	}
+	c.s.wg.Add(1) // not closed: Server.Close has not begun to wait
+	go c.writeLoop()
+}
+
+// idleLocked ends a write with nothing left to write.
+func (c *conn) idleLocked() {
+	c.writing = false
+	c.queue = nil
+	c.room.Broadcast()
+	c.handOverLocked()
+}
+
+// tryWrite writes what of b fits in the socket now and returns how much
+// that was.
+func (c *conn) tryWrite(b []byte) int {
+	var n int
+	err := c.rc.Write(func(fd uintptr) bool {
+		m, err := syscall.Write(int(fd), b)
+		if err == nil && m > 0 {
+			n = m
+		}
+		return true // never wait: the writer goroutine does
+	})
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// kickLater remembers to kick t when the reader has handled what it read.
+func (c *conn) kickLater(t *conn) {
+	if !slices.Contains(c.dirty, t) {
+		c.dirty = append(c.dirty, t)
 	}
 }
 
+// kickDirty kicks the connections the reader queued on.
+func (c *conn) kickDirty() {
+	for i, t := range c.dirty {
+		t.wmu.Lock()
+		t.kickLocked()
+		t.wmu.Unlock()
+		c.dirty[i] = nil
+	}
+	c.dirty = c.dirty[:0]
+}
+
+// reply queues the reply to a command of the connection's own reader.
 func (c *conn) reply(ok bool, msg string) {
+	if c.enqueue(replyLine(ok, msg), true, true) == queued {
+		c.kickLater(c)
+	}
+}
+
+func replyLine(ok bool, msg string) []byte {
 	tag := "[OK:"
 	if !ok {
 		tag = "[FAIL:"
 	}
-	c.send([]byte(tag + msg + "]\n"))
+	return []byte(tag + msg + "]\n")
 }
 
+// writeLoop writes the queue until it is empty, then ends (closing the
+// connection if finish asked for it).
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
-	w := bufio.NewWriterSize(c.nc, 4096)
+	var spare [][]byte
 	for {
-		var b []byte
-		select {
-		case b = <-c.out:
-		case <-c.done:
+		c.wmu.Lock()
+		batch := c.queue
+		if len(batch) == 0 {
+			fin := c.finishing && !c.shut
+			if !fin {
+				c.idleLocked()
+			}
+			c.wmu.Unlock()
+			if fin {
+				c.linger()
+				c.close()
+			}
 			return
 		}
+		c.queue = spare
+		c.room.Broadcast()
+		c.wmu.Unlock()
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
-		for b != nil {
-			if _, err := w.Write(b); err != nil {
-				c.close()
-				return
-			}
-			select {
-			case b = <-c.out:
-				continue
-			default:
-			}
-			break
-		}
-		if err := w.Flush(); err != nil || b == nil {
-			if err == nil {
-				c.linger()
-			}
+		bufs := net.Buffers(batch)
+		if _, err := bufs.WriteTo(c.nc); err != nil {
 			c.close()
 			return
 		}
+		clear(batch)
+		spare = batch[:0]
 	}
+}
+
+// handOverLocked closes a requested handoff once nothing is queued or
+// being written.
+func (c *conn) handOverLocked() {
+	if c.handoff != nil && !c.handed && ((!c.writing && len(c.queue) == 0) || c.shut) {
+		c.handed = true
+		close(c.handoff)
+	}
+}
+
+// handOver stops queueing on c and returns a channel closed once what is
+// queued is written (or c closed): from then on the raw peer alone writes
+// to c.nc.
+func (c *conn) handOver() <-chan struct{} {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.handoff == nil {
+		c.handoff = make(chan struct{})
+		c.room.Broadcast()
+		c.kickLocked()
+		c.handOverLocked()
+	}
+	return c.handoff
 }
 
 // linger half-closes the connection and drains what the client still sends
@@ -380,12 +539,28 @@ func (c *conn) linger() {
 	io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
-// finish asks the writer to flush what is queued and close.
-func (c *conn) finish() { c.send(nil) }
+// finish writes what is queued and closes the connection.
+func (c *conn) finish() {
+	c.kickDirty()
+	c.wmu.Lock()
+	if c.shut || c.finishing || c.handoff != nil {
+		c.wmu.Unlock()
+		return
+	}
+	c.finishing = true
+	if c.writing || len(c.queue) > 0 {
+		c.kickLocked() // the writer closes when done
+		c.wmu.Unlock()
+		return
+	}
+	c.writing = true // nobody writes any more
+	c.wmu.Unlock()
+	c.linger()
+	c.close()
+}
 
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
-	defer c.finish()
 	s := c.s
 	buf := make([]byte, 256)
 	n := 0 // bytes of buf holding the incomplete line
@@ -394,6 +569,7 @@ func (c *conn) readLoop() {
 		if n == len(buf) {
 			if len(buf) > s.MaxLine {
 				c.reply(false, ReasonTooLong)
+				c.finish()
 				return
 			}
 			buf = append(buf, make([]byte, min(len(buf), s.MaxLine+1-len(buf)))...)
@@ -414,16 +590,20 @@ func (c *conn) readLoop() {
 			start += i + 1
 			lines = true
 			if p := c.peer.Load(); p != nil {
+				c.kickDirty()
 				c.raw(p, buf[start:n])
 				return
 			}
 		}
+		c.kickDirty()
 		n = copy(buf, buf[start:n])
 		if n > s.MaxLine {
 			c.reply(false, ReasonTooLong)
+			c.finish()
 			return
 		}
 		if err != nil {
+			c.finish()
 			return
 		}
 		if lines {
@@ -433,20 +613,45 @@ func (c *conn) readLoop() {
 }
 
 // raw copies the connection's bytes, starting with pending, to the peer of
-// its raw channel until either end closes.
+// its raw channel, writing to the peer's connection directly once the
+// peer's queued lines are out. When the device ends its side (EOF) the
+// peer's device sees the end of the stream and the other direction goes
+// on; the two connections close when both directions have ended, or at
+// once on an error or after IdleTimeout without bytes.
 func (c *conn) raw(p *conn, pending []byte) {
-	defer p.finish()
-	if len(pending) > 0 && !p.send(bytes.Clone(pending)) {
+	<-p.handOver()
+	if p.closing.Load() {
+		c.close()
 		return
 	}
+	write := func(b []byte) bool {
+		p.nc.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
+		_, err := p.nc.Write(b)
+		return err == nil
+	}
+	if len(pending) > 0 && !write(pending) {
+		c.close()
+		return
+	}
+	buf := make([]byte, 32<<10)
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.s.IdleTimeout))
-		b := make([]byte, 16<<10)
-		m, err := c.nc.Read(b)
-		if m > 0 && !p.send(b[:m:m]) {
+		m, err := c.nc.Read(buf)
+		if m > 0 && !write(buf[:m]) {
+			c.close()
+			return
+		}
+		if errors.Is(err, io.EOF) {
+			if tc, ok := p.nc.(*net.TCPConn); ok {
+				tc.CloseWrite()
+			}
+			if c.rawEnds.Add(1) == 2 {
+				c.close()
+			}
 			return
 		}
 		if err != nil {
+			c.close()
 			return
 		}
 	}
@@ -583,8 +788,9 @@ func (c *conn) push(account string, cmd Command) {
 		}
 	}
 	s.pushes.Add(1)
-	n, remote, busy := s.deliverLocal(account, to, pushLine(cmd.Data))
+	n, remote, busy := s.deliverLocal(c, account, to, pushLine(cmd.Data))
 	if (len(remote) > 0 || loose) && s.Forward != nil {
+		c.kickDirty() // what is here goes out before the round trip
 		ctx, cancel := context.WithTimeout(s.ctx, forwardTimeout)
 		fn, err := s.Forward.Forward(ctx, Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data), Loose: loose})
 		cancel()
@@ -678,11 +884,8 @@ func (c *conn) pair(account, peer string) {
 	}
 	if s.rawWant[pk] != me {
 		s.rawWant[acctID{account, me}] = peer
-		select { // tell the peer someone wants to pair; dropped if it is busy
-		case p.out <- []byte("RAW:" + me + "\n"):
-		default:
-		}
 		s.mu.Unlock()
+		p.enqueue([]byte("RAW:"+me+"\n"), false, false) // tell the peer; dropped if it is busy
 		c.reply(true, "WAIT:"+peer)
 		return
 	}
@@ -692,7 +895,9 @@ func (c *conn) pair(account, peer string) {
 	p.unregisterLocked()
 	s.mu.Unlock()
 	c.reply(true, "RAW:"+peer)
-	p.reply(true, "RAW:"+me)
+	p.enqueue(replyLine(true, "RAW:"+me), true, false) // p's reader is not ours to kick
+	ends := new(atomic.Int32)
+	c.rawEnds, p.rawEnds = ends, ends
 	c.peer.Store(p)
 	p.peer.Store(c)
 }

@@ -605,3 +605,26 @@ func TestClose(t *testing.T) {
 		t.Errorf("Close of a server never started = %v", err)
 	}
 }
+
+// When one device ends its side of a raw channel the other reads the end
+// of the stream and may still answer; both connections close when both
+// sides have ended.
+func TestRawChannelHalfClose(t *testing.T) {
+	s := newServer(t, nil)
+	a, b := register(t, s, "a"), register(t, s, "b")
+	a.expect("TCP:RAW:"+key1+":b", "[OK:WAIT:b]")
+	b.expectRead("RAW:a")
+	b.expect("TCP:RAW:"+key1+":a", "[OK:RAW:a]")
+	a.expectRead("[OK:RAW:b]")
+	a.send("request")
+	a.nc.(*net.TCPConn).CloseWrite()
+	if got, err := io.ReadAll(b.r); err != nil || string(got) != "request\n" {
+		t.Fatalf("b read %q, %v; want the request and the end", got, err)
+	}
+	io.WriteString(b.nc, "answer")
+	b.nc.Close()
+	if got, err := io.ReadAll(a.r); err != nil || string(got) != "answer" {
+		t.Fatalf("a read %q, %v; want the answer and the end", got, err)
+	}
+	eventually(t, "both connections to close", func() bool { return s.Stats().Conns == 0 })
+}
