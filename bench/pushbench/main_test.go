@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary be the push server child too.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "-serve" {
+		fs := flag.NewFlagSet("serve", flag.ExitOnError)
+		mode := fs.String("serve", "", "")
+		relayTo := fs.String("relay-to", "", "")
+		fs.Parse(os.Args[1:])
+		if err := serve(*mode, benchKey, *relayTo); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestAppendLen(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want []byte
+	}{
+		{0, []byte{0}}, {127, []byte{0x7f}}, {128, []byte{0x80, 0x01}},
+		{16383, []byte{0xff, 0x7f}}, {16384, []byte{0x80, 0x80, 0x01}}, // MQTT 3.1.1, 2.2.3
+	} {
+		if got := appendLen(nil, tt.n); !bytes.Equal(got, tt.want) {
+			t.Errorf("appendLen(%d) = %x, want %x", tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestPayload(t *testing.T) {
+	p := payload(42, 32)
+	if len(p) != 32 || seqOf(p) != 42 || bytes.ContainsAny(p, "\n:") {
+		t.Errorf("payload(42, 32) = %q: want 32 printable bytes starting with the sequence number", p)
+	}
+}
+
+// TestRunSmoke runs the push server side of the bench with tiny counts
+// (Mosquitto only if bench/push.sh started it) so that it keeps working
+// as the gateway changes. It checks no timings.
+func TestRunSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts push servers and two libp2p hosts; skipped with -short")
+	}
+	var out bytes.Buffer
+	cfg := config{conns: 200, samples: 30, duration: 300 * time.Millisecond, size: 32, window: 8,
+		rawMB: 4, rounds: 2, only: "conns,rid,p2p,raw", jsonOut: true}
+	if err := run(cfg, &out); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("decode report: %v\n%s", err, out.Bytes())
+	}
+	if len(rep.Rows) != 13 {
+		t.Errorf("%d rows, want 13:\n%s", len(rep.Rows), out.Bytes())
+	}
+	for _, r := range rep.Rows {
+		if r.Coconet <= 0 && r.Unit != "KiB" {
+			t.Errorf("row %q = %v, want a positive figure", r.Metric, r.Coconet)
+		}
+	}
+	if rep.BusyRuns != 0 {
+		t.Errorf("%d BUSY replies with %d in flight, want none", rep.BusyRuns, cfg.window)
+	}
+}
