@@ -89,8 +89,8 @@ func (m *MemKeyStore) Lookup(key string) (string, bool) {
 }
 
 // MemDirectory is an in-memory Directory. The zero value is empty and
-// ready. The ledger-backed Directory, shared by every push server of a
-// network, replaces it later.
+// ready. LedgerStore is the Directory shared by every push server of a
+// network.
 type MemDirectory struct {
 	mu       sync.RWMutex
 	accounts map[string]*memAccount

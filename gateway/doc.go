@@ -24,13 +24,17 @@
 //	                                (Unix time + offset: what an RTC without time zones wants)
 //	TCP:RAW:<key>:<id>              ask for a raw channel with <id> → [OK:WAIT:<id>]; when <id> asks
 //	                                for us too, both get [OK:RAW:<other>] and from then on the two
-//	                                connections carry bytes both ways unchanged until either closes.
-//	                                Send nothing else between asking and [OK:RAW:…].
+//	                                connections carry bytes both ways unchanged. A device that ends
+//	                                its side (shutdown or close) ends the other's stream; both close
+//	                                when both sides have ended, or at once on an error or after
+//	                                IdleTimeout without bytes. Send nothing else between asking
+//	                                and [OK:RAW:…].
 //
 // Receivers get "PUSH:<data>". Group pushes need a registered id; the
 // receivers are the ids of the sender's account. A RID target or router
 // member that is an alias is replaced by the id it names. Pushes to ids not
 // connected to this server go to Server.Forward (nil: they are offline).
+// A raw channel pairs two ids of one push server.
 //
 // # Session keys
 //
@@ -68,13 +72,70 @@
 // closes; a connection that does not complete a line within
 // Server.IdleTimeout of the previous one closes. Each connection holds at
 // most one line buffer of MaxLine bytes and a queue of 64 outgoing lines;
-// a push to a full queue is dropped ([FAIL:BUSY] for RID).
+// a push to a full queue is dropped ([FAIL:BUSY] for RID). An idle device
+// costs one goroutine (its reader) and about 6 KiB; a writer goroutine runs
+// only while something waits to be written.
 //
-// # What comes later
+// # Keys, groups and aliases in the network's ledger
 //
-// KeyStore and Directory have in-memory implementations (MemKeyStore,
-// MemDirectory). The ledger-backed ones, which let every push server of a
-// network share the account keys, tree groups, mesh routers and aliases an
-// admin defines, come later, as does the Forwarder that bridges push
-// servers over the P2P network (it calls Server.Deliver on the far side).
+// KeyStore and Directory say which keys are valid and what the groups are.
+// MemKeyStore and MemDirectory keep them in memory (tests, embedding);
+// LedgerStore reads them from a coconet network's ledger, where admins
+// write them (CreateKey, RevokeKey, Apply; `coco push key|group|router|alias`),
+// so that every push server of the network knows the same. The ledger lets
+// only the owner and admins write these tables; a guest's write is refused
+// with a *ledger.Rejection wrapping ledger.ErrUnauthorized. A LedgerStore
+// follows the ledger live: every lookup uses the current state (an index
+// of the push tables is rebuilt when the state changes), so a revoked key
+// is refused, and a re-pointed alias followed, from the next line on.
+//
+// The records, one per key of four tables (JSON values; unknown fields are
+// ignored, so later versions may add some):
+//
+//	table        key                         value
+//	push_key     KeyID(key)                  {"account":"main","key":"<key>","name":"<label>"}
+//	push_group   <account>/<id>              {"parent":"<parent>"}   ("" makes id a root)
+//	push_router  <account>/<router>          {}                      (the router exists)
+//	push_router  <account>/<router>/<id>     {}                      (id is attached to it)
+//	push_alias   <account>/<alias>           {"id":"<id>"}
+//
+// KeyID is the first 16 hex digits of SHA-256(key): listings and revocations
+// name keys by it, and the key itself is shown once, when it is created.
+// Accounts, ids, routers and aliases use the id alphabet (no '/'); records
+// that do not parse are ignored. A parent without a record of its own is a
+// root. The tree is checked for cycles when written; two admins writing at
+// once could still make one, and lookups stay finite (a cycle has no root).
+// Every member node can read the ledger, so account keys are as secret as
+// the network's membership: give push keys only to networks whose members
+// may see them.
+//
+// # Across the network
+//
+// StartBridge runs a Server on a coconet node with a LedgerStore and a
+// Bridge as its Forwarder (`coco push-server NET --listen HOST:PORT` does
+// this in the daemon). Push servers find each other over the node's
+// request/reply service coco.push: a bridge says hello to every member node
+// it is connected to, at start and whenever a connection opens; a node that
+// runs a push server answers, one that does not replies "unknown service".
+// A hello received tells the same; a server that stops says bye, and one
+// whose node disconnects is forgotten. A push for ids not connected to this
+// server goes to every known push server at once (fan-out) and their counts
+// add up, so RID, every tree group and RO reach ids wherever they are
+// connected; FRIENDS of a root also reaches the ids outside the tree on
+// other servers (Push.Loose). The request is JSON:
+//
+//	{"t":"push","a":"<account>","f":"<from id>","to":["<id>",…],"d":"<base64 data>","l":true}
+//	→ {"n":<delivered>}
+//	{"t":"hello"} / {"t":"bye"} → {"n":0}
+//
+// Only member nodes take part: the node admits no one else, and the
+// request/reply service checks membership and the node's policies on every
+// request. Any member node may forward pushes (as any member can read the
+// keys). The receiving server refuses data holding a newline.
+//
+// Costs and limits: each push for another server costs one request per
+// known push server (fine for the handful of gateways of a network), and
+// the sender's next command waits for the answers (one P2P round trip), so
+// one device pushes to another server at about 1/RTT; many devices push in
+// parallel. A raw channel pairs two ids of the same push server only.
 package gateway
