@@ -1,0 +1,556 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/home"
+)
+
+func init() {
+	register(command{"resource list", "NET [--zone ZONE]", "list the resources you may use across the network's devices", runResourceList})
+	register(command{"cmd", "NET RESOURCE CAPABILITY COMMAND [k=v…]", "run a command on a resource, e.g. coco cmd home lamp level set level=40", runCmd})
+	register(command{"watch", "NET [RESOURCE]", "print live attribute changes (current values first)", runWatch})
+	register(command{"grant", "NET USER --resource R|--zone Z --capability C [--command X] [--days tue,thu --from 09:00 --to 09:30 --tz Asia/Kolkata] [--valid-from T] [--until T]", "let a guest use a capability, on a schedule", runGrant})
+	register(command{"grant list", "NET", "list the grants", runGrantList})
+	register(command{"revoke", "NET GRANT", "revoke a grant (by ID or a prefix of it); devices stop honouring it at once", runRevoke})
+	register(command{"zone create", "NET ZONE", "create a zone", runZoneCreate})
+	register(command{"zone list", "NET", "list the zones and the resources in them", runZoneList})
+	register(command{"zone add", "NET ZONE RESOURCE…", "put resources in a zone", runZoneAdd})
+	register(command{"zone move", "NET ZONE RESOURCE…", "move resources from their zone to another", runZoneMove})
+	register(command{"zone remove", "NET RESOURCE…", "take resources out of their zone", runZoneRemove})
+	register(command{"zone delete", "NET ZONE", "delete an empty zone", runZoneDelete})
+	register(command{"scene create", "NET NAME --action RESOURCE:CAPABILITY:COMMAND[:k=v…]… [--replace]", "create a scene: commands run together", runSceneCreate})
+	register(command{"scene list", "NET", "list the scenes", runSceneList})
+	register(command{"scene run", "NET NAME", "run every action of a scene at once and report each", runSceneRun})
+	register(command{"scene delete", "NET NAME", "delete a scene", runSceneDelete})
+}
+
+// homeMulti is a repeatable flag.
+type homeMulti []string
+
+func (m *homeMulti) String() string     { return strings.Join(*m, ",") }
+func (m *homeMulti) Set(s string) error { *m = append(*m, s); return nil }
+
+// homeArgs checks the positional arguments of a command without options.
+func homeArgs(args []string, min, max int, what string) error {
+	if len(args) < min || (max >= 0 && len(args) > max) {
+		return usagef("give %s", what)
+	}
+	return nil
+}
+
+func runResourceList(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("resource list", flag.ContinueOnError)
+	zone := fs.String("zone", "", "only the resources of this zone")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := homeArgs(pos, 1, 1, "the network"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	l, err := svc.Resources(ctx, pos[0], *zone)
+	if err != nil {
+		return err
+	}
+	return e.output(l, func(w io.Writer) {
+		if len(l.Resources) == 0 {
+			fmt.Fprintln(w, "No resources you may use are online.")
+		} else {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RESOURCE\tNAME\tZONE\tDEVICE\tSTATE\tCOMMANDS")
+			for _, r := range l.Resources {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, dash(r.Zone), r.Device, homeState(r), homeCommands(r))
+			}
+			tw.Flush()
+		}
+		if len(l.Offline) > 0 {
+			fmt.Fprintf(w, "Offline: %s\n", strings.Join(l.Offline, ", "))
+		}
+	})
+}
+
+// homeState renders a resource's attributes: "on_off.on=true level.level=40%".
+func homeState(r home.Resource) string {
+	var out []string
+	for _, c := range r.Capabilities {
+		for _, a := range c.Attributes {
+			unit := a.Unit
+			if unit == "°C" || unit == "%" || unit == "K" || unit == "°" {
+				out = append(out, fmt.Sprintf("%s.%s=%v%s", c.Name, a.Name, a.Value, unit))
+			} else {
+				out = append(out, fmt.Sprintf("%s.%s=%v", c.Name, a.Name, a.Value))
+			}
+		}
+	}
+	return dash(strings.Join(out, " "))
+}
+
+func homeCommands(r home.Resource) string {
+	var out []string
+	for _, c := range r.Capabilities {
+		for _, cmd := range c.Commands {
+			out = append(out, c.Name+"."+cmd.Name)
+		}
+	}
+	return dash(strings.Join(out, " "))
+}
+
+func runCmd(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 4, -1, "the network, the resource, the capability and the command (then k=v arguments)"); err != nil {
+		return err
+	}
+	a := home.Action{Resource: args[1], Capability: args[2], Command: args[3]}
+	kv, err := home.ParseArgs(args[4:])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	a.Args = kv
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := svc.HomeCommand(ctx, args[0], a)
+	if err != nil {
+		return err
+	}
+	if err := e.output(r, func(w io.Writer) {
+		if !r.OK {
+			return
+		}
+		var ch []string
+		for _, c := range r.Changes {
+			ch = append(ch, fmt.Sprintf("%s.%s=%v", c.Capability, c.Attribute, c.Value))
+		}
+		state := ""
+		if len(ch) > 0 {
+			state = ": " + strings.Join(ch, " ")
+		}
+		fmt.Fprintf(w, "%s %s.%s done on %s in %s%s\n", a.Resource, a.Capability, a.Command, r.Device, homeTook(r.Took), state)
+	}); err != nil {
+		return err
+	}
+	if !r.OK {
+		return errors.New(r.Error)
+	}
+	return nil
+}
+
+func homeTook(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
+
+func runWatch(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 1, 2, "the network (and a resource)"); err != nil {
+		return err
+	}
+	res := ""
+	if len(args) == 2 {
+		res = args[1]
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ch, err := svc.HomeWatch(ctx, args[0], res)
+	if err != nil {
+		return err
+	}
+	if !e.json {
+		what := "every resource you may see"
+		if res != "" {
+			what = res
+		}
+		fmt.Fprintf(e.stderr, "Watching %s in %q; Ctrl-C to stop.\n", what, args[0])
+	}
+	for c := range ch {
+		e.output(c, func(w io.Writer) {
+			tag := ""
+			if c.Retained {
+				tag = "  (current)"
+			}
+			fmt.Fprintf(w, "%s  %s  %s.%s = %v  [%s]%s\n", c.Time.Local().Format("15:04:05"), c.Resource, c.Capability, c.Attribute, c.Value, c.Device, tag)
+		})
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("the daemon stopped")
+}
+
+func runGrant(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("grant", flag.ContinueOnError)
+	var resources homeMulti
+	fs.Var(&resources, "resource", "a resource the grant covers (repeat for more)")
+	zone := fs.String("zone", "", "a zone whose resources the grant covers")
+	capability := fs.String("capability", "", "the capability granted, e.g. lock")
+	command := fs.String("command", "", "only this command of the capability, e.g. unlock")
+	days := fs.String("days", "", "days of the week: tue,thu, mon-fri, weekdays, weekend (default every day)")
+	from := fs.String("from", "", "start time of day, HH:MM")
+	to := fs.String("to", "", "end time of day, HH:MM (not after --from: the next day)")
+	tz := fs.String("tz", "", "IANA time zone of the times and dates, e.g. Asia/Kolkata (default UTC)")
+	validFrom := fs.String("valid-from", "", "first day or instant, e.g. 2026-05-01 or \"2026-05-01 09:00\"")
+	until := fs.String("until", "", "end day or instant (exclusive)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("give the network and the guest")
+	}
+	if len(resources) == 0 && *zone == "" {
+		return usagef("say what the grant covers: --resource R or --zone Z")
+	}
+	if *capability == "" {
+		return usagef("say which capability: --capability C")
+	}
+	g := home.Grant{Resources: resources, Zone: *zone, Capability: *capability, Command: *command, TZ: *tz}
+	if (*from == "") != (*to == "") {
+		return usagef("give both --from and --to")
+	}
+	if *from != "" || *days != "" {
+		ds, err := home.ParseDays(*days)
+		if err != nil {
+			return usagef("--days: %v", err)
+		}
+		w := home.Window{Days: ds, From: *from, To: *to}
+		if *from == "" {
+			w.From, w.To = "00:00", "24:00"
+		}
+		g.Windows = []home.Window{w}
+	}
+	if *validFrom != "" {
+		if g.ValidFrom, err = home.ParseTime(*validFrom, *tz); err != nil {
+			return usagef("--valid-from: %v", err)
+		}
+	}
+	if *until != "" {
+		if g.Until, err = home.ParseTime(*until, *tz); err != nil {
+			return usagef("--until: %v", err)
+		}
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	out, err := svc.GrantCreate(ctx, pos[0], api.GrantRequest{Member: pos[1], Grant: g})
+	if err != nil {
+		return err
+	}
+	return e.output(out, func(w io.Writer) {
+		fmt.Fprintf(w, "Granted %s %s (grant %s).\n", out.UserName, out.Describe(), out.ID)
+		fmt.Fprintf(w, "Revoke it with: coco revoke %s %s\n", pos[0], out.ID)
+	})
+}
+
+func runGrantList(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 1, 1, "the network"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	gs, err := svc.Grants(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return e.output(gs, func(w io.Writer) {
+		if len(gs) == 0 {
+			fmt.Fprintf(w, "No grants: guests of %q use nothing yet.\n", args[0])
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GRANT\tGUEST\tALLOWS\tBY")
+		for _, g := range gs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.ID, g.UserName, g.Describe(), dash(g.GrantedBy))
+		}
+		tw.Flush()
+	})
+}
+
+func runRevoke(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 2, 2, "the network and the grant"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	g, err := svc.GrantRevoke(ctx, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	return e.output(g, func(w io.Writer) {
+		fmt.Fprintf(w, "Revoked grant %s: %s may no longer use %s.\n", g.ID, g.UserName, g.Describe())
+	})
+}
+
+func runZoneCreate(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 2, 2, "the network and the zone's name (quote names with spaces)"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	z, err := svc.ZoneCreate(ctx, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	return e.output(z, func(w io.Writer) {
+		fmt.Fprintf(w, "Created zone %q. Put resources in it: coco zone add %s %q RESOURCE…\n", z.Name, args[0], z.Name)
+	})
+}
+
+func runZoneList(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 1, 1, "the network"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	zs, err := svc.Zones(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return e.output(zs, func(w io.Writer) {
+		if len(zs) == 0 {
+			fmt.Fprintf(w, "No zones yet: coco zone create %s NAME\n", args[0])
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ZONE\tRESOURCES")
+		for _, z := range zs {
+			fmt.Fprintf(tw, "%s\t%s\n", z.Name, dash(strings.Join(z.Resources, ", ")))
+		}
+		tw.Flush()
+	})
+}
+
+func runZoneAdd(ctx context.Context, e *env, args []string) error  { return zonePlace(ctx, e, args, false) }
+func runZoneMove(ctx context.Context, e *env, args []string) error { return zonePlace(ctx, e, args, true) }
+
+func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
+	if err := homeArgs(args, 3, -1, "the network, the zone and one or more resources"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	var out []home.Placement
+	for _, r := range args[2:] {
+		p, err := svc.ZonePlace(ctx, args[0], api.PlaceRequest{Resource: r, Zone: args[1], Move: move})
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
+	}
+	return e.output(out, func(w io.Writer) {
+		for _, p := range out {
+			switch {
+			case p.From == p.Zone:
+				fmt.Fprintf(w, "%s is already in %q.\n", p.Resource, p.Zone)
+			case p.From != "":
+				fmt.Fprintf(w, "Moved %s from %q to %q.\n", p.Resource, p.From, p.Zone)
+			default:
+				fmt.Fprintf(w, "Put %s in %q.\n", p.Resource, p.Zone)
+			}
+		}
+	})
+}
+
+func runZoneRemove(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 2, -1, "the network and one or more resources"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	var out []home.Placement
+	for _, r := range args[1:] {
+		p, err := svc.ZoneUnplace(ctx, args[0], r)
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
+	}
+	return e.output(out, func(w io.Writer) {
+		for _, p := range out {
+			fmt.Fprintf(w, "Took %s out of %q.\n", p.Resource, p.From)
+		}
+	})
+}
+
+func runZoneDelete(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 2, 2, "the network and the zone"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	z, err := svc.ZoneDelete(ctx, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	return e.output(z, func(w io.Writer) { fmt.Fprintf(w, "Deleted zone %q.\n", z.Name) })
+}
+
+func runSceneCreate(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("scene create", flag.ContinueOnError)
+	var actions homeMulti
+	fs.Var(&actions, "action", "RESOURCE:CAPABILITY:COMMAND[:k=v…] (repeat for more)")
+	replace := fs.Bool("replace", false, "replace a scene of the same name")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("give the network and the scene's name")
+	}
+	if len(actions) == 0 {
+		return usagef("give the scene's actions: --action RESOURCE:CAPABILITY:COMMAND[:k=v…]")
+	}
+	sc := home.Scene{Name: pos[1]}
+	for _, s := range actions {
+		a, err := home.ParseAction(s)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		sc.Actions = append(sc.Actions, a)
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	out, err := svc.SceneCreate(ctx, pos[0], api.SceneRequest{Scene: sc, Replace: *replace})
+	if err != nil {
+		return err
+	}
+	return e.output(out, func(w io.Writer) {
+		fmt.Fprintf(w, "Created scene %q with %d action(s). Run it: coco scene run %s %q\n", out.Name, len(out.Actions), pos[0], out.Name)
+	})
+}
+
+func runSceneList(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 1, 1, "the network"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ss, err := svc.Scenes(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return e.output(ss, func(w io.Writer) {
+		if len(ss) == 0 {
+			fmt.Fprintf(w, "No scenes yet: coco scene create %s NAME --action RESOURCE:CAPABILITY:COMMAND\n", args[0])
+			return
+		}
+		for _, s := range ss {
+			fmt.Fprintf(w, "%s (%d action(s))\n", s.Name, len(s.Actions))
+			for _, a := range s.Actions {
+				fmt.Fprintf(w, "  %s\n", a)
+			}
+		}
+	})
+}
+
+func runSceneRun(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := svc.SceneRun(ctx, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	if err := e.output(r, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\tACTION\tDEVICE\tTOOK\tRESULT")
+		for _, x := range r.Results {
+			mark, what := "ok", "done"
+			if !x.OK {
+				mark, what = "FAIL", x.Error
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, x.Action, dash(x.Device), homeTook(x.Took), what)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "Scene %q: %d of %d action(s) done in %s.\n", r.Scene, len(r.Results)-r.Failed, len(r.Results), homeTook(r.Took))
+	}); err != nil {
+		return err
+	}
+	if r.Failed > 0 {
+		codes := map[home.Code]int{}
+		for _, x := range r.Results {
+			if !x.OK {
+				codes[x.Code]++
+			}
+		}
+		var why []string
+		for c, n := range codes {
+			why = append(why, fmt.Sprintf("%d %s", n, c))
+		}
+		sort.Strings(why)
+		return fmt.Errorf("%d of %d action(s) of scene %q failed (%s); see each one's reason above", r.Failed, len(r.Results), r.Scene, strings.Join(why, ", "))
+	}
+	return nil
+}
+
+func runSceneDelete(ctx context.Context, e *env, args []string) error {
+	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
+		return err
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	s, err := svc.SceneDelete(ctx, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	return e.output(s, func(w io.Writer) { fmt.Fprintf(w, "Deleted scene %q.\n", s.Name) })
+}
