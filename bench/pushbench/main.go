@@ -553,21 +553,41 @@ func benchOneToOne(cfg config, what string, newPair func() (oneToOne, error), mq
 			order = slices.Clone(systems)
 			slices.Reverse(order)
 		}
-		for _, s := range order {
+		pairs := make([]oneToOne, len(order))
+		defer func() {
+			for _, p := range pairs {
+				if p != nil {
+					p.close()
+				}
+			}
+		}()
+		for i, s := range order {
 			p, err := s.make()
 			if err != nil {
 				return nil, 0, fmt.Errorf("%s: %w", s.name, err)
 			}
-			n := cfg.samples / cfg.rounds
-			lat, err := latency(p, cfg.size, 50, n)
-			if err != nil {
-				p.close()
+			pairs[i] = p
+			if _, err := latency(p, cfg.size, 0, 50); err != nil { // warm up
 				return nil, 0, fmt.Errorf("%s latency: %w", s.name, err)
 			}
-			s.lat = append(s.lat, lat...)
-			tp, err := throughput(p, cfg.size, cfg.window, cfg.duration/time.Duration(cfg.rounds))
-			busy += p.busy()
-			p.close()
+		}
+		// Latency samples alternate between the systems in small batches,
+		// so that a burst of load on the machine hits both alike.
+		n := cfg.samples / cfg.rounds
+		for done := 0; done < n; done += latBatch {
+			for i, s := range order {
+				lat, err := latency(pairs[i], cfg.size, 0, min(latBatch, n-done))
+				if err != nil {
+					return nil, 0, fmt.Errorf("%s latency: %w", s.name, err)
+				}
+				s.lat = append(s.lat, lat...)
+			}
+		}
+		for i, s := range order {
+			tp, err := throughput(pairs[i], cfg.size, cfg.window, cfg.duration/time.Duration(cfg.rounds))
+			busy += pairs[i].busy()
+			pairs[i].close()
+			pairs[i] = nil
 			if err != nil {
 				return nil, 0, fmt.Errorf("%s throughput: %w", s.name, err)
 			}
@@ -602,6 +622,10 @@ func percentile(d []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*p/100)]
 }
+
+// latBatch is how many latency samples a system takes before the other's
+// turn.
+const latBatch = 20
 
 // latency sends one push at a time and times its arrival, after warm
 // unmeasured ones.
