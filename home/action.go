@@ -109,7 +109,7 @@ type Change struct {
 
 // Result is the outcome of one action.
 type Result struct {
-	Action Action `json:"action"`
+	Action Action `json:"action,omitzero"`
 	Device string `json:"device,omitempty"`
 	Node   string `json:"node,omitempty"`
 	OK     bool   `json:"ok"`

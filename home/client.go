@@ -34,7 +34,7 @@ const unconnectedTimeout = 3 * time.Second
 type Client struct {
 	n *coconet.Node
 
-	mu    sync.Mutex // guards following fields
+	mu    sync.Mutex         // guards following fields
 	where map[string]peer.ID // resource → node serving it, from listings
 }
 
@@ -140,10 +140,9 @@ func (c *Client) List(ctx context.Context, zone string) (Listing, error) {
 			out.Offline = append(out.Offline, nodeName(st, a.id))
 			continue
 		}
+		idStr := a.id.String()
 		for _, r := range a.reply.Resources {
-			if r.Node != a.id.String() { // the host fills Node; trust only the node we asked
-				r.Node = a.id.String()
-			}
+			r.Node = idStr // trust only the node we asked
 			c.where[r.ID] = a.id
 			out.Resources = append(out.Resources, r)
 		}
@@ -271,12 +270,12 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 		}
 	}
 	st := c.n.Ledger().State()
-	dev := nodeName(st, id)
+	dev, idStr := nodeName(st, id), id.String()
 	fail := func(code Code, format string, args ...any) []Result {
 		out := make([]Result, len(actions))
 		for i, a := range actions {
 			out[i] = failed(a, code, format, args...)
-			out[i].Device, out[i].Node, out[i].Took = dev, id.String(), time.Since(start)
+			out[i].Device, out[i].Node, out[i].Took = dev, idStr, time.Since(start)
 		}
 		return out
 	}
@@ -312,7 +311,7 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 	}
 	for i := range rep.Results {
 		rep.Results[i].Action = actions[i] // what we asked, not what it says we asked
-		rep.Results[i].Node = id.String()
+		rep.Results[i].Node = idStr
 		for j := range rep.Results[i].Changes {
 			rep.Results[i].Changes[j].normalize()
 		}

@@ -76,10 +76,11 @@ type Call struct {
 // grants, placements) and its own clock, and publishes attribute changes.
 // Only the network owner's nodes (its devices and apps) serve resources.
 type Host struct {
-	n    *coconet.Node
-	nd   *node.Node
-	self peer.ID
-	opts HostOptions
+	n       *coconet.Node
+	nd      *node.Node
+	self    peer.ID
+	selfStr string // self.String(), which costs a base58 encoding
+	opts    HostOptions
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -123,7 +124,7 @@ func NewHost(n *coconet.Node, opts HostOptions) (*Host, error) {
 		opts.Logf = func(string, ...any) {}
 	}
 	nd := n.Internal()
-	h := &Host{n: n, nd: nd, self: n.PeerID(), opts: opts, res: map[string]*hosted{}}
+	h := &Host{n: n, nd: nd, self: n.PeerID(), selfStr: n.PeerID().String(), opts: opts, res: map[string]*hosted{}}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	hosts.Lock()
 	if hosts.m[n] != nil {
@@ -211,7 +212,7 @@ func (h *Host) deviceName(st *ledger.State) string {
 	if h.opts.Name != "" {
 		return h.opts.Name
 	}
-	if rec := st.Record(ledger.TableDevice, h.self.String()); rec != nil {
+	if rec := st.Record(ledger.TableDevice, h.selfStr); rec != nil {
 		var d struct {
 			Name string `json:"name"`
 		}
@@ -256,7 +257,7 @@ func (h *Host) Add(r Resource, d Driver) error {
 		}
 		return fmt.Errorf("home: resources are served by the owner's devices, and this node is not %s's: %w", owner, ErrDenied)
 	}
-	r.Node = h.self.String()
+	r.Node = h.selfStr
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -485,7 +486,12 @@ func (h *Host) handleCommand(ctx context.Context, req *rpc.Request) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(cmdReply{Results: h.run(ctx, req.From, cr.Actions)})
+	res := h.run(ctx, req.From, cr.Actions)
+	for i := range res {
+		// The caller knows what it asked and whom: keep the reply small.
+		res[i].Action, res[i].Node = Action{}, ""
+	}
+	return json.Marshal(cmdReply{Results: res})
 }
 
 func parseCmdRequest(b []byte) (cmdRequest, error) {
@@ -530,7 +536,7 @@ func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res
 	start := time.Now()
 	dev := h.deviceName(v.st)
 	defer func() {
-		res.Device, res.Node, res.Took = dev, h.self.String(), time.Since(start)
+		res.Device, res.Node, res.Took = dev, h.selfStr, time.Since(start)
 	}()
 	if err := a.check(); err != nil {
 		return failed(a, CodeInvalid, "%v", err)
