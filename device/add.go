@@ -110,7 +110,9 @@ func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error 
 	if !rep.OK {
 		return fmt.Errorf("the device refused: %s", rep.Error)
 	}
-	// Where the device will be: it restarts its node on the same host.
+	// The claim host goes away now; the device's node will connect to us.
+	s.Close()
+	h.Network().ClosePeer(pid)
 	n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: pid, Addrs: addrs}})
 	return nil
 }

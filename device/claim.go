@@ -212,6 +212,11 @@ func (c *Claimer) handle(s network.Stream) {
 		return
 	}
 	writeFrame(s, claimReply{OK: true})
+	// Let the reply reach the owner before the claim host goes away: wait
+	// (briefly) for the owner to close its side.
+	s.CloseWrite()
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.Copy(io.Discard, io.LimitReader(s, 1))
 	c.cfg.Logf("device: claimed into %q by %s", cl.Name, cl.Owner)
 	c.done <- cl
 }

@@ -78,7 +78,11 @@ func TestDeviceCLIStory(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	st, _ = dev.Status(context.Background())
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if st, _ = dev.Status(context.Background()); st.Device.Network != "" {
+			break
+		}
+	}
 	if st.Device.Network != "home" || len(st.Networks) != 1 || st.Networks[0].Role != "device" {
 		t.Fatalf("device status after the claim = %+v %+v", st.Device, st.Networks)
 	}

@@ -196,12 +196,6 @@ func TestOTADeviceDaemon(t *testing.T) {
 	startDaemon(t, a)
 	_, codes := startDevice(t, dh, "Front door")
 	if _, errOut, exit := coco(t, "", "--home", a, "device", "add", "home", nextCode(t, codes)); exit != 0 {
-		if strings.Contains(errOut, "the device did not answer") {
-			// device/claim.go: Claimer.handle signals the claim right
-			// after writing its reply, and the daemon closes the claim
-			// host before the reply leaves.
-			t.Skipf("known race in device claiming: %s", errOut)
-		}
 		t.Fatalf("device add: exit %d: %s", exit, errOut)
 	}
 	img, want := otaImage(t, 100<<10)
