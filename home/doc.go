@@ -36,8 +36,12 @@
 //	  (bridge.add/remove: bridged resources; firmware.update)
 //	zones, placements, grants, scenes   yes    yes   no   (refused by the ledger)
 //
-// Only the owner's nodes serve resources (devices are nodes of the owner);
-// clients trust attribute changes published by those nodes only.
+// A claimed device node calling another host (its user is the owner, but
+// it has a device record) acts as a guest without grants: it never carries
+// the owner's authority. Only the owner's nodes serve resources (devices
+// are nodes of the owner); clients trust attribute changes published by
+// those nodes only. Package home/zigbee is a simulated gateway serving
+// bulbs, a plug, a lock and a temperature sensor on a Host.
 //
 // # Using: Client
 //
