@@ -270,3 +270,53 @@ func FuzzGrantRecord(f *testing.F) {
 		g.Describe()
 	})
 }
+
+// TestDecideReferenceModel compares decide with a naive statement of the
+// roles matrix and grants on random cases.
+func TestDecideReferenceModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+	now := mustTime(t, "2026-05-05T03:40:00Z") // Tue 09:10 in Kolkata
+	for i := 0; i < 5000; i++ {
+		role := []ledger.Role{ledger.RoleNone, ledger.RoleGuest, ledger.RoleGuest, ledger.RoleAdmin, ledger.RoleOwner}[r.IntN(5)]
+		var grants []Grant
+		for j := r.IntN(4); j > 0; j-- {
+			g := Grant{User: someone, Capability: pick("lock", "on_off", "firmware"), Command: pick("", "unlock", "on"), TZ: "Asia/Kolkata"}
+			if r.IntN(2) == 0 {
+				g.Resources = []string{pick("a", "b")}
+			} else {
+				g.Zone = pick("hall", "garden")
+			}
+			switch r.IntN(3) {
+			case 1:
+				g.Windows = []Window{{Days: []string{"tue"}, From: "09:00", To: "09:30"}}
+			case 2:
+				g.Windows = []Window{{Days: []string{"wed"}, From: "09:00", To: "09:30"}}
+			}
+			if err := g.Check(); err != nil {
+				t.Fatal(err)
+			}
+			grants = append(grants, g)
+		}
+		res, zone, capability, command := pick("a", "b"), pick("hall", "garden", ""), pick("lock", "on_off", "firmware"), pick("unlock", "on", "lock")
+		want := false
+		switch {
+		case role == ledger.RoleOwner:
+			want = true
+		case role == ledger.RoleAdmin:
+			want = capability != "firmware"
+		case role == ledger.RoleGuest && capability != "firmware":
+			for _, g := range grants {
+				where := (len(g.Resources) > 0 && g.Resources[0] == res) || (g.Zone != "" && g.Zone == zone)
+				if where && g.Capability == capability && (g.Command == "" || g.Command == command) && refActive(g, now) {
+					want = true
+				}
+			}
+		case role == ledger.RoleGuest: // firmware is the owner's alone, granted or not
+		}
+		got := decide("x", role, grants, res, zone, capability, command, now) == nil
+		if got != want {
+			t.Fatalf("decide(%s, %+v, %s %s %s.%s) = %v, reference %v", role, grants, res, zone, capability, command, got, want)
+		}
+	}
+}
