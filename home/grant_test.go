@@ -217,7 +217,7 @@ func TestGrantReferenceModel(t *testing.T) {
 		return time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(m) * time.Minute).Format("15:04")
 	}
 	base := mustTime(t, "2026-01-01T00:00:00Z")
-	for i := 0; i < 3000; i++ {
+	for i := 0; i < 1000; i++ {
 		g := Grant{User: someone, Resources: []string{"r"}, Capability: "lock", TZ: zones[r.IntN(len(zones))]}
 		for j := r.IntN(3); j >= 0; j-- {
 			var days []string
