@@ -356,8 +356,12 @@ func runZoneList(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-func runZoneAdd(ctx context.Context, e *env, args []string) error  { return zonePlace(ctx, e, args, false) }
-func runZoneMove(ctx context.Context, e *env, args []string) error { return zonePlace(ctx, e, args, true) }
+func runZoneAdd(ctx context.Context, e *env, args []string) error {
+	return zonePlace(ctx, e, args, false)
+}
+func runZoneMove(ctx context.Context, e *env, args []string) error {
+	return zonePlace(ctx, e, args, true)
+}
 
 func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
 	if err := homeArgs(args, 3, -1, "the network, the zone and one or more resources"); err != nil {
