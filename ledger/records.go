@@ -20,7 +20,7 @@ import (
 // authorizes firmware; admins and the owner define zones, scenes, grants and
 // the push server's keys, groups, routers and aliases.
 var Tables = map[string]Role{
-	TableDevice:     RoleOwner, // home: a claimed device node (key: node key hex)
+	TableDevice:     RoleOwner, // device: a claimed device node (key: its peer ID)
 	TableOTA:        RoleOwner, // home: a firmware image authorized for a device
 	TableZone:       RoleAdmin, // home: a zone (key: zone name)
 	TablePlacement:  RoleAdmin, // home: the zone of a resource (key: resource id)

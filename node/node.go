@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -178,7 +179,12 @@ func (n *Node) portsPath() string {
 	if n.cfg.Dir == "" {
 		return ""
 	}
-	return filepath.Join(n.cfg.Dir, "ports.json")
+	if n.cfg.App == DefaultApp {
+		return filepath.Join(n.cfg.Dir, "ports.json") // as before apps had their own
+	}
+	// Each app's node has its own ports: two apps of one home must not bind
+	// (with port reuse) the same ones and take each other's connections.
+	return filepath.Join(n.cfg.Dir, "ports-"+url.PathEscape(n.cfg.App)+".json")
 }
 
 // Start opens the host and starts the node's protocols and loops.
