@@ -21,18 +21,19 @@ import (
 // each other's nodes (see Bridge).
 const Service = "coco.push"
 
-const (
-	// helloTimeout bounds one hello or bye.
-	helloTimeout = 10 * time.Second
-	// maxWireData bounds the data of a forwarded push.
-	maxWireData = 1 << 20
-)
+// helloTimeout bounds one hello or bye.
+const helloTimeout = 10 * time.Second
 
 // wireMsg is the JSON payload of a coco.push request. Version 1; new
 // fields are optional.
 type wireMsg struct {
-	T       string   `json:"t"` // "hello", "bye" or "push"
-	Account string   `json:"a,omitempty"`
+	T string     `json:"t"`           // "hello", "bye" or "push"
+	P []wirePush `json:"p,omitempty"` // push: delivered in this order
+}
+
+// wirePush is one forwarded push.
+type wirePush struct {
+	Account string   `json:"a"`
 	From    string   `json:"f,omitempty"`
 	To      []string `json:"to,omitempty"`
 	Data    []byte   `json:"d,omitempty"`
@@ -41,8 +42,15 @@ type wireMsg struct {
 
 // wireReply is the JSON reply to a coco.push request.
 type wireReply struct {
-	N int `json:"n"` // push: how many ids took it
+	N []int `json:"n,omitempty"` // push: how many ids took each
 }
+
+const (
+	// maxBatch bounds the pushes of one request.
+	maxBatch = 256
+	// maxWireData bounds the data of one forwarded push.
+	maxWireData = 1 << 20
+)
 
 // parseWire decodes and checks a coco.push request from another node.
 func parseWire(b []byte) (wireMsg, error) {
@@ -57,19 +65,24 @@ func parseWire(b []byte) (wireMsg, error) {
 	default:
 		return m, fmt.Errorf("gateway: unknown coco.push request %.16q", m.T)
 	}
-	if !validID([]byte(m.Account)) || (m.From != "" && !validID([]byte(m.From))) {
-		return m, errors.New("gateway: coco.push: malformed account or sender")
+	if len(m.P) == 0 || len(m.P) > maxBatch {
+		return m, errors.New("gateway: coco.push: no pushes or too many")
 	}
-	if len(m.To) > maxGroup || len(m.Data) > maxWireData {
-		return m, errors.New("gateway: coco.push: too many ids or too much data")
-	}
-	for _, id := range m.To {
-		if !validID([]byte(id)) {
-			return m, errors.New("gateway: coco.push: malformed id")
+	for _, p := range m.P {
+		if !validID([]byte(p.Account)) || (p.From != "" && !validID([]byte(p.From))) {
+			return m, errors.New("gateway: coco.push: malformed account or sender")
 		}
-	}
-	if slices.Contains(m.Data, '\n') {
-		return m, errors.New("gateway: coco.push: data holds a newline")
+		if len(p.To) > maxGroup || len(p.Data) > maxWireData {
+			return m, errors.New("gateway: coco.push: too many ids or too much data")
+		}
+		for _, id := range p.To {
+			if !validID([]byte(id)) {
+				return m, errors.New("gateway: coco.push: malformed id")
+			}
+		}
+		if slices.Contains(p.Data, '\n') {
+			return m, errors.New("gateway: coco.push: data holds a newline")
+		}
 	}
 	return m, nil
 }
@@ -104,7 +117,55 @@ type Bridge struct {
 
 	mu      sync.Mutex // guards all following fields
 	closed  bool
-	servers map[peer.ID]bool // member nodes that run a push server
+	servers map[peer.ID]*outbox // member nodes that run a push server
+}
+
+// outbox holds the pushes waiting to go to one push server; one request at
+// a time carries them, in order.
+type outbox struct {
+	items   []outItem
+	sending bool
+}
+
+type outItem struct {
+	p   wirePush
+	agg *aggregate
+}
+
+// aggregate adds up what the push servers a push went to delivered.
+type aggregate struct {
+	mu    sync.Mutex
+	left  int // servers yet to answer
+	total int
+	errs  []error
+	max   int // cap of total (an id connected to two servers counts once); -1 none
+	done  func(int, error)
+}
+
+func (a *aggregate) add(n int, err error) {
+	a.mu.Lock()
+	a.total += max(n, 0)
+	if err != nil {
+		a.errs = append(a.errs, err)
+	}
+	a.left--
+	last := a.left == 0
+	total, errs := a.total, a.errs
+	a.mu.Unlock()
+	if !last {
+		return
+	}
+	if a.max >= 0 {
+		total = min(total, a.max)
+	}
+	switch {
+	case total > 0:
+		a.done(total, nil)
+	case len(errs) > 0:
+		a.done(0, fmt.Errorf("gateway: forward: %w", errors.Join(errs...)))
+	default:
+		a.done(0, ErrOffline)
+	}
 }
 
 var (
@@ -131,7 +192,7 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	b := &Bridge{n: n, nd: n.Internal(), s: s, logf: logf, servers: map[peer.ID]bool{}}
+	b := &Bridge{n: n, nd: n.Internal(), s: s, logf: logf, servers: map[peer.ID]*outbox{}}
 	s.Forward = b
 	bridgesMu.Lock()
 	if other := bridges[n]; other != nil {
@@ -193,7 +254,6 @@ func (b *Bridge) Close() error {
 	b.once.Do(func() {
 		b.n.Handle(Service, nil)
 		b.nd.Host().Network().StopNotify(b.nb)
-		err = b.s.Close()
 		b.mu.Lock()
 		b.closed = true
 		peers := make([]peer.ID, 0, len(b.servers))
@@ -201,19 +261,20 @@ func (b *Bridge) Close() error {
 			peers = append(peers, p)
 		}
 		b.mu.Unlock()
+		b.stop() // forwards in flight fail now, so no device waits for them
+		err = b.s.Close()
 		bye, _ := json.Marshal(wireMsg{T: "bye"})
 		var wg sync.WaitGroup
 		for _, p := range peers { // best effort, briefly
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				defer cancel()
 				b.n.RPC().Request(ctx, p, Service, bye)
 			}()
 		}
 		wg.Wait()
-		b.stop()
 		b.wg.Wait()
 		bridgesMu.Lock()
 		if bridges[b.n] == b {
@@ -253,15 +314,24 @@ func (b *Bridge) hello(p peer.ID) {
 func (b *Bridge) learn(p peer.ID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.closed {
-		b.servers[p] = true
+	if !b.closed && b.servers[p] == nil {
+		b.servers[p] = &outbox{}
 	}
 }
 
+// forget drops p; pushes waiting for it fail as offline.
 func (b *Bridge) forget(p peer.ID) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	ob := b.servers[p]
 	delete(b.servers, p)
+	var items []outItem
+	if ob != nil && !ob.sending {
+		items, ob.items = ob.items, nil
+	}
+	b.mu.Unlock()
+	for _, it := range items {
+		it.agg.add(0, nil)
+	}
 }
 
 // handle serves coco.push: requests from the push servers of other member
@@ -281,57 +351,102 @@ func (b *Bridge) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		return json.Marshal(wireReply{})
 	}
 	b.learn(from) // it pushes, so it runs a push server
-	n := b.s.DeliverPush(Push{Account: m.Account, From: m.From, To: m.To, Data: m.Data, Loose: m.Loose})
-	return json.Marshal(wireReply{N: n})
+	r := wireReply{N: make([]int, len(m.P))}
+	for i, p := range m.P {
+		r.N[i] = b.s.DeliverPush(Push{Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose})
+	}
+	return json.Marshal(r)
 }
 
 // Forward implements Forwarder: it sends p to every known push server of
 // the network at once and adds up what they delivered.
 func (b *Bridge) Forward(ctx context.Context, p Push) (int, error) {
-	peers := b.Servers()
-	if len(peers) == 0 {
-		return 0, ErrOffline
+	type result struct {
+		n   int
+		err error
 	}
-	msg, err := json.Marshal(wireMsg{T: "push", Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose})
-	if err != nil {
-		return 0, err
+	ch := make(chan result, 1)
+	b.ForwardAsync(p, func(n int, err error) { ch <- result{n, err} })
+	select {
+	case r := <-ch:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
-	var (
-		mu    sync.Mutex
-		total int
-		errs  []error
-		wg    sync.WaitGroup
-	)
-	for _, peer := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := b.n.RPC().Request(ctx, peer, Service, msg)
-			var r wireReply
-			if err == nil {
-				err = json.Unmarshal(out, &r)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, rpc.ErrUnknownService):
-				b.forget(peer) // its push server stopped
-			case err != nil:
-				errs = append(errs, fmt.Errorf("%s: %w", peer.ShortString(), err))
-			default:
-				total += max(r.N, 0)
-			}
-		}()
+}
+
+// ForwardAsync implements AsyncForwarder: p joins the outbox of every known
+// push server; one request at a time per server carries what waits there,
+// in order, and done gets the sum of what they delivered.
+func (b *Bridge) ForwardAsync(p Push, done func(int, error)) {
+	agg := &aggregate{max: len(p.To), done: done}
+	if p.Loose {
+		agg.max = -1
 	}
-	wg.Wait()
-	if !p.Loose {
-		total = min(total, len(p.To)) // an id connected to two servers counts once
+	wp := wirePush{Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose}
+	b.mu.Lock()
+	if b.closed || len(b.servers) == 0 {
+		b.mu.Unlock()
+		done(0, ErrOffline)
+		return
 	}
-	if total == 0 {
-		if len(errs) > 0 {
-			return 0, fmt.Errorf("gateway: forward: %w", errors.Join(errs...))
+	agg.left = len(b.servers)
+	for id, ob := range b.servers {
+		ob.items = append(ob.items, outItem{wp, agg})
+		if !ob.sending {
+			ob.sending = true
+			b.wg.Add(1)
+			go b.send(id, ob)
 		}
-		return 0, ErrOffline
 	}
-	return total, nil
+	b.mu.Unlock()
+}
+
+// send carries the outbox of one push server until it is empty.
+func (b *Bridge) send(id peer.ID, ob *outbox) {
+	defer b.wg.Done()
+	for {
+		b.mu.Lock()
+		if b.closed || b.servers[id] != ob || len(ob.items) == 0 {
+			// Done, or forgotten or closing meanwhile: what waits is offline.
+			items := ob.items
+			ob.items, ob.sending = nil, false
+			b.mu.Unlock()
+			for _, it := range items {
+				it.agg.add(0, nil)
+			}
+			return
+		}
+		items := ob.items[:min(len(ob.items), maxBatch)]
+		ob.items = ob.items[len(items):]
+		b.mu.Unlock()
+		m := wireMsg{T: "push", P: make([]wirePush, len(items))}
+		for i, it := range items {
+			m.P[i] = it.p
+		}
+		payload, _ := json.Marshal(m)
+		ctx, cancel := context.WithTimeout(b.ctx, forwardTimeout)
+		out, err := b.n.RPC().Request(ctx, id, Service, payload)
+		cancel()
+		var r wireReply
+		if err == nil {
+			if err = json.Unmarshal(out, &r); err == nil && len(r.N) != len(items) {
+				err = fmt.Errorf("%d counts for %d pushes", len(r.N), len(items))
+			}
+		}
+		switch {
+		case errors.Is(err, rpc.ErrUnknownService):
+			b.forget(id) // its push server stopped
+			err = nil
+		case err != nil:
+			err = fmt.Errorf("%s: %w", id.ShortString(), err)
+		}
+		for i, it := range items {
+			n := 0
+			if err == nil && r.N != nil {
+				n = r.N[i]
+			}
+			it.agg.add(n, err)
+		}
+	}
 }

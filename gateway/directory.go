@@ -54,6 +54,17 @@ type Forwarder interface {
 	Forward(ctx context.Context, p Push) (delivered int, err error)
 }
 
+// AsyncForwarder is a Forwarder that does not make the device wait: the
+// server queues the reply to a forwarded push behind the device's earlier
+// replies and goes on reading its lines.
+type AsyncForwarder interface {
+	Forwarder
+	// ForwardAsync starts forwarding p and calls done once, from another
+	// goroutine or before it returns, with what Forward would return. The
+	// pushes of successive calls reach each far server in that order.
+	ForwardAsync(p Push, done func(delivered int, err error))
+}
+
 // ErrOffline is what a Forwarder returns when no receiver is connected anywhere.
 var ErrOffline = errors.New("gateway: receiver offline")
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +137,36 @@ func TestAcrossNetwork(t *testing.T) {
 		anon := dial(t, sb.Server()) // no id needed for RID
 		anon.expect("TCP:PUSH:"+key1+":RID:r:anon", "[OK:1]")
 		c["r"].expectRead("PUSH:anon")
+		quiet()
+	})
+
+	t.Run("Pipelined", func(t *testing.T) {
+		// A device sends many lines at once; those that wait for the
+		// other server do not hold up the rest, and every reply and every
+		// push keeps its order.
+		var lines strings.Builder
+		var want []string
+		const n = 300
+		for i := range n {
+			fmt.Fprintf(&lines, "TCP:PUSH:%s:RID:a:%d\n", key1, i) // to B
+			want = append(want, "[OK:1]")
+			if i%50 == 0 {
+				fmt.Fprintf(&lines, "TCP:GID:%s\nTCP:PUSH:%s:RID:y:%d\nTCP:PUSH:%s:RID:nobody:x\n", key1, key1, i, key1)
+				want = append(want, "[OK:r]", "[OK:1]", "[FAIL:OFFLINE]")
+			}
+		}
+		c["r"].send(strings.TrimSuffix(lines.String(), "\n"))
+		for i, w := range want {
+			if got := c["r"].read(); got != w {
+				t.Fatalf("reply %d = %s, want %s", i, got, w)
+			}
+		}
+		for i := range n {
+			c["a"].expectRead("PUSH:" + strconv.Itoa(i))
+		}
+		for i := 0; i < n; i += 50 {
+			c["y"].expectRead("PUSH:" + strconv.Itoa(i))
+		}
 		quiet()
 	})
 
@@ -442,8 +474,9 @@ func TestLedgerRecords(t *testing.T) {
 
 func FuzzParseWire(f *testing.F) {
 	for _, s := range []string{
-		`{"t":"hello"}`, `{"t":"bye"}`, `{"t":"push","a":"main","f":"a","to":["b","c"],"d":"aGk="}`,
-		`{"t":"push","a":"main","to":["b"],"d":"aGkK"}`, `{"t":"push","a":"","to":[]}`, `{"t":"x"}`, `[]`, ``,
+		`{"t":"hello"}`, `{"t":"bye"}`, `{"t":"push","p":[{"a":"main","f":"a","to":["b","c"],"d":"aGk="}]}`,
+		`{"t":"push","p":[{"a":"main","to":["b"],"d":"aGkK"}]}`, `{"t":"push","p":[{"a":"","to":[]}]}`,
+		`{"t":"push","p":[]}`, `{"t":"push","p":[{"a":"main","l":true},{"a":"x","to":["a b"]}]}`, `{"t":"x"}`, `[]`, ``,
 	} {
 		f.Add([]byte(s))
 	}
@@ -452,12 +485,17 @@ func FuzzParseWire(f *testing.F) {
 		if err != nil || m.T != "push" {
 			return
 		}
-		if !validID([]byte(m.Account)) || len(m.To) > maxGroup || slices.Contains(m.Data, '\n') {
-			t.Fatalf("parseWire(%q) accepted %+v", b, m)
+		if len(m.P) == 0 || len(m.P) > maxBatch {
+			t.Fatalf("parseWire(%q) accepted %d pushes", b, len(m.P))
 		}
-		for _, id := range m.To {
-			if !validID([]byte(id)) {
-				t.Fatalf("parseWire(%q) accepted id %q", b, id)
+		for _, p := range m.P {
+			if !validID([]byte(p.Account)) || len(p.To) > maxGroup || slices.Contains(p.Data, '\n') {
+				t.Fatalf("parseWire(%q) accepted %+v", b, p)
+			}
+			for _, id := range p.To {
+				if !validID([]byte(id)) {
+					t.Fatalf("parseWire(%q) accepted id %q", b, id)
+				}
 			}
 		}
 	})

@@ -258,7 +258,7 @@ func (s *Server) deliverLocal(from *conn, account string, ids []string, line []b
 			remote = append(remote, ids[i])
 			continue
 		}
-		switch c.enqueue(line, false, from != nil) {
+		switch c.enqueue(line, noWait, from != nil) {
 		case queued:
 			if from != nil {
 				from.kickLater(c)
@@ -287,9 +287,13 @@ type conn struct {
 	peer    atomic.Pointer[conn] // the other end of a raw channel
 	rawEnds *atomic.Int32        // raw: directions that ended cleanly (set before peer)
 
-	key   string   // read goroutine: the account key the id was registered with
-	sess  *session // read goroutine: the active session, if any
-	dirty []*conn  // read goroutine: connections it queued on and has yet to kick
+	key        string        // read goroutine: the account key the id was registered with
+	sess       *session      // read goroutine: the active session, if any
+	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
+	slotTokens chan struct{} // read goroutine makes it: one token per reply in slots
+
+	rmu   sync.Mutex   // guards slots; taken before wmu
+	slots []*replySlot // replies in order, the first waiting for other push servers
 
 	wmu       sync.Mutex // guards the following fields
 	room      sync.Cond  // on wmu: the queue shrank, or the connection closed or was handed over
@@ -353,21 +357,26 @@ const (
 	gone   // the connection is closed, closing, or handed to a raw channel
 )
 
+// How enqueue treats a full queue.
+const (
+	noWait = iota // report full (pushes: BUSY)
+	wait          // wait for room (replies: a device that reads them too slowly makes its own commands wait)
+	force         // queue anyway (replies from slots, bounded by maxSlots)
+)
+
 // enqueue queues b. With later, the caller's reader kicks the connection
 // when it has handled all the lines it read (see kickLater), so that the
 // replies and pushes of one read go out together; otherwise enqueue kicks
-// it now. With wait it waits for room in a full queue (a device that
-// reads its replies too slowly makes its own commands wait); without, it
-// reports full.
-func (c *conn) enqueue(b []byte, wait, later bool) int {
+// it now. how says what to do when the queue is full.
+func (c *conn) enqueue(b []byte, how int, later bool) int {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	for len(c.queue) >= queueLen && !c.shut && c.handoff == nil {
+	for len(c.queue) >= queueLen && !c.shut && c.handoff == nil && how != force {
 		if !c.writing {
 			c.kickLocked() // make room now
 			continue
 		}
-		if !wait {
+		if how == noWait {
 			return full
 		}
 		c.room.Wait()
@@ -456,8 +465,20 @@ func (c *conn) kickDirty() {
 }
 
 // reply queues the reply to a command of the connection's own reader.
-func (c *conn) reply(ok bool, msg string) {
-	if c.enqueue(replyLine(ok, msg), true, true) == queued {
+func (c *conn) reply(ok bool, msg string) { c.replyLine(replyLine(ok, msg)) }
+
+func (c *conn) replyLine(line []byte) {
+	if c.slotTokens != nil {
+		c.rmu.Lock()
+		waiting := len(c.slots) > 0
+		c.rmu.Unlock()
+		if waiting { // behind a reply that waits for other push servers
+			sl := c.reserveSlot()
+			c.complete(sl, line)
+			return
+		}
+	}
+	if c.enqueue(line, wait, true) == queued {
 		c.kickLater(c)
 	}
 }
@@ -539,9 +560,11 @@ func (c *conn) linger() {
 	io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
-// finish writes what is queued and closes the connection.
+// finish writes what is queued (once the replies waiting for other push
+// servers are in) and closes the connection. Only the reader calls it.
 func (c *conn) finish() {
 	c.kickDirty()
+	c.waitSlots()
 	c.wmu.Lock()
 	if c.shut || c.finishing || c.handoff != nil {
 		c.wmu.Unlock()
@@ -791,22 +814,98 @@ func (c *conn) push(account string, cmd Command) {
 	n, remote, busy := s.deliverLocal(c, account, to, pushLine(cmd.Data))
 	if (len(remote) > 0 || loose) && s.Forward != nil {
 		c.kickDirty() // what is here goes out before the round trip
-		ctx, cancel := context.WithTimeout(s.ctx, forwardTimeout)
-		fn, err := s.Forward.Forward(ctx, Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data), Loose: loose})
-		cancel()
-		if err != nil && !errors.Is(err, ErrOffline) {
-			s.Logf("gateway: forward push from %s/%s: %v", account, me, err)
+		p := Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data), Loose: loose}
+		logErr := func(err error) {
+			if err != nil && !errors.Is(err, ErrOffline) {
+				s.Logf("gateway: forward push from %s/%s: %v", account, me, err)
+			}
 		}
+		if af, ok := s.Forward.(AsyncForwarder); ok {
+			// The reply waits for the far servers; the device's next
+			// lines do not, and replies keep their order.
+			slot := c.reserveSlot()
+			af.ForwardAsync(p, func(fn int, err error) {
+				logErr(err)
+				s.forwarded.Add(int64(fn))
+				c.complete(slot, pushReply(cmd.Group, n+fn, busy))
+			})
+			return
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, forwardTimeout)
+		fn, err := s.Forward.Forward(ctx, p)
+		cancel()
+		logErr(err)
 		n += fn
 		s.forwarded.Add(int64(fn))
 	}
+	c.replyLine(pushReply(cmd.Group, n, busy))
+}
+
+// pushReply is the reply to a push that n ids took (busy were too busy).
+func pushReply(group string, n, busy int) []byte {
 	switch {
-	case cmd.Group != GroupRID || n > 0:
-		c.reply(true, strconv.Itoa(n))
+	case group != GroupRID || n > 0:
+		return replyLine(true, strconv.Itoa(n))
 	case busy > 0:
-		c.reply(false, ReasonBusy)
-	default:
-		c.reply(false, ReasonOffline)
+		return replyLine(false, ReasonBusy)
+	}
+	return replyLine(false, ReasonOffline)
+}
+
+// A reply slot holds a place in the order of a connection's replies: the
+// reply to a push that waits for other push servers, or a later reply
+// waiting behind one.
+type replySlot struct {
+	line []byte
+	done bool
+}
+
+// maxSlots bounds the replies of one connection waiting in slots; its
+// reader waits when they are all taken.
+const maxSlots = 64
+
+// reserveSlot takes the next place in the order of replies for a reply
+// that complete fills in later. Only the reader calls it.
+func (c *conn) reserveSlot() *replySlot {
+	if c.slotTokens == nil {
+		c.slotTokens = make(chan struct{}, maxSlots)
+	}
+	c.slotTokens <- struct{}{}
+	sl := &replySlot{}
+	c.rmu.Lock()
+	c.slots = append(c.slots, sl)
+	c.rmu.Unlock()
+	return sl
+}
+
+// complete fills in a slot and queues the replies that are now in order.
+func (c *conn) complete(sl *replySlot, line []byte) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	sl.line, sl.done = line, true
+	i := 0
+	for ; i < len(c.slots) && c.slots[i].done; i++ {
+		c.enqueue(c.slots[i].line, force, false)
+		c.slots[i] = nil
+		<-c.slotTokens
+	}
+	c.slots = c.slots[i:]
+	if len(c.slots) == 0 {
+		c.slots = nil
+	}
+}
+
+// waitSlots waits until every reply in slots is queued. Only the reader
+// calls it.
+func (c *conn) waitSlots() {
+	if c.slotTokens == nil {
+		return
+	}
+	for range maxSlots {
+		c.slotTokens <- struct{}{}
+	}
+	for range maxSlots {
+		<-c.slotTokens
 	}
 }
 
@@ -864,6 +963,7 @@ func (c *conn) group(account, me, group string) (ids []string, loose, ok bool) {
 // pair asks for a raw channel with peer; when both ids have asked for each
 // other, both get [OK:RAW:<other>] and their connections are spliced.
 func (c *conn) pair(account, peer string) {
+	c.waitSlots() // no reply may come after the raw bytes begin
 	s := c.s
 	if id, ok := s.Dir.Alias(account, peer); ok {
 		peer = id
@@ -885,7 +985,7 @@ func (c *conn) pair(account, peer string) {
 	if s.rawWant[pk] != me {
 		s.rawWant[acctID{account, me}] = peer
 		s.mu.Unlock()
-		p.enqueue([]byte("RAW:"+me+"\n"), false, false) // tell the peer; dropped if it is busy
+		p.enqueue([]byte("RAW:"+me+"\n"), noWait, false) // tell the peer; dropped if it is busy
 		c.reply(true, "WAIT:"+peer)
 		return
 	}
@@ -895,7 +995,7 @@ func (c *conn) pair(account, peer string) {
 	p.unregisterLocked()
 	s.mu.Unlock()
 	c.reply(true, "RAW:"+peer)
-	p.enqueue(replyLine(true, "RAW:"+me), true, false) // p's reader is not ours to kick
+	p.enqueue(replyLine(true, "RAW:"+me), wait, false) // p's reader is not ours to kick
 	ends := new(atomic.Int32)
 	c.rawEnds, p.rawEnds = ends, ends
 	c.peer.Store(p)

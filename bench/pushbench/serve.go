@@ -165,6 +165,9 @@ func serve(mode, key, relayTo string) error {
 		}); err != nil {
 			return err
 		}
+		for _, c := range p.Alice.Internal().Host().Network().ConnsToPeer(p.Bob.PeerID()) {
+			fmt.Fprintf(os.Stderr, "pushbench: the push servers' nodes talk over %s\n", c.RemoteMultiaddr())
+		}
 	default:
 		return fmt.Errorf("unknown -serve mode %q", mode)
 	}
