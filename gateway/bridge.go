@@ -91,19 +91,8 @@ func parseWire(b []byte) (wireMsg, error) {
 // routers and aliases come from the network's ledger (LedgerStore), and
 // pushes to ids that are not connected to it go over the network to the
 // other push servers of the network, which deliver them with DeliverPush.
-//
-// How a push server finds the others: it serves the request/reply service
-// coco.push on its node and says hello to every member node it is
-// connected to, now and whenever a connection opens; a node that answers
-// runs a push server, one that does not know the service does not. A
-// server that receives a hello knows the sender runs one. A server that
-// stops says bye; one whose node disconnects is forgotten. A push for ids
-// not connected here goes to every known push server at once (fan-out),
-// and their counts add up — which costs one request per push server and
-// push, fine for the handful of gateways a network has.
-//
-// Only member nodes ever take part: the node admits no one else and the
-// request/reply service checks membership on every request.
+// How the servers find each other and what a forwarded push costs: see
+// "Across the network" in the package documentation.
 type Bridge struct {
 	n    *coconet.Node
 	nd   *node.Node // n.Internal() at the start: n may close first

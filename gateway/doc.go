@@ -119,23 +119,29 @@
 // runs a push server answers, one that does not replies "unknown service".
 // A hello received tells the same; a server that stops says bye, and one
 // whose node disconnects is forgotten. A push for ids not connected to this
-// server goes to every known push server at once (fan-out) and their counts
-// add up, so RID, every tree group and RO reach ids wherever they are
+// server goes to every known push server (fan-out) and their counts add
+// up, so RID, every tree group and RO reach ids wherever they are
 // connected; FRIENDS of a root also reaches the ids outside the tree on
-// other servers (Push.Loose). The request is JSON:
+// other servers (Push.Loose). Each far server has an outbox: one request at
+// a time carries what waits in it, up to 256 pushes, and the far server
+// delivers them in that order, so the pushes of one device arrive in the
+// order it sent them. The device does not wait: its reader goes on with
+// the next lines while the reply to the forwarded push waits for the far
+// servers, and every reply keeps its place (AsyncForwarder). The request
+// is JSON:
 //
-//	{"t":"push","a":"<account>","f":"<from id>","to":["<id>",…],"d":"<base64 data>","l":true}
-//	→ {"n":<delivered>}
-//	{"t":"hello"} / {"t":"bye"} → {"n":0}
+//	{"t":"push","p":[{"a":"<account>","f":"<from id>","to":["<id>",…],"d":"<base64 data>","l":true},…]}
+//	→ {"n":[<delivered>,…]}
+//	{"t":"hello"} / {"t":"bye"} → {}
 //
 // Only member nodes take part: the node admits no one else, and the
 // request/reply service checks membership and the node's policies on every
 // request. Any member node may forward pushes (as any member can read the
 // keys). The receiving server refuses data holding a newline.
 //
-// Costs and limits: each push for another server costs one request per
-// known push server (fine for the handful of gateways of a network), and
-// the sender's next command waits for the answers (one P2P round trip), so
-// one device pushes to another server at about 1/RTT; many devices push in
-// parallel. A raw channel pairs two ids of the same push server only.
+// Costs and limits: a push for another server costs a share of one request
+// per known push server (fine for the handful of gateways of a network)
+// and its reply comes a P2P round trip later; at most 64 replies of one
+// device wait so at a time. A raw channel pairs two ids of the same push
+// server only.
 package gateway
