@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -62,6 +63,13 @@ func (n *Node) resolve(to string) (string, []peer.ID, error) {
 	}
 	m, err := ResolveMember(st, to)
 	if err != nil {
+		// A device, by the name its owner's ledger gives it.
+		for _, r := range st.Table(ledger.TableDevice) {
+			if ni := nodeNamed(st, r.Key); ni != nil && strings.EqualFold(ni.Name, to) {
+				id, _ := peer.Decode(r.Key)
+				return ni.Name, []peer.ID{id}, nil
+			}
+		}
 		return "", nil, err
 	}
 	self := n.n.ID()
@@ -75,8 +83,8 @@ func (n *Node) resolve(to string) (string, []peer.ID, error) {
 			continue
 		}
 		id, err := node.PeerIDOf(k)
-		if err != nil || id == self {
-			continue
+		if err != nil || id == self || st.Record(ledger.TableDevice, id.String()) != nil {
+			continue // a device of the member's is not the member
 		}
 		if ni.Name == app || len(n.n.Host().Network().ConnsToPeer(id)) > 0 {
 			first = append(first, id)
@@ -276,4 +284,17 @@ func authorize(from node.Sender) error {
 		return errors.New("not a member")
 	}
 	return nil
+}
+
+// nodeNamed returns the node whose peer ID is pid, if it is in st.
+func nodeNamed(st *ledger.State, pid string) *ledger.NodeInfo {
+	id, err := peer.Decode(pid)
+	if err != nil {
+		return nil
+	}
+	k, err := node.KeyOf(id)
+	if err != nil {
+		return nil
+	}
+	return st.Nodes[k]
 }

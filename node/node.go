@@ -217,10 +217,14 @@ func (n *Node) Start(ctx context.Context) error {
 	h.SetStreamHandler(ProtoJoin, n.handleJoin)
 	h.SetStreamHandler(ProtoMsg, n.handleMsg)
 	h.SetStreamHandler(ProtoCert, n.handleCert)
+	h.SetStreamHandler(ProtoPex, n.handlePex)
 	h.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
+		ConnectedF: func(nw network.Network, c network.Conn) {
 			if m, _ := n.classify(c.RemotePeer()); m {
 				n.rememberPeer(c.RemotePeer())
+				if len(nw.ConnsToPeer(c.RemotePeer())) == 1 && !n.isClosed() { // the first connection to it
+					n.goLoop(func() { n.askPex(c.RemotePeer()) })
+				}
 				n.kickSync()
 				n.kickControl() // a member may give this node its certificate
 			}

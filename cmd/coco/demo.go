@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{"demo", "[--keep]", "watch three people share a private network, on this machine, in a few seconds", runDemo})
+	register(command{"demo", "[--keep]", "watch three people share a private network and a simulated home, on this machine, in a few seconds", runDemo})
 }
 
 // demoNet is the network the demo creates.
@@ -35,6 +35,7 @@ type demo struct {
 	inbox map[string]<-chan coconet.Message
 
 	carolCode string // kept to show it no longer works after the removal
+	clock     demoClock
 
 	// the step being narrated
 	n       int
@@ -74,7 +75,7 @@ func runDemo(ctx context.Context, e *env, args []string) (err error) {
 		}
 	}()
 	if !e.json {
-		fmt.Fprintln(e.stdout, "coco demo: three people share one private network, all on this machine (127.0.0.1).")
+		fmt.Fprintln(e.stdout, "coco demo: three people share one private network and a simulated home, all on this machine (127.0.0.1).")
 	}
 	for _, s := range []struct {
 		title string
@@ -84,6 +85,9 @@ func runDemo(ctx context.Context, e *env, args []string) (err error) {
 		{"Alice invites Bob as an admin; Bob joins and connects", d.joinBob},
 		{"Alice invites Carol as a guest; Carol joins", d.joinCarol},
 		{"Members send messages; each one is acknowledged by the receiver", d.messages},
+		{"Alice adds a gateway of simulated Zigbee bulbs, a plug, a lock and a sensor", d.addGateway},
+		{"Bob defines zones and a scene; Alice runs the scene", d.zonesAndScene},
+		{"Carol may unlock the front door on Tuesdays and Thursdays, 09:00–09:30 in Kolkata, and nothing else", d.guestWindow},
 		{"Alice removes Carol; Carol is cut off", d.remove},
 	} {
 		if err := d.step(ctx, s.title, s.run); err != nil {
@@ -100,9 +104,11 @@ func runDemo(ctx context.Context, e *env, args []string) (err error) {
 		if *keep {
 			fate = "the homes are kept (see below)"
 		}
-		d.line("3 identities, 1 network, 2 joins, 4 acknowledged messages, 1 removal that took effect at once, in %s; %s.",
+		d.line("3 identities, 1 network, 2 joins, 4 acknowledged messages, 1 device claimed, a scene of %d actions,", len(demoScene))
+		d.line("a guest let in inside her window and refused outside it, 1 removal that took effect at once, in %s; %s.",
 			took.Round(10*time.Millisecond), fate)
-		d.line("Try it for real: `coco init --name YOU`, `coco net create home`, `coco up`; `coco help` lists the rest.")
+		d.line("Try it for real: `coco init --name YOU`, `coco net create home`, `coco up`; a simulated gateway:")
+		d.line("`coco --home /tmp/hub up --device --name Hub --sim zigbee`; `coco help` lists the rest.")
 		return nil
 	})
 }
@@ -142,7 +148,7 @@ func (d *demo) line(format string, args ...any) {
 func (d *demo) set(key string, v any) { d.details[key] = v }
 
 func (d *demo) closeAll() {
-	for _, name := range []string{"carol", "bob", "alice"} {
+	for _, name := range []string{"hub", "carol", "bob", "alice"} {
 		if n := d.nodes[name]; n != nil {
 			n.Close()
 		}

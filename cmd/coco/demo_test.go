@@ -69,13 +69,24 @@ func TestDemo(t *testing.T) {
 		`alice received "hi alice, bob here" from bob`,
 		`bob received "welcome, bob!" from alice`,
 		`alice received "thanks for the invite" from carol`,
-		"5. Alice removes Carol",
+		"5. Alice adds a gateway",
+		"shows a one-time claim code: cocodev1",
+		`her device "Hub"`,
+		"front-door     Front door         lock, battery",
+		"6. Bob defines zones and a scene",
+		"alice runs it: 4 actions at once, 0 failed",
+		"front-door:lock:lock               ok",
+		"7. Carol may unlock the front door",
+		"carol unlocks the front door — ok",
+		"refused — front-door:lock:unlock: carol (guest) may not use lock.unlock on front-door now: outside the grant's hours",
+		"and the lamp, which no grant gives her: refused",
+		"8. Alice removes Carol",
 		"alice removed carol (guest)",
 		"carol → alice: not delivered",
 		"but alice is online",
 		"carol redeems her old invite code again",
 		"join refused: ",
-		"6. Summary.",
+		"9. Summary.",
 		"the temporary homes are removed",
 	} {
 		if !strings.Contains(out, want) {
@@ -115,8 +126,8 @@ func TestDemoJSON(t *testing.T) {
 	if n := strings.Count(strings.TrimSpace(out), "\n") + 1; n != len(steps) {
 		t.Errorf("want one JSON object per line, got %d lines for %d steps", n, len(steps))
 	}
-	if len(steps) != 6 {
-		t.Fatalf("want 6 steps, got %d:\n%s", len(steps), out)
+	if len(steps) != 9 {
+		t.Fatalf("want 9 steps, got %d:\n%s", len(steps), out)
 	}
 	for i, s := range steps {
 		if s.Step != i+1 || s.Title == "" || s.Details == nil {
@@ -162,13 +173,22 @@ func TestDemoJSON(t *testing.T) {
 			t.Errorf("step 4: %v", m)
 		}
 	}
-	if str(5, "removed") != "carol" || str(5, "send_error") == "" || str(5, "transport_error") == "" ||
-		!strings.Contains(str(5, "rejoin_error"), "refused") {
-		t.Errorf("step 5 details = %v", steps[4].Details)
+	if res, _ := steps[4].Details["resources"].([]any); len(res) < 5 {
+		t.Errorf("step 5 resources = %v", steps[4].Details["resources"])
 	}
-	dir := str(6, "dir")
+	if sc, _ := steps[5].Details["scene"].([]any); len(sc) != len(demoScene) {
+		t.Errorf("step 6 scene = %v", steps[5].Details["scene"])
+	}
+	if !strings.Contains(str(7, "outside_error"), "outside the grant's hours") || str(7, "lamp_error") == "" {
+		t.Errorf("step 7 details = %v", steps[6].Details)
+	}
+	if str(8, "removed") != "carol" || str(8, "send_error") == "" || str(8, "transport_error") == "" ||
+		!strings.Contains(str(8, "rejoin_error"), "refused") {
+		t.Errorf("step 8 details = %v", steps[7].Details)
+	}
+	dir := str(9, "dir")
 	if dir == "" || !strings.HasPrefix(dir, tmp) {
-		t.Fatalf("step 6 dir = %q, want the kept directory under %s", dir, tmp)
+		t.Fatalf("step 9 dir = %q, want the kept directory under %s", dir, tmp)
 	}
 	if _, err := os.Stat(dir + "/alice"); err != nil {
 		t.Errorf("--keep did not keep alice's home: %v", err)
