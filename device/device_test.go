@@ -85,6 +85,39 @@ func TestClaimAndRemove(t *testing.T) {
 	waitFor(t, "the device connected to alice", func() bool {
 		return alice.Internal().IsMember(dev.PeerID()) && len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) > 0
 	})
+	// Bob was never told where the device is: alice's node tells the device
+	// where bob is (member address exchange), and they connect.
+	waitFor(t, "the device and bob to find each other", func() bool {
+		return len(bob.Internal().Host().Network().ConnsToPeer(dev.PeerID())) > 0
+	})
+	// A message to alice goes to alice, never to her device; the device is
+	// reached by its own name.
+	msgs, stop := alice.Messages()
+	defer stop()
+	if err := bob.Send(ctx, "alice", []byte("hi")); err != nil {
+		t.Fatalf("Send to alice: %v", err)
+	}
+	select {
+	case m := <-msgs:
+		if string(m.Data) != "hi" {
+			t.Fatalf("alice got %q", m.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a message to alice did not reach alice's node (it went to her device?)")
+	}
+	devMsgs, stopDev := dev.Messages()
+	defer stopDev()
+	if err := bob.Send(ctx, "front door", []byte("knock")); err != nil {
+		t.Fatalf("Send to the device by name: %v", err)
+	}
+	select {
+	case m := <-devMsgs:
+		if string(m.Data) != "knock" {
+			t.Fatalf("device got %q", m.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a message to the device did not reach it")
+	}
 	s, ok := alice.Internal().SenderOf(dev.PeerID())
 	if !ok || !s.Device || s.Role != ledger.RoleGuest || s.Name != "Front door" {
 		t.Errorf("SenderOf(device) = %+v, %v; want a device with a guest's role", s, ok)
