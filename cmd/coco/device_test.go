@@ -15,12 +15,16 @@ import (
 // startDevice runs a device daemon (`coco up --device`) in-process and
 // returns it with a channel of the claim codes it shows.
 func startDevice(t *testing.T, home, name string) (*daemon.Daemon, <-chan string) {
+	return startDeviceSim(t, home, name, "")
+}
+
+func startDeviceSim(t *testing.T, home, name, sim string) (*daemon.Daemon, <-chan string) {
 	t.Helper()
 	if _, err := coconet.Init(home, name); err != nil {
 		t.Fatal(err)
 	}
 	codes := make(chan string, 4)
-	d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Logf: t.Logf, Device: true, DeviceName: name,
+	d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Logf: t.Logf, Device: true, DeviceName: name, Sim: sim,
 		OnClaimCode: func(c string) { codes <- c }}
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatalf("device daemon: %v", err)
@@ -96,5 +100,39 @@ func TestDeviceCLIStory(t *testing.T) {
 	}
 	if list := mustCoco(t, "--home", a, "device", "list", "home"); !strings.Contains(list, "no devices") {
 		t.Fatalf("device list after remove = %q", list)
+	}
+}
+
+// TestDeviceGatewayCLI: `coco up --device --sim zigbee` claimed by the owner
+// serves its simulated resources to the owner's CLI.
+func TestDeviceGatewayCLI(t *testing.T) {
+	dir := t.TempDir()
+	a, gh := filepath.Join(dir, "alice"), filepath.Join(dir, "hub")
+	mustCoco(t, "--home", a, "init", "--name", "alice")
+	mustCoco(t, "--home", a, "net", "create", "home")
+	startDaemon(t, a)
+	_, codes := startDeviceSim(t, gh, "Hub", "zigbee")
+	mustCoco(t, "--home", a, "device", "add", "home", nextCode(t, codes))
+	var list string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		list = mustCoco(t, "--home", a, "resource", "list", "home")
+		if strings.Contains(list, "front-door") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway's resources never showed: %q", list)
+		}
+	}
+	if !strings.Contains(list, "Hub") {
+		t.Errorf("resource list does not name the device Hub:\n%s", list)
+	}
+	if out := mustCoco(t, "--home", a, "cmd", "home", "living-lamp", "level", "set", "level=30"); out == "" {
+		t.Errorf("cmd printed nothing")
+	}
+	if _, errOut, code := coco(t, "", "--home", a, "cmd", "home", "living-lamp", "level", "set", "level=300"); code == 0 || !strings.Contains(errOut, "maximum") {
+		t.Errorf("cmd level=300: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := coco(t, "", "up", "--sim", "hue"); code != 2 || !strings.Contains(errOut, "zigbee") {
+		t.Errorf("up --sim hue: exit %d, %q", code, errOut)
 	}
 }
