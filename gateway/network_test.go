@@ -251,6 +251,12 @@ func TestAcrossNetwork(t *testing.T) {
 		quiet()
 	})
 
+	t.Run("TinyDevice", func(t *testing.T) {
+		// examples/tinydevice/client.py on bob's server pushes to r on
+		// alice's, and r pushes back.
+		runTinyDevice(t, sb.Server(), c["r"], "r")
+	})
+
 	t.Run("RevokedKey", func(t *testing.T) {
 		if _, err := CreateKey(bob, "other", "", key2); err != nil {
 			t.Fatal(err)

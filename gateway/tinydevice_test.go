@@ -13,14 +13,20 @@ import (
 // it registers, starts an HMAC-SHA256 session, pushes, asks the time and
 // receives a push.
 func TestTinyDeviceClient(t *testing.T) {
+	s := newServer(t, nil)
+	runTinyDevice(t, s, register(t, s, "sink"), "sink")
+}
+
+// runTinyDevice runs client.py as "dev" on s; it pushes to sink, id sinkID
+// of key1's account on s or on another push server of the network.
+func runTinyDevice(t *testing.T, s *Server, sink *client, sinkID string) {
+	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not found; install it to test examples/tinydevice/client.py")
 	}
-	s := newServer(t, nil)
-	sink := register(t, s, "sink")
 	port := strconv.Itoa(s.Addr().(*net.TCPAddr).Port)
-	cmd := exec.Command(py, "../examples/tinydevice/client.py", "127.0.0.1", port, key1, "dev", "sink", "hello from dev")
+	cmd := exec.Command(py, "../examples/tinydevice/client.py", "127.0.0.1", port, key1, "dev", sinkID, "hello from dev")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
