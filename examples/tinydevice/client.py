@@ -6,7 +6,14 @@
 #   python3 client.py HOST PORT KEY MY-ID TO-ID MESSAGE
 #
 # registers MY-ID, starts an HMAC-SHA256 session (STCP256), pushes MESSAGE
-# to TO-ID, then prints the first push it receives and exits.
+# to TO-ID, then prints the first push it receives and exits. TO-ID may be
+# connected to another push server of the same network.
+#
+# The server side, on a member node of a coconet network (an admin makes
+# the key once; every push server of the network knows it):
+#
+#   coco push key create NET                      # prints KEY
+#   coco push-server NET --listen 0.0.0.0:7000
 #
 # On a board, copy the functions you need; sha256 is in every MicroPython
 # build (md5, for the historic STCP form, is not).
