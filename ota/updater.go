@@ -493,6 +493,9 @@ func (u *Updater) fetch(ctx context.Context, a Authorization) (string, error) {
 		return img, nil
 	}
 	if badImage != nil {
+		// Another source tried after the bad one may have started a new
+		// partial file: nothing of a refused image is kept.
+		os.Remove(part)
 		return "", badImage
 	}
 	if lastErr == nil {
