@@ -64,3 +64,37 @@ func BenchmarkAddAll(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppend is one more operation on a ledger of n.
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range []int{1000, 3000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			l, c := benchLedger(b, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				c.advance(time.Second)
+				i++
+				mustAppend(b, l, alice, Op{Kind: KindPut, Table: TableGrant, Key: fmt.Sprint("g", i%50), Value: []byte{byte(i)}})
+			}
+		})
+	}
+}
+
+// BenchmarkSyncOneByOne is a member receiving a ledger op by op, as live
+// sync delivers it.
+func BenchmarkSyncOneByOne(b *testing.B) {
+	l, c := benchLedger(b, 1000)
+	ops := l.Ops()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r := replica(b, l, c)
+		for _, o := range ops[1:] {
+			if err := r.Add(o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

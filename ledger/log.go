@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"container/heap"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -303,7 +304,11 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 		return nil, fmt.Errorf("ledger: write op %s: %w", id.Short(), err)
 	}
 	l.ops[id] = op
-	l.refoldLocked()
+	if l.extendable(op) {
+		l.extendLocked(op, id)
+	} else {
+		l.refoldLocked()
+	}
 	l.unlockAndNotify()
 	return op.Clone(), nil
 }
@@ -319,6 +324,15 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 func (l *Log) Add(o *Op) error {
 	errs := make([]error, 1)
 	l.mu.Lock()
+	if op, id, err := l.precheckLocked(o); err == nil && l.extendable(op) {
+		// The usual case of live sync: the op follows the whole log.
+		if err := l.addExtendingLocked(op, id); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		l.unlockAndNotify()
+		return nil
+	}
 	if l.addLocked([]*Op{o}, errs) == 0 {
 		l.mu.Unlock()
 		return errs[0]
@@ -335,7 +349,20 @@ func (l *Log) Add(o *Op) error {
 func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	errs = make([]error, len(ops))
 	l.mu.Lock()
-	added = l.addLocked(ops, errs)
+	added, rest := l.addAllExtendingLocked(ops, errs)
+	slow := 0
+	if len(rest) > 0 {
+		restErrs := make([]error, len(rest))
+		slow = l.addLocked(rest, restErrs)
+		added += slow
+		j := 0
+		for i := range ops {
+			if errs[i] == errRest {
+				errs[i] = restErrs[j]
+				j++
+			}
+		}
+	}
 	for i, err := range errs {
 		if errors.Is(err, ErrDuplicate) {
 			errs[i] = nil
@@ -345,7 +372,9 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 		l.mu.Unlock()
 		return 0, errs
 	}
-	l.refoldLocked()
+	if slow > 0 {
+		l.refoldLocked()
+	}
 	l.unlockAndNotify()
 	return added, errs
 }
@@ -412,9 +441,8 @@ func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
 			if slices.ContainsFunc(c.o.Parents, func(p ID) bool { return failed[p] }) {
 				return missingErr(c)
 			}
-			if c.o.Time > now.Add(MaxClockSkew).UnixMilli() {
-				return fmt.Errorf("%w: op %s is dated %s, more than %v after this node's clock (%s); check the clocks",
-					ErrFuture, id.Short(), time.UnixMilli(c.o.Time).UTC().Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
+			if future(c.o, now) {
+				return l.futureErr(c.o, id)
 			}
 			var cs *State
 			if l.fresh && d.anc[i].count() == len(l.ops) && !slices.ContainsFunc(c.o.Parents, func(p ID) bool { return inBatch[p] }) {
@@ -510,4 +538,112 @@ func (l *Log) unlockAndNotify() {
 	for _, fn := range hooks {
 		fn(st)
 	}
+}
+
+func (l *Log) futureErr(o *Op, id ID) error {
+	now := l.now()
+	return fmt.Errorf("%w: op %s is dated %s, more than %v after this node's clock (%s); check the clocks",
+		ErrFuture, id.Short(), time.UnixMilli(o.Time).UTC().Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
+}
+
+// addExtendingLocked checks and stores op, which extends the log (see
+// extendable): the fast path of Add.
+func (l *Log) addExtendingLocked(op *Op, id ID) error {
+	if future(op, l.now()) {
+		return l.futureErr(op, id)
+	}
+	if rej := l.state.check(op, id); rej != nil {
+		return rej
+	}
+	if err := writeFile(opPath(l.dir, id), op.Marshal(), 0o600); err != nil {
+		return fmt.Errorf("ledger: write op %s: %w", id.Short(), err)
+	}
+	l.ops[id] = op
+	l.extendLocked(op, id)
+	return nil
+}
+
+// errRest marks, in AddAll, the ops left to addLocked.
+var errRest = errors.New("ledger: not added yet")
+
+// addAllExtendingLocked adds, in the batch's canonical order, the ops that
+// extend the log one after the other (a new member's first sync of a linear
+// history, mostly, and live sync of a few new ops), and returns the others
+// for addLocked, marked errRest in errs: the first op that does not extend
+// the log and every op after it.
+func (l *Log) addAllExtendingLocked(ops []*Op, errs []error) (added int, rest []*Op) {
+	pre := make([]*Op, len(ops))
+	preIDs := make([]ID, len(ops))
+	index := make(map[ID]int, len(ops))
+	var list []*Op
+	var ids []ID
+	for i, in := range ops {
+		o, id, err := l.precheckLocked(in)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, dup := index[id]; dup {
+			errs[i] = fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
+			continue
+		}
+		index[id] = i
+		pre[i], preIDs[i] = o, id
+		list, ids = append(list, o), append(ids, id)
+	}
+	done := make([]bool, len(ops))
+	for _, id := range batchOrder(list, ids) {
+		i := index[id]
+		if !l.extendable(pre[i]) {
+			break
+		}
+		if err := l.addExtendingLocked(pre[i], id); err != nil {
+			errs[i] = err // its descendants go the long way and say why
+			break
+		}
+		done[i] = true
+		added++
+	}
+	for i := range ops {
+		if errs[i] == nil && !done[i] {
+			errs[i] = errRest
+			rest = append(rest, pre[i])
+		}
+	}
+	return added, rest
+}
+
+// batchOrder is the canonical order of ops among themselves (Kahn's
+// algorithm, smallest ID first; parents outside the batch count as present).
+func batchOrder(ops []*Op, ids []ID) []ID {
+	idx := make(map[ID]int, len(ops))
+	for i, id := range ids {
+		idx[id] = i
+	}
+	indeg := make([]int, len(ops))
+	children := make([][]int, len(ops))
+	h := &idHeap{ids: ids}
+	for i, o := range ops {
+		for _, p := range slices.Compact(slices.Clone(o.Parents)) {
+			if j, ok := idx[p]; ok {
+				indeg[i]++
+				children[j] = append(children[j], i)
+			}
+		}
+		if indeg[i] == 0 {
+			h.pos = append(h.pos, i)
+		}
+	}
+	heap.Init(h)
+	var out []ID
+	for h.Len() > 0 {
+		i := heap.Pop(h).(int)
+		out = append(out, ids[i])
+		for _, c := range children[i] {
+			if indeg[c]--; indeg[c] == 0 {
+				heap.Push(h, c)
+			}
+		}
+	}
+	return out
 }
