@@ -59,4 +59,21 @@
 // authorized at its causal point (the fold of its ancestors), so a log never
 // holds operations that were invalid when they were made; concurrent
 // conflicts between valid operations are settled by the fold.
+//
+// # Application tables
+//
+// Besides members, nodes and invites, a ledger holds the records of the
+// application tables listed in Tables (devices, firmware authorizations,
+// zones, placements, grants, scenes, the push server's keys, groups, routers
+// and aliases): put and delete operations, each table writable from a
+// least role. They fold like everything else: canonical order, the last put
+// of a key wins, a concurrent removal of their author voids them.
+//
+// # Cost
+//
+// A full fold is O(n²) in bits of ancestry (about 20 ms for 1,000 ops, 200 ms
+// for 3,000). An operation that descends from the whole log — every Append,
+// and live sync of a linear history — extends the current state instead
+// (extend.go), in time proportional to the state's size; Fold is run again
+// only when concurrent operations arrive.
 package ledger
