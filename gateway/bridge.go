@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -27,8 +28,8 @@ const helloTimeout = 10 * time.Second
 // wireMsg is the JSON payload of a coco.push request. Version 1; new
 // fields are optional.
 type wireMsg struct {
-	T string     `json:"t"`           // "hello", "bye" or "push"
-	P []wirePush `json:"p,omitempty"` // push: delivered in this order
+	T string     `json:"t"`           // "hello", "bye", "push" or "raw"
+	P []wirePush `json:"p,omitempty"` // push: delivered in this order; raw: the ask
 }
 
 // wirePush is one forwarded push.
@@ -42,7 +43,8 @@ type wirePush struct {
 
 // wireReply is the JSON reply to a coco.push request.
 type wireReply struct {
-	N []int `json:"n,omitempty"` // push: how many ids took each
+	N   []int  `json:"n,omitempty"`   // push: how many ids took each
+	Raw string `json:"raw,omitempty"` // raw: rawTold, rawBoth or "" (not here)
 }
 
 const (
@@ -62,11 +64,15 @@ func parseWire(b []byte) (wireMsg, error) {
 	case "hello", "bye":
 		return m, nil
 	case "push":
+		if len(m.P) == 0 || len(m.P) > maxBatch {
+			return m, errors.New("gateway: coco.push: no pushes or too many")
+		}
+	case "raw":
+		if len(m.P) != 1 || m.P[0].From == "" || len(m.P[0].To) != 1 || len(m.P[0].Data) > 0 || m.P[0].Loose {
+			return m, errors.New("gateway: coco.push: a raw ask names one sender and one id, and no data")
+		}
 	default:
 		return m, fmt.Errorf("gateway: unknown coco.push request %.16q", m.T)
-	}
-	if len(m.P) == 0 || len(m.P) > maxBatch {
-		return m, errors.New("gateway: coco.push: no pushes or too many")
 	}
 	for _, p := range m.P {
 		if !validID([]byte(p.Account)) || (p.From != "" && !validID([]byte(p.From))) {
@@ -107,6 +113,8 @@ type Bridge struct {
 	mu      sync.Mutex // guards all following fields
 	closed  bool
 	servers map[peer.ID]*outbox // member nodes that run a push server
+
+	rawLn net.Listener // RawService
 }
 
 // outbox holds the pushes waiting to go to one push server; one request at
@@ -190,13 +198,24 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	}
 	bridges[n] = b
 	bridgesMu.Unlock()
-	if err := s.Start(ctx); err != nil {
+	ln, err := n.Listen(RawService)
+	if err == nil {
+		b.rawLn = ln
+		if err = s.Start(ctx); err != nil {
+			ln.Close()
+		}
+	} else {
+		err = fmt.Errorf("gateway: raw channels: %w", err)
+	}
+	if err != nil {
 		bridgesMu.Lock()
 		delete(bridges, n)
 		bridgesMu.Unlock()
 		return nil, err
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
+	b.wg.Add(1)
+	go b.acceptRaw()
 	n.Handle(Service, b.handle)
 	nd := b.nd
 	b.nb = &network.NotifyBundle{
@@ -242,6 +261,7 @@ func (b *Bridge) Close() error {
 	var err error
 	b.once.Do(func() {
 		b.n.Handle(Service, nil)
+		b.rawLn.Close()
 		b.nd.Host().Network().StopNotify(b.nb)
 		b.mu.Lock()
 		b.closed = true
@@ -338,6 +358,10 @@ func (b *Bridge) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
 	case "bye":
 		b.forget(from)
 		return json.Marshal(wireReply{})
+	case "raw":
+		b.learn(from)
+		p := m.P[0]
+		return json.Marshal(wireReply{Raw: b.s.rawAsked(p.Account, p.From, p.To[0], from.String())})
 	}
 	b.learn(from) // it pushes, so it runs a push server
 	r := wireReply{N: make([]int, len(m.P))}

@@ -483,16 +483,21 @@ func FuzzParseWire(f *testing.F) {
 		`{"t":"hello"}`, `{"t":"bye"}`, `{"t":"push","p":[{"a":"main","f":"a","to":["b","c"],"d":"aGk="}]}`,
 		`{"t":"push","p":[{"a":"main","to":["b"],"d":"aGkK"}]}`, `{"t":"push","p":[{"a":"","to":[]}]}`,
 		`{"t":"push","p":[]}`, `{"t":"push","p":[{"a":"main","l":true},{"a":"x","to":["a b"]}]}`, `{"t":"x"}`, `[]`, ``,
+		`{"t":"raw","p":[{"a":"main","f":"a","to":["b"]}]}`, `{"t":"raw","p":[{"a":"main","to":["b"]}]}`,
+		`{"t":"raw","p":[{"a":"main","f":"a","to":["b","c"],"d":"aGk="}]}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseWire(b)
-		if err != nil || m.T != "push" {
+		if err != nil || (m.T != "push" && m.T != "raw") {
 			return
 		}
 		if len(m.P) == 0 || len(m.P) > maxBatch {
 			t.Fatalf("parseWire(%q) accepted %d pushes", b, len(m.P))
+		}
+		if p := m.P[0]; m.T == "raw" && (len(m.P) != 1 || p.From == "" || len(p.To) != 1 || len(p.Data) > 0 || p.Loose) {
+			t.Fatalf("parseWire(%q) accepted the raw ask %+v", b, m.P)
 		}
 		for _, p := range m.P {
 			if !validID([]byte(p.Account)) || len(p.To) > maxGroup || slices.Contains(p.Data, '\n') {

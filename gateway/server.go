@@ -63,7 +63,8 @@ type Server struct {
 	closed  bool
 	conns   map[*conn]struct{}
 	ids     map[acctID]*conn
-	rawWant map[acctID]string // (account, id) → the id it asked to pair with
+	rawWant map[acctID]*rawAsk           // (account, id) → the raw channel it asked for
+	rawFar  map[acctID]map[string]string // (account, id) → ids on other push servers that asked for it → where
 }
 
 type acctID struct{ account, id string }
@@ -98,7 +99,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.conns = make(map[*conn]struct{})
 	s.ids = make(map[acctID]*conn)
-	s.rawWant = make(map[acctID]string)
+	s.rawWant = make(map[acctID]*rawAsk)
+	s.rawFar = make(map[acctID]map[string]string)
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return nil
@@ -284,8 +286,9 @@ type conn struct {
 	nc      net.Conn
 	rc      syscall.RawConn // nc's, for writes that must not wait; nil if it has none
 	closing atomic.Bool
-	peer    atomic.Pointer[conn] // the other end of a raw channel
-	rawEnds *atomic.Int32        // raw: directions that ended cleanly (set before peer)
+	peer    atomic.Pointer[conn]    // the other end of a raw channel on this server
+	rawEnds *atomic.Int32           // raw: directions that ended cleanly (set before peer)
+	far     atomic.Pointer[farLink] // the stream of a raw channel to another push server
 
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
@@ -315,8 +318,8 @@ type session struct {
 	skey      string // SessionKey(mode, key, rnd)
 }
 
-// close closes the connection now, and its raw peer. (Not a sync.Once:
-// the two ends of a raw channel close each other.)
+// close closes the connection now, and its raw peer or stream. (Not a
+// sync.Once: the two ends of a raw channel close each other.)
 func (c *conn) close() {
 	if c.closing.Swap(true) {
 		return
@@ -336,6 +339,9 @@ func (c *conn) close() {
 	if p := c.peer.Load(); p != nil {
 		p.close()
 	}
+	if f := c.far.Load(); f != nil {
+		f.end()
+	}
 }
 
 func (c *conn) unregisterLocked() {
@@ -347,6 +353,7 @@ func (c *conn) unregisterLocked() {
 		delete(c.s.ids, k)
 	}
 	delete(c.s.rawWant, k)
+	delete(c.s.rawFar, k)
 	c.account, c.id = "", ""
 }
 
@@ -562,7 +569,12 @@ func (c *conn) linger() {
 
 // finish writes what is queued (once the replies waiting for other push
 // servers are in) and closes the connection. Only the reader calls it.
+// The id goes at once: a closing connection takes no pushes and pairs
+// with nobody.
 func (c *conn) finish() {
+	c.s.mu.Lock()
+	c.unregisterLocked()
+	c.s.mu.Unlock()
 	c.kickDirty()
 	c.waitSlots()
 	c.wmu.Lock()
@@ -599,8 +611,7 @@ func (c *conn) readLoop() {
 		}
 		m, err := c.nc.Read(buf[n:])
 		n += m
-		if p := c.peer.Load(); p != nil {
-			c.raw(p, buf[:n])
+		if c.goRaw(buf[:n]) {
 			return
 		}
 		start, lines := 0, false
@@ -612,9 +623,9 @@ func (c *conn) readLoop() {
 			c.handle(buf[start : start+i])
 			start += i + 1
 			lines = true
-			if p := c.peer.Load(); p != nil {
+			if c.peer.Load() != nil || c.far.Load() != nil {
 				c.kickDirty()
-				c.raw(p, buf[start:n])
+				c.goRaw(buf[start:n])
 				return
 			}
 		}
@@ -631,51 +642,6 @@ func (c *conn) readLoop() {
 		}
 		if lines {
 			c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
-		}
-	}
-}
-
-// raw copies the connection's bytes, starting with pending, to the peer of
-// its raw channel, writing to the peer's connection directly once the
-// peer's queued lines are out. When the device ends its side (EOF) the
-// peer's device sees the end of the stream and the other direction goes
-// on; the two connections close when both directions have ended, or at
-// once on an error or after IdleTimeout without bytes.
-func (c *conn) raw(p *conn, pending []byte) {
-	<-p.handOver()
-	if p.closing.Load() {
-		c.close()
-		return
-	}
-	write := func(b []byte) bool {
-		p.nc.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
-		_, err := p.nc.Write(b)
-		return err == nil
-	}
-	if len(pending) > 0 && !write(pending) {
-		c.close()
-		return
-	}
-	buf := make([]byte, 32<<10)
-	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.IdleTimeout))
-		m, err := c.nc.Read(buf)
-		if m > 0 && !write(buf[:m]) {
-			c.close()
-			return
-		}
-		if errors.Is(err, io.EOF) {
-			if tc, ok := p.nc.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
-			if c.rawEnds.Add(1) == 2 {
-				c.close()
-			}
-			return
-		}
-		if err != nil {
-			c.close()
-			return
 		}
 	}
 }
@@ -958,48 +924,6 @@ func (c *conn) group(account, me, group string) (ids []string, loose, ok bool) {
 		}
 	}
 	return append(ids, c.s.looseIDs(account, seen)...), true, true
-}
-
-// pair asks for a raw channel with peer; when both ids have asked for each
-// other, both get [OK:RAW:<other>] and their connections are spliced.
-func (c *conn) pair(account, peer string) {
-	c.waitSlots() // no reply may come after the raw bytes begin
-	s := c.s
-	if id, ok := s.Dir.Alias(account, peer); ok {
-		peer = id
-	}
-	s.mu.Lock()
-	me := c.id
-	if me == "" || c.account != account {
-		s.mu.Unlock()
-		c.reply(false, ReasonNoID)
-		return
-	}
-	pk := acctID{account, peer}
-	p := s.ids[pk]
-	if p == nil || p == c {
-		s.mu.Unlock()
-		c.reply(false, ReasonOffline)
-		return
-	}
-	if s.rawWant[pk] != me {
-		s.rawWant[acctID{account, me}] = peer
-		s.mu.Unlock()
-		p.enqueue([]byte("RAW:"+me+"\n"), noWait, false) // tell the peer; dropped if it is busy
-		c.reply(true, "WAIT:"+peer)
-		return
-	}
-	// Both asked: neither id takes pushes any more, so nothing but the
-	// replies below and raw bytes reach the two connections.
-	c.unregisterLocked()
-	p.unregisterLocked()
-	s.mu.Unlock()
-	c.reply(true, "RAW:"+peer)
-	p.enqueue(replyLine(true, "RAW:"+me), wait, false) // p's reader is not ours to kick
-	ends := new(atomic.Int32)
-	c.rawEnds, p.rawEnds = ends, ends
-	c.peer.Store(p)
-	p.peer.Store(c)
 }
 
 func (c *conn) handleSession(cmd Command) {
