@@ -28,13 +28,21 @@
 //	                                its side (shutdown or close) ends the other's stream; both close
 //	                                when both sides have ended, or at once on an error or after
 //	                                IdleTimeout without bytes. Send nothing else between asking
-//	                                and [OK:RAW:…].
+//	                                and [OK:RAW:…]. <id> may be connected to another push server
+//	                                of the network ([FAIL:OFFLINE] if it is connected nowhere).
 //
 // Receivers get "PUSH:<data>". Group pushes need a registered id; the
 // receivers are the ids of the sender's account. A RID target or router
 // member that is an alias is replaced by the id it names. Pushes to ids not
 // connected to this server go to Server.Forward (nil: they are offline).
-// A raw channel pairs two ids of one push server.
+// A raw channel pairs two ids of one push server, or, through a Bridge,
+// of two push servers of a network (see "Raw channels across push
+// servers"). Paired ids are no longer registered: pushes to them fail
+// with OFFLINE. A device that asked and waits sends nothing, so if the
+// other never asks in turn its connection closes after IdleTimeout; to
+// give up sooner it closes the connection, and the other's late ask then
+// gets [FAIL:OFFLINE]. A connection that is closing (after an error, its
+// end, or IdleTimeout) loses its id at once.
 //
 // # Session keys
 //
@@ -132,6 +140,7 @@
 //
 //	{"t":"push","p":[{"a":"<account>","f":"<from id>","to":["<id>",…],"d":"<base64 data>","l":true},…]}
 //	→ {"n":[<delivered>,…]}
+//	{"t":"raw","p":[{"a":"<account>","f":"<from id>","to":["<id>"]}]} → {"raw":"wait"|"both"} or {}
 //	{"t":"hello"} / {"t":"bye"} → {}
 //
 // Only member nodes take part: the node admits no one else, and the
@@ -142,6 +151,45 @@
 // Costs and limits: a push for another server costs a share of one request
 // per known push server (fine for the handful of gateways of a network)
 // and its reply comes a P2P round trip later; at most 64 replies of one
-// device wait so at a time. A raw channel pairs two ids of the same push
-// server only.
+// device wait so at a time.
+//
+// # Raw channels across push servers
+//
+// TCP:RAW for an id that is not connected to this server asks every known
+// push server at once (a "raw" request, above; the asking device's reader
+// waits for the answers, at most 10 s) and replies [OK:WAIT:<id>] if one
+// has the id, [FAIL:OFFLINE] if none does. The server that has it sends
+// the device "RAW:<asker>", as for a local ask, and remembers who asked
+// from where ("wait"). When that device asks for the asker in turn, its
+// server opens one stream to the asker's node on the stream service
+// coco.push.raw and sends a header, one length byte then
+// "<account>:<from>:<to>"; the asker's server answers one byte, 0 if <to>
+// still waits for <from> (it stops taking pushes and gets [OK:RAW:<from>])
+// or 1 if not, and the dialing device gets [OK:RAW:<to>] (after a refusal
+// its ask is sent out as a first one). If both ask before either has its
+// answer, both servers answer "both" and the one with the lower peer ID
+// opens the stream; a stream that comes while its id's own ask is still
+// out waits for that ask's reply, so every device sees its replies in the
+// order of the local protocol.
+//
+// From then on each server copies between its device and the stream: the
+// bytes are unchanged both ways; a device that ends its side (EOF) ends
+// the stream's write side and the other device reads the end and may still
+// answer; a server closes its device's connection and the stream once both
+// directions have ended, and resets the stream (which closes the other
+// device's connection) on an error, a reset, or after IdleTimeout without
+// bytes in a direction. A closing push server or node ends its channels
+// the same way. Only member nodes can open the stream (the node's gater
+// and the stream service, with the node's policies); like a forwarded
+// push, the stream's header is taken on trust from a member node.
+//
+// Limits: pairing across servers costs a P2P round trip for the ask and
+// one for the stream, and the bytes take the P2P connection between the
+// two nodes (yamux over Noise over TCP, or QUIC): see bench/push.sh for
+// what that costs beside plain TCP. An id connected to this server is
+// paired here even if it is connected elsewhere too. An id remembers at
+// most 64 far asks (until it leaves). If an ask or its answer is lost (a
+// far server that does not answer within 10 s) one device may wait for a
+// stream that never comes, until IdleTimeout; every wait of a server is
+// bounded (10 s for an ask, 20 s for opening a stream).
 package gateway
