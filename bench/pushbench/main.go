@@ -8,7 +8,8 @@
 //     Mosquitto QoS 0 one-to-one, on one push server and across two push
 //     servers of a network (over the P2P network);
 //   - the raw channel's throughput beside a plain TCP connection and a TCP
-//     relay (io.Copy both ways, the same extra hop).
+//     relay (io.Copy both ways, the same extra hop), on one push server and
+//     across two (device → server A → P2P stream → server B → device).
 //
 // bench/push.sh starts Mosquitto and runs this. The push servers run in a
 // child process (this program with -serve). Absolute figures are noisy on
@@ -85,6 +86,7 @@ type child struct {
 	stdin io.WriteCloser
 	out   *bufio.Reader
 	ready ready
+	once  sync.Once
 }
 
 func startChild(mode, relayTo string) (*child, error) {
@@ -133,16 +135,20 @@ func (c *child) mem() (memReport, error) {
 	return m, json.Unmarshal(line, &m)
 }
 
+// close stops the process (EOF on its stdin) and waits for it; it is
+// idempotent.
 func (c *child) close() {
-	c.stdin.Close()
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		c.cmd.Process.Kill()
-		<-done
-	}
+	c.once.Do(func() {
+		c.stdin.Close()
+		done := make(chan struct{})
+		go func() { c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			c.cmd.Process.Kill()
+			<-done
+		}
+	})
 }
 
 // row is one line of the report.
@@ -204,14 +210,19 @@ func run(cfg config, out io.Writer) error {
 		rep.BusyRuns += busy
 		rep.Rows = append(rep.Rows, rows...)
 	}
-	if want("p2p") {
+	var pair []string // the two bridged push servers, for p2p and raw
+	closePair := func() {}
+	if want("p2p") || want("raw") {
 		ch, err := startChild("pair", "")
 		if err != nil {
 			return err
 		}
-		a, b := ch.ready.Push[0], ch.ready.Push[1]
+		defer ch.close() // on errors; at once after the raw part otherwise
+		pair, closePair = ch.ready.Push, ch.close
+	}
+	if want("p2p") {
+		a, b := pair[0], pair[1]
 		rows, busy, err := benchOneToOne(cfg, "PUSH RID 1→1, across two push servers (P2P)", func() (oneToOne, error) { return newLinePair(a, b, "p") }, mq)
-		ch.close()
 		if err != nil {
 			return fmt.Errorf("p2p: %w", err)
 		}
@@ -219,12 +230,13 @@ func run(cfg config, out io.Writer) error {
 		rep.Rows = append(rep.Rows, rows...)
 	}
 	if want("raw") {
-		rows, err := benchRaw(cfg, addr, single.ready.Relay, sink)
+		rows, err := benchRaw(cfg, addr, pair, single.ready.Relay, sink)
 		if err != nil {
 			return fmt.Errorf("raw: %w", err)
 		}
 		rep.Rows = append(rep.Rows, rows...)
 	}
+	closePair()
 	if want("conns") {
 		rows, err := benchConns(cfg, single, addr)
 		if err != nil {
@@ -704,7 +716,11 @@ func throughput(p oneToOne, size, window int, dur time.Duration) (tput, error) {
 
 // --- raw channel ---
 
-func benchRaw(cfg config, addr, relayAddr string, sink net.Listener) ([]row, error) {
+// benchRaw times -raw-mb MiB one way through a raw channel on one push
+// server (addr), through one across the two push servers of pair (a
+// device on each), over plain TCP and through a TCP relay, the systems
+// taking turns round by round.
+func benchRaw(cfg config, addr string, pair []string, relayAddr string, sink net.Listener) ([]row, error) {
 	size := int64(cfg.rawMB) << 20
 	type system struct {
 		name  string
@@ -715,9 +731,10 @@ func benchRaw(cfg config, addr, relayAddr string, sink net.Listener) ([]row, err
 		return func() (time.Duration, error) { return sinkCopy(dialAddr, sink, size) }
 	}
 	systems := []*system{
-		{name: "raw channel", run: func() (time.Duration, error) { return rawCopy(addr, size) }},
+		{name: "raw channel", run: func() (time.Duration, error) { return rawCopy(addr, addr, size) }},
 		{name: "plain TCP", run: viaSink(sink.Addr().String())},
 		{name: "TCP relay", run: viaSink(relayAddr)},
+		{name: "raw channel across two push servers", run: func() (time.Duration, error) { return rawCopy(pair[0], pair[1], size) }},
 	}
 	for round := range cfg.rounds {
 		order := slices.Clone(systems)
@@ -733,17 +750,20 @@ func benchRaw(cfg config, addr, relayAddr string, sink net.Listener) ([]row, err
 		}
 	}
 	mbps := func(s *system) float64 { return float64(size) * float64(cfg.rounds) / s.total.Seconds() / 1e6 }
-	raw, plain, rel := mbps(systems[0]), mbps(systems[1]), mbps(systems[2])
+	raw, plain, rel, far := mbps(systems[0]), mbps(systems[1]), mbps(systems[2]), mbps(systems[3])
 	return []row{
-		{Metric: "raw channel throughput", Unit: "MB/s", Coconet: raw, Other: plain, Vs: "plain TCP", Ratio: ratio(raw, plain)},
+		{Metric: "raw channel throughput, one push server", Unit: "MB/s", Coconet: raw, Other: plain, Vs: "plain TCP", Ratio: ratio(raw, plain)},
 		{Metric: "  (same extra hop)", Unit: "MB/s", Coconet: raw, Other: rel, Vs: "TCP relay (io.Copy)", Ratio: ratio(raw, rel)},
+		{Metric: "raw channel across two push servers (P2P)", Unit: "MB/s", Coconet: far, Other: plain, Vs: "plain TCP", Ratio: ratio(far, plain)},
+		{Metric: "  (beside one push server)", Unit: "MB/s", Coconet: far, Other: raw, Vs: "raw channel, one server", Ratio: ratio(far, raw)},
 	}, nil
 }
 
-// rawCopy pairs two devices on a raw channel and times size bytes from one
-// to the other.
-func rawCopy(addr string, size int64) (time.Duration, error) {
-	dev := func(id string) (net.Conn, *bufio.Reader, error) {
+// rawCopy pairs a device of the push server at addrA and one of addrB (the
+// same server or another of the network) on a raw channel and times size
+// bytes from the first to the second.
+func rawCopy(addrA, addrB string, size int64) (time.Duration, error) {
+	dev := func(addr, id string) (net.Conn, *bufio.Reader, error) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return nil, nil, err
@@ -759,12 +779,12 @@ func rawCopy(addr string, size int64) (time.Duration, error) {
 		}
 		return c, r, nil
 	}
-	a, ar, err := dev("raw-a")
+	a, ar, err := dev(addrA, "raw-a")
 	if err != nil {
 		return 0, err
 	}
 	defer a.Close()
-	b, br, err := dev("raw-b")
+	b, br, err := dev(addrB, "raw-b")
 	if err != nil {
 		return 0, err
 	}

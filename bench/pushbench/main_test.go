@@ -63,8 +63,8 @@ func TestRunSmoke(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("decode report: %v\n%s", err, out.Bytes())
 	}
-	if len(rep.Rows) != 13 {
-		t.Errorf("%d rows, want 13:\n%s", len(rep.Rows), out.Bytes())
+	if len(rep.Rows) != 15 {
+		t.Errorf("%d rows, want 15:\n%s", len(rep.Rows), out.Bytes())
 	}
 	for _, r := range rep.Rows {
 		if r.Coconet <= 0 && r.Unit != "KiB" {
