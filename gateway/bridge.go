@@ -97,8 +97,10 @@ func parseWire(b []byte) (wireMsg, error) {
 // routers and aliases come from the network's ledger (LedgerStore), and
 // pushes to ids that are not connected to it go over the network to the
 // other push servers of the network, which deliver them with DeliverPush.
-// How the servers find each other and what a forwarded push costs: see
-// "Across the network" in the package documentation.
+// A raw channel with an id connected to another push server runs over one
+// stream between the two nodes (RawService). How the servers find each
+// other and what a forwarded push costs: see "Across the network" and
+// "Raw channels across push servers" in the package documentation.
 type Bridge struct {
 	n    *coconet.Node
 	nd   *node.Node // n.Internal() at the start: n may close first
