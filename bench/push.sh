@@ -3,7 +3,9 @@
 # plain TCP in one run on loopback and prints the ratios: memory per
 # connection with 10,000 devices, PUSH RID one-to-one msg/s and latency
 # p50/p99 vs Mosquitto QoS 0 (on one push server and across two over the
-# P2P network), raw channel throughput vs plain TCP. Installs mosquitto
+# P2P network), raw channel throughput vs plain TCP (on one push server,
+# and across two: device → server A → P2P stream → server B → device,
+# also beside the one-server channel). Installs mosquitto
 # with apt-get if missing, starts it on a free 127.0.0.1 port with a config
 # in a temp dir, and stops it at the end. Flags go to bench/pushbench, e.g.
 #   bench/push.sh --json
