@@ -225,7 +225,7 @@ func TestRawAcrossNetwork(t *testing.T) {
 		settled(t, 0, 1)
 	})
 
-	t.Run("NeverAnswered", func(t *testing.T) {
+	t.Run("NeverAnsweredAndServerStops", func(t *testing.T) {
 		// a asks b, which never answers; a gives up by leaving. b's late
 		// answer finds nobody waiting: OFFLINE, as on one server.
 		a, b := register(t, sa.Server(), "a"), register(t, sb.Server(), "b")
@@ -258,6 +258,20 @@ func TestRawAcrossNetwork(t *testing.T) {
 		eventually(t, "nothing to be left", func() bool {
 			return short.Server().Stats().Conns == 0 && sb.Server().Stats().Conns == 1 &&
 				openStreams(alice) == 0 && openStreams(bob) == 0
+		})
+
+		// A push server that stops ends its raw channels: the stream is
+		// reset and the device on the other server is disconnected.
+		a, b = register(t, short.Server(), "a"), register(t, sb.Server(), "b")
+		pairAcross(t, a, b, "a", "b")
+		exchange(t, a, b, []byte("before"), []byte("the end"))
+		sb.Close()
+		a.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if rest, err := io.ReadAll(a.r); (err != nil && !isReset(err)) || len(rest) > 0 {
+			t.Fatalf("a read %q, %v; want the end of its connection", rest, err)
+		}
+		eventually(t, "nothing to be left", func() bool {
+			return short.Server().Stats().Conns == 0 && openStreams(alice) == 0 && openStreams(bob) == 0
 		})
 	})
 }
