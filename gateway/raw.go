@@ -378,35 +378,7 @@ func (c *conn) pump(f *farLink) {
 // stream of its raw channel; the device's end (EOF) ends the stream's
 // write side, and the far device reads the end of its stream.
 func (c *conn) rawFar(f *farLink, pending []byte) {
-	write := func(b []byte) bool {
-		f.st.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
-		_, err := f.st.Write(b)
-		return err == nil
-	}
-	if len(pending) > 0 && !write(pending) {
-		c.close()
-		return
-	}
-	buf := make([]byte, 32<<10)
-	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.IdleTimeout))
-		m, err := c.nc.Read(buf)
-		if m > 0 && !write(buf[:m]) {
-			c.close()
-			return
-		}
-		if errors.Is(err, io.EOF) {
-			f.st.CloseWrite()
-			if f.ends.Add(1) == 2 {
-				c.close()
-			}
-			return
-		}
-		if err != nil {
-			c.close()
-			return
-		}
-	}
+	c.forward(f.st, pending, func() { f.st.CloseWrite() }, &f.ends)
 }
 
 // raw copies the connection's bytes, starting with pending, to the peer of
@@ -421,9 +393,26 @@ func (c *conn) raw(p *conn, pending []byte) {
 		c.close()
 		return
 	}
+	closeWrite := func() {
+		if tc, ok := p.nc.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+	}
+	c.forward(p.nc, pending, closeWrite, c.rawEnds)
+}
+
+// forward copies the connection's bytes, starting with pending, to w, each
+// write bounded by IdleTimeout, as is each read. At the device's end (EOF)
+// it ends w's direction with closeWrite and counts the direction in ends:
+// the connection closes when both directions have ended. An error or a
+// timeout closes it at once.
+func (c *conn) forward(w interface {
+	io.Writer
+	SetWriteDeadline(time.Time) error
+}, pending []byte, closeWrite func(), ends *atomic.Int32) {
 	write := func(b []byte) bool {
-		p.nc.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
-		_, err := p.nc.Write(b)
+		w.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
+		_, err := w.Write(b)
 		return err == nil
 	}
 	if len(pending) > 0 && !write(pending) {
@@ -439,10 +428,8 @@ func (c *conn) raw(p *conn, pending []byte) {
 			return
 		}
 		if errors.Is(err, io.EOF) {
-			if tc, ok := p.nc.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
-			if c.rawEnds.Add(1) == 2 {
+			closeWrite()
+			if ends.Add(1) == 2 {
 				c.close()
 			}
 			return
