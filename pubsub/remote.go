@@ -330,13 +330,22 @@ func (r *remote) endStreamLocked() {
 		r.stream = nil
 		r.up = make(chan struct{})
 	}
+	// QoS 1 goes to the outbox. A retained value queued for a subscription
+	// that is still there stays queued for the next stream: a stream can end
+	// (an earlier announcement stopping it) right after a new subscription
+	// queued its retained values, and the late subscriber must still get them.
+	var keep []entry
+	subs := *r.pats.Load()
 	for _, e := range r.queue {
-		if e.qos == QoS1 {
+		switch {
+		case e.qos == QoS1:
 			r.pending = append(r.pending, e)
+		case e.retained && slices.ContainsFunc(subs, func(p patSub) bool { return p.id == e.sub }):
+			keep = append(keep, e)
 		}
 	}
 	clear(r.queue)
-	r.queue = r.queue[:0]
+	r.queue = append(r.queue[:0], keep...)
 }
 
 // serve opens one stream and writes to it until it breaks; opened reports
