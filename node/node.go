@@ -213,16 +213,16 @@ func (n *Node) Start(ctx context.Context) error {
 	n.savePorts()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
-	h.SetStreamHandler(ProtoSync, n.handleSync)
-	h.SetStreamHandler(ProtoJoin, n.handleJoin)
-	h.SetStreamHandler(ProtoMsg, n.handleMsg)
-	h.SetStreamHandler(ProtoCert, n.handleCert)
-	h.SetStreamHandler(ProtoPex, n.handlePex)
+	h.SetStreamHandler(ProtoSync, n.tracked(n.handleSync))
+	h.SetStreamHandler(ProtoJoin, n.tracked(n.handleJoin))
+	h.SetStreamHandler(ProtoMsg, n.tracked(n.handleMsg))
+	h.SetStreamHandler(ProtoCert, n.tracked(n.handleCert))
+	h.SetStreamHandler(ProtoPex, n.tracked(n.handlePex))
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(nw network.Network, c network.Conn) {
 			if m, _ := n.classify(c.RemotePeer()); m {
 				n.rememberPeer(c.RemotePeer())
-				if len(nw.ConnsToPeer(c.RemotePeer())) == 1 && !n.isClosed() { // the first connection to it
+				if len(nw.ConnsToPeer(c.RemotePeer())) == 1 { // the first connection to it
 					n.goLoop(func() { n.askPex(c.RemotePeer()) })
 				}
 				n.kickSync()
@@ -307,8 +307,34 @@ func (n *Node) savePorts() {
 	}
 }
 
+// tracked runs a stream handler as one of the node's goroutines, so that
+// Close waits for it (a sync handler may be writing the ledger); a stream
+// that arrives while the node closes is reset.
+func (n *Node) tracked(h network.StreamHandler) network.StreamHandler {
+	return func(s network.Stream) {
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			s.Reset()
+			return
+		}
+		n.wg.Add(1)
+		n.mu.Unlock()
+		defer n.wg.Done()
+		h(s)
+	}
+}
+
+// goLoop runs f as one of the node's goroutines, which Close waits for;
+// once the node is closing it does not run f.
 func (n *Node) goLoop(f func()) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
 	n.wg.Add(1)
+	n.mu.Unlock()
 	go func() {
 		defer n.wg.Done()
 		f()
