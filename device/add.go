@@ -92,7 +92,17 @@ func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error 
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
 	}
-	req := claimRequest{Proof: Proof(c.Secret, h.ID(), pid)}
+	if err := writeFrame(s, claimProof{Proof: Proof(c.Secret, h.ID(), pid)}); err != nil {
+		return fmt.Errorf("send the claim to the device: %w", err)
+	}
+	var rep claimReply
+	if err := readFrame(s, &rep, maxFrame); err != nil {
+		return fmt.Errorf("the device did not answer: %w", err)
+	}
+	if !rep.OK {
+		return fmt.Errorf("the device refused: %s", rep.Error)
+	}
+	var req claimLedger
 	for _, o := range n.Ledger().Ops() {
 		req.Ops = append(req.Ops, o.Marshal())
 	}
@@ -103,8 +113,8 @@ func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error 
 	if err := writeFrame(s, req); err != nil {
 		return fmt.Errorf("send the ledger to the device: %w", err)
 	}
-	var rep claimReply
-	if err := readFrame(s, &rep); err != nil {
+	rep = claimReply{}
+	if err := readFrame(s, &rep, maxFrame); err != nil {
 		return fmt.Errorf("the device did not answer: %w", err)
 	}
 	if !rep.OK {

@@ -51,11 +51,22 @@ func Proof(secret [SecretSize]byte, owner, device peer.ID) []byte {
 	return m.Sum(nil)
 }
 
-type claimRequest struct {
-	Proof []byte   `cbor:"1,keyasint"`
-	Ops   [][]byte `cbor:"2,keyasint"`
-	Peers [][]byte `cbor:"3,keyasint,omitempty"` // binary multiaddrs ending in /p2p/ID
+// The claim protocol: the owner sends a claimProof; the device answers a
+// claimReply (OK: go on); the owner sends the claimLedger; the device
+// answers a claimReply. The ledger, the large part, is read only from a peer
+// that proved the secret: anyone who can reach the claim host can send the
+// first frame, bounded to maxProofFrame bytes.
+type claimProof struct {
+	Proof []byte `cbor:"1,keyasint"`
 }
+
+type claimLedger struct {
+	Ops   [][]byte `cbor:"1,keyasint"`
+	Peers [][]byte `cbor:"2,keyasint,omitempty"` // binary multiaddrs ending in /p2p/ID
+}
+
+// maxProofFrame bounds the first frame of a claim.
+const maxProofFrame = 256
 
 type claimReply struct {
 	OK    bool   `cbor:"1,keyasint,omitempty"`
@@ -76,14 +87,14 @@ func writeFrame(w io.Writer, v any) error {
 	return err
 }
 
-func readFrame(r io.Reader, v any) error {
+func readFrame(r io.Reader, v any, max uint32) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxFrame {
-		return fmt.Errorf("frame of %d bytes, more than %d", n, maxFrame)
+	if n > max {
+		return fmt.Errorf("frame of %d bytes, more than %d", n, max)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
@@ -200,8 +211,22 @@ func (c *Claimer) handle(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(time.Minute))
 	from := s.Conn().RemotePeer()
-	var req claimRequest
-	if err := readFrame(s, &req); err != nil {
+	var pr claimProof
+	if err := readFrame(s, &pr, maxProofFrame); err != nil {
+		s.Reset()
+		return
+	}
+	if err := c.checkProof(from, pr.Proof); err != nil {
+		c.cfg.Logf("device: claim by %s refused: %v", from.ShortString(), err)
+		writeFrame(s, claimReply{Error: err.Error()})
+		return
+	}
+	if err := writeFrame(s, claimReply{OK: true}); err != nil {
+		s.Reset()
+		return
+	}
+	var req claimLedger
+	if err := readFrame(s, &req, maxFrame); err != nil {
 		s.Reset()
 		return
 	}
@@ -221,19 +246,31 @@ func (c *Claimer) handle(s network.Stream) {
 	c.done <- cl
 }
 
-func (c *Claimer) claim(from peer.ID, req *claimRequest) (Claimed, error) {
+// checkProof checks that from holds the code's secret, counting wrong
+// proofs.
+func (c *Claimer) checkProof(from peer.ID, proof []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.claimed {
-		return Claimed{}, errors.New("this device was just claimed")
+		return errors.New("this device was just claimed")
 	}
-	if !hmac.Equal(req.Proof, Proof(c.secret, from, c.host.ID())) {
+	if !hmac.Equal(proof, Proof(c.secret, from, c.host.ID())) {
 		c.bad++
 		if c.bad >= maxBadProofs {
 			c.secret, c.bad = newSecret(), 0
 			c.cfg.Logf("device: %d wrong claim codes; the code changed (see `coco status`)", maxBadProofs)
 		}
-		return Claimed{}, errors.New("wrong claim code: check the code the device shows now")
+		return errors.New("wrong claim code: check the code the device shows now")
+	}
+	return nil
+}
+
+// claim verifies and stores the ledger of a peer that proved the secret.
+func (c *Claimer) claim(from peer.ID, req *claimLedger) (Claimed, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.claimed {
+		return Claimed{}, errors.New("this device was just claimed")
 	}
 	ops := make([]*ledger.Op, 0, len(req.Ops))
 	for _, b := range req.Ops {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
@@ -210,4 +213,42 @@ func FuzzParseCode(f *testing.F) {
 			t.Fatalf("re-encoded code does not parse: %v", err)
 		}
 	})
+}
+
+// TestClaimHostStranger: a stranger who reaches the claim host can make it
+// read one small frame, no more; a huge announced frame or junk is refused
+// and the device can still be claimed.
+func TestClaimHostStranger(t *testing.T) {
+	_, c := newDevice(t, "Lamp")
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, peer.AddrInfo{ID: c.PeerID(), Addrs: c.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, junk := range [][]byte{
+		{0x40, 0, 0, 0},          // announces a 1 GiB frame
+		{0, 0, 1, 0},             // 256 bytes: at the limit, but not CBOR
+		{0, 0, 0, 3, 0xff, 1, 2}, // junk
+	} {
+		s, err := h.NewStream(ctx, c.PeerID(), Protocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write(junk)
+		s.CloseWrite()
+		var rep claimReply
+		if err := readFrame(s, &rep, maxFrame); err == nil && rep.OK {
+			t.Fatalf("junk %x: the device answered OK", junk)
+		}
+		s.Close()
+	}
+	alice, _ := nettest.Pair(t, ledger.RoleGuest)
+	if _, err := Add(ctx, alice, c.Code()); err != nil {
+		t.Fatalf("Add after the stranger's tries: %v", err)
+	}
 }

@@ -16,13 +16,15 @@
 // The owner runs Add with the code: the owner's node appends to the ledger
 // add_node (the device key, owned by the owner, named after the device) and
 // a record in ledger.TableDevice (key: the device node's peer ID; value the
-// JSON Record), connects to the device and sends, over a Noise-authenticated
-// stream, a proof that it holds the code's secret,
+// JSON Record), connects to the device and, over a Noise-authenticated
+// stream, first proves that it holds the code's secret,
 // HMAC-SHA256(secret, "coconet/claim/v1" ‖ owner peer ID ‖ device peer ID),
-// followed by every operation of the ledger. The device checks the proof,
-// verifies the whole ledger (signatures, authority), and accepts only if the
-// ledger makes its key a node of the network's owner with a device record,
-// and the stream comes from a node of that owner. It then stores the
+// in a frame of at most 256 bytes; only once the device accepted the proof
+// does it send every operation of the ledger (so a stranger who reaches the
+// claim host can make it read no more than 256 bytes). The device verifies
+// the whole ledger (signatures, authority), and accepts only if the ledger
+// makes its key a node of the network's owner with a device record, and the
+// stream comes from a node of that owner. It then stores the
 // network and runs a normal node in it (coconet.Node with Device set). If
 // the device cannot be reached, Add removes the node and the record again.
 // After five wrong proofs a Claimer changes its secret: the code shown
