@@ -3,6 +3,7 @@ package home
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -74,8 +75,12 @@ func TestResourceValidate(t *testing.T) {
 	}
 }
 
+var registerRuns int // the registry is global: each run (-count) registers a new name
+
 func TestRegister(t *testing.T) {
-	def := CapabilityDef{Capability: Capability{Name: "fan_speed",
+	registerRuns++
+	name := fmt.Sprintf("fan_speed%d", registerRuns)
+	def := CapabilityDef{Capability: Capability{Name: name,
 		Attributes: []Attribute{{Name: "speed", Spec: Spec{Type: Enum, Enum: []string{"low", "high"}}}},
 		Commands:   []Command{{Name: "set", Params: []Param{{Name: "speed", Spec: Spec{Type: Enum, Enum: []string{"low", "high"}}}}}},
 	}, Effects: map[string]Effect{"set": copyArgs}}
@@ -85,7 +90,7 @@ func TestRegister(t *testing.T) {
 	if err := Register(def); err == nil {
 		t.Fatal("registering fan_speed twice succeeded")
 	}
-	if c := Cap("fan_speed"); c.Attribute("speed").Value != "low" {
+	if c := Cap(name); c.Attribute("speed").Value != "low" {
 		t.Errorf("fan_speed initial = %v, want low", c.Attribute("speed").Value)
 	}
 	if err := Register(CapabilityDef{Capability: Capability{Name: "bad"}, Effects: map[string]Effect{"x": copyArgs}}); err == nil {
