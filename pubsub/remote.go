@@ -59,6 +59,11 @@ type remote struct {
 	room     chan struct{}     // closed when queue or outbox space frees
 	wake     chan struct{}
 	stream   network.Stream
+	// stopping is set by stop until the next stream opens: the writer
+	// takes nothing more from the queue for the stream being reset, so what
+	// a new subscription queued meanwhile (its retained values) waits for
+	// the next stream instead of being written to a dead one.
+	stopping bool
 }
 
 func newRemote(ps *PubSub, id peer.ID, s node.Sender) *remote {
@@ -273,6 +278,7 @@ func (r *remote) start() <-chan struct{} {
 // stop resets the stream; the sender then exits unless it should retry.
 func (r *remote) stop() {
 	r.mu.Lock()
+	r.stopping = true
 	if r.stream != nil {
 		r.stream.Reset()
 	}
@@ -392,6 +398,7 @@ func (r *remote) serve() (opened bool, err error) {
 		return false, errors.New("the subscriber restarted and has not subscribed again")
 	}
 	r.stream = s
+	r.stopping = false
 	// Resend, first and in order, what was written but not acknowledged,
 	// then the outbox, then what is queued.
 	var front []entry
@@ -442,12 +449,19 @@ func (r *remote) serve() (opened bool, err error) {
 }
 
 // write sends the queue in batches, flushing when it runs empty.
+// errStopped ends a stream that stop reset.
+var errStopped = errors.New("stopped: the subscriber changed its subscriptions")
+
 func (r *remote) write(s network.Stream, bw *bufio.Writer, ackDone <-chan struct{}) error {
 	ps := r.ps
 	var batch []entry
 	var hdr []byte
 	for {
 		r.mu.Lock()
+		if r.stopping {
+			r.mu.Unlock()
+			return errStopped
+		}
 		batch, r.queue = r.queue, batch[:0]
 		for i := range batch {
 			e := &batch[i]

@@ -31,3 +31,19 @@ func TestStreamEndKeepsRetainedForLiveSubscription(t *testing.T) {
 		t.Errorf("outbox after the stream ended = %+v, want the QoS 1 message", r.pending)
 	}
 }
+
+// TestStoppedWriterTakesNothing: once stop reset a stream, its writer takes
+// nothing more from the queue, so the retained values a new subscription
+// queued meanwhile wait for the next stream.
+func TestStoppedWriterTakesNothing(t *testing.T) {
+	r := newRemote(&PubSub{}, "", node.Sender{})
+	r.pats.Store(&[]patSub{{id: 7, pattern: "home/#"}})
+	r.stop()
+	r.queue = []entry{{m: &pubMsg{topic: "home/hum"}, retained: true, sub: 7}}
+	if err := r.write(nil, nil, nil); err != errStopped {
+		t.Fatalf("write after stop = %v, want errStopped", err)
+	}
+	if len(r.queue) != 1 {
+		t.Fatalf("queue = %+v, want the retained value still queued", r.queue)
+	}
+}
