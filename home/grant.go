@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	// Grants name IANA time zones, and a device must evaluate them even when
+	// its system has no zoneinfo (small devices often have none): the
+	// database is embedded (about 450 KB).
+	_ "time/tzdata"
 
 	"github.com/coconet/coconet/identity"
 )
