@@ -118,13 +118,18 @@ func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
 		return err
 	}
 	d.serveBuiltins(n)
+	d.mu.Lock()
+	d.nodes[id] = n // before attach: what it starts may look the node up
+	d.mu.Unlock()
 	if err := d.attach(ctx, n); err != nil {
+		d.mu.Lock()
+		if d.nodes[id] == n {
+			delete(d.nodes, id)
+		}
+		d.mu.Unlock()
 		n.Close()
 		return err
 	}
-	d.mu.Lock()
-	d.nodes[id] = n
-	d.mu.Unlock()
 	return nil
 }
 

@@ -118,12 +118,14 @@ func (d *Daemon) attachDevice(ctx context.Context, n *coconet.Node) error {
 	key := n.Internal().NodeKey()
 	id := n.NetworkID()
 	var once atomic.Bool
-	n.Ledger().OnChange(func(st *ledger.State) {
+	check := func(st *ledger.State) {
 		if st.IsMemberNode(key) || !once.CompareAndSwap(false, true) {
 			return
 		}
 		go d.deviceRemoved(id, n)
-	})
+	}
+	n.Ledger().OnChange(check)
+	check(n.Ledger().State()) // it may have learned before the hook was there
 	return nil
 }
 

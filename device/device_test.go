@@ -252,3 +252,55 @@ func TestClaimHostStranger(t *testing.T) {
 		t.Fatalf("Add after the stranger's tries: %v", err)
 	}
 }
+
+// TestRemovedWhileOffline: a device removed while it was off learns it when
+// it comes back: the owner's node lets it in only to push it the ledger.
+func TestRemovedWhileOffline(t *testing.T) {
+	alice, _ := nettest.Pair(t, ledger.RoleGuest)
+	home, c := newDevice(t, "Garage")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := Add(ctx, alice, c.Code()); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	start := func() *coconet.Node {
+		dev := &coconet.Node{Home: home, Network: cl.Network.String(), ListenHost: "127.0.0.1", Device: true}
+		if err := dev.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return dev
+	}
+	dev := start()
+	waitFor(t, "the device to connect", func() bool {
+		return len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) > 0
+	})
+	pid := dev.PeerID()
+	dev.Close()
+	waitFor(t, "alice to see the device gone", func() bool {
+		return len(alice.Internal().Host().Network().ConnsToPeer(pid)) == 0
+	})
+	if _, err := Remove(alice, "Garage"); err != nil {
+		t.Fatal(err)
+	}
+	dev = start() // its ledger still lists it
+	defer dev.Close()
+	key := dev.Internal().NodeKey()
+	if !dev.Ledger().State().IsMemberNode(key) {
+		t.Fatal("the device's own ledger already knew of its removal")
+	}
+	waitFor(t, "the device to learn it was removed", func() bool {
+		return !dev.Ledger().State().IsMemberNode(key)
+	})
+	waitFor(t, "alice to close the connection", func() bool {
+		return len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) == 0
+	})
+	// Still nothing but that: its streams are refused.
+	if _, err := dev.Internal().Host().NewStream(ctx, alice.PeerID(), "/coco/msg/1.0.0"); err == nil {
+		t.Error("a removed device opened a message stream to alice")
+	}
+}

@@ -79,6 +79,7 @@ func (s *State) clone() *State {
 	c.Nodes = cloneValues(s.Nodes)
 	c.Invites = cloneValues(s.Invites)
 	c.Removed = maps.Clone(s.Removed)
+	c.RemovedNodes = maps.Clone(s.RemovedNodes)
 	c.Records = make(map[string]map[string]*Record, len(s.Records))
 	for t, rs := range s.Records {
 		c.Records[t] = maps.Clone(rs) // records are replaced, never changed in place

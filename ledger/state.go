@@ -54,6 +54,9 @@ type State struct {
 	Nodes   map[[32]byte]*NodeInfo
 	Invites map[ID]*InviteInfo
 	Removed map[identity.UserID]ID // last effective removal of each removed user
+	// RemovedNodes holds the nodes removed (by remove_node or with their
+	// user) and not added again: the op that removed each.
+	RemovedNodes map[[32]byte]ID
 	// Records holds the application tables (see Tables): table → key → record.
 	Records map[string]map[string]*Record
 	Applied int // number of operations that took effect
@@ -76,13 +79,14 @@ type ancestry interface {
 // order), whose ancestry anc answers.
 func newState(anc ancestry, ops []*Op) *State {
 	s := &State{
-		Members: make(map[identity.UserID]*Member),
-		Nodes:   make(map[[32]byte]*NodeInfo),
-		Invites: make(map[ID]*InviteInfo),
-		Removed: make(map[identity.UserID]ID),
-		Records: make(map[string]map[string]*Record),
-		anc:     anc,
-		names:   make(map[identity.UserID]string),
+		Members:      make(map[identity.UserID]*Member),
+		Nodes:        make(map[[32]byte]*NodeInfo),
+		Invites:      make(map[ID]*InviteInfo),
+		Removed:      make(map[identity.UserID]ID),
+		RemovedNodes: make(map[[32]byte]ID),
+		Records:      make(map[string]map[string]*Record),
+		anc:          anc,
+		names:        make(map[identity.UserID]string),
 	}
 	// Name users in reasons even when the op that added them had no effect.
 	for _, o := range ops {
@@ -168,6 +172,9 @@ func (s *State) Equal(t *State) bool {
 	}
 	if !mapsEqual(s.Members, t.Members) || !mapsEqual(s.Nodes, t.Nodes) || !mapsEqual(s.Invites, t.Invites) ||
 		!recordsEqual(s.Records, t.Records) {
+		return false
+	}
+	if !maps.Equal(s.RemovedNodes, t.RemovedNodes) {
 		return false
 	}
 	if len(s.Removed) != len(t.Removed) {
@@ -429,13 +436,16 @@ func (s *State) apply(o *Op, id ID) {
 		for k, n := range s.Nodes {
 			if n.User == o.Subject {
 				delete(s.Nodes, k)
+				s.RemovedNodes[k] = id
 			}
 		}
 		s.Removed[o.Subject] = id
 	case KindAddNode:
 		s.Nodes[o.Node] = &NodeInfo{Key: o.Node, User: o.Subject, Name: o.SubjectName, AddedAt: id}
+		delete(s.RemovedNodes, o.Node)
 	case KindRemoveNode:
 		delete(s.Nodes, o.Node)
+		s.RemovedNodes[o.Node] = id
 	case KindPut, KindDelete:
 		s.applyRecord(o, id)
 	}

@@ -72,7 +72,21 @@ func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Con
 	if dir == network.DirOutbound {
 		return m
 	}
-	return m || inv
+	return m || inv || g.former(p)
+}
+
+// former reports whether p is a node the ledger removed (and did not add
+// again). Such a node may connect, inbound, only to be told: the node
+// pushes it the ledger, whose removal it did not see while it was away, and
+// closes the connection (Node.tellFormer). Every protocol handler refuses
+// it, as it refuses every non-member.
+func (g *gater) former(p peer.ID) bool {
+	k, err := KeyOf(p)
+	if err != nil {
+		return false
+	}
+	_, ok := g.state().RemovedNodes[k]
+	return ok
 }
 
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }

@@ -105,8 +105,9 @@ type Node struct {
 	mu         sync.Mutex // guards following fields
 	closed     bool
 	backoff    map[peer.ID]time.Time
-	proof      *member.Proof      // for control planes
-	delegation *member.Delegation // an admin's, from the owner
+	proof      *member.Proof         // for control planes
+	delegation *member.Delegation    // an admin's, from the owner
+	told       map[peer.ID]time.Time // removed nodes last told (tellFormer)
 }
 
 // New prepares a node; Start brings it up.
@@ -220,6 +221,10 @@ func (n *Node) Start(ctx context.Context) error {
 	h.SetStreamHandler(ProtoPex, n.tracked(n.handlePex))
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(nw network.Network, c network.Conn) {
+			if m, inv := n.classify(c.RemotePeer()); !m && !inv && c.Stat().Direction == network.DirInbound {
+				n.tellFormer(c.RemotePeer())
+				return
+			}
 			if m, _ := n.classify(c.RemotePeer()); m {
 				n.rememberPeer(c.RemotePeer())
 				if len(nw.ConnsToPeer(c.RemotePeer())) == 1 { // the first connection to it
@@ -433,4 +438,34 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if err := n.host.Connect(ctx, ai); err == nil {
 		n.cfg.Logf("mdns: connected to %s", ai.ID.ShortString())
 	}
+}
+
+// tellFormer pushes the ledger to a removed node that connected (it was
+// away when it was removed, and the gater let it in for this only), then
+// closes its connections; at most once a minute per node.
+func (n *Node) tellFormer(p peer.ID) {
+	g := gater{state: n.log.State, self: n.self, now: n.cfg.Now}
+	if !g.former(p) {
+		return
+	}
+	n.mu.Lock()
+	if n.told == nil {
+		n.told = map[peer.ID]time.Time{}
+	}
+	last, seen := n.told[p]
+	now := time.Now()
+	if seen && now.Sub(last) < time.Minute {
+		n.mu.Unlock()
+		n.host.Network().ClosePeer(p)
+		return
+	}
+	n.told[p] = now
+	n.mu.Unlock()
+	n.goLoop(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+		n.pushTo(ctx, p)
+		cancel()
+		n.cfg.Logf("told removed node %s it was removed", p.ShortString())
+		n.host.Network().ClosePeer(p)
+	})
 }

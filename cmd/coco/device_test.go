@@ -136,3 +136,39 @@ func TestDeviceGatewayCLI(t *testing.T) {
 		t.Errorf("up --sim hue: exit %d, %q", code, errOut)
 	}
 }
+
+// TestDeviceRemovedWhileOffline: a device daemon that was down when the
+// owner removed it learns it when it comes back, forgets the network and
+// shows a new claim code.
+func TestDeviceRemovedWhileOffline(t *testing.T) {
+	dir := t.TempDir()
+	a, dh := filepath.Join(dir, "alice"), filepath.Join(dir, "garage")
+	mustCoco(t, "--home", a, "init", "--name", "alice")
+	mustCoco(t, "--home", a, "net", "create", "home")
+	startDaemon(t, a)
+	dev, codes := startDevice(t, dh, "Garage")
+	mustCoco(t, "--home", a, "device", "add", "home", nextCode(t, codes))
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if strings.Contains(mustCoco(t, "--home", a, "device", "list", "home"), "yes") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the device never came online")
+		}
+	}
+	dev.Close()
+	mustCoco(t, "--home", a, "device", "remove", "home", "Garage")
+
+	codes2 := make(chan string, 4)
+	dev2 := &daemon.Daemon{Home: dh, ListenHost: "127.0.0.1", Logf: t.Logf, Device: true, DeviceName: "Garage",
+		OnClaimCode: func(c string) { codes2 <- c }}
+	if err := dev2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer dev2.Close()
+	nextCode(t, codes2)
+	st, _ := dev2.Status(context.Background())
+	if st.Device == nil || st.Device.Network != "" || len(st.Networks) != 0 {
+		t.Fatalf("after learning of its removal: %+v, %+v", st.Device, st.Networks)
+	}
+}
