@@ -263,6 +263,10 @@ func (c *Client) dispatch(ctx context.Context, actions []Action, out []Result, o
 }
 
 // call runs actions on one node.
+// ReachTimeout bounds how long a command waits to reach a device that is
+// not connected before its actions fail as offline.
+var ReachTimeout = 3 * time.Second
+
 func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start time.Time) []Result {
 	if id == c.n.PeerID() {
 		if h := localHost(c.n); h != nil {
@@ -285,6 +289,16 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 	}
 	req, _ := json.Marshal(cmdRequest{Actions: actions})
 	connected := len(c.n.Internal().Host().Network().ConnsToPeer(id)) > 0
+	if !connected {
+		// A device that is off fails its actions within ReachTimeout, not
+		// at the request's deadline (a dial to a closed QUIC port waits).
+		cctx, cancel := context.WithTimeout(ctx, ReachTimeout)
+		err := c.n.Internal().Host().Connect(cctx, peer.AddrInfo{ID: id})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			return fail(CodeOffline, "device %s is offline (it could not be reached within %s)", dev, time.Since(start).Round(time.Millisecond))
+		}
+	}
 	b, err := c.n.RPC().Request(ctx, id, ServiceCommand, req)
 	var re *rpc.RemoteError
 	switch {
