@@ -18,6 +18,9 @@ type OTAService interface {
 	OTAList(ctx context.Context, network string) ([]OTAAuthorization, error)
 	// OTAStatus asks the network's devices what they run and do.
 	OTAStatus(ctx context.Context, network string) ([]OTAStatus, error)
+	// OTAWithdraw takes back the authorization of a version for a device
+	// (name or node ID); owner only.
+	OTAWithdraw(ctx context.Context, network, device, version string) (OTAAuthorization, error)
 }
 
 // OTAAuthorizeRequest authorizes an image: Device is a device's name, the
@@ -41,6 +44,9 @@ func otaRoutes(mux *http.ServeMux, svc Service) {
 	})
 	mux.HandleFunc("GET /v1/networks/{net}/ota", func(w http.ResponseWriter, r *http.Request) {
 		reply(w)(otaNonNil(svc.OTAList(r.Context(), r.PathValue("net"))))
+	})
+	mux.HandleFunc("DELETE /v1/networks/{net}/ota/{device}/{version}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w)(svc.OTAWithdraw(r.Context(), r.PathValue("net"), r.PathValue("device"), r.PathValue("version")))
 	})
 	mux.HandleFunc("GET /v1/networks/{net}/ota/status", func(w http.ResponseWriter, r *http.Request) {
 		reply(w)(otaNonNil(svc.OTAStatus(r.Context(), r.PathValue("net"))))
@@ -67,5 +73,11 @@ func (c *Client) OTAList(ctx context.Context, network string) (l []OTAAuthorizat
 
 func (c *Client) OTAStatus(ctx context.Context, network string) (s []OTAStatus, err error) {
 	err = c.do(ctx, "GET", p("networks", network, "ota", "status"), nil, &s)
+	return
+}
+
+// OTAWithdraw implements OTAService.
+func (c *Client) OTAWithdraw(ctx context.Context, network, device, version string) (a OTAAuthorization, err error) {
+	err = c.do(ctx, "DELETE", p("networks", network, "ota", device, version), nil, &a)
 	return
 }

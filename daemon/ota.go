@@ -118,3 +118,26 @@ func (o *Offline) OTAList(ctx context.Context, network string) ([]api.OTAAuthori
 func (o *Offline) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus, error) {
 	return nil, notRunning("firmware status")
 }
+
+// OTAWithdraw deletes an authorization; online devices stop fetching it.
+func (d *Daemon) OTAWithdraw(ctx context.Context, network, device, version string) (api.OTAAuthorization, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return api.OTAAuthorization{}, err
+	}
+	return ota.Withdraw(n.Ledger(), n.Internal().UserKey(), device, version)
+}
+
+// OTAWithdraw deletes an authorization in the home's ledger; devices learn
+// it when the node next runs.
+func (o *Offline) OTAWithdraw(ctx context.Context, network, device, version string) (api.OTAAuthorization, error) {
+	id, err := coconet.LoadIdentity(o.Home)
+	if err != nil {
+		return api.OTAAuthorization{}, err
+	}
+	l, err := coconet.OpenNetwork(o.Home, network)
+	if err != nil {
+		return api.OTAAuthorization{}, api.NotFound{Err: err}
+	}
+	return ota.Withdraw(l, id.Seed.UserKey(), device, version)
+}

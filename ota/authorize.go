@@ -280,3 +280,23 @@ func ResolveDevice(st *ledger.State, ref string) (Device, error) {
 	}
 	return Device{}, fmt.Errorf("no device %q in %q; devices are: %s", ref, st.Name, strings.Join(names, ", "))
 }
+
+// Withdraw takes back the authorization of version for a device (name or
+// node ID): the record is deleted, so a device that has not installed it
+// yet stops (a download under way is cancelled) and the image is no longer
+// served to it. Only the owner may; an installed version stays installed.
+func Withdraw(l *ledger.Log, key ed25519.PrivateKey, device, version string) (Authorization, error) {
+	st := l.State()
+	dev, err := ResolveDevice(st, device)
+	if err != nil {
+		return Authorization{}, err
+	}
+	a, ok := Lookup(st, dev.Node.String()+"/"+version)
+	if !ok {
+		return Authorization{}, fmt.Errorf("no firmware v%s is authorized for %q (see `coco ota list`)", version, dev.Name)
+	}
+	if _, err := l.Append(key, ledger.Op{Kind: ledger.KindDelete, Table: ledger.TableOTA, Key: a.Key()}); err != nil {
+		return Authorization{}, err
+	}
+	return a, nil
+}

@@ -16,6 +16,7 @@ func init() {
 	register(command{"ota authorize", "NET DEVICE IMAGE --version V [--model M]", "authorize a firmware image for a device (owner only); the device fetches, verifies and applies it", runOTAAuthorize})
 	register(command{"ota status", "NET", "what firmware each device runs, and how its update goes", runOTAStatus})
 	register(command{"ota list", "NET", "list the firmware images authorized in a network", runOTAList})
+	register(command{"ota withdraw", "NET DEVICE VERSION", "take back an authorization (owner only); a device that has not installed it stops", runOTAWithdraw})
 }
 
 func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
@@ -132,5 +133,27 @@ func runOTAList(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, a.Version, dash(a.Model), size(a.Size), a.SHA256[:16], a.AuthorizedAt.Local().Format("2006-01-02 15:04"))
 		}
 		tw.Flush()
+	})
+}
+
+func runOTAWithdraw(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(flag.NewFlagSet("ota withdraw", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 3 {
+		return usagef("give the network, the device and the version")
+	}
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	a, err := svc.OTAWithdraw(ctx, pos[0], pos[1], pos[2])
+	if err != nil {
+		return err
+	}
+	return e.output(a, func(w io.Writer) {
+		fmt.Fprintf(w, "Withdrew v%s for %q; a device that has not installed it stops fetching it.\n", a.Version, a.Name)
 	})
 }

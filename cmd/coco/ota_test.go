@@ -183,6 +183,20 @@ func TestOTACLIStory(t *testing.T) {
 	if out := mustCoco(t, "--home", b, "ota", "list", "home"); !strings.Contains(out, "lock1") {
 		t.Fatalf("ota list offline = %q", out)
 	}
+
+	// Withdrawing: not by an admin; by the owner, once; the list loses it.
+	if _, errOut, exit := coco(t, "", "--home", b, "ota", "withdraw", "home", "lock1", "1.2"); exit == 0 || !strings.Contains(errOut, "the owner only") {
+		t.Fatalf("admin withdraw: exit %d, %q", exit, errOut)
+	}
+	if out := mustCoco(t, "--home", a, "ota", "withdraw", "home", "lock1", "1.2"); !strings.Contains(out, "Withdrew v1.2") {
+		t.Fatalf("ota withdraw = %q", out)
+	}
+	if _, errOut, exit := coco(t, "", "--home", a, "ota", "withdraw", "home", "lock1", "1.2"); exit == 0 || !strings.Contains(errOut, "no firmware v1.2 is authorized") {
+		t.Fatalf("second withdraw: exit %d, %q", exit, errOut)
+	}
+	if list := mustCoco(t, "--home", a, "ota", "list", "home"); strings.Contains(list, "bulb-x") || !strings.Contains(list, "1.1") {
+		t.Fatalf("ota list after withdraw = %q", list)
+	}
 }
 
 // TestOTADeviceDaemon: a device daemon (`coco up --device`) the owner
