@@ -511,3 +511,53 @@ func TestOnlyOwnerAuthorizes(t *testing.T) {
 		t.Fatalf("Authorize for toaster = %v, want no such device", err)
 	}
 }
+
+// TestWithdraw: the owner withdraws an authorization while the device cannot
+// finish the download; the device stops, says so, keeps its version and
+// drops the partial file.
+func TestWithdraw(t *testing.T) {
+	h := newHome(t, "dev1")
+	h.srv.Close()
+	h.srv = &Server{Node: h.owner, Store: h.store, Logf: t.Logf, cut: func(int) int64 { return 64 << 10 }} // never finishes
+	if err := h.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	u := &Updater{Node: h.devs["dev1"], Dir: t.TempDir(), Version: "1.0", Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond}
+	if err := u.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	img, _ := writeImage(t, 512<<10)
+	a := h.authorize(t, "dev1", img, "1.1", "")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if parts, _ := filepath.Glob(filepath.Join(u.Dir, "*.part")); len(parts) > 0 && u.Status().State == StateDownloading {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial download: status %s", u.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := Withdraw(h.owner.Ledger(), h.owner.Internal().UserKey(), "dev1", "1.1"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		s := u.Status()
+		parts, _ := filepath.Glob(filepath.Join(u.Dir, "*.part"))
+		if s.State == StateIdle && strings.Contains(s.String(), "v1.1 was withdrawn") && len(parts) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the withdrawal: status %q, partial files %v", s, parts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rec.get("1.1") != nil {
+		t.Fatal("a withdrawn image was applied")
+	}
+	if _, err := Withdraw(h.owner.Ledger(), h.owner.Internal().UserKey(), "dev1", a.Version); err == nil {
+		t.Fatal("withdrawing twice succeeded")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,10 @@ func (s Status) String() string {
 		return s.State + " v" + s.Target
 	case StateApplied:
 		return "applied v" + s.Target
+	case StateIdle:
+		if s.Error != "" {
+			return "idle (" + s.Error + ")"
+		}
 	case StateFailed, StateOffline, StateUnknown:
 		if s.Error == "" {
 			return s.State
@@ -290,7 +295,12 @@ func (u *Updater) run() {
 // look again (0: on the next ledger change).
 func (u *Updater) step() time.Duration {
 	auths := ForDevice(u.Node.Ledger().State(), u.self)
+	u.dropStaleParts(auths)
 	if len(auths) == 0 {
+		if s := u.Status(); s.Target != "" && s.State != StateApplied && s.State != StateIdle {
+			// What it was fetching (or retrying) was withdrawn.
+			u.setStatus(Status{State: StateIdle, Error: "v" + s.Target + " was withdrawn"})
+		}
 		return 0
 	}
 	a := auths[0] // the owner's latest word
@@ -704,4 +714,16 @@ func askStatus(ctx context.Context, n *coconet.Node, local *Updater, id peer.ID,
 		s.Name = name
 	}
 	return s
+}
+
+// dropStaleParts deletes the partial downloads of images no authorization
+// for this device names any more (withdrawn or replaced).
+func (u *Updater) dropStaleParts(auths []Authorization) {
+	parts, _ := filepath.Glob(filepath.Join(u.Dir, "*.part"))
+	for _, p := range parts {
+		sum := strings.TrimSuffix(filepath.Base(p), ".part")
+		if !slices.ContainsFunc(auths, func(a Authorization) bool { return a.SHA256 == sum }) {
+			os.Remove(p)
+		}
+	}
 }
