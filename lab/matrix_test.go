@@ -197,8 +197,10 @@ func runPair(t *testing.T, a, b Kind) pairResult {
 	cp.start()
 	defer func() { cp.p.stop() }()
 
-	alice := &host{t: t, ns: ha.NS, home: filepath.Join(dir, "alice"), upArgs: append([]string{"--no-mdns"}, cp.flags()...)}
-	bob := &host{t: t, ns: hb.NS, home: filepath.Join(dir, "bob"), upArgs: alice.upArgs}
+	// Alice's node also serves the simulated Zigbee devices: bob, a guest,
+	// commands one across the NATs at the end.
+	alice := &host{t: t, ns: ha.NS, home: filepath.Join(dir, "alice"), upArgs: append([]string{"--no-mdns", "--sim", "zigbee"}, cp.flags()...)}
+	bob := &host{t: t, ns: hb.NS, home: filepath.Join(dir, "bob"), upArgs: append([]string{"--no-mdns"}, cp.flags()...)}
 	defer alice.stop()
 	defer bob.stop()
 	dump := func() string {
@@ -285,6 +287,22 @@ func runPair(t *testing.T, a, b Kind) pairResult {
 	}
 	if _, err := bob.cocoTimeout(15*time.Second, "send", "home", "alice", "still there"); err != nil {
 		t.Errorf("%s-%s: bob to alice after the wait: %v", a, b, err)
+	}
+	// A guest behind one NAT unlocks a door served behind the other: refused
+	// without a grant, then allowed by one, decided on alice's node.
+	if out, err := bob.cocoTimeout(20*time.Second, "cmd", "home", "front-door", "lock", "unlock"); err == nil {
+		t.Errorf("%s-%s: bob unlocked the door with no grant: %s", a, b, out)
+	}
+	alice.must("grant", "home", "bob", "--resource", "front-door", "--capability", "lock")
+	var unlocked bool
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if out, err := bob.cocoTimeout(15*time.Second, "cmd", "home", "front-door", "lock", "unlock"); err == nil && strings.Contains(out, "unlocked") {
+			unlocked = true
+			break
+		}
+	}
+	if !unlocked {
+		t.Errorf("%s-%s: bob (guest, granted) could not unlock alice's door across the NATs%s", a, b, dump())
 	}
 	w.stop()
 	r.path, r.toDirect, r.timeline = w.result()
