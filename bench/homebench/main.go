@@ -16,13 +16,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -311,24 +310,24 @@ func run(cfg config, out io.Writer) error {
 	}
 	rep := report{Actions: cfg.actions, Rounds: max(cfg.rounds, 1), GOMAXPROCS: runtime.GOMAXPROCS(0), Stats: map[string]stats{}}
 	for k, d := range samples {
-		rep.Stats[k] = summarize(d)
+		rep.Stats[k] = benchstat.Summarize(d)
 	}
 	c, e := rep.Stats["command"], rep.Stats["rpc echo"]
 	sc, b := rep.Stats["scene"], rep.Stats["rpc batch"]
 	rep.Rows = []row{
-		{"command round trip p50", "µs", c.P50, e.P50, ratio(e.P50, c.P50)},
-		{"command round trip p99", "µs", c.P99, e.P99, ratio(e.P99, c.P99)},
-		{"command round trip mean", "µs", c.Mean, e.Mean, ratio(e.Mean, c.Mean)},
+		{"command round trip p50", "µs", c.P50, e.P50, benchstat.Ratio(e.P50, c.P50)},
+		{"command round trip p99", "µs", c.P99, e.P99, benchstat.Ratio(e.P99, c.P99)},
+		{"command round trip mean", "µs", c.Mean, e.Mean, benchstat.Ratio(e.Mean, c.Mean)},
 	}
 	if g, ok := rep.Stats["guest command"]; ok {
 		rep.Rows = append(rep.Rows,
-			row{"guest command (grant) p50", "µs", g.P50, e.P50, ratio(e.P50, g.P50)},
-			row{"guest command (grant) p99", "µs", g.P99, e.P99, ratio(e.P99, g.P99)})
+			row{"guest command (grant) p50", "µs", g.P50, e.P50, benchstat.Ratio(e.P50, g.P50)},
+			row{"guest command (grant) p99", "µs", g.P99, e.P99, benchstat.Ratio(e.P99, g.P99)})
 	}
 	rep.Rows = append(rep.Rows,
-		row{fmt.Sprintf("scene of %d p50", cfg.actions), "ms", sc.P50 / 1e3, b.P50 / 1e3, ratio(b.P50, sc.P50)},
-		row{fmt.Sprintf("scene of %d p99", cfg.actions), "ms", sc.P99 / 1e3, b.P99 / 1e3, ratio(b.P99, sc.P99)},
-		row{fmt.Sprintf("scene of %d mean", cfg.actions), "ms", sc.Mean / 1e3, b.Mean / 1e3, ratio(b.Mean, sc.Mean)},
+		row{fmt.Sprintf("scene of %d p50", cfg.actions), "ms", sc.P50 / 1e3, b.P50 / 1e3, benchstat.Ratio(b.P50, sc.P50)},
+		row{fmt.Sprintf("scene of %d p99", cfg.actions), "ms", sc.P99 / 1e3, b.P99 / 1e3, benchstat.Ratio(b.P99, sc.P99)},
+		row{fmt.Sprintf("scene of %d mean", cfg.actions), "ms", sc.Mean / 1e3, b.Mean / 1e3, benchstat.Ratio(b.Mean, sc.Mean)},
 	)
 	rep.Note = note
 	if cfg.jsonOut {
@@ -356,12 +355,7 @@ func alternate[T any](xs []T, round int) []T {
 	return out
 }
 
-type stats struct {
-	Samples int     `json:"samples"`
-	P50     float64 `json:"p50_us"`
-	P99     float64 `json:"p99_us"`
-	Mean    float64 `json:"mean_us"`
-}
+type stats = benchstat.Latency
 
 type row struct {
 	Metric    string  `json:"metric"`
@@ -382,28 +376,6 @@ type report struct {
 
 const note = "reference: a raw rpc echo of the command's request bytes between the same two nodes (for a scene, as many echoes in flight at once); " +
 	"ratio = reference/home: 1.00 means the home model adds nothing, 0.50 that it takes twice as long"
-
-func summarize(d []time.Duration) stats {
-	if len(d) == 0 {
-		return stats{}
-	}
-	d = slices.Clone(d)
-	slices.Sort(d)
-	var sum time.Duration
-	for _, x := range d {
-		sum += x
-	}
-	us := func(x time.Duration) float64 { return float64(x) / 1e3 }
-	n := len(d)
-	return stats{Samples: n, P50: us(d[(n-1)/2]), P99: us(d[int(math.Ceil(0.99*float64(n)))-1]), Mean: us(sum / time.Duration(n))}
-}
-
-func ratio(a, b float64) float64 {
-	if a == 0 || b == 0 {
-		return 0
-	}
-	return a / b
-}
 
 func printTable(w io.Writer, rep report, cfg config) {
 	fmt.Fprintf(w, "home model on loopback: owner's node → device node (%d simulated bulbs), %d commands and %d scenes,\n", cfg.actions, cfg.commands, cfg.scenes)

@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/coconet/coconet/bench/internal/benchpair"
+	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"math"
 	"os"
@@ -347,8 +348,12 @@ func (t *tputResult) add(u tputResult) {
 	t.Alloc += u.Alloc
 }
 
-func (t tputResult) msgPerS() float64 { return ratio(float64(t.Messages), t.Elapsed.Seconds()) }
-func (t tputResult) mbPerS() float64  { return ratio(float64(t.Bytes), t.Elapsed.Seconds()) / 1e6 }
+func (t tputResult) msgPerS() float64 {
+	return benchstat.Ratio(float64(t.Messages), t.Elapsed.Seconds())
+}
+func (t tputResult) mbPerS() float64 {
+	return benchstat.Ratio(float64(t.Bytes), t.Elapsed.Seconds()) / 1e6
+}
 func (t tputResult) perMsg(v float64) float64 {
 	if t.Messages == 0 {
 		return 0
@@ -741,10 +746,10 @@ func buildReport(cfg config, transport string, res map[string]*sideResult) repor
 	cr, rr := summarize(c.rttSamples), summarize(r.rttSamples)
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	rate := func(name, unit string, cv, rv float64) row {
-		return row{Metric: name, Unit: unit, Coconet: cv, Raw: rv, Ratio: ratio(cv, rv)}
+		return row{Metric: name, Unit: unit, Coconet: cv, Raw: rv, Ratio: benchstat.Ratio(cv, rv)}
 	}
 	cost := func(name, unit string, cv, rv float64) row {
-		return row{Metric: name, Unit: unit, Coconet: cv, Raw: rv, Ratio: ratio(rv, cv)}
+		return row{Metric: name, Unit: unit, Coconet: cv, Raw: rv, Ratio: benchstat.Ratio(rv, cv)}
 	}
 	rows := []row{
 		cost("rtt p50", "µs", us(cr.P50), us(rr.P50)),
@@ -780,13 +785,6 @@ func buildReport(cfg config, transport string, res map[string]*sideResult) repor
 		Throughput: map[string][]tputResult{"coconet": c.tput, "raw_libp2p": r.tput},
 		Note:       ratioNote,
 	}
-}
-
-func ratio(a, b float64) float64 {
-	if a == 0 || b == 0 {
-		return 0
-	}
-	return a / b
 }
 
 func printTable(w io.Writer, rep report) {

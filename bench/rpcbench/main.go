@@ -15,14 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"github.com/coconet/coconet/bench/internal/benchpair"
+	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
-	"math"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -304,11 +303,8 @@ func setupNATS(ctx context.Context, bin string) (_ *side, err error) {
 // ---- report ----
 
 type stats struct {
-	Samples int     `json:"samples"`
-	P50     float64 `json:"p50_us"`
-	P99     float64 `json:"p99_us"`
-	Mean    float64 `json:"mean_us"`
-	PerSec  float64 `json:"requests_per_s,omitempty"`
+	benchstat.Latency
+	PerSec float64 `json:"requests_per_s,omitempty"`
 }
 
 type row struct {
@@ -331,38 +327,16 @@ type report struct {
 
 const note = "ratio = nats/coconet for latency, coconet/nats for requests per second: 1.00 is parity, above 1 means coconet does better"
 
-func summarize(d []time.Duration) stats {
-	if len(d) == 0 {
-		return stats{}
-	}
-	d = slices.Clone(d)
-	slices.Sort(d)
-	var sum time.Duration
-	for _, x := range d {
-		sum += x
-	}
-	us := func(x time.Duration) float64 { return float64(x) / 1e3 }
-	n := len(d)
-	return stats{Samples: n, P50: us(d[(n-1)/2]), P99: us(d[int(math.Ceil(0.99*float64(n)))-1]), Mean: us(sum / time.Duration(n))}
-}
-
-func ratio(a, b float64) float64 {
-	if a == 0 || b == 0 {
-		return 0
-	}
-	return a / b
-}
-
 func buildReport(cfg config, samples map[string][]time.Duration, tput map[string]float64) report {
-	c, n := summarize(samples["coconet"]), summarize(samples["nats"])
+	c, n := stats{Latency: benchstat.Summarize(samples["coconet"])}, stats{Latency: benchstat.Summarize(samples["nats"])}
 	c.PerSec, n.PerSec = tput["coconet"], tput["nats"]
 	rows := []row{
-		{"round trip p50", "µs", c.P50, n.P50, ratio(n.P50, c.P50)},
-		{"round trip p99", "µs", c.P99, n.P99, ratio(n.P99, c.P99)},
-		{"round trip mean", "µs", c.Mean, n.Mean, ratio(n.Mean, c.Mean)},
+		{"round trip p50", "µs", c.P50, n.P50, benchstat.Ratio(n.P50, c.P50)},
+		{"round trip p99", "µs", c.P99, n.P99, benchstat.Ratio(n.P99, c.P99)},
+		{"round trip mean", "µs", c.Mean, n.Mean, benchstat.Ratio(n.Mean, c.Mean)},
 	}
 	if cfg.conc > 0 {
-		rows = append(rows, row{fmt.Sprintf("requests/s, %d callers", cfg.conc), "req/s", c.PerSec, n.PerSec, ratio(c.PerSec, n.PerSec)})
+		rows = append(rows, row{fmt.Sprintf("requests/s, %d callers", cfg.conc), "req/s", c.PerSec, n.PerSec, benchstat.Ratio(c.PerSec, n.PerSec)})
 	}
 	return report{PayloadBytes: cfg.size, Rounds: max(cfg.rounds, 1), Callers: cfg.conc, GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Stats: map[string]stats{"coconet": c, "nats": n}, Rows: rows, Note: note}

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/coconet/coconet/bench/internal/benchpair"
+	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"math"
 	"net"
@@ -403,13 +404,6 @@ type report struct {
 
 const note = "ratios are coconet/other for throughput and other/coconet for setup time: above 1 means coconet does better; the goal is throughput at least 2x ssh -L"
 
-func ratio(a, b float64) float64 {
-	if a == 0 || b == 0 {
-		return 0
-	}
-	return a / b
-}
-
 func buildReport(cfg config, paths []*path) report {
 	res := map[string]pathResult{}
 	for _, p := range paths {
@@ -423,9 +417,9 @@ func buildReport(cfg config, paths []*path) report {
 	}
 	c, s, t := res["coconet"], res["ssh -L"], res["plain tcp"]
 	rows := []row{
-		{"throughput, 1 connection (median)", "MB/s", c.MedMBps, s.MedMBps, t.MedMBps, ratio(c.MedMBps, s.MedMBps), ratio(c.MedMBps, t.MedMBps)},
-		{"connection setup + first exchange p50", "µs", c.SetP50, s.SetP50, t.SetP50, ratio(s.SetP50, c.SetP50), ratio(t.SetP50, c.SetP50)},
-		{"connection setup + first exchange p99", "µs", c.SetP99, s.SetP99, t.SetP99, ratio(s.SetP99, c.SetP99), ratio(t.SetP99, c.SetP99)},
+		{"throughput, 1 connection (median)", "MB/s", c.MedMBps, s.MedMBps, t.MedMBps, benchstat.Ratio(c.MedMBps, s.MedMBps), benchstat.Ratio(c.MedMBps, t.MedMBps)},
+		{"connection setup + first exchange p50", "µs", c.SetP50, s.SetP50, t.SetP50, benchstat.Ratio(s.SetP50, c.SetP50), benchstat.Ratio(t.SetP50, c.SetP50)},
+		{"connection setup + first exchange p99", "µs", c.SetP99, s.SetP99, t.SetP99, benchstat.Ratio(s.SetP99, c.SetP99), benchstat.Ratio(t.SetP99, c.SetP99)},
 	}
 	tr := cfg.tr
 	if tr == "auto" {
