@@ -83,7 +83,7 @@ func (n *Node) resolve(to string) (string, []peer.ID, error) {
 			continue
 		}
 		id, err := node.PeerIDOf(k)
-		if err != nil || id == self || st.Record(ledger.TableDevice, id.String()) != nil {
+		if err != nil || id == self || (ni.User == st.Owner && st.Record(ledger.TableDevice, id.String()) != nil) {
 			continue // a device of the member's is not the member
 		}
 		if ni.Name == app || len(n.n.Host().Network().ConnsToPeer(id)) > 0 {

@@ -120,10 +120,12 @@ func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error 
 	if !rep.OK {
 		return fmt.Errorf("the device refused: %s", rep.Error)
 	}
-	// The claim host goes away now; the device's node will connect to us.
+	// The claim host goes away now, and its addresses with it: the device's
+	// node, on ports of its own, connects to us (it has our addresses), and
+	// the other members learn where it is by address exchange.
 	s.Close()
 	h.Network().ClosePeer(pid)
-	n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: pid, Addrs: addrs}})
+	h.Peerstore().ClearAddrs(pid)
 	return nil
 }
 

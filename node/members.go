@@ -48,7 +48,9 @@ func (n *Node) SenderOf(p peer.ID) (s Sender, ok bool) {
 	if m, ok := st.Members[u]; ok {
 		s.Name, s.Role = m.Name, m.Role
 	}
-	if st.Record(ledger.TableDevice, p.String()) != nil {
+	// Only the owner's nodes can be devices: others skip the peer ID's
+	// encoding, on this path of every request and message.
+	if u == st.Owner && len(st.Records[ledger.TableDevice]) > 0 && st.Record(ledger.TableDevice, p.String()) != nil {
 		s.Device, s.Role = true, ledger.RoleGuest
 		if ni := st.Nodes[k]; ni != nil && ni.Name != "" {
 			s.Name = ni.Name
