@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/internal/atomicfile"
+	"github.com/coconet/coconet/device"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 )
@@ -153,14 +153,6 @@ func storeImage(store, path string) (sum string, size int64, created bool, err e
 	return sum, size, !existed, nil
 }
 
-// deviceRecord is a record of the ledger's device table (written when the
-// owner claims a device; see package device).
-type deviceRecord struct {
-	Name  string `json:"name"`
-	Node  string `json:"node"`
-	Model string `json:"model,omitempty"`
-}
-
 // Device is a node firmware can be authorized for.
 type Device struct {
 	Node  peer.ID `json:"node"`
@@ -194,38 +186,14 @@ func Devices(st *ledger.State) []Device {
 
 // claimedDevices lists the devices of the device table, sorted by name.
 func claimedDevices(st *ledger.State) []Device {
-	seen := map[peer.ID]bool{}
 	var out []Device
-	for _, r := range st.Table(ledger.TableDevice) {
-		var d deviceRecord
-		if json.Unmarshal(r.Value, &d) != nil {
-			continue
-		}
-		id, err := parseNodeRef(d.Node)
-		if err != nil {
-			if id, err = parseNodeRef(r.Key); err != nil {
-				continue
-			}
-		}
-		if !seen[id] {
-			seen[id] = true
+	for _, d := range device.List(st) {
+		if id, err := peer.Decode(d.Node); err == nil {
 			out = append(out, Device{Node: id, Name: d.Name, Model: d.Model})
 		}
 	}
 	sortDevices(out)
 	return out
-}
-
-// parseNodeRef reads a node as a peer ID or as its key in hex.
-func parseNodeRef(s string) (peer.ID, error) {
-	if id, err := peer.Decode(s); err == nil {
-		return id, nil
-	}
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != 32 {
-		return "", fmt.Errorf("%q is neither a node ID nor a node key", s)
-	}
-	return node.PeerIDOf([32]byte(b))
 }
 
 func sortDevices(ds []Device) {
