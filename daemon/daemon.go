@@ -44,7 +44,9 @@ type Daemon struct {
 	// OnClaimCode, if set, is called with each claim code a device shows.
 	OnClaimCode func(code string)
 
-	dev deviceState // guarded by mu
+	dev     deviceState                  // guarded by mu
+	parts   map[*coconet.Node]*nodeParts // what attach started on each running node; guarded by mu
+	closing bool                         // Close has begun; guarded by mu
 
 	id   *identity.Identity
 	lock *os.File
@@ -135,6 +137,9 @@ func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
 
 // Close stops the API and every node. It is idempotent.
 func (d *Daemon) Close() error {
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
 	if d.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		d.srv.Shutdown(ctx)

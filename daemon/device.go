@@ -131,7 +131,7 @@ func (d *Daemon) attachDevice(ctx context.Context, n *coconet.Node) error {
 
 func (d *Daemon) deviceRemoved(id ledger.NetworkID, n *coconet.Node) {
 	d.mu.Lock()
-	if d.nodes[id] != n || d.srv == nil {
+	if d.nodes[id] != n || d.closing {
 		d.mu.Unlock()
 		return
 	}

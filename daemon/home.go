@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
@@ -20,14 +19,6 @@ type homeNode struct {
 	host   *home.Host
 	client *home.Client
 }
-
-// homeNodes maps each running node to its home model. The daemon's fields
-// belong to daemon.go; this table is home's, and a node's entry goes when
-// its host stops (with the node).
-var homeNodes = struct {
-	sync.Mutex
-	m map[*coconet.Node]*homeNode
-}{m: map[*coconet.Node]*homeNode{}}
 
 // attachHome starts a home host on n, with the simulated Zigbee gateway's
 // resources when d.Sim is "zigbee" and n belongs to the network's owner
@@ -49,17 +40,7 @@ func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
 		}
 	}
 	hn := &homeNode{host: h, client: home.NewClient(n)}
-	homeNodes.Lock()
-	homeNodes.m[n] = hn
-	homeNodes.Unlock()
-	h.Go(func(ctx context.Context) {
-		<-ctx.Done()
-		homeNodes.Lock()
-		if homeNodes.m[n] == hn {
-			delete(homeNodes.m, n)
-		}
-		homeNodes.Unlock()
-	})
+	d.setPart(n, func(p *nodeParts) { p.home = hn })
 	return nil
 }
 
@@ -69,9 +50,7 @@ func (d *Daemon) home(network string) (*coconet.Node, *homeNode, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	homeNodes.Lock()
-	hn := homeNodes.m[n]
-	homeNodes.Unlock()
+	hn := d.partsOf(n).home
 	if hn == nil {
 		return nil, nil, fmt.Errorf("the home model is not running on the node of %q; restart `coco up`", network)
 	}

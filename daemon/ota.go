@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
-	"sync"
 	"time"
 
 	"github.com/coconet/coconet"
@@ -25,10 +24,6 @@ type otaNode struct {
 	up  *ota.Updater // nil unless the daemon runs a device
 }
 
-// otaNodes maps each running *coconet.Node to its otaNode; an entry goes
-// when its node closes.
-var otaNodes sync.Map
-
 // attachOTA starts the image server, and on a device the updater, on n.
 // Both stop when n closes.
 func (d *Daemon) attachOTA(ctx context.Context, n *coconet.Node) error {
@@ -43,9 +38,8 @@ func (d *Daemon) attachOTA(ctx context.Context, n *coconet.Node) error {
 			return err
 		}
 	}
-	otaNodes.Store(n, on)
+	d.setPart(n, func(p *nodeParts) { p.ota = on })
 	context.AfterFunc(n.Internal().Context(), func() {
-		otaNodes.Delete(n)
 		if on.up != nil {
 			on.up.Close()
 		}
@@ -54,9 +48,10 @@ func (d *Daemon) attachOTA(ctx context.Context, n *coconet.Node) error {
 	return nil
 }
 
-func localUpdater(n *coconet.Node) *ota.Updater {
-	if v, ok := otaNodes.Load(n); ok {
-		return v.(*otaNode).up
+// updater is the device updater running on n, if any.
+func (d *Daemon) updater(n *coconet.Node) *ota.Updater {
+	if on := d.partsOf(n).ota; on != nil {
+		return on.up
 	}
 	return nil
 }
@@ -84,7 +79,7 @@ func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return ota.CollectStatus(ctx, n, localUpdater(n)), nil
+	return ota.CollectStatus(ctx, n, d.updater(n)), nil
 }
 
 // OTAAuthorize records the authorization in the home's ledger and keeps the
