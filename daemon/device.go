@@ -214,11 +214,7 @@ func (o *Offline) Devices(ctx context.Context, network string) ([]api.DeviceInfo
 // DeviceRemove removes a device on the ledger; members learn it when the
 // node next runs.
 func (o *Offline) DeviceRemove(ctx context.Context, network, ref string) (device.Info, error) {
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return device.Info{}, api.NotFound{Err: err}
-	}
-	id, err := coconet.LoadIdentity(o.Home)
+	id, l, err := o.open(network)
 	if err != nil {
 		return device.Info{}, err
 	}

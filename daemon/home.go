@@ -214,13 +214,9 @@ func grantCreate(s *home.Store, st *ledger.State, req api.GrantRequest) (home.Gr
 // what needs the network says so.
 
 func (o *Offline) store(network string) (*home.Store, *ledger.State, error) {
-	id, err := coconet.LoadIdentity(o.Home)
+	id, l, err := o.open(network)
 	if err != nil {
 		return nil, nil, err
-	}
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return nil, nil, api.NotFound{Err: err}
 	}
 	return home.LogStore(l, id.Seed.UserKey()), l.State(), nil
 }

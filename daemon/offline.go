@@ -7,6 +7,8 @@ import (
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/transfer"
 )
 
@@ -19,6 +21,20 @@ type Offline struct {
 }
 
 var _ api.Service = (*Offline)(nil)
+
+// open loads the home's identity and a network's ledger, for what the API
+// does offline on the ledger directly.
+func (o *Offline) open(network string) (*identity.Identity, *ledger.Log, error) {
+	id, err := coconet.LoadIdentity(o.Home)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := coconet.OpenNetwork(o.Home, network)
+	if err != nil {
+		return nil, nil, api.NotFound{Err: err}
+	}
+	return id, l, nil
+}
 
 func notRunning(what string) error {
 	return fmt.Errorf("%s needs the node running: start it with `coco up` (in another terminal, or as a service)", what)
@@ -54,13 +70,9 @@ func (o *Offline) CreateNetwork(ctx context.Context, req api.CreateNetworkReques
 }
 
 func (o *Offline) Members(ctx context.Context, network string) ([]api.MemberInfo, error) {
-	id, err := coconet.LoadIdentity(o.Home)
+	id, l, err := o.open(network)
 	if err != nil {
 		return nil, err
-	}
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return nil, api.NotFound{Err: err}
 	}
 	return MemberInfos(l.State(), id.ID(), nil), nil
 }
@@ -70,13 +82,9 @@ func (o *Offline) Invite(ctx context.Context, network string, req api.InviteRequ
 }
 
 func (o *Offline) Remove(ctx context.Context, network, member string) (api.RemoveResult, error) {
-	id, err := coconet.LoadIdentity(o.Home)
+	id, l, err := o.open(network)
 	if err != nil {
 		return api.RemoveResult{}, err
-	}
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return api.RemoveResult{}, api.NotFound{Err: err}
 	}
 	m, err := coconet.RemoveMember(l, id, member)
 	if err != nil {

@@ -85,13 +85,9 @@ func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus
 // OTAAuthorize records the authorization in the home's ledger and keeps the
 // image; the home's node serves it once `coco up` runs.
 func (o *Offline) OTAAuthorize(ctx context.Context, network string, req api.OTAAuthorizeRequest) (api.OTAAuthorization, error) {
-	id, err := coconet.LoadIdentity(o.Home)
+	id, l, err := o.open(network)
 	if err != nil {
 		return api.OTAAuthorization{}, err
-	}
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return api.OTAAuthorization{}, api.NotFound{Err: err}
 	}
 	var pub [32]byte
 	copy(pub[:], id.Seed.NodeKey(l.Network(), node.DefaultApp).Public().(ed25519.PublicKey))
@@ -126,13 +122,9 @@ func (d *Daemon) OTAWithdraw(ctx context.Context, network, device, version strin
 // OTAWithdraw deletes an authorization in the home's ledger; devices learn
 // it when the node next runs.
 func (o *Offline) OTAWithdraw(ctx context.Context, network, device, version string) (api.OTAAuthorization, error) {
-	id, err := coconet.LoadIdentity(o.Home)
+	id, l, err := o.open(network)
 	if err != nil {
 		return api.OTAAuthorization{}, err
-	}
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return api.OTAAuthorization{}, api.NotFound{Err: err}
 	}
 	return ota.Withdraw(l, id.Seed.UserKey(), device, version)
 }

@@ -126,13 +126,9 @@ func (w homeWriter) Ledger() *ledger.Log                     { return w.l }
 func (w homeWriter) Append(op ledger.Op) (*ledger.Op, error) { return w.l.Append(w.key, op) }
 
 func (o *Offline) writer(network string) (homeWriter, error) {
-	id, err := coconet.LoadIdentity(o.Home)
+	id, l, err := o.open(network)
 	if err != nil {
 		return homeWriter{}, err
-	}
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return homeWriter{}, api.NotFound{Err: err}
 	}
 	return homeWriter{l, id.Seed.UserKey()}, nil
 }
