@@ -36,11 +36,11 @@ const Protocol = protocol.ID("/coco/claim/1.0.0")
 // maxFrame bounds one frame of the claim protocol (the whole ledger).
 const maxFrame = 64 << 20
 
-// maxBadProofs is how many wrong proofs a Claimer takes before it changes
-// its secret.
-const maxBadProofs = 5
-
 const proofDomain = "coconet/claim/v1"
+
+// ErrWrongCode is the claim host's answer to a proof made with another
+// code's secret.
+var ErrWrongCode = errors.New("wrong claim code: check the code the device shows")
 
 // Proof is what the owner sends to show it holds the code's secret.
 func Proof(secret [SecretSize]byte, owner, device peer.ID) []byte {
@@ -138,9 +138,10 @@ type Claimer struct {
 	host host.Host
 	done chan Claimed
 
+	limit *limiter // claim tries per peer and per address
+
 	mu      sync.Mutex
 	secret  [SecretSize]byte
-	bad     int
 	claimed bool
 }
 
@@ -172,7 +173,7 @@ func NewClaimer(cfg ClaimerConfig) (*Claimer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device: start claim host: %w", err)
 	}
-	c := &Claimer{cfg: cfg, host: h, done: make(chan Claimed, 1), secret: newSecret()}
+	c := &Claimer{cfg: cfg, host: h, done: make(chan Claimed, 1), secret: newSecret(), limit: newLimiter(nil)}
 	copy(c.key[:], dk.Public().(ed25519.PublicKey))
 	h.SetStreamHandler(Protocol, c.handle)
 	return c, nil
@@ -211,6 +212,13 @@ func (c *Claimer) handle(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(time.Minute))
 	from := s.Conn().RemotePeer()
+	// Limited before anything is read: a stranger's tries cost a map
+	// lookup, and the code never changes because of them.
+	if err := c.limit.allow(from, s.Conn().RemoteMultiaddr()); err != nil {
+		c.cfg.Logf("device: claim by %s from %s refused: %v", from.ShortString(), s.Conn().RemoteMultiaddr(), err)
+		writeFrame(s, claimReply{Error: err.Error()})
+		return
+	}
 	var pr claimProof
 	if err := readFrame(s, &pr, maxProofFrame); err != nil {
 		s.Reset()
@@ -246,8 +254,8 @@ func (c *Claimer) handle(s network.Stream) {
 	c.done <- cl
 }
 
-// checkProof checks that from holds the code's secret, counting wrong
-// proofs.
+// checkProof checks that from holds the code's secret. A wrong proof
+// changes nothing: the limiter bounds how often anyone may try.
 func (c *Claimer) checkProof(from peer.ID, proof []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -255,12 +263,7 @@ func (c *Claimer) checkProof(from peer.ID, proof []byte) error {
 		return errors.New("this device was just claimed")
 	}
 	if !hmac.Equal(proof, Proof(c.secret, from, c.host.ID())) {
-		c.bad++
-		if c.bad >= maxBadProofs {
-			c.secret, c.bad = newSecret(), 0
-			c.cfg.Logf("device: %d wrong claim codes; the code changed (see `coco status`)", maxBadProofs)
-		}
-		return errors.New("wrong claim code: check the code the device shows now")
+		return ErrWrongCode
 	}
 	return nil
 }

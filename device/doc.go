@@ -27,8 +27,9 @@
 // stream comes from a node of that owner. It then stores the
 // network and runs a normal node in it (coconet.Node with Device set). If
 // the device cannot be reached, Add removes the node and the record again.
-// After five wrong proofs a Claimer changes its secret: the code shown
-// before stops working.
+// A Claimer limits claim tries per peer ID and per source address (token
+// buckets in bounded tables); wrong proofs never change its code, so a
+// neighbour's tries cannot lock the owner out.
 //
 // A claimed device is a node whose ledger user is the owner, but it never
 // carries the owner's authority: node.Sender marks it Device with a guest's
