@@ -98,6 +98,8 @@ type Node struct {
 
 	inbox inbox
 
+	records pexRecords // connected peers' signed peer records, for pex
+
 	controls  []*cpState // fixed at New; their fields are guarded by mu
 	punch     *puncher   // set in Start when there are control planes
 	controlCh chan struct{}
@@ -213,6 +215,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.savePorts()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.watchPeerRecords(); err != nil {
+		n.cancel()
+		h.Close()
+		return err
+	}
 
 	h.SetStreamHandler(ProtoSync, n.tracked(n.handleSync))
 	h.SetStreamHandler(ProtoJoin, n.tracked(n.handleJoin))

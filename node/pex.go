@@ -3,11 +3,16 @@ package node
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/record"
 )
 
 // ProtoPex is member address exchange: when a node connects to a member,
@@ -15,17 +20,92 @@ import (
 // to, so that members who never met (a guest who joined before a device was
 // added, with no LAN discovery and no control plane) find each other. Only
 // member nodes ask and answer, and only member nodes' addresses are kept.
+//
+// An answer carries, for each member node, the signed peer record that node
+// gave the answering node in identify (a libp2p record.Envelope holding a
+// peer.PeerRecord). The asking node keeps only addresses a node signed
+// itself, in its certified address book: a member cannot make others dial
+// an address of its choosing under another member's ID. The plain address
+// list is still sent, for nodes from before records; it is never used.
 const ProtoPex = "/coco/pex/1.0.0"
 
 const (
-	maxPexPeers = 256
-	maxPexAddrs = 16
-	pexTTL      = time.Hour
+	maxPexPeers  = 256
+	maxPexAddrs  = 16
+	maxPexRecord = 4 << 10 // bytes of one marshalled record
+	pexTTL       = time.Hour
 )
 
 type pexPeer struct {
-	ID    string   `json:"id"`
-	Addrs []string `json:"addrs"`
+	ID     string   `json:"id"`
+	Addrs  []string `json:"addrs"`
+	Record []byte   `json:"record,omitempty"` // the node's own signed peer record (record.Envelope)
+}
+
+// pexRecords holds the signed peer records connected member nodes sent in
+// identify (which does not keep them), to pass on in pex answers.
+type pexRecords struct {
+	mu sync.Mutex
+	m  map[peer.ID]*record.Envelope
+}
+
+// watchPeerRecords keeps the signed peer record of every connected peer,
+// from identify, until it disconnects (the gater lets in only members,
+// invitees and control planes; whether a peer is a member is asked when
+// its record is passed on, since an invitee may become one).
+func (n *Node) watchPeerRecords() error {
+	sub, err := n.host.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
+	if err != nil {
+		return fmt.Errorf("node: watch peer records: %w", err)
+	}
+	n.records.m = map[peer.ID]*record.Envelope{}
+	n.goLoop(func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				n.records.mu.Lock()
+				switch e := e.(type) {
+				case event.EvtPeerIdentificationCompleted:
+					if e.SignedPeerRecord != nil {
+						n.records.m[e.Peer] = e.SignedPeerRecord
+					}
+					if len(n.records.m) > 4*maxPexPeers { // a disconnection seen before its identify
+						for p := range n.records.m {
+							if n.host.Network().Connectedness(p) != network.Connected {
+								delete(n.records.m, p)
+							}
+						}
+					}
+				case event.EvtPeerConnectednessChanged:
+					if e.Connectedness != network.Connected && e.Connectedness != network.Limited {
+						delete(n.records.m, e.Peer)
+					}
+				}
+				n.records.mu.Unlock()
+			}
+		}
+	})
+	return nil
+}
+
+func (n *Node) peerRecord(p peer.ID) []byte {
+	n.records.mu.Lock()
+	env := n.records.m[p]
+	n.records.mu.Unlock()
+	if env == nil {
+		return nil
+	}
+	b, err := env.Marshal()
+	if err != nil || len(b) > maxPexRecord {
+		return nil
+	}
+	return b
 }
 
 func (n *Node) handlePex(s network.Stream) {
@@ -41,15 +121,17 @@ func (n *Node) handlePex(s network.Stream) {
 		if p == from || !n.IsMember(p) || len(out) >= maxPexPeers {
 			continue
 		}
-		pp := pexPeer{ID: p.String()}
+		rec := n.peerRecord(p)
+		if rec == nil {
+			continue // nothing it signed: nothing the asker would take
+		}
+		pp := pexPeer{ID: p.String(), Record: rec}
 		for _, a := range n.host.Peerstore().Addrs(p) {
 			if len(pp.Addrs) < maxPexAddrs {
 				pp.Addrs = append(pp.Addrs, a.String())
 			}
 		}
-		if len(pp.Addrs) > 0 {
-			out = append(out, pp)
-		}
+		out = append(out, pp)
 	}
 	writeFrame(s, out)
 }
@@ -68,7 +150,12 @@ func (n *Node) askPex(p peer.ID) {
 	if err := readFrame(bufio.NewReader(s), &in, 1<<20); err != nil {
 		return
 	}
+	cab, ok := peerstore.GetCertifiedAddrBook(n.host.Peerstore())
+	if !ok {
+		return
+	}
 	learned := 0
+	var dropped []string
 	for i, pp := range in {
 		if i >= maxPexPeers {
 			break
@@ -77,21 +164,62 @@ func (n *Node) askPex(p peer.ID) {
 		if err != nil || id == n.id || !n.IsMember(id) {
 			continue
 		}
-		var addrs []ma.Multiaddr
-		for j, s := range pp.Addrs {
-			if j >= maxPexAddrs {
-				break
-			}
-			if a, err := ma.NewMultiaddr(s); err == nil {
-				addrs = append(addrs, a)
-			}
+		if len(n.host.Network().ConnsToPeer(id)) > 0 {
+			continue
 		}
-		if len(addrs) > 0 && len(n.host.Network().ConnsToPeer(id)) == 0 {
-			n.host.Peerstore().AddAddrs(id, addrs, pexTTL)
+		env, err := pexRecord(id, pp.Record)
+		if err != nil {
+			dropped = append(dropped, fmt.Sprintf("%s: %v", id.ShortString(), err))
+			continue
+		}
+		// Kept only if newer than a record already held for id.
+		if ok, err := cab.ConsumePeerRecord(env, pexTTL); err != nil {
+			dropped = append(dropped, fmt.Sprintf("%s: %v", id.ShortString(), err))
+		} else if ok {
 			learned++
 		}
+	}
+	if len(dropped) > 0 {
+		more := ""
+		if len(dropped) > 3 {
+			more = fmt.Sprintf("; and %d more", len(dropped)-3)
+			dropped = dropped[:3]
+		}
+		n.cfg.Logf("pex: dropped addresses %s named for %d member node(s): %s%s", p.ShortString(), len(dropped), strings.Join(dropped, "; "), more)
 	}
 	if learned > 0 {
 		n.kickReconnect()
 	}
 }
+
+// pexRecord checks that b is a peer record signed by id itself, naming at
+// most maxPexAddrs addresses, and returns its envelope.
+func pexRecord(id peer.ID, b []byte) (*record.Envelope, error) {
+	switch {
+	case len(b) == 0:
+		return nil, errUnsignedAddrs
+	case len(b) > maxPexRecord:
+		return nil, fmt.Errorf("peer record of %d bytes, more than %d", len(b), maxPexRecord)
+	}
+	env, r, err := record.ConsumeEnvelope(b, peer.PeerRecordEnvelopeDomain)
+	if err != nil {
+		return nil, fmt.Errorf("bad peer record: %w", err)
+	}
+	rec, ok := r.(*peer.PeerRecord)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("not a peer record")
+	case rec.PeerID != id:
+		return nil, fmt.Errorf("the record is for another node, %s", rec.PeerID.ShortString())
+	case !id.MatchesPublicKey(env.PublicKey):
+		return nil, errNotSelfSigned
+	case len(rec.Addrs) > maxPexAddrs:
+		return nil, fmt.Errorf("the record names %d addresses, more than %d", len(rec.Addrs), maxPexAddrs)
+	}
+	return env, nil
+}
+
+var (
+	errUnsignedAddrs = fmt.Errorf("addresses without the node's signed peer record")
+	errNotSelfSigned = fmt.Errorf("the record is not signed by the node it names")
+)
