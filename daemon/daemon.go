@@ -97,13 +97,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}
 	sock := SocketPath(d.Home)
-	os.Remove(sock) // stale socket of a crashed daemon: we hold the lock, so it is ours
-	ln, err := net.Listen("unix", sock)
+	ln, err := listenPrivate(sock) // replaces a crashed daemon's socket: we hold the lock
 	if err != nil {
 		d.Close()
 		return fmt.Errorf("daemon: listen on %s: %w", sock, err)
 	}
-	os.Chmod(sock, 0o600)
 	d.ln = ln
 	d.srv = &http.Server{Handler: api.Handler(d), ReadHeaderTimeout: 10 * time.Second}
 	d.wg.Add(1)
