@@ -296,6 +296,23 @@ var ErrHomeBusy = errors.New("another coco daemon is already running with this h
 // LockHome takes the home's daemon lock; release it by closing the file.
 func LockHome(home string) (*os.File, error) { return lockHome(home) }
 
+// LockHolder describes who holds home's lock, as its holder wrote it ("pid
+// 1234 since 2026-12-03T09:40:00Z"), or "" when that is not known.
+func LockHolder(home string) string {
+	b, err := os.ReadFile(filepath.Join(home, "daemon.lock"))
+	if err != nil {
+		return ""
+	}
+	var pid int
+	var since string
+	if n, _ := fmt.Sscanf(string(b), "%d %s", &pid, &since); n < 1 {
+		return ""
+	} else if n == 1 {
+		return fmt.Sprintf("pid %d", pid)
+	}
+	return fmt.Sprintf("pid %d since %s", pid, since)
+}
+
 // controlsFile remembers, per network, the control planes its invite named,
 // so that `coco join CODE` then `coco up` finds the members across NATs
 // without being told where the control plane is.

@@ -43,6 +43,11 @@ type Daemon struct {
 	DeviceModel string
 	// OnClaimCode, if set, is called with each claim code a device shows.
 	OnClaimCode func(code string)
+	// LockWait is how long Start waits for another coco command (an
+	// offline one) to release the home's lock; 0 fails at once. OnLockWait,
+	// if set, is called when Start begins to wait.
+	LockWait   time.Duration
+	OnLockWait func()
 
 	dev     deviceState                  // guarded by mu
 	parts   map[*coconet.Node]*nodeParts // what attach started on each running node; guarded by mu
@@ -68,7 +73,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return err
 	}
 	d.id = id
-	lock, err := coconet.LockHome(d.Home)
+	lock, err := d.lockHome(ctx)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,10 @@ func init() {
 	register(command{"status", "", "show the daemon and its nodes", runStatus})
 }
 
+// upLockWait bounds how long `coco up` waits for another coco command to
+// release the home.
+var upLockWait = 30 * time.Second
+
 func runUp(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	host := fs.String("listen-host", "0.0.0.0", "IPv4 address to listen on")
@@ -63,6 +67,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if !*quiet {
 		d.Logf = lg.Printf
 	}
+	// An offline command (`coco invite` with no daemon running) holds the
+	// home's lock while it works: wait for it rather than fail.
+	d.LockWait = upLockWait
+	d.OnLockWait = func() { lg.Printf("coco up: waiting for another coco command to finish…") }
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
