@@ -215,7 +215,9 @@ func (c *Claimer) handle(s network.Stream) {
 	// Limited before anything is read: a stranger's tries cost a map
 	// lookup, and the code never changes because of them.
 	if err := c.limit.allow(from, s.Conn().RemoteMultiaddr()); err != nil {
-		c.cfg.Logf("device: claim by %s from %s refused: %v", from.ShortString(), s.Conn().RemoteMultiaddr(), err)
+		if n, ok := c.limit.report(); ok {
+			c.cfg.Logf("device: refused %d claim tries over the limit of a node or address (the latest by %s from %s)", n, from.ShortString(), s.Conn().RemoteMultiaddr())
+		}
 		writeFrame(s, claimReply{Error: err.Error()})
 		return
 	}

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"container/list"
 	"errors"
 	"net"
 	"sync"
@@ -45,57 +46,53 @@ func (b *bucket) refill(s bucketSpec, now time.Time) {
 	}
 }
 
-// table is a bounded set of buckets by key.
+// table is a bounded set of buckets by key, least recently used first to
+// go when it is full. Evicting a stranger's empty bucket gives it fresh
+// tries, but only after max other keys were used, which the address bucket
+// slows down; an evicted bucket of the owner's comes back full.
 type table struct {
 	spec bucketSpec
 	max  int
-	m    map[string]*bucket
+	m    map[string]*list.Element // of *entry
+	lru  list.List                // most recently used at the front
 }
 
-// get returns key's bucket refilled to now, or a full one that is not yet
-// stored.
+type entry struct {
+	key string
+	bucket
+}
+
+func newTable(spec bucketSpec, max int) *table {
+	return &table{spec: spec, max: max, m: map[string]*list.Element{}}
+}
+
+// get returns key's bucket refilled to now, stored and marked used.
 func (t *table) get(key string, now time.Time) *bucket {
-	if b := t.m[key]; b != nil {
-		b.refill(t.spec, now)
-		return b
-	}
-	return &bucket{tokens: t.spec.burst, last: now}
-}
-
-// put stores b under key, making room when the table is full: buckets that
-// are full again carry nothing and go first, then the least recently used
-// one. Evicting a stranger's empty bucket gives it fresh tries, but only
-// after it made max other entries, which the address bucket slows down.
-func (t *table) put(key string, b *bucket, now time.Time) {
-	if _, ok := t.m[key]; ok || len(t.m) < t.max {
-		t.m[key] = b
-		return
-	}
-	var oldest string
-	var oldestAt time.Time
-	for k, e := range t.m {
+	if el := t.m[key]; el != nil {
+		t.lru.MoveToFront(el)
+		e := el.Value.(*entry)
 		e.refill(t.spec, now)
-		if e.tokens >= t.spec.burst {
-			delete(t.m, k)
-			continue
-		}
-		if oldest == "" || e.last.Before(oldestAt) {
-			oldest, oldestAt = k, e.last
-		}
+		return &e.bucket
 	}
-	if len(t.m) >= t.max {
-		delete(t.m, oldest)
+	if t.lru.Len() >= t.max {
+		old := t.lru.Back()
+		t.lru.Remove(old)
+		delete(t.m, old.Value.(*entry).key)
 	}
-	t.m[key] = b
+	e := &entry{key: key, bucket: bucket{tokens: t.spec.burst, last: now}}
+	t.m[key] = t.lru.PushFront(e)
+	return &e.bucket
 }
 
 // limiter decides whether a claim try may go on.
 type limiter struct {
 	now func() time.Time
 
-	mu    sync.Mutex
-	peers table
-	addrs table
+	mu      sync.Mutex
+	peers   *table
+	addrs   *table
+	refused int       // tries refused since the last report
+	told    time.Time // when refused was last reported
 }
 
 func newLimiter(now func() time.Time) *limiter {
@@ -104,8 +101,8 @@ func newLimiter(now func() time.Time) *limiter {
 	}
 	return &limiter{
 		now:   now,
-		peers: table{spec: peerTries, max: maxTable, m: map[string]*bucket{}},
-		addrs: table{spec: addrTries, max: maxTable, m: map[string]*bucket{}},
+		peers: newTable(peerTries, maxTable),
+		addrs: newTable(addrTries, maxTable),
 	}
 }
 
@@ -120,17 +117,32 @@ func (l *limiter) allow(p peer.ID, remote ma.Multiaddr) error {
 	ak := addrKey(remote)
 	a := l.addrs.get(ak, now)
 	if a.tokens < 1 {
+		l.refused++
 		return ErrTooManyTries
 	}
 	b := l.peers.get(string(p), now)
 	if b.tokens < 1 {
+		l.refused++
 		return ErrTooManyTries
 	}
 	a.tokens--
 	b.tokens--
-	l.addrs.put(ak, a, now)
-	l.peers.put(string(p), b, now)
 	return nil
+}
+
+// report returns how many tries were refused since it last returned a
+// count, at most once a minute, so that refusals are logged without a
+// stranger flooding the log.
+func (l *limiter) report() (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if l.refused == 0 || now.Sub(l.told) < time.Minute {
+		return 0, false
+	}
+	n := l.refused
+	l.refused, l.told = 0, now
+	return n, true
 }
 
 // size is how many entries the limiter holds (peers, addresses).

@@ -170,3 +170,32 @@ func TestAddrKey(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkClaimLimiterFull: one try by a fresh key from a fresh address
+// against full tables, the limiter's worst case (an eviction scan in each).
+func BenchmarkClaimLimiterFull(b *testing.B) {
+	l := newLimiter(func() time.Time { return time.Unix(1e9, 0) })
+	ids := make([]peer.ID, 4096)
+	for i := range ids {
+		ids[i] = peer.ID(fmt.Sprintf("key-%d", i))
+	}
+	addr := func(i int) ma.Multiaddr {
+		return ma.StringCast(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/1", i/65536%256, i/256%256, i%256))
+	}
+	addrs := make([]ma.Multiaddr, 4096)
+	for i := range addrs {
+		addrs[i] = addr(i)
+	}
+	for i := range 2 * maxTable {
+		l.allow(ids[i%len(ids)], addrs[i%len(addrs)])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		l.allow(peer.ID(fmt.Sprintf("k%d", i)), addrs[i%len(addrs)])
+	}
+	b.StopTimer()
+	if p, a := l.size(); p > maxTable || a > maxTable {
+		b.Fatalf("limiter holds %d peers, %d addresses", p, a)
+	}
+}
