@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/record"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // ProtoPex is member address exchange: when a node connects to a member,
@@ -25,8 +26,9 @@ import (
 // gave the answering node in identify (a libp2p record.Envelope holding a
 // peer.PeerRecord). The asking node keeps only addresses a node signed
 // itself, in its certified address book: a member cannot make others dial
-// an address of its choosing under another member's ID. The plain address
-// list is still sent, for nodes from before records; it is never used.
+// an address of its choosing under another member's ID. The record's
+// addresses are also sent as a plain list, for nodes from before records;
+// that list is never read.
 const ProtoPex = "/coco/pex/1.0.0"
 
 const (
@@ -94,18 +96,28 @@ func (n *Node) watchPeerRecords() error {
 	return nil
 }
 
-func (n *Node) peerRecord(p peer.ID) []byte {
+// peerRecord returns p's signed peer record, marshalled, and the addresses
+// it names; nil when p gave none.
+func (n *Node) peerRecord(p peer.ID) ([]byte, []ma.Multiaddr) {
 	n.records.mu.Lock()
 	env := n.records.m[p]
 	n.records.mu.Unlock()
 	if env == nil {
-		return nil
+		return nil, nil
 	}
 	b, err := env.Marshal()
 	if err != nil || len(b) > maxPexRecord {
-		return nil
+		return nil, nil
 	}
-	return b
+	r, err := env.Record()
+	if err != nil {
+		return nil, nil
+	}
+	rec, ok := r.(*peer.PeerRecord)
+	if !ok {
+		return nil, nil
+	}
+	return b, rec.Addrs
 }
 
 func (n *Node) handlePex(s network.Stream) {
@@ -121,12 +133,12 @@ func (n *Node) handlePex(s network.Stream) {
 		if p == from || !n.IsMember(p) || len(out) >= maxPexPeers {
 			continue
 		}
-		rec := n.peerRecord(p)
+		rec, addrs := n.peerRecord(p)
 		if rec == nil {
 			continue // nothing it signed: nothing the asker would take
 		}
 		pp := pexPeer{ID: p.String(), Record: rec}
-		for _, a := range n.host.Peerstore().Addrs(p) {
+		for _, a := range addrs { // for nodes from before records
 			if len(pp.Addrs) < maxPexAddrs {
 				pp.Addrs = append(pp.Addrs, a.String())
 			}
