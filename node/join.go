@@ -46,12 +46,12 @@ type joinRequest struct {
 }
 
 type joinReply struct {
-	Error string     `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
 	// Invite, in the first reply only, names the invite whose redeem the
 	// joiner signs (a minimal step until the join protocol is rewritten).
 	Invite *ledger.ID `json:"invite,omitempty"`
-	Ops   [][]byte   `json:"ops,omitempty"`
-	Peers []addrInfo `json:"peers,omitempty"`
+	Ops    [][]byte   `json:"ops,omitempty"`
+	Peers  []addrInfo `json:"peers,omitempty"`
 }
 
 // joinProof carries ledger.SignRedeem by the invite key.
