@@ -297,6 +297,10 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 		l.mu.Unlock()
 		return nil, err
 	}
+	if err := op.verifyNodeProof(); err != nil {
+		l.mu.Unlock()
+		return nil, err
+	}
 	op.Sign(key)
 	b := op.Marshal()
 	id := op.ID()
