@@ -168,6 +168,10 @@ func TestBackdatedRedeemDoesNotReviveAnExpiredInvite(t *testing.T) {
 		if _, errs := l.AddAll([]*Op{back}); errs[0] == nil {
 			t.Errorf("AddAll(backdated redeem) on member %d accepted it", i)
 		}
+		// Sent again with the invite it redeems, as if both were new.
+		if _, errs := l.AddAll([]*Op{invOp, back}); errs[1] == nil {
+			t.Errorf("AddAll(invite, backdated redeem) on member %d accepted it", i)
+		}
 		if l.State().Role(uid(mal)) != RoleNone {
 			t.Errorf("member %d made mallory a member", i)
 		}

@@ -333,7 +333,7 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 func (l *Log) Add(o *Op) error {
 	errs := make([]error, 1)
 	l.mu.Lock()
-	l.arriving = arrivingIDs([]*Op{o})
+	l.arriving = l.arrivingLocked([]*Op{o})
 	if op, id, err := l.precheckLocked(o); err == nil && l.extendable(op) {
 		// The usual case of live sync: the op follows the whole log.
 		if err := l.addExtendingLocked(op, id); err != nil {
@@ -361,7 +361,7 @@ func (l *Log) Add(o *Op) error {
 func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	errs = make([]error, len(ops))
 	l.mu.Lock()
-	l.arriving = arrivingIDs(ops)
+	l.arriving = l.arrivingLocked(ops)
 	added, rest := l.addAllExtendingLocked(ops, errs)
 	slow := 0
 	if len(rest) > 0 {
@@ -669,12 +669,16 @@ func batchOrder(ops []*Op, ids []ID) []ID {
 	return out
 }
 
-// arrivingIDs returns the IDs of ops (nil entries skipped).
-func arrivingIDs(ops []*Op) map[ID]bool {
+// arrivingLocked returns the IDs of the ops of ops the log does not hold
+// yet (a peer may send again an op the log holds: it was held before).
+func (l *Log) arrivingLocked(ops []*Op) map[ID]bool {
 	m := make(map[ID]bool, len(ops))
 	for _, o := range ops {
-		if o != nil {
-			m[o.ID()] = true
+		if o == nil {
+			continue
+		}
+		if id := o.ID(); l.ops[id] == nil {
+			m[id] = true
 		}
 	}
 	return m
