@@ -315,7 +315,11 @@ func (o *Opened) serve(tc *net.TCPConn) {
 	cancel()
 	if err != nil {
 		o.setErr(err)
-		o.logf("tunnel %q to %s: %v; the connection from %s was closed (check that the peer is online and exposes %q)", o.name, o.to.ShortString(), err, tc.RemoteAddr(), o.name)
+		hint := fmt.Sprintf("check that the peer is online and exposes %q", o.name)
+		if errors.Is(err, stream.ErrNotAllowed) {
+			hint = "the exposing member must allow you"
+		}
+		o.logf("tunnel %q to %s: %v; the connection from %s was closed (%s)", o.name, o.to.ShortString(), err, tc.RemoteAddr(), hint)
 		return
 	}
 	if !o.conns.add(sc) {
