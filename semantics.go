@@ -263,7 +263,9 @@ func (n *Node) ListenFiles(allow Access) (net.Listener, error) {
 // Policy narrows who may use what on a node, beyond being a member. A nil
 // function admits every member. Layers built on a node (the home model's
 // device host, the OTA server) add theirs with AddPolicy; every policy added
-// must admit a request, stream or subscription.
+// must admit a request, stream or subscription. Each service's own Access
+// (given to Handle, Listen, Expose, ReceiveFiles; by default the owner and
+// admins) is checked after these.
 type Policy struct {
 	// Request decides a request to service; a non-nil error is the refusal
 	// the caller reads.
