@@ -2,7 +2,9 @@ package coconet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
@@ -350,5 +354,69 @@ func TestParseAccess(t *testing.T) {
 	}
 	if d := DescribeAccess(st, Access{Roles: []ledger.Role{ledger.RoleOwner}, Users: []identity.UserID{bn.User()}}); d != "the owner, bob" {
 		t.Errorf("DescribeAccess = %q", d)
+	}
+}
+
+// TestDeviceRefusedByDefault: a device of alice's (a node of hers with a
+// record in the device table) is refused on her default services although
+// its node belongs to her user — a device never carries the owner's
+// authority — and admitted where Devices is set.
+func TestDeviceRefusedByDefault(t *testing.T) {
+	alice := newUser(t, "alice")
+	if _, err := CreateNetwork(alice.home, "home", "user", ""); err != nil {
+		t.Fatal(err)
+	}
+	an := alice.start(t, "home")
+	id, err := LoadIdentity(alice.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key [32]byte
+	copy(key[:], id.Seed.NodeKey(an.NetworkID(), "hub").Public().(ed25519.PublicKey))
+	pid, err := node.PeerIDOf(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := an.Append(ledger.Op{Kind: ledger.KindAddNode, Subject: an.User(), Node: key, SubjectName: "hub"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := json.Marshal(map[string]any{"name": "hub", "node": pid.String(), "model": "test", "added": time.Now().UTC().Truncate(time.Second)})
+	if _, err := an.Append(ledger.Op{Kind: ledger.KindPut, Table: ledger.TableDevice, Key: pid.String(), Value: rec}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "hub")
+	if err := os.CopyFS(dir, os.DirFS(alice.home)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(NetworkDir(dir, an.NetworkID()), "ports.json"))
+	dn := &Node{Home: dir, Network: "home", App: "hub", ListenHost: "127.0.0.1", Logf: t.Logf}
+	if err := dn.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dn.Close() })
+	dn.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: an.PeerID(), Addrs: an.Internal().Host().Addrs()}})
+	if s, ok := an.Internal().SenderOf(dn.PeerID()); !ok || !s.Device {
+		t.Fatalf("alice's ledger sees the hub as %+v (member %v), want a device", s, ok)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := an.Listen("raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	an.Handle("lights.admin", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return []byte("done"), nil })
+	_, err = dn.Dial(ctx, "alice", "raw")
+	if want := `alice's service "raw" is not open to devices`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("device Dial err = %v, want it to say %q", err, want)
+	}
+	_, err = dn.Request(ctx, "alice", "lights.admin", nil)
+	if want := `alice's service "lights.admin" is not open to devices`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("device Request err = %v, want it to say %q", err, want)
+	}
+	an.Handle("lights.admin", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return []byte("done"), nil }, Access{Devices: true})
+	if got, err := dn.Request(ctx, "alice", "lights.admin", nil); err != nil || string(got) != "done" {
+		t.Errorf("device Request with Devices set = %q, %v; want done", got, err)
 	}
 }
