@@ -157,7 +157,7 @@ type Receiver struct {
 	MaxSize int64
 	OnEvent func(Event)
 
-	mu     sync.Mutex // guards active
+	mu     sync.Mutex // guards active and the choice of free names
 	active map[string]bool
 }
 
@@ -253,7 +253,7 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 		return
 	}
 	if err := f.Sync(); err != nil {
-		writeJSON(c, result{Error: "the receiver could not store the file: " + err.Error()})
+		writeJSON(c, result{Error: "the receiver could not store the file"})
 		return
 	}
 	sum, err := HashFile(ctx, f, nil)
@@ -265,9 +265,14 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 		rc.event(ev)
 		return
 	}
+	// One name at a time, so two copies of the same name never pick the
+	// same free name and one replaces the other.
+	rc.mu.Lock()
 	dst := freeName(rc.Dir, name)
-	if err := os.Rename(partial, dst); err != nil {
-		writeJSON(c, result{Error: "the receiver could not store the file: " + err.Error()})
+	err = os.Rename(partial, dst)
+	rc.mu.Unlock()
+	if err != nil {
+		writeJSON(c, result{Error: "the receiver could not store the file"})
 		return
 	}
 	syncDir(rc.Dir)
