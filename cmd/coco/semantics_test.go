@@ -259,9 +259,7 @@ func TestCLIAllow(t *testing.T) {
 	if _, errOut, code := coco(t, "", "--home", c, "copy", big, "home:alice"); code == 0 || !strings.Contains(errOut, "limit") {
 		t.Fatalf("copy over --max-size: exit %d, %q", code, errOut)
 	}
-	if !strings.Contains(recv.String(), "from carol") {
-		t.Errorf("receive said %q", recv.String())
-	}
+	eventually(t, "receive to report carol's file", func() bool { return strings.Contains(recv.String(), "received small.txt (5 B) from carol") })
 	ents, _ := os.ReadDir(inbox)
 	if len(ents) != 1 || ents[0].Name() != "small.txt" {
 		t.Errorf("inbox holds %v, want small.txt only", ents)
