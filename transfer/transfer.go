@@ -228,7 +228,16 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 		refuse("the same file is already being received from another copy; try again when it ends")
 		return
 	}
-	defer rc.end(o.SHA256)
+	// The claim ends before the sender reads the outcome, so that it can
+	// send the same file again at once.
+	claimed := true
+	release := func() {
+		if claimed {
+			claimed = false
+			rc.end(o.SHA256)
+		}
+	}
+	defer release()
 	partial := filepath.Join(rc.Dir, partialPrefix+o.SHA256)
 	f, err := os.OpenFile(partial, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -248,11 +257,13 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 	n, err := io.Copy(f, io.LimitReader(r, o.Size-have))
 	if err != nil || have+n != o.Size {
 		f.Sync() // keep what arrived for a resume
+		release()
 		ev.Error = fmt.Sprintf("interrupted after %d of %d bytes; kept for a resume", have+n, o.Size)
 		rc.event(ev)
 		return
 	}
 	if err := f.Sync(); err != nil {
+		release()
 		writeJSON(c, result{Error: "the receiver could not store the file"})
 		return
 	}
@@ -260,6 +271,7 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 	if err != nil || sum != o.SHA256 {
 		os.Remove(partial)
 		msg := "integrity check failed: the received bytes do not match the sender's SHA-256; send it again"
+		release()
 		writeJSON(c, result{Error: msg})
 		ev.Error = msg
 		rc.event(ev)
@@ -272,11 +284,13 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 	err = os.Rename(partial, dst)
 	rc.mu.Unlock()
 	if err != nil {
+		release()
 		writeJSON(c, result{Error: "the receiver could not store the file"})
 		return
 	}
 	syncDir(rc.Dir)
 	ev.Path = dst
+	release()
 	writeJSON(c, result{Path: filepath.Base(dst)})
 	rc.event(ev)
 }

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -323,4 +324,41 @@ func FuzzCleanName(f *testing.F) {
 			t.Fatalf("cleanName(%q) = %q, hidden or with a separator", s, name)
 		}
 	})
+}
+
+// TestOneCopyPerFile: while one copy of a file is under way, a second copy
+// of the same bytes is refused rather than writing into the same partial
+// file; once the first ends, it goes through.
+func TestOneCopyPerFile(t *testing.T) {
+	dir := t.TempDir()
+	addr, _ := serve(t, &Receiver{Dir: dir})
+	path, data, sum := randomFile(t, 256<<10)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(c, offer{Name: "data.bin", Size: int64(len(data)), SHA256: sum})
+	var a answer
+	if err := readJSON(bufio.NewReader(c), &a); err != nil || a.Error != "" {
+		t.Fatalf("first copy's answer = %+v, %v", a, err)
+	}
+	c.Write(data[:1000]) // and stall
+	if _, err := send(t, addr, path, sum, nil); err == nil || !strings.Contains(err.Error(), "already being received") {
+		t.Fatalf("second copy during the first: err = %v, want refused as already being received", err)
+	}
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := send(t, addr, path, sum, nil)
+		if err == nil {
+			if res.Path != "data.bin" {
+				t.Fatalf("copy after the first ended stored as %q", res.Path)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("copy after the first ended: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
