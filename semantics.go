@@ -100,7 +100,12 @@ func (n *Node) resolve(to string) (string, []peer.ID, error) {
 }
 
 // Handle serves a named request/reply service; Handle(name, nil) removes it.
-func (n *Node) Handle(service string, h rpc.Handler) { n.rpc.Handle(service, h) }
+// access says who may call it: by default the owner and admins only (and
+// this user's own nodes); pass e.g. Access{Roles: []ledger.Role{ledger.RoleGuest}}
+// to open it to guests, or Everyone. Guests refused read why.
+func (n *Node) Handle(service string, h rpc.Handler, access ...Access) {
+	n.rpc.Handle(service, h, access...)
+}
 
 // Request calls a service on a member's node and returns its reply. The
 // error says whether the peer is unreachable (rpc.ErrUnreachable), the
@@ -140,8 +145,12 @@ func (n *Node) Dial(ctx context.Context, to, service string) (*stream.Conn, erro
 	return nil, last
 }
 
-// Listen accepts streams for a named service from members.
-func (n *Node) Listen(service string) (net.Listener, error) { return n.streams.Listen(service) }
+// Listen accepts streams for a named service from members. access says
+// who may open them: by default the owner and admins only (and this user's
+// own nodes); see Handle.
+func (n *Node) Listen(service string, access ...Access) (net.Listener, error) {
+	return n.streams.Listen(service, access...)
+}
 
 // RPC is the node's request/reply service (Handle and Request by peer ID).
 func (n *Node) RPC() *rpc.Service { return n.rpc }
@@ -150,8 +159,11 @@ func (n *Node) RPC() *rpc.Service { return n.rpc }
 func (n *Node) Streams() *stream.Service { return n.streams }
 
 // Expose publishes a local TCP service (HOST:PORT) to the network as name.
-func (n *Node) Expose(ctx context.Context, name, target string) (*tunnel.Exposed, error) {
-	return tunnel.Expose(ctx, n.streams, name, target, n.Logf)
+// access says who may open it: by default the owner and admins only (and
+// this user's own nodes); a refused guest reads "alice's tunnel ssh is not
+// open to guests; ask alice to allow you".
+func (n *Node) Expose(ctx context.Context, name, target string, access ...Access) (*tunnel.Exposed, error) {
+	return tunnel.Expose(ctx, n.streams, name, target, n.Logf, access...)
 }
 
 // OpenTunnel listens on listen (e.g. "127.0.0.1:8080") and forwards each
@@ -195,30 +207,65 @@ func (n *Node) SendFile(ctx context.Context, to, path string, progress func(phas
 		if errors.Is(err, stream.ErrUnknownService) {
 			return transfer.Result{}, fmt.Errorf("%s is not receiving files; ask them to run `coco receive %s --dir DIR`", to, n.Info().Name)
 		}
+		if errors.Is(err, stream.ErrNotAllowed) {
+			return transfer.Result{}, fmt.Errorf("%s refused the file: %w", to, err)
+		}
 		return transfer.Result{}, err
 	}
 	defer c.Close()
 	return transfer.Send(ctx, c, filepath.Base(path), st.Size(), sum, f, report("send"))
 }
 
+// ReceiveOptions shape ReceiveFiles.
+type ReceiveOptions struct {
+	// Allow says who may send files: by default the owner and admins only
+	// (and this user's own nodes).
+	Allow Access
+	// MaxSize refuses larger files; 0 means transfer.DefaultMaxSize
+	// (4 GiB), a negative value no limit.
+	MaxSize int64
+}
+
 // ReceiveFiles accepts file copies into dir until ctx ends. accept, if not
-// nil, decides per file; onEvent reports each file.
-func (n *Node) ReceiveFiles(ctx context.Context, dir string, accept func(node.Sender, string, int64) error, onEvent func(transfer.Event)) error {
+// nil, decides per file; onEvent reports each file. Files are taken from
+// the members opts.Allow admits (by default the owner and admins only), up
+// to opts.MaxSize, under plain names not starting with a dot; the sender
+// learns only the base name a file was stored under.
+func (n *Node) ReceiveFiles(ctx context.Context, dir string, accept func(node.Sender, string, int64) error, onEvent func(transfer.Event), opts ...ReceiveOptions) error {
+	var o ReceiveOptions
+	if len(opts) > 0 {
+		o = opts[len(opts)-1]
+	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("%s is not a directory to receive into", dir)
 	}
-	l, err := n.streams.Listen(transfer.Service)
+	l, err := n.ListenFiles(o.Allow)
 	if err != nil {
-		return fmt.Errorf("already receiving files in %q: %w", n.Info().Name, err)
+		return err
 	}
-	rc := &transfer.Receiver{Dir: dir, Accept: accept, OnEvent: onEvent}
+	rc := &transfer.Receiver{Dir: dir, Accept: accept, OnEvent: onEvent, MaxSize: o.MaxSize}
 	return rc.Serve(ctx, l)
+}
+
+// ListenFiles listens for file copies (transfer.Service) from the members
+// allow admits, for a transfer.Receiver to serve; ReceiveFiles does both.
+func (n *Node) ListenFiles(allow Access) (net.Listener, error) {
+	if allow.What == "" {
+		allow.What = "file receive"
+	}
+	l, err := n.streams.Listen(transfer.Service, allow)
+	if err != nil {
+		return nil, fmt.Errorf("files for %q are already being received (another `coco receive` runs): %w", n.Info().Name, err)
+	}
+	return l, nil
 }
 
 // Policy narrows who may use what on a node, beyond being a member. A nil
 // function admits every member. Layers built on a node (the home model's
 // device host, the OTA server) add theirs with AddPolicy; every policy added
-// must admit a request, stream or subscription.
+// must admit a request, stream or subscription. Each service's own Access
+// (given to Handle, Listen, Expose, ReceiveFiles; by default the owner and
+// admins) is checked after these.
 type Policy struct {
 	// Request decides a request to service; a non-nil error is the refusal
 	// the caller reads.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
@@ -41,7 +42,7 @@ func TestRequestReply(t *testing.T) {
 	an, bn := pair(t)
 	an.Handle("thermo.read", func(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		return []byte(fmt.Sprintf("21.5C for %s", req.From.Name)), nil
-	})
+	}, Access{Roles: []ledger.Role{ledger.RoleGuest}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	got, err := bn.Request(ctx, "alice", "thermo.read", nil)
@@ -62,7 +63,7 @@ func TestStreamAndTunnel(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ex, err := an.Expose(ctx, "web", srv.Listener.Addr().String())
+	ex, err := an.Expose(ctx, "web", srv.Listener.Addr().String(), Access{Users: []identity.UserID{bn.User()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestStreamAndTunnel(t *testing.T) {
 		t.Fatalf("GET through tunnel = %q", body)
 	}
 	// A plain stream with half-close.
-	l, err := an.Listen("echo")
+	l, err := an.Listen("echo", Access{Roles: []ledger.Role{ledger.RoleGuest}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestSendFile(t *testing.T) {
 	events := make(chan transfer.Event, 4)
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
-	go an.ReceiveFiles(rctx, dir, nil, func(e transfer.Event) { events <- e })
+	go an.ReceiveFiles(rctx, dir, nil, func(e transfer.Event) { events <- e }, ReceiveOptions{Allow: Access{Roles: []ledger.Role{ledger.RoleGuest}}})
 	var last int64
 	var res transfer.Result
 	var err error
@@ -141,11 +142,11 @@ func TestSendFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := os.ReadFile(res.Path)
-	if !bytes.Equal(got, data) || last != int64(len(data)) {
-		t.Fatalf("received %d bytes (progress %d), want %d", len(got), last, len(data))
+	got, _ := os.ReadFile(filepath.Join(dir, res.Path))
+	if !bytes.Equal(got, data) || last != int64(len(data)) || res.Path != "photo.jpg" {
+		t.Fatalf("received %d bytes (progress %d) as %q, want %d as photo.jpg", len(got), last, res.Path, len(data))
 	}
-	if e := <-events; e.From != "bob" || e.Path != res.Path {
+	if e := <-events; e.From != "bob" || e.Path != filepath.Join(dir, res.Path) {
 		t.Fatalf("event = %+v", e)
 	}
 }
@@ -154,7 +155,7 @@ func TestSendFile(t *testing.T) {
 // may call a service, and that the refusal reaches the caller.
 func TestAddPolicy(t *testing.T) {
 	an, bn := pair(t)
-	an.Handle("door.open", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return []byte("opened"), nil })
+	an.Handle("door.open", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return []byte("opened"), nil }, Everyone)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if got, err := bn.Request(ctx, "alice", "door.open", nil); err != nil || string(got) != "opened" {

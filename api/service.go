@@ -79,25 +79,36 @@ type Progress struct {
 	Error  string           `json:"error,omitempty"`
 }
 
-// ReceiveRequest accepts files.
+// ReceiveRequest accepts files into Dir from the members Allow admits
+// (coconet.ParseAccess: "owner", "admin", "guest", "device" or a member;
+// none means the owner and admins), up to MaxSize bytes (0 means
+// transfer.DefaultMaxSize, negative no limit).
 type ReceiveRequest struct {
-	Dir string `json:"dir"`
+	Dir     string   `json:"dir"`
+	Allow   []string `json:"allow,omitempty"`
+	MaxSize int64    `json:"max_size,omitempty"`
 }
 
-// TunnelRequest exposes (Name, Target) or opens (To, Name, Listen) a tunnel.
+// TunnelRequest exposes (Name, Target, Allow) or opens (To, Name, Listen)
+// a tunnel. Allow is read as ReceiveRequest's.
 type TunnelRequest struct {
-	To     string `json:"to,omitempty"`
-	Name   string `json:"name"`
-	Target string `json:"target,omitempty"`
-	Listen string `json:"listen,omitempty"`
+	To     string   `json:"to,omitempty"`
+	Name   string   `json:"name"`
+	Target string   `json:"target,omitempty"`
+	Listen string   `json:"listen,omitempty"`
+	Allow  []string `json:"allow,omitempty"`
 }
 
-// TunnelEvent is sent when the tunnel is up (Addr) and then every few
-// seconds with its counters; Error ends it.
+// TunnelEvent is sent when the tunnel is up (Addr, and for an exposed one
+// Allowed: whom it is open to) and then every few seconds with its
+// counters; Error ends it. Warning, on an opened tunnel, says why the last
+// connection failed (the exposing member refused you, say); it stays open.
 type TunnelEvent struct {
-	Addr  string       `json:"addr,omitempty"`
-	Stats tunnel.Stats `json:"stats"`
-	Error string       `json:"error,omitempty"`
+	Addr    string       `json:"addr,omitempty"`
+	Allowed string       `json:"allowed,omitempty"`
+	Stats   tunnel.Stats `json:"stats"`
+	Warning string       `json:"warning,omitempty"`
+	Error   string       `json:"error,omitempty"`
 }
 
 // PublishRequest publishes a message.

@@ -19,15 +19,18 @@ const Version = "0.1.0"
 
 // serveBuiltins registers the services every daemon node answers.
 func (d *Daemon) serveBuiltins(n *coconet.Node) {
+	// Open to every member and device: they tell only what members know
+	// of each other (names, node IDs) and the version, and let anyone
+	// check a path.
 	n.Handle("coco.info", func(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		return json.Marshal(map[string]any{
 			"name": d.id.Name, "user": d.id.ID(), "node": n.PeerID().String(),
 			"version": Version, "time": time.Now().UTC(), "caller": req.From.Name,
 		})
-	})
+	}, coconet.Everyone)
 	n.Handle("coco.echo", func(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		return req.Payload, nil
-	})
+	}, coconet.Everyone)
 }
 
 func (d *Daemon) Call(ctx context.Context, network string, req api.CallRequest) (api.CallResult, error) {
@@ -93,12 +96,16 @@ func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveReq
 	if st, err := os.Stat(req.Dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory to receive into", req.Dir)
 	}
-	l, err := n.Listen(transfer.Service)
+	acc, err := coconet.ParseAccess(n.Ledger().State(), req.Allow)
 	if err != nil {
-		return nil, fmt.Errorf("files for %q are already being received (another `coco receive` runs)", network)
+		return nil, err
+	}
+	l, err := n.ListenFiles(acc)
+	if err != nil {
+		return nil, err
 	}
 	ch := make(chan transfer.Event, 16)
-	rc := &transfer.Receiver{Dir: req.Dir, OnEvent: func(e transfer.Event) {
+	rc := &transfer.Receiver{Dir: req.Dir, MaxSize: req.MaxSize, OnEvent: func(e transfer.Event) {
 		select {
 		case ch <- e:
 		case <-ctx.Done():
@@ -111,11 +118,12 @@ func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveReq
 	return ch, nil
 }
 
-// tunnelEvents reports a tunnel's address, then its counters every two
-// seconds, and closes it when ctx ends.
-func tunnelEvents(ctx context.Context, addr string, stats func() tunnel.Stats, closeFn func() error) <-chan api.TunnelEvent {
+// tunnelEvents reports first, then a tunnel's counters (and warn's
+// warning, if any) every two seconds, and closes it when ctx ends.
+func tunnelEvents(ctx context.Context, first api.TunnelEvent, stats func() tunnel.Stats, warn func() error, closeFn func() error) <-chan api.TunnelEvent {
 	ch := make(chan api.TunnelEvent, 1)
-	ch <- api.TunnelEvent{Addr: addr, Stats: stats()}
+	first.Stats = stats()
+	ch <- first
 	go func() {
 		defer close(ch)
 		defer closeFn()
@@ -126,8 +134,12 @@ func tunnelEvents(ctx context.Context, addr string, stats func() tunnel.Stats, c
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				ev := api.TunnelEvent{Stats: stats()}
+				if err := warn(); err != nil {
+					ev.Warning = err.Error()
+				}
 				select {
-				case ch <- api.TunnelEvent{Stats: stats()}:
+				case ch <- ev:
 				default:
 				}
 			}
@@ -141,11 +153,17 @@ func (d *Daemon) Expose(ctx context.Context, network string, req api.TunnelReque
 	if err != nil {
 		return nil, err
 	}
-	ex, err := n.Expose(ctx, req.Name, req.Target)
+	st := n.Ledger().State()
+	acc, err := coconet.ParseAccess(st, req.Allow)
 	if err != nil {
 		return nil, err
 	}
-	return tunnelEvents(ctx, req.Target, ex.Stats, ex.Close), nil
+	ex, err := n.Expose(ctx, req.Name, req.Target, acc)
+	if err != nil {
+		return nil, err
+	}
+	first := api.TunnelEvent{Addr: req.Target, Allowed: coconet.DescribeAccess(st, acc)}
+	return tunnelEvents(ctx, first, ex.Stats, func() error { return nil }, ex.Close), nil
 }
 
 func (d *Daemon) OpenTunnel(ctx context.Context, network string, req api.TunnelRequest) (<-chan api.TunnelEvent, error) {
@@ -160,5 +178,5 @@ func (d *Daemon) OpenTunnel(ctx context.Context, network string, req api.TunnelR
 	if err != nil {
 		return nil, err
 	}
-	return tunnelEvents(ctx, op.Addr().String(), op.Stats, op.Close), nil
+	return tunnelEvents(ctx, api.TunnelEvent{Addr: op.Addr().String()}, op.Stats, op.Err, op.Close), nil
 }

@@ -200,7 +200,7 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	}
 	bridges[n] = b
 	bridgesMu.Unlock()
-	ln, err := n.Listen(RawService)
+	ln, err := n.Listen(RawService, coconet.Everyone) // push servers are often devices
 	if err == nil {
 		b.rawLn = ln
 		if err = s.Start(ctx); err != nil {
@@ -218,7 +218,7 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	b.wg.Add(1)
 	go b.acceptRaw()
-	n.Handle(Service, b.handle)
+	n.Handle(Service, b.handle, coconet.Everyone)
 	nd := b.nd
 	b.nb = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {

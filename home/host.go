@@ -134,8 +134,9 @@ func NewHost(n *coconet.Node, opts HostOptions) (*Host, error) {
 	hosts.m[n] = h
 	hosts.Unlock()
 	n.AddPolicy(coconet.Policy{Topic: h.topicAllowed})
-	n.Handle(ServiceList, h.handleList)
-	n.Handle(ServiceCommand, h.handleCommand)
+	// Open to every member and device: the handlers check grants.
+	n.Handle(ServiceList, h.handleList, coconet.Everyone)
+	n.Handle(ServiceCommand, h.handleCommand, coconet.Everyone)
 	// The node's lifetime bounds the host's.
 	go func() {
 		select {

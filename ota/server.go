@@ -70,7 +70,9 @@ func (s *Server) Start() error {
 	if s.Logf == nil {
 		s.Logf = func(string, ...any) {}
 	}
-	l, err := s.Node.Listen(ServiceImage)
+	// Open to every node: the policy below admits only the nodes an
+	// authorization names.
+	l, err := s.Node.Listen(ServiceImage, coconet.Everyone)
 	if err != nil {
 		return fmt.Errorf("ota: serve images: %w", err)
 	}

@@ -11,6 +11,7 @@
 // it passes, and a caller that gives up cancels the handler's context too.
 //
 // The server identifies the caller only through its own ledger
-// (node.SenderOf), re-checks membership on every request and asks the
-// Authorize hook before running a handler.
+// (node.SenderOf), re-checks membership on every request, asks the
+// Authorize hook and then the service's node.Access (by default the owner
+// and admins only) before running a handler.
 package rpc

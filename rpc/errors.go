@@ -15,7 +15,8 @@ var (
 	// ErrUnknownService: the peer serves no service of that name.
 	ErrUnknownService = errors.New("unknown service")
 	// ErrNotAllowed: the peer refused the caller (not a member in its
-	// ledger, or its Authorize hook said no).
+	// ledger, its Authorize hook said no, or the service's node.Access
+	// does not admit the caller).
 	ErrNotAllowed = errors.New("not allowed")
 	// ErrDeadline: the deadline passed before the reply came. It also
 	// matches context.DeadlineExceeded.

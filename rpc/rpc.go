@@ -54,7 +54,7 @@ type Service struct {
 	wg   sync.WaitGroup
 
 	hmu      sync.RWMutex // guards handlers
-	handlers map[string]Handler
+	handlers map[string]handler
 
 	mu      sync.Mutex // guards following fields
 	closed  bool
@@ -80,7 +80,7 @@ func New(n *node.Node, opts Options) (*Service, error) {
 	s := &Service{
 		n:        n,
 		opts:     opts,
-		handlers: map[string]Handler{},
+		handlers: map[string]handler{},
 		conns:    map[peer.ID]*connEntry{},
 		streams:  map[network.Stream]struct{}{},
 	}
@@ -89,15 +89,24 @@ func New(n *node.Node, opts Options) (*Service, error) {
 	return s, nil
 }
 
+// handler is a registered service: its handler and who may call it.
+type handler struct {
+	h      Handler
+	access node.Access
+}
+
 // Handle registers h for name, replacing any handler; a nil h removes it.
-func (s *Service) Handle(name string, h Handler) {
+// access says who may call it (node.JoinAccess of the list): by default
+// only the owner and admins, decided on every request from this node's
+// ledger; a refused caller gets ErrNotAllowed and the reason.
+func (s *Service) Handle(name string, h Handler, access ...node.Access) {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	if h == nil {
 		delete(s.handlers, name)
 		return
 	}
-	s.handlers[name] = h
+	s.handlers[name] = handler{h: h, access: node.JoinAccess(access...)}
 }
 
 // Close stops serving, fails calls in flight and waits for handlers to
@@ -481,12 +490,17 @@ func (s *Service) handleStream(st network.Stream) {
 			}
 		}
 		s.hmu.RLock()
-		h := s.handlers[f.service]
+		e, ok := s.handlers[f.service]
 		s.hmu.RUnlock()
-		if h == nil {
+		if !ok {
 			sc.reply(f.id, statusUnknown, nil)
 			continue
 		}
+		if err := s.n.CheckAccess(e.access, f.service, from); err != nil {
+			sc.reply(f.id, statusDenied, []byte(err.Error()))
+			continue
+		}
+		h := e.h
 		var ctx context.Context
 		var cancel context.CancelFunc
 		if f.timeout > 0 {

@@ -197,8 +197,8 @@ func TestNotAllowed(t *testing.T) {
 		return nil
 	}})
 	bs := newService(t, bob, rpc.Options{})
-	as.Handle("thermo.read", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return []byte("21.5"), nil })
-	as.Handle("public", echo)
+	as.Handle("thermo.read", func(ctx context.Context, req *rpc.Request) ([]byte, error) { return []byte("21.5"), nil }, node.Everyone)
+	as.Handle("public", echo, node.Everyone)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := bs.Request(ctx, alice.PeerID(), "thermo.read", nil)

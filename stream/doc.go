@@ -10,6 +10,7 @@
 // those of the libp2p stream.
 //
 // The listener identifies the caller only through its own ledger
-// (node.SenderOf), re-checks membership on every stream and asks the
-// Authorize hook before a connection reaches Accept.
+// (node.SenderOf), re-checks membership on every stream, asks the
+// Authorize hook and then the listener's node.Access (by default the owner
+// and admins only) before a connection reaches Accept.
 package stream

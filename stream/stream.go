@@ -202,8 +202,11 @@ func refuse(st network.Stream, status byte, reason string) {
 }
 
 // Listen returns a listener for service; its Accept returns *Conn. A
-// service has at most one listener at a time.
-func (s *Service) Listen(service string) (net.Listener, error) {
+// service has at most one listener at a time. access says who may open
+// streams to it (node.JoinAccess of the list): by default only the owner
+// and admins, decided on every stream from this node's ledger; a refused
+// dialer reads why.
+func (s *Service) Listen(service string, access ...node.Access) (net.Listener, error) {
 	if len(service) == 0 || len(service) > MaxService {
 		return nil, fmt.Errorf("stream: service name of %d bytes: use 1 to %d bytes", len(service), MaxService)
 	}
@@ -215,7 +218,7 @@ func (s *Service) Listen(service string) (net.Listener, error) {
 	if _, ok := s.listeners[service]; ok {
 		return nil, fmt.Errorf("stream: %q already has a listener on this node; close it first", service)
 	}
-	l := &listener{s: s, service: service, ch: make(chan *Conn, acceptBacklog), done: make(chan struct{})}
+	l := &listener{s: s, service: service, access: node.JoinAccess(access...), ch: make(chan *Conn, acceptBacklog), done: make(chan struct{})}
 	s.listeners[service] = l
 	return l, nil
 }
@@ -253,6 +256,11 @@ func (s *Service) handleStream(st network.Stream) {
 		refuse(st, statusUnknown, "")
 		return
 	}
+	if err := s.n.CheckAccess(ln.access, service, from); err != nil {
+		s.opts.Logf("stream: refused %s (%s) on %q: %v", from.Name, p.ShortString(), service, err)
+		refuse(st, statusDenied, err.Error())
+		return
+	}
 	c := &Conn{st: st, sender: from, service: service}
 	// The verdict goes out before the connection is handed over so that
 	// it always precedes the application's bytes.
@@ -277,6 +285,7 @@ func (s *Service) handleStream(st network.Stream) {
 type listener struct {
 	s       *Service
 	service string
+	access  node.Access
 	ch      chan *Conn
 	done    chan struct{}
 	once    sync.Once

@@ -229,7 +229,7 @@ func TestAuthorize(t *testing.T) {
 		return nil
 	}})
 	bs := newService(t, bob, stream.Options{})
-	l, err := as.Listen("camera")
+	l, err := as.Listen("camera", node.Everyone) // the hook alone decides
 	if err != nil {
 		t.Fatal(err)
 	}

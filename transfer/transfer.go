@@ -14,7 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coconet/coconet/node"
 )
@@ -24,6 +26,16 @@ const Service = "coco.files/1"
 
 // MaxName bounds a file name.
 const MaxName = 255
+
+// DefaultMaxSize is the largest file a Receiver takes when its MaxSize is 0.
+const DefaultMaxSize = 4 << 30
+
+// StaleAfter is how old an interrupted copy's partial file must be for
+// Serve to delete it when it starts.
+const StaleAfter = 24 * time.Hour
+
+// partialPrefix starts the name of a copy under way, followed by its SHA-256.
+const partialPrefix = ".coco-partial-"
 
 type offer struct {
 	Name   string `json:"name"`
@@ -37,7 +49,7 @@ type answer struct {
 }
 
 type result struct {
-	Path  string `json:"path,omitempty"`
+	Path  string `json:"path,omitempty"` // the base name the file was stored under
 	Error string `json:"error,omitempty"`
 }
 
@@ -47,7 +59,7 @@ type Result struct {
 	Size    int64         `json:"size"`
 	SHA256  string        `json:"sha256"`
 	Resumed int64         `json:"resumed_from"` // bytes the receiver already had
-	Path    string        `json:"path"`         // where the receiver stored it
+	Path    string        `json:"path"`         // the name the receiver stored it under (a base name, never its directory)
 	Took    time.Duration `json:"took_ns"`
 }
 
@@ -115,7 +127,7 @@ func Send(ctx context.Context, conn net.Conn, name string, size int64, sum strin
 	if out.Error != "" {
 		return res, fmt.Errorf("transfer: the receiver rejected the file: %s", out.Error)
 	}
-	res.Path = out.Path
+	res.Path = filepath.Base(out.Path) // a base name, whatever an older receiver sent
 	res.Took = time.Since(start)
 	return res, nil
 }
@@ -126,23 +138,33 @@ type Event struct {
 	Name    string `json:"name"`
 	Size    int64  `json:"size"`
 	Resumed int64  `json:"resumed_from,omitempty"`
-	Path    string `json:"path,omitempty"`
+	Path    string `json:"path,omitempty"` // where it was stored (the receiver's side only)
 	Error   string `json:"error,omitempty"`
 }
 
-// Receiver stores incoming files in Dir.
+// Receiver stores incoming files in Dir. Who may send is decided before a
+// stream reaches it (the listener's node.Access); the Receiver refuses
+// names that are not a plain base name or that start with a dot, files
+// over MaxSize, and tells the sender only the base name it stored a file
+// under.
 type Receiver struct {
 	Dir string
-	// Accept decides whether to take a file; nil accepts every file from a
-	// member. Return an error that says why not.
+	// Accept decides whether to take a file; nil accepts every file the
+	// listener let through. Return an error that says why not.
 	Accept func(from node.Sender, name string, size int64) error
-	// MaxSize refuses larger files; 0 means no limit beyond free space.
+	// MaxSize refuses larger files; 0 means DefaultMaxSize, a negative
+	// value no limit beyond free space.
 	MaxSize int64
 	OnEvent func(Event)
+
+	mu     sync.Mutex // guards active and the choice of free names
+	active map[string]bool
 }
 
-// Serve accepts copies on l until it is closed or ctx ends.
+// Serve accepts copies on l until it is closed or ctx ends. It first
+// deletes the partial files of copies interrupted more than StaleAfter ago.
 func (rc *Receiver) Serve(ctx context.Context, l net.Listener) error {
+	CleanPartials(rc.Dir, time.Now().Add(-StaleAfter))
 	go func() { <-ctx.Done(); l.Close() }()
 	for {
 		c, err := l.Accept()
@@ -192,8 +214,8 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 		refuse("malformed offer")
 		return
 	}
-	if rc.MaxSize > 0 && o.Size > rc.MaxSize {
-		refuse(fmt.Sprintf("file of %d bytes is over this receiver's limit of %d bytes", o.Size, rc.MaxSize))
+	if max := rc.maxSize(); max >= 0 && o.Size > max {
+		refuse(fmt.Sprintf("file of %d bytes is over this receiver's limit of %d bytes", o.Size, max))
 		return
 	}
 	if rc.Accept != nil {
@@ -202,7 +224,21 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 			return
 		}
 	}
-	partial := filepath.Join(rc.Dir, ".coco-partial-"+o.SHA256)
+	if !rc.begin(o.SHA256) {
+		refuse("the same file is already being received from another copy; try again when it ends")
+		return
+	}
+	// The claim ends before the sender reads the outcome, so that it can
+	// send the same file again at once.
+	claimed := true
+	release := func() {
+		if claimed {
+			claimed = false
+			rc.end(o.SHA256)
+		}
+	}
+	defer release()
+	partial := filepath.Join(rc.Dir, partialPrefix+o.SHA256)
 	f, err := os.OpenFile(partial, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		refuse("the receiver cannot write to its directory")
@@ -221,32 +257,87 @@ func (rc *Receiver) handle(ctx context.Context, c net.Conn) {
 	n, err := io.Copy(f, io.LimitReader(r, o.Size-have))
 	if err != nil || have+n != o.Size {
 		f.Sync() // keep what arrived for a resume
+		release()
 		ev.Error = fmt.Sprintf("interrupted after %d of %d bytes; kept for a resume", have+n, o.Size)
 		rc.event(ev)
 		return
 	}
 	if err := f.Sync(); err != nil {
-		writeJSON(c, result{Error: "the receiver could not store the file: " + err.Error()})
+		release()
+		writeJSON(c, result{Error: "the receiver could not store the file"})
 		return
 	}
 	sum, err := HashFile(ctx, f, nil)
 	if err != nil || sum != o.SHA256 {
 		os.Remove(partial)
 		msg := "integrity check failed: the received bytes do not match the sender's SHA-256; send it again"
+		release()
 		writeJSON(c, result{Error: msg})
 		ev.Error = msg
 		rc.event(ev)
 		return
 	}
+	// One name at a time, so two copies of the same name never pick the
+	// same free name and one replaces the other.
+	rc.mu.Lock()
 	dst := freeName(rc.Dir, name)
-	if err := os.Rename(partial, dst); err != nil {
-		writeJSON(c, result{Error: "the receiver could not store the file: " + err.Error()})
+	err = os.Rename(partial, dst)
+	rc.mu.Unlock()
+	if err != nil {
+		release()
+		writeJSON(c, result{Error: "the receiver could not store the file"})
 		return
 	}
 	syncDir(rc.Dir)
 	ev.Path = dst
-	writeJSON(c, result{Path: dst})
+	release()
+	writeJSON(c, result{Path: filepath.Base(dst)})
 	rc.event(ev)
+}
+
+func (rc *Receiver) maxSize() int64 {
+	switch {
+	case rc.MaxSize == 0:
+		return DefaultMaxSize
+	case rc.MaxSize < 0:
+		return -1
+	}
+	return rc.MaxSize
+}
+
+// begin claims the partial file of sum for one copy at a time.
+func (rc *Receiver) begin(sum string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.active[sum] {
+		return false
+	}
+	if rc.active == nil {
+		rc.active = map[string]bool{}
+	}
+	rc.active[sum] = true
+	return true
+}
+
+func (rc *Receiver) end(sum string) {
+	rc.mu.Lock()
+	delete(rc.active, sum)
+	rc.mu.Unlock()
+}
+
+// CleanPartials deletes the partial files in dir of copies last written
+// before cutoff; it returns how many it deleted.
+func CleanPartials(dir string, cutoff time.Time) int {
+	ms, _ := filepath.Glob(filepath.Join(dir, partialPrefix+"*"))
+	n := 0
+	for _, m := range ms {
+		if st, err := os.Lstat(m); err == nil && st.Mode().IsRegular() && st.ModTime().Before(cutoff) {
+			if os.Remove(m) == nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func syncDir(dir string) {
@@ -256,14 +347,19 @@ func syncDir(dir string) {
 	}
 }
 
-// cleanName keeps a file name safe: a base name, no path, no control bytes.
+// cleanName keeps a file name safe: a base name of valid UTF-8, no path
+// separator, no control bytes, and no leading dot (no hidden files, no
+// "." or "..", no partial files of other copies).
 func cleanName(s string) (string, error) {
-	if s == "" || len(s) > MaxName || s == "." || s == ".." || strings.ContainsAny(s, "/\\\x00") || strings.HasPrefix(s, ".coco-partial-") {
-		return "", errors.New("unacceptable file name")
+	if s == "" || len(s) > MaxName || strings.ContainsAny(s, "/\\\x00") || !utf8.ValidString(s) {
+		return "", errors.New("unacceptable file name: send a plain file name")
+	}
+	if strings.HasPrefix(s, ".") {
+		return "", fmt.Errorf("unacceptable file name %q: names starting with a dot (hidden files) are not received; rename the file", s)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return "", errors.New("unacceptable file name")
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return "", errors.New("unacceptable file name: it holds control characters")
 		}
 	}
 	return s, nil

@@ -5,8 +5,10 @@
 //
 // Each TCP connection is one stream (package stream, service
 // "tunnel/NAME"), so connections are independent, flow-controlled and
-// end-to-end encrypted; only members reach an exposed service, and guests
-// only where the stream service's Authorize hook grants it. Half-close is
+// end-to-end encrypted. Only the members the tunnel's node.Access admits
+// reach an exposed service — by default the owner and admins; guests and
+// devices only when Expose names them — and a refused member reads why
+// (Opened.Err). Half-close is
 // carried in both directions. When the exposing node cannot reach its
 // target, it says so in a status byte before any data and the opening node
 // closes the local connection at once and logs what to do.

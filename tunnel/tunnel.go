@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/stream"
 )
 
@@ -118,9 +119,11 @@ type Exposed struct {
 }
 
 // Expose publishes target (host:port) under name on s's node: members that
-// Open it get connections to target. ctx bounds only the setup; Close ends
-// the tunnel.
-func Expose(ctx context.Context, s *stream.Service, name, target string, logf func(string, ...any)) (*Exposed, error) {
+// Open it get connections to target. access says which members may
+// (node.JoinAccess of the list): by default only the owner and admins;
+// others read "alice's tunnel ssh is not open to guests". ctx bounds only
+// the setup; Close ends the tunnel.
+func Expose(ctx context.Context, s *stream.Service, name, target string, logf func(string, ...any), access ...node.Access) (*Exposed, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -130,7 +133,11 @@ func Expose(ctx context.Context, s *stream.Service, name, target string, logf fu
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	l, err := s.Listen(ServicePrefix + name)
+	acc := node.JoinAccess(access...)
+	if acc.What == "" {
+		acc.What = "tunnel " + name
+	}
+	l, err := s.Listen(ServicePrefix+name, acc)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: expose %q: %w", name, err)
 	}
@@ -218,6 +225,9 @@ type Opened struct {
 	cancel context.CancelFunc
 	stats  stats
 	conns  conns
+
+	errMu   sync.Mutex // guards lastErr
+	lastErr error
 }
 
 // Open listens on listen (host:port, port 0 picks one; see Addr) and
@@ -244,6 +254,21 @@ func (o *Opened) Addr() net.Addr { return o.l.Addr() }
 
 // Stats reports the tunnel's connections and bytes so far.
 func (o *Opened) Stats() Stats { return o.stats.get() }
+
+// Err is why the last connection through the tunnel failed (the exposing
+// node refused this member, is unreachable, or cannot reach its target);
+// nil when it succeeded. The tunnel stays open either way.
+func (o *Opened) Err() error {
+	o.errMu.Lock()
+	defer o.errMu.Unlock()
+	return o.lastErr
+}
+
+func (o *Opened) setErr(err error) {
+	o.errMu.Lock()
+	o.lastErr = err
+	o.errMu.Unlock()
+}
 
 // Close stops listening, closes every connection and waits for them. It is
 // idempotent.
@@ -289,7 +314,12 @@ func (o *Opened) serve(tc *net.TCPConn) {
 	sc, err := o.s.Dial(ctx, o.to, ServicePrefix+o.name)
 	cancel()
 	if err != nil {
-		o.logf("tunnel %q to %s: %v; the connection from %s was closed (check that the peer is online and exposes %q)", o.name, o.to.ShortString(), err, tc.RemoteAddr(), o.name)
+		o.setErr(err)
+		hint := fmt.Sprintf("check that the peer is online and exposes %q", o.name)
+		if errors.Is(err, stream.ErrNotAllowed) {
+			hint = "the exposing member must allow you"
+		}
+		o.logf("tunnel %q to %s: %v; the connection from %s was closed (%s)", o.name, o.to.ShortString(), err, tc.RemoteAddr(), hint)
 		return
 	}
 	if !o.conns.add(sc) {
@@ -305,10 +335,12 @@ func (o *Opened) serve(tc *net.TCPConn) {
 		if err == nil {
 			reason = readReason(sc)
 		}
+		o.setErr(fmt.Errorf("tunnel %q: %s", o.name, reason))
 		o.logf("tunnel %q to %s: %s; the connection from %s was closed (start the service on the exposing node)", o.name, o.to.ShortString(), reason, tc.RemoteAddr())
 		sc.Reset()
 		return
 	}
+	o.setErr(nil)
 	o.stats.conns.Add(1)
 	o.stats.active.Add(1)
 	defer o.stats.active.Add(-1)

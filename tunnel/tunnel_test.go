@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,8 +17,10 @@ import (
 	"time"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/stream"
 	"github.com/coconet/coconet/tunnel"
 )
@@ -333,5 +336,67 @@ func expectPromptClose(t *testing.T, addr string) {
 	}
 	if len(b) != 0 {
 		t.Fatalf("read %q from a tunnel whose far service is down, want nothing", b)
+	}
+}
+
+// TestExposeAccess: a guest opening a tunnel exposed with the default
+// access gets its connection closed before the target is dialed, and Err
+// says whose tunnel refused and what to do; allowed by name, she gets
+// through.
+func TestExposeAccess(t *testing.T) {
+	alice, bob := pair(t, ledger.RoleGuest)
+	as, bs := newStreams(t, alice), newStreams(t, bob)
+	var mu sync.Mutex
+	hits := 0
+	target := tcpServer(t, func(c *net.TCPConn) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		c.Write([]byte("SSH-2.0-test\r\n"))
+	})
+	banner := func(o *tunnel.Opened) string {
+		c, err := net.Dial("tcp", o.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+
+	_, o, _ := setup(t, as, bs, alice, "ssh", target)
+	if got := banner(o); got != "" {
+		t.Fatalf("guest read %q through a tunnel not open to guests", got)
+	}
+	want := "alice's tunnel ssh is not open to guests; ask alice to allow you"
+	for deadline := time.Now().Add(10 * time.Second); o.Err() == nil && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := o.Err(); err == nil || !errors.Is(err, stream.ErrNotAllowed) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Opened.Err() = %v, want ErrNotAllowed saying %q", err, want)
+	}
+	mu.Lock()
+	if hits != 0 {
+		t.Fatalf("the target was dialed %d times for a refused guest", hits)
+	}
+	mu.Unlock()
+
+	ctx := context.Background()
+	e, err := tunnel.Expose(ctx, as, "web", target, t.Logf, node.Access{Users: []identity.UserID{bob.User()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	o2, err := tunnel.Open(ctx, bs, alice.PeerID(), "web", "127.0.0.1:0", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o2.Close()
+	if got := banner(o2); got != "SSH-2.0-test\r\n" {
+		t.Fatalf("guest allowed by name read %q, want the banner", got)
+	}
+	if err := o2.Err(); err != nil {
+		t.Errorf("Opened.Err() after a success = %v, want nil", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 func init() {
 	register(command{"copy", "FILE NET:MEMBER", "send a file to a member who runs `coco receive` (resumes, checks SHA-256)", runCopy})
-	register(command{"receive", "NET --dir DIR", "accept files sent to you into DIR while this runs", runReceive})
+	register(command{"receive", "NET --dir DIR [--allow admin|guest|device|MEMBER…] [--max-size 4GiB]", "accept files sent to you into DIR while this runs (from the owner and admins unless --allow says more)", runReceive})
 }
 
 func runCopy(ctx context.Context, e *env, args []string) error {
@@ -92,15 +93,53 @@ func size(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// parseSize reads "4GiB", "500M", "1024": binary units, the "iB" and "B"
+// optional.
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = t[:len(t)-1]
+		}
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	if err != nil || v < 0 || v*float64(mult) > 1<<62 {
+		return 0, errors.New("give a size such as 500MiB or 4GiB")
+	}
+	return int64(v * float64(mult)), nil
+}
+
 func runReceive(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory to store received files in")
+	var allow allowFlag
+	fs.Var(&allow, "allow", allowUsage)
+	maxSize := fs.String("max-size", "4GiB", "refuse larger files (bytes, or with KiB, MiB, GiB, TiB; 0 for no limit)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 || *dir == "" {
 		return usagef("give the network and --dir DIR")
+	}
+	limit, err := parseSize(*maxSize)
+	if err != nil {
+		return usagef("--max-size %s: %v", *maxSize, err)
+	}
+	if limit == 0 {
+		limit = -1 // no limit
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
@@ -111,12 +150,20 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer done()
-	ch, err := svc.Receive(ctx, pos[0], api.ReceiveRequest{Dir: abs})
+	ch, err := svc.Receive(ctx, pos[0], api.ReceiveRequest{Dir: abs, Allow: allow, MaxSize: limit})
 	if err != nil {
 		return err
 	}
 	if !e.json {
-		fmt.Fprintf(e.stderr, "Receiving files for %q into %s; Ctrl-C to stop.\n", pos[0], abs)
+		from := "the owner and admins"
+		if len(allow) > 0 {
+			from = allow.String()
+		}
+		lim := "no size limit"
+		if limit > 0 {
+			lim = "up to " + size(limit)
+		}
+		fmt.Fprintf(e.stderr, "Receiving files for %q into %s from %s, %s; Ctrl-C to stop.\n", pos[0], abs, from, lim)
 	}
 	for ev := range ch {
 		e.output(ev, func(w io.Writer) {

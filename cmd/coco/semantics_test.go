@@ -156,3 +156,126 @@ func TestCLIPubSub(t *testing.T) {
 		t.Fatalf("publishing on a wildcard topic: exit %d, %q", code, errOut)
 	}
 }
+
+// TestCLIAllow: a guest's daemon is refused on a tunnel and a receive
+// exposed with the defaults, and reads why; --allow opens them to her by
+// name, and --max-size bounds what she may send.
+func TestCLIAllow(t *testing.T) {
+	a, _ := twoDaemons(t)
+	c := filepath.Join(t.TempDir(), "carol")
+	mustCoco(t, "--home", c, "init", "--name", "carol")
+	code := jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--role", "guest", "--json"), "code")
+	mustCoco(t, "--home", c, "join", code)
+	startDaemon(t, c)
+	eventually(t, "carol to reach alice", func() bool {
+		return strings.Contains(mustCoco(t, "--home", c, "peers", "home", "--json"), `"connected": true`)
+	})
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "it works") }))
+	defer srv.Close()
+	exposed := background(t, "--home", a, "tunnel", "expose", "home", "web", srv.Listener.Addr().String())
+	eventually(t, "expose to start", func() bool { return strings.Contains(exposed.String(), "to the owner and admins") })
+	get := func(tunnelName string) (warning, body string) {
+		opened := background(t, "--home", c, "tunnel", "open", "home", "alice/"+tunnelName, "--json")
+		var addr string
+		eventually(t, "tunnel to open", func() bool {
+			var ev struct{ Addr string }
+			if json.NewDecoder(strings.NewReader(opened.String())).Decode(&ev) == nil && ev.Addr != "" {
+				addr = ev.Addr
+				return true
+			}
+			return false
+		})
+		eventually(t, "a GET through the tunnel to end", func() bool {
+			resp, err := http.Get("http://" + addr + "/")
+			if err != nil {
+				return true // the tunnel closed the connection
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return true
+		})
+		if body != "" {
+			return "", body
+		}
+		eventually(t, "the tunnel's warning", func() bool {
+			dec := json.NewDecoder(strings.NewReader(opened.String()))
+			for {
+				var ev struct{ Warning string }
+				if dec.Decode(&ev) != nil {
+					return false
+				}
+				if ev.Warning != "" {
+					warning = ev.Warning
+					return true
+				}
+			}
+		})
+		return warning, ""
+	}
+	if w, body := get("web"); body != "" || !strings.Contains(w, "alice's tunnel web is not open to guests; ask alice to allow you") {
+		t.Fatalf("guest through a default tunnel: body %q, warning %q", body, w)
+	}
+	exposed2 := background(t, "--home", a, "tunnel", "expose", "home", "web2", srv.Listener.Addr().String(), "--allow", "admin,carol")
+	eventually(t, "expose to start", func() bool { return strings.Contains(exposed2.String(), "to the owner and admins, carol") })
+	if w, body := get("web2"); body != "it works" {
+		t.Fatalf("guest through a tunnel allowing her: body %q, warning %q", body, w)
+	}
+	if _, errOut, code := coco(t, "", "--home", a, "tunnel", "expose", "home", "web3", "127.0.0.1:1", "--allow", "mallory"); code == 0 || !strings.Contains(errOut, "mallory") {
+		t.Fatalf("--allow of an unknown member: exit %d, %q", code, errOut)
+	}
+
+	// receive: refused by default; with --allow carol, up to --max-size.
+	small := filepath.Join(t.TempDir(), "small.txt")
+	os.WriteFile(small, []byte("hello"), 0o600)
+	big := filepath.Join(t.TempDir(), "big.bin")
+	os.WriteFile(big, make([]byte, 4096), 0o600)
+	inbox := t.TempDir()
+	_, stop := backgroundStop(t, "--home", a, "receive", "home", "--dir", inbox)
+	eventually(t, "the guest's copy to be refused", func() bool {
+		_, errOut, code := coco(t, "", "--home", c, "copy", small, "home:alice")
+		return code != 0 && strings.Contains(errOut, "alice's file receive is not open to guests; ask alice to allow you")
+	})
+	stop()
+	eventually(t, "the first receive to end", func() bool {
+		_, errOut, _ := coco(t, "", "--home", c, "copy", small, "home:alice")
+		return strings.Contains(errOut, "not receiving")
+	})
+	recv := background(t, "--home", a, "receive", "home", "--dir", inbox, "--allow", "carol", "--max-size", "1KiB")
+	var lastErr string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, errOut, code := coco(t, "", "--home", c, "copy", small, "home:alice")
+		if code == 0 {
+			break
+		}
+		lastErr = errOut
+		if time.Now().After(deadline) {
+			t.Fatalf("guest's copy to a receive allowing her: %q (receive said %q)", lastErr, recv.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, errOut, code := coco(t, "", "--home", c, "copy", big, "home:alice"); code == 0 || !strings.Contains(errOut, "limit") {
+		t.Fatalf("copy over --max-size: exit %d, %q", code, errOut)
+	}
+	eventually(t, "receive to report carol's file", func() bool { return strings.Contains(recv.String(), "received small.txt (5 B) from carol") })
+	ents, _ := os.ReadDir(inbox)
+	if len(ents) != 1 || ents[0].Name() != "small.txt" {
+		t.Errorf("inbox holds %v, want small.txt only", ents)
+	}
+}
+
+// backgroundStop is background with a stop function for before the test
+// ends.
+func backgroundStop(t *testing.T, args ...string) (*syncBuf, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuf{}
+	done := make(chan struct{})
+	go func() { run(ctx, args, strings.NewReader(""), out, io.Discard); close(done) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return out, stop
+}

@@ -12,12 +12,27 @@ import (
 )
 
 func init() {
-	register(command{"tunnel expose", "NET NAME HOST:PORT", "publish a local TCP service to the network as NAME while this runs", runExpose})
+	register(command{"tunnel expose", "NET NAME HOST:PORT [--allow admin|guest|device|MEMBER…]", "publish a local TCP service to the network as NAME while this runs (to the owner and admins unless --allow says more)", runExpose})
 	register(command{"tunnel open", "NET MEMBER/NAME [--listen 127.0.0.1:PORT]", "forward a local port to a member's exposed service while this runs", runOpen})
 }
 
+// allowFlag is --allow: repeatable, each value comma-separated words.
+type allowFlag []string
+
+func (a *allowFlag) String() string     { return strings.Join(*a, ",") }
+func (a *allowFlag) Set(v string) error { *a = append(*a, v); return nil }
+
+const allowUsage = "who may use it: admin, guest, device, owner or a member's name (repeatable or comma-separated; default: the owner and admins)"
+
 func runExpose(ctx context.Context, e *env, args []string) error {
-	if len(args) != 3 {
+	fs := flag.NewFlagSet("tunnel expose", flag.ContinueOnError)
+	var allow allowFlag
+	fs.Var(&allow, "allow", allowUsage)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 3 {
 		return usagef("give the network, a name and HOST:PORT")
 	}
 	svc, done, err := e.service()
@@ -25,13 +40,13 @@ func runExpose(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer done()
-	ch, err := svc.Expose(ctx, args[0], api.TunnelRequest{Name: args[1], Target: args[2]})
+	ch, err := svc.Expose(ctx, pos[0], api.TunnelRequest{Name: pos[1], Target: pos[2], Allow: allow})
 	if err != nil {
 		return err
 	}
 	return followTunnel(ctx, e, ch, func(w io.Writer, ev api.TunnelEvent) {
-		fmt.Fprintf(w, "Exposing %s as %q in %q; members open it with:\n  coco tunnel open %s YOUR-NAME/%s --listen 127.0.0.1:PORT\nCtrl-C to stop.\n",
-			ev.Addr, args[1], args[0], args[0], args[1])
+		fmt.Fprintf(w, "Exposing %s as %q in %q to %s; they open it with:\n  coco tunnel open %s YOUR-NAME/%s --listen 127.0.0.1:PORT\nCtrl-C to stop.\n",
+			ev.Addr, pos[1], pos[0], ev.Allowed, pos[0], pos[1])
 	})
 }
 
@@ -65,6 +80,7 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 
 func followTunnel(ctx context.Context, e *env, ch <-chan api.TunnelEvent, first func(io.Writer, api.TunnelEvent)) error {
 	n := 0
+	warned := ""
 	for ev := range ch {
 		if ev.Error != "" {
 			return errors.New(ev.Error)
@@ -74,6 +90,11 @@ func followTunnel(ctx context.Context, e *env, ch <-chan api.TunnelEvent, first 
 		} else if e.json {
 			e.output(ev, nil)
 		} else {
+			if ev.Warning != "" && ev.Warning != warned {
+				clearLine(e)
+				fmt.Fprintf(e.stderr, "a connection failed: %s\n", ev.Warning)
+			}
+			warned = ev.Warning
 			s := ev.Stats
 			fmt.Fprintf(e.stderr, "\r%d connection(s), %d active, %s in, %s out   ", s.Conns, s.Active, size(s.BytesIn), size(s.BytesOut))
 		}

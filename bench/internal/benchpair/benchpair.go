@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/ledger"
 )
 
 // Pair is alice (owner) and bob (guest) with started nodes.
@@ -48,7 +49,9 @@ func Start(ctx context.Context, prefix string, logf func(string, ...any)) (_ *Pa
 		p.Alice = nil
 		return nil, fmt.Errorf("start alice: %w", err)
 	}
-	code, _, err := p.Alice.Invite(coconet.InviteOptions{TTL: time.Hour})
+	// Bob is an admin: alice's streams, services and tunnels are open to
+	// the owner and admins by default.
+	code, _, err := p.Alice.Invite(coconet.InviteOptions{Role: ledger.RoleAdmin, TTL: time.Hour})
 	if err != nil {
 		return nil, fmt.Errorf("invite: %w", err)
 	}
