@@ -93,9 +93,9 @@ func smuggle(t *testing.T, u *user, src *ledger.Log, mk func(l *ledger.Log) ledg
 	return &op
 }
 
-// offer starts u's node, which holds smuggled ops, connects it to the
+// offerSmuggled starts u's node, which holds smuggled ops, connects it to the
 // targets and syncs with each.
-func offer(t *testing.T, u *user, ops []*ledger.Op, targets ...*Node) *Node {
+func offerSmuggled(t *testing.T, u *user, ops []*ledger.Op, targets ...*Node) *Node {
 	t.Helper()
 	n := u.start(t, "home")
 	for _, op := range ops {
@@ -149,7 +149,7 @@ func TestGuestRedeemsOwnersAdminInviteRefused(t *testing.T) {
 	op := smuggle(t, bob, an.Ledger(), func(*ledger.Log) ledger.Op {
 		return ledger.Op{Kind: ledger.KindAddUser, Subject: mallory, SubjectName: "mallory", Role: ledger.RoleAdmin, Ref: inv.ID}
 	})
-	bn := offer(t, bob, []*ledger.Op{op}, an, cn)
+	bn := offerSmuggled(t, bob, []*ledger.Op{op}, an, cn)
 	alog.waitFor("only the holder of the invite code can use it")
 	clog.waitFor("only the holder of the invite code can use it")
 	for _, m := range []*Node{an, cn, bn} {
@@ -192,8 +192,8 @@ func TestAdminAndGuestCannotTouchOwnersDevices(t *testing.T) {
 	squat := smuggle(t, carol, an.Ledger(), func(*ledger.Log) ledger.Op {
 		return ledger.Op{Kind: ledger.KindAddNode, Subject: mustID(t, carol.home), Node: unclaimed, SubjectName: "lamp2"}
 	})
-	offer(t, bob, []*ledger.Op{rm}, an)
-	offer(t, carol, []*ledger.Op{squat}, an)
+	offerSmuggled(t, bob, []*ledger.Op{rm}, an)
+	offerSmuggled(t, carol, []*ledger.Op{squat}, an)
 	alog.waitFor("the owner's nodes and devices are the owner's alone to remove")
 	alog.waitFor("carries no signature by that node's key")
 	st := an.Ledger().State()
