@@ -16,8 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
-	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/device"
+	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 )
