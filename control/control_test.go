@@ -128,7 +128,12 @@ func TestNonMembersRefused(t *testing.T) {
 	if err != nil || len(infos) != 0 {
 		t.Errorf("Lookup(mallory's own network) = %v, %v; want no records and no error", infos, err)
 	}
-	// That proof opens the relay, but no circuit into alice's network.
+	// Registered, that proof opens the relay, but no circuit into alice's
+	// network.
+	mn := &rawNode{h: h, srv: srv, key: hk}
+	if err := mn.register(t, own); err != nil {
+		t.Fatalf("Register(mallory's own network) = %v, want ok", err)
+	}
 	if _, err := client.Reserve(ctx, h, peer.AddrInfo{ID: srv.ID()}); err != nil {
 		t.Errorf("Reserve with mallory's valid proof = %v, want ok", err)
 	}

@@ -39,7 +39,7 @@ type acl struct{ s *Server }
 
 func (a acl) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
 	key, ok := a.s.holderOf(p)
-	return ok && !a.s.overLimit(key)
+	return ok && !a.s.overLimit(key) && a.s.reserve(p, key)
 }
 
 func (a acl) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool {
