@@ -447,7 +447,8 @@ func (s *Server) handle(st network.Stream) {
 		defer ps.done()
 		src = ps
 	}
-	b, err := readFrame(bufio.NewReaderSize(src, 4<<10), maxRequest)
+	// A small buffer: a stranger holding many streams open holds it in each.
+	b, err := readFrame(bufio.NewReaderSize(src, 64), maxRequest)
 	if err != nil {
 		st.Reset()
 		return
