@@ -42,6 +42,8 @@ const (
 	DefaultJoinData     = 512 << 10
 	DefaultJoinDuration = time.Minute
 	DefaultJoinsPerIP   = 16
+	DefaultJoinsPerDest = 16
+	DefaultJoinDestData = 2 << 20
 	// RecordMaxAge is how old a peer record (its timestamp sequence number)
 	// may be when registered, so an old record cannot be replayed.
 	RecordMaxAge = 10 * time.Minute
@@ -74,6 +76,11 @@ type RelayLimits struct {
 	// per JoinDuration (default 16), so throwaway keys cannot drain a
 	// network's plan one handshake at a time.
 	JoinsPerIP int
+	// JoinsPerDest and JoinDestData bound the join allowances one
+	// destination node gets per JoinDuration (default 16) and their bytes
+	// in all (default 2 MiB): a budget of their own, outside the plan.
+	JoinsPerDest int
+	JoinDestData int64
 }
 
 // Config configures a Server.
@@ -123,13 +130,14 @@ type Server struct {
 	owners  map[identity.UserID]bool
 	rsvpTTL time.Duration
 
-	mu      sync.Mutex // guards following fields
-	closed  bool
-	nets    map[[32]byte]*netState
-	holders map[peer.ID]*holder
-	joins   map[peer.ID]*joinGrant             // join allowances of peers without a proof
-	joinIPs map[string][]time.Time             // when each source IP got its recent join allowances
-	rsvps   map[[32]byte]map[peer.ID]time.Time // relay slots per network, until when
+	mu        sync.Mutex // guards following fields
+	closed    bool
+	nets      map[[32]byte]*netState
+	holders   map[peer.ID]*holder
+	joins     map[peer.ID]*joinGrant             // join allowances of peers without a proof
+	joinIPs   map[string][]time.Time             // when each source IP (IPv6 /64) got its recent join allowances
+	joinDests map[peer.ID]*joinBudget            // each destination's join allowances in the current window
+	rsvps     map[[32]byte]map[peer.ID]time.Time // relay slots per network, until when
 }
 
 // netState is what the control plane knows of one network: its hash, the
@@ -187,6 +195,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if r.JoinDuration == 0 {
 		r.JoinDuration = DefaultJoinDuration
+	}
+	if r.JoinsPerDest == 0 {
+		r.JoinsPerDest = DefaultJoinsPerDest
+	}
+	if r.JoinDestData == 0 {
+		r.JoinDestData = DefaultJoinDestData
 	}
 	cfg.Limits.fill()
 	if cfg.MaxNetworks == 0 {
