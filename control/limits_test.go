@@ -78,15 +78,7 @@ func declare(ctx context.Context, h host.Host, s *Server) (network.Stream, error
 // a valid proof), over its own connection.
 func memberRegister(ctx context.Context, t *testing.T, s *Server) error {
 	t.Helper()
-	h, priv := plainHost(t)
-	_, owner, _ := ed25519.GenerateKey(rand.Reader)
-	g := &ledger.Op{V: ledger.Version, Time: time.Now().UnixMilli(), Kind: ledger.KindGenesis, SubjectName: "o", Name: "n", NetKind: "user", Nonce: make([]byte, ledger.NonceSize)}
-	rand.Read(g.Nonce)
-	g.Sign(owner)
-	var node [32]byte
-	copy(node[:], priv.Public().(ed25519.PublicKey))
-	c := member.IssueCert(owner, ledger.NetworkID(g.ID()), node, identity.UserIDOf(owner.Public().(ed25519.PublicKey)), ledger.RoleOwner, time.Now(), time.Hour)
-	proof := (&member.Proof{Genesis: g, Cert: c}).Marshal()
+	h, proof := mintedNode(t)
 	env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: h.ID(), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/9")}}), h.Peerstore().PrivKey(h.ID()))
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +89,56 @@ func memberRegister(ctx context.Context, t *testing.T, s *Server) error {
 	}
 	_, err = Register(ctx, h, s.ID(), proof, eb, time.Minute)
 	return err
+}
+
+// mintedNode is a host with a valid proof for a network it just made.
+func mintedNode(t *testing.T) (host.Host, []byte) {
+	t.Helper()
+	h, priv := plainHost(t)
+	_, owner, _ := ed25519.GenerateKey(rand.Reader)
+	g := &ledger.Op{V: ledger.Version, Time: time.Now().UnixMilli(), Kind: ledger.KindGenesis, SubjectName: "o", Name: "n", NetKind: "user", Nonce: make([]byte, ledger.NonceSize)}
+	rand.Read(g.Nonce)
+	g.Sign(owner)
+	var node [32]byte
+	copy(node[:], priv.Public().(ed25519.PublicKey))
+	c := member.IssueCert(owner, ledger.NetworkID(g.ID()), node, identity.UserIDOf(owner.Public().(ed25519.PublicKey)), ledger.RoleOwner, time.Now(), time.Hour)
+	return h, (&member.Proof{Genesis: g, Cert: c}).Marshal()
+}
+
+// TestNoCountersForUnknownNetworks: lookups and usage queries for networks
+// minted by strangers and never registered create no usage counters (which
+// are kept, and saved, per network).
+func TestNoCountersForUnknownNetworks(t *testing.T) {
+	s := startLimited(t, Limits{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < 5; i++ {
+		h, proof := mintedNode(t)
+		if err := dialServer(ctx, h, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Lookup(ctx, h, s.ID(), proof); err != nil {
+			t.Fatalf("Lookup = %v", err)
+		}
+		if _, err := GetUsage(ctx, h, s.ID(), proof); err != nil {
+			t.Fatalf("GetUsage = %v", err)
+		}
+	}
+	s.meter.mu.Lock()
+	n := len(s.meter.nets)
+	s.meter.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("usage counters for %d networks after lookups of unregistered networks, want none", n)
+	}
+	if err := memberRegister(ctx, t, s); err != nil {
+		t.Fatal(err)
+	}
+	s.meter.mu.Lock()
+	n = len(s.meter.nets)
+	s.meter.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("usage counters for %d networks after one registered, want 1", n)
+	}
 }
 
 // TestStrangerStreamsBounded: a stranger opens 100 control streams on one

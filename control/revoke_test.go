@@ -249,3 +249,37 @@ func TestOwnerRevocationSupersedes(t *testing.T) {
 		t.Fatalf("bob after the owner revoked carol: Register = %v, want ok (the owner's revocation supersedes carol's)", err)
 	}
 }
+
+// TestRevokedNodeCannotRevoke: a node whose certificate was revoked can
+// send no revocation, even one signed by a user who is still an admin.
+func TestRevokedNodeCannotRevoke(t *testing.T) {
+	srv := startServer(t, control.Config{})
+	us := newNet(t, "alice", "carol", "admin", "bob", "guest")
+	alice, carol, bob := us[0], us[1], us[2]
+	now := time.Now()
+	d := member.Delegate(alice.seed.UserKey(), alice.log.Network(), carol.id(), now.Add(-time.Minute), 0)
+	an, cn, bn := newRawNode(t, srv), newRawNode(t, srv), newRawNode(t, srv)
+	ap := an.proof(alice, alice.id(), ledger.RoleOwner, alice.seed.UserKey(), nil, now)
+	cp := cn.proof(alice, carol.id(), ledger.RoleAdmin, carol.seed.UserKey(), d, now)
+	bp := bn.proof(alice, bob.id(), ledger.RoleGuest, alice.seed.UserKey(), nil, now)
+	for _, x := range []struct {
+		n *rawNode
+		p []byte
+	}{{an, ap}, {cn, cp}, {bn, bp}} {
+		if err := x.n.register(t, x.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Alice removes carol's node (a lost laptop), not carol.
+	if err := an.revoke(t, ap, member.Revoke(alice.seed.UserKey(), nil, alice.log.Network(), member.RevokeNode, cn.key, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	cn.cut(t)
+	rv := member.Revoke(carol.seed.UserKey(), d, alice.log.Network(), member.RevokeUser, [32]byte(bob.id()), time.Now())
+	if err := cn.revoke(t, cp, rv); !errors.Is(err, control.ErrUnauthorized) {
+		t.Fatalf("revocation sent from a revoked node = %v, want ErrUnauthorized", err)
+	}
+	if err := bn.register(t, bp); err != nil {
+		t.Fatalf("bob after the refused revocation: Register = %v, want ok", err)
+	}
+}
