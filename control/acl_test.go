@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	ma "github.com/multiformats/go-multiaddr"
@@ -243,5 +245,77 @@ func TestStopSource(t *testing.T) {
 	}
 	if _, err := stopSource(full[:len(full)-1]); err != errShort {
 		t.Fatalf("stopSource(part of a message) = %v, want errShort", err)
+	}
+}
+
+// fakeStream is a stream from peer p whose reads return queued chunks.
+type fakeStream struct {
+	network.Stream
+	conn   fakeConn
+	reads  [][]byte
+	wrote  int
+	resets int
+}
+
+type fakeConn struct {
+	network.Conn
+	p peer.ID
+}
+
+func (c fakeConn) RemotePeer() peer.ID { return c.p }
+
+func (f *fakeStream) Conn() network.Conn { return f.conn }
+func (f *fakeStream) Read(b []byte) (int, error) {
+	if len(f.reads) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, f.reads[0])
+	f.reads = f.reads[1:]
+	return n, nil
+}
+func (f *fakeStream) Write(b []byte) (int, error) { f.wrote += len(b); return len(b), nil }
+func (f *fakeStream) Reset() error                { f.resets++; return nil }
+
+// TestJoinCountsAfterAccept: on a stranger's hop stream, the bytes before
+// the relay's answer (its request, and whatever it sends while the
+// destination has not accepted) do not count against its allowance; the
+// bytes after it do, both ways, and nothing counts against the plan.
+func TestJoinCountsAfterAccept(t *testing.T) {
+	s, err := New(Config{Relay: RelayLimits{JoinData: 1000, JoinDuration: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var net [32]byte
+	dest, src := randomPeer(t), randomPeer(t)
+	s.holders[dest] = &holder{key: net, until: time.Now().Add(time.Hour)}
+	s.nets[net] = &netState{}
+	f := &fakeStream{conn: fakeConn{p: src}, reads: [][]byte{make([]byte, 900), make([]byte, 300)}}
+	m := &meteredStream{Stream: f, s: s}
+	buf := make([]byte, 1024)
+	if _, err := m.Read(buf); err != nil { // the request, before the circuit exists
+		t.Fatal(err)
+	}
+	if !(acl{s}).AllowConnect(src, nil, dest) {
+		t.Fatal("join circuit refused")
+	}
+	if _, err := m.Write(make([]byte, 20)); err != nil { // the relay's answer
+		t.Fatal(err)
+	}
+	g := s.joinOf(src)
+	if g == nil || g.used.Load() != 0 {
+		t.Fatalf("join allowance used %d bytes before the destination accepted, want 0", g.used.Load())
+	}
+	if _, err := m.Read(buf); err != nil {
+		t.Fatalf("Read(300 bytes after the answer) = %v", err)
+	}
+	if _, err := m.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.used.Load(); got != 400 {
+		t.Fatalf("join allowance used %d bytes, want 400 (300 read + 100 written after the answer)", got)
+	}
+	if s.meter.peek(net, time.Now()).bytes() != 0 {
+		t.Fatal("join bytes counted against the destination network's plan")
 	}
 }
