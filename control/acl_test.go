@@ -292,12 +292,14 @@ func TestJoinCountsAfterAccept(t *testing.T) {
 	s.nets[net] = &netState{}
 	f := &fakeStream{conn: fakeConn{p: src}, reads: [][]byte{make([]byte, 900), make([]byte, 300)}}
 	m := &meteredStream{Stream: f, s: s}
-	buf := make([]byte, 1024)
-	if _, err := m.Read(buf); err != nil { // the request, before the circuit exists
-		t.Fatal(err)
-	}
+	// The allowance exists already (a first circuit); this is a second
+	// circuit's hop stream.
 	if !(acl{s}).AllowConnect(src, nil, dest) {
 		t.Fatal("join circuit refused")
+	}
+	buf := make([]byte, 1024)
+	if _, err := m.Read(buf); err != nil { // its request, before the destination accepted
+		t.Fatal(err)
 	}
 	if _, err := m.Write(make([]byte, 20)); err != nil { // the relay's answer
 		t.Fatal(err)
