@@ -321,3 +321,40 @@ func TestJoinCountsAfterAccept(t *testing.T) {
 		t.Fatal("join bytes counted against the destination network's plan")
 	}
 }
+
+// TestJoinStopStreamNotInPlan: the relay's stream to the destination of a
+// join circuit (what the member sends back to the stranger) counts against
+// neither the plan nor, twice, the allowance; a circuit between members
+// still counts against the plan.
+func TestJoinStopStreamNotInPlan(t *testing.T) {
+	s, err := New(Config{Relay: RelayLimits{JoinDuration: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var net [32]byte
+	dest, stranger, mate := randomPeer(t), randomPeer(t), randomPeer(t)
+	s.holders[dest] = &holder{key: net, until: time.Now().Add(time.Hour)}
+	s.holders[mate] = &holder{key: net, until: time.Now().Add(time.Hour)}
+	s.nets[net] = &netState{}
+	if !(acl{s}).AllowConnect(stranger, nil, dest) {
+		t.Fatal("join circuit refused")
+	}
+	stop := func(src peer.ID) int64 {
+		f := &fakeStream{conn: fakeConn{p: dest}, reads: [][]byte{make([]byte, 1000)}}
+		m := &meteredStream{Stream: f, s: s, stop: true}
+		b, _ := protobuf.Marshal(&pbv2.StopMessage{Type: pbv2.StopMessage_CONNECT.Enum(), Peer: &pbv2.Peer{Id: []byte(src)}})
+		msg := append(binary.AppendUvarint(nil, uint64(len(b))), b...)
+		m.Write(msg[:1]) // the relay may write the length and the message apart
+		m.Write(msg[1:])
+		before := s.meter.peek(net, time.Now()).bytes()
+		m.Read(make([]byte, 1024))
+		return s.meter.peek(net, time.Now()).bytes() - before
+	}
+	if n := stop(stranger); n != 0 {
+		t.Errorf("the destination's %d bytes back to a stranger counted against the plan, want 0", n)
+	}
+	if n := stop(mate); n != 1000 {
+		t.Errorf("the destination's 1000 bytes back to a member counted %d against the plan, want 1000", n)
+	}
+}
