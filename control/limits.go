@@ -216,6 +216,10 @@ type pendingStream struct {
 	bytes int64
 }
 
+// bigRequest is the size past which a pending request is pushed out
+// before older ones when the byte bound is crossed.
+const bigRequest = 16 << 10
+
 func newPendingStreams(max int, maxBytes int64) *pendingStreams {
 	return &pendingStreams{max: max, maxBytes: maxBytes, streams: list.New()}
 }
@@ -262,7 +266,15 @@ func (ps *pendingStream) Read(b []byte) (int, error) {
 			ps.bytes += int64(n)
 			p.bytes += int64(n)
 		}
-		evict := p.evictLocked()
+		var evict []network.Stream
+		if p.bytes > p.maxBytes && ps.e != nil && ps.bytes > bigRequest {
+			// Over the byte bound, a large request goes first: the one
+			// that crossed it, rather than an older small one (a
+			// member's request is a few KiB).
+			p.removeLocked(ps)
+			evict = append(evict, ps.st)
+		}
+		evict = append(evict, p.evictLocked()...)
 		p.mu.Unlock()
 		for _, st := range evict {
 			st.Reset()

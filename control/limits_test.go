@@ -293,3 +293,36 @@ func TestReadFrameAllocatesAsBytesArrive(t *testing.T) {
 		t.Fatalf("readFrame of a frame declaring %d bytes and sending 10 allocated %d bytes, want it to allocate as bytes arrive", maxRequest, per)
 	}
 }
+
+// TestPendingBytesPushOutLarge: past PendingBytes, the request that
+// crossed it goes when it is large, not an older small one.
+func TestPendingBytesPushOutLarge(t *testing.T) {
+	s := startLimited(t, Limits{PendingBytes: 32 << 10, RequestTimeout: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	open := func(send int) network.Stream {
+		h, _ := plainHost(t)
+		if err := dialServer(ctx, h, s); err != nil {
+			t.Fatal(err)
+		}
+		st, err := h.NewStream(ctx, s.ID(), Protocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(append(binary.AppendUvarint(nil, maxRequest), make([]byte, send)...)); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	small := open(1 << 10)
+	waitPending(t, s, 1)
+	large := open(48 << 10)
+	large.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := large.Read(make([]byte, 1)); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("large stranger request past the byte bound: Read = %v, want reset", err)
+	}
+	if n, _ := s.pending.len(); n != 1 {
+		t.Fatalf("pending = %d after the large request went, want the small one left", n)
+	}
+	small.Reset()
+}

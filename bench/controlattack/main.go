@@ -65,6 +65,7 @@ type config struct {
 	conns        int
 	duration     time.Duration
 	ramp         time.Duration
+	send         int
 	json         bool
 }
 
@@ -97,8 +98,10 @@ func main() {
 	flag.IntVar(&c.conns, "conns", 3000, "connections held open, each from a new key")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "how long the member probes once the attack is up")
 	flag.DurationVar(&c.ramp, "ramp", 120*time.Second, "longest wait for the attack to open every connection before probing")
+	flag.IntVar(&c.send, "send", 64, "bytes of each declared 192 KiB request actually sent (up to 196608)")
 	flag.BoolVar(&c.json, "json", false, "print JSON")
 	flag.Parse()
+	sendBytes = c.send
 	if c.coco == "" {
 		fmt.Fprintln(os.Stderr, "controlattack: --coco BINARY is required")
 		os.Exit(2)
@@ -122,7 +125,7 @@ func main() {
 	if c.json {
 		json.NewEncoder(os.Stdout).Encode(results)
 	} else {
-		fmt.Printf("attack on `coco control` (127.0.0.1): %d streams on one connection + %d connections from new keys; member probes for %v once they are open\n", c.streams, c.conns, c.duration)
+		fmt.Printf("attack on `coco control` (127.0.0.1): %d streams on one connection + %d connections from new keys, each stream declaring 192 KiB and sending %d bytes; member probes for %v once they are open\n", c.streams, c.conns, sendBytes, c.duration)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "binary\tRSS before\tpeak RSS (VmHWM)\tstreams opened / open (max)\tconns opened / open (max) / at probes (min)\tramp\tmember reg+lookup p50 / max\tprobe failures\tgoal (<300 MB, ≤2 s)")
 		for _, r := range results {
@@ -337,6 +340,9 @@ func status(pid int, field string) float64 {
 	return -1
 }
 
+// sendBytes is --send.
+var sendBytes = 64
+
 type counters struct {
 	streamsOpen, streamsMax, streamsOpened atomic.Int64
 	streamsTried                           atomic.Int64 // streams of the stream attack tried at least once
@@ -355,7 +361,7 @@ func raise(cur, mx *atomic.Int64, d int64) {
 
 // header is what a stream says before the control protocol: a
 // multistream-select negotiation sent without waiting for the answer, then
-// a request frame that declares 192 KiB, of which 64 bytes follow.
+// a request frame that declares 192 KiB, of which send bytes follow.
 func header() []byte {
 	var b []byte
 	for _, line := range []string{"/multistream/1.0.0\n", control.Protocol + "\n"} {
@@ -363,7 +369,7 @@ func header() []byte {
 		b = append(b, line...)
 	}
 	b = binary.AppendUvarint(b, 192<<10)
-	return append(b, make([]byte, 64)...)
+	return append(b, make([]byte, min(sendBytes, 192<<10))...)
 }
 
 // hold opens a stream on open, sends the header and waits until the
