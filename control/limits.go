@@ -52,8 +52,12 @@ type Limits struct {
 	PendingRequests int
 	PendingBytes    int64
 	// Memory bounds the bytes the muxers and the relay may reserve, in all
-	// (default 1 GiB; yamux reserves 256 KiB per stream up front), and for
-	// streams whose protocol is not yet known (1/16 of it).
+	// (default 4 GiB). yamux reserves a 256 KiB window per stream up front,
+	// whether or not bytes come, so this mostly bounds the streams open at
+	// once (16,384 by default; identify keeps one per connection), and
+	// yamux ends the connection whose new stream does not fit. Streams
+	// whose protocol is not yet known get 1/8 of it, the relay's circuit
+	// buffers 1/4.
 	Memory int64
 	// RequestTimeout is how long a control stream has to send its request,
 	// which carries the proof (default 5 s).
@@ -92,7 +96,7 @@ func (l *Limits) fill() {
 		l.PendingBytes = 32 << 20
 	}
 	if l.Memory == 0 {
-		l.Memory = 1 << 30
+		l.Memory = 4 << 30
 	}
 	if l.RequestTimeout == 0 {
 		l.RequestTimeout = 5 * time.Second
@@ -127,7 +131,7 @@ func (l Limits) resourceManager(rl RelayLimits) (network.ResourceManager, error)
 		Transient: rcmgr.ResourceLimits{
 			Conns: lv(l.Conns / 4), ConnsInbound: lv(l.Conns / 4), ConnsOutbound: lv(l.Conns / 4), FD: lv(l.Conns / 4),
 			Streams: lv(2048), StreamsInbound: lv(2048), StreamsOutbound: lv(2048),
-			Memory: rcmgr.LimitVal64(l.Memory / 2),
+			Memory: rcmgr.LimitVal64(l.Memory / 8),
 		},
 		PeerDefault: rcmgr.ResourceLimits{
 			Conns: lv(l.ConnsPerPeer), ConnsInbound: lv(l.ConnsPerPeer), ConnsOutbound: lv(l.ConnsPerPeer), FD: lv(l.ConnsPerPeer),
@@ -154,7 +158,7 @@ func (l Limits) resourceManager(rl RelayLimits) (network.ResourceManager, error)
 		Service: map[string]rcmgr.ResourceLimits{
 			// Every circuit reserves two copy buffers.
 			relay.ServiceName: {
-				Memory: rcmgr.LimitVal64(l.Memory / 2),
+				Memory: rcmgr.LimitVal64(l.Memory / 4),
 			},
 		},
 	}
