@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -128,7 +130,12 @@ func TestNonMembersRefused(t *testing.T) {
 	if err != nil || len(infos) != 0 {
 		t.Errorf("Lookup(mallory's own network) = %v, %v; want no records and no error", infos, err)
 	}
-	// That proof opens the relay, but no circuit into alice's network.
+	// Registered, that proof opens the relay, but no circuit into alice's
+	// network.
+	mn := &rawNode{h: h, srv: srv, key: hk}
+	if err := mn.register(t, own); err != nil {
+		t.Fatalf("Register(mallory's own network) = %v, want ok", err)
+	}
 	if _, err := client.Reserve(ctx, h, peer.AddrInfo{ID: srv.ID()}); err != nil {
 		t.Errorf("Reserve with mallory's valid proof = %v, want ok", err)
 	}
@@ -317,5 +324,40 @@ func TestAdminDelegation(t *testing.T) {
 	ids, err := lookupIDs(t, dn, srv)
 	if err != nil || !contains(ids, cn.ID()) {
 		t.Fatalf("Lookup(dave) = %v, %v; want carol's node", ids, err)
+	}
+}
+
+// TestOfflineRemovalRevoked: the owner removes a member while her node is
+// offline (a ledger-only write, as `coco remove` does with no daemon);
+// when her node starts, it finds the removal in the ledger and delivers
+// the revocation, and records the delivery so it is not sent again.
+func TestOfflineRemovalRevoked(t *testing.T) {
+	srv := startServer(t, control.Config{})
+	us := newNet(t, "alice", "bob", "guest")
+	alice, bob := us[0], us[1]
+	bob.giveProof(t, alice)
+	an := startNode(t, alice, srv, nil)
+	bn := startNode(t, bob, srv, nil)
+	waitFor(t, "bob's node to register", func() bool { return bn.ControlStatus()[0].Registered })
+	waitFor(t, "alice's node to register", func() bool { return an.ControlStatus()[0].Registered })
+	proof := bn.Proof(context.Background())
+	an.Close()
+	if _, err := alice.log.Append(alice.seed.UserKey(), ledger.Op{Kind: ledger.KindRemoveUser, Subject: bob.id()}); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, alice, srv, nil)
+	var err error
+	waitFor(t, "bob's certificate to be refused", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = control.Lookup(ctx, bn.Host(), srv.ID(), proof.Marshal())
+		return errors.Is(err, control.ErrUnauthorized)
+	})
+	if !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("Lookup with the removed member's certificate = %v, want refused as revoked", err)
+	}
+	b, rerr := os.ReadFile(filepath.Join(alice.dir, "node", "control-revocations.json"))
+	if rerr != nil || !bytes.Contains(b, []byte(srv.ID().String())) {
+		t.Fatalf("delivery record = %s, %v; want the control plane recorded", b, rerr)
 	}
 }

@@ -13,6 +13,10 @@ var (
 	// ErrUnauthorized: the control plane refused the membership proof (no
 	// proof, forged, for another network, expired or revoked).
 	ErrUnauthorized = errors.New("control: membership proof refused")
+	// ErrNotServed: the control plane serves only the networks of the
+	// owners its operator listed (Config.Owners), and not this one's.
+	// A client sees such a refusal as ErrUnauthorized, with the reason.
+	ErrNotServed = errors.New("control: owner not served here")
 	// ErrBadRequest: the control plane could not parse the request.
 	ErrBadRequest = errors.New("control: bad request")
 )

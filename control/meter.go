@@ -95,6 +95,23 @@ func (m *meter) get(key [32]byte, now time.Time) *counters {
 	return c
 }
 
+// peek returns a copy of a network's counters for the month of now
+// without creating them (zero if there are none).
+func (m *meter) peek(key [32]byte, now time.Time) *counters {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := &counters{}
+	if monthOf(now) != m.month {
+		return out
+	}
+	if c := m.nets[key]; c != nil {
+		out.Relay.Store(c.Relay.Load())
+		out.Control.Store(c.Control.Load())
+		out.Messages.Store(c.Messages.Load())
+	}
+	return out
+}
+
 func (m *meter) save() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

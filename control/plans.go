@@ -1,9 +1,13 @@
 package control
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/coconet/coconet/identity"
 )
@@ -84,3 +88,48 @@ func (p *Plans) For(owner identity.UserID) (string, Plan) {
 	}
 	return name, p.Plans[name]
 }
+
+// LoadOwners reads an operator's allow-list of owners (Config.Owners): one
+// owner user ID per line ("u…", the USER column of `coco members NET`); "#" starts a
+// comment, blank lines are skipped. An empty list is an error: it would
+// serve nobody.
+func LoadOwners(path string) ([]identity.UserID, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("control: owners: %w", err)
+	}
+	return parseOwners(path, b)
+}
+
+func parseOwners(path string, b []byte) ([]identity.UserID, error) {
+	var out []identity.UserID
+	seen := map[identity.UserID]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if f := strings.Fields(line); len(f) > 1 {
+			return nil, fmt.Errorf("control: owners file %s, line %d: %q is more than one owner ID; put one per line", path, n, line)
+		}
+		u, err := identity.ParseUserID(line)
+		if err != nil {
+			return nil, fmt.Errorf("control: owners file %s, line %d: %q is not an owner's user ID (u…, the USER column of `coco members NET`): %v", path, n, line, err)
+		}
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("control: owners file %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("control: owners file %s: %w", path, errNoOwners)
+	}
+	return out, nil
+}
+
+var errNoOwners = errors.New("lists no owner; add one user ID per line, or leave out --owners to serve every owner")

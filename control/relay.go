@@ -2,7 +2,10 @@ package control
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,8 +14,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	protobuf "google.golang.org/protobuf/proto"
 )
 
 // acl opens the relay as follows:
@@ -30,8 +36,12 @@ import (
 //     RelayLimits.JoinData bytes (both directions) and end
 //     RelayLimits.JoinDuration after the first opened; the peer gets a new
 //     allowance only after that, and one IP address gets at most
-//     RelayLimits.JoinsPerIP new allowances per JoinDuration. Its bytes count
-//     against the destination network's plan. Such a circuit is not a way into the network: the
+//     RelayLimits.JoinsPerIP new allowances per JoinDuration (an IPv6 source
+//     counts by its /64); one destination gets at most RelayLimits.JoinsPerDest
+//     new allowances and RelayLimits.JoinDestData bytes per JoinDuration. Join
+//     bytes have this budget of their own: they do not count against the
+//     destination network's plan, and only bytes relayed after the
+//     destination accepted the circuit count at all. Such a circuit is not a way into the network: the
 //     destination node's gater admits, at the handshake, only member nodes
 //     and the keys of invites its ledger records (for the join protocol
 //     only).
@@ -39,7 +49,7 @@ type acl struct{ s *Server }
 
 func (a acl) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
 	key, ok := a.s.holderOf(p)
-	return ok && !a.s.overLimit(key)
+	return ok && !a.s.overLimit(key) && a.s.reserve(p, key)
 }
 
 func (a acl) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool {
@@ -50,18 +60,24 @@ func (a acl) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool 
 	if ks, ok := a.s.holderOf(src); ok {
 		return ks == kd
 	}
-	return a.s.grantJoin(src, ipOf(srcAddr), dest, kd)
+	return a.s.grantJoin(src, sourceOf(srcAddr), dest, kd)
 }
 
-// ipOf is the IP of a multiaddr, "" when it has none.
-func ipOf(a ma.Multiaddr) string {
+// sourceOf is what join allowances are counted by for an address: its IPv4
+// address, or its IPv6 /64 (one subscriber's usual allocation); "" when it
+// has no IP.
+func sourceOf(a ma.Multiaddr) string {
 	if a == nil {
 		return ""
 	}
-	if ip, err := manet.ToIP(a); err == nil {
-		return ip.String()
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return ""
 	}
-	return ""
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // joinLinger is how long a spent join allowance is remembered past its end,
@@ -71,16 +87,26 @@ const joinLinger = 10 * time.Second
 // joinGrant is the allowance of one peer without a proof: circuits to one
 // node, cap bytes in all, until end.
 type joinGrant struct {
-	dest  peer.ID
-	key   [32]byte // the destination's network
-	cap   int64
-	end   time.Time
-	used  atomic.Int64
-	timer *time.Timer
+	dest   peer.ID
+	key    [32]byte // the destination's network
+	cap    int64
+	end    time.Time
+	used   atomic.Int64
+	budget *joinBudget // the destination's
+	timer  *time.Timer
 
 	mu      sync.Mutex // guards following fields
 	done    bool
 	streams []network.Stream
+}
+
+// joinBudget is one destination's join allowances and bytes in a window of
+// JoinDuration.
+type joinBudget struct {
+	start  time.Time
+	grants int
+	cap    int64
+	bytes  atomic.Int64
 }
 
 // grantJoin allows a join circuit from src to dest of network key, under
@@ -99,6 +125,18 @@ func (s *Server) grantJoin(src peer.ID, ip string, dest peer.ID, key [32]byte) b
 		g.timer.Stop()
 	}
 	rl := s.cfg.Relay
+	if s.joinDests == nil {
+		s.joinDests = map[peer.ID]*joinBudget{}
+	}
+	b := s.joinDests[dest]
+	if b == nil || now.Sub(b.start) >= rl.JoinDuration {
+		b = &joinBudget{start: now, cap: rl.JoinDestData}
+		s.joinDests[dest] = b
+	}
+	if b.grants >= rl.JoinsPerDest || b.bytes.Load() >= b.cap {
+		s.cfg.Logf("join circuit %s → %s refused: the destination had %d join allowances (%d bytes) in %v", src.ShortString(), dest.ShortString(), b.grants, b.bytes.Load(), rl.JoinDuration)
+		return false
+	}
 	if ip != "" {
 		if s.joinIPs == nil {
 			s.joinIPs = map[string][]time.Time{}
@@ -116,7 +154,8 @@ func (s *Server) grantJoin(src peer.ID, ip string, dest peer.ID, key [32]byte) b
 		}
 		s.joinIPs[ip] = append(recent, now)
 	}
-	g := &joinGrant{dest: dest, key: key, cap: rl.JoinData, end: now.Add(rl.JoinDuration)}
+	b.grants++
+	g := &joinGrant{dest: dest, key: key, cap: rl.JoinData, end: now.Add(rl.JoinDuration), budget: b}
 	g.timer = time.AfterFunc(rl.JoinDuration, g.cut)
 	s.joins[src] = g
 	s.cfg.Logf("join circuit %s → %s allowed (%d bytes, %v)", src.ShortString(), dest.ShortString(), rl.JoinData, rl.JoinDuration)
@@ -139,6 +178,11 @@ func (s *Server) gcJoinsLocked(now time.Time) {
 	for ip, ts := range s.joinIPs {
 		if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= s.cfg.Relay.JoinDuration {
 			delete(s.joinIPs, ip)
+		}
+	}
+	for p, b := range s.joinDests {
+		if now.Sub(b.start) >= s.cfg.Relay.JoinDuration {
+			delete(s.joinDests, p)
 		}
 	}
 	for p, g := range s.joins {
@@ -168,9 +212,14 @@ func (g *joinGrant) add(st network.Stream) bool {
 	return true
 }
 
-// use counts n bytes; false once the allowance is spent.
+// use counts n bytes; false once the allowance, or the destination's join
+// budget, is spent.
 func (g *joinGrant) use(n int) bool {
-	return g.used.Add(int64(n)) <= g.cap && !g.isDone()
+	ok := g.used.Add(int64(n)) <= g.cap
+	if g.budget != nil && g.budget.bytes.Add(int64(n)) > g.budget.cap {
+		ok = false
+	}
+	return ok && !g.isDone()
 }
 
 // cut ends every circuit of the allowance. The relay resets the other half
@@ -203,7 +252,10 @@ func (h *meteredHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol
 	if err != nil {
 		return nil, err
 	}
-	return h.s.meterStream(st), nil
+	m := &meteredStream{Stream: st, s: h.s}
+	// The relay opens stop streams only, to a circuit's destination.
+	m.stop = slices.Contains(pids, proto.ProtoIDv2Stop)
+	return m, nil
 }
 
 // meteredStream is one stream of the relay service. Bytes read from a
@@ -216,6 +268,15 @@ type meteredStream struct {
 	s    *Server
 	key  *[32]byte
 	join *joinGrant
+	// answered: the relay has written its answer on this stream (a
+	// stranger's hop stream counts only bytes after it: after the
+	// destination accepted).
+	answered bool
+	// stop: a stream the relay opened to a circuit's destination. Its
+	// first message names the source; hdr gathers it. skip: it belongs to
+	// a join circuit, whose hop stream counts both directions.
+	stop, decided, skip bool
+	hdr                 []byte
 }
 
 func (s *Server) meterStream(st network.Stream) network.Stream {
@@ -252,11 +313,13 @@ func (m *meteredStream) Read(b []byte) (int, error) {
 		if m.s.cfg.Tap != nil {
 			m.s.cfg.Tap(p, b[:n])
 		}
+		if m.skip {
+			return n, err
+		}
 		m.bind()
 		switch {
 		case m.join != nil:
-			m.s.meter.get(m.join.key, m.s.cfg.Now()).Relay.Add(int64(n))
-			if !m.join.use(n) || m.s.overLimit(m.join.key) {
+			if m.answered && !m.join.use(n) {
 				m.join.cut()
 				return n, errJoinSpent
 			}
@@ -272,10 +335,60 @@ func (m *meteredStream) Read(b []byte) (int, error) {
 }
 
 func (m *meteredStream) Write(b []byte) (int, error) {
+	if m.stop && !m.decided {
+		m.decideStop(b)
+	}
+	if m.skip {
+		return m.Stream.Write(b)
+	}
 	m.bind()
-	if m.join != nil && !m.join.use(len(b)) {
-		m.join.cut()
-		return 0, errJoinSpent
+	if m.join != nil {
+		if !m.answered {
+			// The relay's answer to the stranger: the circuit is up.
+			m.answered = true
+		} else if !m.join.use(len(b)) {
+			m.join.cut()
+			return 0, errJoinSpent
+		}
 	}
 	return m.Stream.Write(b)
+}
+
+// decideStop reads the source of a stop stream from the relay's first
+// message; a circuit from a peer with a join allowance and no proof is
+// counted on its hop stream only.
+func (m *meteredStream) decideStop(b []byte) {
+	m.hdr = append(m.hdr, b...)
+	src, err := stopSource(m.hdr)
+	if errors.Is(err, errShort) && len(m.hdr) < 4096 {
+		return
+	}
+	m.decided, m.hdr = true, nil
+	if err != nil {
+		return
+	}
+	if _, ok := m.s.holderOf(src); !ok && m.s.joinOf(src) != nil {
+		m.skip = true
+	}
+}
+
+var errShort = errors.New("short message")
+
+// stopSource decodes the source peer of a circuit relay stop message (a
+// uvarint length and a StopMessage); errShort if b holds only part of it.
+func stopSource(b []byte) (peer.ID, error) {
+	l, n := binary.Uvarint(b)
+	switch {
+	case n == 0:
+		return "", errShort
+	case n < 0 || l > 4096:
+		return "", errors.New("bad stop message length")
+	case uint64(len(b)-n) < l:
+		return "", errShort
+	}
+	var msg pbv2.StopMessage
+	if err := protobuf.Unmarshal(b[n:n+int(l)], &msg); err != nil {
+		return "", err
+	}
+	return peer.IDFromBytes(msg.GetPeer().GetId())
 }

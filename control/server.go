@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +42,8 @@ const (
 	DefaultJoinData     = 512 << 10
 	DefaultJoinDuration = time.Minute
 	DefaultJoinsPerIP   = 16
+	DefaultJoinsPerDest = 16
+	DefaultJoinDestData = 2 << 20
 	// RecordMaxAge is how old a peer record (its timestamp sequence number)
 	// may be when registered, so an old record cannot be replayed.
 	RecordMaxAge = 10 * time.Minute
@@ -73,6 +76,11 @@ type RelayLimits struct {
 	// per JoinDuration (default 16), so throwaway keys cannot drain a
 	// network's plan one handshake at a time.
 	JoinsPerIP int
+	// JoinsPerDest and JoinDestData bound the join allowances one
+	// destination node gets per JoinDuration (default 16) and their bytes
+	// in all (default 2 MiB): a budget of their own, outside the plan.
+	JoinsPerDest int
+	JoinDestData int64
 }
 
 // Config configures a Server.
@@ -85,7 +93,17 @@ type Config struct {
 	Dir string
 	// Plans are the plans and their assignments; nil means DefaultPlans.
 	Plans *Plans
-	Relay RelayLimits
+	// Owners, if not nil, are the only owners whose networks this control
+	// plane serves (an operator's allow-list, for a public control plane;
+	// see LoadOwners). Nil serves every owner, each within its plan.
+	Owners []identity.UserID
+	// MaxNetworks bounds the networks known at once, all owners (default
+	// 100000).
+	MaxNetworks int
+	Relay       RelayLimits
+	// Limits bound what peers without a proof can make the control plane
+	// hold (connections, streams, memory).
+	Limits Limits
 	// Logf receives diagnostic lines; nil discards them.
 	Logf func(format string, args ...any)
 	// Now is the clock; nil means time.Now.
@@ -100,6 +118,7 @@ type Server struct {
 	cfg   Config
 	plans *Plans
 	host  host.Host
+	cm    *connmgr.BasicConnMgr
 	relay *relay.Relay
 	meter *meter
 
@@ -107,12 +126,18 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex // guards following fields
-	closed  bool
-	nets    map[[32]byte]*netState
-	holders map[peer.ID]*holder
-	joins   map[peer.ID]*joinGrant // join allowances of peers without a proof
-	joinIPs map[string][]time.Time // when each source IP got its recent join allowances
+	pending *pendingStreams // control streams of peers without a live proof
+	owners  map[identity.UserID]bool
+	rsvpTTL time.Duration
+
+	mu        sync.Mutex // guards following fields
+	closed    bool
+	nets      map[[32]byte]*netState
+	holders   map[peer.ID]*holder
+	joins     map[peer.ID]*joinGrant             // join allowances of peers without a proof
+	joinIPs   map[string][]time.Time             // when each source IP (IPv6 /64) got its recent join allowances
+	joinDests map[peer.ID]*joinBudget            // each destination's join allowances in the current window
+	rsvps     map[[32]byte]map[peer.ID]time.Time // relay slots per network, until when
 }
 
 // netState is what the control plane knows of one network: its hash, the
@@ -126,7 +151,7 @@ type netState struct {
 type registration struct {
 	env     []byte // signed peer record
 	expires time.Time
-	cert    member.Cert
+	proof   *member.Verified
 	until   time.Time // proof validity
 }
 
@@ -134,7 +159,7 @@ type registration struct {
 // relay slot and open circuits to peers of the same network.
 type holder struct {
 	key   [32]byte
-	cert  member.Cert
+	proof *member.Verified
 	until time.Time
 }
 
@@ -171,6 +196,16 @@ func New(cfg Config) (*Server, error) {
 	if r.JoinDuration == 0 {
 		r.JoinDuration = DefaultJoinDuration
 	}
+	if r.JoinsPerDest == 0 {
+		r.JoinsPerDest = DefaultJoinsPerDest
+	}
+	if r.JoinDestData == 0 {
+		r.JoinDestData = DefaultJoinDestData
+	}
+	cfg.Limits.fill()
+	if cfg.MaxNetworks == 0 {
+		cfg.MaxNetworks = 100000
+	}
 	plans := cfg.Plans
 	if plans == nil {
 		plans = DefaultPlans()
@@ -183,10 +218,20 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("control: state dir: %w", err)
 		}
 	}
+	var owners map[identity.UserID]bool
+	if cfg.Owners != nil {
+		owners = map[identity.UserID]bool{}
+		for _, u := range cfg.Owners {
+			owners[u] = true
+		}
+	}
 	return &Server{
+		owners:  owners,
+		rsvps:   map[[32]byte]map[peer.ID]time.Time{},
 		cfg:     cfg,
 		plans:   plans,
 		meter:   newMeter(cfg.Dir, cfg.Now()),
+		pending: newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
 		nets:    map[[32]byte]*netState{},
 		holders: map[peer.ID]*holder{},
 		joins:   map[peer.ID]*joinGrant{},
@@ -221,7 +266,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cm, err := connmgr.NewConnManager(20000, 25000)
+	cm, err := s.cfg.Limits.connManager()
+	if err != nil {
+		return err
+	}
+	rm, err := s.cfg.Limits.resourceManager(s.cfg.Relay)
 	if err != nil {
 		return err
 	}
@@ -233,16 +282,17 @@ func (s *Server) Start(ctx context.Context) error {
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.DisableRelay(),
 		libp2p.ConnectionManager(cm),
-		// The control plane's own limits (plans, relay resources) bound
-		// use; go-libp2p's default resource limits would cap it at a few
-		// hundred peers.
-		libp2p.ResourceManager(&network.NullResourceManager{}),
+		// Explicit limits on what anyone may open before a proof (see
+		// Limits); plans bound what members use.
+		libp2p.ResourceManager(rm),
 		libp2p.UserAgent("coconet-control/0.1"),
 	)
 	if err != nil {
+		rm.Close()
 		return fmt.Errorf("control: start host: %w", err)
 	}
 	s.host = h
+	s.cm = cm
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	rl := s.cfg.Relay
 	res := relay.DefaultResources()
@@ -261,6 +311,7 @@ func (s *Server) Start(ctx context.Context) error {
 	res.MaxReservationsPerIP = rl.MaxReservationsPerIP
 	res.MaxReservationsPerASN = rl.MaxReservationsPerIP
 	res.BufferSize = rl.BufferSize
+	s.rsvpTTL = res.ReservationTTL
 	s.relay, err = relay.New(&meteredHost{Host: h, s: s}, relay.WithResources(res), relay.WithACL(acl{s}))
 	if err != nil {
 		h.Close()
@@ -358,8 +409,13 @@ func (s *Server) gc() {
 	for p, h := range s.holders {
 		if !now.Before(h.until) {
 			delete(s.holders, p)
+			s.unprotect(p)
 			cut = append(cut, p)
 		}
+	}
+	held := map[[32]byte]bool{}
+	for _, h := range s.holders {
+		held[h.key] = true
 	}
 	for key, ns := range s.nets {
 		for p, r := range ns.regs {
@@ -374,8 +430,11 @@ func (s *Server) gc() {
 			}
 		}
 		ns.revs = live
-		if len(ns.regs) == 0 && len(ns.revs) == 0 {
+		// A network stays known while a node of it holds a proof here
+		// (and maybe a relay slot), so its plan still counts.
+		if len(ns.regs) == 0 && len(ns.revs) == 0 && !held[key] {
 			delete(s.nets, key)
+			delete(s.rsvps, key)
 		}
 	}
 	s.mu.Unlock()
@@ -389,18 +448,34 @@ func (s *Server) gc() {
 
 func (s *Server) handle(st network.Stream) {
 	defer st.Close()
-	st.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(st)
-	b, err := readFrame(r, maxRequest)
+	// The request carries the proof: until it is read and checked the
+	// stream is a stranger's, and gets a short time.
+	st.SetDeadline(time.Now().Add(s.cfg.Limits.RequestTimeout))
+	var src io.Reader = st
+	var ps *pendingStream
+	if _, ok := s.holderOf(st.Conn().RemotePeer()); !ok {
+		// A stream of a peer without a live proof holds one of a bounded
+		// number of places (and bytes); a new one pushes out the oldest,
+		// so strangers holding streams open cannot keep a newcomer out.
+		ps = s.pending.add(st)
+		defer ps.done()
+		src = ps
+	}
+	// A small buffer: a stranger holding many streams open holds it in each.
+	b, err := readFrame(bufio.NewReaderSize(src, 64), maxRequest)
 	if err != nil {
 		st.Reset()
 		return
 	}
+	if ps != nil {
+		ps.done()
+	}
+	st.SetDeadline(time.Now().Add(10 * time.Second))
 	resp := s.serve(st.Conn(), b)
 	resp.V = WireVersion
 	resp.Observed = st.Conn().RemoteMultiaddr().String()
 	out, _ := json.Marshal(resp)
-	if resp.key != nil {
+	if resp.key != nil && s.known(*resp.key) {
 		c := s.meter.get(*resp.key, s.cfg.Now())
 		c.Control.Add(int64(len(b) + len(out)))
 		c.Messages.Add(1)
@@ -455,19 +530,24 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	if err != nil {
 		return fail(codeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
 	}
+	if s.owners != nil && !s.owners[v.Owner] {
+		return fail(codeUnauthorized, fmt.Errorf("%w: this control plane serves only the networks of the owners its operator listed, and the owner of this network (%s) is not one of them; ask the operator to add it, or use another control plane", ErrNotServed, v.Owner))
+	}
+	// A revoked proof is refused for every operation, revocations
+	// included.
+	s.mu.Lock()
+	ns := s.nets[v.Key]
+	if ns != nil && ns.revokedLocked(v) {
+		s.mu.Unlock()
+		return fail(codeUnauthorized, fmt.Errorf("%w: this node's certificate was revoked by an owner or admin of the network", member.ErrRevoked))
+	}
+	s.mu.Unlock()
 	if req.Op == opRevoke {
 		return s.revoke(req, v, now)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ns := s.nets[v.Key]
-	if ns != nil {
-		for _, rv := range ns.revs {
-			if rv.Covers(&v.Cert) {
-				return fail(codeUnauthorized, fmt.Errorf("%w: this node's certificate was revoked by an owner or admin of the network", member.ErrRevoked))
-			}
-		}
-	}
+	ns = s.nets[v.Key]
 	out := &served{key: &v.Key}
 	use := s.usageLocked(v.Key, v.Owner, now)
 	if req.Op == opUsage {
@@ -484,26 +564,28 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 					"the network already has %d nodes registered on this control plane and its plan %q allows %d; remove unused nodes from the network, or ask the control plane's operator for a larger plan",
 					use.Nodes, use.Plan, use.LimitNodes))
 			}
-			if ns == nil && use.Networks >= use.LimitNetworks {
-				return s.limited(out, LimitNetworks, int64(use.Networks), int64(use.LimitNetworks), fmt.Sprintf(
-					"the network's owner already has %d networks on this control plane and the plan %q allows %d; ask the control plane's operator for a larger plan",
-					use.Networks, use.Plan, use.LimitNetworks))
-			}
 		}
 		if ns == nil {
-			ns = &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
-			s.nets[v.Key] = ns
+			var err *served
+			if ns, err = s.newNetLocked(out, v, use); err != nil {
+				return err
+			}
 		}
 		ttl := time.Duration(req.TTL) * time.Second
 		if ttl <= 0 {
 			ttl = DefaultRegistrationTTL
 		}
 		ttl = min(ttl, MaxRegistrationTTL, v.Until.Sub(now))
-		ns.regs[signer] = &registration{env: req.Record, expires: now.Add(ttl), cert: v.Cert, until: v.Until}
+		ns.regs[signer] = &registration{env: req.Record, expires: now.Add(ttl), proof: v, until: v.Until}
 		out.TTL = int64(ttl / time.Second)
 	}
-	if signer == c.RemotePeer() {
-		s.holders[signer] = &holder{key: v.Key, cert: v.Cert, until: v.Until}
+	// Only a registered node holds a relay slot and opens circuits: a
+	// lookup or a usage query alone makes nobody a holder.
+	if signer == c.RemotePeer() && ns != nil && ns.regs[signer] != nil {
+		s.holders[signer] = &holder{key: v.Key, proof: v, until: v.Until}
+		if s.cm != nil {
+			s.cm.Protect(signer, "member")
+		}
 	}
 	if req.Op == opLookup {
 		if ns != nil {
@@ -517,6 +599,23 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	return out
 }
 
+// newNetLocked admits a network not known here yet, within its owner's
+// plan (networks per owner) and the control plane's MaxNetworks.
+func (s *Server) newNetLocked(out *served, v *member.Verified, use Usage) (*netState, *served) {
+	if use.Networks >= use.LimitNetworks {
+		return nil, s.limited(out, LimitNetworks, int64(use.Networks), int64(use.LimitNetworks), fmt.Sprintf(
+			"the network's owner already has %d networks on this control plane and the plan %q allows %d; ask the control plane's operator for a larger plan",
+			use.Networks, use.Plan, use.LimitNetworks))
+	}
+	if len(s.nets) >= s.cfg.MaxNetworks {
+		return nil, s.limited(out, LimitNetworks, int64(len(s.nets)), int64(s.cfg.MaxNetworks),
+			"this control plane serves as many networks as it can; try again later or use another control plane")
+	}
+	ns := &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
+	s.nets[v.Key] = ns
+	return ns, nil
+}
+
 func (s *Server) limited(out *served, limit string, used, max int64, msg string) *served {
 	out.Code, out.Limit, out.Used, out.Max, out.Error = codeLimit, limit, used, max, msg
 	return out
@@ -525,7 +624,7 @@ func (s *Server) limited(out *served, limit string, used, max int64, msg string)
 // usageLocked reports a network's usage against its owner's plan.
 func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time) Usage {
 	name, plan := s.plans.For(owner)
-	c := s.meter.get(key, now)
+	c := s.meter.peek(key, now)
 	u := Usage{
 		Month: monthOf(now), Plan: name,
 		RelayBytes: c.Relay.Load(), ControlBytes: c.Control.Load(), ControlMessages: c.Messages.Load(),
@@ -536,7 +635,7 @@ func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time)
 		u.Nodes = len(ns.regs)
 	}
 	for _, ns := range s.nets {
-		if ns.owner == owner && len(ns.regs) > 0 {
+		if ns.owner == owner {
 			u.Networks++
 		}
 	}
@@ -551,6 +650,10 @@ func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time)
 	return u
 }
 
+// maxRevocations bounds the revocations a control plane keeps per
+// network.
+const maxRevocations = 4096
+
 func (s *Server) revoke(req *request, v *member.Verified, now time.Time) *served {
 	rv, err := member.UnmarshalRevocation(req.Revocation)
 	if err != nil {
@@ -559,26 +662,43 @@ func (s *Server) revoke(req *request, v *member.Verified, now time.Time) *served
 	if err := rv.Verify(v.Net, v.Owner, now); err != nil {
 		return fail(codeUnauthorized, fmt.Errorf("revocation refused: %v", err))
 	}
-	until := time.Unix(rv.Until, 0)
-	if max := now.Add(member.MaxDelegationValidity + member.ClockSkew); until.After(max) {
+	if max := rv.MaxUntil(v.Owner); time.Unix(rv.Until, 0).After(max) {
 		rv.Until = max.Unix()
+	}
+	if !now.Before(time.Unix(rv.Until, 0)) {
+		return &served{key: &v.Key} // covers nothing any more
 	}
 	var cut []peer.ID
 	s.mu.Lock()
 	ns := s.nets[v.Key]
 	if ns == nil {
-		ns = &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
-		s.nets[v.Key] = ns
+		// A network within its owner's plan may be told of a revocation
+		// before any of its nodes registers.
+		var refused *served
+		if ns, refused = s.newNetLocked(&served{}, v, s.usageLocked(v.Key, v.Owner, now)); refused != nil {
+			s.mu.Unlock()
+			return refused
+		}
 	}
-	ns.revs = append(ns.revs, rv)
+	for _, w := range ns.revs {
+		if w.RevokesIssuer(rv) {
+			s.mu.Unlock()
+			return fail(codeUnauthorized, fmt.Errorf("revocation refused: %w: its issuer %s was revoked", member.ErrRevoked, rv.Issuer.Short()))
+		}
+	}
+	if err := ns.addRevocationLocked(rv, v.Owner); err != nil {
+		s.mu.Unlock()
+		return fail(codeLimit, err)
+	}
 	for p, r := range ns.regs {
-		if rv.Covers(&r.cert) {
+		if rv.Covers(r.proof) {
 			delete(ns.regs, p)
 		}
 	}
 	for p, h := range s.holders {
-		if h.key == v.Key && rv.Covers(&h.cert) {
+		if h.key == v.Key && rv.Covers(h.proof) {
 			delete(s.holders, p)
+			s.unprotect(p)
 			cut = append(cut, p)
 		}
 	}
@@ -588,6 +708,37 @@ func (s *Server) revoke(req *request, v *member.Verified, now time.Time) *served
 		s.host.Network().ClosePeer(p)
 	}
 	return &served{key: &v.Key}
+}
+
+// revokedLocked reports whether a revocation the network holds covers v.
+func (ns *netState) revokedLocked(v *member.Verified) bool {
+	for _, rv := range ns.revs {
+		if rv.Covers(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// addRevocationLocked keeps rv: it replaces an older one of the same
+// issuer, kind and subject; an owner's revocation of a user also drops the
+// revocations that user signed as an admin (the owner's word supersedes
+// theirs).
+func (ns *netState) addRevocationLocked(rv *member.Revocation, owner identity.UserID) error {
+	keep := ns.revs[:0]
+	for _, w := range ns.revs {
+		same := w.Issuer == rv.Issuer && w.Kind == rv.Kind && w.Subject == rv.Subject && w.Issued <= rv.Issued
+		if same || (rv.ByOwner(owner) && rv.RevokesIssuer(w)) {
+			continue
+		}
+		keep = append(keep, w)
+	}
+	ns.revs = keep
+	if len(ns.revs) >= maxRevocations {
+		return fmt.Errorf("the network already has %d revocations in force on this control plane; try again when some expire", len(ns.revs))
+	}
+	ns.revs = append(ns.revs, rv)
+	return nil
 }
 
 // holderOf returns the network of a peer with a live proof, and whether
@@ -610,7 +761,53 @@ func (s *Server) overLimit(key [32]byte) bool {
 		return false
 	}
 	_, plan := s.plans.For(ns.owner)
-	return s.meter.get(key, s.cfg.Now()).bytes() >= plan.Bytes
+	return s.meter.peek(key, s.cfg.Now()).bytes() >= plan.Bytes
+}
+
+// known reports whether a network is known here (has registrations or
+// revocations); only those get usage counters.
+func (s *Server) known(key [32]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nets[key] != nil
+}
+
+// reserve admits a relay slot for holder p of network key: at most the
+// plan's nodes per network hold one at a time.
+func (s *Server) reserve(p peer.ID, key [32]byte) bool {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns := s.nets[key]
+	if ns == nil {
+		return false
+	}
+	slots := s.rsvps[key]
+	if slots == nil {
+		slots = map[peer.ID]time.Time{}
+		s.rsvps[key] = slots
+	}
+	for q, until := range slots {
+		h := s.holders[q]
+		if !now.Before(until) || h == nil || h.key != key || (s.host != nil && s.host.Network().Connectedness(q) != network.Connected) {
+			delete(slots, q)
+		}
+	}
+	if _, ok := slots[p]; !ok {
+		if _, plan := s.plans.For(ns.owner); len(slots) >= plan.Nodes {
+			s.cfg.Logf("relay slot for %s refused: its network holds %d, its plan allows %d", p.ShortString(), len(slots), plan.Nodes)
+			return false
+		}
+	}
+	slots[p] = now.Add(s.rsvpTTL)
+	return true
+}
+
+// unprotect lets the connection manager trim a peer that lost its proof.
+func (s *Server) unprotect(p peer.ID) {
+	if s.cm != nil {
+		s.cm.Unprotect(p, "member")
+	}
 }
 
 func keyOf(p peer.ID) ([32]byte, error) {

@@ -94,9 +94,14 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	if n > uint64(max) {
 		return nil, fmt.Errorf("%w: message of %d bytes, more than %d", ErrBadRequest, n, max)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	// The length is the sender's word: the buffer grows as bytes arrive,
+	// so a declared length costs nothing until it is sent.
+	b, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err != nil {
 		return nil, err
+	}
+	if uint64(len(b)) != n {
+		return nil, fmt.Errorf("%w: message of %d bytes ends after %d", ErrBadRequest, n, len(b))
 	}
 	return b, nil
 }

@@ -3,7 +3,15 @@
 // network's genesis operation (whose hash is the network ID and whose author
 // is the owner), a short-lived node certificate signed by the owner or by an
 // admin, and for an admin the owner's longer-lived delegation. It also
-// defines signed revocations of a node or an admin.
+// defines signed revocations of a node or a user.
+//
+// A revocation covers only what existed when it was issued: certificates
+// issued at or before it (for the node key, or for the user), and for a
+// user the certificates they issued under a delegation given at or before
+// it. An admin's revocation can neither name the owner nor cover the
+// owner's certificates, and a control plane keeps it no longer than a
+// certificate lives; the owner's revocation of a user is kept as long as
+// a delegation lives, and withdraws the revocations that user signed.
 //
 // Wire format (version 1, big-endian, fixed order; a new version gets a new
 // leading byte, so a reader refuses what it does not know):

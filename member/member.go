@@ -229,10 +229,29 @@ func (v *Revocation) Verify(net ledger.NetworkID, owner identity.UserID, now tim
 	if err := authorize(net, owner, v.Issuer, v.Delegation, now); err != nil {
 		return err
 	}
+	if v.Kind == RevokeUser && v.Subject == [32]byte(owner) {
+		return fmt.Errorf("%w: a revocation of the network's owner", ErrNotAuthorized)
+	}
 	if time.Unix(v.Issued, 0).After(now.Add(ClockSkew)) {
 		return fmt.Errorf("%w: revocation issued in the future", ErrExpired)
 	}
 	return nil
+}
+
+// ByOwner reports whether the network's owner signed the revocation
+// (otherwise an admin did, under a delegation).
+func (v *Revocation) ByOwner(owner identity.UserID) bool { return v.Issuer == owner }
+
+// MaxUntil is the latest Until a control plane keeps the revocation for:
+// one certificate's lifetime past its issue for an admin's (it covers only
+// certificates issued before it, and those expire by then), a delegation's
+// for an owner's revocation of a user (whose delegation it also withdraws).
+func (v *Revocation) MaxUntil(owner identity.UserID) time.Time {
+	is := time.Unix(v.Issued, 0)
+	if v.ByOwner(owner) && v.Kind == RevokeUser {
+		return is.Add(MaxDelegationValidity + ClockSkew)
+	}
+	return is.Add(MaxCertValidity + ClockSkew)
 }
 
 // UnmarshalRevocation decodes a revocation.
@@ -245,16 +264,35 @@ func UnmarshalRevocation(b []byte) (*Revocation, error) {
 	return v, nil
 }
 
-// Covers reports whether the revocation withdraws c (and the delegation d
-// used to issue it, if any).
-func (v *Revocation) Covers(c *Cert) bool {
+// Covers reports whether the revocation withdraws the verified proof p.
+// It covers only what existed when it was issued: a certificate issued at
+// or before it, for the revoked node key (RevokeNode) or user
+// (RevokeUser); for RevokeUser also a certificate the user issued under a
+// delegation given at or before it. A revocation signed by an admin never
+// covers the owner's certificates.
+func (v *Revocation) Covers(p *Verified) bool {
+	c := &p.Cert
+	if !v.ByOwner(p.Owner) && c.User == p.Owner {
+		return false
+	}
+	before := c.Issued <= v.Issued
 	switch v.Kind {
 	case RevokeNode:
-		return v.Subject == c.Node
+		return v.Subject == c.Node && before
 	case RevokeUser:
-		return v.Subject == [32]byte(c.User) || v.Subject == [32]byte(c.Issuer)
+		if v.Subject == [32]byte(c.User) && before {
+			return true
+		}
+		return v.Subject == [32]byte(c.Issuer) && c.Issuer != p.Owner && p.Delegated != 0 && p.Delegated <= v.Issued
 	}
 	return false
+}
+
+// RevokesIssuer reports whether v withdraws the authority under which w
+// was signed: w is an admin's, and v revokes that admin, issued after the
+// delegation w carries.
+func (v *Revocation) RevokesIssuer(w *Revocation) bool {
+	return v.Kind == RevokeUser && w.Delegation != nil && v.Subject == [32]byte(w.Issuer) && w.Delegation.Issued <= v.Issued
 }
 
 // Proof is what a node presents to a control plane: the genesis, the
@@ -317,6 +355,9 @@ type Verified struct {
 	Key   [32]byte // RendezvousKey(Net)
 	Owner identity.UserID
 	Cert  Cert
+	// Delegated is when the delegation of an admin issuer was issued (unix
+	// seconds), 0 for a certificate the owner issued.
+	Delegated int64
 	// Until is when the proof stops being valid: the certificate's expiry,
 	// or the delegation's if earlier.
 	Until time.Time
@@ -353,10 +394,14 @@ func (p *Proof) Verify(node [32]byte, now time.Time) (*Verified, error) {
 		return nil, err
 	}
 	until := c.ExpiresAt()
-	if c.Issuer != owner && p.Delegation.ExpiresAt().Before(until) {
-		until = p.Delegation.ExpiresAt()
+	var delegated int64
+	if c.Issuer != owner {
+		delegated = p.Delegation.Issued
+		if p.Delegation.ExpiresAt().Before(until) {
+			until = p.Delegation.ExpiresAt()
+		}
 	}
-	return &Verified{Net: net, Key: RendezvousKey(net), Owner: owner, Cert: *c, Until: until}, nil
+	return &Verified{Net: net, Key: RendezvousKey(net), Owner: owner, Cert: *c, Delegated: delegated, Until: until}, nil
 }
 
 // authorize checks that issuer is the owner, or an admin with a valid
@@ -408,10 +453,11 @@ func Delegate(owner ed25519.PrivateKey, net ledger.NetworkID, admin identity.Use
 
 // Revoke makes a revocation of a node key (RevokeNode) or a user
 // (RevokeUser), kept by control planes until every certificate (or, for a
-// user, delegation) it could cover has expired.
+// user revoked by the owner, delegation) it could cover has expired. d is
+// the issuer's delegation if the issuer is an admin.
 func Revoke(issuer ed25519.PrivateKey, d *Delegation, net ledger.NetworkID, kind RevocationKind, subject [32]byte, now time.Time) *Revocation {
 	until := now.Add(MaxCertValidity + ClockSkew)
-	if kind == RevokeUser {
+	if kind == RevokeUser && d == nil {
 		until = now.Add(MaxDelegationValidity + ClockSkew)
 	}
 	v := &Revocation{Net: net, Kind: kind, Subject: subject, Until: until.Unix(), Issued: now.Unix(), Delegation: d}

@@ -147,7 +147,7 @@ func TestRevocation(t *testing.T) {
 	if err := w.Verify(f.net, uid(f.owner), f.now); err != nil {
 		t.Fatalf("Verify(owner's revocation) = %v", err)
 	}
-	if !w.Covers(f.ownerProof().Cert) {
+	if !w.Covers(f.verify(t, f.ownerProof())) {
 		t.Fatalf("Covers(cert of revoked node) = false")
 	}
 	d := Delegate(f.owner, f.net, uid(f.admin), f.now, 0)
@@ -158,6 +158,66 @@ func TestRevocation(t *testing.T) {
 	byGuest := Revoke(f.guest, nil, f.net, RevokeNode, f.node, f.now)
 	if err := byGuest.Verify(f.net, uid(f.owner), f.now); !errors.Is(err, ErrNotAuthorized) {
 		t.Fatalf("Verify(guest's revocation) = %v, want ErrNotAuthorized", err)
+	}
+}
+
+func (f *fixture) verify(t *testing.T, p *Proof) *Verified {
+	t.Helper()
+	v, err := p.Verify(f.node, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestRevocationScope: a revocation covers only certificates (and
+// delegations) issued before it; an admin can neither revoke the owner nor
+// the owner's certificates, and an admin's revocation lives no longer than
+// a certificate.
+func TestRevocationScope(t *testing.T) {
+	f := newFixture(t)
+	owner, admin, guest := uid(f.owner), uid(f.admin), uid(f.guest)
+	rv := Revoke(f.owner, nil, f.net, RevokeNode, f.node, f.now)
+	later := &Proof{Genesis: f.genesis, Cert: IssueCert(f.owner, f.net, f.node, guest, ledger.RoleGuest, f.now.Add(time.Second), 0)}
+	if v, _ := later.Verify(f.node, f.now.Add(time.Second)); rv.Covers(v) {
+		t.Errorf("Covers(certificate issued after the revocation) = true, want false")
+	}
+	// RevokeUser(admin) by the owner covers what the admin issued under a
+	// delegation given before it, not under a newer one.
+	byOwner := Revoke(f.owner, nil, f.net, RevokeUser, [32]byte(admin), f.now)
+	if !byOwner.Covers(f.verify(t, f.adminProof())) {
+		t.Errorf("Covers(certificate issued by the revoked admin) = false, want true")
+	}
+	d2 := Delegate(f.owner, f.net, admin, f.now.Add(time.Second), 0)
+	p2 := &Proof{Genesis: f.genesis, Delegation: d2, Cert: IssueCert(f.admin, f.net, f.node, guest, ledger.RoleGuest, f.now.Add(time.Second), 0)}
+	if v, _ := p2.Verify(f.node, f.now.Add(time.Second)); byOwner.Covers(v) {
+		t.Errorf("Covers(certificate under a delegation given after the revocation) = true, want false")
+	}
+	if got, want := byOwner.MaxUntil(owner), f.now.Add(MaxDelegationValidity+ClockSkew); !got.Equal(want) {
+		t.Errorf("MaxUntil(owner's RevokeUser) = %v, want %v", got, want)
+	}
+	// An admin: not the owner, not the owner's certificates, one
+	// certificate's lifetime.
+	d := Delegate(f.owner, f.net, admin, f.now, 0)
+	if err := Revoke(f.admin, d, f.net, RevokeUser, [32]byte(owner), f.now).Verify(f.net, owner, f.now); !errors.Is(err, ErrNotAuthorized) {
+		t.Errorf("Verify(admin's RevokeUser(owner)) = %v, want ErrNotAuthorized", err)
+	}
+	ownersNode := &Proof{Genesis: f.genesis, Cert: IssueCert(f.owner, f.net, f.node, owner, ledger.RoleOwner, f.now, 0)}
+	byAdmin := Revoke(f.admin, d, f.net, RevokeNode, f.node, f.now)
+	if byAdmin.Covers(f.verify(t, ownersNode)) {
+		t.Errorf("Covers(admin's RevokeNode, owner's node) = true, want false")
+	}
+	if !byAdmin.Covers(f.verify(t, f.ownerProof())) {
+		t.Errorf("Covers(admin's RevokeNode, guest's node) = false, want true")
+	}
+	adminUser := Revoke(f.admin, d, f.net, RevokeUser, [32]byte(guest), f.now)
+	if got, want := adminUser.MaxUntil(owner), f.now.Add(MaxCertValidity+ClockSkew); !got.Equal(want) || time.Unix(adminUser.Until, 0).After(want) {
+		t.Errorf("admin's RevokeUser until %v, MaxUntil %v; want at most %v", time.Unix(adminUser.Until, 0), got, want)
+	}
+	// The owner's revocation of the admin withdraws the admin's own
+	// revocations made under the revoked delegation.
+	if !byOwner.RevokesIssuer(adminUser) {
+		t.Errorf("RevokesIssuer(owner's RevokeUser(admin), admin's revocation) = false, want true")
 	}
 }
 

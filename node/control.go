@@ -2,8 +2,12 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 
 	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
 )
@@ -153,13 +158,11 @@ func (n *Node) addrsFactory(addrs []ma.Multiaddr) []ma.Multiaddr {
 func (n *Node) controlLoop() {
 	t := time.NewTicker(controlTick)
 	defer t.Stop()
-	known := n.snapshotMembers()
-	var pending []*member.Revocation
+	rq := n.loadRevocationQueue()
 	lastObserved, lastUpgrade := "", time.Now()
 	for {
 		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
 		proof := n.Proof(ctx)
-		known, pending = n.revocations(known, pending, proof)
 		var pb []byte
 		if proof != nil {
 			pb = proof.Marshal()
@@ -167,8 +170,8 @@ func (n *Node) controlLoop() {
 		for _, cp := range n.controls {
 			n.serviceControl(ctx, cp, pb)
 		}
-		if pb != nil && len(pending) > 0 {
-			pending = n.sendRevocations(ctx, pb, pending)
+		if pb != nil {
+			n.deliverRevocations(ctx, rq, proof, pb)
 		}
 		for _, p := range n.ConnectedMembers() {
 			if n.onlyRelayed(p) {
@@ -347,78 +350,159 @@ func (n *Node) onlyRelayed(p peer.ID) bool {
 	return len(conns) > 0
 }
 
-// snapshotMembers records the node keys and admins of the current ledger,
-// to notice removals.
-type memberSnapshot struct {
-	nodes  map[[32]byte]bool
-	admins map[identity.UserID]bool
+// revocationsFile keeps which removals this node has delivered to which
+// control plane, so a removal made while the node was offline (or not
+// delivered before it stopped) is delivered when it runs again.
+const revocationsFile = "control-revocations.json"
+
+// removal is one removal in the ledger that control planes must hear of:
+// a removed user (RevokeUser) or node (RevokeNode), by the op that
+// removed it.
+type removal struct {
+	kind    member.RevocationKind
+	subject [32]byte
+	op      ledger.ID
 }
 
-func (n *Node) snapshotMembers() memberSnapshot {
-	st := n.log.State()
-	s := memberSnapshot{nodes: map[[32]byte]bool{}, admins: map[identity.UserID]bool{}}
-	for k := range st.Nodes {
-		s.nodes[k] = true
+// key names the removal in the queue file.
+func (r removal) key() string {
+	k := "node"
+	if r.kind == member.RevokeUser {
+		k = "user"
 	}
-	for u, m := range st.Members {
-		if m.Role == ledger.RoleAdmin {
-			s.admins[u] = true
+	return fmt.Sprintf("%s:%x:%x", k, r.subject, r.op[:])
+}
+
+// revocationQueue records deliveries: removal key → control planes that
+// accepted its revocation. Owned by controlLoop.
+type revocationQueue struct {
+	path      string
+	delivered map[string][]peer.ID
+}
+
+type revocationQueueFile struct {
+	V         int                  `json:"v"`
+	Delivered map[string][]peer.ID `json:"delivered"`
+}
+
+func (n *Node) loadRevocationQueue() *revocationQueue {
+	q := &revocationQueue{delivered: map[string][]peer.ID{}}
+	if n.cfg.Dir == "" {
+		return q
+	}
+	q.path = filepath.Join(n.cfg.Dir, revocationsFile)
+	b, err := os.ReadFile(q.path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			n.cfg.Logf("control: read %s: %v", revocationsFile, err)
+		}
+		return q
+	}
+	var f revocationQueueFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		// Forgetting deliveries only makes the node send them again.
+		n.cfg.Logf("control: %s is damaged (%v); revocations will be sent again", revocationsFile, err)
+		return q
+	}
+	if f.Delivered != nil {
+		q.delivered = f.Delivered
+	}
+	return q
+}
+
+func (q *revocationQueue) save() error {
+	if q.path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(revocationQueueFile{V: 1, Delivered: q.delivered}, "", " ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(q.path, b, 0o600)
+}
+
+func (q *revocationQueue) done(r removal, cp peer.ID) bool {
+	return slices.Contains(q.delivered[r.key()], cp)
+}
+
+// removals lists every removal in the ledger whose revocation can still
+// matter: one made less than a delegation's lifetime ago (after that,
+// every certificate and delegation it could cover has expired).
+func (n *Node) removals(now time.Time) []removal {
+	st := n.log.State()
+	horizon := now.Add(-member.MaxDelegationValidity - member.ClockSkew)
+	recent := func(id ledger.ID) bool {
+		op, ok := n.log.Get(id)
+		return ok && time.UnixMilli(op.Time).After(horizon)
+	}
+	var out []removal
+	for u, id := range st.Removed {
+		if recent(id) {
+			out = append(out, removal{member.RevokeUser, [32]byte(u), id})
 		}
 	}
-	return s
+	for k, id := range st.RemovedNodes {
+		if recent(id) {
+			out = append(out, removal{member.RevokeNode, k, id})
+		}
+	}
+	slices.SortFunc(out, func(a, b removal) int { return strings.Compare(a.key(), b.key()) })
+	return out
 }
 
-// revocations turns removals since the last snapshot into revocations, if
-// this node's user is the owner or an admin.
-func (n *Node) revocations(old memberSnapshot, pending []*member.Revocation, proof *member.Proof) (memberSnapshot, []*member.Revocation) {
-	cur := n.snapshotMembers()
-	st := n.log.State()
-	role := st.Role(n.User())
+// deliverRevocations sends every removal in the ledger that a control
+// plane has not accepted yet, if this node's user is the owner or an
+// admin, and records each delivery. A revocation is made at sending time,
+// so it covers every certificate issued until then.
+func (n *Node) deliverRevocations(ctx context.Context, q *revocationQueue, proof *member.Proof, pb []byte) {
+	role := n.log.State().Role(n.User())
 	if role != ledger.RoleOwner && role != ledger.RoleAdmin {
-		return cur, pending
+		return
 	}
-	var d *member.Delegation
-	if role == ledger.RoleAdmin {
-		if proof == nil || proof.Delegation == nil {
-			return cur, pending
-		}
-		d = proof.Delegation
+	d := proof.Delegation
+	if role == ledger.RoleAdmin && d == nil {
+		return
+	}
+	if role == ledger.RoleOwner {
+		d = nil
 	}
 	now := n.cfg.Now()
-	for k := range old.nodes {
-		if !cur.nodes[k] {
-			pending = append(pending, member.Revoke(n.userKey, d, n.log.Network(), member.RevokeNode, k, now))
+	rs := n.removals(now)
+	live := map[string]bool{}
+	changed := false
+	for _, r := range rs {
+		live[r.key()] = true
+		if r.kind == member.RevokeUser && identity.UserID(r.subject) == n.log.State().Owner {
+			continue
 		}
-	}
-	for u := range old.admins {
-		if st.Role(u) == ledger.RoleNone {
-			pending = append(pending, member.Revoke(n.userKey, d, n.log.Network(), member.RevokeUser, [32]byte(u), now))
-		}
-	}
-	return cur, pending
-}
-
-// sendRevocations hands revocations to every control plane; those that no
-// control plane took are kept for the next round.
-func (n *Node) sendRevocations(ctx context.Context, proof []byte, pending []*member.Revocation) []*member.Revocation {
-	var left []*member.Revocation
-	for _, rv := range pending {
-		sent := len(n.controls) == 0
 		for _, cp := range n.controls {
+			if q.done(r, cp.info.ID) || n.host.Network().Connectedness(cp.info.ID) != network.Connected {
+				continue
+			}
+			rv := member.Revoke(n.userKey, d, n.log.Network(), r.kind, r.subject, now)
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := control.SendRevocation(rctx, n.host, cp.info.ID, proof, rv.Marshal())
+			err := control.SendRevocation(rctx, n.host, cp.info.ID, pb, rv.Marshal())
 			cancel()
 			if err != nil {
 				n.cfg.Logf("control: revocation to %s: %v", cp.info.ID.ShortString(), err)
 				continue
 			}
-			sent = true
-		}
-		if !sent && n.cfg.Now().Before(time.Unix(rv.Until, 0)) {
-			left = append(left, rv)
+			q.delivered[r.key()] = append(q.delivered[r.key()], cp.info.ID)
+			changed = true
 		}
 	}
-	return left
+	// Forget deliveries of removals no longer in the ledger's window.
+	for k := range q.delivered {
+		if !live[k] {
+			delete(q.delivered, k)
+			changed = true
+		}
+	}
+	if changed {
+		if err := q.save(); err != nil {
+			n.cfg.Logf("control: save %s: %v", revocationsFile, err)
+		}
+	}
 }
 
 // ControlStatus reports this node's standing at each control plane.

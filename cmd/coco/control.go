@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(command{"control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]",
+	register(command{"control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]",
 		"run a control plane: rendezvous, address reflection, relay, usage limits", runControl})
 }
 
@@ -38,6 +38,8 @@ type controlInfo struct {
 	Addrs []string `json:"addrs"` // give one to nodes: coco up --control ADDR
 	State string   `json:"state"`
 	Plans string   `json:"plans"`
+	// Owners is how many owners the allow-list names (0: every owner).
+	Owners int `json:"owners,omitempty"`
 }
 
 func runControl(ctx context.Context, e *env, args []string) error {
@@ -46,6 +48,7 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default QUIC and TCP on 0.0.0.0 port 4001)")
 	state := fs.String("state", "", "directory for the identity key and usage counters (default HOME/control)")
 	plans := fs.String("plans", "", "plans file (JSON); default: every owner on tier1 (1 network, 5 nodes, 500 MB a month)")
+	owners := fs.String("owners", "", "serve only the networks of these owners: a file of owner user IDs, one per line, # comments (for a public control plane); default: every owner")
 	relayDur := fs.Duration("relay-duration", 0, "cap on one relayed connection's duration (0 = none)")
 	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
 	quiet := fs.Bool("quiet", false, "log less")
@@ -63,6 +66,7 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	if !*quiet {
 		cfg.Logf = lg.Printf
 	}
+	var info controlInfo
 	plansName := "default tiers"
 	if *plans != "" {
 		p, err := control.LoadPlans(*plans)
@@ -71,6 +75,14 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		}
 		cfg.Plans, plansName = p, *plans
 	}
+	if *owners != "" {
+		list, err := control.LoadOwners(*owners)
+		if err != nil {
+			return err
+		}
+		cfg.Owners = list
+		info.Owners = len(list)
+	}
 	srv, err := control.New(cfg)
 	if err != nil {
 		return err
@@ -78,12 +90,15 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	info := controlInfo{ID: srv.ID().String(), State: *state, Plans: plansName}
+	info.ID, info.State, info.Plans = srv.ID().String(), *state, plansName
 	for _, a := range srv.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
 	}
 	err = e.output(info, func(w io.Writer) {
 		fmt.Fprintf(w, "control plane %s (state in %s, plans: %s)\n", info.ID, info.State, info.Plans)
+		if info.Owners > 0 {
+			fmt.Fprintf(w, "serving only the networks of the %d owners in %s\n", info.Owners, *owners)
+		}
 		fmt.Fprintln(w, "nodes join it with: coco up --control ADDR, ADDR one of:")
 		for _, a := range info.Addrs {
 			fmt.Fprintln(w, "  "+a)
