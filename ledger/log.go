@@ -110,6 +110,12 @@ func Init(dir string, genesis *Op, opts *Options) (*Log, error) {
 	return Open(dir, opts)
 }
 
+// isTempOp reports whether name is one of atomicfile's temporary files for
+// an op file (".<id>.op.tmp-<random>").
+func isTempOp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, opExt+".tmp-")
+}
+
 func opPath(dir string, id ID) string { return filepath.Join(dir, opsDir, id.String()+opExt) }
 
 // Open loads the ledger stored in dir. Files that are damaged (a torn or
@@ -138,8 +144,16 @@ func Open(dir string, opts *Options) (*Log, error) {
 	var geneses []ID
 	for _, e := range ents {
 		name := e.Name()
+		if isTempOp(name) && e.Type().IsRegular() {
+			// A write torn by a crash: its op was never stored (the
+			// rename is what stores it), so the file is garbage.
+			if err := os.Remove(filepath.Join(dir, opsDir, name)); err != nil {
+				warn("%s: %v", filepath.Join(opsDir, name), err)
+			}
+			continue
+		}
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, opExt) || !e.Type().IsRegular() {
-			continue // atomicfile's temporary files, or not ours
+			continue // not ours
 		}
 		rel := filepath.Join(opsDir, name)
 		b, err := os.ReadFile(filepath.Join(dir, rel))
