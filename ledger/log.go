@@ -56,6 +56,12 @@ type Log struct {
 	heads []ID
 	memo  map[ID]seniority // of removals' authors at their causal points
 	hooks []func(*State)
+	// out: state has been handed out (State, OnChange), so it must not
+	// change; own (ownMembership...) and ownTables: which maps of state
+	// are the log's alone, to change in place (see extend.go).
+	out       bool
+	own       int
+	ownTables map[string]bool
 }
 
 // Create starts a new network owned by owner in dir (created if needed; it
@@ -230,6 +236,7 @@ func (l *Log) Network() NetworkID { return l.net }
 func (l *Log) State() *State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.out = true
 	return l.state
 }
 
@@ -430,6 +437,7 @@ func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
 		all, ids = append(all, c.o), append(ids, c.id)
 	}
 	d, _ := buildDAG(all, ids)
+	f := &folder{d: d, memo: l.memo}
 	byID := make(map[ID]cand, len(cands))
 	for _, c := range cands {
 		byID[c.id] = c
@@ -459,10 +467,11 @@ func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
 				return l.futureErr(c.o, id)
 			}
 			var cs *State
-			if l.fresh && d.anc[i].count() == len(l.ops) && !slices.ContainsFunc(c.o.Parents, func(p ID) bool { return inBatch[p] }) {
+			if l.fresh && !slices.ContainsFunc(c.o.Parents, func(p ID) bool { return inBatch[p] }) &&
+				!slices.ContainsFunc(l.heads, func(h ID) bool { return !d.isAncestor(h, id) }) {
 				cs = l.state // it has seen the whole log: the usual case of live sync
 			} else {
-				cs = foldDAG(d, d.anc[i], nil, l.memo)
+				cs = f.fold(view{upTo: i, of: i}, nil)
 			}
 			if rej := cs.check(c.o, id); rej != nil {
 				return rej
@@ -528,17 +537,12 @@ func (l *Log) refoldLocked() {
 		ids = append(ids, id)
 	}
 	d, missing := buildDAG(ops, ids)
-	l.state = foldDAG(d, nil, missing, l.memo)
+	l.state = (&folder{d: d, memo: l.memo}).fold(allOf(d), missing)
 	l.fresh = true
-	parent := newBitset(len(d.ops))
-	for _, o := range d.ops {
-		for _, p := range o.Parents {
-			parent.set(d.idx[p])
-		}
-	}
+	l.out, l.own, l.ownTables = false, ownAll, nil
 	l.heads = nil
 	for i, id := range d.ids {
-		if !parent.has(i) {
+		if d.isHead[i] {
 			l.heads = append(l.heads, id)
 		}
 	}
@@ -548,6 +552,9 @@ func (l *Log) refoldLocked() {
 // unlockAndNotify releases l.mu and calls the OnChange hooks.
 func (l *Log) unlockAndNotify() {
 	st, hooks := l.state, slices.Clone(l.hooks)
+	if len(hooks) > 0 {
+		l.out = true
+	}
 	l.mu.Unlock()
 	for _, fn := range hooks {
 		fn(st)
