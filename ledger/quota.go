@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/coconet/coconet/identity"
@@ -37,7 +38,7 @@ var (
 type quotaState struct {
 	tok    *token
 	hourly pmap[hourKey, int32]         // ops that took effect per author and hour
-	nodes  pmap[identity.UserID, int32] // nodes per member
+	nodes  pmap[identity.UserID, [][32]byte] // each member's nodes (never changed in place)
 }
 
 type hourKey struct {
@@ -70,9 +71,9 @@ func (s *State) checkQuota(o *Op, author *Member, id ID) *Rejection {
 	if o.Kind == KindAddNode {
 		if subj := s.Members[o.Subject]; subj != nil && subj.Role != RoleOwner {
 			lim := QuotaNodes[subj.Role]
-			if n, _ := s.quota.nodes.get(o.Subject); lim > 0 && int(n) >= lim {
+			if ns, _ := s.quota.nodes.get(o.Subject); lim > 0 && len(ns) >= lim {
 				return deny("%s %s already has %d nodes, the most a %s may have; remove one first",
-					subj.Role, s.nameOf(o.Subject), n, subj.Role)
+					subj.Role, s.nameOf(o.Subject), len(ns), subj.Role)
 			}
 		}
 	}
@@ -95,16 +96,31 @@ func (s *State) countQuota(o *Op) {
 	}
 	switch o.Kind {
 	case KindAddNode:
-		n, _ := q.nodes.get(o.Subject)
-		q.nodes.set(o.Subject, n+1, q.tok)
+		ns, _ := q.nodes.get(o.Subject)
+		q.nodes.set(o.Subject, append(ns[:len(ns):len(ns)], o.Node), q.tok)
 	case KindRemoveNode:
 		if nd := s.Nodes[o.Node]; nd != nil {
-			n, _ := q.nodes.get(nd.User)
-			q.nodes.set(nd.User, n-1, q.tok)
+			ns, _ := q.nodes.get(nd.User)
+			q.nodes.set(nd.User, slices.DeleteFunc(slices.Clone(ns), func(k [32]byte) bool { return k == o.Node }), q.tok)
 		}
-	case KindRemoveUser:
-		if n, _ := q.nodes.get(o.Subject); n != 0 {
-			q.nodes.set(o.Subject, 0, q.tok)
+	}
+}
+
+// removeNodesOf removes the nodes of user u, with the removal op id: what
+// remove_user does to them (without a scan of every node).
+func (s *State) removeNodesOf(u identity.UserID, id ID) {
+	q := &s.quota
+	if q.tok == nil {
+		q.tok = new(token)
+	}
+	ns, _ := q.nodes.get(u)
+	for _, k := range ns {
+		if n := s.Nodes[k]; n != nil && n.User == u {
+			delete(s.Nodes, k)
+			s.RemovedNodes[k] = id
 		}
+	}
+	if len(ns) > 0 {
+		q.nodes.set(u, nil, q.tok)
 	}
 }

@@ -435,12 +435,7 @@ func (s *State) apply(o *Op, id ID) {
 		delete(s.Removed, o.Subject)
 	case KindRemoveUser:
 		delete(s.Members, o.Subject)
-		for k, n := range s.Nodes {
-			if n.User == o.Subject {
-				delete(s.Nodes, k)
-				s.RemovedNodes[k] = id
-			}
-		}
+		s.removeNodesOf(o.Subject, id)
 		s.Removed[o.Subject] = id
 	case KindAddNode:
 		s.Nodes[o.Node] = &NodeInfo{Key: o.Node, User: o.Subject, Name: o.SubjectName, AddedAt: id}
