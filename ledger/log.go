@@ -324,8 +324,9 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 		l.mu.Unlock()
 		return nil, fmt.Errorf("ledger: write op %s: %w", id.Short(), err)
 	}
+	ext := l.extendable(op) // before storing it: it counts the log's ops
 	l.ops[id] = op
-	if l.extendable(op) {
+	if ext {
 		l.extendLocked(op, id)
 	} else {
 		l.refoldLocked()
@@ -343,9 +344,16 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 // written on error. An operation that was valid at its causal point is kept
 // even if the fold later gives it no effect (a concurrent removal won).
 func (l *Log) Add(o *Op) error {
-	errs := make([]error, 1)
+	op, id, err := l.precheck(o) // outside the lock: verifying is the costly part
+	if err != nil {
+		return err
+	}
 	l.mu.Lock()
-	if op, id, err := l.precheckLocked(o); err == nil && l.extendable(op) {
+	if _, ok := l.ops[id]; ok {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
+	}
+	if l.extendable(op) {
 		// The usual case of live sync: the op follows the whole log.
 		if err := l.addExtendingLocked(op, id); err != nil {
 			l.mu.Unlock()
@@ -354,7 +362,8 @@ func (l *Log) Add(o *Op) error {
 		l.unlockAndNotify()
 		return nil
 	}
-	if l.addLocked([]*Op{o}, errs) == 0 {
+	errs := make([]error, 1)
+	if l.addLocked([]cand{{0, op, id}}, errs) == 0 {
 		l.mu.Unlock()
 		return errs[0]
 	}
@@ -363,25 +372,52 @@ func (l *Log) Add(o *Op) error {
 	return nil
 }
 
+// addAllChunk is how many operations AddAll adds per hold of the log's
+// lock: a first sync of a large ledger lets readers and writers in between.
+var addAllChunk = 1000
+
+// afterChunk, if set (by tests), is called after each chunk of AddAll.
+var afterChunk func()
+
 // AddAll adds a batch of operations in any order (an operation may come
 // before its parents). It returns how many were added and, for each
 // operation of ops, the error Add would give (nil for an operation added or
 // already in the log).
+//
+// It verifies the batch without holding the log's lock, then adds it in
+// the batch's canonical order, addAllChunk operations per hold of the lock;
+// the OnChange hooks are called once, at the end.
 func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	errs = make([]error, len(ops))
-	l.mu.Lock()
-	added, rest := l.addAllExtendingLocked(ops, errs)
-	slow := 0
-	if len(rest) > 0 {
-		restErrs := make([]error, len(rest))
-		slow = l.addLocked(rest, restErrs)
-		added += slow
-		j := 0
-		for i := range ops {
-			if errs[i] == errRest {
-				errs[i] = restErrs[j]
-				j++
-			}
+	pre := make([]cand, 0, len(ops))
+	index := make(map[ID]int, len(ops)) // in pre
+	for i, in := range ops {
+		o, id, err := l.precheck(in)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, dup := index[id]; dup {
+			continue // the first copy's result stands for it
+		}
+		index[id] = len(pre)
+		pre = append(pre, cand{i, o, id})
+	}
+	list, ids := make([]*Op, len(pre)), make([]ID, len(pre))
+	for j, c := range pre {
+		list[j], ids[j] = c.o, c.id
+	}
+	order := batchOrder(list, ids)
+	for start := 0; start < len(order); start += addAllChunk {
+		chunk := make([]cand, 0, addAllChunk)
+		for _, id := range order[start:min(start+addAllChunk, len(order))] {
+			chunk = append(chunk, pre[index[id]])
+		}
+		l.mu.Lock()
+		added += l.addChunkLocked(chunk, errs)
+		l.mu.Unlock()
+		if afterChunk != nil {
+			afterChunk()
 		}
 	}
 	for i, err := range errs {
@@ -389,41 +425,74 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 			errs[i] = nil
 		}
 	}
-	if added == 0 {
-		l.mu.Unlock()
-		return 0, errs
+	if added > 0 {
+		l.mu.Lock()
+		l.unlockAndNotify()
 	}
-	if slow > 0 {
-		l.refoldLocked()
-	}
-	l.unlockAndNotify()
 	return added, errs
 }
 
-// addLocked verifies and stores ops, setting errs[i] for each op refused.
+// addChunkLocked adds cands, in canonical order: those that extend the log
+// one after the other (a new member's first sync of a linear history,
+// mostly, and live sync of a few new ops) by extension, and the first that
+// does not and every one after it through addLocked. It sets errs[c.i] for
+// each op refused.
+func (l *Log) addChunkLocked(cands []cand, errs []error) (added int) {
+	var rest []cand
+	slow := false
+	for _, c := range cands {
+		switch {
+		case l.ops[c.id] != nil:
+			errs[c.i] = fmt.Errorf("%w: op %s", ErrDuplicate, c.id.Short())
+		case !slow && l.extendable(c.o):
+			if err := l.addExtendingLocked(c.o, c.id); err != nil {
+				errs[c.i] = err // its descendants go the long way and say why
+				slow = true
+				continue
+			}
+			added++
+		default:
+			slow = true
+			rest = append(rest, c)
+		}
+	}
+	if len(rest) > 0 {
+		restErrs := make([]error, len(rest))
+		n := l.addLocked(rest, restErrs)
+		for j, c := range rest {
+			errs[c.i] = restErrs[j]
+		}
+		if n > 0 {
+			added += n
+			l.refoldLocked()
+		}
+	}
+	return added
+}
+
+// cand is an operation to add that passed precheck: ops[i] of a batch.
+type cand struct {
+	i  int
+	o  *Op
+	id ID
+}
+
+// addLocked checks and stores cands, which passed precheck and are not in
+// the log, setting errs[j] for each cands[j] refused.
 //
 // It checks every op at its causal point in one pass: the log and the
 // candidates are put in one DAG, and each candidate, in canonical order, is
 // checked against the fold of its ancestors (a view of that DAG).
-func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
-	type cand struct {
-		i  int
-		o  *Op
-		id ID
-	}
+func (l *Log) addLocked(in []cand, errs []error) (added int) {
 	var cands []cand
 	inBatch := make(map[ID]bool)
-	for i, in := range ops {
-		o, id, err := l.precheckLocked(in)
-		switch {
-		case err != nil:
-			errs[i] = err
-		case inBatch[id]:
-			errs[i] = fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
-		default:
-			inBatch[id] = true
-			cands = append(cands, cand{i, o, id})
+	for j, c := range in {
+		if inBatch[c.id] {
+			errs[j] = fmt.Errorf("%w: op %s", ErrDuplicate, c.id.Short())
+			continue
 		}
+		inBatch[c.id] = true
+		cands = append(cands, cand{j, c.o, c.id})
 	}
 	if len(cands) == 0 {
 		return 0
@@ -470,6 +539,8 @@ func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
 			if l.fresh && !slices.ContainsFunc(c.o.Parents, func(p ID) bool { return inBatch[p] }) &&
 				!slices.ContainsFunc(l.heads, func(h ID) bool { return !d.isAncestor(h, id) }) {
 				cs = l.state // it has seen the whole log: the usual case of live sync
+			} else if d.full[i] {
+				cs = f.prefix(i) // it has seen every op before it
 			} else {
 				cs = f.fold(view{upTo: i, of: i}, nil)
 			}
@@ -496,9 +567,11 @@ func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
 	return added
 }
 
-// precheckLocked runs the checks of Add that need no fold, in the order Add
-// documents, and returns a private copy of the op and its ID.
-func (l *Log) precheckLocked(in *Op) (*Op, ID, error) {
+// precheck runs the checks of Add that need neither the log nor a fold, in
+// the order Add documents (the caller checks for a duplicate: an op already
+// in the log has a good signature, so the order of the two does not show),
+// and returns a private copy of the op and its ID. It needs no lock.
+func (l *Log) precheck(in *Op) (*Op, ID, error) {
 	if in == nil {
 		return nil, ID{}, fmt.Errorf("%w: nil operation", ErrMalformed)
 	}
@@ -519,9 +592,6 @@ func (l *Log) precheckLocked(in *Op) (*Op, ID, error) {
 	}
 	if o.Net != l.net {
 		return nil, id, fmt.Errorf("%w: op %s is for network %s, this log is %s", ErrWrongNetwork, id.Short(), o.Net.Short(), l.net.Short())
-	}
-	if _, ok := l.ops[id]; ok {
-		return nil, id, fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
 	}
 	if err := o.VerifySignature(); err != nil {
 		return nil, id, err
@@ -582,56 +652,6 @@ func (l *Log) addExtendingLocked(op *Op, id ID) error {
 	l.ops[id] = op
 	l.extendLocked(op, id)
 	return nil
-}
-
-// errRest marks, in AddAll, the ops left to addLocked.
-var errRest = errors.New("ledger: not added yet")
-
-// addAllExtendingLocked adds, in the batch's canonical order, the ops that
-// extend the log one after the other (a new member's first sync of a linear
-// history, mostly, and live sync of a few new ops), and returns the others
-// for addLocked, marked errRest in errs: the first op that does not extend
-// the log and every op after it.
-func (l *Log) addAllExtendingLocked(ops []*Op, errs []error) (added int, rest []*Op) {
-	pre := make([]*Op, len(ops))
-	preIDs := make([]ID, len(ops))
-	index := make(map[ID]int, len(ops))
-	var list []*Op
-	var ids []ID
-	for i, in := range ops {
-		o, id, err := l.precheckLocked(in)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		if _, dup := index[id]; dup {
-			errs[i] = fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
-			continue
-		}
-		index[id] = i
-		pre[i], preIDs[i] = o, id
-		list, ids = append(list, o), append(ids, id)
-	}
-	done := make([]bool, len(ops))
-	for _, id := range batchOrder(list, ids) {
-		i := index[id]
-		if !l.extendable(pre[i]) {
-			break
-		}
-		if err := l.addExtendingLocked(pre[i], id); err != nil {
-			errs[i] = err // its descendants go the long way and say why
-			break
-		}
-		done[i] = true
-		added++
-	}
-	for i := range ops {
-		if errs[i] == nil && !done[i] {
-			errs[i] = errRest
-			rest = append(rest, pre[i])
-		}
-	}
-	return added, rest
 }
 
 // batchOrder is the canonical order of ops among themselves (Kahn's

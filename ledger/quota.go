@@ -37,7 +37,7 @@ var (
 // a state handed out costs no copy of them.
 type quotaState struct {
 	tok    *token
-	hourly pmap[hourKey, int32]         // ops that took effect per author and hour
+	hourly pmap[hourKey, int32]              // ops that took effect per author and hour
 	nodes  pmap[identity.UserID, [][32]byte] // each member's nodes (never changed in place)
 }
 
