@@ -264,6 +264,7 @@ func TestStateSnapshots(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	var lastInvite ID
 	for i := range 120 {
 		f.c.advance(time.Second)
 		user := testKey(fmt.Sprint("snap ", i%7))
@@ -276,9 +277,13 @@ func TestStateSnapshots(t *testing.T) {
 		case 2:
 			_, err = f.l.Append(bob, Op{Kind: KindPut, Table: TableGrant, Key: fmt.Sprint("g", i%5), Value: []byte{byte(i)}})
 		case 3:
-			_, err = f.l.Append(bob, Op{Kind: KindInvite, InviteKey: nodeKey(fmt.Sprint("inv ", i)), Role: RoleGuest, Uses: 2, Expires: f.c.Now().Add(time.Hour).Unix()})
+			var inv *Op
+			inv, err = f.l.Append(bob, Op{Kind: KindInvite, InviteKey: nodeKey(fmt.Sprint("inv ", i)), Role: RoleGuest, Uses: 2, Expires: f.c.Now().Add(time.Hour).Unix()})
+			if err == nil {
+				lastInvite = inv.ID()
+			}
 		case 4:
-			_, err = f.l.Append(alice, Op{Kind: KindRevokeInvite, Ref: f.l.State().dag.ids[len(f.l.Ops())-2]})
+			_, err = f.l.Append(alice, Op{Kind: KindRevokeInvite, Ref: lastInvite})
 		case 5:
 			_, err = f.l.Append(bob, Op{Kind: KindDelete, Table: TableGrant, Key: fmt.Sprint("g", i%5)})
 		case 6:
@@ -290,7 +295,7 @@ func TestStateSnapshots(t *testing.T) {
 		if err != nil && !errors.As(err, &rej) {
 			t.Fatal(err)
 		}
-		if i%3 == 0 { // someone holds this state
+		if i%3 == 0 || i%8 == 3 { // someone holds this state
 			st := f.l.State()
 			snaps = append(snaps, snap{st, f.l.Ops()})
 			wg.Add(1)
