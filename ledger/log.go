@@ -372,9 +372,13 @@ func (l *Log) Add(o *Op) error {
 	return nil
 }
 
-// addAllChunk is how many operations AddAll adds per hold of the log's
-// lock: a first sync of a large ledger lets readers and writers in between.
-var addAllChunk = 1000
+// AddAll adds at most addAllChunk operations, and extends the state for at
+// most addAllHold, per hold of the log's lock: a first sync of a large
+// ledger lets readers and writers in between.
+var (
+	addAllChunk = 1000
+	addAllHold  = 50 * time.Millisecond
+)
 
 // afterChunk, if set (by tests), is called after each chunk of AddAll.
 var afterChunk func()
@@ -408,14 +412,16 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 		list[j], ids[j] = c.o, c.id
 	}
 	order := batchOrder(list, ids)
-	for start := 0; start < len(order); start += addAllChunk {
+	for start := 0; start < len(order); {
 		chunk := make([]cand, 0, addAllChunk)
 		for _, id := range order[start:min(start+addAllChunk, len(order))] {
 			chunk = append(chunk, pre[index[id]])
 		}
 		l.mu.Lock()
-		added += l.addChunkLocked(chunk, errs)
+		n, done := l.addChunkLocked(chunk, errs, time.Now().Add(addAllHold))
 		l.mu.Unlock()
+		added += n
+		start += done
 		if afterChunk != nil {
 			afterChunk()
 		}
@@ -436,11 +442,15 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 // one after the other (a new member's first sync of a linear history,
 // mostly, and live sync of a few new ops) by extension, and the first that
 // does not and every one after it through addLocked. It sets errs[c.i] for
-// each op refused.
-func (l *Log) addChunkLocked(cands []cand, errs []error) (added int) {
+// each op refused. It stops extending at the deadline (after one op at
+// least) and returns how many of cands it is done with.
+func (l *Log) addChunkLocked(cands []cand, errs []error, deadline time.Time) (added, done int) {
 	var rest []cand
 	slow := false
-	for _, c := range cands {
+	for j, c := range cands {
+		if !slow && j > 0 && time.Now().After(deadline) {
+			return added, j
+		}
 		switch {
 		case l.ops[c.id] != nil:
 			errs[c.i] = fmt.Errorf("%w: op %s", ErrDuplicate, c.id.Short())
@@ -467,7 +477,7 @@ func (l *Log) addChunkLocked(cands []cand, errs []error) (added int) {
 			l.refoldLocked()
 		}
 	}
-	return added
+	return added, len(cands)
 }
 
 // cand is an operation to add that passed precheck: ops[i] of a batch.

@@ -308,9 +308,9 @@ func TestStateSnapshots(t *testing.T) {
 // between chunks, and each time they find a consistent state.
 func TestAddAllInChunks(t *testing.T) {
 	genesisOnlyWrites(t)
-	old := addAllChunk
-	addAllChunk = 10
-	t.Cleanup(func() { addAllChunk = old })
+	oldChunk, oldHold := addAllChunk, addAllHold
+	addAllChunk, addAllHold = 10, time.Hour
+	t.Cleanup(func() { addAllChunk, addAllHold = oldChunk, oldHold })
 	ops := genOps(95)
 	c := &clock{t: t0.Add(time.Hour)}
 	r, err := Init(t.TempDir(), ops[0], &Options{Now: c.Now})
