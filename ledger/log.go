@@ -303,13 +303,19 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 	op.Net = l.net
 	op.Parents = slices.Clone(l.heads)
 	op.Author = identity.UserIDOf(key.Public().(ed25519.PublicKey))
-	op.Time = l.now().UnixMilli()
+	// Never before a parent (State.Check refuses that), even when a peer's
+	// clock runs ahead of ours (by at most MaxClockSkew: Add refuses more).
+	op.Time = max(l.now().UnixMilli(), l.state.maxParentTime(op))
 	op.Sig = nil
 	if op.Kind == KindGenesis {
 		l.mu.Unlock()
 		return nil, &Rejection{Op: op.ID(), Reason: "a network has one genesis; use Create for a new network", Err: ErrMalformed}
 	}
 	if err := l.state.Check(op); err != nil {
+		l.mu.Unlock()
+		return nil, err
+	}
+	if err := op.verifyNodeProof(); err != nil {
 		l.mu.Unlock()
 		return nil, err
 	}
@@ -353,9 +359,10 @@ func (l *Log) Add(o *Op) error {
 		l.mu.Unlock()
 		return fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
 	}
+	arriving := map[ID]bool{id: true}
 	if l.extendable(op) {
 		// The usual case of live sync: the op follows the whole log.
-		if err := l.addExtendingLocked(op, id); err != nil {
+		if err := l.addExtendingLocked(op, id, arriving); err != nil {
 			l.mu.Unlock()
 			return err
 		}
@@ -363,7 +370,7 @@ func (l *Log) Add(o *Op) error {
 		return nil
 	}
 	errs := make([]error, 1)
-	if l.addLocked([]cand{{0, op, id}}, errs) == 0 {
+	if l.addLocked([]cand{{0, op, id}}, errs, arriving) == 0 {
 		l.mu.Unlock()
 		return errs[0]
 	}
@@ -412,13 +419,22 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 		list[j], ids[j] = c.o, c.id
 	}
 	order := batchOrder(list, ids)
+	// The ops the log did not hold when the call began (see lateRedeem).
+	arriving := make(map[ID]bool, len(pre))
+	l.mu.Lock()
+	for _, c := range pre {
+		if l.ops[c.id] == nil {
+			arriving[c.id] = true
+		}
+	}
+	l.mu.Unlock()
 	for start := 0; start < len(order); {
 		chunk := make([]cand, 0, addAllChunk)
 		for _, id := range order[start:min(start+addAllChunk, len(order))] {
 			chunk = append(chunk, pre[index[id]])
 		}
 		l.mu.Lock()
-		n, done := l.addChunkLocked(chunk, errs, time.Now().Add(addAllHold))
+		n, done := l.addChunkLocked(chunk, errs, arriving, time.Now().Add(addAllHold))
 		l.mu.Unlock()
 		added += n
 		start += done
@@ -444,7 +460,7 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 // does not and every one after it through addLocked. It sets errs[c.i] for
 // each op refused. It stops extending at the deadline (after one op at
 // least) and returns how many of cands it is done with.
-func (l *Log) addChunkLocked(cands []cand, errs []error, deadline time.Time) (added, done int) {
+func (l *Log) addChunkLocked(cands []cand, errs []error, arriving map[ID]bool, deadline time.Time) (added, done int) {
 	var rest []cand
 	slow := false
 	for j, c := range cands {
@@ -455,7 +471,7 @@ func (l *Log) addChunkLocked(cands []cand, errs []error, deadline time.Time) (ad
 		case l.ops[c.id] != nil:
 			errs[c.i] = fmt.Errorf("%w: op %s", ErrDuplicate, c.id.Short())
 		case !slow && l.extendable(c.o):
-			if err := l.addExtendingLocked(c.o, c.id); err != nil {
+			if err := l.addExtendingLocked(c.o, c.id, arriving); err != nil {
 				errs[c.i] = err // its descendants go the long way and say why
 				slow = true
 				continue
@@ -468,7 +484,7 @@ func (l *Log) addChunkLocked(cands []cand, errs []error, deadline time.Time) (ad
 	}
 	if len(rest) > 0 {
 		restErrs := make([]error, len(rest))
-		n := l.addLocked(rest, restErrs)
+		n := l.addLocked(rest, restErrs, arriving)
 		for j, c := range rest {
 			errs[c.i] = restErrs[j]
 		}
@@ -493,7 +509,10 @@ type cand struct {
 // It checks every op at its causal point in one pass: the log and the
 // candidates are put in one DAG, and each candidate, in canonical order, is
 // checked against the fold of its ancestors (a view of that DAG).
-func (l *Log) addLocked(in []cand, errs []error) (added int) {
+//
+// arriving holds the IDs of the ops of the whole Add or AddAll call that the
+// log did not hold when it began (see lateRedeem).
+func (l *Log) addLocked(in []cand, errs []error, arriving map[ID]bool) (added int) {
 	var cands []cand
 	inBatch := make(map[ID]bool)
 	for j, c := range in {
@@ -555,6 +574,9 @@ func (l *Log) addLocked(in []cand, errs []error) (added int) {
 				cs = f.fold(view{upTo: i, of: i}, nil)
 			}
 			if rej := cs.check(c.o, id); rej != nil {
+				return rej
+			}
+			if rej := lateRedeem(cs, c.o, id, now, l.heldLocked(c.o.Ref, arriving)); rej != nil {
 				return rej
 			}
 			if err := writeFile(opPath(l.dir, id), c.o.Marshal(), 0o600); err != nil {
@@ -649,11 +671,14 @@ func (l *Log) futureErr(o *Op, id ID) error {
 
 // addExtendingLocked checks and stores op, which extends the log (see
 // extendable): the fast path of Add.
-func (l *Log) addExtendingLocked(op *Op, id ID) error {
+func (l *Log) addExtendingLocked(op *Op, id ID, arriving map[ID]bool) error {
 	if future(op, l.now()) {
 		return l.futureErr(op, id)
 	}
 	if rej := l.state.check(op, id); rej != nil {
+		return rej
+	}
+	if rej := lateRedeem(l.state, op, id, l.now(), l.heldLocked(op.Ref, arriving)); rej != nil {
 		return rej
 	}
 	if err := writeFile(opPath(l.dir, id), op.Marshal(), 0o600); err != nil {
@@ -698,3 +723,22 @@ func batchOrder(ops []*Op, ids []ID) []ID {
 	}
 	return out
 }
+
+// arrivingLocked returns the IDs of the ops of ops the log does not hold
+// yet (a peer may send again an op the log holds: it was held before).
+func (l *Log) arrivingLocked(ops []*Op) map[ID]bool {
+	m := make(map[ID]bool, len(ops))
+	for _, o := range ops {
+		if o == nil {
+			continue
+		}
+		if id := o.ID(); l.ops[id] == nil {
+			m[id] = true
+		}
+	}
+	return m
+}
+
+// heldLocked reports whether the log held op id before the Add or AddAll
+// whose new ops are arriving.
+func (l *Log) heldLocked(id ID, arriving map[ID]bool) bool { return l.ops[id] != nil && !arriving[id] }

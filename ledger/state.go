@@ -71,6 +71,8 @@ type State struct {
 type ancestry interface {
 	// isAncestor reports whether op a is a strict ancestor of op b.
 	isAncestor(a, b ID) bool
+	// opTime returns the Time of op id, if it is known.
+	opTime(id ID) (int64, bool)
 }
 
 // newState returns an empty state over the operations ops (in canonical
@@ -252,15 +254,21 @@ func canInvite(author, role Role) bool {
 //   - invite: the owner may invite admins and guests, an admin guests only.
 //   - revoke_invite: the invite's author, the owner or any admin.
 //   - add_user, direct: the owner may add admins and guests, an admin guests.
-//   - add_user with an invite (Ref), by any member: the invite is an ancestor,
-//     not revoked, not expired at op.Time, not used up, its author can still
-//     invite that role, the role matches, and if the subject was removed
-//     before, the invite was made after (descends from) that removal.
+//   - add_user with an invite (Ref), by any member: it carries InviteSig, the
+//     invite key's signature over (network, invite, subject, role); the
+//     invite is an ancestor, not revoked, not expired at op.Time, not used
+//     up, its author can still invite that role, the role matches, and if
+//     the subject was removed before, the invite was made after (descends
+//     from) that removal.
 //   - remove_user: the owner anyone but themself, an admin admins and
 //     guests, anyone themself except the owner.
 //   - add_node: for a member, by that member or the owner; a node key
-//     belongs to one user at a time.
-//   - remove_node: the node's user, the owner or an admin.
+//     belongs to one user at a time; unless the owner adds it, it carries
+//     NodeSig, the node key's signature over (network, node, user).
+//   - remove_node: the node's user, the owner or an admin; a node of the
+//     owner (her devices included) only the owner.
+//
+// Every op but genesis is dated no earlier than its newest parent.
 //   - put, delete: a member whose role is at least the table's (Tables);
 //     a delete needs the record to exist.
 func (s *State) Check(o *Op) error {
@@ -288,6 +296,9 @@ func (s *State) check(o *Op, id ID) *Rejection {
 	}
 	if o.Net != s.Network {
 		return &Rejection{Op: id, Reason: fmt.Sprintf("names network %s, not %s", o.Net.Short(), s.Network.Short()), Err: ErrWrongNetwork}
+	}
+	if r := s.checkTime(o, id); r != nil {
+		return r
 	}
 	author := s.Members[o.Author]
 	if author == nil {
@@ -361,6 +372,9 @@ func (s *State) check(o *Op, id ID) *Rejection {
 		if n := s.Nodes[o.Node]; n != nil {
 			return deny("node %s already belongs to %s", shortKey(o.Node), s.nameOf(n.User))
 		}
+		if r := s.checkNodeProof(o, author, id); r != nil {
+			return r
+		}
 	case KindRemoveNode:
 		n := s.Nodes[o.Node]
 		switch {
@@ -368,6 +382,9 @@ func (s *State) check(o *Op, id ID) *Rejection {
 			return deny("node %s is not in the network", shortKey(o.Node))
 		case o.Author != n.User && author.Role < RoleAdmin:
 			return deny("%s cannot remove node %s of %s", who, shortKey(o.Node), s.nameOf(n.User))
+		case n.User == s.Owner && author.Role != RoleOwner:
+			// Devices are nodes of the owner too (device.Add binds them so).
+			return deny("%s cannot remove node %s: the owner's nodes and devices are the owner's alone to remove", who, shortKey(o.Node))
 		}
 	case KindPut, KindDelete:
 		return s.checkRecord(o, author, id)
@@ -391,6 +408,9 @@ func (s *State) checkRedeem(o *Op, id ID) *Rejection {
 	inv := s.Invites[o.Ref]
 	if inv == nil || !s.isAncestorOfOp(o.Ref, o) {
 		return deny("invite %s is not in the ledger the member saw", ref)
+	}
+	if !verifyRedeem(inv.Key, s.Network, o) {
+		return deny("the redeem of invite %s is not signed by the invite's key: only the holder of the invite code can use it", ref)
 	}
 	// Said first: for a removed member it is the reason that matters.
 	if rm, ok := s.Removed[o.Subject]; ok && (s.anc == nil || !s.anc.isAncestor(rm, o.Ref)) {
