@@ -360,6 +360,13 @@ func (f *folder) seniorityOf(r int) seniority {
 	if sn, ok := f.memo[id]; ok {
 		return sn
 	}
+	if g := d.ops[0]; g.Kind == KindGenesis && d.ops[r].Author == g.Author && d.anc(0, r) {
+		// The owner: the genesis comes first in any view that holds it,
+		// and nothing removes or demotes the owner.
+		sn := seniority{role: RoleOwner, addedAt: d.ids[0]}
+		f.memo[id] = sn
+		return sn
+	}
 	var st *State
 	if d.full[r] {
 		st = f.prefix(r)
