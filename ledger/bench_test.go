@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -243,5 +244,77 @@ func BenchmarkSyncOneByOne(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// genBranchyOps makes a ledger of n ops written by four members on their
+// own replicas, who sync every 20 ops (each then names all four heads):
+// most ops are concurrent with a few others, and the owner's removals
+// (one per 40 ops) are concurrent with the admins' latest ops.
+func genBranchyOps(n int) []*Op {
+	alice := testKey("alice")
+	g := testGenesis(alice, "alice")
+	net := NetworkID(g.ID())
+	ops := []*Op{g}
+	writers := []string{"alice", "w1", "w2", "w3"}
+	last := make([]*Op, len(writers))
+	ms := t0.UnixMilli()
+	for w := range writers[1:] {
+		ms += 1000
+		o := build(net, alice, ms, []*Op{ops[len(ops)-1]}, Op{Kind: KindAddUser, Subject: uid(testKey(writers[w+1])), SubjectName: writers[w+1], Role: RoleAdmin})
+		ops = append(ops, o)
+	}
+	for w := range last {
+		last[w] = ops[len(ops)-1]
+	}
+	var users []int
+	for i := 0; len(ops) < n; i++ {
+		ms += 1000
+		w := i % len(writers)
+		parents := []*Op{last[w]}
+		if i%20 == 0 {
+			parents = slices.Clone(last)
+		}
+		var o *Op
+		switch {
+		case w == 0 && i%40 == 0 && len(users) > 0:
+			u := users[0]
+			users = users[1:]
+			o = build(net, alice, ms, parents, Op{Kind: KindRemoveUser, Subject: uid(testKey(benchUser(u)))})
+		case w == 0:
+			users = append(users, i)
+			o = build(net, alice, ms, parents, Op{Kind: KindAddUser, Subject: uid(testKey(benchUser(i))), SubjectName: benchUser(i), Role: RoleGuest})
+		default:
+			o = build(net, testKey(writers[w]), ms, parents, Op{Kind: KindPut, Table: TableGrant, Key: fmt.Sprint(writers[w], i%100), Value: []byte{byte(i)}})
+		}
+		ops = append(ops, o)
+		last[w] = o
+	}
+	return ops
+}
+
+// BenchmarkFoldBranchy folds a ledger of concurrent writers (genBranchyOps).
+func BenchmarkFoldBranchy(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			key := -n
+			v, ok := genCache.Load(key)
+			if !ok {
+				v = genBranchyOps(n)
+				genCache.Store(key, v)
+			}
+			ops := v.([]*Op)
+			stop := peakHeap()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for b.Loop() {
+				if s := Fold(ops); s.Applied != n {
+					b.Fatalf("Fold applied %d of %d ops: %v", s.Applied, n, s.Rejected[:min(3, len(s.Rejected))])
+				}
+			}
+			b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(stop(), "peak-heap-MB")
+		})
 	}
 }

@@ -360,6 +360,13 @@ func (f *folder) seniorityOf(r int) seniority {
 	if sn, ok := f.memo[id]; ok {
 		return sn
 	}
+	if g := d.ops[0]; g.Kind == KindGenesis && d.ops[r].Author == g.Author && d.anc(0, r) {
+		// The owner: the genesis comes first in any view that holds it,
+		// and nothing removes or demotes the owner.
+		sn := seniority{role: RoleOwner, addedAt: d.ids[0]}
+		f.memo[id] = sn
+		return sn
+	}
 	var st *State
 	if d.full[r] {
 		st = f.prefix(r)
@@ -561,5 +568,4 @@ type bitset []uint64
 
 func newBitset(n int) bitset         { return make(bitset, (n+63)/64) }
 func (b bitset) set(i int)           { b[i/64] |= 1 << (i % 64) }
-func (b bitset) has(i int) bool      { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }
 func (b bitset) equal(c bitset) bool { return slices.Equal(b, c) }

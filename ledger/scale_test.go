@@ -378,3 +378,40 @@ func TestAppendIsConstant(t *testing.T) {
 		}
 	}
 }
+
+// TestSeniorityMatchesReferenceModel checks the seniority the fold uses for
+// each removal (from a running fold of the prefix, a fold of the ancestors,
+// or the owner's shortcut) against the reference model's fold of the
+// removal's ancestors.
+func TestSeniorityMatchesReferenceModel(t *testing.T) {
+	checked := 0
+	for seed := range uint64(seeds(t)) {
+		all := newSim(seed).run()
+		d, _ := buildDAG(all, nil)
+		f := &folder{d: d, memo: map[ID]seniority{}}
+		ref := refAncestry{}
+		for _, o := range all {
+			ref[o.ID()] = o
+		}
+		for r, o := range d.ops {
+			if o.Kind != KindRemoveUser {
+				continue
+			}
+			var ancs []*Op
+			for i := range r {
+				if ref.isAncestor(d.ids[i], d.ids[r]) {
+					ancs = append(ancs, d.ops[i])
+				}
+			}
+			var want seniority
+			if m := refFold(ancs).Members[o.Author]; m != nil {
+				want = seniority{role: m.Role, addedAt: m.AddedAt}
+			}
+			if got := f.seniorityOf(r); got != want {
+				t.Fatalf("seed %d: seniority of removal %d (full: %v) = %+v, want %+v", seed, r, d.full[r], got, want)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d removals checked", checked)
+}
