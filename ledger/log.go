@@ -232,7 +232,8 @@ func (l *Log) Warnings() []string { return slices.Clone(l.warnings) }
 // Network is the network's ID.
 func (l *Log) Network() NetworkID { return l.net }
 
-// State returns the current state. Callers must not modify it.
+// State returns the current state. Callers must not modify it; it is a
+// snapshot, which later operations leave as it is.
 func (l *Log) State() *State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
