@@ -54,7 +54,7 @@ func (s *State) checkTime(o *Op, id ID) *Rejection {
 func fmtMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
 
 func (d *dag) opTime(id ID) (int64, bool) {
-	if i, ok := d.idx[id]; ok {
+	if i, ok := d.pos(id); ok {
 		return d.ops[i].Time, true
 	}
 	return 0, false

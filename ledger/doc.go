@@ -101,11 +101,36 @@
 // least role. They fold like everything else: canonical order, the last put
 // of a key wins, a concurrent removal of their author voids them.
 //
+// # Quotas
+//
+// So that no member can make the others store and fold without limit, the
+// permission matrix has quotas (quota.go), decided in the fold like every
+// other check, from the ops' signed times and the DAG:
+//
+//   - operations per author per hour (UTC clock hours): guests 1,000,
+//     admins 10,000, the owner unlimited; counted over the author's ops that
+//     took effect earlier in the canonical order, so concurrent branches of
+//     one author dated in the same hour share one budget and every replica
+//     picks the same ones;
+//   - nodes per member at a time: guests 16, admins 256, the owner
+//     unlimited, whoever adds them.
+//
+// An op over a quota is refused (Append, Add at its causal point) or, in a
+// fold, listed in Rejected, with ErrQuota and a reason naming the quota.
+// Guests write no application records, so they need no quota of records.
+//
 // # Cost
 //
-// A full fold is O(n²) in bits of ancestry (about 20 ms for 1,000 ops, 200 ms
-// for 3,000). An operation that descends from the whole log — every Append,
-// and live sync of a linear history — extends the current state instead
-// (extend.go), in time proportional to the state's size; Fold is run again
-// only when concurrent operations arrive.
+// Ancestry is a chain decomposition with a persistent vector clock per op
+// (fold.go): exact, and one small leaf per op on a linear ledger. The
+// seniority of a removal that descends from every op before it is read from
+// a running fold of the prefix, so a mostly linear ledger folds in two
+// passes; a removal concurrent with earlier ops costs a fold of its
+// ancestors, once (memoised by the log). About 0.7 s of CPU and 180 MB
+// allocated for 100,000 ops (BenchmarkFold). An operation that descends
+// from the whole log (every Append, and live sync of a linear history)
+// extends the current state instead (extend.go), in time independent of
+// the log's size; Fold is run again only when concurrent operations arrive.
+// AddAll verifies a batch without the log's lock and adds it 1,000 ops per
+// hold of the lock.
 package ledger

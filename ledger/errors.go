@@ -24,6 +24,10 @@ var (
 	// invite expired by this node's clock (see RedeemSkew). Always wrapped
 	// in a *Rejection that says why.
 	ErrUnauthorized = errors.New("ledger: author lacks authority")
+	// ErrQuota: the author (or the member whose node it adds) has used up a
+	// quota (see QuotaOpsPerHour, QuotaNodes). Always wrapped in a
+	// *Rejection that names the quota.
+	ErrQuota = errors.New("ledger: over quota")
 	// ErrMalformed: the operation does not decode, or its fields do not make
 	// sense for its kind. Usually wrapped in a *Rejection.
 	ErrMalformed = errors.New("ledger: malformed operation")
@@ -36,7 +40,7 @@ var (
 
 // Rejection says why an operation was refused (by Log.Append, Log.Add or
 // State.Check) or had no effect in a fold (State.Rejected). Err is one of
-// ErrUnauthorized, ErrMalformed or ErrMissingParents.
+// ErrUnauthorized, ErrQuota, ErrMalformed or ErrMissingParents.
 type Rejection struct {
 	Op     ID
 	Reason string // a sentence for people, e.g. "guest bob cannot add members"

@@ -14,8 +14,26 @@ import (
 // nothing, and so is voided by no removal and (if it is a removal) voids
 // nothing: the fold of the log with it is the fold without it, plus the op
 // checked and applied on top. extendLocked computes exactly that, in time
-// proportional to the state's size instead of a fold's O(n²); the property
-// test (refmodel_test.go) and TestExtendMatchesFold check it against Fold.
+// independent of the log's size; the property test (refmodel_test.go) and
+// TestExtendMatchesFold check it against Fold.
+//
+// A State the log has handed out (by State, to OnChange hooks) must stay
+// as it was, so the log changes its state in place only while nobody else
+// holds it; after that it copies the State struct (a few words) and, on
+// first use, each map an op changes (copy on write): a run of Appends with
+// nobody reading costs O(1) each, and one read costs at most one copy of the
+// maps the next op touches. The DAG's slices are shared with older versions
+// (appends go past their length) and its index and the quota counters are
+// persistent maps (pmap).
+
+// Maps of the log's state that the log may change in place (see Log.own).
+const (
+	ownMembership = 1 << iota // Members, Invites (values too), Removed, names
+	ownNodes                  // Nodes, RemovedNodes
+	ownRecords                // Records, the map of tables
+	ownAllTables              // every table of Records
+	ownAll        = ownMembership | ownNodes | ownRecords | ownAllTables
+)
 
 // extendable reports whether o descends from every op of the log and the
 // current state is the fold of the whole log.
@@ -31,34 +49,27 @@ func (l *Log) extendable(o *Op) bool {
 // extendLocked makes o, already stored in l.ops and extendable, part of the
 // state. It returns o's rejection, if the fold gives it no effect.
 func (l *Log) extendLocked(o *Op, id ID) *Rejection {
-	old := l.state
-	d := old.dag
-	n := len(d.ops)
-	nd := &dag{
-		ops:      append(d.ops[:n:n], o),
-		ids:      append(d.ids[:n:n], id),
-		idx:      maps.Clone(d.idx),
-		anc:      append(d.anc[:n:n], nil),
-		byAuthor: maps.Clone(d.byAuthor),
+	s := l.state
+	if l.out {
+		c := *s
+		s = &c
+		d := *s.dag
+		d.tok = new(token)
+		s.dag, s.anc = &d, &d
+		s.quota.tok = new(token)
+		l.own, l.ownTables, l.out = 0, make(map[string]bool), false
 	}
-	nd.idx[id] = n
-	a := newBitset(n + 1)
-	for _, p := range o.Parents {
-		j := d.idx[p]
-		a.set(j)
-		a.or(d.anc[j])
+	s.dag.push(o, id)
+	if o.Kind == KindRemoveUser {
+		// Its causal point is the whole log: the state as it is now.
+		var sn seniority
+		if m := s.Members[o.Author]; m != nil {
+			sn = seniority{role: m.Role, addedAt: m.AddedAt}
+		}
+		l.memo[id] = sn
 	}
-	nd.anc[n] = a
-	nd.byAuthor[o.Author] = append(slices.Clone(d.byAuthor[o.Author]), n)
-
-	s := old.clone()
-	s.anc, s.dag = nd, nd
-	switch {
-	case o.Kind == KindGenesis && o.SubjectName != "":
-		s.names[o.Author] = o.SubjectName
-	case o.Kind == KindAddUser && o.SubjectName != "":
-		s.names[o.Subject] = o.SubjectName
-	}
+	l.ownFor(s, o)
+	s.nameOp(o)
 	rej := s.check(o, id)
 	if rej != nil {
 		s.Rejected = append(s.Rejected, *rej)
@@ -71,22 +82,37 @@ func (l *Log) extendLocked(o *Op, id ID) *Rejection {
 	return rej
 }
 
-// clone copies s deeply enough that applying an op to the copy leaves s
-// unchanged.
-func (s *State) clone() *State {
-	c := *s
-	c.Members = cloneValues(s.Members)
-	c.Nodes = cloneValues(s.Nodes)
-	c.Invites = cloneValues(s.Invites)
-	c.Removed = maps.Clone(s.Removed)
-	c.RemovedNodes = maps.Clone(s.RemovedNodes)
-	c.Records = make(map[string]map[string]*Record, len(s.Records))
-	for t, rs := range s.Records {
-		c.Records[t] = maps.Clone(rs) // records are replaced, never changed in place
+// ownFor copies the maps of s that o may change and s shares with states
+// handed out.
+func (l *Log) ownFor(s *State, o *Op) {
+	switch o.Kind {
+	case KindPut, KindDelete:
+		if l.own&ownRecords == 0 {
+			s.Records = maps.Clone(s.Records)
+			l.own |= ownRecords
+		}
+		if l.own&ownAllTables == 0 && !l.ownTables[o.Table] {
+			if t := s.Records[o.Table]; t != nil {
+				s.Records[o.Table] = maps.Clone(t) // records are replaced, never changed in place
+			}
+			l.ownTables[o.Table] = true
+		}
+		return
+	case KindAddNode, KindRemoveNode:
+	default: // membership and anything new: everything but the records
+		if l.own&ownMembership == 0 {
+			s.Members = maps.Clone(s.Members) // members are replaced, never changed in place
+			s.Invites = cloneValues(s.Invites)
+			s.Removed = maps.Clone(s.Removed)
+			s.names = maps.Clone(s.names)
+			l.own |= ownMembership
+		}
 	}
-	c.Rejected = slices.Clone(s.Rejected)
-	c.names = maps.Clone(s.names)
-	return &c
+	if l.own&ownNodes == 0 {
+		s.Nodes = maps.Clone(s.Nodes) // nodes are replaced, never changed in place
+		s.RemovedNodes = maps.Clone(s.RemovedNodes)
+		l.own |= ownNodes
+	}
 }
 
 func cloneValues[K comparable, V any](m map[K]*V) map[K]*V {

@@ -56,6 +56,12 @@ type Log struct {
 	heads []ID
 	memo  map[ID]seniority // of removals' authors at their causal points
 	hooks []func(*State)
+	// out: state has been handed out (State, OnChange), so it must not
+	// change; own (ownMembership...) and ownTables: which maps of state
+	// are the log's alone, to change in place (see extend.go).
+	out       bool
+	own       int
+	ownTables map[string]bool
 }
 
 // Create starts a new network owned by owner in dir (created if needed; it
@@ -110,6 +116,12 @@ func Init(dir string, genesis *Op, opts *Options) (*Log, error) {
 	return Open(dir, opts)
 }
 
+// isTempOp reports whether name is one of atomicfile's temporary files for
+// an op file (".<id>.op.tmp-<random>").
+func isTempOp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, opExt+".tmp-")
+}
+
 func opPath(dir string, id ID) string { return filepath.Join(dir, opsDir, id.String()+opExt) }
 
 // Open loads the ledger stored in dir. Files that are damaged (a torn or
@@ -138,8 +150,16 @@ func Open(dir string, opts *Options) (*Log, error) {
 	var geneses []ID
 	for _, e := range ents {
 		name := e.Name()
+		if isTempOp(name) && e.Type().IsRegular() {
+			// A write torn by a crash: its op was never stored (the
+			// rename is what stores it), so the file is garbage.
+			if err := os.Remove(filepath.Join(dir, opsDir, name)); err != nil {
+				warn("%s: %v", filepath.Join(opsDir, name), err)
+			}
+			continue
+		}
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, opExt) || !e.Type().IsRegular() {
-			continue // atomicfile's temporary files, or not ours
+			continue // not ours
 		}
 		rel := filepath.Join(opsDir, name)
 		b, err := os.ReadFile(filepath.Join(dir, rel))
@@ -212,10 +232,12 @@ func (l *Log) Warnings() []string { return slices.Clone(l.warnings) }
 // Network is the network's ID.
 func (l *Log) Network() NetworkID { return l.net }
 
-// State returns the current state. Callers must not modify it.
+// State returns the current state. Callers must not modify it; it is a
+// snapshot, which later operations leave as it is.
 func (l *Log) State() *State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.out = true
 	return l.state
 }
 
@@ -309,8 +331,9 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 		l.mu.Unlock()
 		return nil, fmt.Errorf("ledger: write op %s: %w", id.Short(), err)
 	}
+	ext := l.extendable(op) // before storing it: it counts the log's ops
 	l.ops[id] = op
-	if l.extendable(op) {
+	if ext {
 		l.extendLocked(op, id)
 	} else {
 		l.refoldLocked()
@@ -328,10 +351,17 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 // written on error. An operation that was valid at its causal point is kept
 // even if the fold later gives it no effect (a concurrent removal won).
 func (l *Log) Add(o *Op) error {
-	errs := make([]error, 1)
+	op, id, err := l.precheck(o) // outside the lock: verifying is the costly part
+	if err != nil {
+		return err
+	}
 	l.mu.Lock()
-	arriving := l.arrivingLocked([]*Op{o})
-	if op, id, err := l.precheckLocked(o); err == nil && l.extendable(op) {
+	if _, ok := l.ops[id]; ok {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
+	}
+	arriving := map[ID]bool{id: true}
+	if l.extendable(op) {
 		// The usual case of live sync: the op follows the whole log.
 		if err := l.addExtendingLocked(op, id, arriving); err != nil {
 			l.mu.Unlock()
@@ -340,7 +370,8 @@ func (l *Log) Add(o *Op) error {
 		l.unlockAndNotify()
 		return nil
 	}
-	if l.addLocked([]*Op{o}, errs, arriving) == 0 {
+	errs := make([]error, 1)
+	if l.addLocked([]cand{{0, op, id}}, errs, arriving) == 0 {
 		l.mu.Unlock()
 		return errs[0]
 	}
@@ -349,26 +380,67 @@ func (l *Log) Add(o *Op) error {
 	return nil
 }
 
+// AddAll adds at most addAllChunk operations, and extends the state for at
+// most addAllHold, per hold of the log's lock: a first sync of a large
+// ledger lets readers and writers in between.
+var (
+	addAllChunk = 1000
+	addAllHold  = 50 * time.Millisecond
+)
+
+// afterChunk, if set (by tests), is called after each chunk of AddAll.
+var afterChunk func()
+
 // AddAll adds a batch of operations in any order (an operation may come
 // before its parents). It returns how many were added and, for each
 // operation of ops, the error Add would give (nil for an operation added or
 // already in the log).
+//
+// It verifies the batch without holding the log's lock, then adds it in
+// the batch's canonical order, addAllChunk operations per hold of the lock;
+// the OnChange hooks are called once, at the end.
 func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	errs = make([]error, len(ops))
+	pre := make([]cand, 0, len(ops))
+	index := make(map[ID]int, len(ops)) // in pre
+	for i, in := range ops {
+		o, id, err := l.precheck(in)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, dup := index[id]; dup {
+			continue // the first copy's result stands for it
+		}
+		index[id] = len(pre)
+		pre = append(pre, cand{i, o, id})
+	}
+	list, ids := make([]*Op, len(pre)), make([]ID, len(pre))
+	for j, c := range pre {
+		list[j], ids[j] = c.o, c.id
+	}
+	order := batchOrder(list, ids)
+	// The ops the log did not hold when the call began (see lateRedeem).
+	arriving := make(map[ID]bool, len(pre))
 	l.mu.Lock()
-	arriving := l.arrivingLocked(ops)
-	added, rest := l.addAllExtendingLocked(ops, errs, arriving)
-	slow := 0
-	if len(rest) > 0 {
-		restErrs := make([]error, len(rest))
-		slow = l.addLocked(rest, restErrs, arriving)
-		added += slow
-		j := 0
-		for i := range ops {
-			if errs[i] == errRest {
-				errs[i] = restErrs[j]
-				j++
-			}
+	for _, c := range pre {
+		if l.ops[c.id] == nil {
+			arriving[c.id] = true
+		}
+	}
+	l.mu.Unlock()
+	for start := 0; start < len(order); {
+		chunk := make([]cand, 0, addAllChunk)
+		for _, id := range order[start:min(start+addAllChunk, len(order))] {
+			chunk = append(chunk, pre[index[id]])
+		}
+		l.mu.Lock()
+		n, done := l.addChunkLocked(chunk, errs, arriving, time.Now().Add(addAllHold))
+		l.mu.Unlock()
+		added += n
+		start += done
+		if afterChunk != nil {
+			afterChunk()
 		}
 	}
 	for i, err := range errs {
@@ -376,18 +448,64 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 			errs[i] = nil
 		}
 	}
-	if added == 0 {
-		l.mu.Unlock()
-		return 0, errs
+	if added > 0 {
+		l.mu.Lock()
+		l.unlockAndNotify()
 	}
-	if slow > 0 {
-		l.refoldLocked()
-	}
-	l.unlockAndNotify()
 	return added, errs
 }
 
-// addLocked verifies and stores ops, setting errs[i] for each op refused.
+// addChunkLocked adds cands, in canonical order: those that extend the log
+// one after the other (a new member's first sync of a linear history,
+// mostly, and live sync of a few new ops) by extension, and the first that
+// does not and every one after it through addLocked. It sets errs[c.i] for
+// each op refused. It stops extending at the deadline (after one op at
+// least) and returns how many of cands it is done with.
+func (l *Log) addChunkLocked(cands []cand, errs []error, arriving map[ID]bool, deadline time.Time) (added, done int) {
+	var rest []cand
+	slow := false
+	for j, c := range cands {
+		if !slow && j > 0 && time.Now().After(deadline) {
+			return added, j
+		}
+		switch {
+		case l.ops[c.id] != nil:
+			errs[c.i] = fmt.Errorf("%w: op %s", ErrDuplicate, c.id.Short())
+		case !slow && l.extendable(c.o):
+			if err := l.addExtendingLocked(c.o, c.id, arriving); err != nil {
+				errs[c.i] = err // its descendants go the long way and say why
+				slow = true
+				continue
+			}
+			added++
+		default:
+			slow = true
+			rest = append(rest, c)
+		}
+	}
+	if len(rest) > 0 {
+		restErrs := make([]error, len(rest))
+		n := l.addLocked(rest, restErrs, arriving)
+		for j, c := range rest {
+			errs[c.i] = restErrs[j]
+		}
+		if n > 0 {
+			added += n
+			l.refoldLocked()
+		}
+	}
+	return added, len(cands)
+}
+
+// cand is an operation to add that passed precheck: ops[i] of a batch.
+type cand struct {
+	i  int
+	o  *Op
+	id ID
+}
+
+// addLocked checks and stores cands, which passed precheck and are not in
+// the log, setting errs[j] for each cands[j] refused.
 //
 // It checks every op at its causal point in one pass: the log and the
 // candidates are put in one DAG, and each candidate, in canonical order, is
@@ -395,25 +513,16 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 //
 // arriving holds the IDs of the ops of the whole Add or AddAll call that the
 // log did not hold when it began (see lateRedeem).
-func (l *Log) addLocked(ops []*Op, errs []error, arriving map[ID]bool) (added int) {
-	type cand struct {
-		i  int
-		o  *Op
-		id ID
-	}
+func (l *Log) addLocked(in []cand, errs []error, arriving map[ID]bool) (added int) {
 	var cands []cand
 	inBatch := make(map[ID]bool)
-	for i, in := range ops {
-		o, id, err := l.precheckLocked(in)
-		switch {
-		case err != nil:
-			errs[i] = err
-		case inBatch[id]:
-			errs[i] = fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
-		default:
-			inBatch[id] = true
-			cands = append(cands, cand{i, o, id})
+	for j, c := range in {
+		if inBatch[c.id] {
+			errs[j] = fmt.Errorf("%w: op %s", ErrDuplicate, c.id.Short())
+			continue
 		}
+		inBatch[c.id] = true
+		cands = append(cands, cand{j, c.o, c.id})
 	}
 	if len(cands) == 0 {
 		return 0
@@ -427,6 +536,7 @@ func (l *Log) addLocked(ops []*Op, errs []error, arriving map[ID]bool) (added in
 		all, ids = append(all, c.o), append(ids, c.id)
 	}
 	d, _ := buildDAG(all, ids)
+	f := &folder{d: d, memo: l.memo}
 	byID := make(map[ID]cand, len(cands))
 	for _, c := range cands {
 		byID[c.id] = c
@@ -456,10 +566,13 @@ func (l *Log) addLocked(ops []*Op, errs []error, arriving map[ID]bool) (added in
 				return l.futureErr(c.o, id)
 			}
 			var cs *State
-			if l.fresh && d.anc[i].count() == len(l.ops) && !slices.ContainsFunc(c.o.Parents, func(p ID) bool { return inBatch[p] }) {
+			if l.fresh && !slices.ContainsFunc(c.o.Parents, func(p ID) bool { return inBatch[p] }) &&
+				!slices.ContainsFunc(l.heads, func(h ID) bool { return !d.isAncestor(h, id) }) {
 				cs = l.state // it has seen the whole log: the usual case of live sync
+			} else if d.full[i] {
+				cs = f.prefix(i) // it has seen every op before it
 			} else {
-				cs = foldDAG(d, d.anc[i], nil, l.memo)
+				cs = f.fold(view{upTo: i, of: i}, nil)
 			}
 			if rej := cs.check(c.o, id); rej != nil {
 				return rej
@@ -487,9 +600,11 @@ func (l *Log) addLocked(ops []*Op, errs []error, arriving map[ID]bool) (added in
 	return added
 }
 
-// precheckLocked runs the checks of Add that need no fold, in the order Add
-// documents, and returns a private copy of the op and its ID.
-func (l *Log) precheckLocked(in *Op) (*Op, ID, error) {
+// precheck runs the checks of Add that need neither the log nor a fold, in
+// the order Add documents (the caller checks for a duplicate: an op already
+// in the log has a good signature, so the order of the two does not show),
+// and returns a private copy of the op and its ID. It needs no lock.
+func (l *Log) precheck(in *Op) (*Op, ID, error) {
 	if in == nil {
 		return nil, ID{}, fmt.Errorf("%w: nil operation", ErrMalformed)
 	}
@@ -511,9 +626,6 @@ func (l *Log) precheckLocked(in *Op) (*Op, ID, error) {
 	if o.Net != l.net {
 		return nil, id, fmt.Errorf("%w: op %s is for network %s, this log is %s", ErrWrongNetwork, id.Short(), o.Net.Short(), l.net.Short())
 	}
-	if _, ok := l.ops[id]; ok {
-		return nil, id, fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
-	}
 	if err := o.VerifySignature(); err != nil {
 		return nil, id, err
 	}
@@ -528,17 +640,12 @@ func (l *Log) refoldLocked() {
 		ids = append(ids, id)
 	}
 	d, missing := buildDAG(ops, ids)
-	l.state = foldDAG(d, nil, missing, l.memo)
+	l.state = (&folder{d: d, memo: l.memo}).fold(allOf(d), missing)
 	l.fresh = true
-	parent := newBitset(len(d.ops))
-	for _, o := range d.ops {
-		for _, p := range o.Parents {
-			parent.set(d.idx[p])
-		}
-	}
+	l.out, l.own, l.ownTables = false, ownAll, nil
 	l.heads = nil
 	for i, id := range d.ids {
-		if !parent.has(i) {
+		if d.isHead[i] {
 			l.heads = append(l.heads, id)
 		}
 	}
@@ -548,6 +655,9 @@ func (l *Log) refoldLocked() {
 // unlockAndNotify releases l.mu and calls the OnChange hooks.
 func (l *Log) unlockAndNotify() {
 	st, hooks := l.state, slices.Clone(l.hooks)
+	if len(hooks) > 0 {
+		l.out = true
+	}
 	l.mu.Unlock()
 	for _, fn := range hooks {
 		fn(st)
@@ -578,56 +688,6 @@ func (l *Log) addExtendingLocked(op *Op, id ID, arriving map[ID]bool) error {
 	l.ops[id] = op
 	l.extendLocked(op, id)
 	return nil
-}
-
-// errRest marks, in AddAll, the ops left to addLocked.
-var errRest = errors.New("ledger: not added yet")
-
-// addAllExtendingLocked adds, in the batch's canonical order, the ops that
-// extend the log one after the other (a new member's first sync of a linear
-// history, mostly, and live sync of a few new ops), and returns the others
-// for addLocked, marked errRest in errs: the first op that does not extend
-// the log and every op after it.
-func (l *Log) addAllExtendingLocked(ops []*Op, errs []error, arriving map[ID]bool) (added int, rest []*Op) {
-	pre := make([]*Op, len(ops))
-	preIDs := make([]ID, len(ops))
-	index := make(map[ID]int, len(ops))
-	var list []*Op
-	var ids []ID
-	for i, in := range ops {
-		o, id, err := l.precheckLocked(in)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		if _, dup := index[id]; dup {
-			errs[i] = fmt.Errorf("%w: op %s", ErrDuplicate, id.Short())
-			continue
-		}
-		index[id] = i
-		pre[i], preIDs[i] = o, id
-		list, ids = append(list, o), append(ids, id)
-	}
-	done := make([]bool, len(ops))
-	for _, id := range batchOrder(list, ids) {
-		i := index[id]
-		if !l.extendable(pre[i]) {
-			break
-		}
-		if err := l.addExtendingLocked(pre[i], id, arriving); err != nil {
-			errs[i] = err // its descendants go the long way and say why
-			break
-		}
-		done[i] = true
-		added++
-	}
-	for i := range ops {
-		if errs[i] == nil && !done[i] {
-			errs[i] = errRest
-			rest = append(rest, pre[i])
-		}
-	}
-	return added, rest
 }
 
 // batchOrder is the canonical order of ops among themselves (Kahn's

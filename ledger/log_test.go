@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -315,6 +316,9 @@ func TestPersistence(t *testing.T) {
 	}
 	if len(l2.Warnings()) != 2 {
 		t.Errorf("Open warnings = %q, want 2 (empty and garbage files)", l2.Warnings())
+	}
+	if _, err := os.Stat(filepath.Join(ops, ".deadbeef.op.tmp-123")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the torn temporary file is still there after Open (Stat: %v)", err)
 	}
 	if !l2.State().Equal(f.l.State()) || !slices.Equal(l2.IDs(), f.l.IDs()) {
 		t.Error("reopened state differs")

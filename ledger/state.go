@@ -1,11 +1,8 @@
 package ledger
 
 import (
-	"container/heap"
 	"fmt"
 	"maps"
-	"math"
-	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +63,7 @@ type State struct {
 	anc   ancestry                   // the DAG the state was folded from
 	names map[identity.UserID]string // names given in the folded ops, for reasons; read-only
 	dag   *dag                       // set by fold; nil for other implementations of ancestry
+	quota quotaState                 // see quota.go
 }
 
 // ancestry answers causal questions about the operations a State was folded
@@ -306,6 +304,9 @@ func (s *State) check(o *Op, id ID) *Rejection {
 	if author == nil {
 		return deny("%s", s.notMember(o.Author))
 	}
+	if r := s.checkQuota(o, author, id); r != nil {
+		return r
+	}
 	who := author.Role.String() + " " + s.nameOf(o.Author)
 	switch o.Kind {
 	case KindInvite:
@@ -436,6 +437,7 @@ func (s *State) checkRedeem(o *Op, id ID) *Rejection {
 // apply makes o (already checked) take effect.
 func (s *State) apply(o *Op, id ID) {
 	s.Applied++
+	s.countQuota(o)
 	switch o.Kind {
 	case KindGenesis:
 		s.Network = NetworkID(id)
@@ -453,12 +455,7 @@ func (s *State) apply(o *Op, id ID) {
 		delete(s.Removed, o.Subject)
 	case KindRemoveUser:
 		delete(s.Members, o.Subject)
-		for k, n := range s.Nodes {
-			if n.User == o.Subject {
-				delete(s.Nodes, k)
-				s.RemovedNodes[k] = id
-			}
-		}
+		s.removeNodesOf(o.Subject, id)
 		s.Removed[o.Subject] = id
 	case KindAddNode:
 		s.Nodes[o.Node] = &NodeInfo{Key: o.Node, User: o.Subject, Name: o.SubjectName, AddedAt: id}
@@ -469,262 +466,4 @@ func (s *State) apply(o *Op, id ID) {
 	case KindPut, KindDelete:
 		s.applyRecord(o, id)
 	}
-}
-
-// bitset is a set of small integers (operation positions).
-type bitset []uint64
-
-func newBitset(n int) bitset    { return make(bitset, (n+63)/64) }
-func (b bitset) set(i int)      { b[i/64] |= 1 << (i % 64) }
-func (b bitset) has(i int) bool { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }
-func (b bitset) or(c bitset) {
-	for i := range c {
-		b[i] |= c[i]
-	}
-}
-func (b bitset) equal(c bitset) bool { return slices.Equal(b, c) }
-func (b bitset) count() (n int) {
-	for _, w := range b {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}
-
-// dag is a set of operations in canonical order with their ancestry.
-type dag struct {
-	ops []*Op
-	ids []ID
-	idx map[ID]int
-	anc []bitset // anc[i] holds the positions of the strict ancestors of ops[i]
-	// byAuthor lists the positions of each author's ops, ascending.
-	byAuthor map[identity.UserID][]int
-}
-
-func (d *dag) isAncestor(a, b ID) bool {
-	ai, ok := d.idx[a]
-	if !ok {
-		return false
-	}
-	bi, ok := d.idx[b]
-	return ok && d.anc[bi].has(ai)
-}
-
-func (d *dag) concurrent(i, j int) bool { return i != j && !d.anc[i].has(j) && !d.anc[j].has(i) }
-
-// idHeap is a min-heap of operations by ID.
-type idHeap struct {
-	ids []ID
-	pos []int
-}
-
-func (h *idHeap) Len() int           { return len(h.pos) }
-func (h *idHeap) Less(i, j int) bool { return compareID(h.ids[h.pos[i]], h.ids[h.pos[j]]) < 0 }
-func (h *idHeap) Swap(i, j int)      { h.pos[i], h.pos[j] = h.pos[j], h.pos[i] }
-func (h *idHeap) Push(x any)         { h.pos = append(h.pos, x.(int)) }
-func (h *idHeap) Pop() any {
-	x := h.pos[len(h.pos)-1]
-	h.pos = h.pos[:len(h.pos)-1]
-	return x
-}
-
-// buildDAG puts the distinct operations of ops in canonical order: Kahn's
-// algorithm, smallest ID first among the ready ones. opIDs, if not nil,
-// holds the IDs of ops (hashing is the costly part of a fold). It returns
-// the IDs of the operations some of whose ancestors are absent, sorted.
-func buildDAG(ops []*Op, opIDs []ID) (*dag, []ID) {
-	var in []*Op
-	var ids []ID
-	seen := make(map[ID]int, len(ops))
-	for i, o := range ops {
-		var id ID
-		if opIDs != nil {
-			id = opIDs[i]
-		} else {
-			id = o.ID()
-		}
-		if _, ok := seen[id]; ok {
-			continue
-		}
-		seen[id] = len(in)
-		in = append(in, o)
-		ids = append(ids, id)
-	}
-	indeg := make([]int, len(in))
-	children := make([][]int, len(in))
-	h := &idHeap{ids: ids}
-	for i, o := range in {
-		ps := slices.Clone(o.Parents)
-		slices.SortFunc(ps, compareID)
-		ps = slices.Compact(ps)
-		indeg[i] = len(ps)
-		for _, p := range ps {
-			if j, ok := seen[p]; ok {
-				children[j] = append(children[j], i)
-			}
-		}
-		if indeg[i] == 0 {
-			h.pos = append(h.pos, i)
-		}
-	}
-	heap.Init(h)
-	d := &dag{idx: make(map[ID]int, len(in))}
-	for h.Len() > 0 {
-		i := heap.Pop(h).(int)
-		d.idx[ids[i]] = len(d.ops)
-		d.ops = append(d.ops, in[i])
-		d.ids = append(d.ids, ids[i])
-		for _, c := range children[i] {
-			if indeg[c]--; indeg[c] == 0 {
-				heap.Push(h, c)
-			}
-		}
-	}
-	n := len(d.ops)
-	d.anc = make([]bitset, n)
-	d.byAuthor = make(map[identity.UserID][]int)
-	for i, o := range d.ops {
-		d.byAuthor[o.Author] = append(d.byAuthor[o.Author], i)
-		a := newBitset(n)
-		for _, p := range o.Parents {
-			j := d.idx[p]
-			a.set(j)
-			a.or(d.anc[j])
-		}
-		d.anc[i] = a
-	}
-	var missing []ID
-	for _, id := range ids {
-		if _, ok := d.idx[id]; !ok {
-			missing = append(missing, id)
-		}
-	}
-	slices.SortFunc(missing, compareID)
-	return d, missing
-}
-
-// Fold computes the State of a set of operations by the rule written in the
-// package documentation. The order of ops does not matter, nor do
-// duplicates; operations whose ancestors are not all present are listed in
-// Rejected as "missing parents".
-func Fold(ops []*Op) *State {
-	d, missing := buildDAG(ops, nil)
-	return foldDAG(d, nil, missing, make(map[ID]seniority))
-}
-
-// seniority is what the fold needs to know of a removal's author at the
-// removal's causal point. It depends only on the removal (its ancestors are
-// fixed by its ID), so a memo of it may be shared by folds of any sets.
-type seniority struct {
-	role    Role
-	addedAt ID // zero if the author was not a member
-}
-
-// foldDAG folds the operations of d whose positions are in view (nil for
-// all). The view must be closed under ancestry: the canonical order of such a
-// subset is the canonical order of d restricted to it (whenever Kahn's
-// algorithm on d takes an op of the subset, that op is the smallest ready op
-// of the subset too), so d's positions and ancestry serve for the subset.
-func foldDAG(d *dag, view bitset, missing []ID, memo map[ID]seniority) *State {
-	var pos []int // positions in the view, in canonical order
-	var ops []*Op
-	for i, o := range d.ops {
-		if view == nil || view.has(i) {
-			pos = append(pos, i)
-			ops = append(ops, o)
-		}
-	}
-	n := len(d.ops)
-
-	// Seniority of the removals' authors at their causal points.
-	type removal struct {
-		i          int
-		role, rank int
-	}
-	var rms []removal
-	for _, i := range pos {
-		o := d.ops[i]
-		if o.Kind != KindRemoveUser {
-			continue
-		}
-		sn, ok := memo[d.ids[i]]
-		if !ok {
-			if m := foldDAG(d, d.anc[i], nil, memo).Members[o.Author]; m != nil {
-				sn = seniority{role: m.Role, addedAt: m.AddedAt}
-			}
-			memo[d.ids[i]] = sn
-		}
-		r := removal{i: i, role: int(sn.role), rank: math.MaxInt}
-		if !sn.addedAt.IsZero() {
-			r.rank = d.idx[sn.addedAt]
-		}
-		rms = append(rms, r)
-	}
-	slices.SortFunc(rms, func(a, b removal) int {
-		if a.role != b.role {
-			return b.role - a.role
-		}
-		if a.rank != b.rank {
-			if a.rank < b.rank {
-				return -1
-			}
-			return 1
-		}
-		return compareID(d.ids[a.i], d.ids[b.i])
-	})
-
-	var s *State
-	var prev bitset
-	ignored := make(map[int]bool)
-	voidedBy := make([]int, n)
-	for round := 0; round <= len(pos); round++ {
-		// Removal wins: void what each removal's subject did concurrently.
-		for _, i := range pos {
-			voidedBy[i] = -1
-		}
-		for _, r := range rms {
-			if ignored[r.i] || voidedBy[r.i] >= 0 {
-				continue
-			}
-			for _, j := range d.byAuthor[d.ops[r.i].Subject] {
-				if (view == nil || view.has(j)) && voidedBy[j] < 0 && d.concurrent(j, r.i) {
-					voidedBy[j] = r.i
-				}
-			}
-		}
-		// Apply in canonical order.
-		cur := newState(d, ops)
-		if view == nil {
-			cur.dag = d
-		}
-		applied := newBitset(n)
-		rejected := make(map[int]bool)
-		for _, i := range pos {
-			o, id := d.ops[i], d.ids[i]
-			if v := voidedBy[i]; v >= 0 {
-				r := d.ops[v]
-				cur.Rejected = append(cur.Rejected, Rejection{Op: id, Err: ErrUnauthorized,
-					Reason: fmt.Sprintf("voided: %s was removed by %s concurrently", cur.nameOf(r.Subject), cur.nameOf(r.Author))})
-			} else if rej := cur.check(o, id); rej != nil {
-				cur.Rejected = append(cur.Rejected, *rej)
-			} else {
-				cur.apply(o, id)
-				applied.set(i)
-				continue
-			}
-			if o.Kind == KindRemoveUser {
-				rejected[i] = true
-			}
-		}
-		for _, id := range missing {
-			cur.Rejected = append(cur.Rejected, Rejection{Op: id, Reason: "missing parents", Err: ErrMissingParents})
-		}
-		// Stop when the applied set stops changing, or sooner when the next
-		// round would repeat this one (it would ignore the same removals).
-		done := (s != nil && applied.equal(prev)) || maps.Equal(rejected, ignored)
-		s, prev, ignored = cur, applied, rejected
-		if done {
-			break
-		}
-	}
-	return s
 }
