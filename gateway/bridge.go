@@ -184,7 +184,7 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 		return nil, errors.New("gateway: the node is not started")
 	}
 	if !Named(n.Ledger().State(), n.PeerID()) {
-		return nil, fmt.Errorf("gateway: node %s: %w; an admin names it with `coco push server add NET %s`", n.PeerID().ShortString(), ErrNotPushServer, n.PeerID())
+		return nil, fmt.Errorf("%w: node %s; an admin names it with `coco push server add NET %s`", ErrNotPushServer, n.PeerID().ShortString(), n.PeerID())
 	}
 	key, err := nodeKey(n.Internal())
 	if err != nil {
@@ -383,10 +383,10 @@ func (b *Bridge) forget(p peer.ID) {
 func (b *Bridge) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
 	from := req.From.Node
 	if !b.named(from) {
-		return nil, fmt.Errorf("gateway: coco.push from node %s of %s: %w", from.ShortString(), req.From.Name, ErrNotPushServer)
+		return nil, fmt.Errorf("%w: coco.push from node %s of %s refused", ErrNotPushServer, from.ShortString(), req.From.Name)
 	}
 	if !b.named(b.nd.ID()) {
-		return nil, fmt.Errorf("gateway: coco.push: this node: %w", ErrNotPushServer)
+		return nil, fmt.Errorf("%w: this node no longer is", ErrNotPushServer)
 	}
 	m, err := parseWire(req.Payload)
 	if err != nil {

@@ -291,14 +291,7 @@ func Reseal(w KeyHolder) (resealed, unreadable int, err error) {
 	_, opened := openKeys(st, w.UserKey(), nil)
 	for _, r := range st.Table(ledger.TablePushKey) {
 		var v keyValue
-		if json.Unmarshal(r.Value, &v) != nil {
-			continue
-		}
-		var had []string
-		for _, sk := range v.Sealed {
-			had = append(had, sk.To)
-		}
-		if v.Key == "" && slices.Equal(had, names) {
+		if json.Unmarshal(r.Value, &v) != nil || !stale(v, names) {
 			continue
 		}
 		key, ok := opened[r.Op]
@@ -324,6 +317,48 @@ func Reseal(w KeyHolder) (resealed, unreadable int, err error) {
 		resealed++
 	}
 	return resealed, unreadable, nil
+}
+
+// stale reports whether the key of v is not sealed to exactly the readers
+// names (sorted), or is in plain text.
+func stale(v keyValue, names []string) bool {
+	if v.Key != "" {
+		return true
+	}
+	if len(v.Sealed) != len(names) {
+		return true
+	}
+	for i, sk := range v.Sealed {
+		if sk.To != names[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsReseal reports whether Reseal with the user key key would change
+// something: the user is an admin, and a key record sealed to the user (or
+// in plain text) is not sealed to exactly the current readers. It opens
+// nothing, so it is cheap enough to run after every ledger change.
+func NeedsReseal(st *ledger.State, key ed25519.PrivateKey) bool {
+	u := identity.UserIDOf(key.Public().(ed25519.PublicKey))
+	if st.Role(u) < ledger.RoleAdmin {
+		return false
+	}
+	var names []string
+	for _, r := range readers(st) {
+		names = append(names, r.name)
+	}
+	for _, r := range st.Table(ledger.TablePushKey) {
+		var v keyValue
+		if json.Unmarshal(r.Value, &v) != nil || !stale(v, names) {
+			continue
+		}
+		if v.Key != "" || slices.ContainsFunc(v.Sealed, func(sk sealedKey) bool { return sk.To == u.String() }) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServerInfo is a push-server node named in the ledger.

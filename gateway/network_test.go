@@ -365,7 +365,7 @@ type logWriter struct {
 
 func (w logWriter) Ledger() *ledger.Log                     { return w.l }
 func (w logWriter) Append(op ledger.Op) (*ledger.Op, error) { return w.l.Append(w.key, op) }
-func (w logWriter) UserKey() ed25519.PrivateKey               { return w.key }
+func (w logWriter) UserKey() ed25519.PrivateKey             { return w.key }
 
 func newLedger(t *testing.T) logWriter {
 	t.Helper()
