@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
 )
@@ -243,12 +244,30 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 		},
 	}
 	nd.Host().Network().Notify(b.nb)
-	for _, p := range nd.ConnectedMembers() {
-		if b.named(p) {
+	b.helloNamed()
+	// A node named (or a hello refused) before the ledger reached both
+	// ends: say hello again when the ledger changes. (The hook cannot be
+	// removed; after Close it does nothing.)
+	n.Ledger().OnChange(func(*ledger.State) { b.helloNamed() })
+	return b, nil
+}
+
+// helloNamed says hello to the connected push servers not yet known.
+func (b *Bridge) helloNamed() {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return
+	}
+	for _, p := range b.nd.ConnectedMembers() {
+		b.mu.Lock()
+		known := b.servers[p] != nil
+		b.mu.Unlock()
+		if !known && b.named(p) {
 			b.hello(p)
 		}
 	}
-	return b, nil
 }
 
 // nodeKey is the private key of nd (its libp2p identity).
