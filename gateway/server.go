@@ -212,7 +212,9 @@ func ipKey(a net.Addr) string {
 
 // refuse tells a connection over a cap why, without waiting, and closes it.
 func refuse(nc net.Conn) {
-	nc.SetWriteDeadline(time.Now()) // a fresh socket takes one line at once, or nothing
+	// A fresh socket's send buffer takes the line at once; the deadline
+	// only bounds the odd case where it does not.
+	nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
 	nc.Write(replyLine(false, ReasonTooMany))
 	nc.Close()
 }

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// dialFrom connects to s from the local address ip (any 127.0.0.0/8
+// address is a loopback source on Linux).
+func dialFrom(t *testing.T, s *Server, ip string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	nc, err := d.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatalf("dial from %s: %v", ip, err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &client{t: t, nc: nc, r: bufio.NewReader(nc)}
+}
+
+// refused checks that the server refuses c: [FAIL:TOOMANY], then EOF.
+func (c *client) refused() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	line, err := c.r.ReadString('\n')
+	if line != "[FAIL:TOOMANY]\n" || err != nil {
+		c.t.Fatalf("over the cap: read %q, %v; want [FAIL:TOOMANY]", line, err)
+	}
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		c.t.Fatalf("over the cap: then %v, want EOF", err)
+	}
+}
+
+// closedEventually waits until the server closes c (EOF or reset); the
+// deadline only keeps a broken test from hanging.
+func (c *client) closedEventually() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, err := c.r.ReadString('\n')
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.t.Fatal("the server did not close the connection")
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestPerIPCap: a source over MaxConnsPerIP is refused with a clear line;
+// other sources are not, and a slot comes back when a connection closes.
+func TestPerIPCap(t *testing.T) {
+	s := newServer(t, func(s *Server) { s.MaxConnsPerIP = 2 })
+	a := register(t, s, "a") // from 127.0.0.1
+	dialFrom(t, s, "127.0.0.1").expect("TCP:GID:"+key1, "[FAIL:NOID]")
+	dialFrom(t, s, "127.0.0.1").refused()
+	other := dialFrom(t, s, "127.0.0.2")
+	other.expect("TCP:ID:"+key1+":b", "[OK:b]")
+	other.expect("TCP:PUSH:"+key1+":RID:a:still here", "[OK:1]")
+	a.expectRead("PUSH:still here")
+	if got := s.Stats().Refused; got != 1 {
+		t.Errorf("Stats().Refused = %d, want 1", got)
+	}
+	a.nc.Close()
+	eventually(t, "the slot of a closed connection to come back", func() bool {
+		c := dialFrom(t, s, "127.0.0.1")
+		c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.send("TCP:GID:" + key1)
+		line, _ := c.r.ReadString('\n')
+		return line == "[FAIL:NOID]\n"
+	})
+}
+
+// TestTotalCap: past MaxConns every source is refused.
+func TestTotalCap(t *testing.T) {
+	s := newServer(t, func(s *Server) { s.MaxConns = 3 })
+	a := register(t, s, "a")
+	register(t, s, "b")
+	dialFrom(t, s, "127.0.0.2").expect("TCP:GID:"+key1, "[FAIL:NOID]")
+	dialFrom(t, s, "127.0.0.3").refused()
+	dialFrom(t, s, "127.0.0.1").refused()
+	a.expect("TCP:PUSH:"+key1+":RID:b:ok", "[OK:1]") // those in are unaffected
+}
+
+// TestAuthTimeout: a connection that sends nothing, or only keepalives and
+// lines with a wrong key, is closed after AuthTimeout; a device that
+// registered stays and gets pushes.
+func TestAuthTimeout(t *testing.T) {
+	s := newServer(t, func(s *Server) { s.AuthTimeout = 200 * time.Millisecond })
+	dev := register(t, s, "dev")
+	silent := dial(t, s)
+	noisy := dial(t, s)
+	noisy.send("")
+	noisy.expect("TCP:ID:WRONG:x", "[FAIL:KEY]")
+	noisy.send("")
+	silent.closedEventually()
+	noisy.closedEventually()
+	dial(t, s).expect("TCP:PUSH:"+key1+":RID:dev:after", "[OK:1]")
+	dev.expectRead("PUSH:after")
+	dev.expect("TCP:GID:"+key1, "[OK:dev]")
+}
