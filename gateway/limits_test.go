@@ -76,15 +76,29 @@ func TestPerIPCap(t *testing.T) {
 	})
 }
 
-// TestTotalCap: past MaxConns every source is refused.
+// TestTotalCap: past MaxConns a new connection takes the place of the
+// oldest one that has sent no valid key; with only devices in, it is
+// refused.
 func TestTotalCap(t *testing.T) {
-	s := newServer(t, func(s *Server) { s.MaxConns = 3 })
+	s := newServer(t, func(s *Server) { s.MaxConns = 4 })
 	a := register(t, s, "a")
 	register(t, s, "b")
-	dialFrom(t, s, "127.0.0.2").expect("TCP:GID:"+key1, "[FAIL:NOID]")
-	dialFrom(t, s, "127.0.0.3").refused()
+	junk1 := dialFrom(t, s, "127.0.0.2")
+	junk1.expect("TCP:GID:WRONG", "[FAIL:KEY]") // a line, but no valid key
+	junk2 := dialFrom(t, s, "127.0.0.3")
+	junk2.expect("TCP:ID:WRONG:x", "[FAIL:KEY]")
+	c := dialFrom(t, s, "127.0.0.4") // takes junk1's place
+	c.expect("TCP:ID:"+key1+":c", "[OK:c]")
+	junk1.closedEventually()
+	d := dialFrom(t, s, "127.0.0.5") // takes junk2's place
+	d.expect("TCP:ID:"+key1+":d", "[OK:d]")
+	junk2.closedEventually()
+	dialFrom(t, s, "127.0.0.6").refused() // four devices: no room
 	dialFrom(t, s, "127.0.0.1").refused()
 	a.expect("TCP:PUSH:"+key1+":RID:b:ok", "[OK:1]") // those in are unaffected
+	if st := s.Stats(); st.Evicted != 2 || st.Refused != 2 {
+		t.Errorf("Stats() = %+v, want 2 evicted and 2 refused", st)
+	}
 }
 
 // TestAuthTimeout: a connection that sends nothing, or only keepalives and

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -61,7 +62,10 @@ type Server struct {
 	// keep it open. Zero is DefaultAuthTimeout.
 	AuthTimeout time.Duration
 	// MaxConns caps the open connections, MaxConnsPerIP those from one IP
-	// address (IPv6: one /64). A connection over a cap gets
+	// address (IPv6: one /64). A new connection over MaxConns takes the
+	// place of the oldest connection that has not yet sent a valid key
+	// (which is closed), so that a flood of idle connections cannot keep
+	// devices out; with none such, and over MaxConnsPerIP, it gets
 	// [FAIL:TOOMANY] and is closed. Zero is the default (see
 	// DefaultMaxConns, DefaultMaxConnsPerIP).
 	MaxConns      int
@@ -71,6 +75,7 @@ type Server struct {
 	delivered atomic.Int64 // pushes handed to a connection of this server
 	forwarded atomic.Int64 // pushes delivered by other push servers
 	refused   atomic.Int64 // connections refused over a cap
+	evicted   atomic.Int64 // connections without a key closed for a new one
 
 	ln     net.Listener
 	ctx    context.Context
@@ -83,6 +88,7 @@ type Server struct {
 	closed  bool
 	conns   map[*conn]struct{}
 	perIP   map[string]int // open connections by source (ipKey)
+	unauth  list.List      // of *conn: those without a valid key yet, oldest first
 	ids     map[acctID]*conn
 	rawWant map[acctID]*rawAsk           // (account, id) → the raw channel it asked for
 	rawFar  map[acctID]map[string]string // (account, id) → ids on other push servers that asked for it → where
@@ -152,6 +158,7 @@ type Stats struct {
 	Delivered int64 `json:"delivered"` // pushes handed to a device here (from here or afar)
 	Forwarded int64 `json:"forwarded"` // pushes from here that other push servers delivered
 	Refused   int64 `json:"refused"`   // connections refused over a cap
+	Evicted   int64 `json:"evicted"`   // connections without a valid key yet, closed to make room
 }
 
 // Stats returns the server's counters.
@@ -160,7 +167,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{Conns: len(s.conns), IDs: len(s.ids)}
 	s.mu.Unlock()
 	st.Pushes, st.Delivered, st.Forwarded = s.pushes.Load(), s.delivered.Load(), s.forwarded.Load()
-	st.Refused = s.refused.Load()
+	st.Refused, st.Evicted = s.refused.Load(), s.evicted.Load()
 	return st
 }
 
@@ -255,7 +262,12 @@ func (s *Server) acceptLoop() {
 			nc.Close()
 			return
 		}
-		if len(s.conns) >= s.MaxConns || s.perIP[c.ip] >= s.MaxConnsPerIP {
+		var evict *conn
+		if len(s.conns) >= s.MaxConns && s.unauth.Len() > 0 && s.perIP[c.ip] < s.MaxConnsPerIP {
+			evict = s.unauth.Remove(s.unauth.Front()).(*conn)
+			evict.pending = nil
+		}
+		if (len(s.conns) >= s.MaxConns && evict == nil) || s.perIP[c.ip] >= s.MaxConnsPerIP {
 			s.mu.Unlock()
 			s.refused.Add(1)
 			refuse(nc)
@@ -263,8 +275,13 @@ func (s *Server) acceptLoop() {
 		}
 		s.perIP[c.ip]++
 		s.conns[c] = struct{}{}
+		c.pending = s.unauth.PushBack(c)
 		s.wg.Add(1)
 		s.mu.Unlock()
+		if evict != nil {
+			s.evicted.Add(1)
+			evict.close()
+		}
 		go c.readLoop()
 	}
 }
@@ -391,6 +408,7 @@ type conn struct {
 
 	// s.mu guards:
 	account, id string
+	pending     *list.Element // in s.unauth until a line with a valid key
 }
 
 type session struct {
@@ -416,6 +434,10 @@ func (c *conn) close() {
 	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.pending != nil {
+		s.unauth.Remove(c.pending)
+		c.pending = nil
+	}
 	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 		delete(s.perIP, c.ip)
 	}
@@ -753,7 +775,15 @@ func (c *conn) handle(line []byte) {
 		c.reply(false, ReasonKey)
 		return
 	}
-	c.authed = true
+	if !c.authed {
+		c.authed = true
+		c.s.mu.Lock()
+		if c.pending != nil {
+			c.s.unauth.Remove(c.pending)
+			c.pending = nil
+		}
+		c.s.mu.Unlock()
+	}
 	switch cmd.Verb {
 	case VerbID:
 		c.register(account, key, cmd.ID)

@@ -31,8 +31,8 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	maxLine := fs.Int("max-line", gateway.DefaultMaxLine, "longest line accepted, in bytes")
 	idle := fs.Duration("idle", gateway.DefaultIdleTimeout, "close a device connection that sends no line for this long")
 	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "close a connection that sends no valid line with a key for this long")
-	maxConns := fs.Int("max-conns", gateway.DefaultMaxConns, "most device connections open at once")
-	maxPerIP := fs.Int("max-conns-per-ip", gateway.DefaultMaxConnsPerIP, "most device connections open at once from one IP address")
+	maxConns := fs.Int("max-conns", 0, fmt.Sprintf("most device connections open at once (0: %d, at most a quarter of the daemon's file descriptor limit)", gateway.DefaultMaxConns))
+	maxPerIP := fs.Int("max-conns-per-ip", gateway.DefaultMaxConnsPerIP, "most device connections open at once from one IP address (IPv6: one /64)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
