@@ -77,7 +77,7 @@ type floodStats struct {
 	Open    int64 `json:"open"`    // connections open now (as far as the flood knows)
 	Dials   int64 `json:"dials"`   // connections made
 	Refused int64 `json:"refused"` // [FAIL:TOOMANY] read
-	Closed  int64 `json:"closed"`  // closed by the server without a line (auth timeout)
+	Closed  int64 `json:"closed"`  // closed by the server without a line (evicted, or auth timeout)
 	DialErr int64 `json:"dial_errors"`
 }
 
@@ -236,7 +236,7 @@ func run(cfg config) error {
 		var lat []time.Duration
 		for i := range cfg.statusN {
 			_ = i
-			c, cancel := context.WithTimeout(ctx, 30*time.Second)
+			c, cancel := context.WithTimeout(ctx, 10*time.Second)
 			t0 := time.Now()
 			_, err := coco(c, "status", "--json")
 			cancel()
@@ -343,7 +343,7 @@ func run(cfg config) error {
 	row("daemon RSS", fmt.Sprintf("%d MiB", res.Before.DaemonRSS/1024), fmt.Sprintf("%d MiB", res.During.DaemonRSS/1024))
 	f := res.During.Flood
 	tw.Flush()
-	fmt.Printf("\nflood during the measurement: %d open, %d dialled, %d refused with [FAIL:TOOMANY], %d closed by the server (auth timeout), %d dial errors\n",
+	fmt.Printf("\nflood during the measurement: %d open, %d dialled, %d refused with [FAIL:TOOMANY], %d closed by the server (evicted for a newer connection, or auth timeout), %d dial errors\n",
 		f.Open, f.Dials, f.Refused, f.Closed, f.DialErr)
 	return nil
 }
