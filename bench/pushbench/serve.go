@@ -95,7 +95,7 @@ type logWriter struct {
 
 func (w logWriter) Ledger() *ledger.Log                     { return w.l }
 func (w logWriter) Append(op ledger.Op) (*ledger.Op, error) { return w.l.Append(w.key, op) }
-func (w logWriter) UserKey() ed25519.PrivateKey               { return w.key }
+func (w logWriter) UserKey() ed25519.PrivateKey             { return w.key }
 
 // serve is the child: mode "single" runs one push server whose keys come
 // from a network's ledger (as `coco push-server` does); "pair" runs two
