@@ -208,6 +208,25 @@ func TestPushServerRemovalFlagsRotation(t *testing.T) {
 	if ks := Keys(alice.Ledger().State()); ks[0].Rotate != "" {
 		t.Fatalf("Keys = %+v, want no mark", ks)
 	}
+	synced(t, alice, bob)
+	bk, _ := nodeKey(bob.Internal())
+	store := NewLedgerStore(bob.Ledger(), bk) // what bob's push server uses
+	if _, ok := store.Lookup(key1); !ok {
+		t.Fatal("the named node cannot read key1")
+	}
+	// Unnamed by a bare delete (another admin's client, no reseal): the
+	// record sealed to bob's node stays, and bob's node must still stop.
+	if _, err := alice.Append(ledger.Op{Kind: ledger.KindDelete, Table: ledger.TablePushServer, Key: bob.PeerID().String()}); err != nil {
+		t.Fatal(err)
+	}
+	synced(t, alice, bob)
+	if _, ok := store.Lookup(key1); ok {
+		t.Error("a node no longer named still takes key1")
+	}
+	if ks := Keys(alice.Ledger().State()); !strings.Contains(ks[0].Rotate, "push server") {
+		t.Fatalf("Keys after unnaming = %+v, want a mark naming the push server", ks)
+	}
+	name(t, alice, bob)
 	if err := RemoveServer(admin(t, alice), bob.PeerID()); err != nil {
 		t.Fatal(err)
 	}

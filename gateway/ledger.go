@@ -127,14 +127,21 @@ func openKeys(st *ledger.State, key ed25519.PrivateKey, cache map[ledger.ID]stri
 	if key == nil {
 		return keys, opened
 	}
+	me := readerNames(st, key) // checked on every state: a reader may lose access
+	if len(me) == 0 {
+		return keys, opened
+	}
 	for _, r := range st.Table(ledger.TablePushKey) {
 		var v keyValue
 		if json.Unmarshal(r.Value, &v) != nil || !validID([]byte(v.Account)) {
 			continue
 		}
 		k, ok := cache[r.Op]
+		if ok && v.Key == "" && !slices.ContainsFunc(v.Sealed, func(sk sealedKey) bool { return slices.Contains(me, sk.To) }) {
+			ok = false // sealed to a name the key no longer has
+		}
 		if !ok {
-			if k, ok = openRecord(st, r, v, key); !ok {
+			if k, ok = openRecord(st, r, v, key, me); !ok {
 				continue
 			}
 		}
@@ -144,12 +151,12 @@ func openKeys(st *ledger.State, key ed25519.PrivateKey, cache map[ledger.ID]stri
 	return keys, opened
 }
 
-// openRecord returns the key of a key record if key may read it now.
-func openRecord(st *ledger.State, r *ledger.Record, v keyValue, key ed25519.PrivateKey) (string, bool) {
+// openRecord returns the key of a key record if key, a reader under the
+// names me, may read it now.
+func openRecord(st *ledger.State, r *ledger.Record, v keyValue, key ed25519.PrivateKey, me []string) (string, bool) {
 	if v.Key != "" { // the old plain-text form
 		return v.Key, validKey([]byte(v.Key)) && r.Key == KeyID(v.Key)
 	}
-	me := readerNames(st, key)
 	for _, sk := range v.Sealed {
 		if !slices.Contains(me, sk.To) {
 			continue
