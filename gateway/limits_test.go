@@ -5,6 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -117,4 +122,45 @@ func TestAuthTimeout(t *testing.T) {
 	dial(t, s).expect("TCP:PUSH:"+key1+":RID:dev:after", "[OK:1]")
 	dev.expectRead("PUSH:after")
 	dev.expect("TCP:GID:"+key1, "[OK:dev]")
+}
+
+// failingListener fails its first n accepts with EMFILE, as a process out
+// of file descriptors does.
+type failingListener struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.n.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptErrorsBackOff: a burst of accept errors is logged once (not
+// once per error), and the server accepts again afterwards.
+func TestAcceptErrorsBackOff(t *testing.T) {
+	var mu sync.Mutex
+	var logged []string
+	s := newServer(t, func(s *Server) {
+		s.wrapListener = func(ln net.Listener) net.Listener {
+			fl := &failingListener{Listener: ln}
+			fl.n.Store(6)
+			return fl
+		}
+		s.Logf = func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Contains(format, "accept") {
+				logged = append(logged, format)
+			}
+		}
+	})
+	register(t, s, "a") // once the errors are past
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logged) != 1 {
+		t.Errorf("6 accept errors logged %d lines, want 1", len(logged))
+	}
 }

@@ -77,12 +77,13 @@ type Server struct {
 	refused   atomic.Int64 // connections refused over a cap
 	evicted   atomic.Int64 // connections without a key closed for a new one
 
-	ln     net.Listener
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
-	err    error
+	ln           net.Listener
+	wrapListener func(net.Listener) net.Listener // tests: fail some accepts
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	once         sync.Once
+	err          error
 
 	mu      sync.Mutex // guards all following fields
 	closed  bool
@@ -134,6 +135,9 @@ func (s *Server) Start(ctx context.Context) error {
 	ln, err := lc.Listen(ctx, "tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: listen on %s: %w", s.Listen, err)
+	}
+	if s.wrapListener != nil {
+		ln = s.wrapListener(ln)
 	}
 	s.ln = ln
 	s.ctx, s.cancel = context.WithCancel(context.Background())
