@@ -3,7 +3,10 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
@@ -11,9 +14,48 @@ import (
 	"github.com/coconet/coconet/ledger"
 )
 
-// attachPush starts on n what push needs: nothing until `coco push-server`
-// asks (PushServe); the push records live in the ledger the node syncs.
-func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error { return nil }
+// attachPush starts on n what push needs; the push records live in the
+// ledger the node syncs, and the push server waits for `coco push-server`
+// (PushServe). On an admin's node it keeps the account keys sealed to the
+// current readers: when an admin or a push-server node joins or leaves,
+// it seals the keys it can open again (gateway.Reseal), so a newly named
+// push server reads them as soon as one admin's node is online.
+func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
+	if d.Device {
+		return nil // a device's key is no user's
+	}
+	w := d.writer(n)
+	kick := make(chan struct{}, 1)
+	kick <- struct{}{}
+	n.Ledger().OnChange(func(*ledger.State) {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	done := n.Internal().Context().Done()
+	go func() { // ends with the node
+		for {
+			select {
+			case <-done:
+				return
+			case <-kick:
+			}
+			if !gateway.NeedsReseal(w.l.State(), w.key) {
+				continue
+			}
+			if _, _, err := gateway.Reseal(w); err != nil {
+				d.Logf("push keys of %q: %v", n.Info().Name, err)
+			}
+		}
+	}()
+	return nil
+}
+
+// writer writes n's ledger with the user's key.
+func (d *Daemon) writer(n *coconet.Node) homeWriter {
+	return homeWriter{n.Ledger(), d.id.Seed.UserKey()}
+}
 
 // pushStatsEvery is how often a running push server reports its counters.
 const pushStatsEvery = 2 * time.Second
@@ -23,7 +65,11 @@ func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServ
 	if err != nil {
 		return nil, err
 	}
-	s := &gateway.Server{Listen: req.Listen, MaxLine: req.MaxLine, IdleTimeout: req.IdleTimeout, Logf: d.Logf}
+	if err := d.namePushServer(n); err != nil {
+		return nil, err
+	}
+	s := &gateway.Server{Listen: req.Listen, MaxLine: req.MaxLine, IdleTimeout: req.IdleTimeout,
+		AuthTimeout: req.AuthTimeout, MaxConns: req.MaxConns, MaxConnsPerIP: req.MaxConnsPerIP, Logf: d.Logf}
 	b, err := gateway.StartBridge(ctx, n, s)
 	if err != nil {
 		return nil, err
@@ -55,12 +101,69 @@ func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServ
 	return ch, nil
 }
 
+// namePushServer makes n a push server of its network if it is not one:
+// an admin's own node is named by starting a push server on it; any other
+// user asks an admin.
+func (d *Daemon) namePushServer(n *coconet.Node) error {
+	st := n.Ledger().State()
+	if gateway.Named(st, n.PeerID()) {
+		return nil
+	}
+	if st.Role(n.User()) < ledger.RoleAdmin {
+		return fmt.Errorf("this node is not a push server of %q (only nodes an admin names read the device keys); ask an admin to run `coco push server add %s %s`", n.Info().Name, n.Info().Name, n.PeerID())
+	}
+	return gateway.AddServer(d.writer(n), n.PeerID())
+}
+
 func (d *Daemon) PushKeyCreate(ctx context.Context, network string, req api.PushKeyRequest) (api.PushKey, error) {
 	n, err := d.Node(network)
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.CreateKey(n, req.Account, req.Name, req.Key)
+	return gateway.CreateKey(d.writer(n), req.Account, req.Name, req.Key)
+}
+
+func (d *Daemon) PushKeyRotate(ctx context.Context, network, ref string) ([]api.PushKey, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	return gateway.RotateKey(d.writer(n), ref)
+}
+
+func (d *Daemon) PushServers(ctx context.Context, network string) ([]api.PushServer, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	return gateway.Servers(n.Ledger().State()), nil
+}
+
+func (d *Daemon) PushServerAdd(ctx context.Context, network, node string) ([]api.PushServer, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	return pushServerEdit(d.writer(n), node, gateway.AddServer)
+}
+
+func (d *Daemon) PushServerRemove(ctx context.Context, network, node string) ([]api.PushServer, error) {
+	n, err := d.Node(network)
+	if err != nil {
+		return nil, err
+	}
+	return pushServerEdit(d.writer(n), node, gateway.RemoveServer)
+}
+
+func pushServerEdit(w homeWriter, node string, edit func(gateway.KeyHolder, peer.ID) error) ([]api.PushServer, error) {
+	p, err := gateway.ResolveNode(w.l.State(), node)
+	if err != nil {
+		return nil, err
+	}
+	if err := edit(w, p); err != nil {
+		return nil, err
+	}
+	return gateway.Servers(w.l.State()), nil
 }
 
 func (d *Daemon) PushKeys(ctx context.Context, network string) ([]api.PushKey, error) {
@@ -76,7 +179,7 @@ func (d *Daemon) PushKeyRevoke(ctx context.Context, network, key string) (api.Pu
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.RevokeKey(n, key)
+	return gateway.RevokeKey(d.writer(n), key)
 }
 
 func (d *Daemon) PushRecords(ctx context.Context, network, account string) (api.PushRecords, error) {
@@ -124,6 +227,7 @@ type homeWriter struct {
 
 func (w homeWriter) Ledger() *ledger.Log                     { return w.l }
 func (w homeWriter) Append(op ledger.Op) (*ledger.Op, error) { return w.l.Append(w.key, op) }
+func (w homeWriter) UserKey() ed25519.PrivateKey             { return w.key }
 
 func (o *Offline) writer(network string) (homeWriter, error) {
 	id, l, err := o.open(network)
@@ -159,6 +263,38 @@ func (o *Offline) PushKeyRevoke(ctx context.Context, network, key string) (api.P
 		return api.PushKey{}, err
 	}
 	return gateway.RevokeKey(w, key)
+}
+
+func (o *Offline) PushKeyRotate(ctx context.Context, network, ref string) ([]api.PushKey, error) {
+	w, err := o.writer(network)
+	if err != nil {
+		return nil, err
+	}
+	return gateway.RotateKey(w, ref)
+}
+
+func (o *Offline) PushServers(ctx context.Context, network string) ([]api.PushServer, error) {
+	w, err := o.writer(network)
+	if err != nil {
+		return nil, err
+	}
+	return gateway.Servers(w.l.State()), nil
+}
+
+func (o *Offline) PushServerAdd(ctx context.Context, network, node string) ([]api.PushServer, error) {
+	w, err := o.writer(network)
+	if err != nil {
+		return nil, err
+	}
+	return pushServerEdit(w, node, gateway.AddServer)
+}
+
+func (o *Offline) PushServerRemove(ctx context.Context, network, node string) ([]api.PushServer, error) {
+	w, err := o.writer(network)
+	if err != nil {
+		return nil, err
+	}
+	return pushServerEdit(w, node, gateway.RemoveServer)
 }
 
 func (o *Offline) PushRecords(ctx context.Context, network, account string) (api.PushRecords, error) {

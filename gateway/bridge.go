@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
 )
@@ -173,14 +175,23 @@ var (
 )
 
 // StartBridge starts s on n's network and bridges it to the network's
-// other push servers. s.Keys and s.Dir, if nil, become a LedgerStore of
-// n's ledger; s.Forward becomes the bridge. A node runs at most one
-// bridged push server. ctx bounds only the start.
+// other push servers. n must be a push server of the network (Named; else
+// the error wraps ErrNotPushServer). s.Keys and s.Dir, if nil, become a
+// LedgerStore of n's ledger that opens the keys with n's node key;
+// s.Forward becomes the bridge. A node runs at most one bridged push
+// server. ctx bounds only the start.
 func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, error) {
 	if n.Internal() == nil {
 		return nil, errors.New("gateway: the node is not started")
 	}
-	store := NewLedgerStore(n.Ledger())
+	if !Named(n.Ledger().State(), n.PeerID()) {
+		return nil, fmt.Errorf("%w: node %s; an admin names it with `coco push server add NET %s`", ErrNotPushServer, n.PeerID().ShortString(), n.PeerID())
+	}
+	key, err := nodeKey(n.Internal())
+	if err != nil {
+		return nil, err
+	}
+	store := NewLedgerStore(n.Ledger(), key)
 	if s.Keys == nil {
 		s.Keys = store
 	}
@@ -222,7 +233,7 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	nd := b.nd
 	b.nb = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			if p := c.RemotePeer(); nd.IsMember(p) {
+			if p := c.RemotePeer(); nd.IsMember(p) && b.named(p) {
 				b.hello(p)
 			}
 		},
@@ -233,11 +244,48 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 		},
 	}
 	nd.Host().Network().Notify(b.nb)
-	for _, p := range nd.ConnectedMembers() {
-		b.hello(p)
-	}
+	b.helloNamed()
+	// A node named (or a hello refused) before the ledger reached both
+	// ends: say hello again when the ledger changes. (The hook cannot be
+	// removed; after Close it does nothing.)
+	n.Ledger().OnChange(func(*ledger.State) { b.helloNamed() })
 	return b, nil
 }
+
+// helloNamed says hello to the connected push servers not yet known.
+func (b *Bridge) helloNamed() {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return
+	}
+	for _, p := range b.nd.ConnectedMembers() {
+		b.mu.Lock()
+		known := b.servers[p] != nil
+		b.mu.Unlock()
+		if !known && b.named(p) {
+			b.hello(p)
+		}
+	}
+}
+
+// nodeKey is the private key of nd (its libp2p identity).
+func nodeKey(nd *node.Node) (ed25519.PrivateKey, error) {
+	k := nd.Host().Peerstore().PrivKey(nd.ID())
+	if k == nil {
+		return nil, errors.New("gateway: the node's key is not in its peerstore")
+	}
+	raw, err := k.Raw()
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return nil, errors.New("gateway: the node's key is not an ed25519 key")
+	}
+	return ed25519.PrivateKey(raw), nil
+}
+
+// named reports whether p is a push server of the network now: only those
+// exchange pushes and raw channels with this one.
+func (b *Bridge) named(p peer.ID) bool { return Named(b.n.Ledger().State(), p) }
 
 // Server is the push server the bridge runs.
 func (b *Bridge) Server() *Server { return b.s }
@@ -323,6 +371,9 @@ func (b *Bridge) hello(p peer.ID) {
 }
 
 func (b *Bridge) learn(p peer.ID) {
+	if !b.named(p) {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.closed && b.servers[p] == nil {
@@ -346,13 +397,20 @@ func (b *Bridge) forget(p peer.ID) {
 }
 
 // handle serves coco.push: requests from the push servers of other member
-// nodes (the rpc service has checked membership).
+// nodes (the rpc service has checked membership; handle checks that the
+// node is a push server of the network, and that this one still is).
 func (b *Bridge) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	from := req.From.Node
+	if !b.named(from) {
+		return nil, fmt.Errorf("%w: coco.push from node %s of %s refused", ErrNotPushServer, from.ShortString(), req.From.Name)
+	}
+	if !b.named(b.nd.ID()) {
+		return nil, fmt.Errorf("%w: this node no longer is", ErrNotPushServer)
+	}
 	m, err := parseWire(req.Payload)
 	if err != nil {
 		return nil, err
 	}
-	from := req.From.Node
 	switch m.T {
 	case "hello":
 		b.learn(from)
@@ -401,6 +459,16 @@ func (b *Bridge) ForwardAsync(p Push, done func(int, error)) {
 	wp := wirePush{Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose}
 	b.mu.Lock()
 	if b.closed || len(b.servers) == 0 {
+		b.mu.Unlock()
+		done(0, ErrOffline)
+		return
+	}
+	for id := range b.servers {
+		if !b.named(id) { // no longer a push server: it gets nothing more
+			delete(b.servers, id)
+		}
+	}
+	if len(b.servers) == 0 {
 		b.mu.Unlock()
 		done(0, ErrOffline)
 		return

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -43,7 +44,7 @@ func parseRawHeader(b []byte) (account, from, to string, err error) {
 // other at the same moment, the server with the lower peer ID opens the
 // stream.
 func (b *Bridge) askRaw(ctx context.Context, account, from, to string) (found bool, dial string) {
-	peers := b.Servers()
+	peers := slices.DeleteFunc(b.Servers(), func(p peer.ID) bool { return !b.named(p) })
 	if len(peers) == 0 {
 		return false, ""
 	}
@@ -134,6 +135,11 @@ func (b *Bridge) acceptRaw() {
 // node's policies).
 func (b *Bridge) serveRaw(st *stream.Conn) {
 	defer b.wg.Done()
+	if !b.named(st.Sender().Node) || !b.named(b.nd.ID()) {
+		b.logf("gateway: raw channel from %s: %v", st.Sender().Name, ErrNotPushServer)
+		st.Reset()
+		return
+	}
 	st.SetReadDeadline(time.Now().Add(helloTimeout))
 	var l [1]byte
 	if _, err := io.ReadFull(st, l[:]); err != nil {

@@ -84,6 +84,18 @@
 // costs one goroutine (its reader) and about 6 KiB; a writer goroutine runs
 // only while something waits to be written.
 //
+// What a stranger can hold is bounded: a new connection must send a line
+// with a valid key within Server.AuthTimeout (10 s; empty lines and
+// refused lines do not count) or it closes. Server.MaxConns (20,000, at
+// most a quarter of the process's file descriptor limit) caps the
+// connections; at the cap a new connection takes the place of the oldest
+// one that has not sent a valid key yet, and with none such it gets
+// [FAIL:TOOMANY] and closes. Server.MaxConnsPerIP (256; IPv6 by /64)
+// caps those from one source the same way. Accept errors (EMFILE) back off
+// from 5 ms to 1 s, as net/http's Server does, and are logged at most once
+// every 10 s. bench/pushflood.sh shows a daemon under 20,000 idle
+// connections still answering `coco status` and delivering pushes.
+//
 // # Keys, groups and aliases in the network's ledger
 //
 // KeyStore and Directory say which keys are valid and what the groups are.
@@ -97,25 +109,44 @@
 // of the push tables is rebuilt when the state changes), so a revoked key
 // is refused, and a re-pointed alias followed, from the next line on.
 //
-// The records, one per key of four tables (JSON values; unknown fields are
+// The records, one per key of five tables (JSON values; unknown fields are
 // ignored, so later versions may add some):
 //
 //	table        key                         value
-//	push_key     KeyID(key)                  {"account":"main","key":"<key>","name":"<label>"}
+//	push_server  <peer ID of a node>         {}   (the node is a push server)
+//	push_key     <16 random hex digits>      {"account":"main","name":"<label>","sealed":[{"to":"<reader>","who":"<name>","box":"<base64>"}…],"exposed":["<name>"…]}
 //	push_group   <account>/<id>              {"parent":"<parent>"}   ("" makes id a root)
 //	push_router  <account>/<router>          {}                      (the router exists)
 //	push_router  <account>/<router>/<id>     {}                      (id is attached to it)
 //	push_alias   <account>/<alias>           {"id":"<id>"}
 //
-// KeyID is the first 16 hex digits of SHA-256(key): listings and revocations
-// name keys by it, and the key itself is shown once, when it is created.
+// # Who reads the account keys
+//
+// Only the admins (and the owner) and the push-server nodes an admin named
+// (AddServer; `coco push server add NET NODE`, or an admin's `coco
+// push-server` on the admin's own node) may read the account keys: each
+// key record holds the key sealed to each of them (HPKE to the X25519 form
+// of the reader's Ed25519 user or node key, see seal.go), so a guest's
+// copy of the ledger holds boxes she cannot open. The key itself is shown
+// once, when it is created or rotated; listings name it by its record's
+// random ID. StartBridge runs only on a named node, and push servers
+// exchange pushes, hellos and raw channels (coco.push, coco.push.raw)
+// only with named nodes: any other member node is refused with
+// ErrNotPushServer. An admin's daemon seals the keys again when the
+// readers change (Reseal), so a newly named push server or a new admin
+// reads them once an admin who can is online. A reader that loses access
+// (removed, demoted, its node removed or no longer named) may remember the
+// keys: Keys marks each key it could read with Rotate until RotateKey gives
+// it a new value (`coco push key rotate NET ACCOUNT`; `coco remove` and
+// `coco push key list` say so); push servers refuse the old value as soon
+// as the rotation reaches their ledger. Records of the old plain-text form
+// ({"account","key","name"} under KeyID(key)) still work and are marked to
+// rotate; the first reseal turns them into sealed ones.
+//
 // Accounts, ids, routers and aliases use the id alphabet (no '/'); records
 // that do not parse are ignored. A parent without a record of its own is a
 // root. The tree is checked for cycles when written; two admins writing at
 // once could still make one, and lookups stay finite (a cycle has no root).
-// Every member node can read the ledger, so account keys are as secret as
-// the network's membership: give push keys only to networks whose members
-// may see them.
 //
 // # Across the network
 //

@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"crypto/rand"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
 )
 
 // DefaultAccount is the account of keys, groups, routers and aliases when
@@ -25,10 +25,25 @@ const DefaultAccount = "main"
 type (
 	keyValue struct {
 		Account string `json:"account"`
-		Key     string `json:"key"`
-		Name    string `json:"name,omitempty"`
+		// Key is the key in plain text: only records written before keys
+		// were sealed have it (every member could read them: they should
+		// rotate). Sealed holds the key since.
+		Key    string      `json:"key,omitempty"`
+		Name   string      `json:"name,omitempty"`
+		Sealed []sealedKey `json:"sealed,omitempty"`
+		// Exposed names the readers that lost access since the key was
+		// made (removed, no longer admins or push servers): they may still
+		// know it, so it should rotate. A rotation clears it.
+		Exposed []string `json:"exposed,omitempty"`
 	}
-	groupValue struct {
+	// sealedKey is the key sealed to one reader (see seal.go).
+	sealedKey struct {
+		To  string `json:"to"`            // a user ID ("u…") or a push-server node's peer ID
+		Who string `json:"who,omitempty"` // the reader's name when sealed, for listings
+		Box []byte `json:"box"`
+	}
+	serverValue struct{} // a push-server node (key: its peer ID)
+	groupValue  struct {
 		Parent string `json:"parent"` // "" makes the id a root
 	}
 	routerValue struct{} // a router, or an id attached to one
@@ -37,8 +52,9 @@ type (
 	}
 )
 
-// KeyID names an account key in the ledger and in listings without showing
-// it: the first 16 hex digits of its SHA-256.
+// KeyID names a key record of the old, plain-text form: the first 16 hex
+// digits of the key's SHA-256. Sealed keys get random IDs, which say
+// nothing about the key.
 func KeyID(key string) string {
 	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:8])
@@ -49,14 +65,22 @@ func KeyID(key string) string {
 // every push server of the network knows the same keys, tree groups, mesh
 // routers and aliases. It follows the ledger live: each lookup uses the
 // current state (an index of it is rebuilt after the ledger changes).
+//
+// It knows the account keys it can open with its private key while that
+// key may read them: a push-server node's key while the node is named (see
+// Named), or an admin's user key while the user is an admin.
 type LedgerStore struct {
 	log *ledger.Log
+	key ed25519.PrivateKey // nil: no account keys
 	cur atomic.Pointer[index]
 	mu  sync.Mutex // serializes rebuilds
 }
 
-// NewLedgerStore reads the push records of l.
-func NewLedgerStore(l *ledger.Log) *LedgerStore { return &LedgerStore{log: l} }
+// NewLedgerStore reads the push records of l; key (a push-server node's
+// key, or an admin's user key; nil for none) opens the account keys.
+func NewLedgerStore(l *ledger.Log, key ed25519.PrivateKey) *LedgerStore {
+	return &LedgerStore{log: l, key: key}
+}
 
 var (
 	_ KeyStore  = (*LedgerStore)(nil)
@@ -67,6 +91,7 @@ var (
 type index struct {
 	st       *ledger.State
 	keys     map[string]string // key → account
+	opened   map[ledger.ID]string
 	parent   map[acctID]string // id → parent ("" for an explicit root)
 	children map[acctID][]string
 	roots    map[string][]string
@@ -81,12 +106,82 @@ func (s *LedgerStore) index() *index {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ix := s.cur.Load(); ix != nil && ix.st == st {
-		return ix
+	old := s.cur.Load()
+	if old != nil && old.st == st {
+		return old
 	}
 	ix := buildIndex(st)
+	var cache map[ledger.ID]string
+	if old != nil {
+		cache = old.opened
+	}
+	ix.keys, ix.opened = openKeys(st, s.key, cache)
 	s.cur.Store(ix)
 	return ix
+}
+
+// openKeys opens the account keys of st that key may read; cache holds
+// what earlier states opened (by the put that set each record).
+func openKeys(st *ledger.State, key ed25519.PrivateKey, cache map[ledger.ID]string) (keys map[string]string, opened map[ledger.ID]string) {
+	keys, opened = map[string]string{}, map[ledger.ID]string{}
+	if key == nil {
+		return keys, opened
+	}
+	me := readerNames(st, key) // checked on every state: a reader may lose access
+	if len(me) == 0 {
+		return keys, opened
+	}
+	for _, r := range st.Table(ledger.TablePushKey) {
+		var v keyValue
+		if json.Unmarshal(r.Value, &v) != nil || !validID([]byte(v.Account)) {
+			continue
+		}
+		k, ok := cache[r.Op]
+		if ok && v.Key == "" && !slices.ContainsFunc(v.Sealed, func(sk sealedKey) bool { return slices.Contains(me, sk.To) }) {
+			ok = false // sealed to a name the key no longer has
+		}
+		if !ok {
+			if k, ok = openRecord(st, r, v, key, me); !ok {
+				continue
+			}
+		}
+		opened[r.Op] = k
+		keys[k] = v.Account
+	}
+	return keys, opened
+}
+
+// openRecord returns the key of a key record if key, a reader under the
+// names me, may read it now.
+func openRecord(st *ledger.State, r *ledger.Record, v keyValue, key ed25519.PrivateKey, me []string) (string, bool) {
+	if v.Key != "" { // the old plain-text form
+		return v.Key, validKey([]byte(v.Key)) && r.Key == KeyID(v.Key)
+	}
+	for _, sk := range v.Sealed {
+		if !slices.Contains(me, sk.To) {
+			continue
+		}
+		k, err := open(key, sealInfo(st.Network, r.Key), sk.Box)
+		if err == nil && validKey([]byte(k)) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// readerNames are the names under which key may read account keys now:
+// its user ID if that user is an admin, its peer ID if that node is named.
+func readerNames(st *ledger.State, key ed25519.PrivateKey) []string {
+	var pub [32]byte
+	copy(pub[:], key.Public().(ed25519.PublicKey))
+	var out []string
+	if u := identity.UserID(pub); st.Role(u) >= ledger.RoleAdmin {
+		out = append(out, u.String())
+	}
+	if p, err := node.PeerIDOf(pub); err == nil && Named(st, p) {
+		out = append(out, p.String())
+	}
+	return out
 }
 
 // splitKey splits a record key "<account>/<name>[/<id>]"; ok is false for a
@@ -105,18 +200,13 @@ func splitKey(k string, parts int) ([]string, bool) {
 	return f, true
 }
 
+// buildIndex indexes the groups, routers and aliases of st (not the keys:
+// see openKeys).
 func buildIndex(st *ledger.State) *index {
 	ix := &index{
-		st: st, keys: map[string]string{}, parent: map[acctID]string{},
+		st: st, parent: map[acctID]string{},
 		children: map[acctID][]string{}, roots: map[string][]string{},
 		routers: map[acctID][]string{}, aliases: map[acctID]string{},
-	}
-	for _, r := range st.Table(ledger.TablePushKey) {
-		var v keyValue
-		if json.Unmarshal(r.Value, &v) != nil || !validKey([]byte(v.Key)) || !validID([]byte(v.Account)) || r.Key != KeyID(v.Key) {
-			continue
-		}
-		ix.keys[v.Key] = v.Account
 	}
 	for _, r := range st.Table(ledger.TablePushGroup) {
 		var v groupValue
@@ -209,102 +299,6 @@ func (s *LedgerStore) Router(account, name string) ([]string, bool) {
 func (s *LedgerStore) Alias(account, name string) (string, bool) {
 	id, ok := s.index().aliases[acctID{account, name}]
 	return id, ok
-}
-
-// Writer appends ops to a network's ledger as one user; *coconet.Node is
-// one. The ledger lets only the owner and admins write push records: a
-// guest's write fails with a *ledger.Rejection wrapping
-// ledger.ErrUnauthorized, and nothing is written.
-type Writer interface {
-	Ledger() *ledger.Log
-	Append(op ledger.Op) (*ledger.Op, error)
-}
-
-// KeyInfo describes an account key. Key is set only by CreateKey: listings
-// name keys by ID.
-type KeyInfo struct {
-	ID      string    `json:"id"`
-	Account string    `json:"account"`
-	Name    string    `json:"name,omitempty"`
-	Key     string    `json:"key,omitempty"`
-	By      string    `json:"by,omitempty"` // the member who created it
-	Created time.Time `json:"created"`
-}
-
-// CreateKey adds an account key to account ("" is DefaultAccount). key ""
-// makes a random one (32 hex digits); give a key to keep one that devices
-// already use. The returned KeyInfo holds the key: show it once, listings
-// do not.
-func CreateKey(w Writer, account, name, key string) (KeyInfo, error) {
-	if account == "" {
-		account = DefaultAccount
-	}
-	if !validID([]byte(account)) {
-		return KeyInfo{}, fmt.Errorf("gateway: account %q: use 1 to %d letters, digits, '.', '_', '-' or '@'", account, MaxIDLen)
-	}
-	if key == "" {
-		var b [16]byte
-		rand.Read(b[:])
-		key = hex.EncodeToString(b[:])
-	} else if !validKey([]byte(key)) {
-		return KeyInfo{}, fmt.Errorf("gateway: a key is 1 to %d letters, digits, '.', '_', '-' or '@'", MaxKeyLen)
-	}
-	id := KeyID(key)
-	st := w.Ledger().State()
-	if r := st.Record(ledger.TablePushKey, id); r != nil {
-		return KeyInfo{}, fmt.Errorf("gateway: key %s already exists; revoke it first to move it to another account", id)
-	}
-	v, _ := json.Marshal(keyValue{Account: account, Key: key, Name: name})
-	op, err := w.Append(ledger.Op{Kind: ledger.KindPut, Table: ledger.TablePushKey, Key: id, Value: v})
-	if err != nil {
-		return KeyInfo{}, fmt.Errorf("gateway: create key: %w", err)
-	}
-	return KeyInfo{ID: id, Account: account, Name: name, Key: key, By: memberName(w.Ledger().State(), op.Author), Created: time.UnixMilli(op.Time)}, nil
-}
-
-// Keys lists the account keys of a ledger state without the keys
-// themselves, sorted by ID.
-func Keys(st *ledger.State) []KeyInfo {
-	var out []KeyInfo
-	for _, r := range st.Table(ledger.TablePushKey) {
-		var v keyValue
-		if json.Unmarshal(r.Value, &v) != nil {
-			continue
-		}
-		out = append(out, KeyInfo{ID: r.Key, Account: v.Account, Name: v.Name, By: memberName(st, r.Author), Created: time.UnixMilli(r.Time)})
-	}
-	return out
-}
-
-func memberName(st *ledger.State, u identity.UserID) string {
-	if m, ok := st.Members[u]; ok {
-		return m.Name
-	}
-	return u.String()
-}
-
-// RevokeKey removes an account key, named by its ID (or a unique prefix of
-// at least 4 digits), its name, or the key itself. Push servers refuse it
-// at once, sessions started with it included.
-func RevokeKey(w Writer, ref string) (KeyInfo, error) {
-	st := w.Ledger().State()
-	var match []KeyInfo
-	for _, k := range Keys(st) {
-		if k.ID == ref || k.ID == KeyID(ref) || (k.Name != "" && k.Name == ref) || (len(ref) >= 4 && strings.HasPrefix(k.ID, strings.ToLower(ref))) {
-			match = append(match, k)
-		}
-	}
-	switch len(match) {
-	case 0:
-		return KeyInfo{}, fmt.Errorf("gateway: no key %q; `coco push key list` shows them", ref)
-	case 1:
-	default:
-		return KeyInfo{}, fmt.Errorf("gateway: %q names %d keys; give more of the ID", ref, len(match))
-	}
-	if _, err := w.Append(ledger.Op{Kind: ledger.KindDelete, Table: ledger.TablePushKey, Key: match[0].ID}); err != nil {
-		return KeyInfo{}, fmt.Errorf("gateway: revoke key: %w", err)
-	}
-	return match[0], nil
 }
 
 // Change is one edit of the groups, routers and aliases of an account.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 )
@@ -51,6 +52,27 @@ func synced(t *testing.T, w, n Writer) {
 		}
 		return true
 	})
+}
+
+// admin writes n's ledger with the user key of n's home: it can open the
+// account keys sealed to that user.
+func admin(t *testing.T, n *coconet.Node) logWriter {
+	t.Helper()
+	id, err := coconet.LoadIdentity(n.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return logWriter{n.Ledger(), id.Seed.UserKey()}
+}
+
+// name makes the nodes push servers of the network, as by, an admin.
+func name(t *testing.T, by *coconet.Node, nodes ...*coconet.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		if err := AddServer(admin(t, by), n.PeerID()); err != nil {
+			t.Fatalf("AddServer(%s): %v", n.PeerID().ShortString(), err)
+		}
+	}
 }
 
 func startBridge(t *testing.T, n *coconet.Node) *Bridge {
@@ -98,7 +120,8 @@ func TestAcrossNetwork(t *testing.T) {
 		Change{Op: ChangeSetAlias, Name: "door", ID: "b"},
 		Change{Op: ChangeSetAlias, Name: "MY-FRIEND", ID: "lamp1"},
 	)
-	synced(t, bob, alice)
+	name(t, alice, alice, bob)
+	synced(t, alice, bob)
 	if err := Apply(alice, Change{Op: ChangeAttach, Name: "nope", ID: "x"}); err == nil {
 		t.Fatal("Apply(attach to an unknown router) = nil, want an error")
 	}
@@ -258,7 +281,8 @@ func TestAcrossNetwork(t *testing.T) {
 	})
 
 	t.Run("RevokedKey", func(t *testing.T) {
-		if _, err := CreateKey(bob, "other", "", key2); err != nil {
+		k2, err := CreateKey(bob, "other", "", key2)
+		if err != nil {
 			t.Fatal(err)
 		}
 		synced(t, bob, alice)
@@ -267,13 +291,13 @@ func TestAcrossNetwork(t *testing.T) {
 		c["r"].expect("TCP:PUSH:"+key1+":RID:a:mine", "[OK:1]")
 		c["a"].expectRead("PUSH:mine")
 		o.quiet2(key2, "a")
-		if _, err := RevokeKey(alice, KeyID(key2)[:6]); err != nil {
+		if _, err := RevokeKey(alice, k2.ID[:6]); err != nil {
 			t.Fatalf("RevokeKey: %v", err)
 		}
 		o.expect("TCP:GID:"+key2, "[FAIL:KEY]")
 		synced(t, alice, bob)
 		dial(t, sb.Server()).expect("TCP:GID:"+key2, "[FAIL:KEY]")
-		if _, err := RevokeKey(alice, KeyID(key2)); err == nil {
+		if _, err := RevokeKey(admin(t, alice), key2); err == nil {
 			t.Error("RevokeKey of a revoked key = nil, want an error")
 		}
 	})
@@ -296,17 +320,18 @@ func (c *client) quiet2(key, id string) {
 // nothing is written.
 func TestGuestCannotWrite(t *testing.T) {
 	alice, bob := nettest.Pair(t, ledger.RoleGuest)
-	if _, err := CreateKey(alice, "", "", key1); err != nil {
+	k1, err := CreateKey(alice, "", "", key1)
+	if err != nil {
 		t.Fatal(err)
 	}
 	apply(t, alice, Change{Op: ChangeAddRouter, Name: "hall"})
 	synced(t, alice, bob)
 	before := len(bob.Ledger().IDs())
-	_, err := CreateKey(bob, "", "mine", "")
+	_, err = CreateKey(bob, "", "mine", "")
 	if !errors.Is(err, ledger.ErrUnauthorized) || !strings.Contains(err.Error(), "guest") {
 		t.Errorf("CreateKey by a guest = %v, want a refusal naming the guest", err)
 	}
-	if _, err := RevokeKey(bob, KeyID(key1)); !errors.Is(err, ledger.ErrUnauthorized) {
+	if _, err := RevokeKey(bob, k1.ID); !errors.Is(err, ledger.ErrUnauthorized) {
 		t.Errorf("RevokeKey by a guest = %v, want ErrUnauthorized", err)
 	}
 	for _, ch := range []Change{
@@ -323,10 +348,13 @@ func TestGuestCannotWrite(t *testing.T) {
 	if after := len(bob.Ledger().IDs()); after != before {
 		t.Errorf("the guest's ledger has %d ops, want %d (nothing written)", after, before)
 	}
-	// A guest's node still runs a push server on the records admins wrote.
-	sb := startBridge(t, bob)
-	d := register(t, sb.Server(), "d")
-	d.expect("TCP:PUSH:"+key1+":RO:hall:x", "[OK:0]")
+	// A guest's node runs no push server (no admin named it).
+	if _, err := StartBridge(context.Background(), bob, &Server{Listen: "127.0.0.1:0"}); !errors.Is(err, ErrNotPushServer) {
+		t.Errorf("StartBridge on a guest's node = %v, want ErrNotPushServer", err)
+	}
+	if err := AddServer(admin(t, bob), bob.PeerID()); !errors.Is(err, ledger.ErrUnauthorized) {
+		t.Errorf("AddServer by a guest = %v, want ErrUnauthorized", err)
+	}
 }
 
 // logWriter writes a ledger with a user key, without a node.
@@ -337,6 +365,7 @@ type logWriter struct {
 
 func (w logWriter) Ledger() *ledger.Log                     { return w.l }
 func (w logWriter) Append(op ledger.Op) (*ledger.Op, error) { return w.l.Append(w.key, op) }
+func (w logWriter) UserKey() ed25519.PrivateKey             { return w.key }
 
 func newLedger(t *testing.T) logWriter {
 	t.Helper()
@@ -356,7 +385,7 @@ func newLedger(t *testing.T) logWriter {
 // LedgerStore follows the ledger.
 func TestLedgerRecords(t *testing.T) {
 	w := newLedger(t)
-	store := NewLedgerStore(w.l)
+	store := NewLedgerStore(w.l, w.key) // the owner reads the keys
 	if _, ok := store.Lookup(key1); ok {
 		t.Fatal("Lookup of a key not yet created succeeded")
 	}
@@ -364,7 +393,7 @@ func TestLedgerRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.ID != KeyID(key1) || k.Key != key1 || k.Account != "acct1" || k.By != "alice" {
+	if len(k.ID) != 16 || k.ID == KeyID(key1) || k.Key != key1 || k.Account != "acct1" || k.By != "alice" {
 		t.Errorf("CreateKey = %+v", k)
 	}
 	if _, err := CreateKey(w, "acct1", "", key1); err == nil {
@@ -383,8 +412,10 @@ func TestLedgerRecords(t *testing.T) {
 		Change{Op: ChangeSetAlias, Account: "acct1", Name: "MY-FRIEND", ID: "a"},
 	)
 	st := w.l.State()
+	if v := string(st.Record(ledger.TablePushKey, k.ID).Value); !strings.HasPrefix(v, `{"account":"acct1","name":"lamps","sealed":[{"to":"`+identity.UserIDOf(w.key.Public().(ed25519.PublicKey)).String()+`","who":"alice","box":"`) || strings.Contains(v, key1) {
+		t.Errorf("key record = %s, want the key sealed to alice alone", v)
+	}
 	for _, tt := range []struct{ table, key, value string }{
-		{ledger.TablePushKey, KeyID(key1), `{"account":"acct1","key":"` + key1 + `","name":"lamps"}`},
 		{ledger.TablePushGroup, "acct1/a", `{"parent":"r"}`},
 		{ledger.TablePushGroup, "acct1/r2", `{"parent":""}`},
 		{ledger.TablePushRouter, "acct1/hall", `{}`},

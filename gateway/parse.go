@@ -18,6 +18,7 @@ const (
 	ReasonNoRouter = "NOROUTER" // no mesh router of that name
 	ReasonNoParent = "NOPARENT" // the sender has no parent in the tree
 	ReasonSession  = "SESSION"  // DEACTIVATE without an active session
+	ReasonTooMany  = "TOOMANY"  // the server holds as many connections as it may (in all, or from this IP); the connection closes
 )
 
 // Protocols: the first field of a line.

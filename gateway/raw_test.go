@@ -91,6 +91,7 @@ func TestRawAcrossNetwork(t *testing.T) {
 	if _, err := CreateKey(alice, "", "test devices", key1); err != nil {
 		t.Fatalf("CreateKey: %v", err)
 	}
+	name(t, alice, alice, bob)
 	synced(t, alice, bob)
 	sa, sb := startBridge(t, alice), startBridge(t, bob)
 	knows(t, sa, bob)

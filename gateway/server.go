@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +22,15 @@ import (
 const (
 	DefaultMaxLine     = 4096
 	DefaultIdleTimeout = 5 * time.Minute
+	DefaultAuthTimeout = 10 * time.Second
+	// DefaultMaxConns is the cap of open connections; Start lowers it to
+	// a quarter of the process's file descriptor limit, so that a flood of
+	// connections leaves the rest of the daemon (its local API, libp2p)
+	// descriptors to work with.
+	DefaultMaxConns = 20000
+	// DefaultMaxConnsPerIP is the cap of open connections from one IP
+	// address (an IPv6 /64): room for many devices behind one NAT.
+	DefaultMaxConnsPerIP = 256
 	// queueLen bounds the lines waiting to be written to one connection.
 	queueLen = 64
 	// forwardTimeout bounds one call of Forwarder.Forward.
@@ -47,21 +57,39 @@ type Server struct {
 	// line (and, on a raw channel, to send its next bytes), and to accept
 	// a write. A device that only listens sends an empty line to stay.
 	IdleTimeout time.Duration
+	// AuthTimeout is how long a new connection has to send its first line
+	// with a valid key; until then empty lines and refused lines do not
+	// keep it open. Zero is DefaultAuthTimeout.
+	AuthTimeout time.Duration
+	// MaxConns caps the open connections, MaxConnsPerIP those from one IP
+	// address (IPv6: one /64). A new connection over MaxConns takes the
+	// place of the oldest connection that has not yet sent a valid key
+	// (which is closed), so that a flood of idle connections cannot keep
+	// devices out; with none such, and over MaxConnsPerIP, it gets
+	// [FAIL:TOOMANY] and is closed. Zero is the default (see
+	// DefaultMaxConns, DefaultMaxConnsPerIP).
+	MaxConns      int
+	MaxConnsPerIP int
 
 	pushes    atomic.Int64 // PUSH commands accepted
 	delivered atomic.Int64 // pushes handed to a connection of this server
 	forwarded atomic.Int64 // pushes delivered by other push servers
+	refused   atomic.Int64 // connections refused over a cap
+	evicted   atomic.Int64 // connections without a key closed for a new one
 
-	ln     net.Listener
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
-	err    error
+	ln           net.Listener
+	wrapListener func(net.Listener) net.Listener // tests: fail some accepts
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	once         sync.Once
+	err          error
 
 	mu      sync.Mutex // guards all following fields
 	closed  bool
 	conns   map[*conn]struct{}
+	perIP   map[string]int // open connections by source (ipKey)
+	unauth  list.List      // of *conn: those without a valid key yet, oldest first
 	ids     map[acctID]*conn
 	rawWant map[acctID]*rawAsk           // (account, id) → the raw channel it asked for
 	rawFar  map[acctID]map[string]string // (account, id) → ids on other push servers that asked for it → where
@@ -90,14 +118,31 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.IdleTimeout <= 0 {
 		s.IdleTimeout = DefaultIdleTimeout
 	}
+	if s.AuthTimeout <= 0 {
+		s.AuthTimeout = DefaultAuthTimeout
+	}
+	if s.MaxConns <= 0 {
+		s.MaxConns = DefaultMaxConns
+		var rl syscall.Rlimit
+		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur/4 < uint64(s.MaxConns) {
+			s.MaxConns = max(int(rl.Cur/4), 16)
+		}
+	}
+	if s.MaxConnsPerIP <= 0 {
+		s.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: listen on %s: %w", s.Listen, err)
 	}
+	if s.wrapListener != nil {
+		ln = s.wrapListener(ln)
+	}
 	s.ln = ln
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.conns = make(map[*conn]struct{})
+	s.perIP = make(map[string]int)
 	s.ids = make(map[acctID]*conn)
 	s.rawWant = make(map[acctID]*rawAsk)
 	s.rawFar = make(map[acctID]map[string]string)
@@ -116,6 +161,8 @@ type Stats struct {
 	Pushes    int64 `json:"pushes"`    // PUSH commands accepted
 	Delivered int64 `json:"delivered"` // pushes handed to a device here (from here or afar)
 	Forwarded int64 `json:"forwarded"` // pushes from here that other push servers delivered
+	Refused   int64 `json:"refused"`   // connections refused over a cap
+	Evicted   int64 `json:"evicted"`   // connections without a valid key yet, closed to make room
 }
 
 // Stats returns the server's counters.
@@ -124,6 +171,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{Conns: len(s.conns), IDs: len(s.ids)}
 	s.mu.Unlock()
 	st.Pushes, st.Delivered, st.Forwarded = s.pushes.Load(), s.delivered.Load(), s.forwarded.Load()
+	st.Refused, st.Evicted = s.refused.Load(), s.evicted.Load()
 	return st
 }
 
@@ -151,27 +199,63 @@ func (s *Server) Close() error {
 	return s.err
 }
 
+// Accept errors (EMFILE: out of file descriptors) make the accept loop
+// wait, doubling from minAcceptDelay to maxAcceptDelay as net/http's
+// Server does; one line per acceptLogEvery says how many there were.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+	acceptLogEvery = 10 * time.Second
+)
+
+// ipKey is the source a connection counts against in MaxConnsPerIP: its
+// IPv4 address, or the /64 of its IPv6 address.
+func ipKey(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// refuse tells a connection over a cap why, without waiting, and closes it.
+func refuse(nc net.Conn) {
+	// A fresh socket's send buffer takes the line at once; the deadline
+	// only bounds the odd case where it does not.
+	nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+	nc.Write(replyLine(false, ReasonTooMany))
+	nc.Close()
+}
+
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
+	var delay time.Duration
+	var lastLog time.Time
+	var errs int
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			errs++
+			if now := time.Now(); now.Sub(lastLog) >= acceptLogEvery {
+				s.Logf("gateway: accept: %v (%d accept errors since the last report; waiting up to %v between tries)", err, errs, maxAcceptDelay)
+				lastLog, errs = now, 0
 			}
-			s.Logf("gateway: accept: %v", err)
+			delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
 			select {
 			case <-s.ctx.Done():
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(delay):
 			}
 			continue
 		}
-		c := &conn{s: s, nc: nc}
+		delay = 0
+		c := &conn{s: s, nc: nc, ip: ipKey(nc.RemoteAddr())}
 		c.room.L = &c.wmu
 		if sc, ok := nc.(syscall.Conn); ok {
 			c.rc, _ = sc.SyscallConn()
@@ -182,9 +266,26 @@ func (s *Server) acceptLoop() {
 			nc.Close()
 			return
 		}
+		var evict *conn
+		if len(s.conns) >= s.MaxConns && s.unauth.Len() > 0 && s.perIP[c.ip] < s.MaxConnsPerIP {
+			evict = s.unauth.Remove(s.unauth.Front()).(*conn)
+			evict.pending = nil
+		}
+		if (len(s.conns) >= s.MaxConns && evict == nil) || s.perIP[c.ip] >= s.MaxConnsPerIP {
+			s.mu.Unlock()
+			s.refused.Add(1)
+			refuse(nc)
+			continue
+		}
+		s.perIP[c.ip]++
 		s.conns[c] = struct{}{}
+		c.pending = s.unauth.PushBack(c)
 		s.wg.Add(1)
 		s.mu.Unlock()
+		if evict != nil {
+			s.evicted.Add(1)
+			evict.close()
+		}
 		go c.readLoop()
 	}
 }
@@ -284,12 +385,14 @@ func (s *Server) deliverLocal(from *conn, account string, ids []string, line []b
 type conn struct {
 	s       *Server
 	nc      net.Conn
+	ip      string          // ipKey of the remote address
 	rc      syscall.RawConn // nc's, for writes that must not wait; nil if it has none
 	closing atomic.Bool
 	peer    atomic.Pointer[conn]    // the other end of a raw channel on this server
 	rawEnds *atomic.Int32           // raw: directions that ended cleanly (set before peer)
 	far     atomic.Pointer[farLink] // the stream of a raw channel to another push server
 
+	authed     bool          // read goroutine: a line with a valid key came
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
 	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
@@ -309,6 +412,7 @@ type conn struct {
 
 	// s.mu guards:
 	account, id string
+	pending     *list.Element // in s.unauth until a line with a valid key
 }
 
 type session struct {
@@ -334,6 +438,13 @@ func (c *conn) close() {
 	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.pending != nil {
+		s.unauth.Remove(c.pending)
+		c.pending = nil
+	}
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
 	c.unregisterLocked()
 	s.mu.Unlock()
 	if p := c.peer.Load(); p != nil {
@@ -599,7 +710,8 @@ func (c *conn) readLoop() {
 	s := c.s
 	buf := make([]byte, 256)
 	n := 0 // bytes of buf holding the incomplete line
-	c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+	authBy := time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
+	c.nc.SetReadDeadline(authBy)
 	for {
 		if n == len(buf) {
 			if len(buf) > s.MaxLine {
@@ -640,7 +752,7 @@ func (c *conn) readLoop() {
 			c.finish()
 			return
 		}
-		if lines {
+		if lines && c.authed { // until then, authBy stands
 			c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		}
 	}
@@ -666,6 +778,15 @@ func (c *conn) handle(line []byte) {
 	if !ok {
 		c.reply(false, ReasonKey)
 		return
+	}
+	if !c.authed {
+		c.authed = true
+		c.s.mu.Lock()
+		if c.pending != nil {
+			c.s.unauth.Remove(c.pending)
+			c.pending = nil
+		}
+		c.s.mu.Unlock()
 	}
 	switch cmd.Verb {
 	case VerbID:

@@ -21,12 +21,18 @@ func TestTinyDeviceClient(t *testing.T) {
 // of key1's account on s or on another push server of the network.
 func runTinyDevice(t *testing.T, s *Server, sink *client, sinkID string) {
 	t.Helper()
+	runTinyDeviceKey(t, s, key1, sink, sinkID)
+}
+
+// runTinyDeviceKey is runTinyDevice with the account key key.
+func runTinyDeviceKey(t *testing.T, s *Server, key string, sink *client, sinkID string) {
+	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not found; install it to test examples/tinydevice/client.py")
 	}
 	port := strconv.Itoa(s.Addr().(*net.TCPAddr).Port)
-	cmd := exec.Command(py, "../examples/tinydevice/client.py", "127.0.0.1", port, key1, "dev", sinkID, "hello from dev")
+	cmd := exec.Command(py, "../examples/tinydevice/client.py", "127.0.0.1", port, key, "dev", sinkID, "hello from dev")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -53,7 +59,7 @@ func runTinyDevice(t *testing.T, s *Server, sink *client, sinkID string) {
 	sink.expectRead("PUSH:hello from dev")
 	next("pushed 1")
 	next("time ")
-	sink.expect("TCP:PUSH:"+key1+":RID:dev:turn off", "[OK:1]")
+	sink.expect("TCP:PUSH:"+key+":RID:dev:turn off", "[OK:1]")
 	next("received turn off")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("client.py: %v\n%s", err, stderr.String())

@@ -30,6 +30,7 @@ var Tables = map[string]Role{
 	TablePushGroup:  RoleAdmin, // gateway: a tree group (an id's parent)
 	TablePushRouter: RoleAdmin, // gateway: a mesh router and the ids attached to it
 	TablePushAlias:  RoleAdmin, // gateway: an alias for an id
+	TablePushServer: RoleAdmin, // gateway: a node named a push server (key: its peer ID); it may read the account keys
 }
 
 // Table names.
@@ -44,6 +45,7 @@ const (
 	TablePushGroup  = "push_group"
 	TablePushRouter = "push_router"
 	TablePushAlias  = "push_alias"
+	TablePushServer = "push_server"
 )
 
 // MaxKeyLen is the longest record key.

@@ -84,6 +84,10 @@ func memNow() memReport {
 	return memReport{RSS: rss, Heap: int64(ms.HeapInuse), Stack: int64(ms.StackInuse), Goroutines: runtime.NumGoroutine()}
 }
 
+// benchMaxConns lifts the push servers' connection caps: every device of
+// the bench connects from 127.0.0.1 (bench/pushflood.sh measures the caps).
+const benchMaxConns = 1 << 20
+
 type logWriter struct {
 	l   *ledger.Log
 	key ed25519.PrivateKey
@@ -91,6 +95,7 @@ type logWriter struct {
 
 func (w logWriter) Ledger() *ledger.Log                     { return w.l }
 func (w logWriter) Append(op ledger.Op) (*ledger.Op, error) { return w.l.Append(w.key, op) }
+func (w logWriter) UserKey() ed25519.PrivateKey             { return w.key }
 
 // serve is the child: mode "single" runs one push server whose keys come
 // from a network's ledger (as `coco push-server` does); "pair" runs two
@@ -128,8 +133,8 @@ func serve(mode, key, relayTo string) error {
 		if _, err := gateway.CreateKey(logWriter{l, id.Seed.UserKey()}, "", "", key); err != nil {
 			return err
 		}
-		store := gateway.NewLedgerStore(l)
-		s := &gateway.Server{Listen: "127.0.0.1:0", Keys: store, Dir: store}
+		store := gateway.NewLedgerStore(l, id.Seed.UserKey()) // the owner reads the keys
+		s := &gateway.Server{Listen: "127.0.0.1:0", Keys: store, Dir: store, MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns}
 		if err := s.Start(ctx); err != nil {
 			return err
 		}
@@ -141,18 +146,32 @@ func serve(mode, key, relayTo string) error {
 			return err
 		}
 		closers = append(closers, p.Close)
-		if _, err := gateway.CreateKey(p.Alice, "", "", key); err != nil {
+		id, err := coconet.LoadIdentity(p.Alice.Home)
+		if err != nil {
 			return err
 		}
+		aw := logWriter{p.Alice.Ledger(), id.Seed.UserKey()}
+		if _, err := gateway.CreateKey(aw, "", "", key); err != nil {
+			return err
+		}
+		for _, n := range []*coconet.Node{p.Alice, p.Bob} { // both nodes run push servers
+			if err := gateway.AddServer(aw, n.PeerID()); err != nil {
+				return err
+			}
+		}
 		if err := waitFor(20*time.Second, "bob's ledger to sync", func() bool {
-			st := p.Bob.Ledger().State()
-			return st.Record(ledger.TablePushKey, gateway.KeyID(key)) != nil
+			for _, id := range p.Alice.Ledger().IDs() {
+				if !p.Bob.Ledger().Has(id) {
+					return false
+				}
+			}
+			return true
 		}); err != nil {
 			return err
 		}
 		var bridges []*gateway.Bridge
 		for _, n := range []*coconet.Node{p.Alice, p.Bob} {
-			b, err := gateway.StartBridge(ctx, n, &gateway.Server{Listen: "127.0.0.1:0"})
+			b, err := gateway.StartBridge(ctx, n, &gateway.Server{Listen: "127.0.0.1:0", MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns})
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -181,7 +183,17 @@ func runRemove(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	keys, _ := svc.PushKeys(ctx, args[0]) // best effort: the removal is done
 	return e.output(r, func(w io.Writer) {
 		fmt.Fprintf(w, "Removed %s (%s) from %q. Online members drop their connections as the removal reaches them; old invite codes no longer let them back in.\n", r.Name, r.User.Short(), args[0])
+		accounts := map[string]bool{}
+		for _, k := range keys {
+			if strings.Contains(k.Rotate, r.Name) {
+				accounts[k.Account] = true
+			}
+		}
+		for _, a := range slices.Sorted(maps.Keys(accounts)) {
+			fmt.Fprintf(w, "%s could read the push keys of account %s: rotate them with `coco push key rotate %s %s` and give the new keys to the devices.\n", r.Name, a, args[0], a)
+		}
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,8 +17,9 @@ import (
 )
 
 func init() {
-	register(command{"push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (P2Pcluster line protocol) while this runs", runPushServer})
-	register(command{"push key", "create|list|revoke NET [KEY] [--account A]", "manage the account keys devices use with push servers (admins)", runPushKey})
+	register(command{"push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (P2Pcluster line protocol) while this runs; an admin's node becomes a named push server", runPushServer})
+	register(command{"push key", "create|list|revoke|rotate NET [KEY|ACCOUNT] [--account A]", "manage the account keys devices use with push servers (admins)", runPushKey})
+	register(command{"push server", "add|remove|list NET [NODE]", "name the nodes that may run push servers and read the account keys (admins)", runPushServerNames})
 	register(command{"push group", "NET [ID [PARENT]] [--root] [--remove] [--account A]", "put ID in the push tree under PARENT (--root: at the top), or list the tree", runPushGroup})
 	register(command{"push router", "add|attach|detach|remove|list NET [NAME [ID]] [--account A]", "manage mesh routers and the ids attached to them", runPushRouter})
 	register(command{"push alias", "NET [ALIAS [ID]] [--remove] [--account A]", "make ALIAS name ID (again after replacing a device), or list aliases", runPushAlias})
@@ -27,6 +30,9 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "", "TCP address devices connect to, HOST:PORT (e.g. 0.0.0.0:7000)")
 	maxLine := fs.Int("max-line", gateway.DefaultMaxLine, "longest line accepted, in bytes")
 	idle := fs.Duration("idle", gateway.DefaultIdleTimeout, "close a device connection that sends no line for this long")
+	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "close a connection that sends no valid line with a key for this long")
+	maxConns := fs.Int("max-conns", 0, fmt.Sprintf("most device connections open at once (0: %d, at most a quarter of the daemon's file descriptor limit)", gateway.DefaultMaxConns))
+	maxPerIP := fs.Int("max-conns-per-ip", gateway.DefaultMaxConnsPerIP, "most device connections open at once from one IP address (IPv6: one /64)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -42,7 +48,7 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer done()
-	ch, err := svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle})
+	ch, err := svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP})
 	if err != nil {
 		return err
 	}
@@ -89,7 +95,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) < 2 {
-		return usagef("give create, list or revoke, and the network")
+		return usagef("give create, list, revoke or rotate, and the network")
 	}
 	sub, network := pos[0], pos[1]
 	svc, done, err := e.service()
@@ -105,7 +111,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 		}
 		return e.output(k, func(w io.Writer) {
 			fmt.Fprintf(w, "Created key %s in account %s of %q:\n\n  %s\n\n", k.ID, k.Account, network, k.Key)
-			fmt.Fprintf(w, "It is shown only now. Devices register with TCP:ID:%s:<id>.\n", k.Key)
+			fmt.Fprintf(w, "It is shown only now (the ledger holds it sealed to the admins and the push servers). Devices register with TCP:ID:%s:<id>.\n", k.Key)
 		})
 	case sub == "list" && len(pos) == 2:
 		ks, err := svc.PushKeys(ctx, network)
@@ -127,11 +133,20 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 				return
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tACCOUNT\tNAME\tBY\tCREATED")
+			fmt.Fprintln(tw, "ID\tACCOUNT\tNAME\tBY\tCREATED\t")
+			rotate := map[string]bool{}
 			for _, k := range ks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Account, k.Name, k.By, k.Created.Local().Format(time.DateTime))
+				mark := ""
+				if k.Rotate != "" {
+					mark = "should rotate: " + k.Rotate
+					rotate[k.Account] = true
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Account, k.Name, k.By, k.Created.Local().Format(time.DateTime), mark)
 			}
 			tw.Flush()
+			for _, a := range slices.Sorted(maps.Keys(rotate)) {
+				fmt.Fprintf(w, "Rotate the keys of account %s with `coco push key rotate %s %s`.\n", a, network, a)
+			}
 		})
 	case sub == "revoke" && len(pos) == 3:
 		k, err := svc.PushKeyRevoke(ctx, network, pos[2])
@@ -141,8 +156,68 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 		return e.output(k, func(w io.Writer) {
 			fmt.Fprintf(w, "Revoked key %s of account %s; push servers refuse it now.\n", k.ID, k.Account)
 		})
+	case sub == "rotate" && len(pos) == 3:
+		ks, err := svc.PushKeyRotate(ctx, network, pos[2])
+		if err != nil {
+			return err
+		}
+		return e.output(ks, func(w io.Writer) {
+			for _, k := range ks {
+				fmt.Fprintf(w, "Key %s of account %s is now:\n\n  %s\n\n", k.ID, k.Account, k.Key)
+			}
+			fmt.Fprintln(w, "Shown only now. Push servers refuse the old value as soon as they have the change; give the new one to the devices.")
+		})
 	}
-	return usagef("use create NET, list NET or revoke NET KEY")
+	return usagef("use create NET, list NET, revoke NET KEY or rotate NET ACCOUNT")
+}
+
+func runPushServerNames(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("push server", flag.ContinueOnError)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usagef("give add, remove or list, and the network")
+	}
+	sub, network := pos[0], pos[1]
+	svc, done, err := e.service()
+	if err != nil {
+		return err
+	}
+	defer done()
+	var ss []api.PushServer
+	var msg string
+	switch {
+	case sub == "list" && len(pos) == 2:
+		ss, err = svc.PushServers(ctx, network)
+	case sub == "add" && len(pos) == 3:
+		ss, err = svc.PushServerAdd(ctx, network, pos[2])
+		msg = fmt.Sprintf("%s may now run a push server of %q and read the account keys.", pos[2], network)
+	case sub == "remove" && len(pos) == 3:
+		ss, err = svc.PushServerRemove(ctx, network, pos[2])
+		msg = fmt.Sprintf("%s is no longer a push server of %q. It could read the account keys: `coco push key list %s` shows those to rotate.", pos[2], network, network)
+	default:
+		return usagef("use add NET NODE, remove NET NODE or list NET (NODE: a node ID or name)")
+	}
+	if err != nil {
+		return err
+	}
+	return e.output(ss, func(w io.Writer) {
+		if msg != "" {
+			fmt.Fprintln(w, msg)
+		}
+		if len(ss) == 0 {
+			fmt.Fprintf(w, "No push servers in %q; an admin's `coco push-server %s` names the admin's node, `coco push server add %s NODE` any node.\n", network, network, network)
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tNAME\tOWNER\tNAMED BY")
+		for _, s := range ss {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Node, s.Name, s.Owner, s.By)
+		}
+		tw.Flush()
+	})
 }
 
 func nonNilKeys(ks []api.PushKey) []api.PushKey {

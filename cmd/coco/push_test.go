@@ -132,7 +132,9 @@ func TestCLIPush(t *testing.T) {
 	r := dialPush(t, sa)
 	r.expect("TCP:ID:"+key+":r", "[OK:r]")
 	da := dialPush(t, sb)
-	da.expect("TCP:ID:"+key+":a", "[OK:a]")
+	// Bob's node was named as his push server started; the key reaches it
+	// sealed by whichever admin's daemon reseals first.
+	eventually(t, "bob's push server to read the key", func() bool { return da.do("TCP:ID:"+key+":a") == "[OK:a]" })
 	db := dialPush(t, sb)
 	db.expect("TCP:ID:"+key+":b", "[OK:b]")
 	// The servers find each other within a round trip or two; until then
@@ -188,6 +190,32 @@ func TestCLIPush(t *testing.T) {
 	eventually(t, "bob's server to refuse the revoked key", func() bool {
 		return db.do("TCP:GID:"+key) == "[FAIL:KEY]"
 	})
+
+	// The named push servers are alice's and bob's nodes; removing bob, an
+	// admin who could read the keys, says to rotate them, and a rotation
+	// locks the old key out.
+	if out := mustCoco(t, "--home", a, "push", "server", "list", "home", "--json"); strings.Count(out, `"node"`) != 2 {
+		t.Errorf("push server list = %s, want two nodes", out)
+	}
+	k2 := jsonField(t, mustCoco(t, "--home", a, "push", "key", "create", "home", "--name", "k2", "--json"), "key")
+	old := dialPush(t, sa)
+	old.expect("TCP:ID:"+k2+":old", "[OK:old]")
+	if out := mustCoco(t, "--home", a, "remove", "home", "bob"); !strings.Contains(out, "coco push key rotate home main") {
+		t.Errorf("remove bob = %q, want a hint to rotate the keys of account main", out)
+	}
+	if out := mustCoco(t, "--home", a, "push", "key", "list", "home"); !strings.Contains(out, "should rotate") || !strings.Contains(out, "bob") {
+		t.Errorf("push key list after removing bob = %q, want the key marked to rotate", out)
+	}
+	rotated := mustCoco(t, "--home", a, "push", "key", "rotate", "home", "main", "--json")
+	var ks []map[string]any
+	if json.Unmarshal([]byte(rotated), &ks) != nil || len(ks) != 1 || ks[0]["key"] == k2 || ks[0]["key"] == "" {
+		t.Fatalf("push key rotate = %s", rotated)
+	}
+	old.expect("TCP:GID:"+k2, "[FAIL:KEY]")
+	dialPush(t, sa).expect("TCP:ID:"+ks[0]["key"].(string)+":new", "[OK:new]")
+	if out := mustCoco(t, "--home", a, "push", "key", "list", "home"); strings.Contains(out, "should rotate") {
+		t.Errorf("push key list after rotating = %q, want no mark", out)
+	}
 
 	for _, args := range [][]string{
 		{"push", "router", "fly", "home"},
