@@ -95,6 +95,7 @@ type Node struct {
 	wg     sync.WaitGroup
 	syncCh chan struct{}
 	dialCh chan struct{}
+	busy   busySet // peers with a sync or join exchange running
 
 	inbox inbox
 
