@@ -140,9 +140,9 @@ const (
 	KindGenesis      Kind = "genesis"       // Name (network name), NetKind ("user"|"developer"), Nonce (16 random bytes), SubjectName = owner's display name
 	KindInvite       Kind = "invite"        // InviteKey, Role, Expires (unix seconds), Uses (>=1)
 	KindRevokeInvite Kind = "revoke_invite" // Ref = invite op ID
-	KindAddUser      Kind = "add_user"      // Subject, Role, SubjectName, Ref = invite op ID (optional; zero = direct add)
+	KindAddUser      Kind = "add_user"      // Subject, Role, SubjectName, Ref = invite op ID (optional; zero = direct add), InviteSig (with Ref)
 	KindRemoveUser   Kind = "remove_user"   // Subject
-	KindAddNode      Kind = "add_node"      // Node (Ed25519 public key of a libp2p host), Subject (user who owns the node), SubjectName = app/node name
+	KindAddNode      Kind = "add_node"      // Node (Ed25519 public key of a libp2p host), Subject (user who owns the node), SubjectName = app/node name, NodeSig (unless the author is the owner)
 	KindRemoveNode   Kind = "remove_node"   // Node
 	KindPut          Kind = "put"           // Table, Key, Value: set a record of an application table (see Tables)
 	KindDelete       Kind = "delete"        // Table, Key: remove a record
@@ -186,6 +186,8 @@ type Op struct {
 	Table       string          `cbor:"19,keyasint,omitempty"` // application table (put, delete)
 	Key         string          `cbor:"20,keyasint,omitempty"` // record key in Table (put, delete)
 	Value       []byte          `cbor:"21,keyasint,omitempty"` // record value (put); its table's package encodes it
+	InviteSig   []byte          `cbor:"22,keyasint,omitempty"` // add_user with Ref: Ed25519 by the invite's key over RedeemSigningBytes
+	NodeSig     []byte          `cbor:"23,keyasint,omitempty"` // add_node: Ed25519 by the node key over NodeProofBytes
 }
 
 // opDomain prefixes the bytes an author signs, so an op signature can never
@@ -236,6 +238,52 @@ var decMode = func() cbor.DecMode {
 	return dm
 }()
 
+// redeemDomain and nodeDomain prefix the bytes an invite key signs to
+// redeem its invite and a node key signs to prove it consents to belong to a
+// user, so neither signature can be taken for anything else.
+const (
+	redeemDomain = "coconet/ledger/redeem/v1\x00"
+	nodeDomain   = "coconet/ledger/node/v1\x00"
+)
+
+// RedeemSigningBytes returns what an invite's key signs (Op.InviteSig) to
+// redeem invite for subject with role in network net: the domain string
+// "coconet/ledger/redeem/v1\x00", then net, invite and subject (32 bytes
+// each) and the role (one byte).
+func RedeemSigningBytes(net NetworkID, invite ID, subject identity.UserID, role Role) []byte {
+	b := make([]byte, 0, len(redeemDomain)+3*32+1)
+	b = append(b, redeemDomain...)
+	b = append(b, net[:]...)
+	b = append(b, invite[:]...)
+	b = append(b, subject[:]...)
+	return append(b, byte(role))
+}
+
+// SignRedeem signs RedeemSigningBytes with the invite's key (the key of the
+// invite code, whose public half is the invite op's InviteKey).
+func SignRedeem(inviteKey ed25519.PrivateKey, net NetworkID, invite ID, subject identity.UserID, role Role) []byte {
+	return ed25519.Sign(inviteKey, RedeemSigningBytes(net, invite, subject, role))
+}
+
+// NodeProofBytes returns what a node key signs (Op.NodeSig) to consent to
+// belong to subject in network net: the domain string
+// "coconet/ledger/node/v1\x00", then net, node and subject (32 bytes each).
+func NodeProofBytes(net NetworkID, node [32]byte, subject identity.UserID) []byte {
+	b := make([]byte, 0, len(nodeDomain)+3*32)
+	b = append(b, nodeDomain...)
+	b = append(b, net[:]...)
+	b = append(b, node[:]...)
+	return append(b, subject[:]...)
+}
+
+// SignNodeProof signs NodeProofBytes with a node's key, proving that whoever
+// adds the node to subject holds it.
+func SignNodeProof(nodeKey ed25519.PrivateKey, net NetworkID, subject identity.UserID) []byte {
+	var node [32]byte
+	copy(node[:], nodeKey.Public().(ed25519.PublicKey))
+	return ed25519.Sign(nodeKey, NodeProofBytes(net, node, subject))
+}
+
 func (o *Op) encode(withSig bool) []byte {
 	v := o
 	if !withSig && o.Sig != nil {
@@ -282,6 +330,8 @@ func (o *Op) Clone() *Op {
 	c.Nonce = append([]byte(nil), o.Nonce...)
 	c.Sig = append([]byte(nil), o.Sig...)
 	c.Value = append([]byte(nil), o.Value...)
+	c.InviteSig = append([]byte(nil), o.InviteSig...)
+	c.NodeSig = append([]byte(nil), o.NodeSig...)
 	return &c
 }
 
