@@ -145,7 +145,9 @@ func CreateNetwork(home, name, kind, app string) (*ledger.Log, error) {
 	nk := id.Seed.NodeKey(l.Network(), app)
 	var pub [32]byte
 	copy(pub[:], nk.Public().(ed25519.PublicKey))
-	if _, err := l.Append(id.Seed.UserKey(), ledger.Op{Kind: ledger.KindAddNode, Subject: id.ID(), Node: pub, SubjectName: app}); err != nil {
+	// The owner needs no proof of possession; it costs nothing to add.
+	if _, err := l.Append(id.Seed.UserKey(), ledger.Op{Kind: ledger.KindAddNode, Subject: id.ID(), Node: pub, SubjectName: app,
+		NodeSig: ledger.SignNodeProof(nk, l.Network(), id.ID())}); err != nil {
 		return nil, err
 	}
 	netID := l.Network()

@@ -60,6 +60,8 @@ func Add(ctx context.Context, n *coconet.Node, code string) (Info, error) {
 	}
 	rec := Record{Name: name, Node: pid.String(), Model: c.Model, Added: time.Now().UTC().Truncate(time.Second)}
 	val, _ := json.Marshal(rec)
+	// Only the owner adds a node without the node key's proof of
+	// possession: the device's key comes from its claim code.
 	if _, err := n.Append(ledger.Op{Kind: ledger.KindAddNode, Subject: n.User(), Node: c.Key, SubjectName: name}); err != nil {
 		return Info{}, err
 	}

@@ -17,7 +17,11 @@ import (
 // t0 is the start of every test clock.
 var t0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 
-var testKeys sync.Map // name → ed25519.PrivateKey; deriving keys is slow
+var (
+	testKeys    sync.Map // name → ed25519.PrivateKey; deriving keys is slow
+	testPrivs   sync.Map // public key [32]byte → ed25519.PrivateKey of every test key
+	testInvites sync.Map // invite op ID → its InviteKey, for every invite made by a helper
+)
 
 func testKey(name string) ed25519.PrivateKey {
 	if k, ok := testKeys.Load(name); ok {
@@ -26,6 +30,7 @@ func testKey(name string) ed25519.PrivateKey {
 	seed := sha256.Sum256([]byte("coconet/ledger test key " + name))
 	k := ed25519.NewKeyFromSeed(seed[:])
 	testKeys.Store(name, k)
+	testPrivs.Store([32]byte(k.Public().(ed25519.PublicKey)), k)
 	return k
 }
 
@@ -82,11 +87,41 @@ func replica(t testing.TB, l *Log, c *clock) *Log {
 
 func mustAppend(t testing.TB, l *Log, key ed25519.PrivateKey, o Op) *Op {
 	t.Helper()
+	prove(l.Network(), &o)
 	op, err := l.Append(key, o)
 	if err != nil {
 		t.Fatalf("Append(%s %s): %v", o.Kind, uid(key).Short(), err)
 	}
+	if op.Kind == KindInvite {
+		testInvites.Store(op.ID(), op.InviteKey)
+	}
 	return op
+}
+
+// prove adds the proofs an honest client adds: to a redeem, the signature
+// of the invite's key (a test key, for an invite made by a helper); to an
+// add_node, the node key's (a test key). A proof field set to an empty,
+// non-nil slice is left out instead: that is how a test makes an op
+// without its proof.
+func prove(net NetworkID, o *Op) {
+	if o.Kind == KindAddUser && !o.Ref.IsZero() {
+		switch pub, ok := testInvites.Load(o.Ref); {
+		case o.InviteSig != nil && len(o.InviteSig) == 0:
+			o.InviteSig = nil
+		case o.InviteSig == nil && ok:
+			if k, ok := testPrivs.Load(pub); ok {
+				o.InviteSig = SignRedeem(k.(ed25519.PrivateKey), net, o.Ref, o.Subject, o.Role)
+			}
+		}
+	}
+	if o.Kind == KindAddNode {
+		switch k, ok := testPrivs.Load(o.Node); {
+		case o.NodeSig != nil && len(o.NodeSig) == 0:
+			o.NodeSig = nil
+		case o.NodeSig == nil && ok:
+			o.NodeSig = SignNodeProof(k.(ed25519.PrivateKey), net, o.Subject)
+		}
+	}
 }
 
 // build makes a signed op with explicit parents (sorted here) at time ms,
@@ -101,7 +136,11 @@ func build(net NetworkID, key ed25519.PrivateKey, ms int64, parents []*Op, o Op)
 	}
 	slices.SortFunc(o.Parents, compareID)
 	o.Parents = slices.Compact(o.Parents)
+	prove(net, &o)
 	o.Sign(key)
+	if o.Kind == KindInvite {
+		testInvites.Store(o.ID(), o.InviteKey)
+	}
 	return &o
 }
 

@@ -56,6 +56,9 @@ type Log struct {
 	heads []ID
 	memo  map[ID]seniority // of removals' authors at their causal points
 	hooks []func(*State)
+	// arriving holds the IDs of the ops of the Add or AddAll in progress,
+	// for lateRedeem: an invite among them was not held before.
+	arriving map[ID]bool
 }
 
 // Create starts a new network owned by owner in dir (created if needed; it
@@ -282,7 +285,9 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 	op.Net = l.net
 	op.Parents = slices.Clone(l.heads)
 	op.Author = identity.UserIDOf(key.Public().(ed25519.PublicKey))
-	op.Time = l.now().UnixMilli()
+	// Never before a parent (State.Check refuses that), even when a peer's
+	// clock runs ahead of ours (by at most MaxClockSkew: Add refuses more).
+	op.Time = max(l.now().UnixMilli(), l.state.maxParentTime(op))
 	op.Sig = nil
 	if op.Kind == KindGenesis {
 		l.mu.Unlock()
@@ -324,9 +329,11 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 func (l *Log) Add(o *Op) error {
 	errs := make([]error, 1)
 	l.mu.Lock()
+	l.arriving = arrivingIDs([]*Op{o})
 	if op, id, err := l.precheckLocked(o); err == nil && l.extendable(op) {
 		// The usual case of live sync: the op follows the whole log.
 		if err := l.addExtendingLocked(op, id); err != nil {
+			l.arriving = nil
 			l.mu.Unlock()
 			return err
 		}
@@ -334,6 +341,7 @@ func (l *Log) Add(o *Op) error {
 		return nil
 	}
 	if l.addLocked([]*Op{o}, errs) == 0 {
+		l.arriving = nil
 		l.mu.Unlock()
 		return errs[0]
 	}
@@ -349,6 +357,7 @@ func (l *Log) Add(o *Op) error {
 func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	errs = make([]error, len(ops))
 	l.mu.Lock()
+	l.arriving = arrivingIDs(ops)
 	added, rest := l.addAllExtendingLocked(ops, errs)
 	slow := 0
 	if len(rest) > 0 {
@@ -369,6 +378,7 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 		}
 	}
 	if added == 0 {
+		l.arriving = nil
 		l.mu.Unlock()
 		return 0, errs
 	}
@@ -453,6 +463,9 @@ func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
 			if rej := cs.check(c.o, id); rej != nil {
 				return rej
 			}
+			if rej := lateRedeem(cs, c.o, id, now, l.heldLocked(c.o.Ref)); rej != nil {
+				return rej
+			}
 			if err := writeFile(opPath(l.dir, id), c.o.Marshal(), 0o600); err != nil {
 				return fmt.Errorf("ledger: write op %s: %w", id.Short(), err)
 			}
@@ -533,6 +546,7 @@ func (l *Log) refoldLocked() {
 
 // unlockAndNotify releases l.mu and calls the OnChange hooks.
 func (l *Log) unlockAndNotify() {
+	l.arriving = nil
 	st, hooks := l.state, slices.Clone(l.hooks)
 	l.mu.Unlock()
 	for _, fn := range hooks {
@@ -553,6 +567,9 @@ func (l *Log) addExtendingLocked(op *Op, id ID) error {
 		return l.futureErr(op, id)
 	}
 	if rej := l.state.check(op, id); rej != nil {
+		return rej
+	}
+	if rej := lateRedeem(l.state, op, id, l.now(), l.heldLocked(op.Ref)); rej != nil {
 		return rej
 	}
 	if err := writeFile(opPath(l.dir, id), op.Marshal(), 0o600); err != nil {
@@ -647,3 +664,18 @@ func batchOrder(ops []*Op, ids []ID) []ID {
 	}
 	return out
 }
+
+// arrivingIDs returns the IDs of ops (nil entries skipped).
+func arrivingIDs(ops []*Op) map[ID]bool {
+	m := make(map[ID]bool, len(ops))
+	for _, o := range ops {
+		if o != nil {
+			m[o.ID()] = true
+		}
+	}
+	return m
+}
+
+// heldLocked reports whether the log held op id before the Add or AddAll in
+// progress.
+func (l *Log) heldLocked(id ID) bool { return l.ops[id] != nil && !l.arriving[id] }

@@ -381,7 +381,9 @@ func TestConcurrentUse(t *testing.T) {
 	for w, key := range []ed25519.PrivateKey{alice, bob, carol} {
 		wg.Go(func() {
 			for i := range 10 {
-				_, err := f.l.Append(key, Op{Kind: KindAddNode, Subject: uid(key), Node: nodeKey(fmt.Sprint(w, i))})
+				o := Op{Kind: KindAddNode, Subject: uid(key), Node: nodeKey(fmt.Sprint(w, i))}
+				prove(f.net, &o)
+				_, err := f.l.Append(key, o)
 				if err != nil {
 					t.Errorf("Append: %v", err)
 				}

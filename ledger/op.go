@@ -407,6 +407,12 @@ func (o *Op) shapeProblem() string {
 	if len(o.SubjectName) > maxNameLen || len(o.Name) > maxNameLen {
 		return fmt.Sprintf("a name is longer than %d bytes", maxNameLen)
 	}
+	switch {
+	case len(o.InviteSig) > 0 && (o.Kind != KindAddUser || o.Ref.IsZero()):
+		return "only an add_user that redeems an invite carries an invite signature"
+	case len(o.NodeSig) > 0 && o.Kind != KindAddNode:
+		return "only an add_node carries a node signature"
+	}
 	if o.Kind == KindGenesis {
 		switch {
 		case !o.Net.IsZero():

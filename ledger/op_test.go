@@ -54,6 +54,63 @@ func TestPinnedEncoding(t *testing.T) {
 	}
 }
 
+// pinnedProofOps are an add_node with its node proof and a redeem with its
+// invite proof, made from fixed keys; like pinnedOp, their encodings must
+// never change.
+func pinnedProofOps() (addNode, redeem *Op, nodeKey, inviteKey ed25519.PrivateKey) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+	nodeKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))
+	inviteKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
+	var net NetworkID
+	net[0] = 0xaa
+	subj := uid(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32)))
+	addNode = &Op{V: 1, Net: net, Parents: []ID{{1}}, Time: 1795000000000, Kind: KindAddNode, Subject: subj, SubjectName: "phone",
+		Node: [32]byte(nodeKey.Public().(ed25519.PublicKey)), NodeSig: SignNodeProof(nodeKey, net, subj)}
+	addNode.Sign(key)
+	redeem = &Op{V: 1, Net: net, Parents: []ID{{1}}, Time: 1795000000000, Kind: KindAddUser, Subject: subj, SubjectName: "bob",
+		Role: RoleGuest, Ref: ID{3}, InviteSig: SignRedeem(inviteKey, net, ID{3}, subj, RoleGuest)}
+	redeem.Sign(key)
+	return addNode, redeem, nodeKey, inviteKey
+}
+
+func TestPinnedProofs(t *testing.T) {
+	addNode, redeem, nk, ik := pinnedProofOps()
+	for _, tt := range []struct {
+		o          *Op
+		hex, id    string
+		proof, msg []byte
+		key        ed25519.PrivateKey
+		domain     string
+	}{
+		{addNode, "ab0101025820aa000000000000000000000000000000000000000000000000000000000000000381582001000000000000000000000000000000000000000000000000000000000000000458208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c051b000001a1ee565e0006686164645f6e6f64650758208139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394086570686f6e650a5820ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe7c12584032b796af2d75ccf638d7e32f0e92fd424b9593be43e9e4e98d1b0a667b6cfc240792c760a06958bd9d68b0a930e04cd8bbb753b289337437777e76a5eac7be0117584093db7513c8399f08ff527dc2fbbad03f74236fece3127842eaca37fddd1f1b86d86b0b32d32d36dbde4adebd21290333b49f02ab099087973e7fada65a597204",
+			"094be1246b3dc9f3353018812802ee0e135f10a6634dbf084e1fc7a395e14ceb",
+			addNode.NodeSig, NodeProofBytes(addNode.Net, addNode.Node, addNode.Subject), nk, "coconet/ledger/node/v1\x00"},
+		{redeem, "ac0101025820aa000000000000000000000000000000000000000000000000000000000000000381582001000000000000000000000000000000000000000000000000000000000000000458208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c051b000001a1ee565e0006686164645f757365720758208139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940863626f6209010b58200300000000000000000000000000000000000000000000000000000000000000125840e097882a0306d870a5b46db825662f838f89b673b3c9361e9d7262954f86f024343f3a1caea405dfbe2d9a496c3cceb6ef35a551a1d6d7db55a21e63306ecf0e16584053a61253ea902daa2c376f14f9bedfdd72f30f4bc9266f3faa7ff75fe2fb67b663be08b815c9a8c89d9b29635ba39582b76c91c3106e0eaee890f0faa1ba5b0b",
+			"688a21aff055d8aff13124059a3c94849806564098a377e57c3b1f3ec714e4d5",
+			redeem.InviteSig, RedeemSigningBytes(redeem.Net, redeem.Ref, redeem.Subject, redeem.Role), ik, "coconet/ledger/redeem/v1\x00"},
+	} {
+		if got := hex.EncodeToString(tt.o.Marshal()); got != tt.hex {
+			t.Errorf("Marshal(pinned %s) =\n%s\nwant\n%s", tt.o.Kind, got, tt.hex)
+		}
+		if got := tt.o.ID().String(); got != tt.id {
+			t.Errorf("ID(pinned %s) = %s, want %s", tt.o.Kind, got, tt.id)
+		}
+		if back, err := Unmarshal(tt.o.Marshal()); err != nil || back.ID() != tt.o.ID() {
+			t.Errorf("Unmarshal(pinned %s) = %v", tt.o.Kind, err)
+		}
+		// The proof covers the domain, then the fixed-size fields.
+		if !bytes.HasPrefix(tt.msg, []byte(tt.domain)) || !ed25519.Verify(tt.key.Public().(ed25519.PublicKey), tt.msg, tt.proof) {
+			t.Errorf("proof of pinned %s does not verify over %q...", tt.o.Kind, tt.msg[:len(tt.domain)])
+		}
+		if bytes.Contains(tt.o.SigningBytes(), tt.o.Sig) || !bytes.Contains(tt.o.SigningBytes(), tt.proof) {
+			t.Errorf("SigningBytes(pinned %s) must cover the proof and not the signature", tt.o.Kind)
+		}
+	}
+	if n, r := len(NodeProofBytes(NetworkID{}, [32]byte{}, [32]byte{})), len(RedeemSigningBytes(NetworkID{}, ID{}, [32]byte{}, RoleGuest)); n != 23+96 || r != 25+97 {
+		t.Errorf("proof message lengths = %d, %d; want %d, %d", n, r, 23+96, 25+97)
+	}
+}
+
 func TestMarshalRoundTrip(t *testing.T) {
 	g := testGenesis(testKey("alice"), "alice")
 	ops := []*Op{g, pinnedOp(),
@@ -171,6 +228,9 @@ func FuzzUnmarshal(f *testing.F) {
 	g := testGenesis(testKey("alice"), "alice")
 	f.Add(g.Marshal())
 	f.Add(pinnedOp().Marshal())
+	pn, pr, _, _ := pinnedProofOps()
+	f.Add(pn.Marshal())
+	f.Add(pr.Marshal())
 	f.Add(build(NetworkID(g.ID()), testKey("alice"), 1, []*Op{g}, Op{Kind: KindInvite, InviteKey: nodeKey("i"), Role: RoleGuest, Expires: 99, Uses: 1}).Marshal())
 	f.Add([]byte{0xa1, 0x01, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {

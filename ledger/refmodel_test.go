@@ -169,6 +169,13 @@ func (m refAncestry) isAncestor(a, b ID) bool {
 	return false
 }
 
+func (m refAncestry) opTime(id ID) (int64, bool) {
+	if o := m[id]; o != nil {
+		return o.Time, true
+	}
+	return 0, false
+}
+
 // A random scenario: people on their own replicas, some offline, authoring
 // valid and invalid ops and syncing now and then.
 
@@ -307,6 +314,9 @@ func (s *sim) author(p *simPerson) {
 	for range 20 {
 		o := s.candidate(p, st)
 		o.V, o.Net, o.Parents, o.Author, o.Time = Version, s.net, p.heads(), uid(p.key), s.now.UnixMilli()
+		if s.r.IntN(8) != 0 { // sometimes without the proofs an honest client adds
+			prove(s.net, &o)
+		}
 		if !valid || st.Check(&o) == nil {
 			o.Sign(p.key)
 			p.ops[o.ID()] = &o
@@ -464,12 +474,19 @@ func checkScenario(t *testing.T, seed uint64, voided, rejected, ops *atomic.Int6
 	}
 	rejected.Add(int64(len(got.Rejected)))
 
-	// Fresh replicas, fed in random orders.
+	// Fresh replicas, fed in random orders: two all at once after the
+	// scenario, one op by op as they are made (live sync: each op arrives
+	// within a minute of its making, by the replica's clock).
 	c := &clock{t: s.now.Add(time.Minute)}
+	live := &clock{}
 	g := all[slices.IndexFunc(all, func(o *Op) bool { return o.Kind == KindGenesis })]
 	var logs []*Log
 	for i := range 3 {
-		l, err := Init(t.TempDir(), g, &Options{Now: c.Now})
+		now := c.Now
+		if i == 2 {
+			now = live.Now
+		}
+		l, err := Init(t.TempDir(), g, &Options{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -485,6 +502,7 @@ func checkScenario(t *testing.T, seed uint64, voided, rejected, ops *atomic.Int6
 					progress = false
 					for j := 0; j < len(buf); j++ {
 						if !slices.ContainsFunc(buf[j].Parents, func(p ID) bool { return !l.Has(p) }) {
+							live.t = time.UnixMilli(buf[j].Time).Add(time.Minute)
 							err := l.Add(buf[j])
 							if errors.Is(err, ErrMissingParents) {
 								t.Fatalf("seed %d: Add = %v, but its parents are all in the log", seed, err)

@@ -73,6 +73,8 @@ type State struct {
 type ancestry interface {
 	// isAncestor reports whether op a is a strict ancestor of op b.
 	isAncestor(a, b ID) bool
+	// opTime returns the Time of op id, if it is known.
+	opTime(id ID) (int64, bool)
 }
 
 // newState returns an empty state over the operations ops (in canonical
@@ -291,6 +293,9 @@ func (s *State) check(o *Op, id ID) *Rejection {
 	if o.Net != s.Network {
 		return &Rejection{Op: id, Reason: fmt.Sprintf("names network %s, not %s", o.Net.Short(), s.Network.Short()), Err: ErrWrongNetwork}
 	}
+	if r := s.checkTime(o, id); r != nil {
+		return r
+	}
 	author := s.Members[o.Author]
 	if author == nil {
 		return deny("%s", s.notMember(o.Author))
@@ -360,6 +365,9 @@ func (s *State) check(o *Op, id ID) *Rejection {
 		if n := s.Nodes[o.Node]; n != nil {
 			return deny("node %s already belongs to %s", shortKey(o.Node), s.nameOf(n.User))
 		}
+		if r := s.checkNodeProof(o, author, id); r != nil {
+			return r
+		}
 	case KindRemoveNode:
 		n := s.Nodes[o.Node]
 		switch {
@@ -367,6 +375,9 @@ func (s *State) check(o *Op, id ID) *Rejection {
 			return deny("node %s is not in the network", shortKey(o.Node))
 		case o.Author != n.User && author.Role < RoleAdmin:
 			return deny("%s cannot remove node %s of %s", who, shortKey(o.Node), s.nameOf(n.User))
+		case n.User == s.Owner && author.Role != RoleOwner:
+			// Devices are nodes of the owner too (device.Add binds them so).
+			return deny("%s cannot remove node %s: the owner's nodes and devices are the owner's alone to remove", who, shortKey(o.Node))
 		}
 	case KindPut, KindDelete:
 		return s.checkRecord(o, author, id)
@@ -390,6 +401,9 @@ func (s *State) checkRedeem(o *Op, id ID) *Rejection {
 	inv := s.Invites[o.Ref]
 	if inv == nil || !s.isAncestorOfOp(o.Ref, o) {
 		return deny("invite %s is not in the ledger the member saw", ref)
+	}
+	if !verifyRedeem(inv.Key, s.Network, o) {
+		return deny("the redeem of invite %s is not signed by the invite's key: only the holder of the invite code can use it", ref)
 	}
 	// Said first: for a removed member it is the reason that matters.
 	if rm, ok := s.Removed[o.Subject]; ok && (s.anc == nil || !s.anc.isAncestor(rm, o.Ref)) {

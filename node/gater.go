@@ -12,9 +12,11 @@ import (
 )
 
 // gater admits only current member nodes of the network, plus — inbound
-// only — holders of an invite key recorded in the ledger, who may use
-// nothing but the join protocol. It consults the ledger's current state on every decision, so a
-// removal takes effect for new connections at once.
+// only — holders of the key of an invite that can still be redeemed (not
+// expired by this node's clock, revoked or used up, its author still able
+// to invite), who may use nothing but the join protocol. It consults the
+// ledger's current state on every decision, so a removal, a revocation or
+// the last use of an invite takes effect for new connections at once.
 type gater struct {
 	state func() *ledger.State
 	self  [32]byte
@@ -37,11 +39,11 @@ func (g *gater) admitted(p peer.ID) (member, invitee bool) {
 	if st.IsMemberNode(k) {
 		return true, false
 	}
-	// Any invite the ledger knows, even used up, expired or revoked: the
-	// join protocol then tells its holder exactly why it is refused. Holding
-	// the key proves the code's secret; it opens nothing but the join
-	// protocol.
-	if _, ok := st.InviteByKey(k); ok {
+	// Holding the key proves the code's secret; it opens nothing but the
+	// join protocol, and only while the invite can be redeemed: the holder
+	// of a dead code is a stranger (its joiner says the code was used up,
+	// revoked or expired).
+	if inv, ok := st.InviteByKey(k); ok && st.InviteProblem(inv, g.now()) == "" {
 		return false, true
 	}
 	return false, false

@@ -205,16 +205,8 @@ func (n *Node) serveJoin(remote peer.ID, c *conn) error {
 // checks the ledger makes on the redeem that can be made before the ledger
 // is sent, so that the holder of a dead code learns nothing of the network.
 func (n *Node) inviteProblem(st *ledger.State, inv *ledger.InviteInfo, user identity.UserID) string {
-	short := inv.ID.Short()
-	switch {
-	case inv.Revoked:
-		return fmt.Sprintf("invite %s was revoked", short)
-	case inv.Used >= inv.Uses:
-		return fmt.Sprintf("invite %s is used up (%d of %d uses)", short, inv.Used, inv.Uses)
-	case n.cfg.Now().Unix() > inv.Expires:
-		return fmt.Sprintf("invite %s expired at %s", short, time.Unix(inv.Expires, 0).UTC().Format(time.RFC3339))
-	case st.Members[inv.Author] == nil:
-		return fmt.Sprintf("invite %s was made by someone who is no longer a member", short)
+	if why := st.InviteProblem(inv, n.cfg.Now()); why != "" {
+		return why
 	}
 	if rm, ok := st.Removed[user]; ok && !n.isAncestor(rm, inv.ID) {
 		return "you were removed from the network after this invite was made; ask an admin for a new invite"

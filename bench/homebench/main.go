@@ -119,9 +119,11 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 	// The device: another node of the owner's, with its own ledger copy
 	// (a copy of her home without her node's ports), as a claimed device
 	// would run on another machine.
+	nk := id.Seed.NodeKey(s.owner.NetworkID(), "device")
 	var key [32]byte
-	copy(key[:], id.Seed.NodeKey(s.owner.NetworkID(), "device").Public().(ed25519.PublicKey))
-	if _, err := s.owner.Append(ledger.Op{Kind: ledger.KindAddNode, Subject: s.owner.User(), Node: key, SubjectName: "device"}); err != nil {
+	copy(key[:], nk.Public().(ed25519.PublicKey))
+	if _, err := s.owner.Append(ledger.Op{Kind: ledger.KindAddNode, Subject: s.owner.User(), Node: key, SubjectName: "device",
+		NodeSig: ledger.SignNodeProof(nk, s.owner.NetworkID(), s.owner.User())}); err != nil {
 		return nil, err
 	}
 	dh := filepath.Join(dir, "device")

@@ -78,11 +78,15 @@ func certify(home, network string) error {
 	if err != nil {
 		return err
 	}
+	nk := id.Seed.NodeKey(l.Network(), "chat")
 	var key [32]byte
-	copy(key[:], id.Seed.NodeKey(l.Network(), "chat").Public().(ed25519.PublicKey))
+	copy(key[:], nk.Public().(ed25519.PublicKey))
 	if _, ok := l.State().NodeOwner(key); ok {
 		return nil
 	}
-	_, err = l.Append(id.Seed.UserKey(), ledger.Op{Kind: ledger.KindAddNode, Subject: id.ID(), Node: key, SubjectName: "chat"})
+	// NodeSig proves this user holds the node's key (the ledger requires it
+	// of everyone but the owner).
+	_, err = l.Append(id.Seed.UserKey(), ledger.Op{Kind: ledger.KindAddNode, Subject: id.ID(), Node: key, SubjectName: "chat",
+		NodeSig: ledger.SignNodeProof(nk, l.Network(), id.ID())})
 	return err
 }
