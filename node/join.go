@@ -105,8 +105,9 @@ func (n *Node) handleJoin(s network.Stream) {
 		c.write(joinReply{Error: errJoinBusy})
 		return
 	}
-	defer n.busy.done("join", remote)
-	if err := n.serveJoin(remote, c); err != nil {
+	err := n.serveJoin(remote, c)
+	n.busy.done("join", remote)
+	if err != nil {
 		n.cfg.Logf("join by %s: %v", remote.ShortString(), err)
 		s.Reset()
 	}

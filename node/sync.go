@@ -182,13 +182,20 @@ func (c *conn) sendOps(ops []*ledger.Op, skip func(i int) bool) error {
 	return c.write(ch)
 }
 
+// frameReader reads one frame of at most max bytes into v.
+type frameReader interface {
+	read(v any, max int) error
+}
+
 // recvOps reads chunks of ops up to the last one, at most max ops in all,
 // and gives each chunk's ops to add as they arrive.
-func (c *conn) recvOps(max int, add func([]*ledger.Op) error) error {
+func (c *conn) recvOps(max int, add func([]*ledger.Op) error) error { return recvOps(c, max, add) }
+
+func recvOps(f frameReader, max int, add func([]*ledger.Op) error) error {
 	total := 0
 	for {
 		var ch opChunk
-		if err := c.read(&ch, maxChunk); err != nil {
+		if err := f.read(&ch, maxChunk); err != nil {
 			return err
 		}
 		total += len(ch.Ops)
@@ -233,11 +240,13 @@ func (c *conn) sendIDs(ids []ledger.ID) error {
 
 // recvIDs reads chunks of IDs up to the last one, at most max IDs in all,
 // and gives each ID to fn.
-func (c *conn) recvIDs(max int, fn func(ledger.ID)) error {
+func (c *conn) recvIDs(max int, fn func(ledger.ID)) error { return recvIDs(c, max, fn) }
+
+func recvIDs(f frameReader, max int, fn func(ledger.ID)) error {
 	total := 0
 	for {
 		var ch idChunk
-		if err := c.read(&ch, maxChunk); err != nil {
+		if err := f.read(&ch, maxChunk); err != nil {
 			return err
 		}
 		const size = len(ledger.ID{})
@@ -440,8 +449,9 @@ func (n *Node) handleSync(s network.Stream) {
 		c.write(syncPlan{Error: ErrBusy.Error()})
 		return
 	}
-	defer n.busy.done("sync-in", p)
-	if err := n.serveSync(p, c); err != nil {
+	err := n.serveSync(p, c)
+	n.busy.done("sync-in", p)
+	if err != nil {
 		n.cfg.Logf("sync from %s: %v", p.ShortString(), err)
 		s.Reset()
 	}
