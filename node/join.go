@@ -352,6 +352,10 @@ func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, er
 	if errors.As(err, &je) {
 		return nil, nil, err
 	}
+	var br *broken
+	if errors.As(err, &br) {
+		return nil, nil, fmt.Errorf("could not join %q: %w", c.NetName, br.err)
+	}
 	return nil, nil, joinFailure(c.NetName, ndirect, nrelay, err)
 }
 
@@ -554,6 +558,26 @@ func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig,
 	if rep.Error != "" {
 		return nil, nil, refused(rep.Error)
 	}
+	log, peers, err := joinAccepted(c, cfg, netID, ikey, &req, &rep)
+	var je *JoinError
+	if err != nil && !errors.As(err, &je) {
+		err = &broken{err}
+	}
+	return log, peers, err
+}
+
+// broken is a join that failed after the member accepted the code.
+type broken struct{ err error }
+
+func (e *broken) Error() string { return e.err.Error() }
+func (e *broken) Unwrap() error { return e.err }
+
+// joinAccepted is the joiner's side of a join after the member accepted
+// the request: take the ledger, redeem, certify the node.
+func joinAccepted(c *conn, cfg JoinConfig, netID ledger.NetworkID, ikey ed25519.PrivateKey, req *joinRequest, rep *joinReply) (*ledger.Log, []peer.AddrInfo, error) {
+	refused := func(why string) error { return &JoinError{Network: cfg.Code.NetName, Reason: why} }
+	userKey := cfg.Seed.UserKey()
+	nodeKey := cfg.Seed.NodeKey(netID, cfg.App)
 	log, err := recvLedger(c, filepath.Join(cfg.Dir, "ledger"), netID, cfg.Logf)
 	if err != nil {
 		return nil, nil, fmt.Errorf("join: receive the ledger: %w", err)

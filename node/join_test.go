@@ -227,6 +227,36 @@ func (l *logLines) logf(format string, args ...any) {
 	l.mu.Unlock()
 }
 
+// first returns a channel that gets the first line containing any of subs.
+func (l *logLines) first(subs ...string) <-chan string {
+	out := make(chan string, 1)
+	stop := make(chan struct{})
+	l.t.Cleanup(func() { close(stop) })
+	go func() {
+		seen := 0
+		for {
+			l.mu.Lock()
+			for ; seen < len(l.all); seen++ {
+				for _, sub := range subs {
+					if strings.Contains(l.all[seen], sub) {
+						out <- l.all[seen]
+						l.mu.Unlock()
+						return
+					}
+				}
+			}
+			ch := l.ch
+			l.mu.Unlock()
+			select {
+			case <-ch:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return out
+}
+
 // wait waits for a line containing sub (at most 60 s, a safety net).
 func (l *logLines) wait(sub string) string {
 	l.t.Helper()
@@ -388,8 +418,11 @@ func TestSyncLaggingMember(t *testing.T) {
 	if err := cn.host.Connect(ctx, peer.AddrInfo{ID: an.ID(), Addrs: an.Host().Addrs()}); err != nil {
 		t.Fatal(err)
 	}
+	failed := clogs.first("too large", "bad frame", "cut after")
 	select {
 	case <-caught:
+	case line := <-failed:
+		t.Fatalf("carol's sync failed: %s", line)
 	case <-time.After(10 * time.Minute): // a safety net, not a goal
 		t.Fatalf("carol holds %d of %d ops after 10 minutes", len(cl.Ops()), len(b.ops))
 	}
