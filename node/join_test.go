@@ -711,6 +711,9 @@ func FuzzChunks(f *testing.F) {
 		{opChunk{Ops: [][]byte{op.Marshal()}}, opChunk{Last: true}},
 		{idChunk{IDs: make([]byte, 64), Last: true}},
 		{idChunk{IDs: make([]byte, 32)}, idChunk{IDs: make([]byte, 31), Last: true}},
+		// Past the limit of 4, in the second chunk.
+		{opChunk{Ops: [][]byte{op.Marshal(), op.Marshal(), op.Marshal()}}, opChunk{Ops: [][]byte{op.Marshal(), op.Marshal()}, Last: true}},
+		{idChunk{IDs: make([]byte, 3*32)}, idChunk{IDs: make([]byte, 2*32), Last: true}},
 	} {
 		var b bytes.Buffer
 		for _, ch := range chunks {
