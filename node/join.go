@@ -541,6 +541,7 @@ func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig,
 		return nil, nil, fmt.Errorf("member refused the connection (invite unknown, used up, revoked or expired?): %w", err)
 	}
 	defer s.Close()
+	defer context.AfterFunc(ctx, func() { s.Reset() })()
 	c := newConn(ctx, s)
 	refused := func(why string) error { return &JoinError{Network: cfg.Code.NetName, Reason: why} }
 

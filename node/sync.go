@@ -73,7 +73,8 @@ const (
 	chunkIDs   = 8192 // 256 KiB of IDs, 342 KiB in base64
 	// maxHeads bounds the heads in a hello or plan (a ledger has a few:
 	// every op names all heads as parents).
-	maxHeads = 1024
+	maxHeads      = 1024
+	maxHeadsFrame = 128 << 10 // 1024 IDs in hex, 67 bytes each in JSON
 	// maxLedgerOps bounds the ops (or IDs) one exchange carries: a ledger
 	// larger than that cannot be joined or synced ("ledger too large").
 	maxLedgerOps = 1 << 21
@@ -368,12 +369,13 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) error {
 		return err
 	}
 	defer s.Close()
+	defer context.AfterFunc(ctx, func() { s.Reset() })()
 	c := newConn(ctx, s)
 	if err := c.write(syncHello{Heads: heads(n.log)}); err != nil {
 		return err
 	}
 	var plan syncPlan
-	if err := c.read(&plan, 64<<10); err != nil {
+	if err := c.read(&plan, maxHeadsFrame); err != nil {
 		return err
 	}
 	if plan.Error != "" {
@@ -459,7 +461,7 @@ func (n *Node) handleSync(s network.Stream) {
 
 func (n *Node) serveSync(p peer.ID, c *conn) error {
 	var hello syncHello
-	if err := c.read(&hello, 64<<10); err != nil {
+	if err := c.read(&hello, maxHeadsFrame); err != nil {
 		return err
 	}
 	if len(hello.Heads) > maxHeads {
