@@ -53,6 +53,70 @@ func (l *logLines) waitFor(sub string) {
 	l.t.Fatalf("no log line containing %q after 15s", sub)
 }
 
+// startLogged starts u's node on network, keeping its log lines.
+func startLogged(t *testing.T, u *user, network string) (*Node, *logLines) {
+	t.Helper()
+	lines := &logLines{t: t}
+	n := &Node{Home: u.home, Network: network, ListenHost: "127.0.0.1", Logf: lines.Logf}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("%s: Start: %v", u.name, err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, lines
+}
+
+// smuggle is a member's modified client: with u's node stopped, it brings
+// u's ledger copy up to date from src, signs the op mk makes with u's user
+// key, checks that u's own ledger would refuse it, and writes it into the
+// ledger directory, where u's node, once started, offers it in sync.
+func smuggle(t *testing.T, u *user, src *ledger.Log, mk func(l *ledger.Log) ledger.Op) *ledger.Op {
+	t.Helper()
+	id, err := LoadIdentity(u.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenNetwork(u.home, "home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.AddAll(src.Ops())
+	op := mk(l)
+	op.V, op.Net, op.Parents, op.Time = ledger.Version, l.Network(), l.Heads(), time.Now().UnixMilli()
+	op.Sign(id.Seed.UserKey())
+	if err := l.Add(&op); err == nil {
+		t.Fatalf("%s's own ledger accepts %s (the attack proves nothing)", u.name, op.Describe())
+	}
+	dir := filepath.Join(NetworkDir(u.home, l.Network()), "ledger", "ops")
+	if err := os.WriteFile(filepath.Join(dir, op.ID().String()+".op"), op.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &op
+}
+
+// offer starts u's node, which holds smuggled ops, connects it to the
+// targets and syncs with each.
+func offer(t *testing.T, u *user, ops []*ledger.Op, targets ...*Node) *Node {
+	t.Helper()
+	n := u.start(t, "home")
+	for _, op := range ops {
+		if !n.Ledger().Has(op.ID()) {
+			t.Fatalf("%s's node does not hold the smuggled op (the attack did not happen)", u.name)
+		}
+	}
+	for _, m := range targets {
+		n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: m.PeerID(), Addrs: m.Internal().Host().Addrs()}})
+		waitConnected(t, n, m.Ledger().State().Members[m.User()].Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, m := range targets {
+		if err := n.Internal().SyncWith(ctx, m.PeerID()); err != nil {
+			t.Fatalf("%s syncs with %s: %v", u.name, m.PeerID().ShortString(), err)
+		}
+	}
+	return n
+}
+
 // TestGuestRedeemsOwnersAdminInviteRefused: bob, a guest, runs a modified
 // client that signs an add_user redeeming alice's unredeemed admin invite
 // for a key he controls (mallory's), puts it in his ledger copy and syncs
@@ -63,20 +127,10 @@ func TestGuestRedeemsOwnersAdminInviteRefused(t *testing.T) {
 	if _, err := CreateNetwork(alice.home, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
-	alog := &logLines{t: t}
-	an := &Node{Home: alice.home, Network: "home", ListenHost: "127.0.0.1", Logf: alog.Logf}
-	if err := an.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { an.Close() })
+	an, alog := startLogged(t, alice, "home")
 	bob.join(t, makeInvite(t, an, ledger.RoleGuest, 1))
 	cp := carol.join(t, makeInvite(t, an, ledger.RoleAdmin, 1))
-	clog := &logLines{t: t}
-	cn := &Node{Home: carol.home, Network: "home", ListenHost: "127.0.0.1", Logf: clog.Logf}
-	if err := cn.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cn.Close() })
+	cn, clog := startLogged(t, carol, "home")
 	cn.Internal().AddPeerAddrs(cp)
 	waitConnected(t, cn, "alice")
 
@@ -91,60 +145,67 @@ func TestGuestRedeemsOwnersAdminInviteRefused(t *testing.T) {
 	if inv == nil {
 		t.Fatal("no unredeemed admin invite")
 	}
-
-	// Bob's modified client: it waits for the invite, then writes the op
-	// into his ledger directory, where his node will offer it in sync.
-	bobID, err := LoadIdentity(bob.home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blog, err := OpenNetwork(bob.home, "home")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blog.AddAll(an.Ledger().Ops())
-	if !blog.Has(inv.ID) {
-		t.Fatal("bob's copy lacks the invite")
-	}
 	mallory := identity.UserIDOf(ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey))
-	op := &ledger.Op{V: ledger.Version, Net: blog.Network(), Parents: blog.Heads(), Time: time.Now().UnixMilli(),
-		Kind: ledger.KindAddUser, Subject: mallory, SubjectName: "mallory", Role: ledger.RoleAdmin, Ref: inv.ID}
-	op.Sign(bobID.Seed.UserKey())
-	if err := blog.Add(op); err == nil || !strings.Contains(err.Error(), "only the holder of the invite code") {
-		t.Fatalf("bob's own ledger Add = %v, want the refusal", err)
-	}
-	dir := filepath.Join(NetworkDir(bob.home, blog.Network()), "ledger", "ops")
-	if err := os.WriteFile(filepath.Join(dir, op.ID().String()+".op"), op.Marshal(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bn := bob.start(t, "home")
-	if !bn.Ledger().Has(op.ID()) {
-		t.Fatal("bob's node does not hold the forged op (the attack did not happen)")
-	}
-	bn.Internal().AddPeerAddrs([]peer.AddrInfo{
-		{ID: an.PeerID(), Addrs: an.Internal().Host().Addrs()},
-		{ID: cn.PeerID(), Addrs: cn.Internal().Host().Addrs()},
+	op := smuggle(t, bob, an.Ledger(), func(*ledger.Log) ledger.Op {
+		return ledger.Op{Kind: ledger.KindAddUser, Subject: mallory, SubjectName: "mallory", Role: ledger.RoleAdmin, Ref: inv.ID}
 	})
-	waitConnected(t, bn, "alice")
-	waitConnected(t, bn, "carol")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, p := range []peer.ID{an.PeerID(), cn.PeerID()} {
-		if err := bn.Internal().SyncWith(ctx, p); err != nil {
-			t.Fatalf("bob syncs with %s: %v", p.ShortString(), err)
-		}
-	}
+	bn := offer(t, bob, []*ledger.Op{op}, an, cn)
 	alog.waitFor("only the holder of the invite code can use it")
 	clog.waitFor("only the holder of the invite code can use it")
 	for _, m := range []*Node{an, cn, bn} {
 		st := m.Ledger().State()
 		if st.Role(mallory) != ledger.RoleNone || st.Invites[inv.ID].Used != 0 {
-			t.Errorf("%s: mallory is %s, the invite used %d times; want none, 0", m.Info().Name, st.Role(mallory), st.Invites[inv.ID].Used)
+			t.Errorf("%s: mallory is %s, the invite used %d times; want none, 0", st.Members[m.User()].Name, st.Role(mallory), st.Invites[inv.ID].Used)
 		}
 	}
 	if an.Ledger().Has(op.ID()) || cn.Ledger().Has(op.ID()) {
 		t.Error("a member stored the forged redeem")
 	}
+}
+
+// TestAdminAndGuestCannotTouchOwnersDevices: bob, an admin, syncs the
+// removal of alice's device node; carol, a guest, syncs an add_node binding
+// to herself the key of a device not yet claimed. Alice refuses both.
+func TestAdminAndGuestCannotTouchOwnersDevices(t *testing.T) {
+	alice, bob, carol := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "carol")
+	if _, err := CreateNetwork(alice.home, "home", "user", ""); err != nil {
+		t.Fatal(err)
+	}
+	an, alog := startLogged(t, alice, "home")
+	bob.join(t, makeInvite(t, an, ledger.RoleAdmin, 1))
+	carol.join(t, makeInvite(t, an, ledger.RoleGuest, 1))
+	// A claimed device: a node of alice's with its record, bound by her
+	// from its claim code.
+	lamp := [32]byte(ed25519.NewKeyFromSeed(bytes32(1)).Public().(ed25519.PublicKey))
+	if _, err := an.Append(ledger.Op{Kind: ledger.KindAddNode, Subject: an.User(), Node: lamp, SubjectName: "lamp"}); err != nil {
+		t.Fatal(err)
+	}
+	lampID, _ := node.PeerIDOf(lamp)
+	if _, err := an.Append(ledger.Op{Kind: ledger.KindPut, Table: ledger.TableDevice, Key: lampID.String(), Value: []byte(`{"name":"lamp"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	unclaimed := [32]byte(ed25519.NewKeyFromSeed(bytes32(2)).Public().(ed25519.PublicKey))
+
+	rm := smuggle(t, bob, an.Ledger(), func(*ledger.Log) ledger.Op {
+		return ledger.Op{Kind: ledger.KindRemoveNode, Node: lamp}
+	})
+	squat := smuggle(t, carol, an.Ledger(), func(*ledger.Log) ledger.Op {
+		return ledger.Op{Kind: ledger.KindAddNode, Subject: mustID(t, carol.home), Node: unclaimed, SubjectName: "lamp2"}
+	})
+	offer(t, bob, []*ledger.Op{rm}, an)
+	offer(t, carol, []*ledger.Op{squat}, an)
+	alog.waitFor("the owner's nodes and devices are the owner's alone to remove")
+	alog.waitFor("carries no signature by that node's key")
+	st := an.Ledger().State()
+	if !st.IsMemberNode(lamp) || st.IsMemberNode(unclaimed) {
+		t.Errorf("alice's ledger: lamp a member node %v, unclaimed key bound %v; want true, false", st.IsMemberNode(lamp), st.IsMemberNode(unclaimed))
+	}
+}
+
+func bytes32(b byte) []byte {
+	s := make([]byte, 32)
+	s[0] = b
+	return s
 }
 
 // inviteHost is a libp2p host keyed with a code's invite key, as a joiner is.

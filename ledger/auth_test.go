@@ -168,6 +168,10 @@ func TestBackdatedRedeemDoesNotReviveAnExpiredInvite(t *testing.T) {
 		if _, errs := l.AddAll([]*Op{back}); errs[0] == nil {
 			t.Errorf("AddAll(backdated redeem) on member %d accepted it", i)
 		}
+		// Sent again with the invite it redeems, as if both were new.
+		if _, errs := l.AddAll([]*Op{invOp, back}); errs[1] == nil {
+			t.Errorf("AddAll(invite, backdated redeem) on member %d accepted it", i)
+		}
 		if l.State().Role(uid(mal)) != RoleNone {
 			t.Errorf("member %d made mallory a member", i)
 		}
@@ -242,14 +246,30 @@ func TestGuestCannotSquatNodeKeys(t *testing.T) {
 	bobsProof, _ := f.l.Get(f.l.Heads()[0])
 	mustAppend(t, f.l, bob, Op{Kind: KindRemoveNode, Node: nodeKey("bob old")})
 	logs := f.members(t)
-	const reason = "carries no valid signature by that node's key"
+	noProof := f.next(carol, Op{Kind: KindAddNode, Subject: uid(carol), Node: nodeKey("lamp"), NodeSig: []byte{}})
+	refusedEverywhere(t, logs, noProof, ErrUnauthorized, "carries no signature by that node's key")
+	// A proof that does not verify is refused with the op's signature,
+	// before any fold: by every member's Add, and by Append.
 	for name, o := range map[string]Op{
-		"no proof":              {Kind: KindAddNode, Subject: uid(carol), Node: nodeKey("lamp"), NodeSig: []byte{}},
 		"her own signature":     {Kind: KindAddNode, Subject: uid(carol), Node: nodeKey("lamp"), NodeSig: SignNodeProof(carol, f.net, uid(carol))},
 		"proof for another":     {Kind: KindAddNode, Subject: uid(carol), Node: nodeKey("bob old"), NodeSig: bobsProof.NodeSig},
 		"proof of another node": {Kind: KindAddNode, Subject: uid(carol), Node: nodeKey("lamp"), NodeSig: SignNodeProof(testKey("node carol"), f.net, uid(carol))},
 	} {
-		t.Run(name, func(t *testing.T) { refusedEverywhere(t, logs, f.next(carol, o), ErrUnauthorized, reason) })
+		t.Run(name, func(t *testing.T) {
+			op := f.next(carol, o)
+			for i, l := range logs {
+				before := l.IDs()
+				if err := l.Add(op); !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "node proof") {
+					t.Errorf("Add on member %d = %v, want ErrBadSignature for the node proof", i, err)
+				}
+				if !slices.Equal(l.IDs(), before) {
+					t.Errorf("member %d stored the op", i)
+				}
+			}
+			if _, err := f.l.Append(carol, o); !errors.Is(err, ErrBadSignature) {
+				t.Errorf("Append = %v, want ErrBadSignature", err)
+			}
+		})
 	}
 	// The owner binds a device's key from its claim code, without its proof.
 	if _, err := f.l.Append(alice, Op{Kind: KindAddNode, Subject: uid(alice), Node: nodeKey("lamp"), SubjectName: "lamp"}); err != nil {

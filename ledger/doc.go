@@ -60,6 +60,38 @@
 // holds operations that were invalid when they were made; concurrent
 // conflicts between valid operations are settled by the fold.
 //
+// # Proofs and time
+//
+// Besides its author's signature, an operation carries the proofs of the
+// keys it speaks for, checked in the fold (State.Check):
+//
+//   - A redeem (add_user with Ref) carries InviteSig, the signature of the
+//     invite's key (the public key of the invite op's InviteKey, derived
+//     from the code's secret) over RedeemSigningBytes: network, invite,
+//     subject and role. Only the holder of the code can redeem it, for the
+//     user and role it signed; no other member can use up an invite or its
+//     leftover uses, and a proof seen in the ledger names its user, so it
+//     cannot be replayed for a puppet.
+//   - An add_node authored by anyone but the owner carries NodeSig, the
+//     node key's signature over NodeProofBytes: network, node and user. Nobody
+//     binds a key they do not hold (a device's, another user's node) to
+//     themselves; the owner alone binds keys without it (devices, from their
+//     claim codes).
+//
+// An operation is dated no earlier than its newest parent (an equal time is
+// fine); Append dates its ops so even when a peer's clock runs ahead, and
+// Add refuses ops more than MaxClockSkew (10 minutes) ahead of this node's
+// clock. The fold checks an invite's expiry against the redeem's Time, which
+// its author chooses; so when a redeem first reaches a node by Add or
+// AddAll, that node also checks the expiry against its own clock, allowing
+// RedeemSkew (5 minutes), if the invite was already in its log and the
+// redeem's author could not have added the user directly (a guest, or an
+// admin redeeming an admin invite): a redeem backdated to before its
+// invite's expiry is refused by every member that saw the invite. Honest
+// joins are served by the inviter's node, which could add the user
+// directly, so a member back from offline takes them whenever they arrive,
+// and a new member takes the history its first sync brings.
+//
 // # Application tables
 //
 // Besides members, nodes and invites, a ledger holds the records of the

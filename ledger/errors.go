@@ -6,7 +6,8 @@ import "errors"
 // with errors.Is.
 var (
 	// ErrBadSignature: the operation's signature does not verify under its
-	// Author key (forged, or damaged in transit).
+	// Author key, or its node proof (NodeSig) under its Node key (forged,
+	// or damaged in transit).
 	ErrBadSignature = errors.New("ledger: bad signature")
 	// ErrWrongNetwork: the operation names another network (or is the
 	// genesis of another network).
@@ -18,7 +19,10 @@ var (
 	// add the operation again.
 	ErrMissingParents = errors.New("ledger: operation's parents are not in the log yet")
 	// ErrUnauthorized: the author lacks the authority for the operation at
-	// its causal point. Always wrapped in a *Rejection that says why.
+	// its causal point (a redeem without the invite key's proof, an add_node
+	// without the node key's, included), or a redeem arrived after its
+	// invite expired by this node's clock (see RedeemSkew). Always wrapped
+	// in a *Rejection that says why.
 	ErrUnauthorized = errors.New("ledger: author lacks authority")
 	// ErrMalformed: the operation does not decode, or its fields do not make
 	// sense for its kind. Usually wrapped in a *Rejection.

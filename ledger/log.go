@@ -56,9 +56,6 @@ type Log struct {
 	heads []ID
 	memo  map[ID]seniority // of removals' authors at their causal points
 	hooks []func(*State)
-	// arriving holds the IDs of the ops of the Add or AddAll in progress,
-	// for lateRedeem: an invite among them was not held before.
-	arriving map[ID]bool
 }
 
 // Create starts a new network owned by owner in dir (created if needed; it
@@ -297,6 +294,10 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 		l.mu.Unlock()
 		return nil, err
 	}
+	if err := op.verifyNodeProof(); err != nil {
+		l.mu.Unlock()
+		return nil, err
+	}
 	op.Sign(key)
 	b := op.Marshal()
 	id := op.ID()
@@ -329,19 +330,17 @@ func (l *Log) Append(key ed25519.PrivateKey, o Op) (*Op, error) {
 func (l *Log) Add(o *Op) error {
 	errs := make([]error, 1)
 	l.mu.Lock()
-	l.arriving = arrivingIDs([]*Op{o})
+	arriving := l.arrivingLocked([]*Op{o})
 	if op, id, err := l.precheckLocked(o); err == nil && l.extendable(op) {
 		// The usual case of live sync: the op follows the whole log.
-		if err := l.addExtendingLocked(op, id); err != nil {
-			l.arriving = nil
+		if err := l.addExtendingLocked(op, id, arriving); err != nil {
 			l.mu.Unlock()
 			return err
 		}
 		l.unlockAndNotify()
 		return nil
 	}
-	if l.addLocked([]*Op{o}, errs) == 0 {
-		l.arriving = nil
+	if l.addLocked([]*Op{o}, errs, arriving) == 0 {
 		l.mu.Unlock()
 		return errs[0]
 	}
@@ -357,12 +356,12 @@ func (l *Log) Add(o *Op) error {
 func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 	errs = make([]error, len(ops))
 	l.mu.Lock()
-	l.arriving = arrivingIDs(ops)
-	added, rest := l.addAllExtendingLocked(ops, errs)
+	arriving := l.arrivingLocked(ops)
+	added, rest := l.addAllExtendingLocked(ops, errs, arriving)
 	slow := 0
 	if len(rest) > 0 {
 		restErrs := make([]error, len(rest))
-		slow = l.addLocked(rest, restErrs)
+		slow = l.addLocked(rest, restErrs, arriving)
 		added += slow
 		j := 0
 		for i := range ops {
@@ -378,7 +377,6 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 		}
 	}
 	if added == 0 {
-		l.arriving = nil
 		l.mu.Unlock()
 		return 0, errs
 	}
@@ -394,7 +392,10 @@ func (l *Log) AddAll(ops []*Op) (added int, errs []error) {
 // It checks every op at its causal point in one pass: the log and the
 // candidates are put in one DAG, and each candidate, in canonical order, is
 // checked against the fold of its ancestors (a view of that DAG).
-func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
+//
+// arriving holds the IDs of the ops of the whole Add or AddAll call that the
+// log did not hold when it began (see lateRedeem).
+func (l *Log) addLocked(ops []*Op, errs []error, arriving map[ID]bool) (added int) {
 	type cand struct {
 		i  int
 		o  *Op
@@ -463,7 +464,7 @@ func (l *Log) addLocked(ops []*Op, errs []error) (added int) {
 			if rej := cs.check(c.o, id); rej != nil {
 				return rej
 			}
-			if rej := lateRedeem(cs, c.o, id, now, l.heldLocked(c.o.Ref)); rej != nil {
+			if rej := lateRedeem(cs, c.o, id, now, l.heldLocked(c.o.Ref, arriving)); rej != nil {
 				return rej
 			}
 			if err := writeFile(opPath(l.dir, id), c.o.Marshal(), 0o600); err != nil {
@@ -546,7 +547,6 @@ func (l *Log) refoldLocked() {
 
 // unlockAndNotify releases l.mu and calls the OnChange hooks.
 func (l *Log) unlockAndNotify() {
-	l.arriving = nil
 	st, hooks := l.state, slices.Clone(l.hooks)
 	l.mu.Unlock()
 	for _, fn := range hooks {
@@ -562,14 +562,14 @@ func (l *Log) futureErr(o *Op, id ID) error {
 
 // addExtendingLocked checks and stores op, which extends the log (see
 // extendable): the fast path of Add.
-func (l *Log) addExtendingLocked(op *Op, id ID) error {
+func (l *Log) addExtendingLocked(op *Op, id ID, arriving map[ID]bool) error {
 	if future(op, l.now()) {
 		return l.futureErr(op, id)
 	}
 	if rej := l.state.check(op, id); rej != nil {
 		return rej
 	}
-	if rej := lateRedeem(l.state, op, id, l.now(), l.heldLocked(op.Ref)); rej != nil {
+	if rej := lateRedeem(l.state, op, id, l.now(), l.heldLocked(op.Ref, arriving)); rej != nil {
 		return rej
 	}
 	if err := writeFile(opPath(l.dir, id), op.Marshal(), 0o600); err != nil {
@@ -588,7 +588,7 @@ var errRest = errors.New("ledger: not added yet")
 // history, mostly, and live sync of a few new ops), and returns the others
 // for addLocked, marked errRest in errs: the first op that does not extend
 // the log and every op after it.
-func (l *Log) addAllExtendingLocked(ops []*Op, errs []error) (added int, rest []*Op) {
+func (l *Log) addAllExtendingLocked(ops []*Op, errs []error, arriving map[ID]bool) (added int, rest []*Op) {
 	pre := make([]*Op, len(ops))
 	preIDs := make([]ID, len(ops))
 	index := make(map[ID]int, len(ops))
@@ -614,7 +614,7 @@ func (l *Log) addAllExtendingLocked(ops []*Op, errs []error) (added int, rest []
 		if !l.extendable(pre[i]) {
 			break
 		}
-		if err := l.addExtendingLocked(pre[i], id); err != nil {
+		if err := l.addExtendingLocked(pre[i], id, arriving); err != nil {
 			errs[i] = err // its descendants go the long way and say why
 			break
 		}
@@ -665,17 +665,21 @@ func batchOrder(ops []*Op, ids []ID) []ID {
 	return out
 }
 
-// arrivingIDs returns the IDs of ops (nil entries skipped).
-func arrivingIDs(ops []*Op) map[ID]bool {
+// arrivingLocked returns the IDs of the ops of ops the log does not hold
+// yet (a peer may send again an op the log holds: it was held before).
+func (l *Log) arrivingLocked(ops []*Op) map[ID]bool {
 	m := make(map[ID]bool, len(ops))
 	for _, o := range ops {
-		if o != nil {
-			m[o.ID()] = true
+		if o == nil {
+			continue
+		}
+		if id := o.ID(); l.ops[id] == nil {
+			m[id] = true
 		}
 	}
 	return m
 }
 
-// heldLocked reports whether the log held op id before the Add or AddAll in
-// progress.
-func (l *Log) heldLocked(id ID) bool { return l.ops[id] != nil && !l.arriving[id] }
+// heldLocked reports whether the log held op id before the Add or AddAll
+// whose new ops are arriving.
+func (l *Log) heldLocked(id ID, arriving map[ID]bool) bool { return l.ops[id] != nil && !arriving[id] }

@@ -315,10 +315,24 @@ func (o *Op) Sign(key ed25519.PrivateKey) {
 // ID is the SHA-256 of Marshal().
 func (o *Op) ID() ID { return sha256.Sum256(o.Marshal()) }
 
-// VerifySignature checks Sig against Author.
+// VerifySignature checks Sig against Author, and NodeSig, if present,
+// against Node (see NodeProofBytes). InviteSig is checked by the fold, which
+// knows the invite's key.
 func (o *Op) VerifySignature() error {
 	if len(o.Sig) != ed25519.SignatureSize || !ed25519.Verify(o.Author.PublicKey(), o.SigningBytes(), o.Sig) {
 		return fmt.Errorf("%w on op %s by %s", ErrBadSignature, o.ID().Short(), o.Author.Short())
+	}
+	return o.verifyNodeProof()
+}
+
+// verifyNodeProof checks NodeSig, if present, against Node.
+func (o *Op) verifyNodeProof() error {
+	if len(o.NodeSig) == 0 {
+		return nil
+	}
+	if len(o.NodeSig) != ed25519.SignatureSize || !ed25519.Verify(o.Node[:], NodeProofBytes(o.Net, o.Node, o.Subject), o.NodeSig) {
+		return fmt.Errorf("%w: the node proof of op %s is not node %s's signature for user %s in this network; only the node's holder can make it",
+			ErrBadSignature, o.ID().Short(), shortKey(o.Node), o.Subject.Short())
 	}
 	return nil
 }

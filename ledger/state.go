@@ -256,15 +256,21 @@ func canInvite(author, role Role) bool {
 //   - invite: the owner may invite admins and guests, an admin guests only.
 //   - revoke_invite: the invite's author, the owner or any admin.
 //   - add_user, direct: the owner may add admins and guests, an admin guests.
-//   - add_user with an invite (Ref), by any member: the invite is an ancestor,
-//     not revoked, not expired at op.Time, not used up, its author can still
-//     invite that role, the role matches, and if the subject was removed
-//     before, the invite was made after (descends from) that removal.
+//   - add_user with an invite (Ref), by any member: it carries InviteSig, the
+//     invite key's signature over (network, invite, subject, role); the
+//     invite is an ancestor, not revoked, not expired at op.Time, not used
+//     up, its author can still invite that role, the role matches, and if
+//     the subject was removed before, the invite was made after (descends
+//     from) that removal.
 //   - remove_user: the owner anyone but themself, an admin admins and
 //     guests, anyone themself except the owner.
 //   - add_node: for a member, by that member or the owner; a node key
-//     belongs to one user at a time.
-//   - remove_node: the node's user, the owner or an admin.
+//     belongs to one user at a time; unless the owner adds it, it carries
+//     NodeSig, the node key's signature over (network, node, user).
+//   - remove_node: the node's user, the owner or an admin; a node of the
+//     owner (her devices included) only the owner.
+//
+// Every op but genesis is dated no earlier than its newest parent.
 //   - put, delete: a member whose role is at least the table's (Tables);
 //     a delete needs the record to exist.
 func (s *State) Check(o *Op) error {

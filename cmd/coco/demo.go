@@ -456,7 +456,8 @@ func (d *demo) remove(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	d.line("carol redeems her old invite code again (with a fresh copy of her home): refused; Join says:")
+	d.line("carol redeems her old invite code again (with a fresh copy of her home): refused. The code is used up, so")
+	d.line("alice's gater no longer admits its key, as it admits no expired or revoked code's; Join says:")
 	d.line("  %v", err)
 	d.set("rejoin_error", err.Error())
 	return nil

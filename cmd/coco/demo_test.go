@@ -85,7 +85,7 @@ func TestDemo(t *testing.T) {
 		"carol → alice: not delivered",
 		"but alice is online",
 		"carol redeems her old invite code again",
-		"join refused: ",
+		"did not accept this code",
 		"9. Summary.",
 		"the temporary homes are removed",
 	} {
