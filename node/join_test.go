@@ -367,6 +367,8 @@ func TestJoinLargeLedger(t *testing.T) {
 	bob := newTUser(t, "bob")
 
 	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
 	stop := peakHeap()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -376,8 +378,8 @@ func TestJoinLargeLedger(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Join: %v", err)
 	}
-	t.Logf("joined a ledger of %d ops (%.1f MB) in %v; peak Go heap in use %.0f MiB (member and joiner)",
-		len(b.ops), float64(b.bytes)/1e6, took.Round(time.Millisecond), float64(peak)/(1<<20))
+	t.Logf("joined a ledger of %d ops (%.1f MB) in %v; Go heap in use %.0f MiB before, peak %.0f MiB during the join (member and joiner)",
+		len(b.ops), float64(b.bytes)/1e6, took.Round(time.Millisecond), float64(base.HeapInuse)/(1<<20), float64(peak)/(1<<20))
 
 	if got, want := len(bl.Ops()), len(al.Ops()); got != want {
 		t.Errorf("bob's ledger holds %d ops, alice's %d", got, want)
