@@ -72,6 +72,9 @@ func readBody(r *bufio.Reader, max int, what string) ([]byte, error) {
 			return nil, fmt.Errorf("%s cut after %d of %d bytes: %w", what, int64(l)-rest, l, err)
 		}
 	}
+	if buf.Len() == 0 {
+		return []byte{}, nil
+	}
 	return buf.Bytes(), nil
 }
 
