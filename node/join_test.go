@@ -20,6 +20,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -447,7 +448,7 @@ func attacker(t testing.TB, u *tuser, net ledger.NetworkID, target *Node) *rawPe
 // rawPeer is a libp2p host connected to a node, opening raw streams.
 type rawPeer struct {
 	t      testing.TB
-	h      interface{ Close() error }
+	h      host.Host
 	stream func(proto string) (network.Stream, error)
 }
 
@@ -745,4 +746,46 @@ func FuzzChunks(f *testing.F) {
 			t.Fatalf("recvIDs gave %d IDs, limit %d", n, max)
 		}
 	})
+}
+
+// TestSyncDivergent: alice and carol each wrote ops the other lacks (both
+// offline); one sync brings both to the union, through the full exchange
+// of ID lists.
+func TestSyncDivergent(t *testing.T) {
+	alice, carol, al, cl := smallNet(t)
+	for i := range 3 {
+		for _, w := range []struct {
+			u *tuser
+			l *ledger.Log
+		}{{alice, al}, {carol, cl}} {
+			if _, err := w.l.Append(w.u.seed.UserKey(), ledger.Op{Kind: ledger.KindPut, Table: ledger.TableZone,
+				Key: fmt.Sprintf("%s-%d", w.u.name, i), Value: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := len(al.Ops()) + 3
+	an := startNode(t, alice, al, newLogLines(t, "alice").logf)
+	// Carol's side is a node with a bare host, no handlers and no loops: the
+	// one sync below is the only exchange.
+	cn, err := New(Config{Seed: carol.seed, UserName: "carol", Log: cl, Logf: newLogLines(t, "carol").logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := libp2pKey(carol.seed.NodeKey(al.Network(), DefaultApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn.host = rawHost(t, k, an).h
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cn.SyncWith(ctx, an.ID()); err != nil {
+		t.Fatalf("SyncWith: %v", err)
+	}
+	if len(al.Ops()) != want || len(cl.Ops()) != want {
+		t.Fatalf("after a sync alice holds %d ops, carol %d; want %d each", len(al.Ops()), len(cl.Ops()), want)
+	}
+	if !al.State().Equal(cl.State()) {
+		t.Error("alice's and carol's states differ after a sync")
+	}
 }

@@ -2,10 +2,12 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -315,6 +317,12 @@ func (sn *snapshot) below(heads []ledger.ID) []bool {
 	return mark
 }
 
+func sortedIDs(ids []ledger.ID) []ledger.ID {
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b ledger.ID) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
 func heads(l *ledger.Log) []ledger.ID {
 	h := l.Heads()
 	if len(h) > maxHeads {
@@ -466,6 +474,16 @@ func (n *Node) serveSync(p peer.ID, c *conn) error {
 	}
 	if len(hello.Heads) > maxHeads {
 		return fmt.Errorf("%w: %d heads", ErrLedgerTooLarge, len(hello.Heads))
+	}
+	if mine := heads(n.log); len(mine) > 0 && slices.Equal(sortedIDs(hello.Heads), mine) {
+		// In step, the usual case: nothing to send either way.
+		if err := c.write(syncPlan{Heads: mine, Known: true}); err != nil {
+			return err
+		}
+		if err := c.sendOps(nil, nil); err != nil {
+			return err
+		}
+		return c.finish()
 	}
 	sn := takeSnapshot(n.log)
 	plan := syncPlan{Heads: heads(n.log), Known: len(hello.Heads) > 0 && sn.knows(hello.Heads)}
