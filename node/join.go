@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -25,18 +24,28 @@ import (
 	"github.com/coconet/coconet/ledger"
 )
 
-// The join protocol. The joiner connects with the one-time key derived from
-// the invite secret (the member's gater admits that key only while the
-// invite is live, and only this protocol answers it), so holding the code is
-// the proof. Then:
+// The join protocol (ProtoJoin). The joiner connects with the one-time key
+// derived from the invite secret (the member's gater admits that key only
+// while the ledger knows the invite, and only this protocol answers it), so
+// holding the code is the proof. Then:
 //
 //	joiner → member: joinRequest (user, name, node key, signed by the user key)
-//	member → joiner: joinReply with only Invite (the invite's op ID)
-//	joiner → member: joinProof (the redeem's signature by the invite key)
-//	member → joiner: joinReply (the ledger, with the add_user op the member
-//	                 appended, and addresses of member nodes) or an error
-//	joiner → member: joinNode (the add_node op, signed by the joiner)
+//	member → joiner: joinReply (member addresses, or an error), then the
+//	                 ledger in chunks (opChunk, as in sync); the joiner
+//	                 verifies every op as it builds its log
+//	joiner → member: joinRedeem: the invite key's signature over
+//	                 ledger.RedeemSigningBytes for the invite the joiner
+//	                 found in the ledger (none if already a member)
+//	member → joiner: joinAdded (or an error), then the ops appended since the
+//	                 ledger was sent (the add_user among them), in chunks
+//	joiner → member: joinNode (the add_node op, signed by the joiner, with
+//	                 the node key's proof of possession; none if the node is
+//	                 already certified)
 //	member → joiner: joinDone
+//
+// The invite is used only by the add_user the member appends on the
+// redeem: a joiner that leaves before it (or cannot take the ledger) leaves
+// the invite as it was.
 type joinRequest struct {
 	User identity.UserID `json:"user"`
 	Name string          `json:"name"`
@@ -46,21 +55,20 @@ type joinRequest struct {
 }
 
 type joinReply struct {
-	Error string `json:"error,omitempty"`
-	// Invite, in the first reply only, names the invite whose redeem the
-	// joiner signs (a minimal step until the join protocol is rewritten).
-	Invite *ledger.ID `json:"invite,omitempty"`
-	Ops    [][]byte   `json:"ops,omitempty"`
-	Peers  []addrInfo `json:"peers,omitempty"`
+	Error string     `json:"error,omitempty"`
+	Peers []addrInfo `json:"peers,omitempty"`
 }
 
-// joinProof carries ledger.SignRedeem by the invite key.
-type joinProof struct {
-	InviteSig []byte `json:"invite_sig"`
+type joinRedeem struct {
+	Sig []byte `json:"sig,omitempty"`
+}
+
+type joinAdded struct {
+	Error string `json:"error,omitempty"`
 }
 
 type joinNode struct {
-	Op []byte `json:"op"`
+	Op []byte `json:"op,omitempty"`
 }
 
 type joinDone struct {
@@ -73,7 +81,7 @@ type addrInfo struct {
 }
 
 func joinSigningBytes(net ledger.NetworkID, inviteKey [32]byte, r *joinRequest) []byte {
-	b := []byte("coconet/join/v1\x00")
+	b := []byte("coconet/join/v2\x00")
 	b = append(b, net[:]...)
 	b = append(b, inviteKey[:]...)
 	b = append(b, r.User[:]...)
@@ -81,44 +89,73 @@ func joinSigningBytes(net ledger.NetworkID, inviteKey [32]byte, r *joinRequest) 
 	return append(b, r.Name...)
 }
 
+// errJoinBusy is the refusal of a second join by the same code's key while
+// one runs.
+const errJoinBusy = "someone is joining with this code right now; try again in a minute, or ask for a code of your own"
+
 func (n *Node) handleJoin(s network.Stream) {
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
-	_, invitee := n.classify(remote)
-	if !invitee {
+	if _, invitee := n.classify(remote); !invitee {
 		s.Reset()
 		return
 	}
-	ikey, _ := KeyOf(remote)
-	s.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(s)
+	c := newConn(context.Background(), s)
+	if !n.busy.try("join", remote) {
+		c.write(joinReply{Error: errJoinBusy})
+		return
+	}
+	err := n.serveJoin(remote, c)
+	n.busy.done("join", remote)
+	if err != nil {
+		n.cfg.Logf("join by %s: %v", remote.ShortString(), err)
+		s.Reset()
+	}
+}
+
+// serveJoin is the member's side of a join. It returns an error when the
+// exchange broke; a refusal is told to the joiner and returns nil.
+func (n *Node) serveJoin(remote peer.ID, c *conn) error {
+	ikey, err := KeyOf(remote)
+	if err != nil {
+		return err
+	}
 	var req joinRequest
-	if err := readFrame(r, &req, 64<<10); err != nil {
-		s.Reset()
-		return
+	if err := c.read(&req, 64<<10); err != nil {
+		return err
 	}
-	fail := func(msg string) {
+	fail := func(msg string) error {
 		n.cfg.Logf("join refused for %s: %s", req.Name, msg)
-		writeFrame(s, joinReply{Error: msg})
+		return c.write(joinReply{Error: msg})
 	}
 	if !ed25519.Verify(req.User.PublicKey(), joinSigningBytes(n.log.Network(), ikey, &req), req.Sig) {
-		fail("the join request's signature does not verify")
-		return
+		return fail("the join request's signature does not verify")
 	}
 	st := n.log.State()
 	inv, ok := st.InviteByKey(ikey)
 	if !ok {
-		fail("this invite is not known to this member")
-		return
+		return fail("this invite is not known to this member")
 	}
-	if st.Role(req.User) == ledger.RoleNone {
-		id := inv.ID
-		if err := writeFrame(s, joinReply{Invite: &id}); err != nil {
-			return
+	already := st.Role(req.User) != ledger.RoleNone
+	if !already {
+		if why := n.inviteProblem(st, inv, req.User); why != "" {
+			return fail(why)
 		}
-		var proof joinProof
-		if err := readFrame(r, &proof, 64<<10); err != nil {
-			return
+	}
+	sn := takeSnapshot(n.log)
+	if err := c.write(joinReply{Peers: n.memberAddrs()}); err != nil {
+		return err
+	}
+	if err := c.sendOps(sn.ops, nil); err != nil {
+		return err
+	}
+	var red joinRedeem
+	if err := c.read(&red, 4<<10); err != nil {
+		return fmt.Errorf("left before redeeming the invite (not used): %w", err)
+	}
+	if !already {
+		if !ed25519.Verify(ed25519.PublicKey(ikey[:]), ledger.RedeemSigningBytes(n.log.Network(), inv.ID, req.User, inv.Role), red.Sig) {
+			return c.write(joinAdded{Error: "the invite's signature of the redeem does not verify"})
 		}
 		_, err := n.log.Append(n.userKey, ledger.Op{
 			Kind:        ledger.KindAddUser,
@@ -126,42 +163,79 @@ func (n *Node) handleJoin(s network.Stream) {
 			SubjectName: req.Name,
 			Role:        inv.Role,
 			Ref:         inv.ID,
-			InviteSig:   proof.InviteSig,
+			InviteSig:   red.Sig,
 		})
 		if err != nil {
-			fail(reason(err))
-			return
+			n.cfg.Logf("join refused for %s: %s", req.Name, reason(err))
+			return c.write(joinAdded{Error: reason(err)})
 		}
 	}
-	rep := joinReply{Peers: n.memberAddrs()}
-	for _, op := range n.log.Ops() {
-		rep.Ops = append(rep.Ops, op.Marshal())
+	if err := c.write(joinAdded{}); err != nil {
+		return err
 	}
-	if err := writeFrame(s, rep); err != nil {
-		return
+	now := n.log.Ops()
+	sent := func(i int) bool { _, ok := sn.idx[now[i].ID()]; return ok }
+	if err := c.sendOps(now, sent); err != nil {
+		return err
 	}
 	var jn joinNode
-	if err := readFrame(r, &jn, 64<<10); err != nil {
-		return
+	if err := c.read(&jn, 128<<10); err != nil {
+		return err
 	}
-	op, err := ledger.Unmarshal(jn.Op)
-	if err != nil {
-		writeFrame(s, joinDone{Error: err.Error()})
-		return
-	}
-	if op.Kind != ledger.KindAddNode || op.Author != req.User || op.Node != req.Node {
-		writeFrame(s, joinDone{Error: "expected the add_node operation for the node named in the request"})
-		return
-	}
-	if err := n.log.Add(op); err != nil && !errors.Is(err, ledger.ErrDuplicate) {
-		writeFrame(s, joinDone{Error: reason(err)})
-		return
+	if len(jn.Op) > 0 {
+		op, err := ledger.Unmarshal(jn.Op)
+		if err != nil {
+			return c.write(joinDone{Error: err.Error()})
+		}
+		if op.Kind != ledger.KindAddNode || op.Author != req.User || op.Subject != req.User || op.Node != req.Node {
+			return c.write(joinDone{Error: "expected the add_node operation for the node named in the request"})
+		}
+		if err := n.log.Add(op); err != nil && !errors.Is(err, ledger.ErrDuplicate) {
+			return c.write(joinDone{Error: reason(err)})
+		}
 	}
 	n.cfg.Logf("%s joined as %s with node %s", req.Name, inv.Role, remote.ShortString())
-	writeFrame(s, joinDone{})
-	s.CloseWrite()
+	if err := c.write(joinDone{}); err != nil {
+		return err
+	}
 	// Wait for the joiner to read the reply before the stream closes.
-	r.ReadByte()
+	return c.finish()
+}
+
+// inviteProblem says why inv cannot be redeemed by user now, or "": the
+// checks the ledger makes on the redeem that can be made before the ledger
+// is sent, so that the holder of a dead code learns nothing of the network.
+func (n *Node) inviteProblem(st *ledger.State, inv *ledger.InviteInfo, user identity.UserID) string {
+	if why := st.InviteProblem(inv, n.cfg.Now()); why != "" {
+		return why
+	}
+	if rm, ok := st.Removed[user]; ok && !n.isAncestor(rm, inv.ID) {
+		return "you were removed from the network after this invite was made; ask an admin for a new invite"
+	}
+	return ""
+}
+
+// isAncestor reports whether op a is an ancestor of op b in the log.
+func (n *Node) isAncestor(a, b ledger.ID) bool {
+	seen := map[ledger.ID]bool{b: true}
+	stack := []ledger.ID{b}
+	for len(stack) > 0 {
+		op, ok := n.log.Get(stack[len(stack)-1])
+		stack = stack[:len(stack)-1]
+		if !ok {
+			continue
+		}
+		for _, p := range op.Parents {
+			if p == a {
+				return true
+			}
+			if !seen[p] {
+				seen[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return false
 }
 
 // reason turns a ledger error into the sentence a person should read.
@@ -263,9 +337,7 @@ func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, er
 	}
 	defer h.Close()
 
-	dctx, cancel := context.WithTimeout(ctx, joinTimeout)
-	defer cancel()
-	log, peers, err := joinVia(dctx, h, ai, cfg, netID, pubOf(ikey))
+	log, peers, err := joinVia(ctx, h, ai, cfg, netID, ikey)
 	if err == nil {
 		// The inviter's relay addresses from the code, so this user's
 		// node can reach it through a control plane too.
@@ -280,10 +352,15 @@ func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, er
 	if errors.As(err, &je) {
 		return nil, nil, err
 	}
+	var br *broken
+	if errors.As(err, &br) {
+		return nil, nil, fmt.Errorf("could not join %q: %w", c.NetName, br.err)
+	}
 	return nil, nil, joinFailure(c.NetName, ndirect, nrelay, err)
 }
 
-// joinTimeout bounds reaching the inviting node and the join exchange.
+// joinTimeout bounds reaching the inviting node; the exchange after that
+// has a deadline per frame.
 const joinTimeout = 30 * time.Second
 
 // joinRelayDelay is how long the joiner gives the direct addresses before it
@@ -451,76 +528,117 @@ func summarize(why []string) string {
 	return strings.Join(order, "; ")
 }
 
-func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig, netID ledger.NetworkID, ikey [32]byte) (*ledger.Log, []peer.AddrInfo, error) {
-	if err := h.Connect(ctx, ai); err != nil {
+func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig, netID ledger.NetworkID, ikey ed25519.PrivateKey) (*ledger.Log, []peer.AddrInfo, error) {
+	// Reaching the member is bounded by joinTimeout; the exchange, whose
+	// length grows with the ledger, by a deadline per frame (conn).
+	cctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	if err := h.Connect(cctx, ai); err != nil {
 		return nil, nil, &unreachable{err}
 	}
-	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "join"), ai.ID, ProtoJoin)
+	s, err := h.NewStream(network.WithAllowLimitedConn(cctx, "join"), ai.ID, ProtoJoin)
 	if err != nil {
 		return nil, nil, fmt.Errorf("member refused the connection (invite unknown, used up, revoked or expired?): %w", err)
 	}
 	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		s.SetDeadline(dl)
-	}
+	defer context.AfterFunc(ctx, func() { s.Reset() })()
+	c := newConn(ctx, s)
+	refused := func(why string) error { return &JoinError{Network: cfg.Code.NetName, Reason: why} }
+
 	userKey := cfg.Seed.UserKey()
 	nodeKey := cfg.Seed.NodeKey(netID, cfg.App)
 	req := joinRequest{User: cfg.Seed.UserID(), Name: cfg.UserName, Node: pubOf(nodeKey), App: cfg.App}
-	req.Sig = ed25519.Sign(userKey, joinSigningBytes(netID, ikey, &req))
-	if err := writeFrame(s, req); err != nil {
+	req.Sig = ed25519.Sign(userKey, joinSigningBytes(netID, pubOf(ikey), &req))
+	if err := c.write(req); err != nil {
 		return nil, nil, err
 	}
-	r := bufio.NewReader(s)
 	var rep joinReply
-	if err := readFrame(r, &rep, maxFrame); err != nil {
+	if err := c.read(&rep, 1<<20); err != nil {
 		return nil, nil, fmt.Errorf("member closed the join (invite unknown, used up, revoked or expired?): %w", err)
 	}
-	if rep.Invite != nil && rep.Error == "" {
-		// Prove the code to the ledger: sign the redeem with the invite key.
-		ik := identity.InviteKey(cfg.Code.Secret[:])
-		sig := ledger.SignRedeem(ik, netID, *rep.Invite, req.User, ledger.Role(cfg.Code.Role))
-		if err := writeFrame(s, joinProof{InviteSig: sig}); err != nil {
-			return nil, nil, err
-		}
-		rep = joinReply{}
-		if err := readFrame(r, &rep, maxFrame); err != nil {
-			return nil, nil, fmt.Errorf("member closed the join: %w", err)
-		}
-	}
 	if rep.Error != "" {
-		return nil, nil, &JoinError{Network: cfg.Code.NetName, Reason: rep.Error}
+		return nil, nil, refused(rep.Error)
 	}
-	ops := make([]*ledger.Op, 0, len(rep.Ops))
-	for _, b := range rep.Ops {
-		op, err := ledger.Unmarshal(b)
-		if err != nil {
-			return nil, nil, fmt.Errorf("member sent a bad ledger: %w", err)
-		}
-		ops = append(ops, op)
+	log, peers, err := joinAccepted(c, cfg, netID, ikey, &req, &rep)
+	var je *JoinError
+	if err != nil && !errors.As(err, &je) {
+		err = &broken{err}
 	}
-	log, err := InitLog(filepath.Join(cfg.Dir, "ledger"), netID, ops)
+	return log, peers, err
+}
+
+// broken is a join that failed after the member accepted the code.
+type broken struct{ err error }
+
+func (e *broken) Error() string { return e.err.Error() }
+func (e *broken) Unwrap() error { return e.err }
+
+// joinAccepted is the joiner's side of a join after the member accepted
+// the request: take the ledger, redeem, certify the node.
+func joinAccepted(c *conn, cfg JoinConfig, netID ledger.NetworkID, ikey ed25519.PrivateKey, req *joinRequest, rep *joinReply) (*ledger.Log, []peer.AddrInfo, error) {
+	refused := func(why string) error { return &JoinError{Network: cfg.Code.NetName, Reason: why} }
+	userKey := cfg.Seed.UserKey()
+	nodeKey := cfg.Seed.NodeKey(netID, cfg.App)
+	log, err := recvLedger(c, filepath.Join(cfg.Dir, "ledger"), netID, cfg.Logf)
 	if err != nil {
+		return nil, nil, fmt.Errorf("join: receive the ledger: %w", err)
+	}
+
+	// Redeem the invite the code names, if it is still good by our clock.
+	var red joinRedeem
+	if log.State().Role(req.User) == ledger.RoleNone {
+		inv, ok := log.State().InviteByKey(pubOf(ikey))
+		switch {
+		case !ok:
+			return nil, nil, refused("the member's ledger does not hold this invite")
+		case inv.Role != ledger.Role(cfg.Code.Role):
+			return nil, nil, refused(fmt.Sprintf("the ledger gives this invite the role %s, the code says %s", inv.Role, ledger.Role(cfg.Code.Role)))
+		case cfg.Now().Unix() > inv.Expires:
+			return nil, nil, refused(fmt.Sprintf("invite %s expired at %s", inv.ID.Short(), time.Unix(inv.Expires, 0).UTC().Format(time.RFC3339)))
+		}
+		red.Sig = ledger.SignRedeem(ikey, netID, inv.ID, req.User, inv.Role)
+	}
+	if err := c.write(red); err != nil {
 		return nil, nil, err
 	}
-	var op *ledger.Op
+	var added joinAdded
+	if err := c.read(&added, 64<<10); err != nil {
+		return nil, nil, fmt.Errorf("join: member did not answer the redeem: %w", err)
+	}
+	if added.Error != "" {
+		return nil, nil, refused(added.Error)
+	}
+	if err := c.recvOps(maxLedgerOps, func(ops []*ledger.Op) error { addJoined(log, ops, cfg.Logf); return nil }); err != nil {
+		return nil, nil, fmt.Errorf("join: receive the new operations: %w", err)
+	}
+	if log.State().Role(req.User) == ledger.RoleNone {
+		return nil, nil, errors.New("join: the member did not add this user")
+	}
+
+	// Certify this user's node, with the node key's proof of possession.
+	var jn joinNode
 	if _, ok := log.State().NodeOwner(req.Node); !ok {
-		op, err = log.Append(userKey, ledger.Op{Kind: ledger.KindAddNode, Subject: req.User, Node: req.Node, SubjectName: cfg.App,
-			NodeSig: ledger.SignNodeProof(nodeKey, netID, req.User)})
+		op, err := log.Append(userKey, ledger.Op{
+			Kind:        ledger.KindAddNode,
+			Subject:     req.User,
+			Node:        req.Node,
+			SubjectName: cfg.App,
+			NodeSig:     ledger.SignNodeProof(nodeKey, netID, req.User),
+		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("join: certify node: %w", err)
 		}
+		jn.Op = op.Marshal()
 	}
-	if op != nil {
-		if err := writeFrame(s, joinNode{Op: op.Marshal()}); err != nil {
-			return nil, nil, err
-		}
-		var done joinDone
-		if err := readFrame(r, &done, 64<<10); err != nil {
-			return nil, nil, fmt.Errorf("join: member did not confirm the node: %w", err)
-		}
-		if done.Error != "" {
-			return nil, nil, &JoinError{Network: cfg.Code.NetName, Reason: done.Error}
-		}
+	if err := c.write(jn); err != nil {
+		return nil, nil, err
+	}
+	var done joinDone
+	if err := c.read(&done, 64<<10); err != nil {
+		return nil, nil, fmt.Errorf("join: member did not confirm the node: %w", err)
+	}
+	if done.Error != "" {
+		return nil, nil, refused(done.Error)
 	}
 	var peers []peer.AddrInfo
 	for _, p := range rep.Peers {
@@ -533,6 +651,41 @@ func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig,
 		peers = append(peers, ai)
 	}
 	return log, peers, nil
+}
+
+// recvLedger builds, in dir, the log of network netID from chunks of ops
+// (the first is the genesis), verifying and storing each chunk as it comes.
+func recvLedger(c *conn, dir string, netID ledger.NetworkID, logf func(string, ...any)) (*ledger.Log, error) {
+	var log *ledger.Log
+	err := c.recvOps(maxLedgerOps, func(ops []*ledger.Op) error {
+		if log == nil {
+			g := ops[0]
+			if g.Kind != ledger.KindGenesis || ledger.NetworkID(g.ID()) != netID {
+				return fmt.Errorf("member sent a ledger for another network")
+			}
+			var err error
+			if log, err = ledger.Init(dir, g, nil); err != nil {
+				return err
+			}
+			ops = ops[1:]
+		}
+		addJoined(log, ops, logf)
+		return nil
+	})
+	if err == nil && log == nil {
+		err = errors.New("member sent an empty ledger")
+	}
+	return log, err
+}
+
+// addJoined adds ops received while joining, logging those refused.
+func addJoined(log *ledger.Log, ops []*ledger.Op, logf func(string, ...any)) {
+	_, errs := log.AddAll(ops)
+	for _, err := range errs {
+		if err != nil {
+			logf("join: ledger op refused: %v", err)
+		}
+	}
 }
 
 // InitLog creates a ledger directory from ops received from a member: the

@@ -32,8 +32,8 @@ import (
 
 // Protocol IDs. Versioned: a new wire format gets a new ID.
 const (
-	ProtoSync = "/coco/sync/1.0.0"
-	ProtoJoin = "/coco/join/1.0.0"
+	ProtoSync = "/coco/sync/2.0.0"
+	ProtoJoin = "/coco/join/2.0.0"
 	ProtoMsg  = "/coco/msg/1.0.0"
 )
 
@@ -95,6 +95,7 @@ type Node struct {
 	wg     sync.WaitGroup
 	syncCh chan struct{}
 	dialCh chan struct{}
+	busy   busySet // peers with a sync or join exchange running
 
 	inbox inbox
 

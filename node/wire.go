@@ -2,15 +2,27 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
 
 // Frames on every coconet stream are a uvarint length and a JSON body.
-// maxFrame bounds what a peer can make us allocate.
-const maxFrame = 8 << 20
+//
+// A reader never trusts the declared length for an allocation: it refuses a
+// length over its limit (ErrFrameTooLarge) and otherwise reads the body into
+// a buffer that grows as bytes actually arrive, so a peer that declares a
+// large frame and sends nothing costs us a few hundred bytes, not the frame.
+
+// ErrFrameTooLarge is a frame (or message) longer than its protocol allows.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// readChunk is how much a reader buffers at a time: the most a declared
+// length makes it allocate before the bytes arrive.
+const readChunk = 32 << 10
 
 func writeFrame(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
@@ -25,19 +37,45 @@ func writeFrame(w io.Writer, v any) error {
 	return nil
 }
 
+// readFrame reads one frame of at most max bytes and decodes it into v.
 func readFrame(r *bufio.Reader, v any, max int) error {
-	l, err := binary.ReadUvarint(r)
+	b, err := readBody(r, max, "frame")
 	if err != nil {
 		return err
 	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("bad frame: %w", err)
+	}
+	return nil
+}
+
+// readBody reads a uvarint length of at most max and that many bytes,
+// allocating as they arrive.
+func readBody(r *bufio.Reader, max int, what string) ([]byte, error) {
+	l, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
 	if l > uint64(max) {
-		return fmt.Errorf("frame of %d bytes exceeds limit %d", l, max)
+		return nil, fmt.Errorf("%w: a %s of %d bytes, more than the %d allowed", ErrFrameTooLarge, what, l, max)
 	}
-	b := make([]byte, l)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return err
+	var buf bytes.Buffer
+	for rest := int64(l); rest > 0; {
+		n := min(rest, readChunk)
+		buf.Grow(int(n))
+		got, err := io.CopyN(&buf, r, n)
+		rest -= got
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("%s cut after %d of %d bytes: %w", what, int64(l)-rest, l, err)
+		}
 	}
-	return json.Unmarshal(b, v)
+	if buf.Len() == 0 {
+		return []byte{}, nil
+	}
+	return buf.Bytes(), nil
 }
 
 // writeBytes writes a uvarint length and b in one write.
@@ -51,14 +89,5 @@ func writeBytes(w io.Writer, b []byte) error {
 
 // readBytes reads what writeBytes wrote, refusing lengths over max.
 func readBytes(r *bufio.Reader, max int) ([]byte, error) {
-	l, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, err
-	}
-	if l > uint64(max) {
-		return nil, fmt.Errorf("message of %d bytes exceeds limit %d", l, max)
-	}
-	b := make([]byte, l)
-	_, err = io.ReadFull(r, b)
-	return b, err
+	return readBody(r, max, "message")
 }

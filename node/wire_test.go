@@ -39,8 +39,9 @@ func TestFrameLimit(t *testing.T) {
 // FuzzFrames feeds peer bytes to every frame type the node parses.
 func FuzzFrames(f *testing.F) {
 	for _, v := range []any{
-		syncHave{}, syncReply{Ops: [][]byte{{1, 2}}},
-		joinRequest{Name: "bob"}, joinNode{Op: []byte{0xa1}}, joinReply{Error: "no"},
+		syncHello{}, syncPlan{Known: true}, syncNext{Push: true},
+		opChunk{Ops: [][]byte{{1, 2}}}, idChunk{IDs: make([]byte, 32), Last: true},
+		joinRequest{Name: "bob"}, joinRedeem{Sig: []byte{1}}, joinNode{Op: []byte{0xa1}}, joinReply{Error: "no"},
 	} {
 		var b bytes.Buffer
 		writeFrame(&b, v)
@@ -48,7 +49,8 @@ func FuzzFrames(f *testing.F) {
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		targets := []any{&syncHave{}, &syncReply{}, &syncOps{}, &joinRequest{}, &joinReply{}, &joinNode{}, &joinDone{}}
+		targets := []any{&syncHello{}, &syncPlan{}, &syncNext{}, &opChunk{}, &idChunk{},
+			&joinRequest{}, &joinReply{}, &joinRedeem{}, &joinAdded{}, &joinNode{}, &joinDone{}}
 		for _, v := range targets {
 			readFrame(bufio.NewReader(bytes.NewReader(data)), v, 1<<16)
 		}
