@@ -55,7 +55,8 @@ func Proof(secret [SecretSize]byte, owner, device peer.ID) []byte {
 //
 //	owner → device: claimProof (a CBOR frame of at most maxProofFrame bytes)
 //	device → owner: claimReply (OK: go on)
-//	owner → device: claimPeers (the owner node's addresses, a CBOR frame)
+//	owner → device: claimPeers (the owner node's own addresses, a CBOR
+//	                frame; the device keeps no address of another node)
 //	owner → device: the ledger, genesis first, as node.SendOps writes it:
 //	                chunks of at most 1 MiB, each verified and stored by
 //	                the device before the next is read
@@ -369,8 +370,9 @@ func (c *Claimer) claim(from peer.ID, rawPeers [][]byte, recv func(add func([]*l
 		if i >= maxClaimPeers {
 			break
 		}
+		// Only the claiming node's own addresses: it names no other node.
 		if a, err := ma.NewMultiaddrBytes(b); err == nil {
-			if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil {
+			if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil && ai.ID == from {
 				peers = append(peers, *ai)
 			}
 		}
