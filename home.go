@@ -359,33 +359,39 @@ func mergeControls(configured, saved []string) []string {
 }
 
 // AdoptNetwork stores into home a network whose whole ledger another member
-// handed over (a device being claimed): it verifies every operation, runs
-// check on the resulting state, and only then keeps it, with peers in the
-// network's peer book. On any error nothing is kept.
-func AdoptNetwork(home string, ops []*ledger.Op, peers []peer.AddrInfo, check func(*ledger.State) error) (*ledger.Log, error) {
-	var genesis *ledger.Op
-	var rest []*ledger.Op
-	for _, o := range ops {
-		if o.Kind == ledger.KindGenesis && genesis == nil {
-			genesis = o
-		} else {
-			rest = append(rest, o)
-		}
-	}
-	if genesis == nil {
-		return nil, errors.New("the ledger handed over has no genesis")
-	}
+// hands over (a device being claimed). recv gives the ledger's operations
+// to add, genesis first, in chunks as they arrive; add verifies and stores
+// each chunk, and fails on any operation that does not verify. Then check
+// runs on the resulting state, and only then is the network kept, with
+// peers in its peer book. On any error nothing is kept.
+func AdoptNetwork(home string, recv func(add func([]*ledger.Op) error) error, peers []peer.AddrInfo, check func(*ledger.State) error) (*ledger.Log, error) {
 	tmp, err := os.MkdirTemp(mkdirs(networksDir(home)), ".adopt-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	l, err := ledger.Init(filepath.Join(tmp, "ledger"), genesis, nil)
-	if err != nil {
+	var l *ledger.Log
+	add := func(ops []*ledger.Op) error {
+		if l == nil {
+			if len(ops) == 0 || ops[0].Kind != ledger.KindGenesis {
+				return errors.New("the ledger handed over does not begin with its genesis")
+			}
+			var err error
+			if l, err = ledger.Init(filepath.Join(tmp, "ledger"), ops[0], nil); err != nil {
+				return err
+			}
+			ops = ops[1:]
+		}
+		if _, errs := l.AddAll(ops); errors.Join(errs...) != nil {
+			return fmt.Errorf("the ledger handed over does not verify: %w", errors.Join(errs...))
+		}
+		return nil
+	}
+	if err := recv(add); err != nil {
 		return nil, err
 	}
-	if _, errs := l.AddAll(rest); errors.Join(errs...) != nil {
-		return nil, fmt.Errorf("the ledger handed over does not verify: %w", errors.Join(errs...))
+	if l == nil {
+		return nil, errors.New("the ledger handed over has no genesis")
 	}
 	if err := check(l.State()); err != nil {
 		return nil, err

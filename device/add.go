@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -79,6 +81,7 @@ func Add(ctx context.Context, n *coconet.Node, code string) (Info, error) {
 
 // handOver connects to the device's claim host and gives it the ledger.
 func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, ClaimTimeout)
 	defer cancel()
 	h := n.Internal().Host()
@@ -88,39 +91,63 @@ func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error 
 	}
 	s, err := h.NewStream(ctx, pid, Protocol)
 	if err != nil {
-		return fmt.Errorf("the device does not take claims (already claimed? it shows a code only until then): %w", err)
+		return fmt.Errorf("the device does not take claims (already claimed? it shows a code only until then; or it runs another version of coconet): %w", err)
 	}
 	defer s.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
 	}
+	r := bufio.NewReader(s)
 	if err := writeFrame(s, claimProof{Proof: Proof(c.Secret, h.ID(), pid)}); err != nil {
 		return fmt.Errorf("send the claim to the device: %w", err)
 	}
 	var rep claimReply
-	if err := readFrame(s, &rep, maxFrame); err != nil {
+	if err := readFrame(r, &rep, maxReplyFrame); err != nil {
 		return fmt.Errorf("the device did not answer: %w", err)
 	}
 	if !rep.OK {
 		return fmt.Errorf("the device refused: %s", rep.Error)
 	}
-	var req claimLedger
-	for _, o := range n.Ledger().Ops() {
-		req.Ops = append(req.Ops, o.Marshal())
-	}
+	var cp claimPeers
 	self, _ := ma.NewMultiaddr("/p2p/" + h.ID().String())
 	for _, a := range h.Addrs() {
-		req.Peers = append(req.Peers, a.Encapsulate(self).Bytes())
+		if len(cp.Peers) < maxClaimPeers {
+			cp.Peers = append(cp.Peers, a.Encapsulate(self).Bytes())
+		}
 	}
-	if err := writeFrame(s, req); err != nil {
-		return fmt.Errorf("send the ledger to the device: %w", err)
+	if err := writeFrame(s, cp); err != nil {
+		return fmt.Errorf("send the claim to the device: %w", err)
 	}
-	rep = claimReply{}
-	if err := readFrame(s, &rep, maxFrame); err != nil {
-		return fmt.Errorf("the device did not answer: %w", err)
+	// The ledger, in chunks, each with its own deadline: the device
+	// verifies and stores one before it reads the next. Its answer is read
+	// meanwhile: a device that refuses the ledger half-way says why and
+	// stops reading, and the sending stops.
+	end := start.Add(claimMax)
+	s.SetReadDeadline(end)
+	answer := make(chan error, 1)
+	go func() {
+		var rep claimReply
+		err := readFrame(r, &rep, maxReplyFrame)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("the device did not answer: %w", err)
+		case !rep.OK:
+			err = fmt.Errorf("the device refused: %s", rep.Error)
+		}
+		if err != nil {
+			s.SetWriteDeadline(time.Now()) // unblock the sending
+		}
+		answer <- err
+	}()
+	sendErr := node.SendOps(&renewingWriter{s: s, end: end}, n.Ledger().Ops())
+	if sendErr != nil {
+		s.SetReadDeadline(time.Now().Add(time.Second)) // an answer already sent is read at once
 	}
-	if !rep.OK {
-		return fmt.Errorf("the device refused: %s", rep.Error)
+	if err := <-answer; err != nil {
+		return err
+	}
+	if sendErr != nil {
+		return fmt.Errorf("send the ledger to the device: %w", sendErr)
 	}
 	// The claim host goes away now, and its addresses with it: the device's
 	// node, on ports of its own, connects to us (it has our addresses), and
@@ -129,6 +156,21 @@ func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error 
 	h.Network().ClosePeer(pid)
 	h.Peerstore().ClearAddrs(pid)
 	return nil
+}
+
+// renewingWriter gives each write (a frame) claimIdle, never past end.
+type renewingWriter struct {
+	s   network.Stream
+	end time.Time
+}
+
+func (w *renewingWriter) Write(b []byte) (int, error) {
+	dl := time.Now().Add(claimIdle)
+	if w.end.Before(dl) {
+		dl = w.end
+	}
+	w.s.SetWriteDeadline(dl)
+	return w.s.Write(b)
 }
 
 // Find resolves a device of st by name (any case) or peer ID.

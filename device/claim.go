@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -30,11 +31,10 @@ import (
 	"github.com/coconet/coconet/node"
 )
 
-// Protocol is the claim protocol's libp2p protocol ID.
-const Protocol = protocol.ID("/coco/claim/1.0.0")
-
-// maxFrame bounds one frame of the claim protocol (the whole ledger).
-const maxFrame = 64 << 20
+// Protocol is the claim protocol's libp2p protocol ID. Version 2 streams
+// the ledger in chunks (version 1 sent it in one frame of up to 64 MiB,
+// which the device allocated before reading it).
+const Protocol = protocol.ID("/coco/claim/2.0.0")
 
 const proofDomain = "coconet/claim/v1"
 
@@ -51,22 +51,46 @@ func Proof(secret [SecretSize]byte, owner, device peer.ID) []byte {
 	return m.Sum(nil)
 }
 
-// The claim protocol: the owner sends a claimProof; the device answers a
-// claimReply (OK: go on); the owner sends the claimLedger; the device
-// answers a claimReply. The ledger, the large part, is read only from a peer
-// that proved the secret: anyone who can reach the claim host can send the
-// first frame, bounded to maxProofFrame bytes.
+// The claim protocol:
+//
+//	owner → device: claimProof (a CBOR frame of at most maxProofFrame bytes)
+//	device → owner: claimReply (OK: go on)
+//	owner → device: claimPeers (the owner node's own addresses, a CBOR
+//	                frame; the device keeps no address of another node)
+//	owner → device: the ledger, genesis first, as node.SendOps writes it:
+//	                chunks of at most 1 MiB, each verified and stored by
+//	                the device before the next is read
+//	device → owner: claimReply
+//
+// CBOR frames are a 4-byte big-endian length and the body; their limits
+// are small (the largest, claimPeers, 16 KiB). The ledger, the large part,
+// is read only from a peer that proved the secret (anyone who can reach the
+// claim host can send the first frame), into buffers that grow as bytes
+// arrive, and at most maxClaimLedger bytes of it.
 type claimProof struct {
 	Proof []byte `cbor:"1,keyasint"`
 }
 
-type claimLedger struct {
-	Ops   [][]byte `cbor:"1,keyasint"`
-	Peers [][]byte `cbor:"2,keyasint,omitempty"` // binary multiaddrs ending in /p2p/ID
+type claimPeers struct {
+	Peers [][]byte `cbor:"1,keyasint,omitempty"` // binary multiaddrs ending in /p2p/ID
 }
 
-// maxProofFrame bounds the first frame of a claim.
-const maxProofFrame = 256
+// Limits of the claim protocol's frames.
+const (
+	maxProofFrame = 256
+	maxReplyFrame = 4 << 10
+	maxPeersFrame = 16 << 10
+	maxClaimPeers = 64 // addresses in claimPeers
+)
+
+// maxClaimLedger bounds the bytes of ledger one claim hands over, and
+// claimIdle the wait for each chunk of it (the whole claim takes at most
+// claimMax).
+var (
+	maxClaimLedger int64 = 1 << 30
+	claimIdle            = 30 * time.Second
+	claimMax             = 10 * time.Minute
+)
 
 type claimReply struct {
 	OK    bool   `cbor:"1,keyasint,omitempty"`
@@ -80,13 +104,12 @@ func writeFrame(w io.Writer, v any) error {
 	}
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
+	_, err = w.Write(append(hdr[:], b...))
 	return err
 }
 
+// readFrame reads one CBOR frame of at most max bytes (a small limit: the
+// body is allocated at its declared length) into v.
 func readFrame(r io.Reader, v any, max uint32) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -94,13 +117,35 @@ func readFrame(r io.Reader, v any, max uint32) error {
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n > max {
-		return fmt.Errorf("frame of %d bytes, more than %d", n, max)
+		return fmt.Errorf("%w: a claim frame of %d bytes, more than the %d allowed", node.ErrFrameTooLarge, n, max)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
 	return cbor.Unmarshal(b, v)
+}
+
+// ledgerReader reads a handed-over ledger from r, at most max bytes of it.
+type ledgerReader struct {
+	max int64
+	lr  *io.LimitedReader
+	r   *bufio.Reader
+}
+
+func newLedgerReader(r io.Reader, max int64) *ledgerReader {
+	lr := &io.LimitedReader{R: r, N: max}
+	return &ledgerReader{max: max, lr: lr, r: bufio.NewReader(lr)}
+}
+
+// recv reads the ledger's chunks, giving each to add (node.RecvOps); a
+// ledger over max bytes fails with node.ErrLedgerTooLarge.
+func (l *ledgerReader) recv(add func([]*ledger.Op) error) error {
+	err := node.RecvOps(l.r, add)
+	if err != nil && l.lr.N == 0 {
+		return fmt.Errorf("%w: more than the %d bytes a claim hands over", node.ErrLedgerTooLarge, l.max)
+	}
+	return err
 }
 
 // Record is the value of a device's record in ledger.TableDevice (JSON),
@@ -138,11 +183,13 @@ type Claimer struct {
 	host host.Host
 	done chan Claimed
 
-	limit *limiter // claim tries per peer and per address
+	limit     *limiter // claim tries per peer and per address
+	maxLedger int64    // maxClaimLedger when the claim host started
 
-	mu      sync.Mutex
-	secret  [SecretSize]byte
-	claimed bool
+	mu       sync.Mutex
+	secret   [SecretSize]byte
+	claimed  bool
+	claiming bool // a claim's ledger is being handed over
 }
 
 // NewClaimer starts a claim host with the device key of cfg.Home's seed.
@@ -173,7 +220,7 @@ func NewClaimer(cfg ClaimerConfig) (*Claimer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device: start claim host: %w", err)
 	}
-	c := &Claimer{cfg: cfg, host: h, done: make(chan Claimed, 1), secret: newSecret(), limit: newLimiter(nil)}
+	c := &Claimer{cfg: cfg, host: h, done: make(chan Claimed, 1), secret: newSecret(), limit: newLimiter(nil), maxLedger: maxClaimLedger}
 	copy(c.key[:], dk.Public().(ed25519.PublicKey))
 	h.SetStreamHandler(Protocol, c.handle)
 	return c, nil
@@ -210,7 +257,8 @@ func (c *Claimer) Close() error { return c.host.Close() }
 
 func (c *Claimer) handle(s network.Stream) {
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(time.Minute))
+	start := time.Now()
+	s.SetDeadline(start.Add(time.Minute))
 	from := s.Conn().RemotePeer()
 	// Limited before anything is read: a stranger's tries cost a map
 	// lookup, and the code never changes because of them.
@@ -235,12 +283,30 @@ func (c *Claimer) handle(s network.Stream) {
 		s.Reset()
 		return
 	}
-	var req claimLedger
-	if err := readFrame(s, &req, maxFrame); err != nil {
+	lr := newLedgerReader(s, c.maxLedger)
+	var cp claimPeers
+	if err := readFrame(lr.r, &cp, maxPeersFrame); err != nil {
+		c.cfg.Logf("device: claim by %s: %v", from.ShortString(), err)
 		s.Reset()
 		return
 	}
-	cl, err := c.claim(from, &req)
+	// From here on, a deadline per chunk of the ledger.
+	end := start.Add(claimMax)
+	renew := func() {
+		if dl := time.Now().Add(claimIdle); dl.Before(end) {
+			s.SetDeadline(dl)
+		} else {
+			s.SetDeadline(end)
+		}
+	}
+	renew()
+	cl, err := c.claim(from, cp.Peers, func(add func([]*ledger.Op) error) error {
+		return lr.recv(func(ops []*ledger.Op) error {
+			renew()
+			return add(ops)
+		})
+	})
+	renew()
 	if err != nil {
 		c.cfg.Logf("device: claim by %s refused: %v", from.ShortString(), err)
 		writeFrame(s, claimReply{Error: err.Error()})
@@ -256,39 +322,57 @@ func (c *Claimer) handle(s network.Stream) {
 	c.done <- cl
 }
 
+// errClaimed and errClaiming refuse a claim after one succeeded or while
+// one runs.
+var (
+	errClaimed  = errors.New("this device was just claimed")
+	errClaiming = errors.New("this device is being claimed right now")
+)
+
 // checkProof checks that from holds the code's secret. A wrong proof
 // changes nothing: the limiter bounds how often anyone may try.
 func (c *Claimer) checkProof(from peer.ID, proof []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.claimed {
-		return errors.New("this device was just claimed")
-	}
-	if !hmac.Equal(proof, Proof(c.secret, from, c.host.ID())) {
+	switch {
+	case c.claimed:
+		return errClaimed
+	case c.claiming:
+		return errClaiming
+	case !hmac.Equal(proof, Proof(c.secret, from, c.host.ID())):
 		return ErrWrongCode
 	}
 	return nil
 }
 
-// claim verifies and stores the ledger of a peer that proved the secret.
-func (c *Claimer) claim(from peer.ID, req *claimLedger) (Claimed, error) {
+// claim verifies and stores the ledger, which recv hands over in chunks,
+// of a peer that proved the secret; one claim runs at a time.
+func (c *Claimer) claim(from peer.ID, rawPeers [][]byte, recv func(add func([]*ledger.Op) error) error) (Claimed, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.claimed {
-		return Claimed{}, errors.New("this device was just claimed")
+	switch {
+	case c.claimed:
+		c.mu.Unlock()
+		return Claimed{}, errClaimed
+	case c.claiming:
+		c.mu.Unlock()
+		return Claimed{}, errClaiming
 	}
-	ops := make([]*ledger.Op, 0, len(req.Ops))
-	for _, b := range req.Ops {
-		o, err := ledger.Unmarshal(b)
-		if err != nil {
-			return Claimed{}, fmt.Errorf("bad ledger operation: %w", err)
-		}
-		ops = append(ops, o)
-	}
+	c.claiming = true
+	c.mu.Unlock()
+	ok := false
+	defer func() {
+		c.mu.Lock()
+		c.claiming, c.claimed = false, ok
+		c.mu.Unlock()
+	}()
 	var peers []peer.AddrInfo
-	for _, b := range req.Peers {
+	for i, b := range rawPeers {
+		if i >= maxClaimPeers {
+			break
+		}
+		// Only the claiming node's own addresses: it names no other node.
 		if a, err := ma.NewMultiaddrBytes(b); err == nil {
-			if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil {
+			if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil && ai.ID == from {
 				peers = append(peers, *ai)
 			}
 		}
@@ -317,10 +401,10 @@ func (c *Claimer) claim(from peer.ID, req *claimLedger) (Claimed, error) {
 		}
 		return nil
 	}
-	if _, err := coconet.AdoptNetwork(c.cfg.Home, ops, peers, check); err != nil {
+	if _, err := coconet.AdoptNetwork(c.cfg.Home, recv, peers, check); err != nil {
 		return Claimed{}, err
 	}
-	c.claimed = true
+	ok = true
 	return cl, nil
 }
 

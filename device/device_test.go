@@ -239,7 +239,7 @@ func TestClaimHostStranger(t *testing.T) {
 		s.Write(junk)
 		s.CloseWrite()
 		var rep claimReply
-		if err := readFrame(s, &rep, maxFrame); err == nil && rep.OK {
+		if err := readFrame(s, &rep, maxReplyFrame); err == nil && rep.OK {
 			t.Fatalf("junk %x: the device answered OK", junk)
 		}
 		s.Close()

@@ -48,7 +48,7 @@ func tryClaim(ctx context.Context, t *testing.T, h host.Host, c *Claimer) string
 		t.Fatal(err)
 	}
 	var rep claimReply
-	if err := readFrame(s, &rep, maxFrame); err != nil {
+	if err := readFrame(s, &rep, maxReplyFrame); err != nil {
 		t.Fatalf("reading the device's answer: %v", err)
 	}
 	if rep.OK {

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -30,9 +31,10 @@ import (
 // holding the code is the proof. Then:
 //
 //	joiner → member: joinRequest (user, name, node key, signed by the user key)
-//	member → joiner: joinReply (member addresses, or an error), then the
-//	                 ledger in chunks (opChunk, as in sync); the joiner
-//	                 verifies every op as it builds its log
+//	member → joiner: joinReply (the signed peer records of the member and
+//	                 of the member nodes it is connected to, or an error),
+//	                 then the ledger in chunks (opChunk, as in sync); the
+//	                 joiner verifies every op as it builds its log
 //	joiner → member: joinRedeem: the invite key's signature over
 //	                 ledger.RedeemSigningBytes for the invite the joiner
 //	                 found in the ledger (none if already a member)
@@ -46,6 +48,13 @@ import (
 // The invite is used only by the add_user the member appends on the
 // redeem: a joiner that leaves before it (or cannot take the ledger) leaves
 // the invite as it was.
+//
+// The joiner keeps, for later, the addresses of the code (those it dialled)
+// for the member it joined through, and for every node of the reply only
+// the addresses that node signed itself, as in pex: a record signed by the
+// node it names, for that same ID, of at most maxPexAddrs addresses, and
+// only for member nodes of the ledger it received. A member cannot make a
+// new member dial an address of its choosing under another node's ID.
 type joinRequest struct {
 	User identity.UserID `json:"user"`
 	Name string          `json:"name"`
@@ -75,10 +84,16 @@ type joinDone struct {
 	Error string `json:"error,omitempty"`
 }
 
+// addrInfo is a member node in a joinReply: its own signed peer record
+// (a record.Envelope holding a peer.PeerRecord, as in pex).
 type addrInfo struct {
-	ID    peer.ID  `json:"id"`
-	Addrs []string `json:"addrs"`
+	ID     peer.ID `json:"id"`
+	Record []byte  `json:"record,omitempty"`
 }
+
+// maxJoinPeerRecords bounds the bytes of records in one joinReply (read
+// with a limit of 1 MiB; records are base64 in JSON).
+const maxJoinPeerRecords = 512 << 10
 
 func joinSigningBytes(net ledger.NetworkID, inviteKey [32]byte, r *joinRequest) []byte {
 	b := []byte("coconet/join/v2\x00")
@@ -247,25 +262,106 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// memberAddrs lists this node (with its relay addresses) and the member
-// nodes it is connected to.
+// memberAddrs gives the signed peer records of this node and of the member
+// nodes it is connected to (at most maxPexPeers, maxJoinPeerRecords bytes
+// of records); a node that gave no record is left out, since a joiner would
+// take no address for it.
 func (n *Node) memberAddrs() []addrInfo {
-	out := []addrInfo{{ID: n.host.ID(), Addrs: addrStrings(append(n.host.Addrs(), n.relayAddrs()...))}}
+	var out []addrInfo
+	size := 0
+	add := func(p peer.ID, rec []byte) {
+		if rec == nil || len(out) >= maxPexPeers || size+len(rec) > maxJoinPeerRecords {
+			return
+		}
+		size += len(rec)
+		out = append(out, addrInfo{ID: p, Record: rec})
+	}
+	add(n.host.ID(), n.ownRecord())
 	for _, p := range n.host.Network().Peers() {
 		if m, _ := n.classify(p); m {
-			out = append(out, addrInfo{ID: p, Addrs: addrStrings(n.host.Peerstore().Addrs(p))})
+			rec, _ := n.peerRecord(p)
+			add(p, rec)
 		}
 	}
 	return out
 }
 
-func addrStrings(as []ma.Multiaddr) []string {
-	out := make([]string, 0, len(as))
-	for _, a := range as {
-		out = append(out, a.String())
+// ownRecord returns this node's signed peer record, marshalled, or nil.
+func (n *Node) ownRecord() []byte {
+	cab, ok := peerstore.GetCertifiedAddrBook(n.host.Peerstore())
+	if !ok {
+		return nil
+	}
+	env := cab.GetPeerRecord(n.host.ID())
+	if env == nil {
+		return nil
+	}
+	b, err := env.Marshal()
+	if err != nil || len(b) > maxPexRecord {
+		return nil
+	}
+	return b
+}
+
+// joinPeers is what a joiner keeps of a join reply's member nodes: first
+// the inviting node with the addresses of the code (which the joiner
+// dialled), then, for each node the reply names, the addresses of its
+// first record signed by itself (pexRecord), if the ledger st lists it as
+// a member node (the inviter's own record adds to the code's addresses).
+// Every other entry is dropped, and logged with the reason.
+func joinPeers(in []addrInfo, inviter peer.AddrInfo, st *ledger.State, logf func(string, ...any)) []peer.AddrInfo {
+	out := []peer.AddrInfo{{ID: inviter.ID, Addrs: inviter.Addrs}}
+	taken := map[peer.ID]bool{}
+	var dropped []string
+	for i, p := range in {
+		if i >= maxPexPeers {
+			dropped = append(dropped, fmt.Sprintf("%d more nodes than the %d taken", len(in)-i, maxPexPeers))
+			break
+		}
+		if taken[p.ID] {
+			continue
+		}
+		addrs, err := signedAddrs(p.ID, p.Record)
+		if err == nil && p.ID != inviter.ID && !isMemberNode(st, p.ID) {
+			err = errNotMemberNode
+		}
+		if err != nil {
+			dropped = append(dropped, fmt.Sprintf("%s: %v", p.ID.ShortString(), err))
+			continue
+		}
+		taken[p.ID] = true
+		if p.ID == inviter.ID {
+			out[0].Addrs = ma.Unique(append(out[0].Addrs, addrs...))
+		} else {
+			out = append(out, peer.AddrInfo{ID: p.ID, Addrs: addrs})
+		}
+	}
+	if len(dropped) > 0 {
+		logf("join: dropped addresses %s named for %d node(s): %s", inviter.ID.ShortString(), len(dropped), summarizeDropped(dropped))
 	}
 	return out
 }
+
+// signedAddrs returns the addresses of b, a peer record signed by id itself
+// (pexRecord).
+func signedAddrs(id peer.ID, b []byte) ([]ma.Multiaddr, error) {
+	env, err := pexRecord(id, b)
+	if err != nil {
+		return nil, err
+	}
+	r, err := env.Record()
+	if err != nil {
+		return nil, fmt.Errorf("bad peer record: %w", err)
+	}
+	return r.(*peer.PeerRecord).Addrs, nil
+}
+
+func isMemberNode(st *ledger.State, id peer.ID) bool {
+	k, err := KeyOf(id)
+	return err == nil && st.IsMemberNode(k)
+}
+
+var errNotMemberNode = errors.New("not a member node in the ledger")
 
 // JoinConfig says who joins, with which code, and where the ledger goes.
 type JoinConfig struct {
@@ -339,13 +435,6 @@ func Join(ctx context.Context, cfg JoinConfig) (*ledger.Log, []peer.AddrInfo, er
 
 	log, peers, err := joinVia(ctx, h, ai, cfg, netID, ikey)
 	if err == nil {
-		// The inviter's relay addresses from the code, so this user's
-		// node can reach it through a control plane too.
-		for i := range peers {
-			if peers[i].ID == ai.ID {
-				peers[i].Addrs = ma.Unique(append(peers[i].Addrs, relayOnly(ai.Addrs)...))
-			}
-		}
 		return log, peers, nil
 	}
 	var je *JoinError
@@ -428,16 +517,6 @@ func joinTargets(c *invite.Code) (ai peer.AddrInfo, ndirect, nrelay int) {
 		}
 	}
 	return ai, ndirect, nrelay
-}
-
-func relayOnly(addrs []ma.Multiaddr) []ma.Multiaddr {
-	var out []ma.Multiaddr
-	for _, a := range addrs {
-		if isRelayAddr(a) {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // unreachable is a failure to connect to the inviting node.
@@ -559,12 +638,14 @@ func joinVia(ctx context.Context, h host.Host, ai peer.AddrInfo, cfg JoinConfig,
 	if rep.Error != "" {
 		return nil, nil, refused(rep.Error)
 	}
-	log, peers, err := joinAccepted(c, cfg, netID, ikey, &req, &rep)
+	log, err := joinAccepted(c, cfg, netID, ikey, &req)
 	var je *JoinError
 	if err != nil && !errors.As(err, &je) {
-		err = &broken{err}
+		return nil, nil, &broken{err}
+	} else if err != nil {
+		return nil, nil, err
 	}
-	return log, peers, err
+	return log, joinPeers(rep.Peers, ai, log.State(), cfg.Logf), nil
 }
 
 // broken is a join that failed after the member accepted the code.
@@ -575,13 +656,13 @@ func (e *broken) Unwrap() error { return e.err }
 
 // joinAccepted is the joiner's side of a join after the member accepted
 // the request: take the ledger, redeem, certify the node.
-func joinAccepted(c *conn, cfg JoinConfig, netID ledger.NetworkID, ikey ed25519.PrivateKey, req *joinRequest, rep *joinReply) (*ledger.Log, []peer.AddrInfo, error) {
+func joinAccepted(c *conn, cfg JoinConfig, netID ledger.NetworkID, ikey ed25519.PrivateKey, req *joinRequest) (*ledger.Log, error) {
 	refused := func(why string) error { return &JoinError{Network: cfg.Code.NetName, Reason: why} }
 	userKey := cfg.Seed.UserKey()
 	nodeKey := cfg.Seed.NodeKey(netID, cfg.App)
 	log, err := recvLedger(c, filepath.Join(cfg.Dir, "ledger"), netID, cfg.Logf)
 	if err != nil {
-		return nil, nil, fmt.Errorf("join: receive the ledger: %w", err)
+		return nil, fmt.Errorf("join: receive the ledger: %w", err)
 	}
 
 	// Redeem the invite the code names, if it is still good by our clock.
@@ -590,29 +671,29 @@ func joinAccepted(c *conn, cfg JoinConfig, netID ledger.NetworkID, ikey ed25519.
 		inv, ok := log.State().InviteByKey(pubOf(ikey))
 		switch {
 		case !ok:
-			return nil, nil, refused("the member's ledger does not hold this invite")
+			return nil, refused("the member's ledger does not hold this invite")
 		case inv.Role != ledger.Role(cfg.Code.Role):
-			return nil, nil, refused(fmt.Sprintf("the ledger gives this invite the role %s, the code says %s", inv.Role, ledger.Role(cfg.Code.Role)))
+			return nil, refused(fmt.Sprintf("the ledger gives this invite the role %s, the code says %s", inv.Role, ledger.Role(cfg.Code.Role)))
 		case cfg.Now().Unix() > inv.Expires:
-			return nil, nil, refused(fmt.Sprintf("invite %s expired at %s", inv.ID.Short(), time.Unix(inv.Expires, 0).UTC().Format(time.RFC3339)))
+			return nil, refused(fmt.Sprintf("invite %s expired at %s", inv.ID.Short(), time.Unix(inv.Expires, 0).UTC().Format(time.RFC3339)))
 		}
 		red.Sig = ledger.SignRedeem(ikey, netID, inv.ID, req.User, inv.Role)
 	}
 	if err := c.write(red); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var added joinAdded
 	if err := c.read(&added, 64<<10); err != nil {
-		return nil, nil, fmt.Errorf("join: member did not answer the redeem: %w", err)
+		return nil, fmt.Errorf("join: member did not answer the redeem: %w", err)
 	}
 	if added.Error != "" {
-		return nil, nil, refused(added.Error)
+		return nil, refused(added.Error)
 	}
 	if err := c.recvOps(maxLedgerOps, func(ops []*ledger.Op) error { addJoined(log, ops, cfg.Logf); return nil }); err != nil {
-		return nil, nil, fmt.Errorf("join: receive the new operations: %w", err)
+		return nil, fmt.Errorf("join: receive the new operations: %w", err)
 	}
 	if log.State().Role(req.User) == ledger.RoleNone {
-		return nil, nil, errors.New("join: the member did not add this user")
+		return nil, errors.New("join: the member did not add this user")
 	}
 
 	// Certify this user's node, with the node key's proof of possession.
@@ -626,31 +707,21 @@ func joinAccepted(c *conn, cfg JoinConfig, netID ledger.NetworkID, ikey ed25519.
 			NodeSig:     ledger.SignNodeProof(nodeKey, netID, req.User),
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("join: certify node: %w", err)
+			return nil, fmt.Errorf("join: certify node: %w", err)
 		}
 		jn.Op = op.Marshal()
 	}
 	if err := c.write(jn); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var done joinDone
 	if err := c.read(&done, 64<<10); err != nil {
-		return nil, nil, fmt.Errorf("join: member did not confirm the node: %w", err)
+		return nil, fmt.Errorf("join: member did not confirm the node: %w", err)
 	}
 	if done.Error != "" {
-		return nil, nil, refused(done.Error)
+		return nil, refused(done.Error)
 	}
-	var peers []peer.AddrInfo
-	for _, p := range rep.Peers {
-		ai := peer.AddrInfo{ID: p.ID}
-		for _, a := range p.Addrs {
-			if m, err := ma.NewMultiaddr(a); err == nil {
-				ai.Addrs = append(ai.Addrs, m)
-			}
-		}
-		peers = append(peers, ai)
-	}
-	return log, peers, nil
+	return log, nil
 }
 
 // recvLedger builds, in dir, the log of network netID from chunks of ops

@@ -691,17 +691,12 @@ func TestSizeErrorsNamed(t *testing.T) {
 		}
 		writeFrame(&b, ch)
 	}
-	f := rawFrames{bufio.NewReader(&b)}
+	f := rawFrames{r: bufio.NewReader(&b)}
 	err = recvOps(f, 2*len(al.Ops()), func([]*ledger.Op) error { return nil })
 	if !errors.Is(err, ErrLedgerTooLarge) || !strings.Contains(err.Error(), "ledger too large") {
 		t.Errorf("recvOps past its limit = %v, want ErrLedgerTooLarge", err)
 	}
 }
-
-// rawFrames reads frames from a reader, without deadlines.
-type rawFrames struct{ r *bufio.Reader }
-
-func (f rawFrames) read(v any, max int) error { return readFrame(f.r, v, max) }
 
 // FuzzChunks feeds peer bytes to the chunk readers of sync and join: they
 // never give more ops or IDs than their limit, nor an op that does not
@@ -728,7 +723,7 @@ func FuzzChunks(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const max = 4
 		n := 0
-		recvOps(rawFrames{bufio.NewReader(bytes.NewReader(data))}, max, func(ops []*ledger.Op) error {
+		recvOps(rawFrames{r: bufio.NewReader(bytes.NewReader(data))}, max, func(ops []*ledger.Op) error {
 			for _, op := range ops {
 				if op == nil {
 					t.Fatal("recvOps gave a nil op")
@@ -741,7 +736,7 @@ func FuzzChunks(f *testing.F) {
 			t.Fatalf("recvOps gave %d ops, limit %d", n, max)
 		}
 		n = 0
-		recvIDs(rawFrames{bufio.NewReader(bytes.NewReader(data))}, max, func(ledger.ID) { n++ })
+		recvIDs(rawFrames{r: bufio.NewReader(bytes.NewReader(data))}, max, func(ledger.ID) { n++ })
 		if n > max {
 			t.Fatalf("recvIDs gave %d IDs, limit %d", n, max)
 		}

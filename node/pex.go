@@ -192,12 +192,7 @@ func (n *Node) askPex(p peer.ID) {
 		}
 	}
 	if len(dropped) > 0 {
-		more := ""
-		if len(dropped) > 3 {
-			more = fmt.Sprintf("; and %d more", len(dropped)-3)
-			dropped = dropped[:3]
-		}
-		n.cfg.Logf("pex: dropped addresses %s named for %d member node(s): %s%s", p.ShortString(), len(dropped), strings.Join(dropped, "; "), more)
+		n.cfg.Logf("pex: dropped addresses %s named for %d member node(s): %s", p.ShortString(), len(dropped), summarizeDropped(dropped))
 	}
 	if learned > 0 {
 		n.kickReconnect()
@@ -229,6 +224,14 @@ func pexRecord(id peer.ID, b []byte) (*record.Envelope, error) {
 		return nil, fmt.Errorf("the record names %d addresses, more than %d", len(rec.Addrs), maxPexAddrs)
 	}
 	return env, nil
+}
+
+// summarizeDropped joins the first five reasons and counts the others.
+func summarizeDropped(dropped []string) string {
+	if len(dropped) > 5 {
+		return fmt.Sprintf("%s; and %d more", strings.Join(dropped[:5], "; "), len(dropped)-5)
+	}
+	return strings.Join(dropped, "; ")
 }
 
 var (

@@ -164,7 +164,14 @@ func (c *conn) read(v any, max int) error {
 
 // sendOps writes ops (in canonical order) for which skip is false, in
 // chunks; the last chunk says so.
-func (c *conn) sendOps(ops []*ledger.Op, skip func(i int) bool) error {
+func (c *conn) sendOps(ops []*ledger.Op, skip func(i int) bool) error { return sendOps(c, ops, skip) }
+
+// frameWriter writes one frame of v.
+type frameWriter interface {
+	write(v any) error
+}
+
+func sendOps(c frameWriter, ops []*ledger.Op, skip func(i int) bool) error {
 	var ch opChunk
 	size := 0
 	for i, op := range ops {
@@ -188,6 +195,35 @@ func (c *conn) sendOps(ops []*ledger.Op, skip func(i int) bool) error {
 // frameReader reads one frame of at most max bytes into v.
 type frameReader interface {
 	read(v any, max int) error
+}
+
+// rawFrames reads and writes frames on a reader and a writer, without
+// deadlines.
+type rawFrames struct {
+	r *bufio.Reader
+	w io.Writer
+}
+
+func (f rawFrames) read(v any, max int) error { return readFrame(f.r, v, max) }
+func (f rawFrames) write(v any) error         { return writeFrame(f.w, v) }
+
+// SendOps writes ops, in canonical order (a ledger's genesis first), as
+// join and sync do: in chunks of at most chunkOps ops or about chunkBytes
+// bytes, one frame each, the last chunk marked as such. It is for other
+// protocols that hand over a ledger (a device's claim); RecvOps reads it.
+func SendOps(w io.Writer, ops []*ledger.Op) error {
+	return sendOps(rawFrames{w: w}, ops, nil)
+}
+
+// RecvOps reads what SendOps wrote, up to the last chunk, and gives each
+// chunk's ops to add as they arrive, so the reader never holds more than a
+// chunk it has not added. A frame's buffer grows as its bytes arrive, never
+// to a declared length; a frame over the chunk limit (1 MiB) fails with
+// ErrFrameTooLarge, more ops than an exchange carries with
+// ErrLedgerTooLarge. Ops are decoded, not verified: add verifies them (a
+// ledger.Log's AddAll does).
+func RecvOps(r *bufio.Reader, add func([]*ledger.Op) error) error {
+	return recvOps(rawFrames{r: r}, maxLedgerOps, add)
 }
 
 // recvOps reads chunks of ops up to the last one, at most max ops in all,
