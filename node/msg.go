@@ -13,7 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 )
@@ -106,7 +106,7 @@ func (n *Node) relayLimit(p peer.ID) error {
 	ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
 	defer cancel()
 	if u, err := n.Usage(ctx); err == nil && u.Exceeded != "" {
-		return &control.LimitError{Limit: control.LimitBytes, Used: u.Bytes, Max: u.LimitBytes, Msg: u.Exceeded}
+		return &controlproto.LimitError{Limit: controlproto.LimitBytes, Used: u.Bytes, Max: u.LimitBytes, Msg: u.Exceeded}
 	}
 	return nil
 }
