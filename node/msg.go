@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/dialerr"
 	"github.com/coconet/coconet/ledger"
 )
 
@@ -48,7 +48,7 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if strings.Contains(err.Error(), "gated") {
+		if dialerr.Refused(err) {
 			return fmt.Errorf("%w (%v)", ErrRefused, err)
 		}
 		return n.offline(p, err)
