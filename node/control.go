@@ -146,7 +146,7 @@ func (n *Node) addrsFactory(addrs []ma.Multiaddr) []ma.Multiaddr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, cp := range n.controls {
-		if cp.observed != nil && !strings.Contains(cp.observed.String(), "p2p-circuit") {
+		if cp.observed != nil && !isRelayAddr(cp.observed) {
 			addrs = append(addrs, cp.observed)
 		}
 	}
