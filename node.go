@@ -15,7 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
@@ -286,7 +286,7 @@ func RemoveMember(l *ledger.Log, id *identity.Identity, member string) (*ledger.
 
 // Usage reports the network's control-plane usage this month, as the first
 // reachable control plane counts it.
-func (n *Node) Usage(ctx context.Context) (control.Usage, error) { return n.n.Usage(ctx) }
+func (n *Node) Usage(ctx context.Context) (controlproto.Usage, error) { return n.n.Usage(ctx) }
 
 // ControlStatus tells, per control plane, whether the node is connected,
 // registered and holds a relay slot.

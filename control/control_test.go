@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
 	"github.com/coconet/coconet/node"
@@ -30,7 +31,7 @@ func lookupIDs(t *testing.T, n *node.Node, srv *control.Server) ([]peer.ID, erro
 	if p == nil {
 		return nil, errors.New("no proof")
 	}
-	infos, err := control.Lookup(ctx, n.Host(), srv.ID(), p.Marshal())
+	infos, err := controlproto.Lookup(ctx, n.Host(), srv.ID(), p.Marshal())
 	var ids []peer.ID
 	for _, ai := range infos {
 		ids = append(ids, ai.ID)
@@ -114,10 +115,10 @@ func TestNonMembersRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, tt := range tests {
-		if infos, err := control.Lookup(ctx, h, srv.ID(), tt.proof); !errors.Is(err, control.ErrUnauthorized) {
+		if infos, err := controlproto.Lookup(ctx, h, srv.ID(), tt.proof); !errors.Is(err, controlproto.ErrUnauthorized) {
 			t.Errorf("%s: Lookup = %v, %v; want ErrUnauthorized", tt.name, infos, err)
 		}
-		if _, err := control.GetUsage(ctx, h, srv.ID(), tt.proof); !errors.Is(err, control.ErrUnauthorized) {
+		if _, err := controlproto.GetUsage(ctx, h, srv.ID(), tt.proof); !errors.Is(err, controlproto.ErrUnauthorized) {
 			t.Errorf("%s: GetUsage = %v; want ErrUnauthorized", tt.name, err)
 		}
 	}
@@ -126,7 +127,7 @@ func TestNonMembersRefused(t *testing.T) {
 	}
 	// A valid proof for another network sees that network only.
 	own := (&member.Proof{Genesis: og, Cert: member.IssueCert(other.seed.UserKey(), other.log.Network(), hk, other.id(), ledger.RoleOwner, now, 0)}).Marshal()
-	infos, err := control.Lookup(ctx, h, srv.ID(), own)
+	infos, err := controlproto.Lookup(ctx, h, srv.ID(), own)
 	if err != nil || len(infos) != 0 {
 		t.Errorf("Lookup(mallory's own network) = %v, %v; want no records and no error", infos, err)
 	}
@@ -174,10 +175,10 @@ func TestRevokedRefused(t *testing.T) {
 	waitFor(t, "bob's certificate to be refused", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err = control.Lookup(ctx, bn.Host(), srv.ID(), proof.Marshal())
-		return errors.Is(err, control.ErrUnauthorized)
+		_, err = controlproto.Lookup(ctx, bn.Host(), srv.ID(), proof.Marshal())
+		return errors.Is(err, controlproto.ErrUnauthorized)
 	})
-	if !errors.Is(err, control.ErrUnauthorized) || !strings.Contains(err.Error(), "revoked") {
+	if !errors.Is(err, controlproto.ErrUnauthorized) || !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("Lookup with a revoked certificate = %v, want ErrUnauthorized saying revoked", err)
 	}
 	ids, _ := lookupIDs(t, an, srv)
@@ -242,7 +243,7 @@ func TestOverQuota(t *testing.T) {
 		err = bn.SendTo(ctx, an.ID(), big)
 		cancel()
 	}
-	if !errors.Is(err, control.ErrLimit) || !strings.Contains(err.Error(), "larger plan") || !strings.Contains(err.Error(), "direct") {
+	if !errors.Is(err, controlproto.ErrLimit) || !strings.Contains(err.Error(), "larger plan") || !strings.Contains(err.Error(), "direct") {
 		t.Fatalf("SendTo over the relay past the limit = %v; want ErrLimit saying what to do", err)
 	}
 	t.Logf("over the limit: %v", err)
@@ -350,8 +351,8 @@ func TestOfflineRemovalRevoked(t *testing.T) {
 	waitFor(t, "bob's certificate to be refused", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err = control.Lookup(ctx, bn.Host(), srv.ID(), proof.Marshal())
-		return errors.Is(err, control.ErrUnauthorized)
+		_, err = controlproto.Lookup(ctx, bn.Host(), srv.ID(), proof.Marshal())
+		return errors.Is(err, controlproto.ErrUnauthorized)
 	})
 	if !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("Lookup with the removed member's certificate = %v, want refused as revoked", err)

@@ -16,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/x/rate"
+
+	"github.com/coconet/coconet/control/controlproto"
 )
 
 // Limits bound what anyone, before showing a membership proof, can make
@@ -141,12 +143,12 @@ func (l Limits) resourceManager(rl RelayLimits) (network.ResourceManager, error)
 		Protocol: map[protocol.ID]rcmgr.ResourceLimits{
 			// Above PendingRequests: strangers' streams are pushed out
 			// before this is reached.
-			Protocol: {
+			controlproto.Protocol: {
 				Streams: lv(l.ControlStreams), StreamsInbound: lv(l.ControlStreams), StreamsOutbound: lv(l.ControlStreams),
 			},
 		},
 		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
-			Protocol: {
+			controlproto.Protocol: {
 				Streams: lv(l.ControlStreamsPerPeer), StreamsInbound: lv(l.ControlStreamsPerPeer), StreamsOutbound: lv(l.ControlStreamsPerPeer),
 			},
 			// A peer's hop streams: its reservation and the circuits it

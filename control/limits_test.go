@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
@@ -62,11 +63,11 @@ func dialServer(ctx context.Context, h host.Host, s *Server) error {
 // declare opens a control stream and sends the start of a request that
 // declares 192 KiB; it returns the stream, open, or the error opening it.
 func declare(ctx context.Context, h host.Host, s *Server) (network.Stream, error) {
-	st, err := h.NewStream(ctx, s.ID(), Protocol)
+	st, err := h.NewStream(ctx, s.ID(), controlproto.Protocol)
 	if err != nil {
 		return nil, err
 	}
-	b := binary.AppendUvarint(nil, maxRequest)
+	b := binary.AppendUvarint(nil, controlproto.MaxRequest)
 	if _, err := st.Write(append(b, make([]byte, 64)...)); err != nil {
 		st.Reset()
 		return nil, err
@@ -87,7 +88,7 @@ func memberRegister(ctx context.Context, t *testing.T, s *Server) error {
 	if err := dialServer(ctx, h, s); err != nil {
 		return err
 	}
-	_, err = Register(ctx, h, s.ID(), proof, eb, time.Minute)
+	_, err = controlproto.Register(ctx, h, s.ID(), proof, eb, time.Minute)
 	return err
 }
 
@@ -117,10 +118,10 @@ func TestNoCountersForUnknownNetworks(t *testing.T) {
 		if err := dialServer(ctx, h, s); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Lookup(ctx, h, s.ID(), proof); err != nil {
+		if _, err := controlproto.Lookup(ctx, h, s.ID(), proof); err != nil {
 			t.Fatalf("Lookup = %v", err)
 		}
-		if _, err := GetUsage(ctx, h, s.ID(), proof); err != nil {
+		if _, err := controlproto.GetUsage(ctx, h, s.ID(), proof); err != nil {
 			t.Fatalf("GetUsage = %v", err)
 		}
 	}
@@ -262,7 +263,7 @@ func TestConnsPerIP(t *testing.T) {
 		if err := dialServer(ctx, h, s); err == nil {
 			// The dialer's handshake may finish before the listener
 			// refuses; a stream shows whether the connection stands.
-			if st, err := h.NewStream(ctx, s.ID(), Protocol); err == nil {
+			if st, err := h.NewStream(ctx, s.ID(), controlproto.Protocol); err == nil {
 				st.Reset()
 				ok++
 			}
@@ -279,18 +280,18 @@ func TestConnsPerIP(t *testing.T) {
 // TestReadFrameAllocatesAsBytesArrive: a frame that declares 192 KiB and
 // sends 10 bytes costs about 10 bytes, not 192 KiB.
 func TestReadFrameAllocatesAsBytesArrive(t *testing.T) {
-	msg := append(binary.AppendUvarint(nil, maxRequest), make([]byte, 10)...)
+	msg := append(binary.AppendUvarint(nil, controlproto.MaxRequest), make([]byte, 10)...)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i := 0; i < 100; i++ {
-		if _, err := readFrame(bufio.NewReaderSize(bytes.NewReader(msg), 64), maxRequest); err == nil {
+		if _, err := controlproto.ReadFrame(bufio.NewReaderSize(bytes.NewReader(msg), 64), controlproto.MaxRequest); err == nil {
 			t.Fatal("readFrame(short frame) = nil error")
 		}
 	}
 	runtime.ReadMemStats(&after)
 	if per := (after.TotalAlloc - before.TotalAlloc) / 100; per > 8<<10 {
-		t.Fatalf("readFrame of a frame declaring %d bytes and sending 10 allocated %d bytes, want it to allocate as bytes arrive", maxRequest, per)
+		t.Fatalf("readFrame of a frame declaring %d bytes and sending 10 allocated %d bytes, want it to allocate as bytes arrive", controlproto.MaxRequest, per)
 	}
 }
 
@@ -305,11 +306,11 @@ func TestPendingBytesPushOutLarge(t *testing.T) {
 		if err := dialServer(ctx, h, s); err != nil {
 			t.Fatal(err)
 		}
-		st, err := h.NewStream(ctx, s.ID(), Protocol)
+		st, err := h.NewStream(ctx, s.ID(), controlproto.Protocol)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Write(append(binary.AppendUvarint(nil, maxRequest), make([]byte, send)...)); err != nil {
+		if _, err := st.Write(append(binary.AppendUvarint(nil, controlproto.MaxRequest), make([]byte, send)...)); err != nil {
 			t.Fatal(err)
 		}
 		return st

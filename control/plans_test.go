@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
@@ -51,7 +52,7 @@ func TestLookupMakesNoHolder(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if u, err := control.GetUsage(ctx, n.h, srv.ID(), p); err != nil || u.Networks != 0 || u.Bytes != 0 {
+	if u, err := controlproto.GetUsage(ctx, n.h, srv.ID(), p); err != nil || u.Networks != 0 || u.Bytes != 0 {
 		t.Fatalf("GetUsage(unregistered network) = %+v, %v; want no networks and no bytes", u, err)
 	}
 	if err := reserve(t, n); err == nil {
@@ -68,11 +69,11 @@ func TestLookupMakesNoHolder(t *testing.T) {
 	m2 := secondNet(t, m, "second")
 	n2 := newRawNode(t, srv)
 	p2 := n2.proof(m2, m2.id(), ledger.RoleOwner, m2.seed.UserKey(), nil, time.Now())
-	if err := n2.register(t, p2); !errors.Is(err, control.ErrLimit) {
+	if err := n2.register(t, p2); !errors.Is(err, controlproto.ErrLimit) {
 		t.Fatalf("Register(second network) = %v, want ErrLimit (networks)", err)
 	}
 	rv := member.Revoke(m2.seed.UserKey(), nil, m2.log.Network(), member.RevokeNode, [32]byte{1}, time.Now())
-	if err := n2.revoke(t, p2, rv); !errors.Is(err, control.ErrLimit) {
+	if err := n2.revoke(t, p2, rv); !errors.Is(err, controlproto.ErrLimit) {
 		t.Fatalf("SendRevocation(second network) = %v, want ErrLimit (no network made through a revocation)", err)
 	}
 	if _, err := n2.lookup(t, p2); err != nil {
@@ -132,10 +133,10 @@ func TestOwnersAllowList(t *testing.T) {
 		t.Fatalf("Register(listed owner) = %v, want ok", err)
 	}
 	mp := mn.proof(mallory, mallory.id(), ledger.RoleOwner, mallory.seed.UserKey(), nil, time.Now())
-	if err := mn.register(t, mp); !errors.Is(err, control.ErrUnauthorized) || !strings.Contains(err.Error(), "operator") {
+	if err := mn.register(t, mp); !errors.Is(err, controlproto.ErrUnauthorized) || !strings.Contains(err.Error(), "operator") {
 		t.Fatalf("Register(unlisted owner) = %v, want ErrUnauthorized naming the operator's list", err)
 	}
-	if _, err := mn.lookup(t, mp); !errors.Is(err, control.ErrUnauthorized) {
+	if _, err := mn.lookup(t, mp); !errors.Is(err, controlproto.ErrUnauthorized) {
 		t.Fatalf("Lookup(unlisted owner) = %v, want ErrUnauthorized", err)
 	}
 	if err := reserve(t, mn); err == nil {

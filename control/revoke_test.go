@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
@@ -68,7 +69,7 @@ func (n *rawNode) registerTTL(ctx context.Context, proof []byte, ttl time.Durati
 		return err
 	}
 	eb, _ := env.Marshal()
-	_, err = control.Register(ctx, n.h, n.srv.ID(), proof, eb, ttl)
+	_, err = controlproto.Register(ctx, n.h, n.srv.ID(), proof, eb, ttl)
 	return err
 }
 
@@ -76,14 +77,14 @@ func (n *rawNode) lookup(t *testing.T, proof []byte) ([]peer.AddrInfo, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return control.Lookup(ctx, n.h, n.srv.ID(), proof)
+	return controlproto.Lookup(ctx, n.h, n.srv.ID(), proof)
 }
 
 func (n *rawNode) revoke(t *testing.T, proof []byte, rv *member.Revocation) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return control.SendRevocation(ctx, n.h, n.srv.ID(), proof, rv.Marshal())
+	return controlproto.SendRevocation(ctx, n.h, n.srv.ID(), proof, rv.Marshal())
 }
 
 // TestRemovedAdminCannotRevoke: an admin removed by the owner (revoked at
@@ -134,7 +135,7 @@ func TestRemovedAdminCannotRevoke(t *testing.T) {
 			member.Revoke(carol.seed.UserKey(), d, alice.log.Network(), member.RevokeNode, an.key, later)},
 	}
 	for _, a := range attacks {
-		if err := a.from.revoke(t, a.proof, a.rv); !errors.Is(err, control.ErrUnauthorized) {
+		if err := a.from.revoke(t, a.proof, a.rv); !errors.Is(err, controlproto.ErrUnauthorized) {
 			t.Errorf("%s: SendRevocation = %v, want ErrUnauthorized", a.name, err)
 		}
 	}
@@ -167,7 +168,7 @@ func TestAdminCannotRevokeOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := cn.revoke(t, cp, member.Revoke(carol.seed.UserKey(), d, alice.log.Network(), member.RevokeUser, [32]byte(alice.id()), time.Now()))
-	if !errors.Is(err, control.ErrUnauthorized) {
+	if !errors.Is(err, controlproto.ErrUnauthorized) {
 		t.Errorf("admin's RevokeUser(owner) = %v, want ErrUnauthorized", err)
 	}
 	// A RevokeNode of the owner's node is accepted (the control plane
@@ -205,7 +206,7 @@ func TestRevocationNotForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	bn.cut(t)
-	if err := bn.register(t, old); !errors.Is(err, control.ErrUnauthorized) {
+	if err := bn.register(t, old); !errors.Is(err, controlproto.ErrUnauthorized) {
 		t.Fatalf("Register with a certificate issued before the revocation = %v, want ErrUnauthorized", err)
 	}
 	fresh := bn.proof(alice, bob.id(), ledger.RoleGuest, alice.seed.UserKey(), nil, now.Add(time.Second))
@@ -239,7 +240,7 @@ func TestOwnerRevocationSupersedes(t *testing.T) {
 		t.Fatalf("admin's revocation of bob: %v", err)
 	}
 	bn.cut(t)
-	if err := bn.register(t, bp); !errors.Is(err, control.ErrUnauthorized) {
+	if err := bn.register(t, bp); !errors.Is(err, controlproto.ErrUnauthorized) {
 		t.Fatalf("bob after carol's revocation: Register = %v, want ErrUnauthorized", err)
 	}
 	if err := an.revoke(t, ap, member.Revoke(alice.seed.UserKey(), nil, alice.log.Network(), member.RevokeUser, [32]byte(carol.id()), now)); err != nil {
@@ -276,7 +277,7 @@ func TestRevokedNodeCannotRevoke(t *testing.T) {
 	}
 	cn.cut(t)
 	rv := member.Revoke(carol.seed.UserKey(), d, alice.log.Network(), member.RevokeUser, [32]byte(bob.id()), time.Now())
-	if err := cn.revoke(t, cp, rv); !errors.Is(err, control.ErrUnauthorized) {
+	if err := cn.revoke(t, cp, rv); !errors.Is(err, controlproto.ErrUnauthorized) {
 		t.Fatalf("revocation sent from a revoked node = %v, want ErrUnauthorized", err)
 	}
 	if err := bn.register(t, bp); err != nil {

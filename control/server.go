@@ -27,6 +27,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/member"
@@ -317,7 +318,7 @@ func (s *Server) Start(ctx context.Context) error {
 		h.Close()
 		return fmt.Errorf("control: start relay: %w", err)
 	}
-	h.SetStreamHandler(Protocol, s.handle)
+	h.SetStreamHandler(controlproto.Protocol, s.handle)
 	s.wg.Add(1)
 	go s.background()
 	s.cfg.Logf("control plane %s on %v", h.ID(), h.Addrs())
@@ -462,7 +463,7 @@ func (s *Server) handle(st network.Stream) {
 		src = ps
 	}
 	// A small buffer: a stranger holding many streams open holds it in each.
-	b, err := readFrame(bufio.NewReaderSize(src, 64), maxRequest)
+	b, err := controlproto.ReadFrame(bufio.NewReaderSize(src, 64), controlproto.MaxRequest)
 	if err != nil {
 		st.Reset()
 		return
@@ -472,7 +473,7 @@ func (s *Server) handle(st network.Stream) {
 	}
 	st.SetDeadline(time.Now().Add(10 * time.Second))
 	resp := s.serve(st.Conn(), b)
-	resp.V = WireVersion
+	resp.V = controlproto.WireVersion
 	resp.Observed = st.Conn().RemoteMultiaddr().String()
 	out, _ := json.Marshal(resp)
 	if resp.key != nil && s.known(*resp.key) {
@@ -480,58 +481,58 @@ func (s *Server) handle(st network.Stream) {
 		c.Control.Add(int64(len(b) + len(out)))
 		c.Messages.Add(1)
 	}
-	writeMsg(st, json.RawMessage(out))
+	controlproto.WriteMsg(st, json.RawMessage(out))
 }
 
 // served is a response with the network it is charged to.
 type served struct {
-	response
+	controlproto.Response
 	key *[32]byte
 }
 
 func fail(code string, err error) *served {
-	return &served{response: response{Code: code, Error: err.Error()}}
+	return &served{Response: controlproto.Response{Code: code, Error: err.Error()}}
 }
 
 func (s *Server) serve(c network.Conn, b []byte) *served {
-	req, err := parseRequest(b)
+	req, err := controlproto.ParseRequest(b)
 	if err != nil {
-		return fail(codeBadRequest, err)
+		return fail(controlproto.CodeBadRequest, err)
 	}
 	now := s.cfg.Now()
 	proof, err := member.UnmarshalProof(req.Proof)
 	if err != nil {
-		return fail(codeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+		return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
 	}
 	// The key whose possession the request proves: the record's signer for
 	// a registration (so one connection may register for several nodes, as
 	// a gateway does), the connection's peer otherwise.
 	signer := c.RemotePeer()
 	var rec *peer.PeerRecord
-	if req.Op == opRegister {
+	if req.Op == controlproto.OpRegister {
 		env, r, err := record.ConsumeEnvelope(req.Record, peer.PeerRecordEnvelopeDomain)
 		if err != nil {
-			return fail(codeBadRequest, fmt.Errorf("peer record: %v", err))
+			return fail(controlproto.CodeBadRequest, fmt.Errorf("peer record: %v", err))
 		}
 		rec = r.(*peer.PeerRecord)
 		if id, err := peer.IDFromPublicKey(env.PublicKey); err != nil || id != rec.PeerID {
-			return fail(codeBadRequest, errors.New("peer record is not signed by its peer"))
+			return fail(controlproto.CodeBadRequest, errors.New("peer record is not signed by its peer"))
 		}
 		if age := now.Sub(time.Unix(0, int64(rec.Seq))); age > RecordMaxAge || age < -RecordMaxAge {
-			return fail(codeBadRequest, fmt.Errorf("peer record is %v old; records must be fresh (check the clock)", age.Round(time.Second)))
+			return fail(controlproto.CodeBadRequest, fmt.Errorf("peer record is %v old; records must be fresh (check the clock)", age.Round(time.Second)))
 		}
 		signer = rec.PeerID
 	}
 	nodeKey, err := keyOf(signer)
 	if err != nil {
-		return fail(codeUnauthorized, err)
+		return fail(controlproto.CodeUnauthorized, err)
 	}
 	v, err := proof.Verify(nodeKey, now)
 	if err != nil {
-		return fail(codeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
+		return fail(controlproto.CodeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
 	}
 	if s.owners != nil && !s.owners[v.Owner] {
-		return fail(codeUnauthorized, fmt.Errorf("%w: this control plane serves only the networks of the owners its operator listed, and the owner of this network (%s) is not one of them; ask the operator to add it, or use another control plane", ErrNotServed, v.Owner))
+		return fail(controlproto.CodeUnauthorized, fmt.Errorf("%w: this control plane serves only the networks of the owners its operator listed, and the owner of this network (%s) is not one of them; ask the operator to add it, or use another control plane", ErrNotServed, v.Owner))
 	}
 	// A revoked proof is refused for every operation, revocations
 	// included.
@@ -539,10 +540,10 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	ns := s.nets[v.Key]
 	if ns != nil && ns.revokedLocked(v) {
 		s.mu.Unlock()
-		return fail(codeUnauthorized, fmt.Errorf("%w: this node's certificate was revoked by an owner or admin of the network", member.ErrRevoked))
+		return fail(controlproto.CodeUnauthorized, fmt.Errorf("%w: this node's certificate was revoked by an owner or admin of the network", member.ErrRevoked))
 	}
 	s.mu.Unlock()
-	if req.Op == opRevoke {
+	if req.Op == controlproto.OpRevoke {
 		return s.revoke(req, v, now)
 	}
 	s.mu.Lock()
@@ -550,17 +551,17 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	ns = s.nets[v.Key]
 	out := &served{key: &v.Key}
 	use := s.usageLocked(v.Key, v.Owner, now)
-	if req.Op == opUsage {
+	if req.Op == controlproto.OpUsage {
 		out.Usage = &use
 		return out
 	}
 	if use.Bytes >= use.LimitBytes {
-		return s.limited(out, LimitBytes, use.Bytes, use.LimitBytes, use.Exceeded)
+		return s.limited(out, controlproto.LimitBytes, use.Bytes, use.LimitBytes, use.Exceeded)
 	}
-	if req.Op == opRegister {
+	if req.Op == controlproto.OpRegister {
 		if ns == nil || ns.regs[signer] == nil {
 			if ns != nil && use.Nodes >= use.LimitNodes {
-				return s.limited(out, LimitNodes, int64(use.Nodes), int64(use.LimitNodes), fmt.Sprintf(
+				return s.limited(out, controlproto.LimitNodes, int64(use.Nodes), int64(use.LimitNodes), fmt.Sprintf(
 					"the network already has %d nodes registered on this control plane and its plan %q allows %d; remove unused nodes from the network, or ask the control plane's operator for a larger plan",
 					use.Nodes, use.Plan, use.LimitNodes))
 			}
@@ -587,7 +588,7 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 			s.cm.Protect(signer, "member")
 		}
 	}
-	if req.Op == opLookup {
+	if req.Op == controlproto.OpLookup {
 		if ns != nil {
 			for p, r := range ns.regs {
 				if p != signer && now.Before(r.expires) && now.Before(r.until) {
@@ -601,14 +602,14 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 
 // newNetLocked admits a network not known here yet, within its owner's
 // plan (networks per owner) and the control plane's MaxNetworks.
-func (s *Server) newNetLocked(out *served, v *member.Verified, use Usage) (*netState, *served) {
+func (s *Server) newNetLocked(out *served, v *member.Verified, use controlproto.Usage) (*netState, *served) {
 	if use.Networks >= use.LimitNetworks {
-		return nil, s.limited(out, LimitNetworks, int64(use.Networks), int64(use.LimitNetworks), fmt.Sprintf(
+		return nil, s.limited(out, controlproto.LimitNetworks, int64(use.Networks), int64(use.LimitNetworks), fmt.Sprintf(
 			"the network's owner already has %d networks on this control plane and the plan %q allows %d; ask the control plane's operator for a larger plan",
 			use.Networks, use.Plan, use.LimitNetworks))
 	}
 	if len(s.nets) >= s.cfg.MaxNetworks {
-		return nil, s.limited(out, LimitNetworks, int64(len(s.nets)), int64(s.cfg.MaxNetworks),
+		return nil, s.limited(out, controlproto.LimitNetworks, int64(len(s.nets)), int64(s.cfg.MaxNetworks),
 			"this control plane serves as many networks as it can; try again later or use another control plane")
 	}
 	ns := &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
@@ -617,15 +618,15 @@ func (s *Server) newNetLocked(out *served, v *member.Verified, use Usage) (*netS
 }
 
 func (s *Server) limited(out *served, limit string, used, max int64, msg string) *served {
-	out.Code, out.Limit, out.Used, out.Max, out.Error = codeLimit, limit, used, max, msg
+	out.Code, out.Limit, out.Used, out.Max, out.Error = controlproto.CodeLimit, limit, used, max, msg
 	return out
 }
 
 // usageLocked reports a network's usage against its owner's plan.
-func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time) Usage {
+func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time) controlproto.Usage {
 	name, plan := s.plans.For(owner)
 	c := s.meter.peek(key, now)
-	u := Usage{
+	u := controlproto.Usage{
 		Month: monthOf(now), Plan: name,
 		RelayBytes: c.Relay.Load(), ControlBytes: c.Control.Load(), ControlMessages: c.Messages.Load(),
 		LimitBytes: plan.Bytes, LimitNodes: plan.Nodes, LimitNetworks: plan.Networks,
@@ -654,13 +655,13 @@ func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time)
 // network.
 const maxRevocations = 4096
 
-func (s *Server) revoke(req *request, v *member.Verified, now time.Time) *served {
+func (s *Server) revoke(req *controlproto.Request, v *member.Verified, now time.Time) *served {
 	rv, err := member.UnmarshalRevocation(req.Revocation)
 	if err != nil {
-		return fail(codeBadRequest, err)
+		return fail(controlproto.CodeBadRequest, err)
 	}
 	if err := rv.Verify(v.Net, v.Owner, now); err != nil {
-		return fail(codeUnauthorized, fmt.Errorf("revocation refused: %v", err))
+		return fail(controlproto.CodeUnauthorized, fmt.Errorf("revocation refused: %v", err))
 	}
 	if max := rv.MaxUntil(v.Owner); time.Unix(rv.Until, 0).After(max) {
 		rv.Until = max.Unix()
@@ -683,12 +684,12 @@ func (s *Server) revoke(req *request, v *member.Verified, now time.Time) *served
 	for _, w := range ns.revs {
 		if w.RevokesIssuer(rv) {
 			s.mu.Unlock()
-			return fail(codeUnauthorized, fmt.Errorf("revocation refused: %w: its issuer %s was revoked", member.ErrRevoked, rv.Issuer.Short()))
+			return fail(controlproto.CodeUnauthorized, fmt.Errorf("revocation refused: %w: its issuer %s was revoked", member.ErrRevoked, rv.Issuer.Short()))
 		}
 	}
 	if err := ns.addRevocationLocked(rv, v.Owner); err != nil {
 		s.mu.Unlock()
-		return fail(codeLimit, err)
+		return fail(controlproto.CodeLimit, err)
 	}
 	for p, r := range ns.regs {
 		if rv.Covers(r.proof) {

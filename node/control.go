@@ -18,7 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
@@ -146,7 +146,7 @@ func (n *Node) addrsFactory(addrs []ma.Multiaddr) []ma.Multiaddr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, cp := range n.controls {
-		if cp.observed != nil && !strings.Contains(cp.observed.String(), "p2p-circuit") {
+		if cp.observed != nil && !isRelayAddr(cp.observed) {
 			addrs = append(addrs, cp.observed)
 		}
 	}
@@ -264,7 +264,7 @@ func (n *Node) register(ctx context.Context, cp *cpState, proof []byte, addrs st
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	r, err := control.Register(rctx, n.host, cp.info.ID, proof, eb, registrationTTL)
+	r, err := controlproto.Register(rctx, n.host, cp.info.ID, proof, eb, registrationTTL)
 	cancel()
 	if err != nil {
 		return err
@@ -286,7 +286,7 @@ func (n *Node) register(ctx context.Context, cp *cpState, proof []byte, addrs st
 // direct address works.
 func (n *Node) lookup(ctx context.Context, cp *cpState, proof []byte) error {
 	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	infos, err := control.Lookup(lctx, n.host, cp.info.ID, proof)
+	infos, err := controlproto.Lookup(lctx, n.host, cp.info.ID, proof)
 	cancel()
 	if err != nil {
 		return err
@@ -481,7 +481,7 @@ func (n *Node) deliverRevocations(ctx context.Context, q *revocationQueue, proof
 			}
 			rv := member.Revoke(n.userKey, d, n.log.Network(), r.kind, r.subject, now)
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := control.SendRevocation(rctx, n.host, cp.info.ID, pb, rv.Marshal())
+			err := controlproto.SendRevocation(rctx, n.host, cp.info.ID, pb, rv.Marshal())
 			cancel()
 			if err != nil {
 				n.cfg.Logf("control: revocation to %s: %v", cp.info.ID.ShortString(), err)
@@ -530,13 +530,13 @@ var ErrNoControl = errors.New("no control plane configured; start the node with 
 
 // Usage returns the network's use of a control plane this month, from the
 // first control plane that answers.
-func (n *Node) Usage(ctx context.Context) (control.Usage, error) {
+func (n *Node) Usage(ctx context.Context) (controlproto.Usage, error) {
 	if len(n.controls) == 0 {
-		return control.Usage{}, ErrNoControl
+		return controlproto.Usage{}, ErrNoControl
 	}
 	proof := n.Proof(ctx)
 	if proof == nil {
-		return control.Usage{}, errors.New("no membership certificate yet: connect to an owner or admin node of the network first")
+		return controlproto.Usage{}, errors.New("no membership certificate yet: connect to an owner or admin node of the network first")
 	}
 	var errs []error
 	for _, cp := range n.controls {
@@ -545,13 +545,13 @@ func (n *Node) Usage(ctx context.Context) (control.Usage, error) {
 			n.host.Connect(cctx, cp.info)
 			cancel()
 		}
-		u, err := control.GetUsage(ctx, n.host, cp.info.ID, proof.Marshal())
+		u, err := controlproto.GetUsage(ctx, n.host, cp.info.ID, proof.Marshal())
 		if err == nil {
 			return u, nil
 		}
 		errs = append(errs, err)
 	}
-	return control.Usage{}, errors.Join(errs...)
+	return controlproto.Usage{}, errors.Join(errs...)
 }
 
 // controlLimit returns the plan limit a control plane last reported, if any.
@@ -559,7 +559,7 @@ func (n *Node) controlLimit() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, cp := range n.controls {
-		var le *control.LimitError
+		var le *controlproto.LimitError
 		if errors.As(cp.err, &le) {
 			return le
 		}

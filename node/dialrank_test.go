@@ -28,3 +28,21 @@ func TestDialRankerPrefersTCPOnPrivate(t *testing.T) {
 		t.Errorf("public: quic after tcp; want go-libp2p's default (QUIC first)")
 	}
 }
+
+func TestIsRelayAddr(t *testing.T) {
+	relay := "/ip4/192.0.2.1/udp/4001/quic-v1/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK/p2p-circuit"
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{relay, true},
+		{relay + "/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK", true},
+		{"/ip4/192.0.2.1/udp/4001/quic-v1", false},
+		{"/dns4/p2p-circuit.example/tcp/4001", false}, // the word in a name is not a circuit
+	}
+	for _, tt := range tests {
+		if got := isRelayAddr(ma.StringCast(tt.in)); got != tt.want {
+			t.Errorf("isRelayAddr(%s) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

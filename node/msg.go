@@ -6,15 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/dialerr"
 	"github.com/coconet/coconet/ledger"
 )
 
@@ -48,7 +48,7 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if strings.Contains(err.Error(), "gated") {
+		if dialerr.Refused(err) {
 			return fmt.Errorf("%w (%v)", ErrRefused, err)
 		}
 		return n.offline(p, err)
@@ -106,7 +106,7 @@ func (n *Node) relayLimit(p peer.ID) error {
 	ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
 	defer cancel()
 	if u, err := n.Usage(ctx); err == nil && u.Exceeded != "" {
-		return &control.LimitError{Limit: control.LimitBytes, Used: u.Bytes, Max: u.LimitBytes, Msg: u.Exceeded}
+		return &controlproto.LimitError{Limit: controlproto.LimitBytes, Used: u.Bytes, Max: u.LimitBytes, Msg: u.Exceeded}
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -93,7 +92,7 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 
 // isRelayed reports whether c goes through a relay.
 func isRelayed(c network.Conn) bool {
-	return c.Stat().Limited || strings.Contains(c.RemoteMultiaddr().String(), "p2p-circuit")
+	return c.Stat().Limited || isRelayAddr(c.RemoteMultiaddr())
 }
 
 // AddPeerAddrs teaches the node where member nodes can be reached.

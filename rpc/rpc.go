@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/coconet/coconet/internal/dialerr"
 	"github.com/coconet/coconet/node"
 )
 
@@ -260,11 +260,10 @@ func dialError(ctx context.Context, service string, p peer.ID, err error) error 
 	if ctx.Err() != nil {
 		return ctxError(service, p, ctx.Err())
 	}
-	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "gated"):
+	case dialerr.Refused(err):
 		return fmt.Errorf("rpc: call %q on %s: %w: the peer's node refused the connection (its ledger does not list this node as a member; wait for the ledger to sync or ask an admin)", service, p.ShortString(), ErrNotAllowed)
-	case strings.Contains(msg, "protocol") && strings.Contains(msg, "not supported"):
+	case dialerr.NotSupported(err):
 		return fmt.Errorf("rpc: call %q on %s: %w: the peer does not serve request/reply (is its app running with rpc enabled?)", service, p.ShortString(), ErrUnknownService)
 	}
 	return fmt.Errorf("rpc: call %q on %s: %w: %v (check that the peer is online)", service, p.ShortString(), ErrUnreachable, err)
@@ -458,7 +457,8 @@ func (s *Service) handleStream(st network.Stream) {
 	for {
 		f, err := readFrame(r)
 		if err != nil {
-			if !errors.Is(err, errFrame) && !strings.Contains(err.Error(), "limit") {
+			var big *frameSizeError
+			if !errors.Is(err, errFrame) && !errors.As(err, &big) {
 				return // the caller went away
 			}
 			s.opts.Logf("rpc: %s sent a bad frame: %v", p.ShortString(), err)

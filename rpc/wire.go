@@ -59,6 +59,13 @@ type frame struct {
 
 var errFrame = errors.New("malformed frame")
 
+// frameSizeError is a frame that declares more than maxFrame bytes.
+type frameSizeError struct{ size uint64 }
+
+func (e *frameSizeError) Error() string {
+	return fmt.Sprintf("frame of %d bytes is over the %d byte limit", e.size, maxFrame)
+}
+
 // parseFrame decodes one frame body. data aliases body.
 func parseFrame(body []byte) (frame, error) {
 	var f frame
@@ -141,7 +148,7 @@ func readFrame(r *bufio.Reader) (frame, error) {
 		return frame{}, err
 	}
 	if l > maxFrame {
-		return frame{}, fmt.Errorf("frame of %d bytes is over the %d byte limit", l, maxFrame)
+		return frame{}, &frameSizeError{l}
 	}
 	body := make([]byte, l)
 	if _, err := io.ReadFull(r, body); err != nil {

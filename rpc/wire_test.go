@@ -3,7 +3,9 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"testing"
 	"time"
 )
@@ -68,4 +70,19 @@ func FuzzParseFrame(f *testing.F) {
 			t.Fatalf("frame %+v did not round-trip: %+v, %v", fr, again, err)
 		}
 	})
+}
+
+// TestFrameTooLarge: a frame that declares more than maxFrame bytes is
+// refused before any read, with an error the server tells apart by type
+// from a caller that went away.
+func TestFrameTooLarge(t *testing.T) {
+	b := binary.AppendUvarint(nil, maxFrame+1)
+	_, err := readFrame(bufio.NewReader(bytes.NewReader(b)))
+	var big *frameSizeError
+	if !errors.As(err, &big) || big.size != maxFrame+1 {
+		t.Fatalf("readFrame(%d byte frame) = %v, want a *frameSizeError", maxFrame+1, err)
+	}
+	if _, err := readFrame(bufio.NewReader(bytes.NewReader(b[:1]))); errors.As(err, &big) || errors.Is(err, errFrame) {
+		t.Fatalf("readFrame(truncated length) = %v, want neither errFrame nor a size error", err)
+	}
 }

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/coconet/coconet/internal/dialerr"
 	"github.com/coconet/coconet/node"
 )
 
@@ -123,11 +123,10 @@ func (s *Service) Dial(ctx context.Context, to peer.ID, service string) (*Conn, 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %w", where, ctx.Err())
 		}
-		msg := err.Error()
 		switch {
-		case strings.Contains(msg, "gated"):
+		case dialerr.Refused(err):
 			return nil, fmt.Errorf("%s: %w: the peer's node refused the connection (its ledger does not list this node as a member; wait for the ledger to sync or ask an admin)", where, ErrNotAllowed)
-		case strings.Contains(msg, "protocol") && strings.Contains(msg, "not supported"):
+		case dialerr.NotSupported(err):
 			return nil, fmt.Errorf("%s: %w: the peer does not accept streams (is its app running?)", where, ErrUnknownService)
 		}
 		return nil, fmt.Errorf("%s: %w: %v (check that the peer is online)", where, ErrUnreachable, err)

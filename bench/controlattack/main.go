@@ -53,7 +53,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
@@ -276,7 +276,7 @@ func attack(c config, bin string) (result, error) {
 		t2 := time.Now()
 		var found []peer.AddrInfo
 		if err == nil {
-			found, err = control.Lookup(pctx, b.h, server, b.proof)
+			found, err = controlproto.Lookup(pctx, b.h, server, b.proof)
 			if err == nil && !slices.ContainsFunc(found, func(ai peer.AddrInfo) bool { return ai.ID == a.h.ID() }) {
 				err = fmt.Errorf("lookup did not list the first node (%d records)", len(found))
 			}
@@ -364,7 +364,7 @@ func raise(cur, mx *atomic.Int64, d int64) {
 // a request frame that declares 192 KiB, of which send bytes follow.
 func header() []byte {
 	var b []byte
-	for _, line := range []string{"/multistream/1.0.0\n", control.Protocol + "\n"} {
+	for _, line := range []string{"/multistream/1.0.0\n", controlproto.Protocol + "\n"} {
 		b = binary.AppendUvarint(b, uint64(len(line)))
 		b = append(b, line...)
 	}
@@ -598,6 +598,6 @@ func (m *memberNode) register(ctx context.Context, server peer.ID, addr ma.Multi
 	if err != nil {
 		return err
 	}
-	_, err = control.Register(ctx, m.h, server, m.proof, eb, 10*time.Minute)
+	_, err = controlproto.Register(ctx, m.h, server, m.proof, eb, 10*time.Minute)
 	return err
 }

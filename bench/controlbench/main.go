@@ -42,6 +42,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
@@ -201,7 +202,7 @@ func register(ctx context.Context, h host.Host, srv *control.Server, proof []byt
 		return err
 	}
 	eb, _ := env.Marshal()
-	_, err = control.Register(ctx, h, srv.ID(), proof, eb, time.Hour)
+	_, err = controlproto.Register(ctx, h, srv.ID(), proof, eb, time.Hour)
 	return err
 }
 
@@ -346,7 +347,7 @@ func measureCapacity(ctx context.Context, srv *control.Server, plans *control.Pl
 					if i >= int64(len(sims)) {
 						return
 					}
-					_, err := control.Register(ctx, h, srv.ID(), sims[i].proof, sims[i].env, time.Hour)
+					_, err := controlproto.Register(ctx, h, srv.ID(), sims[i].proof, sims[i].env, time.Hour)
 					if err != nil {
 						mu.Lock()
 						if firstErr == nil {

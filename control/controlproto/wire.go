@@ -1,4 +1,4 @@
-package control
+package controlproto
 
 import (
 	"bufio"
@@ -18,19 +18,20 @@ const WireVersion = 1
 
 // Frame limits.
 const (
-	maxRequest  = 192 << 10
-	maxResponse = 8 << 20
+	MaxRequest  = 192 << 10 // largest request a control plane reads
+	MaxResponse = 8 << 20   // largest response a client reads
 )
 
-// Request operations.
+// Request operations (Request.Op).
 const (
-	opRegister = "register"
-	opLookup   = "lookup"
-	opUsage    = "usage"
-	opRevoke   = "revoke"
+	OpRegister = "register"
+	OpLookup   = "lookup"
+	OpUsage    = "usage"
+	OpRevoke   = "revoke"
 )
 
-type request struct {
+// Request is what a client sends: one per stream.
+type Request struct {
 	V          int    `json:"v"`
 	Op         string `json:"op"`
 	Proof      []byte `json:"proof,omitempty"`      // member.Proof
@@ -39,14 +40,17 @@ type request struct {
 	Revocation []byte `json:"revocation,omitempty"` // member.Revocation (revoke)
 }
 
-// Error codes in responses.
+// Error codes in responses (Response.Code); the client turns each into its
+// error (ErrBadRequest, ErrUnauthorized, *LimitError).
 const (
-	codeBadRequest   = "bad_request"
-	codeUnauthorized = "unauthorized"
-	codeLimit        = "limit"
+	CodeBadRequest   = "bad_request"
+	CodeUnauthorized = "unauthorized"
+	CodeLimit        = "limit"
 )
 
-type response struct {
+// Response is what a control plane answers: Code and Error are set on a
+// refusal, the other fields by the operation.
+type Response struct {
 	V        int      `json:"v"`
 	Error    string   `json:"error,omitempty"`
 	Code     string   `json:"code,omitempty"`
@@ -76,7 +80,9 @@ type Usage struct {
 	Exceeded string `json:"exceeded,omitempty"`
 }
 
-func writeMsg(w io.Writer, v any) error {
+// WriteMsg writes v as one frame: a uvarint length and that many bytes of
+// JSON.
+func WriteMsg(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -86,7 +92,9 @@ func writeMsg(w io.Writer, v any) error {
 	return err
 }
 
-func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+// ReadFrame reads one frame's body, of at most max bytes; a longer or a
+// truncated frame is ErrBadRequest.
+func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, err
@@ -106,9 +114,10 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	return b, nil
 }
 
-// parseRequest decodes a request frame's body.
-func parseRequest(b []byte) (*request, error) {
-	var req request
+// ParseRequest decodes a request frame's body and checks its version,
+// operation and TTL; every refusal is ErrBadRequest.
+func ParseRequest(b []byte) (*Request, error) {
+	var req Request
 	if err := json.Unmarshal(b, &req); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -116,7 +125,7 @@ func parseRequest(b []byte) (*request, error) {
 		return nil, fmt.Errorf("%w: message version %d; this control plane speaks version %d (update the node or the control plane)", ErrBadRequest, req.V, WireVersion)
 	}
 	switch req.Op {
-	case opRegister, opLookup, opUsage, opRevoke:
+	case OpRegister, OpLookup, OpUsage, OpRevoke:
 	default:
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, req.Op)
 	}

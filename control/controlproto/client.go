@@ -1,4 +1,4 @@
-package control
+package controlproto
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 
 // call sends one request to a control plane and returns its response, or
 // the error the response carries.
-func call(ctx context.Context, h host.Host, server peer.ID, req *request) (*response, error) {
+func call(ctx context.Context, h host.Host, server peer.ID, req *Request) (*Response, error) {
 	req.V = WireVersion
 	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "control"), server, Protocol)
 	if err != nil {
@@ -28,25 +28,25 @@ func call(ctx context.Context, h host.Host, server peer.ID, req *request) (*resp
 	} else {
 		s.SetDeadline(time.Now().Add(30 * time.Second))
 	}
-	if err := writeMsg(s, req); err != nil {
+	if err := WriteMsg(s, req); err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("control: %s: %w", req.Op, err)
 	}
 	s.CloseWrite()
-	b, err := readFrame(bufio.NewReader(s), maxResponse)
+	b, err := ReadFrame(bufio.NewReader(s), MaxResponse)
 	if err != nil {
 		return nil, fmt.Errorf("control: %s: no answer: %w", req.Op, err)
 	}
-	var resp response
+	var resp Response
 	if err := json.Unmarshal(b, &resp); err != nil {
 		return nil, fmt.Errorf("control: %s: bad answer: %w", req.Op, err)
 	}
 	switch resp.Code {
 	case "":
 		return &resp, nil
-	case codeLimit:
+	case CodeLimit:
 		return &resp, &LimitError{Limit: resp.Limit, Used: resp.Used, Max: resp.Max, Msg: resp.Error}
-	case codeUnauthorized:
+	case CodeUnauthorized:
 		return &resp, fmt.Errorf("%w: %s", ErrUnauthorized, resp.Error)
 	default:
 		return &resp, fmt.Errorf("%w: %s", ErrBadRequest, resp.Error)
@@ -65,7 +65,7 @@ type Registered struct {
 // peer.PeerRecord, signed by the node key the proof certifies) at a control
 // plane for ttl.
 func Register(ctx context.Context, h host.Host, server peer.ID, proof, envelope []byte, ttl time.Duration) (Registered, error) {
-	resp, err := call(ctx, h, server, &request{Op: opRegister, Proof: proof, Record: envelope, TTL: int64(ttl / time.Second)})
+	resp, err := call(ctx, h, server, &Request{Op: OpRegister, Proof: proof, Record: envelope, TTL: int64(ttl / time.Second)})
 	if err != nil {
 		return Registered{}, err
 	}
@@ -79,7 +79,7 @@ func Register(ctx context.Context, h host.Host, server peer.ID, proof, envelope 
 // Lookup returns the registered members of the proof's network (but not the
 // caller), each from a peer record whose signature it checked.
 func Lookup(ctx context.Context, h host.Host, server peer.ID, proof []byte) ([]peer.AddrInfo, error) {
-	resp, err := call(ctx, h, server, &request{Op: opLookup, Proof: proof})
+	resp, err := call(ctx, h, server, &Request{Op: OpLookup, Proof: proof})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func Lookup(ctx context.Context, h host.Host, server peer.ID, proof []byte) ([]p
 // GetUsage returns the proof's network's usage of the control plane this
 // month.
 func GetUsage(ctx context.Context, h host.Host, server peer.ID, proof []byte) (Usage, error) {
-	resp, err := call(ctx, h, server, &request{Op: opUsage, Proof: proof})
+	resp, err := call(ctx, h, server, &Request{Op: OpUsage, Proof: proof})
 	if err != nil {
 		return Usage{}, err
 	}
@@ -112,6 +112,6 @@ func GetUsage(ctx context.Context, h host.Host, server peer.ID, proof []byte) (U
 // SendRevocation hands a signed member.Revocation to a control plane, which
 // refuses the certificates it covers from then on.
 func SendRevocation(ctx context.Context, h host.Host, server peer.ID, proof, revocation []byte) error {
-	_, err := call(ctx, h, server, &request{Op: opRevoke, Proof: proof, Revocation: revocation})
+	_, err := call(ctx, h, server, &Request{Op: OpRevoke, Proof: proof, Revocation: revocation})
 	return err
 }
