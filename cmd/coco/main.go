@@ -193,18 +193,16 @@ func (e *env) output(v any, human func(w io.Writer)) error {
 	return nil
 }
 
-// service connects to the running daemon, or works on the home directly
-// (under the home lock) when no daemon runs.
+// service connects to the running daemon, or runs the daemon's code
+// ledger-only on the home directly (under the home lock) when no daemon
+// runs.
 func (e *env) service() (api.Service, func(), error) {
 	if c, err := api.Dial(daemon.SocketPath(e.home)); err == nil {
 		return c, func() {}, nil
 	}
-	if _, err := coconet.LoadIdentity(e.home); err != nil {
+	d := &daemon.Daemon{Home: e.home, LedgerOnly: true}
+	if err := d.Start(context.Background()); err != nil {
 		return nil, nil, err
 	}
-	lock, err := coconet.LockHome(e.home)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%v, but its socket does not answer; is it starting up or stuck?", err)
-	}
-	return &daemon.Offline{Home: e.home}, func() { lock.Close() }, nil
+	return d, func() { d.Close() }, nil
 }

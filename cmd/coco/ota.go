@@ -46,7 +46,8 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, offline := svc.(*daemon.Offline)
+	d, offline := svc.(*daemon.Daemon) // not a client: no daemon runs
+	offline = offline && d.LedgerOnly
 	return e.output(a, func(w io.Writer) {
 		dev := a.Name
 		if dev == "" {
