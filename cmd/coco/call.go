@@ -26,12 +26,7 @@ func runCall(ctx context.Context, e *env, args []string) error {
 		return usagef("give the network, the member and the service")
 	}
 	payload := strings.Join(pos[3:], " ")
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.Call(ctx, pos[0], api.CallRequest{To: pos[1], Service: pos[2], Payload: []byte(payload), Timeout: *timeout})
+	r, err := e.svc.Call(ctx, pos[0], api.CallRequest{To: pos[1], Service: pos[2], Payload: []byte(payload), Timeout: *timeout})
 	if err != nil {
 		return err
 	}

@@ -22,12 +22,7 @@ func runDeviceAdd(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("give the network and the device's claim code")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	d, err := svc.DeviceAdd(ctx, pos[0], pos[1])
+	d, err := e.svc.DeviceAdd(ctx, pos[0], pos[1])
 	if err != nil {
 		return err
 	}
@@ -46,12 +41,7 @@ func runDeviceList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ds, err := svc.Devices(ctx, net)
+	ds, err := e.svc.Devices(ctx, net)
 	if err != nil {
 		return err
 	}
@@ -81,12 +71,7 @@ func runDeviceRemove(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("give the network and the device (name or node ID)")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	d, err := svc.DeviceRemove(ctx, pos[0], pos[1])
+	d, err := e.svc.DeviceRemove(ctx, pos[0], pos[1])
 	if err != nil {
 		return err
 	}

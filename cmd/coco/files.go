@@ -31,12 +31,7 @@ func runCopy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Copy(ctx, net, api.CopyRequest{To: to, Path: path})
+	ch, err := e.svc.Copy(ctx, net, api.CopyRequest{To: to, Path: path})
 	if err != nil {
 		return err
 	}
@@ -145,12 +140,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Receive(ctx, pos[0], api.ReceiveRequest{Dir: abs, Allow: allow, MaxSize: limit})
+	ch, err := e.svc.Receive(ctx, pos[0], api.ReceiveRequest{Dir: abs, Allow: allow, MaxSize: limit})
 	if err != nil {
 		return err
 	}

@@ -58,12 +58,7 @@ func runResourceList(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(pos, 1, 1, "the network"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	l, err := svc.Resources(ctx, pos[0], *zone)
+	l, err := e.svc.Resources(ctx, pos[0], *zone)
 	if err != nil {
 		return err
 	}
@@ -120,12 +115,7 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		return usagef("%v", err)
 	}
 	a.Args = kv
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.HomeCommand(ctx, args[0], a)
+	r, err := e.svc.HomeCommand(ctx, args[0], a)
 	if err != nil {
 		return err
 	}
@@ -169,12 +159,7 @@ func runWatch(ctx context.Context, e *env, args []string) error {
 	if len(args) == 2 {
 		res = args[1]
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.HomeWatch(ctx, args[0], res)
+	ch, err := e.svc.HomeWatch(ctx, args[0], res)
 	if err != nil {
 		return err
 	}
@@ -251,12 +236,7 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 			return usagef("--until: %v", err)
 		}
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	out, err := svc.GrantCreate(ctx, pos[0], api.GrantRequest{Member: pos[1], Grant: g})
+	out, err := e.svc.GrantCreate(ctx, pos[0], api.GrantRequest{Member: pos[1], Grant: g})
 	if err != nil {
 		return err
 	}
@@ -270,12 +250,7 @@ func runGrantList(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 1, 1, "the network"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	gs, err := svc.Grants(ctx, args[0])
+	gs, err := e.svc.Grants(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -297,12 +272,7 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 2, 2, "the network and the grant"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	g, err := svc.GrantRevoke(ctx, args[0], args[1])
+	g, err := e.svc.GrantRevoke(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}
@@ -315,12 +285,7 @@ func runZoneCreate(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 2, 2, "the network and the zone's name (quote names with spaces)"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	z, err := svc.ZoneCreate(ctx, args[0], args[1])
+	z, err := e.svc.ZoneCreate(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}
@@ -333,12 +298,7 @@ func runZoneList(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 1, 1, "the network"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	zs, err := svc.Zones(ctx, args[0])
+	zs, err := e.svc.Zones(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -367,14 +327,9 @@ func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
 	if err := homeArgs(args, 3, -1, "the network, the zone and one or more resources"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	var out []home.Placement
 	for _, r := range args[2:] {
-		p, err := svc.ZonePlace(ctx, args[0], api.PlaceRequest{Resource: r, Zone: args[1], Move: move})
+		p, err := e.svc.ZonePlace(ctx, args[0], api.PlaceRequest{Resource: r, Zone: args[1], Move: move})
 		if err != nil {
 			return err
 		}
@@ -398,14 +353,9 @@ func runZoneRemove(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 2, -1, "the network and one or more resources"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	var out []home.Placement
 	for _, r := range args[1:] {
-		p, err := svc.ZoneUnplace(ctx, args[0], r)
+		p, err := e.svc.ZoneUnplace(ctx, args[0], r)
 		if err != nil {
 			return err
 		}
@@ -422,12 +372,7 @@ func runZoneDelete(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 2, 2, "the network and the zone"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	z, err := svc.ZoneDelete(ctx, args[0], args[1])
+	z, err := e.svc.ZoneDelete(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}
@@ -457,12 +402,7 @@ func runSceneCreate(ctx context.Context, e *env, args []string) error {
 		}
 		sc.Actions = append(sc.Actions, a)
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	out, err := svc.SceneCreate(ctx, pos[0], api.SceneRequest{Scene: sc, Replace: *replace})
+	out, err := e.svc.SceneCreate(ctx, pos[0], api.SceneRequest{Scene: sc, Replace: *replace})
 	if err != nil {
 		return err
 	}
@@ -475,12 +415,7 @@ func runSceneList(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 1, 1, "the network"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ss, err := svc.Scenes(ctx, args[0])
+	ss, err := e.svc.Scenes(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -502,12 +437,7 @@ func runSceneRun(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.SceneRun(ctx, args[0], args[1])
+	r, err := e.svc.SceneRun(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}
@@ -547,12 +477,7 @@ func runSceneDelete(ctx context.Context, e *env, args []string) error {
 	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	s, err := svc.SceneDelete(ctx, args[0], args[1])
+	s, err := e.svc.SceneDelete(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}

@@ -20,13 +20,20 @@ import (
 	"github.com/coconet/coconet/daemon"
 )
 
-// env is what every command gets: global options and output streams.
+// env is what every command gets: global options, output streams and the
+// local API.
 type env struct {
 	home   string
 	json   bool
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// svc is the local API, opened on a command's first call (so that
+	// --help and usage errors need no home) and closed by the dispatcher.
+	svc *api.Client
+	// offline is set when svc runs the daemon's code ledger-only on the
+	// home, no daemon running.
+	offline bool
 }
 
 type command struct {
@@ -62,6 +69,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{home: coconet.DefaultHome(), stdin: stdin, stdout: stdout, stderr: stderr}
+	e.svc = api.Lazy(e.open)
+	defer e.svc.Close()
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -193,16 +202,17 @@ func (e *env) output(v any, human func(w io.Writer)) error {
 	return nil
 }
 
-// service connects to the running daemon, or runs the daemon's code
+// open connects to the running daemon, or runs the daemon's code
 // ledger-only on the home directly (under the home lock) when no daemon
 // runs.
-func (e *env) service() (api.Service, func(), error) {
+func (e *env) open() (*api.Client, error) {
 	if c, err := api.Dial(daemon.SocketPath(e.home)); err == nil {
-		return c, func() {}, nil
+		return c, nil
 	}
 	d := &daemon.Daemon{Home: e.home, LedgerOnly: true}
 	if err := d.Start(context.Background()); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return d, func() { d.Close() }, nil
+	e.offline = true
+	return api.Local(d, func() { d.Close() }), nil
 }

@@ -22,13 +22,8 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		return usagef("give the network, the member and the text")
 	}
 	text := strings.Join(args[2:], " ")
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	start := time.Now()
-	if err := svc.Send(ctx, args[0], api.SendRequest{To: args[1], Data: []byte(text)}); err != nil {
+	if err := e.svc.Send(ctx, args[0], api.SendRequest{To: args[1], Data: []byte(text)}); err != nil {
 		return err
 	}
 	took := time.Since(start)
@@ -46,12 +41,7 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Listen(ctx, net)
+	ch, err := e.svc.Listen(ctx, net)
 	if err != nil {
 		return err
 	}
@@ -74,12 +64,7 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ps, err := svc.Peers(ctx, net)
+	ps, err := e.svc.Peers(ctx, net)
 	if err != nil {
 		return err
 	}

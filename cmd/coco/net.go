@@ -33,12 +33,7 @@ func runNetCreate(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("give the network one name")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	n, err := svc.CreateNetwork(ctx, api.CreateNetworkRequest{Name: pos[0], Kind: *kind})
+	n, err := e.svc.CreateNetwork(ctx, api.CreateNetworkRequest{Name: pos[0], Kind: *kind})
 	if err != nil {
 		return err
 	}
@@ -52,12 +47,7 @@ func runNetList(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected argument %q", args[0])
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	nets, err := svc.Networks(ctx)
+	nets, err := e.svc.Networks(ctx)
 	if err != nil {
 		return err
 	}
@@ -87,12 +77,7 @@ func runMembers(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ms, err := svc.Members(ctx, net)
+	ms, err := e.svc.Members(ctx, net)
 	if err != nil {
 		return err
 	}
@@ -132,12 +117,7 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	if *ttl <= 0 || *uses <= 0 {
 		return usagef("--ttl and --uses must be positive")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.Invite(ctx, pos[0], api.InviteRequest{Role: *role, TTL: *ttl, Uses: *uses})
+	r, err := e.svc.Invite(ctx, pos[0], api.InviteRequest{Role: *role, TTL: *ttl, Uses: *uses})
 	if err != nil {
 		return err
 	}
@@ -153,14 +133,9 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	n, err := svc.Join(ctx, strings.TrimSpace(code))
+	n, err := e.svc.Join(ctx, strings.TrimSpace(code))
 	if err != nil {
 		return err
 	}
@@ -174,16 +149,11 @@ func runRemove(ctx context.Context, e *env, args []string) error {
 	if len(args) != 2 {
 		return usagef("give the network and the member")
 	}
-	svc, done, err := e.service()
+	r, err := e.svc.Remove(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}
-	defer done()
-	r, err := svc.Remove(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	keys, _ := svc.PushKeys(ctx, args[0]) // best effort: the removal is done
+	keys, _ := e.svc.PushKeys(ctx, args[0]) // best effort: the removal is done
 	return e.output(r, func(w io.Writer) {
 		fmt.Fprintf(w, "Removed %s (%s) from %q. Online members drop their connections as the removal reaches them; old invite codes no longer let them back in.\n", r.Name, r.User.Short(), args[0])
 		accounts := map[string]bool{}

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/coconet/coconet/api"
-	"github.com/coconet/coconet/daemon"
 )
 
 func init() {
@@ -37,17 +36,10 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
+	a, err := e.svc.OTAAuthorize(ctx, pos[0], api.OTAAuthorizeRequest{Device: pos[1], Image: image, Version: *version, Model: *model})
 	if err != nil {
 		return err
 	}
-	defer done()
-	a, err := svc.OTAAuthorize(ctx, pos[0], api.OTAAuthorizeRequest{Device: pos[1], Image: image, Version: *version, Model: *model})
-	if err != nil {
-		return err
-	}
-	d, offline := svc.(*daemon.Daemon) // not a client: no daemon runs
-	offline = offline && d.LedgerOnly
 	return e.output(a, func(w io.Writer) {
 		dev := a.Name
 		if dev == "" {
@@ -58,7 +50,7 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 			m = "model " + a.Model
 		}
 		fmt.Fprintf(w, "Authorized v%s for %q (%s): %s, sha256 %s.\n", a.Version, dev, m, size(a.Size), a.SHA256)
-		if offline {
+		if e.offline {
 			fmt.Fprintf(w, "coco is not running: this home serves the image to the device once you run `coco up`.\n")
 		}
 		fmt.Fprintf(w, "Follow the update with: coco ota status %s\n", pos[0])
@@ -74,12 +66,7 @@ func runOTAStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ss, err := svc.OTAStatus(ctx, net)
+	ss, err := e.svc.OTAStatus(ctx, net)
 	if err != nil {
 		return err
 	}
@@ -110,12 +97,7 @@ func runOTAList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	as, err := svc.OTAList(ctx, net)
+	as, err := e.svc.OTAList(ctx, net)
 	if err != nil {
 		return err
 	}
@@ -145,12 +127,7 @@ func runOTAWithdraw(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 3 {
 		return usagef("give the network, the device and the version")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	a, err := svc.OTAWithdraw(ctx, pos[0], pos[1], pos[2])
+	a, err := e.svc.OTAWithdraw(ctx, pos[0], pos[1], pos[2])
 	if err != nil {
 		return err
 	}

@@ -28,13 +28,8 @@ func runPub(ctx context.Context, e *env, args []string) error {
 	if len(pos) < 3 {
 		return usagef("give the network, the topic and the message")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	msg := strings.Join(pos[2:], " ")
-	if err := svc.Publish(ctx, pos[0], api.PublishRequest{Topic: pos[1], Data: []byte(msg), Retain: *retain, QoS: *qos}); err != nil {
+	if err := e.svc.Publish(ctx, pos[0], api.PublishRequest{Topic: pos[1], Data: []byte(msg), Retain: *retain, QoS: *qos}); err != nil {
 		return err
 	}
 	return e.output(struct {
@@ -55,12 +50,7 @@ func runSub(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("give the network and a topic pattern")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Subscribe(ctx, pos[0], api.SubscribeRequest{Pattern: pos[1], QoS: *qos})
+	ch, err := e.svc.Subscribe(ctx, pos[0], api.SubscribeRequest{Pattern: pos[1], QoS: *qos})
 	if err != nil {
 		return err
 	}

@@ -43,12 +43,7 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	if *listen == "" {
 		return usagef("give the address devices connect to with --listen HOST:PORT")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP})
+	ch, err := e.svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP})
 	if err != nil {
 		return err
 	}
@@ -98,14 +93,9 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 		return usagef("give create, list, revoke or rotate, and the network")
 	}
 	sub, network := pos[0], pos[1]
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	switch {
 	case sub == "create" && len(pos) == 2:
-		k, err := svc.PushKeyCreate(ctx, network, api.PushKeyRequest{Account: *account, Name: *name, Key: *key})
+		k, err := e.svc.PushKeyCreate(ctx, network, api.PushKeyRequest{Account: *account, Name: *name, Key: *key})
 		if err != nil {
 			return err
 		}
@@ -114,7 +104,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(w, "It is shown only now (the ledger holds it sealed to the admins and the push servers). Devices register with TCP:ID:%s:<id>.\n", k.Key)
 		})
 	case sub == "list" && len(pos) == 2:
-		ks, err := svc.PushKeys(ctx, network)
+		ks, err := e.svc.PushKeys(ctx, network)
 		if err != nil {
 			return err
 		}
@@ -149,7 +139,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 			}
 		})
 	case sub == "revoke" && len(pos) == 3:
-		k, err := svc.PushKeyRevoke(ctx, network, pos[2])
+		k, err := e.svc.PushKeyRevoke(ctx, network, pos[2])
 		if err != nil {
 			return err
 		}
@@ -157,7 +147,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(w, "Revoked key %s of account %s; push servers refuse it now.\n", k.ID, k.Account)
 		})
 	case sub == "rotate" && len(pos) == 3:
-		ks, err := svc.PushKeyRotate(ctx, network, pos[2])
+		ks, err := e.svc.PushKeyRotate(ctx, network, pos[2])
 		if err != nil {
 			return err
 		}
@@ -181,21 +171,16 @@ func runPushServerNames(ctx context.Context, e *env, args []string) error {
 		return usagef("give add, remove or list, and the network")
 	}
 	sub, network := pos[0], pos[1]
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	var ss []api.PushServer
 	var msg string
 	switch {
 	case sub == "list" && len(pos) == 2:
-		ss, err = svc.PushServers(ctx, network)
+		ss, err = e.svc.PushServers(ctx, network)
 	case sub == "add" && len(pos) == 3:
-		ss, err = svc.PushServerAdd(ctx, network, pos[2])
+		ss, err = e.svc.PushServerAdd(ctx, network, pos[2])
 		msg = fmt.Sprintf("%s may now run a push server of %q and read the account keys.", pos[2], network)
 	case sub == "remove" && len(pos) == 3:
-		ss, err = svc.PushServerRemove(ctx, network, pos[2])
+		ss, err = e.svc.PushServerRemove(ctx, network, pos[2])
 		msg = fmt.Sprintf("%s is no longer a push server of %q. It could read the account keys: `coco push key list %s` shows those to rotate.", pos[2], network, network)
 	default:
 		return usagef("use add NET NODE, remove NET NODE or list NET (NODE: a node ID or name)")
@@ -229,12 +214,7 @@ func nonNilKeys(ks []api.PushKey) []api.PushKey {
 
 // pushChange applies c and prints what changed.
 func pushChange(ctx context.Context, e *env, network string, c api.PushChange, done string) error {
-	svc, closeFn, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	recs, err := svc.PushChange(ctx, network, c)
+	recs, err := e.svc.PushChange(ctx, network, c)
 	if err != nil {
 		return err
 	}
@@ -242,12 +222,7 @@ func pushChange(ctx context.Context, e *env, network string, c api.PushChange, d
 }
 
 func pushRecords(ctx context.Context, e *env, network, account string) (api.PushRecords, error) {
-	svc, closeFn, err := e.service()
-	if err != nil {
-		return api.PushRecords{}, err
-	}
-	defer closeFn()
-	return svc.PushRecords(ctx, network, account)
+	return e.svc.PushRecords(ctx, network, account)
 }
 
 func runPushGroup(ctx context.Context, e *env, args []string) error {

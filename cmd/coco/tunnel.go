@@ -35,12 +35,7 @@ func runExpose(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 3 {
 		return usagef("give the network, a name and HOST:PORT")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Expose(ctx, pos[0], api.TunnelRequest{Name: pos[1], Target: pos[2], Allow: allow})
+	ch, err := e.svc.Expose(ctx, pos[0], api.TunnelRequest{Name: pos[1], Target: pos[2], Allow: allow})
 	if err != nil {
 		return err
 	}
@@ -64,12 +59,7 @@ func runOpen(ctx context.Context, e *env, args []string) error {
 	if !ok || member == "" || name == "" {
 		return usagef("the service is MEMBER/NAME, e.g. alice/ssh")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.OpenTunnel(ctx, pos[0], api.TunnelRequest{To: member, Name: name, Listen: *listen})
+	ch, err := e.svc.OpenTunnel(ctx, pos[0], api.TunnelRequest{To: member, Name: name, Listen: *listen})
 	if err != nil {
 		return err
 	}

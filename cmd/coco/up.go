@@ -92,12 +92,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	st, err := svc.Status(ctx)
+	st, err := e.svc.Status(ctx)
 	if err != nil {
 		return err
 	}

@@ -15,12 +15,7 @@ func runUsage(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	u, err := svc.Usage(ctx, net)
+	u, err := e.svc.Usage(ctx, net)
 	if err != nil {
 		return err
 	}
