@@ -11,10 +11,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"call", "NET MEMBER SERVICE [PAYLOAD] [--timeout 10s]", "call a member's request/reply service (every node serves coco.info and coco.echo)", runCall})
-}
-
 func runCall(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")

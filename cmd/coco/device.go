@@ -8,12 +8,6 @@ import (
 	"text/tabwriter"
 )
 
-func init() {
-	register(command{"device add", "NET CODE", "claim a device into a network with the code it shows (owner only)", runDeviceAdd})
-	register(command{"device list", "NET", "list a network's devices", runDeviceList})
-	register(command{"device remove", "NET DEVICE", "take a device out of a network (owner only); it is cut off at once", runDeviceRemove})
-}
-
 func runDeviceAdd(ctx context.Context, e *env, args []string) error {
 	pos, err := parse(flag.NewFlagSet("device add", flag.ContinueOnError), args)
 	if err != nil {
@@ -23,10 +17,7 @@ func runDeviceAdd(ctx context.Context, e *env, args []string) error {
 		return usagef("give the network and the device's claim code")
 	}
 	d, err := e.svc.DeviceAdd(ctx, pos[0], pos[1])
-	if err != nil {
-		return err
-	}
-	return e.output(d, func(w io.Writer) {
+	return show(e, d, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Added device %q (%s, model %s) to %s.\n", d.Name, d.Node, d.Model, pos[0])
 		fmt.Fprintf(w, "Its resources: coco resource list %s\n", pos[0])
 	})
@@ -42,10 +33,7 @@ func runDeviceList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ds, err := e.svc.Devices(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(ds, func(w io.Writer) {
+	return show(e, ds, err, func(w io.Writer) {
 		if len(ds) == 0 {
 			fmt.Fprintf(w, "%s has no devices: run `coco up --device --name NAME` on one and `coco device add %s CODE` here.\n", net, net)
 			return
@@ -72,10 +60,7 @@ func runDeviceRemove(ctx context.Context, e *env, args []string) error {
 		return usagef("give the network and the device (name or node ID)")
 	}
 	d, err := e.svc.DeviceRemove(ctx, pos[0], pos[1])
-	if err != nil {
-		return err
-	}
-	return e.output(d, func(w io.Writer) {
+	return show(e, d, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Removed device %q from %s; online members cut it off now.\n", d.Name, pos[0])
 	})
 }

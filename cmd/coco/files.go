@@ -14,11 +14,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"copy", "FILE NET:MEMBER", "send a file to a member who runs `coco receive` (resumes, checks SHA-256)", runCopy})
-	register(command{"receive", "NET --dir DIR [--allow admin|guest|device|MEMBER…] [--max-size 4GiB]", "accept files sent to you into DIR while this runs (from the owner and admins unless --allow says more)", runReceive})
-}
-
 func runCopy(ctx context.Context, e *env, args []string) error {
 	if len(args) != 2 {
 		return usagef("give the file and NET:MEMBER")

@@ -15,25 +15,6 @@ import (
 	"github.com/coconet/coconet/home"
 )
 
-func init() {
-	register(command{"resource list", "NET [--zone ZONE]", "list the resources you may use across the network's devices", runResourceList})
-	register(command{"cmd", "NET RESOURCE CAPABILITY COMMAND [k=v…]", "run a command on a resource, e.g. coco cmd home lamp level set level=40", runCmd})
-	register(command{"watch", "NET [RESOURCE]", "print live attribute changes (current values first)", runWatch})
-	register(command{"grant", "NET USER --resource R|--zone Z --capability C [--command X] [--days tue,thu --from 09:00 --to 09:30 --tz Asia/Kolkata] [--valid-from T] [--until T]", "let a guest use a capability, on a schedule", runGrant})
-	register(command{"grant list", "NET", "list the grants", runGrantList})
-	register(command{"revoke", "NET GRANT", "revoke a grant (by ID or a prefix of it); devices stop honouring it at once", runRevoke})
-	register(command{"zone create", "NET ZONE", "create a zone", runZoneCreate})
-	register(command{"zone list", "NET", "list the zones and the resources in them", runZoneList})
-	register(command{"zone add", "NET ZONE RESOURCE…", "put resources in a zone", runZoneAdd})
-	register(command{"zone move", "NET ZONE RESOURCE…", "move resources from their zone to another", runZoneMove})
-	register(command{"zone remove", "NET RESOURCE…", "take resources out of their zone", runZoneRemove})
-	register(command{"zone delete", "NET ZONE", "delete an empty zone", runZoneDelete})
-	register(command{"scene create", "NET NAME --action RESOURCE:CAPABILITY:COMMAND[:k=v…]… [--replace]", "create a scene: commands run together", runSceneCreate})
-	register(command{"scene list", "NET", "list the scenes", runSceneList})
-	register(command{"scene run", "NET NAME", "run every action of a scene at once and report each", runSceneRun})
-	register(command{"scene delete", "NET NAME", "delete a scene", runSceneDelete})
-}
-
 // homeMulti is a repeatable flag.
 type homeMulti []string
 
@@ -59,10 +40,7 @@ func runResourceList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	l, err := e.svc.Resources(ctx, pos[0], *zone)
-	if err != nil {
-		return err
-	}
-	return e.output(l, func(w io.Writer) {
+	return show(e, l, err, func(w io.Writer) {
 		if len(l.Resources) == 0 {
 			fmt.Fprintln(w, "No resources you may use are online.")
 		} else {
@@ -237,10 +215,7 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	out, err := e.svc.GrantCreate(ctx, pos[0], api.GrantRequest{Member: pos[1], Grant: g})
-	if err != nil {
-		return err
-	}
-	return e.output(out, func(w io.Writer) {
+	return show(e, out, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Granted %s %s (grant %s).\n", out.UserName, out.Describe(), out.ID)
 		fmt.Fprintf(w, "Revoke it with: coco revoke %s %s\n", pos[0], out.ID)
 	})
@@ -251,10 +226,7 @@ func runGrantList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	gs, err := e.svc.Grants(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return e.output(gs, func(w io.Writer) {
+	return show(e, gs, err, func(w io.Writer) {
 		if len(gs) == 0 {
 			fmt.Fprintf(w, "No grants: guests of %q use nothing yet.\n", args[0])
 			return
@@ -273,10 +245,7 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	g, err := e.svc.GrantRevoke(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(g, func(w io.Writer) {
+	return show(e, g, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Revoked grant %s: %s may no longer use %s.\n", g.ID, g.UserName, g.Describe())
 	})
 }
@@ -286,10 +255,7 @@ func runZoneCreate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	z, err := e.svc.ZoneCreate(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(z, func(w io.Writer) {
+	return show(e, z, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Created zone %q. Put resources in it: coco zone add %s %q RESOURCE…\n", z.Name, args[0], z.Name)
 	})
 }
@@ -299,10 +265,7 @@ func runZoneList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	zs, err := e.svc.Zones(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return e.output(zs, func(w io.Writer) {
+	return show(e, zs, err, func(w io.Writer) {
 		if len(zs) == 0 {
 			fmt.Fprintf(w, "No zones yet: coco zone create %s NAME\n", args[0])
 			return
@@ -319,6 +282,7 @@ func runZoneList(ctx context.Context, e *env, args []string) error {
 func runZoneAdd(ctx context.Context, e *env, args []string) error {
 	return zonePlace(ctx, e, args, false)
 }
+
 func runZoneMove(ctx context.Context, e *env, args []string) error {
 	return zonePlace(ctx, e, args, true)
 }
@@ -373,10 +337,7 @@ func runZoneDelete(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	z, err := e.svc.ZoneDelete(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(z, func(w io.Writer) { fmt.Fprintf(w, "Deleted zone %q.\n", z.Name) })
+	return show(e, z, err, func(w io.Writer) { fmt.Fprintf(w, "Deleted zone %q.\n", z.Name) })
 }
 
 func runSceneCreate(ctx context.Context, e *env, args []string) error {
@@ -403,10 +364,7 @@ func runSceneCreate(ctx context.Context, e *env, args []string) error {
 		sc.Actions = append(sc.Actions, a)
 	}
 	out, err := e.svc.SceneCreate(ctx, pos[0], api.SceneRequest{Scene: sc, Replace: *replace})
-	if err != nil {
-		return err
-	}
-	return e.output(out, func(w io.Writer) {
+	return show(e, out, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Created scene %q with %d action(s). Run it: coco scene run %s %q\n", out.Name, len(out.Actions), pos[0], out.Name)
 	})
 }
@@ -416,10 +374,7 @@ func runSceneList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ss, err := e.svc.Scenes(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return e.output(ss, func(w io.Writer) {
+	return show(e, ss, err, func(w io.Writer) {
 		if len(ss) == 0 {
 			fmt.Fprintf(w, "No scenes yet: coco scene create %s NAME --action RESOURCE:CAPABILITY:COMMAND\n", args[0])
 			return
@@ -478,8 +433,5 @@ func runSceneDelete(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	s, err := e.svc.SceneDelete(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(s, func(w io.Writer) { fmt.Fprintf(w, "Deleted scene %q.\n", s.Name) })
+	return show(e, s, err, func(w io.Writer) { fmt.Fprintf(w, "Deleted scene %q.\n", s.Name) })
 }

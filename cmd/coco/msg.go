@@ -11,12 +11,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"send", "NET MEMBER TEXT", "send an acknowledged message to a member", runSend})
-	register(command{"listen", "NET", "print messages as they arrive (Ctrl-C to stop)", runListen})
-	register(command{"peers", "NET", "show member nodes: path, address, round-trip time", runPeers})
-}
-
 func runSend(ctx context.Context, e *env, args []string) error {
 	if len(args) < 3 {
 		return usagef("give the network, the member and the text")
@@ -65,10 +59,7 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ps, err := e.svc.Peers(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(ps, func(w io.Writer) {
+	return show(e, ps, err, func(w io.Writer) {
 		if len(ps) == 0 {
 			fmt.Fprintf(w, "No other member nodes in %q yet; invite someone with `coco invite %s`.\n", net, net)
 			return

@@ -14,15 +14,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"net create", "NAME [--kind user|developer]", "create a private network that you own", runNetCreate})
-	register(command{"net list", "", "list your networks", runNetList})
-	register(command{"members", "NET", "list a network's members, roles and nodes", runMembers})
-	register(command{"invite", "NET --role admin|guest [--ttl 24h] [--uses N]", "make an invite code", runInvite})
-	register(command{"join", "CODE", "join a network with an invite code", runJoin})
-	register(command{"remove", "NET MEMBER", "remove a member; their nodes are cut off at once", runRemove})
-}
-
 func runNetCreate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("net create", flag.ContinueOnError)
 	kind := fs.String("kind", "user", "user or developer")
@@ -34,10 +25,7 @@ func runNetCreate(ctx context.Context, e *env, args []string) error {
 		return usagef("give the network one name")
 	}
 	n, err := e.svc.CreateNetwork(ctx, api.CreateNetworkRequest{Name: pos[0], Kind: *kind})
-	if err != nil {
-		return err
-	}
-	return e.output(n, func(w io.Writer) {
+	return show(e, n, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Created %s network %q (%s); you are its owner.\n", n.Kind, n.Name, n.ID)
 		fmt.Fprintf(w, "Invite someone: coco invite %s --role guest\n", n.Name)
 	})
@@ -48,10 +36,7 @@ func runNetList(ctx context.Context, e *env, args []string) error {
 		return usagef("unexpected argument %q", args[0])
 	}
 	nets, err := e.svc.Networks(ctx)
-	if err != nil {
-		return err
-	}
-	return e.output(nets, func(w io.Writer) {
+	return show(e, nets, err, func(w io.Writer) {
 		if len(nets) == 0 {
 			fmt.Fprintln(w, "You are in no network yet: `coco net create NAME` or `coco join CODE`.")
 			return
@@ -78,10 +63,7 @@ func runMembers(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ms, err := e.svc.Members(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(ms, func(w io.Writer) {
+	return show(e, ms, err, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tROLE\tNODES\tONLINE\tADDED BY\tUSER")
 		for _, m := range ms {
@@ -118,10 +100,7 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 		return usagef("--ttl and --uses must be positive")
 	}
 	r, err := e.svc.Invite(ctx, pos[0], api.InviteRequest{Role: *role, TTL: *ttl, Uses: *uses})
-	if err != nil {
-		return err
-	}
-	return e.output(r, func(w io.Writer) {
+	return show(e, r, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Invite to %q as %s, valid until %s for %d use(s):\n\n%s\n\n", r.Network, r.Role,
 			r.Expires.Local().Format("2006-01-02 15:04 MST"), r.Uses, r.Code)
 		fmt.Fprintln(w, "They run: coco join CODE   (your node must be running to let them in)")
@@ -136,10 +115,7 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	n, err := e.svc.Join(ctx, strings.TrimSpace(code))
-	if err != nil {
-		return err
-	}
-	return e.output(n, func(w io.Writer) {
+	return show(e, n, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Joined %q as %s (%d members).\n", n.Name, n.Role, n.Members)
 		fmt.Fprintf(w, "Say hello: coco send %s MEMBER hello\n", n.Name)
 	})

@@ -11,13 +11,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"ota authorize", "NET DEVICE IMAGE --version V [--model M]", "authorize a firmware image for a device (owner only); the device fetches, verifies and applies it", runOTAAuthorize})
-	register(command{"ota status", "NET", "what firmware each device runs, and how its update goes", runOTAStatus})
-	register(command{"ota list", "NET", "list the firmware images authorized in a network", runOTAList})
-	register(command{"ota withdraw", "NET DEVICE VERSION", "take back an authorization (owner only); a device that has not installed it stops", runOTAWithdraw})
-}
-
 func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ota authorize", flag.ContinueOnError)
 	version := fs.String("version", "", "the image's version (required; the device takes only newer versions)")
@@ -37,10 +30,7 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	a, err := e.svc.OTAAuthorize(ctx, pos[0], api.OTAAuthorizeRequest{Device: pos[1], Image: image, Version: *version, Model: *model})
-	if err != nil {
-		return err
-	}
-	return e.output(a, func(w io.Writer) {
+	return show(e, a, err, func(w io.Writer) {
 		dev := a.Name
 		if dev == "" {
 			dev = a.Device
@@ -67,10 +57,7 @@ func runOTAStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ss, err := e.svc.OTAStatus(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(ss, func(w io.Writer) {
+	return show(e, ss, err, func(w io.Writer) {
 		if len(ss) == 0 {
 			fmt.Fprintf(w, "%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.\n", net, net)
 			return
@@ -98,10 +85,7 @@ func runOTAList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	as, err := e.svc.OTAList(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(as, func(w io.Writer) {
+	return show(e, as, err, func(w io.Writer) {
 		if len(as) == 0 {
 			fmt.Fprintf(w, "No firmware is authorized in %s.\n", net)
 			return
@@ -128,10 +112,7 @@ func runOTAWithdraw(ctx context.Context, e *env, args []string) error {
 		return usagef("give the network, the device and the version")
 	}
 	a, err := e.svc.OTAWithdraw(ctx, pos[0], pos[1], pos[2])
-	if err != nil {
-		return err
-	}
-	return e.output(a, func(w io.Writer) {
+	return show(e, a, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Withdrew v%s for %q; a device that has not installed it stops fetching it.\n", a.Version, a.Name)
 	})
 }

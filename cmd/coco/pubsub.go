@@ -12,11 +12,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"pub", "NET TOPIC MSG [--retain] [--qos 0|1]", "publish a message on a topic", runPub})
-	register(command{"sub", "NET PATTERN [--qos 0|1]", "print messages on topics matching PATTERN (+ and # wildcards)", runSub})
-}
-
 func runPub(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("pub", flag.ContinueOnError)
 	retain := fs.Bool("retain", false, "keep as the topic's last value for new subscribers")

@@ -16,15 +16,6 @@ import (
 	"github.com/coconet/coconet/gateway"
 )
 
-func init() {
-	register(command{"push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (P2Pcluster line protocol) while this runs; an admin's node becomes a named push server", runPushServer})
-	register(command{"push key", "create|list|revoke|rotate NET [KEY|ACCOUNT] [--account A]", "manage the account keys devices use with push servers (admins)", runPushKey})
-	register(command{"push server", "add|remove|list NET [NODE]", "name the nodes that may run push servers and read the account keys (admins)", runPushServerNames})
-	register(command{"push group", "NET [ID [PARENT]] [--root] [--remove] [--account A]", "put ID in the push tree under PARENT (--root: at the top), or list the tree", runPushGroup})
-	register(command{"push router", "add|attach|detach|remove|list NET [NAME [ID]] [--account A]", "manage mesh routers and the ids attached to them", runPushRouter})
-	register(command{"push alias", "NET [ALIAS [ID]] [--remove] [--account A]", "make ALIAS name ID (again after replacing a device), or list aliases", runPushAlias})
-}
-
 func runPushServer(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("push-server", flag.ContinueOnError)
 	listen := fs.String("listen", "", "TCP address devices connect to, HOST:PORT (e.g. 0.0.0.0:7000)")
@@ -215,10 +206,7 @@ func nonNilKeys(ks []api.PushKey) []api.PushKey {
 // pushChange applies c and prints what changed.
 func pushChange(ctx context.Context, e *env, network string, c api.PushChange, done string) error {
 	recs, err := e.svc.PushChange(ctx, network, c)
-	if err != nil {
-		return err
-	}
-	return e.output(recs, func(w io.Writer) { fmt.Fprintln(w, done) })
+	return show(e, recs, err, func(w io.Writer) { fmt.Fprintln(w, done) })
 }
 
 func pushRecords(ctx context.Context, e *env, network, account string) (api.PushRecords, error) {
