@@ -14,12 +14,9 @@ import (
 func runCall(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, -1, "the network, the member and the service")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 3 {
-		return usagef("give the network, the member and the service")
 	}
 	payload := strings.Join(pos[3:], " ")
 	r, err := e.svc.Call(ctx, pos[0], api.CallRequest{To: pos[1], Service: pos[2], Payload: []byte(payload), Timeout: *timeout})

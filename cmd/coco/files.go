@@ -15,9 +15,6 @@ import (
 )
 
 func runCopy(ctx context.Context, e *env, args []string) error {
-	if len(args) != 2 {
-		return usagef("give the file and NET:MEMBER")
-	}
 	net, to, ok := strings.Cut(args[1], ":")
 	if !ok || net == "" || to == "" {
 		return usagef("the destination is NET:MEMBER, e.g. home:bob")

@@ -21,22 +21,11 @@ type homeMulti []string
 func (m *homeMulti) String() string     { return strings.Join(*m, ",") }
 func (m *homeMulti) Set(s string) error { *m = append(*m, s); return nil }
 
-// homeArgs checks the positional arguments of a command without options.
-func homeArgs(args []string, min, max int, what string) error {
-	if len(args) < min || (max >= 0 && len(args) > max) {
-		return usagef("give %s", what)
-	}
-	return nil
-}
-
 func runResourceList(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("resource list", flag.ContinueOnError)
 	zone := fs.String("zone", "", "only the resources of this zone")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network")
 	if err != nil {
-		return err
-	}
-	if err := homeArgs(pos, 1, 1, "the network"); err != nil {
 		return err
 	}
 	l, err := e.svc.Resources(ctx, pos[0], *zone)
@@ -84,9 +73,6 @@ func homeCommands(r home.Resource) string {
 }
 
 func runCmd(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 4, -1, "the network, the resource, the capability and the command (then k=v arguments)"); err != nil {
-		return err
-	}
 	a := home.Action{Resource: args[1], Capability: args[2], Command: args[3]}
 	kv, err := home.ParseArgs(args[4:])
 	if err != nil {
@@ -130,9 +116,6 @@ func homeTook(d time.Duration) string {
 }
 
 func runWatch(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 2, "the network (and a resource)"); err != nil {
-		return err
-	}
 	res := ""
 	if len(args) == 2 {
 		res = args[1]
@@ -176,12 +159,9 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 	tz := fs.String("tz", "", "IANA time zone of the times and dates, e.g. Asia/Kolkata (default UTC)")
 	validFrom := fs.String("valid-from", "", "first day or instant, e.g. 2026-05-01 or \"2026-05-01 09:00\"")
 	until := fs.String("until", "", "end day or instant (exclusive)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and the guest")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("give the network and the guest")
 	}
 	if len(resources) == 0 && *zone == "" {
 		return usagef("say what the grant covers: --resource R or --zone Z")
@@ -222,9 +202,6 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 }
 
 func runGrantList(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 1, "the network"); err != nil {
-		return err
-	}
 	gs, err := e.svc.Grants(ctx, args[0])
 	return show(e, gs, err, func(w io.Writer) {
 		if len(gs) == 0 {
@@ -241,9 +218,6 @@ func runGrantList(ctx context.Context, e *env, args []string) error {
 }
 
 func runRevoke(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the grant"); err != nil {
-		return err
-	}
 	g, err := e.svc.GrantRevoke(ctx, args[0], args[1])
 	return show(e, g, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Revoked grant %s: %s may no longer use %s.\n", g.ID, g.UserName, g.Describe())
@@ -251,9 +225,6 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 }
 
 func runZoneCreate(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the zone's name (quote names with spaces)"); err != nil {
-		return err
-	}
 	z, err := e.svc.ZoneCreate(ctx, args[0], args[1])
 	return show(e, z, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Created zone %q. Put resources in it: coco zone add %s %q RESOURCE…\n", z.Name, args[0], z.Name)
@@ -261,9 +232,6 @@ func runZoneCreate(ctx context.Context, e *env, args []string) error {
 }
 
 func runZoneList(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 1, "the network"); err != nil {
-		return err
-	}
 	zs, err := e.svc.Zones(ctx, args[0])
 	return show(e, zs, err, func(w io.Writer) {
 		if len(zs) == 0 {
@@ -288,9 +256,6 @@ func runZoneMove(ctx context.Context, e *env, args []string) error {
 }
 
 func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
-	if err := homeArgs(args, 3, -1, "the network, the zone and one or more resources"); err != nil {
-		return err
-	}
 	var out []home.Placement
 	for _, r := range args[2:] {
 		p, err := e.svc.ZonePlace(ctx, args[0], api.PlaceRequest{Resource: r, Zone: args[1], Move: move})
@@ -314,9 +279,6 @@ func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
 }
 
 func runZoneRemove(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, -1, "the network and one or more resources"); err != nil {
-		return err
-	}
 	var out []home.Placement
 	for _, r := range args[1:] {
 		p, err := e.svc.ZoneUnplace(ctx, args[0], r)
@@ -333,9 +295,6 @@ func runZoneRemove(ctx context.Context, e *env, args []string) error {
 }
 
 func runZoneDelete(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the zone"); err != nil {
-		return err
-	}
 	z, err := e.svc.ZoneDelete(ctx, args[0], args[1])
 	return show(e, z, err, func(w io.Writer) { fmt.Fprintf(w, "Deleted zone %q.\n", z.Name) })
 }
@@ -345,12 +304,9 @@ func runSceneCreate(ctx context.Context, e *env, args []string) error {
 	var actions homeMulti
 	fs.Var(&actions, "action", "RESOURCE:CAPABILITY:COMMAND[:k=v…] (repeat for more)")
 	replace := fs.Bool("replace", false, "replace a scene of the same name")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and the scene's name")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("give the network and the scene's name")
 	}
 	if len(actions) == 0 {
 		return usagef("give the scene's actions: --action RESOURCE:CAPABILITY:COMMAND[:k=v…]")
@@ -370,9 +326,6 @@ func runSceneCreate(ctx context.Context, e *env, args []string) error {
 }
 
 func runSceneList(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 1, "the network"); err != nil {
-		return err
-	}
 	ss, err := e.svc.Scenes(ctx, args[0])
 	return show(e, ss, err, func(w io.Writer) {
 		if len(ss) == 0 {
@@ -389,9 +342,6 @@ func runSceneList(ctx context.Context, e *env, args []string) error {
 }
 
 func runSceneRun(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
-		return err
-	}
 	r, err := e.svc.SceneRun(ctx, args[0], args[1])
 	if err != nil {
 		return err
@@ -429,9 +379,6 @@ func runSceneRun(ctx context.Context, e *env, args []string) error {
 }
 
 func runSceneDelete(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
-		return err
-	}
 	s, err := e.svc.SceneDelete(ctx, args[0], args[1])
 	return show(e, s, err, func(w io.Writer) { fmt.Fprintf(w, "Deleted scene %q.\n", s.Name) })
 }

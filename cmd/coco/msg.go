@@ -12,9 +12,6 @@ import (
 )
 
 func runSend(ctx context.Context, e *env, args []string) error {
-	if len(args) < 3 {
-		return usagef("give the network, the member and the text")
-	}
 	text := strings.Join(args[2:], " ")
 	start := time.Now()
 	if err := e.svc.Send(ctx, args[0], api.SendRequest{To: args[1], Data: []byte(text)}); err != nil {
@@ -31,10 +28,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 }
 
 func runListen(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
+	net := args[0]
 	ch, err := e.svc.Listen(ctx, net)
 	if err != nil {
 		return err
@@ -54,10 +48,7 @@ func runListen(ctx context.Context, e *env, args []string) error {
 }
 
 func runPeers(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
+	net := args[0]
 	ps, err := e.svc.Peers(ctx, net)
 	return show(e, ps, err, func(w io.Writer) {
 		if len(ps) == 0 {

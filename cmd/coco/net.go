@@ -17,12 +17,9 @@ import (
 func runNetCreate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("net create", flag.ContinueOnError)
 	kind := fs.String("kind", "user", "user or developer")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network one name")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("give the network one name")
 	}
 	n, err := e.svc.CreateNetwork(ctx, api.CreateNetworkRequest{Name: pos[0], Kind: *kind})
 	return show(e, n, err, func(w io.Writer) {
@@ -50,18 +47,8 @@ func runNetList(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-func oneArg(args []string, what string) (string, error) {
-	if len(args) != 1 {
-		return "", usagef("give %s", what)
-	}
-	return args[0], nil
-}
-
 func runMembers(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
+	net := args[0]
 	ms, err := e.svc.Members(ctx, net)
 	return show(e, ms, err, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -89,12 +76,9 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	role := fs.String("role", "guest", "admin or guest")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code stays valid")
 	uses := fs.Int("uses", 1, "how many people may use the code")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network's name")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("give the network's name")
 	}
 	if *ttl <= 0 || *uses <= 0 {
 		return usagef("--ttl and --uses must be positive")
@@ -108,10 +92,7 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 }
 
 func runJoin(ctx context.Context, e *env, args []string) error {
-	code, err := oneArg(args, "the invite code")
-	if err != nil {
-		return err
-	}
+	code := args[0]
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	n, err := e.svc.Join(ctx, strings.TrimSpace(code))
@@ -122,9 +103,6 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 }
 
 func runRemove(ctx context.Context, e *env, args []string) error {
-	if len(args) != 2 {
-		return usagef("give the network and the member")
-	}
 	r, err := e.svc.Remove(ctx, args[0], args[1])
 	if err != nil {
 		return err

@@ -15,12 +15,9 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ota authorize", flag.ContinueOnError)
 	version := fs.String("version", "", "the image's version (required; the device takes only newer versions)")
 	model := fs.String("model", "", "the device model the image is for (default: the model the device announced)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, 3, "the network, the device and the image file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 3 {
-		return usagef("give the network, the device and the image file")
 	}
 	if *version == "" {
 		return usagef("give the image's version with --version")
@@ -48,14 +45,7 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 }
 
 func runOTAStatus(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(flag.NewFlagSet("ota status", flag.ContinueOnError), args)
-	if err != nil {
-		return err
-	}
-	net, err := oneArg(pos, "the network")
-	if err != nil {
-		return err
-	}
+	net := args[0]
 	ss, err := e.svc.OTAStatus(ctx, net)
 	return show(e, ss, err, func(w io.Writer) {
 		if len(ss) == 0 {
@@ -76,14 +66,7 @@ func runOTAStatus(ctx context.Context, e *env, args []string) error {
 }
 
 func runOTAList(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(flag.NewFlagSet("ota list", flag.ContinueOnError), args)
-	if err != nil {
-		return err
-	}
-	net, err := oneArg(pos, "the network")
-	if err != nil {
-		return err
-	}
+	net := args[0]
 	as, err := e.svc.OTAList(ctx, net)
 	return show(e, as, err, func(w io.Writer) {
 		if len(as) == 0 {
@@ -104,14 +87,7 @@ func runOTAList(ctx context.Context, e *env, args []string) error {
 }
 
 func runOTAWithdraw(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(flag.NewFlagSet("ota withdraw", flag.ContinueOnError), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 3 {
-		return usagef("give the network, the device and the version")
-	}
-	a, err := e.svc.OTAWithdraw(ctx, pos[0], pos[1], pos[2])
+	a, err := e.svc.OTAWithdraw(ctx, args[0], args[1], args[2])
 	return show(e, a, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Withdrew v%s for %q; a device that has not installed it stops fetching it.\n", a.Version, a.Name)
 	})

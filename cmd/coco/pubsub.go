@@ -16,12 +16,9 @@ func runPub(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("pub", flag.ContinueOnError)
 	retain := fs.Bool("retain", false, "keep as the topic's last value for new subscribers")
 	qos := fs.Int("qos", 0, "0 (at most once) or 1 (at least once)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, -1, "the network, the topic and the message")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 3 {
-		return usagef("give the network, the topic and the message")
 	}
 	msg := strings.Join(pos[2:], " ")
 	if err := e.svc.Publish(ctx, pos[0], api.PublishRequest{Topic: pos[1], Data: []byte(msg), Retain: *retain, QoS: *qos}); err != nil {
@@ -38,12 +35,9 @@ func runPub(ctx context.Context, e *env, args []string) error {
 func runSub(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("sub", flag.ContinueOnError)
 	qos := fs.Int("qos", 0, "0 (at most once) or 1 (at least once)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and a topic pattern")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("give the network and a topic pattern")
 	}
 	ch, err := e.svc.Subscribe(ctx, pos[0], api.SubscribeRequest{Pattern: pos[1], QoS: *qos})
 	if err != nil {

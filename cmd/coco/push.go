@@ -24,12 +24,9 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "close a connection that sends no valid line with a key for this long")
 	maxConns := fs.Int("max-conns", 0, fmt.Sprintf("most device connections open at once (0: %d, at most a quarter of the daemon's file descriptor limit)", gateway.DefaultMaxConns))
 	maxPerIP := fs.Int("max-conns-per-ip", gateway.DefaultMaxConnsPerIP, "most device connections open at once from one IP address (IPv6: one /64)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("give the network")
 	}
 	if *listen == "" {
 		return usagef("give the address devices connect to with --listen HOST:PORT")
@@ -76,12 +73,9 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 	fs, account := pushFlags("push key")
 	name := fs.String("name", "", "create: a label for the key")
 	key := fs.String("key", "", "create: use this key (one devices already have) instead of a random one")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, -1, "create, list, revoke or rotate, and the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 2 {
-		return usagef("give create, list, revoke or rotate, and the network")
 	}
 	sub, network := pos[0], pos[1]
 	switch {
@@ -154,12 +148,9 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 
 func runPushServerNames(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("push server", flag.ContinueOnError)
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, -1, "add, remove or list, and the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 2 {
-		return usagef("give add, remove or list, and the network")
 	}
 	sub, network := pos[0], pos[1]
 	var ss []api.PushServer
@@ -288,12 +279,9 @@ func printTree(w io.Writer, groups []gateway.GroupInfo) {
 
 func runPushRouter(ctx context.Context, e *env, args []string) error {
 	fs, account := pushFlags("push router")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, -1, "add, attach, detach, remove or list, and the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 2 {
-		return usagef("give add, attach, detach, remove or list, and the network")
 	}
 	sub, network := pos[0], pos[1]
 	switch {

@@ -23,12 +23,9 @@ func runExpose(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("tunnel expose", flag.ContinueOnError)
 	var allow allowFlag
 	fs.Var(&allow, "allow", allowUsage)
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, 3, "the network, a name and HOST:PORT")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 3 {
-		return usagef("give the network, a name and HOST:PORT")
 	}
 	ch, err := e.svc.Expose(ctx, pos[0], api.TunnelRequest{Name: pos[1], Target: pos[2], Allow: allow})
 	if err != nil {
@@ -43,12 +40,9 @@ func runExpose(ctx context.Context, e *env, args []string) error {
 func runOpen(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("tunnel open", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "local address to listen on")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and MEMBER/NAME")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("give the network and MEMBER/NAME")
 	}
 	member, name, ok := strings.Cut(pos[1], "/")
 	if !ok || member == "" || name == "" {

@@ -7,10 +7,7 @@ import (
 )
 
 func runUsage(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
+	net := args[0]
 	u, err := e.svc.Usage(ctx, net)
 	return show(e, u, err, func(w io.Writer) {
 		fmt.Fprintf(w, "%s, plan %q, month %s\n", net, u.Plan, u.Month)
