@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
+
+	"github.com/coconet/coconet/api"
 )
 
 func runDeviceAdd(ctx context.Context, e *env, args []string) error {
@@ -19,20 +20,13 @@ func runDeviceList(ctx context.Context, e *env, args []string) error {
 	net := args[0]
 	ds, err := e.svc.Devices(ctx, net)
 	return show(e, ds, err, func(w io.Writer) {
-		if len(ds) == 0 {
-			fmt.Fprintf(w, "%s has no devices: run `coco up --device --name NAME` on one and `coco device add %s CODE` here.\n", net, net)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tMODEL\tONLINE\tADDED\tNODE")
-		for _, d := range ds {
+		table(w, ds, fmt.Sprintf("%s has no devices: run `coco up --device --name NAME` on one and `coco device add %s CODE` here.", net, net), "NAME\tMODEL\tONLINE\tADDED\tNODE", func(tw io.Writer, d api.DeviceInfo) {
 			online := "no"
 			if d.Online {
 				online = "yes"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Model, online, d.Added.Local().Format("2006-01-02 15:04"), d.Node)
-		}
-		tw.Flush()
+		})
 	})
 }
 

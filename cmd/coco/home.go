@@ -8,7 +8,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/coconet/coconet/api"
@@ -33,12 +32,9 @@ func runResourceList(ctx context.Context, e *env, args []string) error {
 		if len(l.Resources) == 0 {
 			fmt.Fprintln(w, "No resources you may use are online.")
 		} else {
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RESOURCE\tNAME\tZONE\tDEVICE\tSTATE\tCOMMANDS")
-			for _, r := range l.Resources {
+			table(w, l.Resources, "", "RESOURCE\tNAME\tZONE\tDEVICE\tSTATE\tCOMMANDS", func(tw io.Writer, r home.Resource) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, dash(r.Zone), r.Device, homeState(r), homeCommands(r))
-			}
-			tw.Flush()
+			})
 		}
 		if len(l.Offline) > 0 {
 			fmt.Fprintf(w, "Offline: %s\n", strings.Join(l.Offline, ", "))
@@ -204,16 +200,9 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 func runGrantList(ctx context.Context, e *env, args []string) error {
 	gs, err := e.svc.Grants(ctx, args[0])
 	return show(e, gs, err, func(w io.Writer) {
-		if len(gs) == 0 {
-			fmt.Fprintf(w, "No grants: guests of %q use nothing yet.\n", args[0])
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "GRANT\tGUEST\tALLOWS\tBY")
-		for _, g := range gs {
+		table(w, gs, fmt.Sprintf("No grants: guests of %q use nothing yet.", args[0]), "GRANT\tGUEST\tALLOWS\tBY", func(tw io.Writer, g home.Grant) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.ID, g.UserName, g.Describe(), dash(g.GrantedBy))
-		}
-		tw.Flush()
+		})
 	})
 }
 
@@ -234,16 +223,9 @@ func runZoneCreate(ctx context.Context, e *env, args []string) error {
 func runZoneList(ctx context.Context, e *env, args []string) error {
 	zs, err := e.svc.Zones(ctx, args[0])
 	return show(e, zs, err, func(w io.Writer) {
-		if len(zs) == 0 {
-			fmt.Fprintf(w, "No zones yet: coco zone create %s NAME\n", args[0])
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ZONE\tRESOURCES")
-		for _, z := range zs {
+		table(w, zs, fmt.Sprintf("No zones yet: coco zone create %s NAME", args[0]), "ZONE\tRESOURCES", func(tw io.Writer, z home.Zone) {
 			fmt.Fprintf(tw, "%s\t%s\n", z.Name, dash(strings.Join(z.Resources, ", ")))
-		}
-		tw.Flush()
+		})
 	})
 }
 
@@ -347,16 +329,13 @@ func runSceneRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := e.output(r, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "\tACTION\tDEVICE\tTOOK\tRESULT")
-		for _, x := range r.Results {
+		table(w, r.Results, "", "\tACTION\tDEVICE\tTOOK\tRESULT", func(tw io.Writer, x home.Result) {
 			mark, what := "ok", "done"
 			if !x.OK {
 				mark, what = "FAIL", x.Error
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, x.Action, dash(x.Device), homeTook(x.Took), what)
-		}
-		tw.Flush()
+		})
 		fmt.Fprintf(w, "Scene %q: %d of %d action(s) done in %s.\n", r.Scene, len(r.Results)-r.Failed, len(r.Results), homeTook(r.Took))
 	}); err != nil {
 		return err

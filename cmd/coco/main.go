@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
@@ -312,6 +313,21 @@ func show[T any](e *env, v T, err error, human func(w io.Writer)) error {
 		return err
 	}
 	return e.output(v, human)
+}
+
+// table writes one row of rows each under header, in aligned columns, or
+// the sentence empty instead when there are no rows (and empty is not "").
+func table[T any](w io.Writer, rows []T, empty, header string, row func(tw io.Writer, r T)) {
+	if len(rows) == 0 && empty != "" {
+		fmt.Fprintln(w, empty)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		row(tw, r)
+	}
+	tw.Flush()
 }
 
 // output prints v as JSON with --json, or calls human otherwise.

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 )
 
@@ -51,13 +51,7 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 	net := args[0]
 	ps, err := e.svc.Peers(ctx, net)
 	return show(e, ps, err, func(w io.Writer) {
-		if len(ps) == 0 {
-			fmt.Fprintf(w, "No other member nodes in %q yet; invite someone with `coco invite %s`.\n", net, net)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MEMBER\tROLE\tAPP\tSTATE\tPATH\tADDRESS\tRTT")
-		for _, p := range ps {
+		table(w, ps, fmt.Sprintf("No other member nodes in %q yet; invite someone with `coco invite %s`.", net, net), "MEMBER\tROLE\tAPP\tSTATE\tPATH\tADDRESS\tRTT", func(tw io.Writer, p coconet.PeerInfo) {
 			state, rtt := "offline", "-"
 			if p.Connected {
 				state = "connected"
@@ -66,7 +60,6 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.UserName, p.Role, p.App, state, dash(p.Path), dash(p.Addr), rtt)
-		}
-		tw.Flush()
+		})
 	})
 }

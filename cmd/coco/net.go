@@ -8,9 +8,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 )
 
@@ -34,16 +34,9 @@ func runNetList(ctx context.Context, e *env, args []string) error {
 	}
 	nets, err := e.svc.Networks(ctx)
 	return show(e, nets, err, func(w io.Writer) {
-		if len(nets) == 0 {
-			fmt.Fprintln(w, "You are in no network yet: `coco net create NAME` or `coco join CODE`.")
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tKIND\tYOUR ROLE\tMEMBERS\tNODES\tID")
-		for _, n := range nets {
+		table(w, nets, "You are in no network yet: `coco net create NAME` or `coco join CODE`.", "NAME\tKIND\tYOUR ROLE\tMEMBERS\tNODES\tID", func(tw io.Writer, n coconet.NetworkInfo) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", n.Name, n.Kind, n.Role, n.Members, n.Nodes, n.ID)
-		}
-		tw.Flush()
+		})
 	})
 }
 
@@ -51,16 +44,13 @@ func runMembers(ctx context.Context, e *env, args []string) error {
 	net := args[0]
 	ms, err := e.svc.Members(ctx, net)
 	return show(e, ms, err, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tROLE\tNODES\tONLINE\tADDED BY\tUSER")
-		for _, m := range ms {
+		table(w, ms, "", "NAME\tROLE\tNODES\tONLINE\tADDED BY\tUSER", func(tw io.Writer, m api.MemberInfo) {
 			name := m.Name
 			if m.You {
 				name += " (you)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", name, m.Role, len(m.Nodes), m.Online, dash(m.AddedBy), m.User)
-		}
-		tw.Flush()
+		})
 	})
 }
 

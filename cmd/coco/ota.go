@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"text/tabwriter"
 
 	"github.com/coconet/coconet/api"
 )
@@ -48,20 +47,13 @@ func runOTAStatus(ctx context.Context, e *env, args []string) error {
 	net := args[0]
 	ss, err := e.svc.OTAStatus(ctx, net)
 	return show(e, ss, err, func(w io.Writer) {
-		if len(ss) == 0 {
-			fmt.Fprintf(w, "%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.\n", net, net)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tMODEL\tVERSION\tSTATUS")
-		for _, s := range ss {
+		table(w, ss, fmt.Sprintf("%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.", net, net), "DEVICE\tMODEL\tVERSION\tSTATUS", func(tw io.Writer, s api.OTAStatus) {
 			name := s.Name
 			if name == "" {
 				name = s.Device
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, dash(s.Model), dash(s.Version), s)
-		}
-		tw.Flush()
+		})
 	})
 }
 
@@ -69,20 +61,13 @@ func runOTAList(ctx context.Context, e *env, args []string) error {
 	net := args[0]
 	as, err := e.svc.OTAList(ctx, net)
 	return show(e, as, err, func(w io.Writer) {
-		if len(as) == 0 {
-			fmt.Fprintf(w, "No firmware is authorized in %s.\n", net)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tVERSION\tMODEL\tSIZE\tSHA256\tAUTHORIZED")
-		for _, a := range as {
+		table(w, as, fmt.Sprintf("No firmware is authorized in %s.", net), "DEVICE\tVERSION\tMODEL\tSIZE\tSHA256\tAUTHORIZED", func(tw io.Writer, a api.OTAAuthorization) {
 			name := a.Name
 			if name == "" {
 				name = a.Device
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, a.Version, dash(a.Model), size(a.Size), a.SHA256[:16], a.AuthorizedAt.Local().Format("2006-01-02 15:04"))
-		}
-		tw.Flush()
+		})
 	})
 }
 

@@ -174,16 +174,9 @@ func runPushServerNames(ctx context.Context, e *env, args []string) error {
 		if msg != "" {
 			fmt.Fprintln(w, msg)
 		}
-		if len(ss) == 0 {
-			fmt.Fprintf(w, "No push servers in %q; an admin's `coco push-server %s` names the admin's node, `coco push server add %s NODE` any node.\n", network, network, network)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tNAME\tOWNER\tNAMED BY")
-		for _, s := range ss {
+		table(w, ss, fmt.Sprintf("No push servers in %q; an admin's `coco push-server %s` names the admin's node, `coco push server add %s NODE` any node.", network, network, network), "NODE\tNAME\tOWNER\tNAMED BY", func(tw io.Writer, s api.PushServer) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Node, s.Name, s.Owner, s.By)
-		}
-		tw.Flush()
+		})
 	})
 }
 
@@ -295,12 +288,9 @@ func runPushRouter(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(w, "No mesh routers; `coco push router add %s NAME` makes one.\n", network)
 				return
 			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACCOUNT\tROUTER\tIDS")
-			for _, r := range recs.Routers {
+			table(w, recs.Routers, "", "ACCOUNT\tROUTER\tIDS", func(tw io.Writer, r gateway.RouterInfo) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Account, r.Name, strings.Join(r.IDs, " "))
-			}
-			tw.Flush()
+			})
 		})
 	case sub == "add" && len(pos) == 3:
 		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeAddRouter, Account: *account, Name: pos[2]},
@@ -336,12 +326,9 @@ func runPushAlias(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(w, "No aliases; `coco push alias %s ALIAS ID` makes one.\n", pos[0])
 				return
 			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACCOUNT\tALIAS\tID")
-			for _, a := range recs.Aliases {
+			table(w, recs.Aliases, "", "ACCOUNT\tALIAS\tID", func(tw io.Writer, a gateway.AliasInfo) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Account, a.Alias, a.ID)
-			}
-			tw.Flush()
+			})
 		})
 	case len(pos) == 3 && !*remove:
 		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetAlias, Account: *account, Name: pos[1], ID: pos[2]},
