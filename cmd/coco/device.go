@@ -17,10 +17,9 @@ func runDeviceAdd(ctx context.Context, e *env, args []string) error {
 }
 
 func runDeviceList(ctx context.Context, e *env, args []string) error {
-	net := args[0]
-	ds, err := e.svc.Devices(ctx, net)
+	ds, err := e.svc.Devices(ctx, args[0])
 	return show(e, ds, err, func(w io.Writer) {
-		table(w, ds, fmt.Sprintf("%s has no devices: run `coco up --device --name NAME` on one and `coco device add %s CODE` here.", net, net), "NAME\tMODEL\tONLINE\tADDED\tNODE", func(tw io.Writer, d api.DeviceInfo) {
+		table(w, ds, fmt.Sprintf("%s has no devices: run `coco up --device --name NAME` on one and `coco device add %s CODE` here.", args[0], args[0]), "NAME\tMODEL\tONLINE\tADDED\tNODE", func(tw io.Writer, d api.DeviceInfo) {
 			online := "no"
 			if d.Online {
 				online = "yes"

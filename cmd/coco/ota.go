@@ -44,10 +44,9 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 }
 
 func runOTAStatus(ctx context.Context, e *env, args []string) error {
-	net := args[0]
-	ss, err := e.svc.OTAStatus(ctx, net)
+	ss, err := e.svc.OTAStatus(ctx, args[0])
 	return show(e, ss, err, func(w io.Writer) {
-		table(w, ss, fmt.Sprintf("%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.", net, net), "DEVICE\tMODEL\tVERSION\tSTATUS", func(tw io.Writer, s api.OTAStatus) {
+		table(w, ss, fmt.Sprintf("%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.", args[0], args[0]), "DEVICE\tMODEL\tVERSION\tSTATUS", func(tw io.Writer, s api.OTAStatus) {
 			name := s.Name
 			if name == "" {
 				name = s.Device
@@ -58,10 +57,9 @@ func runOTAStatus(ctx context.Context, e *env, args []string) error {
 }
 
 func runOTAList(ctx context.Context, e *env, args []string) error {
-	net := args[0]
-	as, err := e.svc.OTAList(ctx, net)
+	as, err := e.svc.OTAList(ctx, args[0])
 	return show(e, as, err, func(w io.Writer) {
-		table(w, as, fmt.Sprintf("No firmware is authorized in %s.", net), "DEVICE\tVERSION\tMODEL\tSIZE\tSHA256\tAUTHORIZED", func(tw io.Writer, a api.OTAAuthorization) {
+		table(w, as, fmt.Sprintf("No firmware is authorized in %s.", args[0]), "DEVICE\tVERSION\tMODEL\tSIZE\tSHA256\tAUTHORIZED", func(tw io.Writer, a api.OTAAuthorization) {
 			name := a.Name
 			if name == "" {
 				name = a.Device
