@@ -52,7 +52,7 @@ type Daemon struct {
 	// home's ledgers (networks, members, removals, joining, grants, zones,
 	// scenes, devices, firmware and push records) works on them directly,
 	// and the node syncs it when it next runs; what needs a running node
-	// fails with ErrNotRunning. The CLI runs it when no daemon does. Start
+	// fails with ErrNodeNotRunning. The CLI runs it when no daemon does. Start
 	// takes the home's lock and Close releases it.
 	LedgerOnly bool
 
@@ -214,7 +214,7 @@ func (d *Daemon) Node(ref string) (*coconet.Node, error) {
 var _ api.Service = (*Daemon)(nil)
 
 // running returns the running node of a network; in ledger-only mode,
-// what needs it fails with ErrNotRunning.
+// what needs it fails with ErrNodeNotRunning.
 func (d *Daemon) running(network, what string) (*coconet.Node, error) {
 	if d.LedgerOnly {
 		return nil, notRunning(what)

@@ -5,5 +5,5 @@
 // directory. It holds the home's lock so that no other process writes the
 // same ledgers. With LedgerOnly it runs no node and serves no socket: the
 // CLI runs the same code on the home directly when no daemon runs, and what
-// needs a running node fails with ErrNotRunning.
+// needs a running node fails with ErrNodeNotRunning.
 package daemon

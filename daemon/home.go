@@ -45,7 +45,7 @@ func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
 }
 
 // home returns the home model of a network's running node; in ledger-only
-// mode what needs it fails with ErrNotRunning.
+// mode what needs it fails with ErrNodeNotRunning.
 func (d *Daemon) home(network, what string) (*coconet.Node, *homeNode, error) {
 	n, err := d.running(network, what)
 	if err != nil {

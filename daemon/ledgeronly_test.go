@@ -32,7 +32,7 @@ func ledgerOnly(t *testing.T) *Daemon {
 }
 
 // TestLedgerOnlyNeedsNode: what needs a running node fails with
-// ErrNotRunning, in a sentence that names it and says to run `coco up`.
+// ErrNodeNotRunning, in a sentence that names it and says to run `coco up`.
 func TestLedgerOnlyNeedsNode(t *testing.T) {
 	d := ledgerOnly(t)
 	ctx := context.Background()
@@ -61,11 +61,11 @@ func TestLedgerOnlyNeedsNode(t *testing.T) {
 	} {
 		err := tc.call()
 		want := tc.what + " needs the node running: start it with `coco up` (in another terminal, or as a service)"
-		if !errors.Is(err, ErrNotRunning) || err.Error() != want {
-			t.Errorf("%s: %v, want ErrNotRunning saying %q", tc.what, err, want)
+		if !errors.Is(err, ErrNodeNotRunning) || err.Error() != want {
+			t.Errorf("%s: %v, want ErrNodeNotRunning saying %q", tc.what, err, want)
 		}
 	}
-	if _, err := d.DeviceAdd(ctx, "home", "not-a-code"); err == nil || errors.Is(err, ErrNotRunning) {
+	if _, err := d.DeviceAdd(ctx, "home", "not-a-code"); err == nil || errors.Is(err, ErrNodeNotRunning) {
 		t.Errorf("DeviceAdd with a bad code = %v, want the code's problem first", err)
 	}
 }
