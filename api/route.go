@@ -26,6 +26,8 @@ type none struct{}
 type endpoint interface {
 	pattern() string // "METHOD /path", as http.ServeMux takes it
 	serve(svc Service) http.HandlerFunc
+	// types are the request's type and the answer's (a stream's event).
+	types() (req, resp reflect.Type)
 }
 
 // routes is the table, filled as the route variables are initialized.
@@ -78,6 +80,14 @@ func newStream[Req, Ev any](method, path, query string, call func(context.Contex
 
 func (r *route[Req, Resp]) pattern() string { return r.method + " " + r.path }
 func (s *stream[Req, Ev]) pattern() string  { return s.method + " " + s.path }
+func (r *route[Req, Resp]) types() (reflect.Type, reflect.Type) {
+	return reflect.TypeFor[Req](), reflect.TypeFor[Resp]()
+}
+
+func (s *stream[Req, Ev]) types() (reflect.Type, reflect.Type) {
+	return reflect.TypeFor[Req](), reflect.TypeFor[Ev]()
+}
+
 func (r *route[Req, Resp]) serve(svc Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, hr *http.Request) {
 		var req Req
