@@ -121,11 +121,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return fmt.Errorf("daemon: listen on %s: %w", sock, err)
 	}
 	d.ln = ln
-	d.srv = &http.Server{Handler: api.Handler(d), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: api.Handler(d), ReadHeaderTimeout: 10 * time.Second}
+	d.srv = srv
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.srv.Serve(ln)
+		srv.Serve(ln) // not d.srv: a Close before this runs sets it to nil
 	}()
 	return nil
 }
