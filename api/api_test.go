@@ -118,12 +118,16 @@ func events[T any](f *fake, method string, args ...any) (<-chan T, error) {
 
 type ctx = context.Context
 
-func (f *fake) Status(c ctx) (Status, error)                 { return ret[Status](f, "Status") }
-func (f *fake) Networks(c ctx) ([]coconet.NetworkInfo, error) { return ret[[]coconet.NetworkInfo](f, "Networks") }
+func (f *fake) Status(c ctx) (Status, error) { return ret[Status](f, "Status") }
+func (f *fake) Networks(c ctx) ([]coconet.NetworkInfo, error) {
+	return ret[[]coconet.NetworkInfo](f, "Networks")
+}
 func (f *fake) CreateNetwork(c ctx, r CreateNetworkRequest) (coconet.NetworkInfo, error) {
 	return ret[coconet.NetworkInfo](f, "CreateNetwork", r)
 }
-func (f *fake) Members(c ctx, n string) ([]MemberInfo, error) { return ret[[]MemberInfo](f, "Members", n) }
+func (f *fake) Members(c ctx, n string) ([]MemberInfo, error) {
+	return ret[[]MemberInfo](f, "Members", n)
+}
 func (f *fake) Invite(c ctx, n string, r InviteRequest) (InviteResult, error) {
 	return ret[InviteResult](f, "Invite", n, r)
 }
@@ -163,7 +167,9 @@ func (f *fake) OpenTunnel(c ctx, n string, r TunnelRequest) (<-chan TunnelEvent,
 	return events[TunnelEvent](f, "OpenTunnel", n, r)
 }
 func (f *fake) Publish(c ctx, n string, r PublishRequest) error { return f.record("Publish", n, r) }
-func (f *fake) Usage(c ctx, n string) (control.Usage, error)  { return ret[control.Usage](f, "Usage", n) }
+func (f *fake) Usage(c ctx, n string) (control.Usage, error) {
+	return ret[control.Usage](f, "Usage", n)
+}
 func (f *fake) Subscribe(c ctx, n string, r SubscribeRequest) (<-chan PubMessage, error) {
 	return events[PubMessage](f, "Subscribe", n, r)
 }
@@ -176,7 +182,9 @@ func (f *fake) HomeCommand(c ctx, n string, r home.Action) (home.Result, error) 
 func (f *fake) HomeWatch(c ctx, n, r string) (<-chan home.Change, error) {
 	return events[home.Change](f, "HomeWatch", n, r)
 }
-func (f *fake) Grants(c ctx, n string) ([]home.Grant, error) { return ret[[]home.Grant](f, "Grants", n) }
+func (f *fake) Grants(c ctx, n string) ([]home.Grant, error) {
+	return ret[[]home.Grant](f, "Grants", n)
+}
 func (f *fake) GrantCreate(c ctx, n string, r GrantRequest) (home.Grant, error) {
 	return ret[home.Grant](f, "GrantCreate", n, r)
 }
@@ -196,7 +204,9 @@ func (f *fake) ZonePlace(c ctx, n string, r PlaceRequest) (home.Placement, error
 func (f *fake) ZoneUnplace(c ctx, n, r string) (home.Placement, error) {
 	return ret[home.Placement](f, "ZoneUnplace", n, r)
 }
-func (f *fake) Scenes(c ctx, n string) ([]home.Scene, error) { return ret[[]home.Scene](f, "Scenes", n) }
+func (f *fake) Scenes(c ctx, n string) ([]home.Scene, error) {
+	return ret[[]home.Scene](f, "Scenes", n)
+}
 func (f *fake) SceneCreate(c ctx, n string, r SceneRequest) (home.Scene, error) {
 	return ret[home.Scene](f, "SceneCreate", n, r)
 }
@@ -209,7 +219,9 @@ func (f *fake) SceneRun(c ctx, n, s string) (home.SceneResult, error) {
 func (f *fake) DeviceAdd(c ctx, n, code string) (device.Info, error) {
 	return ret[device.Info](f, "DeviceAdd", n, code)
 }
-func (f *fake) Devices(c ctx, n string) ([]DeviceInfo, error) { return ret[[]DeviceInfo](f, "Devices", n) }
+func (f *fake) Devices(c ctx, n string) ([]DeviceInfo, error) {
+	return ret[[]DeviceInfo](f, "Devices", n)
+}
 func (f *fake) DeviceRemove(c ctx, n, ref string) (device.Info, error) {
 	return ret[device.Info](f, "DeviceRemove", n, ref)
 }
