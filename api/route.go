@@ -121,6 +121,8 @@ func (r *route[Req, Resp]) do(ctx context.Context, c *Client, req Req, p ...stri
 		return out, err
 	}
 	if b.local != nil {
+		// The Service's own answer, not the wire's: a nil list stays nil
+		// (the CLI's --json printed null for it without a daemon before).
 		return r.call(ctx, b.local, p, req)
 	}
 	err = b.do(ctx, r.method, target(r.path, r.query, p), body(req), &out)
