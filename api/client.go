@@ -10,18 +10,25 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
+	"sync"
 	"time"
-
-	"github.com/coconet/coconet"
-	"github.com/coconet/coconet/control"
-	"github.com/coconet/coconet/transfer"
 )
 
-// Client talks to a daemon over its unix socket. It implements Service.
+// Client calls a Service through the route table: a daemon's over its unix
+// socket (Dial), one in this process (Local), or whichever a function finds
+// on the first call (Lazy). It implements Service.
 type Client struct {
-	hc *http.Client
+	hc    *http.Client // over a daemon's socket
+	local Service      // in this process: routes call it directly
+	done  func()       // Close calls it
+
+	open    func() (*Client, error) // Lazy: finds the client to use
+	once    sync.Once
+	opened  *Client
+	openErr error
 }
+
+var _ Service = (*Client)(nil)
 
 // ErrNotRunning means no daemon answers on the socket.
 var ErrNotRunning = errors.New("coco is not running for this home; start it with `coco up`")
@@ -41,130 +48,64 @@ func Dial(socket string) (*Client, error) {
 	return &Client{hc: &http.Client{Transport: tr}}, nil
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+// Local is a Client that calls svc in this process, without encoding
+// anything; Close calls done (if not nil).
+func Local(svc Service, done func()) *Client {
+	return &Client{local: svc, done: done}
+}
+
+// Lazy is a Client that calls open on its first request and then uses the
+// client open returned; open's error is every request's. Close closes that
+// client, if open was called.
+func Lazy(open func() (*Client, error)) *Client {
+	return &Client{open: open}
+}
+
+// Close releases what the client holds (for Local, what done releases).
+func (c *Client) Close() error {
+	if c.open != nil {
+		c.once.Do(func() { c.openErr = errors.New("api: client closed") })
+		if c.opened != nil {
+			return c.opened.Close()
+		}
+		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://coco"+path, rd)
+	if c.done != nil {
+		c.done()
+		c.done = nil
+	}
+	if c.hc != nil {
+		c.hc.CloseIdleConnections()
+	}
+	return nil
+}
+
+// backend is the client that does the requests.
+func (c *Client) backend() (*Client, error) {
+	if c.open == nil {
+		return c, nil
+	}
+	c.once.Do(func() { c.opened, c.openErr = c.open() })
+	if c.openErr != nil {
+		return nil, c.openErr
+	}
+	return c.opened.backend()
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("talking to the coco daemon: %w", err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e Error
-		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("daemon answered %s", resp.Status)
-	}
 	if out == nil {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func p(parts ...string) string {
-	s := "/v1"
-	for _, x := range parts {
-		s += "/" + url.PathEscape(x)
-	}
-	return s
-}
-
-func (c *Client) Status(ctx context.Context) (s Status, err error) {
-	err = c.do(ctx, "GET", p("status"), nil, &s)
-	return
-}
-
-func (c *Client) Networks(ctx context.Context) (n []coconet.NetworkInfo, err error) {
-	err = c.do(ctx, "GET", p("networks"), nil, &n)
-	return
-}
-
-func (c *Client) CreateNetwork(ctx context.Context, req CreateNetworkRequest) (n coconet.NetworkInfo, err error) {
-	err = c.do(ctx, "POST", p("networks"), req, &n)
-	return
-}
-
-func (c *Client) Members(ctx context.Context, network string) (m []MemberInfo, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "members"), nil, &m)
-	return
-}
-
-func (c *Client) Invite(ctx context.Context, network string, req InviteRequest) (r InviteResult, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "invites"), req, &r)
-	return
-}
-
-func (c *Client) Remove(ctx context.Context, network, member string) (r RemoveResult, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "members", member), nil, &r)
-	return
-}
-
-func (c *Client) Join(ctx context.Context, code string) (n coconet.NetworkInfo, err error) {
-	err = c.do(ctx, "POST", p("join"), map[string]string{"code": code}, &n)
-	return
-}
-
-func (c *Client) Send(ctx context.Context, network string, req SendRequest) error {
-	return c.do(ctx, "POST", p("networks", network, "messages"), req, nil)
-}
-
-func (c *Client) Peers(ctx context.Context, network string) (ps []coconet.PeerInfo, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "peers"), nil, &ps)
-	return
-}
-
-func (c *Client) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
-	return streamIn[coconet.Message](ctx, c, "GET", p("networks", network, "messages"), nil)
-}
-
-func (c *Client) Usage(ctx context.Context, network string) (u control.Usage, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "usage"), nil, &u)
-	return
-}
-
-func (c *Client) Call(ctx context.Context, network string, req CallRequest) (r CallResult, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "call"), req, &r)
-	return
-}
-
-func (c *Client) Copy(ctx context.Context, network string, req CopyRequest) (<-chan Progress, error) {
-	return streamIn[Progress](ctx, c, "POST", p("networks", network, "copy"), req)
-}
-
-func (c *Client) Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan transfer.Event, error) {
-	return streamIn[transfer.Event](ctx, c, "POST", p("networks", network, "receive"), req)
-}
-
-func (c *Client) Expose(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error) {
-	return streamIn[TunnelEvent](ctx, c, "POST", p("networks", network, "tunnels", "expose"), req)
-}
-
-func (c *Client) OpenTunnel(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error) {
-	return streamIn[TunnelEvent](ctx, c, "POST", p("networks", network, "tunnels", "open"), req)
-}
-
-func (c *Client) Publish(ctx context.Context, network string, req PublishRequest) error {
-	return c.do(ctx, "POST", p("networks", network, "publish"), req, nil)
-}
-
-func (c *Client) Subscribe(ctx context.Context, network string, req SubscribeRequest) (<-chan PubMessage, error) {
-	return streamIn[PubMessage](ctx, c, "POST", p("networks", network, "subscribe"), req)
-}
-
-// streamIn makes a request whose answer is JSON lines and returns them as a
-// channel that closes when the answer ends or ctx does.
-func streamIn[T any](ctx context.Context, c *Client, method, path string, body any) (<-chan T, error) {
+// send makes a request and returns a successful answer.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -176,6 +117,9 @@ func streamIn[T any](ctx context.Context, c *Client, method, path string, body a
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("talking to the coco daemon: %w", err)
 	}
 	if resp.StatusCode >= 300 {
@@ -185,6 +129,16 @@ func streamIn[T any](ctx context.Context, c *Client, method, path string, body a
 			return nil, errors.New(e.Error)
 		}
 		return nil, fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	return resp, nil
+}
+
+// streamIn makes a request whose answer is JSON lines and returns them as a
+// channel that closes when the answer ends or ctx does.
+func streamIn[T any](ctx context.Context, c *Client, method, path string, body any) (<-chan T, error) {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return nil, err
 	}
 	ch := make(chan T, 16)
 	go func() {

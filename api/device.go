@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/coconet/coconet/device"
 )
@@ -24,39 +23,28 @@ type DeviceInfo struct {
 	Online bool `json:"online"`
 }
 
-// deviceRoutes adds the routes of DeviceService to mux.
-func deviceRoutes(mux *http.ServeMux, svc Service) {
-	mux.HandleFunc("POST /v1/networks/{net}/devices", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Code string `json:"code"`
-		}
-		if !decode(w, r, &req) {
-			return
-		}
-		reply(w)(svc.DeviceAdd(r.Context(), r.PathValue("net"), req.Code))
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/devices", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.Devices(r.Context(), r.PathValue("net")))
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/devices/{ref}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.DeviceRemove(r.Context(), r.PathValue("net"), r.PathValue("ref")))
-	})
+// The routes of DeviceService, each with its Client method.
+
+var rDeviceAdd = newRoute("POST", "/v1/networks/{net}/devices", func(ctx context.Context, s Service, p []string, req codeRequest) (device.Info, error) {
+	return s.DeviceAdd(ctx, p[0], req.Code)
+})
+
+func (c *Client) DeviceAdd(ctx context.Context, network, code string) (device.Info, error) {
+	return rDeviceAdd.do(ctx, c, codeRequest{code}, network)
 }
 
-// DeviceAdd implements DeviceService.
-func (c *Client) DeviceAdd(ctx context.Context, network, code string) (i device.Info, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "devices"), map[string]string{"code": code}, &i)
-	return i, err
+var rDevices = newRoute("GET", "/v1/networks/{net}/devices", func(ctx context.Context, s Service, p []string, _ none) ([]DeviceInfo, error) {
+	return s.Devices(ctx, p[0])
+})
+
+func (c *Client) Devices(ctx context.Context, network string) ([]DeviceInfo, error) {
+	return rDevices.do(ctx, c, none{}, network)
 }
 
-// Devices implements DeviceService.
-func (c *Client) Devices(ctx context.Context, network string) (ds []DeviceInfo, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "devices"), nil, &ds)
-	return ds, err
-}
+var rDeviceRemove = newRoute("DELETE", "/v1/networks/{net}/devices/{ref}", func(ctx context.Context, s Service, p []string, _ none) (device.Info, error) {
+	return s.DeviceRemove(ctx, p[0], p[1])
+})
 
-// DeviceRemove implements DeviceService.
-func (c *Client) DeviceRemove(ctx context.Context, network, ref string) (i device.Info, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "devices", ref), nil, &i)
-	return i, err
+func (c *Client) DeviceRemove(ctx context.Context, network, ref string) (device.Info, error) {
+	return rDeviceRemove.do(ctx, c, none{}, network, ref)
 }

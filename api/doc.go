@@ -1,5 +1,11 @@
-// Package api is coconet's local REST API: the Service that the daemon
-// implements, an HTTP handler serving it on the daemon's unix socket (whose
-// 0600 mode is the access control), and a Client that the CLI uses. The
-// OpenAPI document is openapi.yaml, served at /v1/openapi.yaml.
+// Package api is coconet's local REST API: its Service, server and Client.
+//
+// The daemon implements Service and serves it (Handler) on its unix
+// socket, whose 0600 mode is the access control; the CLI calls it through
+// a Client. Every endpoint is one route of one table (route.go): its
+// method and path, its request and response types, and the Service method
+// it calls. The server registers every route of the table, each Client
+// method is one line that calls its route, and TestOpenAPI fails when the
+// table and the OpenAPI document (openapi.yaml, served at
+// /v1/openapi.yaml) disagree.
 package api

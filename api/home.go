@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 
 	"github.com/coconet/coconet/home"
 )
@@ -69,158 +67,125 @@ type SceneRequest struct {
 	Replace bool `json:"replace,omitempty"`
 }
 
-// homeRoutes adds the routes of HomeService to mux.
-func homeRoutes(mux *http.ServeMux, svc Service) {
-	mux.HandleFunc("GET /v1/networks/{net}/resources", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.Resources(r.Context(), r.PathValue("net"), r.URL.Query().Get("zone")))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/commands", func(w http.ResponseWriter, r *http.Request) {
-		var req home.Action
-		if decode(w, r, &req) {
-			reply(w)(svc.HomeCommand(r.Context(), r.PathValue("net"), req))
-		}
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/watch", func(w http.ResponseWriter, r *http.Request) {
-		ch, err := svc.HomeWatch(r.Context(), r.PathValue("net"), r.URL.Query().Get("resource"))
-		streamOut(w, ch, err)
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/grants", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(orEmpty(svc.Grants(r.Context(), r.PathValue("net"))))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/grants", func(w http.ResponseWriter, r *http.Request) {
-		var req GrantRequest
-		if decode(w, r, &req) {
-			reply(w)(svc.GrantCreate(r.Context(), r.PathValue("net"), req))
-		}
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/grants/{grant}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.GrantRevoke(r.Context(), r.PathValue("net"), r.PathValue("grant")))
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/zones", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(orEmpty(svc.Zones(r.Context(), r.PathValue("net"))))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/zones", func(w http.ResponseWriter, r *http.Request) {
-		var req home.Zone
-		if decode(w, r, &req) {
-			reply(w)(svc.ZoneCreate(r.Context(), r.PathValue("net"), req.Name))
-		}
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/zones/{zone}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.ZoneDelete(r.Context(), r.PathValue("net"), r.PathValue("zone")))
-	})
-	mux.HandleFunc("PUT /v1/networks/{net}/placements/{resource}", func(w http.ResponseWriter, r *http.Request) {
-		var req PlaceRequest
-		if decode(w, r, &req) {
-			req.Resource = r.PathValue("resource")
-			reply(w)(svc.ZonePlace(r.Context(), r.PathValue("net"), req))
-		}
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/placements/{resource}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.ZoneUnplace(r.Context(), r.PathValue("net"), r.PathValue("resource")))
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/scenes", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(orEmpty(svc.Scenes(r.Context(), r.PathValue("net"))))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/scenes", func(w http.ResponseWriter, r *http.Request) {
-		var req SceneRequest
-		if decode(w, r, &req) {
-			reply(w)(svc.SceneCreate(r.Context(), r.PathValue("net"), req))
-		}
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/scenes/{scene}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.SceneDelete(r.Context(), r.PathValue("net"), r.PathValue("scene")))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/scenes/{scene}/run", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.SceneRun(r.Context(), r.PathValue("net"), r.PathValue("scene")))
-	})
+// The routes of HomeService, each with its Client method.
+
+var rResources = newQuery("GET", "/v1/networks/{net}/resources", "zone", func(ctx context.Context, s Service, p []string, _ none) (home.Listing, error) {
+	return s.Resources(ctx, p[0], p[1])
+})
+
+func (c *Client) Resources(ctx context.Context, network, zone string) (home.Listing, error) {
+	return rResources.do(ctx, c, none{}, network, zone)
 }
 
-// orEmpty makes an empty list encode as [] rather than null.
-func orEmpty[T any](v []T, err error) ([]T, error) {
-	if v == nil && err == nil {
-		v = []T{}
-	}
-	return v, err
+var rHomeCommand = newRoute("POST", "/v1/networks/{net}/commands", func(ctx context.Context, s Service, p []string, req home.Action) (home.Result, error) {
+	return s.HomeCommand(ctx, p[0], req)
+})
+
+func (c *Client) HomeCommand(ctx context.Context, network string, req home.Action) (home.Result, error) {
+	return rHomeCommand.do(ctx, c, req, network)
 }
 
-func (c *Client) Resources(ctx context.Context, network, zone string) (l home.Listing, err error) {
-	path := p("networks", network, "resources")
-	if zone != "" {
-		path += "?zone=" + url.QueryEscape(zone)
-	}
-	err = c.do(ctx, "GET", path, nil, &l)
-	return
-}
-
-func (c *Client) HomeCommand(ctx context.Context, network string, req home.Action) (r home.Result, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "commands"), req, &r)
-	return
-}
+var rHomeWatch = newStream("GET", "/v1/networks/{net}/watch", "resource", func(ctx context.Context, s Service, p []string, _ none) (<-chan home.Change, error) {
+	return s.HomeWatch(ctx, p[0], p[1])
+})
 
 func (c *Client) HomeWatch(ctx context.Context, network, resource string) (<-chan home.Change, error) {
-	path := p("networks", network, "watch")
-	if resource != "" {
-		path += "?resource=" + url.QueryEscape(resource)
-	}
-	return streamIn[home.Change](ctx, c, "GET", path, nil)
+	return rHomeWatch.do(ctx, c, none{}, network, resource)
 }
 
-func (c *Client) Grants(ctx context.Context, network string) (g []home.Grant, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "grants"), nil, &g)
-	return
+var rGrants = newList("GET", "/v1/networks/{net}/grants", func(ctx context.Context, s Service, p []string, _ none) ([]home.Grant, error) {
+	return s.Grants(ctx, p[0])
+})
+
+func (c *Client) Grants(ctx context.Context, network string) ([]home.Grant, error) {
+	return rGrants.do(ctx, c, none{}, network)
 }
 
-func (c *Client) GrantCreate(ctx context.Context, network string, req GrantRequest) (g home.Grant, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "grants"), req, &g)
-	return
+var rGrantCreate = newRoute("POST", "/v1/networks/{net}/grants", func(ctx context.Context, s Service, p []string, req GrantRequest) (home.Grant, error) {
+	return s.GrantCreate(ctx, p[0], req)
+})
+
+func (c *Client) GrantCreate(ctx context.Context, network string, req GrantRequest) (home.Grant, error) {
+	return rGrantCreate.do(ctx, c, req, network)
 }
 
-func (c *Client) GrantRevoke(ctx context.Context, network, grant string) (g home.Grant, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "grants", grant), nil, &g)
-	return
+var rGrantRevoke = newRoute("DELETE", "/v1/networks/{net}/grants/{grant}", func(ctx context.Context, s Service, p []string, _ none) (home.Grant, error) {
+	return s.GrantRevoke(ctx, p[0], p[1])
+})
+
+func (c *Client) GrantRevoke(ctx context.Context, network, grant string) (home.Grant, error) {
+	return rGrantRevoke.do(ctx, c, none{}, network, grant)
 }
 
-func (c *Client) Zones(ctx context.Context, network string) (z []home.Zone, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "zones"), nil, &z)
-	return
+var rZones = newList("GET", "/v1/networks/{net}/zones", func(ctx context.Context, s Service, p []string, _ none) ([]home.Zone, error) {
+	return s.Zones(ctx, p[0])
+})
+
+func (c *Client) Zones(ctx context.Context, network string) ([]home.Zone, error) {
+	return rZones.do(ctx, c, none{}, network)
 }
 
-func (c *Client) ZoneCreate(ctx context.Context, network, zone string) (z home.Zone, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "zones"), home.Zone{Name: zone}, &z)
-	return
+var rZoneCreate = newRoute("POST", "/v1/networks/{net}/zones", func(ctx context.Context, s Service, p []string, req home.Zone) (home.Zone, error) {
+	return s.ZoneCreate(ctx, p[0], req.Name)
+})
+
+func (c *Client) ZoneCreate(ctx context.Context, network, zone string) (home.Zone, error) {
+	return rZoneCreate.do(ctx, c, home.Zone{Name: zone}, network)
 }
 
-func (c *Client) ZoneDelete(ctx context.Context, network, zone string) (z home.Zone, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "zones", zone), nil, &z)
-	return
+var rZoneDelete = newRoute("DELETE", "/v1/networks/{net}/zones/{zone}", func(ctx context.Context, s Service, p []string, _ none) (home.Zone, error) {
+	return s.ZoneDelete(ctx, p[0], p[1])
+})
+
+func (c *Client) ZoneDelete(ctx context.Context, network, zone string) (home.Zone, error) {
+	return rZoneDelete.do(ctx, c, none{}, network, zone)
 }
 
-func (c *Client) ZonePlace(ctx context.Context, network string, req PlaceRequest) (pl home.Placement, err error) {
-	err = c.do(ctx, "PUT", p("networks", network, "placements", req.Resource), req, &pl)
-	return
+var rZonePlace = newRoute("PUT", "/v1/networks/{net}/placements/{resource}", func(ctx context.Context, s Service, p []string, req PlaceRequest) (home.Placement, error) {
+	req.Resource = p[1]
+	return s.ZonePlace(ctx, p[0], req)
+})
+
+func (c *Client) ZonePlace(ctx context.Context, network string, req PlaceRequest) (home.Placement, error) {
+	return rZonePlace.do(ctx, c, req, network, req.Resource)
 }
 
-func (c *Client) ZoneUnplace(ctx context.Context, network, resource string) (pl home.Placement, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "placements", resource), nil, &pl)
-	return
+var rZoneUnplace = newRoute("DELETE", "/v1/networks/{net}/placements/{resource}", func(ctx context.Context, s Service, p []string, _ none) (home.Placement, error) {
+	return s.ZoneUnplace(ctx, p[0], p[1])
+})
+
+func (c *Client) ZoneUnplace(ctx context.Context, network, resource string) (home.Placement, error) {
+	return rZoneUnplace.do(ctx, c, none{}, network, resource)
 }
 
-func (c *Client) Scenes(ctx context.Context, network string) (s []home.Scene, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "scenes"), nil, &s)
-	return
+var rScenes = newList("GET", "/v1/networks/{net}/scenes", func(ctx context.Context, s Service, p []string, _ none) ([]home.Scene, error) {
+	return s.Scenes(ctx, p[0])
+})
+
+func (c *Client) Scenes(ctx context.Context, network string) ([]home.Scene, error) {
+	return rScenes.do(ctx, c, none{}, network)
 }
 
-func (c *Client) SceneCreate(ctx context.Context, network string, req SceneRequest) (s home.Scene, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "scenes"), req, &s)
-	return
+var rSceneCreate = newRoute("POST", "/v1/networks/{net}/scenes", func(ctx context.Context, s Service, p []string, req SceneRequest) (home.Scene, error) {
+	return s.SceneCreate(ctx, p[0], req)
+})
+
+func (c *Client) SceneCreate(ctx context.Context, network string, req SceneRequest) (home.Scene, error) {
+	return rSceneCreate.do(ctx, c, req, network)
 }
 
-func (c *Client) SceneDelete(ctx context.Context, network, scene string) (s home.Scene, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "scenes", scene), nil, &s)
-	return
+var rSceneDelete = newRoute("DELETE", "/v1/networks/{net}/scenes/{scene}", func(ctx context.Context, s Service, p []string, _ none) (home.Scene, error) {
+	return s.SceneDelete(ctx, p[0], p[1])
+})
+
+func (c *Client) SceneDelete(ctx context.Context, network, scene string) (home.Scene, error) {
+	return rSceneDelete.do(ctx, c, none{}, network, scene)
 }
 
-func (c *Client) SceneRun(ctx context.Context, network, scene string) (r home.SceneResult, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "scenes", scene, "run"), nil, &r)
-	return
+var rSceneRun = newRoute("POST", "/v1/networks/{net}/scenes/{scene}/run", func(ctx context.Context, s Service, p []string, _ none) (home.SceneResult, error) {
+	return s.SceneRun(ctx, p[0], p[1])
+})
+
+func (c *Client) SceneRun(ctx context.Context, network, scene string) (home.SceneResult, error) {
+	return rSceneRun.do(ctx, c, none{}, network, scene)
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/coconet/coconet/ota"
 )
@@ -34,50 +33,36 @@ type OTAAuthorization = ota.Authorization
 // OTAStatus is a device's firmware status.
 type OTAStatus = ota.Status
 
-// otaRoutes adds the routes of OTAService to mux.
-func otaRoutes(mux *http.ServeMux, svc Service) {
-	mux.HandleFunc("POST /v1/networks/{net}/ota", func(w http.ResponseWriter, r *http.Request) {
-		var req OTAAuthorizeRequest
-		if decode(w, r, &req) {
-			reply(w)(svc.OTAAuthorize(r.Context(), r.PathValue("net"), req))
-		}
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/ota", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(otaNonNil(svc.OTAList(r.Context(), r.PathValue("net"))))
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/ota/{device}/{version}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.OTAWithdraw(r.Context(), r.PathValue("net"), r.PathValue("device"), r.PathValue("version")))
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/ota/status", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(otaNonNil(svc.OTAStatus(r.Context(), r.PathValue("net"))))
-	})
+// The routes of OTAService, each with its Client method.
+
+var rOTAAuthorize = newRoute("POST", "/v1/networks/{net}/ota", func(ctx context.Context, s Service, p []string, req OTAAuthorizeRequest) (OTAAuthorization, error) {
+	return s.OTAAuthorize(ctx, p[0], req)
+})
+
+func (c *Client) OTAAuthorize(ctx context.Context, network string, req OTAAuthorizeRequest) (OTAAuthorization, error) {
+	return rOTAAuthorize.do(ctx, c, req, network)
 }
 
-// otaNonNil makes an empty list encode as [] rather than null.
-func otaNonNil[T any](v []T, err error) ([]T, error) {
-	if v == nil && err == nil {
-		v = []T{}
-	}
-	return v, err
+var rOTAList = newList("GET", "/v1/networks/{net}/ota", func(ctx context.Context, s Service, p []string, _ none) ([]OTAAuthorization, error) {
+	return s.OTAList(ctx, p[0])
+})
+
+func (c *Client) OTAList(ctx context.Context, network string) ([]OTAAuthorization, error) {
+	return rOTAList.do(ctx, c, none{}, network)
 }
 
-func (c *Client) OTAAuthorize(ctx context.Context, network string, req OTAAuthorizeRequest) (a OTAAuthorization, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "ota"), req, &a)
-	return
+var rOTAStatus = newList("GET", "/v1/networks/{net}/ota/status", func(ctx context.Context, s Service, p []string, _ none) ([]OTAStatus, error) {
+	return s.OTAStatus(ctx, p[0])
+})
+
+func (c *Client) OTAStatus(ctx context.Context, network string) ([]OTAStatus, error) {
+	return rOTAStatus.do(ctx, c, none{}, network)
 }
 
-func (c *Client) OTAList(ctx context.Context, network string) (l []OTAAuthorization, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "ota"), nil, &l)
-	return
-}
+var rOTAWithdraw = newRoute("DELETE", "/v1/networks/{net}/ota/{device}/{version}", func(ctx context.Context, s Service, p []string, _ none) (OTAAuthorization, error) {
+	return s.OTAWithdraw(ctx, p[0], p[1], p[2])
+})
 
-func (c *Client) OTAStatus(ctx context.Context, network string) (s []OTAStatus, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "ota", "status"), nil, &s)
-	return
-}
-
-// OTAWithdraw implements OTAService.
-func (c *Client) OTAWithdraw(ctx context.Context, network, device, version string) (a OTAAuthorization, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "ota", device, version), nil, &a)
-	return
+func (c *Client) OTAWithdraw(ctx context.Context, network, device, version string) (OTAAuthorization, error) {
+	return rOTAWithdraw.do(ctx, c, none{}, network, device, version)
 }

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/coconet/coconet/gateway"
@@ -91,98 +89,84 @@ type PushRecords = gateway.Records
 // PushChange is one edit of the groups, routers or aliases.
 type PushChange = gateway.Change
 
-// pushRoutes adds the routes of PushService to mux.
-func pushRoutes(mux *http.ServeMux, svc Service) {
-	mux.HandleFunc("POST /v1/networks/{net}/push/server", func(w http.ResponseWriter, r *http.Request) {
-		var req PushServeRequest
-		if decode(w, r, &req) {
-			ch, err := svc.PushServe(r.Context(), r.PathValue("net"), req)
-			streamOut(w, ch, err)
-		}
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/push/keys", func(w http.ResponseWriter, r *http.Request) {
-		var req PushKeyRequest
-		if decode(w, r, &req) {
-			reply(w)(svc.PushKeyCreate(r.Context(), r.PathValue("net"), req))
-		}
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/push/keys", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.PushKeys(r.Context(), r.PathValue("net")))
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/push/keys/{key}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.PushKeyRevoke(r.Context(), r.PathValue("net"), r.PathValue("key")))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/push/keys/{key}/rotate", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.PushKeyRotate(r.Context(), r.PathValue("net"), r.PathValue("key")))
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/push/servers", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.PushServers(r.Context(), r.PathValue("net")))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/push/servers", func(w http.ResponseWriter, r *http.Request) {
-		var req PushServerRequest
-		if decode(w, r, &req) {
-			reply(w)(svc.PushServerAdd(r.Context(), r.PathValue("net"), req.Node))
-		}
-	})
-	mux.HandleFunc("DELETE /v1/networks/{net}/push/servers/{node}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.PushServerRemove(r.Context(), r.PathValue("net"), r.PathValue("node")))
-	})
-	mux.HandleFunc("GET /v1/networks/{net}/push/records", func(w http.ResponseWriter, r *http.Request) {
-		reply(w)(svc.PushRecords(r.Context(), r.PathValue("net"), r.URL.Query().Get("account")))
-	})
-	mux.HandleFunc("POST /v1/networks/{net}/push/records", func(w http.ResponseWriter, r *http.Request) {
-		var req PushChange
-		if decode(w, r, &req) {
-			reply(w)(svc.PushChange(r.Context(), r.PathValue("net"), req))
-		}
-	})
-}
+// The routes of PushService, each with its Client method.
+
+var rPushServe = newStream("POST", "/v1/networks/{net}/push/server", "", func(ctx context.Context, s Service, p []string, req PushServeRequest) (<-chan PushServerEvent, error) {
+	return s.PushServe(ctx, p[0], req)
+})
 
 func (c *Client) PushServe(ctx context.Context, network string, req PushServeRequest) (<-chan PushServerEvent, error) {
-	return streamIn[PushServerEvent](ctx, c, "POST", p("networks", network, "push", "server"), req)
+	return rPushServe.do(ctx, c, req, network)
 }
 
-func (c *Client) PushKeyCreate(ctx context.Context, network string, req PushKeyRequest) (k PushKey, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "push", "keys"), req, &k)
-	return
+var rPushKeyCreate = newRoute("POST", "/v1/networks/{net}/push/keys", func(ctx context.Context, s Service, p []string, req PushKeyRequest) (PushKey, error) {
+	return s.PushKeyCreate(ctx, p[0], req)
+})
+
+func (c *Client) PushKeyCreate(ctx context.Context, network string, req PushKeyRequest) (PushKey, error) {
+	return rPushKeyCreate.do(ctx, c, req, network)
 }
 
-func (c *Client) PushKeys(ctx context.Context, network string) (ks []PushKey, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "push", "keys"), nil, &ks)
-	return
+var rPushKeys = newRoute("GET", "/v1/networks/{net}/push/keys", func(ctx context.Context, s Service, p []string, _ none) ([]PushKey, error) {
+	return s.PushKeys(ctx, p[0])
+})
+
+func (c *Client) PushKeys(ctx context.Context, network string) ([]PushKey, error) {
+	return rPushKeys.do(ctx, c, none{}, network)
 }
 
-func (c *Client) PushKeyRevoke(ctx context.Context, network, key string) (k PushKey, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "push", "keys", key), nil, &k)
-	return
+var rPushKeyRevoke = newRoute("DELETE", "/v1/networks/{net}/push/keys/{key}", func(ctx context.Context, s Service, p []string, _ none) (PushKey, error) {
+	return s.PushKeyRevoke(ctx, p[0], p[1])
+})
+
+func (c *Client) PushKeyRevoke(ctx context.Context, network, key string) (PushKey, error) {
+	return rPushKeyRevoke.do(ctx, c, none{}, network, key)
 }
 
-func (c *Client) PushKeyRotate(ctx context.Context, network, ref string) (ks []PushKey, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "push", "keys", ref, "rotate"), nil, &ks)
-	return
+var rPushKeyRotate = newRoute("POST", "/v1/networks/{net}/push/keys/{key}/rotate", func(ctx context.Context, s Service, p []string, _ none) ([]PushKey, error) {
+	return s.PushKeyRotate(ctx, p[0], p[1])
+})
+
+func (c *Client) PushKeyRotate(ctx context.Context, network, ref string) ([]PushKey, error) {
+	return rPushKeyRotate.do(ctx, c, none{}, network, ref)
 }
 
-func (c *Client) PushServers(ctx context.Context, network string) (ss []PushServer, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "push", "servers"), nil, &ss)
-	return
+var rPushServers = newRoute("GET", "/v1/networks/{net}/push/servers", func(ctx context.Context, s Service, p []string, _ none) ([]PushServer, error) {
+	return s.PushServers(ctx, p[0])
+})
+
+func (c *Client) PushServers(ctx context.Context, network string) ([]PushServer, error) {
+	return rPushServers.do(ctx, c, none{}, network)
 }
 
-func (c *Client) PushServerAdd(ctx context.Context, network, node string) (ss []PushServer, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "push", "servers"), PushServerRequest{Node: node}, &ss)
-	return
+var rPushServerAdd = newRoute("POST", "/v1/networks/{net}/push/servers", func(ctx context.Context, s Service, p []string, req PushServerRequest) ([]PushServer, error) {
+	return s.PushServerAdd(ctx, p[0], req.Node)
+})
+
+func (c *Client) PushServerAdd(ctx context.Context, network, node string) ([]PushServer, error) {
+	return rPushServerAdd.do(ctx, c, PushServerRequest{Node: node}, network)
 }
 
-func (c *Client) PushServerRemove(ctx context.Context, network, node string) (ss []PushServer, err error) {
-	err = c.do(ctx, "DELETE", p("networks", network, "push", "servers", node), nil, &ss)
-	return
+var rPushServerRemove = newRoute("DELETE", "/v1/networks/{net}/push/servers/{node}", func(ctx context.Context, s Service, p []string, _ none) ([]PushServer, error) {
+	return s.PushServerRemove(ctx, p[0], p[1])
+})
+
+func (c *Client) PushServerRemove(ctx context.Context, network, node string) ([]PushServer, error) {
+	return rPushServerRemove.do(ctx, c, none{}, network, node)
 }
 
-func (c *Client) PushRecords(ctx context.Context, network, account string) (r PushRecords, err error) {
-	err = c.do(ctx, "GET", p("networks", network, "push", "records")+"?account="+url.QueryEscape(account), nil, &r)
-	return
+var rPushRecords = newQuery("GET", "/v1/networks/{net}/push/records", "account", func(ctx context.Context, s Service, p []string, _ none) (PushRecords, error) {
+	return s.PushRecords(ctx, p[0], p[1])
+})
+
+func (c *Client) PushRecords(ctx context.Context, network, account string) (PushRecords, error) {
+	return rPushRecords.do(ctx, c, none{}, network, account)
 }
 
-func (c *Client) PushChange(ctx context.Context, network string, req PushChange) (r PushRecords, err error) {
-	err = c.do(ctx, "POST", p("networks", network, "push", "records"), req, &r)
-	return
+var rPushChange = newRoute("POST", "/v1/networks/{net}/push/records", func(ctx context.Context, s Service, p []string, req PushChange) (PushRecords, error) {
+	return s.PushChange(ctx, p[0], req)
+})
+
+func (c *Client) PushChange(ctx context.Context, network string, req PushChange) (PushRecords, error) {
+	return rPushChange.do(ctx, c, req, network)
 }

@@ -208,3 +208,166 @@ type SendRequest struct {
 	To   string `json:"to"`
 	Data []byte `json:"data"`
 }
+
+// codeRequest carries a code: an invite's (join) or a device's claim code.
+type codeRequest struct {
+	Code string `json:"code"`
+}
+
+// delivered answers a message sent.
+type delivered struct {
+	Delivered bool `json:"delivered"`
+}
+
+// published answers a message published.
+type published struct {
+	Published bool `json:"published"`
+}
+
+// The routes of Service's own methods, each with its Client method.
+
+var rStatus = newRoute("GET", "/v1/status", func(ctx context.Context, s Service, p []string, _ none) (Status, error) {
+	return s.Status(ctx)
+})
+
+func (c *Client) Status(ctx context.Context) (Status, error) { return rStatus.do(ctx, c, none{}) }
+
+var rNetworks = newRoute("GET", "/v1/networks", func(ctx context.Context, s Service, p []string, _ none) ([]coconet.NetworkInfo, error) {
+	return s.Networks(ctx)
+})
+
+func (c *Client) Networks(ctx context.Context) ([]coconet.NetworkInfo, error) {
+	return rNetworks.do(ctx, c, none{})
+}
+
+var rCreateNetwork = newRoute("POST", "/v1/networks", func(ctx context.Context, s Service, p []string, req CreateNetworkRequest) (coconet.NetworkInfo, error) {
+	return s.CreateNetwork(ctx, req)
+})
+
+func (c *Client) CreateNetwork(ctx context.Context, req CreateNetworkRequest) (coconet.NetworkInfo, error) {
+	return rCreateNetwork.do(ctx, c, req)
+}
+
+var rMembers = newRoute("GET", "/v1/networks/{net}/members", func(ctx context.Context, s Service, p []string, _ none) ([]MemberInfo, error) {
+	return s.Members(ctx, p[0])
+})
+
+func (c *Client) Members(ctx context.Context, network string) ([]MemberInfo, error) {
+	return rMembers.do(ctx, c, none{}, network)
+}
+
+var rInvite = newRoute("POST", "/v1/networks/{net}/invites", func(ctx context.Context, s Service, p []string, req InviteRequest) (InviteResult, error) {
+	return s.Invite(ctx, p[0], req)
+})
+
+func (c *Client) Invite(ctx context.Context, network string, req InviteRequest) (InviteResult, error) {
+	return rInvite.do(ctx, c, req, network)
+}
+
+var rRemove = newRoute("DELETE", "/v1/networks/{net}/members/{member}", func(ctx context.Context, s Service, p []string, _ none) (RemoveResult, error) {
+	return s.Remove(ctx, p[0], p[1])
+})
+
+func (c *Client) Remove(ctx context.Context, network, member string) (RemoveResult, error) {
+	return rRemove.do(ctx, c, none{}, network, member)
+}
+
+var rJoin = newRoute("POST", "/v1/join", func(ctx context.Context, s Service, p []string, req codeRequest) (coconet.NetworkInfo, error) {
+	return s.Join(ctx, req.Code)
+})
+
+func (c *Client) Join(ctx context.Context, code string) (coconet.NetworkInfo, error) {
+	return rJoin.do(ctx, c, codeRequest{code})
+}
+
+var rSend = newRoute("POST", "/v1/networks/{net}/messages", func(ctx context.Context, s Service, p []string, req SendRequest) (delivered, error) {
+	err := s.Send(ctx, p[0], req)
+	return delivered{err == nil}, err
+})
+
+func (c *Client) Send(ctx context.Context, network string, req SendRequest) error {
+	_, err := rSend.do(ctx, c, req, network)
+	return err
+}
+
+var rPeers = newRoute("GET", "/v1/networks/{net}/peers", func(ctx context.Context, s Service, p []string, _ none) ([]coconet.PeerInfo, error) {
+	return s.Peers(ctx, p[0])
+})
+
+func (c *Client) Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error) {
+	return rPeers.do(ctx, c, none{}, network)
+}
+
+var rListen = newStream("GET", "/v1/networks/{net}/messages", "", func(ctx context.Context, s Service, p []string, _ none) (<-chan coconet.Message, error) {
+	return s.Listen(ctx, p[0])
+})
+
+func (c *Client) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
+	return rListen.do(ctx, c, none{}, network)
+}
+
+var rUsage = newRoute("GET", "/v1/networks/{net}/usage", func(ctx context.Context, s Service, p []string, _ none) (control.Usage, error) {
+	return s.Usage(ctx, p[0])
+})
+
+func (c *Client) Usage(ctx context.Context, network string) (control.Usage, error) {
+	return rUsage.do(ctx, c, none{}, network)
+}
+
+var rCall = newRoute("POST", "/v1/networks/{net}/call", func(ctx context.Context, s Service, p []string, req CallRequest) (CallResult, error) {
+	return s.Call(ctx, p[0], req)
+})
+
+func (c *Client) Call(ctx context.Context, network string, req CallRequest) (CallResult, error) {
+	return rCall.do(ctx, c, req, network)
+}
+
+var rCopy = newStream("POST", "/v1/networks/{net}/copy", "", func(ctx context.Context, s Service, p []string, req CopyRequest) (<-chan Progress, error) {
+	return s.Copy(ctx, p[0], req)
+})
+
+func (c *Client) Copy(ctx context.Context, network string, req CopyRequest) (<-chan Progress, error) {
+	return rCopy.do(ctx, c, req, network)
+}
+
+var rReceive = newStream("POST", "/v1/networks/{net}/receive", "", func(ctx context.Context, s Service, p []string, req ReceiveRequest) (<-chan transfer.Event, error) {
+	return s.Receive(ctx, p[0], req)
+})
+
+func (c *Client) Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan transfer.Event, error) {
+	return rReceive.do(ctx, c, req, network)
+}
+
+var rExpose = newStream("POST", "/v1/networks/{net}/tunnels/expose", "", func(ctx context.Context, s Service, p []string, req TunnelRequest) (<-chan TunnelEvent, error) {
+	return s.Expose(ctx, p[0], req)
+})
+
+func (c *Client) Expose(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error) {
+	return rExpose.do(ctx, c, req, network)
+}
+
+var rOpenTunnel = newStream("POST", "/v1/networks/{net}/tunnels/open", "", func(ctx context.Context, s Service, p []string, req TunnelRequest) (<-chan TunnelEvent, error) {
+	return s.OpenTunnel(ctx, p[0], req)
+})
+
+func (c *Client) OpenTunnel(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error) {
+	return rOpenTunnel.do(ctx, c, req, network)
+}
+
+var rPublish = newRoute("POST", "/v1/networks/{net}/publish", func(ctx context.Context, s Service, p []string, req PublishRequest) (published, error) {
+	err := s.Publish(ctx, p[0], req)
+	return published{err == nil}, err
+})
+
+func (c *Client) Publish(ctx context.Context, network string, req PublishRequest) error {
+	_, err := rPublish.do(ctx, c, req, network)
+	return err
+}
+
+var rSubscribe = newStream("POST", "/v1/networks/{net}/subscribe", "", func(ctx context.Context, s Service, p []string, req SubscribeRequest) (<-chan PubMessage, error) {
+	return s.Subscribe(ctx, p[0], req)
+})
+
+func (c *Client) Subscribe(ctx context.Context, network string, req SubscribeRequest) (<-chan PubMessage, error) {
+	return rSubscribe.do(ctx, c, req, network)
+}

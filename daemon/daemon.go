@@ -48,6 +48,13 @@ type Daemon struct {
 	// if set, is called when Start begins to wait.
 	LockWait   time.Duration
 	OnLockWait func()
+	// LedgerOnly runs no node and serves no socket: what needs only the
+	// home's ledgers (networks, members, removals, joining, grants, zones,
+	// scenes, devices, firmware and push records) works on them directly,
+	// and the node syncs it when it next runs; what needs a running node
+	// fails with ErrNodeNotRunning. The CLI runs it when no daemon does. Start
+	// takes the home's lock and Close releases it.
+	LedgerOnly bool
 
 	dev     deviceState                  // guarded by mu
 	parts   map[*coconet.Node]*nodeParts // what attach started on each running node; guarded by mu
@@ -74,11 +81,17 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.id = id
 	lock, err := d.lockHome(ctx)
+	if err != nil && d.LedgerOnly { // run because no daemon answers
+		return fmt.Errorf("%w, but its socket does not answer; is it starting up or stuck?", err)
+	}
 	if err != nil {
 		return err
 	}
 	d.lock = lock
 	d.nodes = map[ledger.NetworkID]*coconet.Node{}
+	if d.LedgerOnly {
+		return nil
+	}
 	nets, err := coconet.Networks(d.Home)
 	if err != nil {
 		d.Close()
@@ -108,11 +121,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return fmt.Errorf("daemon: listen on %s: %w", sock, err)
 	}
 	d.ln = ln
-	d.srv = &http.Server{Handler: api.Handler(d), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: api.Handler(d), ReadHeaderTimeout: 10 * time.Second}
+	d.srv = srv
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.srv.Serve(ln)
+		srv.Serve(ln) // not d.srv: a Close before this runs sets it to nil
 	}()
 	return nil
 }
@@ -160,7 +174,9 @@ func (d *Daemon) Close() error {
 		n.Close()
 	}
 	if d.lock != nil {
-		os.Remove(SocketPath(d.Home))
+		if !d.LedgerOnly {
+			os.Remove(SocketPath(d.Home))
+		}
 		d.lock.Close()
 		d.lock = nil
 	}
@@ -198,8 +214,48 @@ func (d *Daemon) Node(ref string) (*coconet.Node, error) {
 
 var _ api.Service = (*Daemon)(nil)
 
+// running returns the running node of a network; in ledger-only mode,
+// what needs it fails with ErrNodeNotRunning.
+func (d *Daemon) running(network, what string) (*coconet.Node, error) {
+	if d.LedgerOnly {
+		return nil, notRunning(what)
+	}
+	return d.Node(network)
+}
+
+// book is a network's ledger as this home writes it, with the user's key:
+// the running node's, or in ledger-only mode the home's copy.
+type book struct {
+	homeWriter
+	n *coconet.Node // nil in ledger-only mode
+}
+
+// book returns a network's ledger.
+func (d *Daemon) book(network string) (book, error) {
+	if d.LedgerOnly {
+		l, err := coconet.OpenNetwork(d.Home, network)
+		if err != nil {
+			return book{}, api.NotFound{Err: err}
+		}
+		return book{homeWriter{l, d.id.Seed.UserKey()}, nil}, nil
+	}
+	n, err := d.Node(network)
+	if err != nil {
+		return book{}, err
+	}
+	return book{d.writer(n), n}, nil
+}
+
 func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
-	s := api.Status{User: d.id.ID(), Name: d.id.Name, Running: true, PID: os.Getpid()}
+	s := api.Status{User: d.id.ID(), Name: d.id.Name}
+	if d.LedgerOnly {
+		nets, err := coconet.Networks(d.Home)
+		for _, n := range nets {
+			s.Networks = append(s.Networks, api.NetworkStatus{NetworkInfo: n})
+		}
+		return s, err
+	}
+	s.Running, s.PID = true, os.Getpid()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, n := range d.nodes {
@@ -228,22 +284,26 @@ func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest
 	if err != nil {
 		return coconet.NetworkInfo{}, err
 	}
-	if err := d.startNode(ctx, l.Network()); err != nil {
-		return coconet.NetworkInfo{}, err
+	if !d.LedgerOnly {
+		if err := d.startNode(ctx, l.Network()); err != nil {
+			return coconet.NetworkInfo{}, err
+		}
 	}
 	return coconet.Info(l, d.id.ID()), nil
 }
 
 func (d *Daemon) Members(ctx context.Context, network string) ([]api.MemberInfo, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
 	online := map[string]bool{}
-	for _, p := range n.Internal().Host().Network().Peers() {
-		online[p.String()] = true
+	if b.n != nil {
+		for _, p := range b.n.Internal().Host().Network().Peers() {
+			online[p.String()] = true
+		}
 	}
-	return MemberInfos(n.Ledger().State(), d.id.ID(), online), nil
+	return MemberInfos(b.l.State(), d.id.ID(), online), nil
 }
 
 // MemberInfos lists the members of st for display.
@@ -266,7 +326,7 @@ func MemberInfos(st *ledger.State, you identity.UserID, online map[string]bool) 
 }
 
 func (d *Daemon) Invite(ctx context.Context, network string, req api.InviteRequest) (api.InviteResult, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "an invite")
 	if err != nil {
 		return api.InviteResult{}, err
 	}
@@ -286,11 +346,11 @@ func (d *Daemon) Invite(ctx context.Context, network string, req api.InviteReque
 }
 
 func (d *Daemon) Remove(ctx context.Context, network, member string) (api.RemoveResult, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return api.RemoveResult{}, err
 	}
-	m, err := n.Remove(member)
+	m, err := coconet.RemoveMember(b.l, d.id, member)
 	if err != nil {
 		return api.RemoveResult{}, err
 	}
@@ -301,6 +361,9 @@ func (d *Daemon) Join(ctx context.Context, code string) (coconet.NetworkInfo, er
 	l, peers, err := coconet.Join(ctx, d.Home, code, coconet.JoinOptions{Logf: d.Logf})
 	if err != nil {
 		return coconet.NetworkInfo{}, err
+	}
+	if d.LedgerOnly {
+		return coconet.Info(l, d.id.ID()), nil
 	}
 	d.mu.Lock()
 	old := d.nodes[l.Network()]
@@ -318,7 +381,7 @@ func (d *Daemon) Join(ctx context.Context, code string) (coconet.NetworkInfo, er
 }
 
 func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) error {
-	n, err := d.Node(network)
+	n, err := d.running(network, "sending")
 	if err != nil {
 		return err
 	}
@@ -328,7 +391,7 @@ func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) 
 }
 
 func (d *Daemon) Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "listing peers")
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +399,7 @@ func (d *Daemon) Peers(ctx context.Context, network string) ([]coconet.PeerInfo,
 }
 
 func (d *Daemon) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "listening")
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +437,7 @@ func nodeIDs(st *ledger.State, u identity.UserID) []string {
 }
 
 func (d *Daemon) Usage(ctx context.Context, network string) (control.Usage, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "usage")
 	if err != nil {
 		return control.Usage{}, err
 	}

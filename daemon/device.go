@@ -152,7 +152,10 @@ var errNotOwnerNode = errors.New("devices are added from a node of the network's
 
 // DeviceAdd claims a device into a network.
 func (d *Daemon) DeviceAdd(ctx context.Context, network, code string) (device.Info, error) {
-	n, err := d.Node(network)
+	if _, err := device.ParseCode(code); err != nil {
+		return device.Info{}, err
+	}
+	n, err := d.running(network, "adding a device")
 	if err != nil {
 		return device.Info{}, err
 	}
@@ -164,16 +167,18 @@ func (d *Daemon) DeviceAdd(ctx context.Context, network, code string) (device.In
 
 // Devices lists a network's devices, marking those connected now.
 func (d *Daemon) Devices(ctx context.Context, network string) ([]api.DeviceInfo, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
 	var out []api.DeviceInfo
-	for _, i := range device.List(n.Ledger().State()) {
+	for _, i := range device.List(b.l.State()) {
 		di := api.DeviceInfo{Info: i}
-		for _, p := range n.Internal().ConnectedMembers() {
-			if p.String() == i.Node {
-				di.Online = true
+		if b.n != nil {
+			for _, p := range b.n.Internal().ConnectedMembers() {
+				if p.String() == i.Node {
+					di.Online = true
+				}
 			}
 		}
 		out = append(out, di)
@@ -181,42 +186,12 @@ func (d *Daemon) Devices(ctx context.Context, network string) ([]api.DeviceInfo,
 	return out, nil
 }
 
-// DeviceRemove takes a device out of a network.
+// DeviceRemove takes a device out of a network; in ledger-only mode,
+// members learn it when the node next runs.
 func (d *Daemon) DeviceRemove(ctx context.Context, network, ref string) (device.Info, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return device.Info{}, err
 	}
-	return device.Remove(n, ref)
-}
-
-// DeviceAdd needs the owner's node running.
-func (o *Offline) DeviceAdd(ctx context.Context, network, code string) (device.Info, error) {
-	if _, err := device.ParseCode(code); err != nil {
-		return device.Info{}, err
-	}
-	return device.Info{}, notRunning("adding a device")
-}
-
-// Devices lists a network's devices from the ledger.
-func (o *Offline) Devices(ctx context.Context, network string) ([]api.DeviceInfo, error) {
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return nil, api.NotFound{Err: err}
-	}
-	var out []api.DeviceInfo
-	for _, i := range device.List(l.State()) {
-		out = append(out, api.DeviceInfo{Info: i})
-	}
-	return out, nil
-}
-
-// DeviceRemove removes a device on the ledger; members learn it when the
-// node next runs.
-func (o *Offline) DeviceRemove(ctx context.Context, network, ref string) (device.Info, error) {
-	id, l, err := o.open(network)
-	if err != nil {
-		return device.Info{}, err
-	}
-	return device.RemoveFrom(l, func(op ledger.Op) (*ledger.Op, error) { return l.Append(id.Seed.UserKey(), op) }, id.ID(), ref)
+	return device.RemoveFrom(b.l, b.Append, d.id.ID(), ref)
 }

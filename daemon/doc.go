@@ -1,5 +1,9 @@
-// Package daemon is what `coco up` runs: one coconet.Node per network the
-// identity belongs to, and the local API on a unix socket in the home
+// Package daemon runs a home's nodes and serves the local API (`coco up`).
+//
+// A Daemon runs one coconet.Node per network the identity belongs to and
+// serves the local API (package api) on a unix socket in the home
 // directory. It holds the home's lock so that no other process writes the
-// same ledgers.
+// same ledgers. With LedgerOnly it runs no node and serves no socket: the
+// CLI runs the same code on the home directly when no daemon runs, and what
+// needs a running node fails with ErrNodeNotRunning.
 package daemon

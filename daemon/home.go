@@ -44,9 +44,10 @@ func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
 	return nil
 }
 
-// home returns the home model of a network's running node.
-func (d *Daemon) home(network string) (*coconet.Node, *homeNode, error) {
-	n, err := d.Node(network)
+// home returns the home model of a network's running node; in ledger-only
+// mode what needs it fails with ErrNodeNotRunning.
+func (d *Daemon) home(network, what string) (*coconet.Node, *homeNode, error) {
+	n, err := d.running(network, what)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,12 +58,14 @@ func (d *Daemon) home(network string) (*coconet.Node, *homeNode, error) {
 	return n, hn, nil
 }
 
+// store returns the home records (grants, zones, scenes) of a network's
+// ledger.
 func (d *Daemon) store(network string) (*home.Store, *ledger.State, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, nil, err
 	}
-	return home.NodeStore(n), n.Ledger().State(), nil
+	return home.LogStore(b.l, b.key), b.l.State(), nil
 }
 
 // notFound answers 404 for what does not exist.
@@ -74,7 +77,7 @@ func notFound(err error) error {
 }
 
 func (d *Daemon) Resources(ctx context.Context, network, zone string) (home.Listing, error) {
-	_, hn, err := d.home(network)
+	_, hn, err := d.home(network, "listing resources")
 	if err != nil {
 		return home.Listing{}, err
 	}
@@ -82,7 +85,7 @@ func (d *Daemon) Resources(ctx context.Context, network, zone string) (home.List
 }
 
 func (d *Daemon) HomeCommand(ctx context.Context, network string, req home.Action) (home.Result, error) {
-	_, hn, err := d.home(network)
+	_, hn, err := d.home(network, "a command")
 	if err != nil {
 		return home.Result{}, err
 	}
@@ -91,7 +94,7 @@ func (d *Daemon) HomeCommand(ctx context.Context, network string, req home.Actio
 }
 
 func (d *Daemon) HomeWatch(ctx context.Context, network, resource string) (<-chan home.Change, error) {
-	_, hn, err := d.home(network)
+	_, hn, err := d.home(network, "watching resources")
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +102,7 @@ func (d *Daemon) HomeWatch(ctx context.Context, network, resource string) (<-cha
 }
 
 func (d *Daemon) SceneRun(ctx context.Context, network, scene string) (home.SceneResult, error) {
-	_, hn, err := d.home(network)
+	_, hn, err := d.home(network, "running a scene")
 	if err != nil {
 		return home.SceneResult{}, err
 	}
@@ -207,123 +210,4 @@ func grantCreate(s *home.Store, st *ledger.State, req api.GrantRequest) (home.Gr
 	g := req.Grant
 	g.User = m.User
 	return s.Grant(g)
-}
-
-// The offline side: grants, zones and scenes are ledger records, written to
-// the network's ledger directly (the daemon syncs them when it next runs);
-// what needs the network says so.
-
-func (o *Offline) store(network string) (*home.Store, *ledger.State, error) {
-	id, l, err := o.open(network)
-	if err != nil {
-		return nil, nil, err
-	}
-	return home.LogStore(l, id.Seed.UserKey()), l.State(), nil
-}
-
-func (o *Offline) Resources(ctx context.Context, network, zone string) (home.Listing, error) {
-	return home.Listing{}, notRunning("listing resources")
-}
-
-func (o *Offline) HomeCommand(ctx context.Context, network string, req home.Action) (home.Result, error) {
-	return home.Result{}, notRunning("a command")
-}
-
-func (o *Offline) HomeWatch(ctx context.Context, network, resource string) (<-chan home.Change, error) {
-	return nil, notRunning("watching resources")
-}
-
-func (o *Offline) SceneRun(ctx context.Context, network, scene string) (home.SceneResult, error) {
-	return home.SceneResult{}, notRunning("running a scene")
-}
-
-func (o *Offline) Grants(ctx context.Context, network string) ([]home.Grant, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return nil, err
-	}
-	return s.Grants(), nil
-}
-
-func (o *Offline) GrantCreate(ctx context.Context, network string, req api.GrantRequest) (home.Grant, error) {
-	s, st, err := o.store(network)
-	if err != nil {
-		return home.Grant{}, err
-	}
-	return grantCreate(s, st, req)
-}
-
-func (o *Offline) GrantRevoke(ctx context.Context, network, grant string) (home.Grant, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return home.Grant{}, err
-	}
-	g, err := s.Revoke(grant)
-	return g, notFound(err)
-}
-
-func (o *Offline) Zones(ctx context.Context, network string) ([]home.Zone, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return nil, err
-	}
-	return s.Zones(), nil
-}
-
-func (o *Offline) ZoneCreate(ctx context.Context, network, zone string) (home.Zone, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return home.Zone{}, err
-	}
-	return s.CreateZone(zone)
-}
-
-func (o *Offline) ZoneDelete(ctx context.Context, network, zone string) (home.Zone, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return home.Zone{}, err
-	}
-	return home.Zone{Name: zone}, notFound(s.DeleteZone(zone))
-}
-
-func (o *Offline) ZonePlace(ctx context.Context, network string, req api.PlaceRequest) (home.Placement, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return home.Placement{}, err
-	}
-	p, err := s.Place(req.Resource, req.Zone, req.Move)
-	return p, notFound(err)
-}
-
-func (o *Offline) ZoneUnplace(ctx context.Context, network, resource string) (home.Placement, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return home.Placement{}, err
-	}
-	p, err := s.Unplace(resource)
-	return p, notFound(err)
-}
-
-func (o *Offline) Scenes(ctx context.Context, network string) ([]home.Scene, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return nil, err
-	}
-	return s.Scenes(), nil
-}
-
-func (o *Offline) SceneCreate(ctx context.Context, network string, req api.SceneRequest) (home.Scene, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return home.Scene{}, err
-	}
-	return s.CreateScene(req.Scene, req.Replace)
-}
-
-func (o *Offline) SceneDelete(ctx context.Context, network, scene string) (home.Scene, error) {
-	s, _, err := o.store(network)
-	if err != nil {
-		return home.Scene{}, err
-	}
-	return home.Scene{Name: scene}, notFound(s.DeleteScene(scene))
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-// ErrLockWait means another coco command held the home's lock for all of
-// Daemon.LockWait.
-var ErrLockWait = errors.New("another coco command kept this home locked")
-
 // lockHome takes the home's lock. When another coco command holds it (an
 // offline command works on the home under the lock), it tries again until
 // d.LockWait has passed, calling d.OnLockWait once when it starts waiting;

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/node"
@@ -56,24 +58,37 @@ func (d *Daemon) updater(n *coconet.Node) *ota.Updater {
 	return nil
 }
 
+// OTAAuthorize records an authorization and keeps the image; the node
+// serves it (in ledger-only mode, once `coco up` runs).
 func (d *Daemon) OTAAuthorize(ctx context.Context, network string, req api.OTAAuthorizeRequest) (api.OTAAuthorization, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return api.OTAAuthorization{}, err
 	}
-	return ota.Authorize(n, ota.StoreDir(d.Home), req)
+	return ota.AuthorizeLog(b.l, b.key, d.self(b), ota.StoreDir(d.Home), req)
+}
+
+// self is the ID of this home's node in b's network, running or not.
+func (d *Daemon) self(b book) peer.ID {
+	if b.n != nil {
+		return b.n.PeerID()
+	}
+	var pub [32]byte
+	copy(pub[:], d.id.Seed.NodeKey(b.l.Network(), node.DefaultApp).Public().(ed25519.PublicKey))
+	p, _ := node.PeerIDOf(pub) // an Ed25519 key always makes an ID
+	return p
 }
 
 func (d *Daemon) OTAList(ctx context.Context, network string) ([]api.OTAAuthorization, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
-	return ota.List(n.Ledger().State()), nil
+	return ota.List(b.l.State()), nil
 }
 
 func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "firmware status")
 	if err != nil {
 		return nil, err
 	}
@@ -82,49 +97,12 @@ func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus
 	return ota.CollectStatus(ctx, n, d.updater(n)), nil
 }
 
-// OTAAuthorize records the authorization in the home's ledger and keeps the
-// image; the home's node serves it once `coco up` runs.
-func (o *Offline) OTAAuthorize(ctx context.Context, network string, req api.OTAAuthorizeRequest) (api.OTAAuthorization, error) {
-	id, l, err := o.open(network)
-	if err != nil {
-		return api.OTAAuthorization{}, err
-	}
-	var pub [32]byte
-	copy(pub[:], id.Seed.NodeKey(l.Network(), node.DefaultApp).Public().(ed25519.PublicKey))
-	self, err := node.PeerIDOf(pub)
-	if err != nil {
-		return api.OTAAuthorization{}, err
-	}
-	return ota.AuthorizeLog(l, id.Seed.UserKey(), self, ota.StoreDir(o.Home), req)
-}
-
-func (o *Offline) OTAList(ctx context.Context, network string) ([]api.OTAAuthorization, error) {
-	l, err := coconet.OpenNetwork(o.Home, network)
-	if err != nil {
-		return nil, api.NotFound{Err: err}
-	}
-	return ota.List(l.State()), nil
-}
-
-func (o *Offline) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus, error) {
-	return nil, notRunning("firmware status")
-}
-
-// OTAWithdraw deletes an authorization; online devices stop fetching it.
+// OTAWithdraw deletes an authorization; online devices stop fetching it
+// (in ledger-only mode, once the node runs).
 func (d *Daemon) OTAWithdraw(ctx context.Context, network, device, version string) (api.OTAAuthorization, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return api.OTAAuthorization{}, err
 	}
-	return ota.Withdraw(n.Ledger(), n.Internal().UserKey(), device, version)
-}
-
-// OTAWithdraw deletes an authorization in the home's ledger; devices learn
-// it when the node next runs.
-func (o *Offline) OTAWithdraw(ctx context.Context, network, device, version string) (api.OTAAuthorization, error) {
-	id, l, err := o.open(network)
-	if err != nil {
-		return api.OTAAuthorization{}, err
-	}
-	return ota.Withdraw(l, id.Seed.UserKey(), device, version)
+	return ota.Withdraw(b.l, b.key, device, version)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func (d *Daemon) Publish(ctx context.Context, network string, req api.PublishRequest) error {
-	n, err := d.Node(network)
+	n, err := d.running(network, "publishing")
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func (d *Daemon) Publish(ctx context.Context, network string, req api.PublishReq
 }
 
 func (d *Daemon) Subscribe(ctx context.Context, network string, req api.SubscribeRequest) (<-chan api.PubMessage, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "subscribing")
 	if err != nil {
 		return nil, err
 	}

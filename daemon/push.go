@@ -61,7 +61,7 @@ func (d *Daemon) writer(n *coconet.Node) homeWriter {
 const pushStatsEvery = 2 * time.Second
 
 func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServeRequest) (<-chan api.PushServerEvent, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "a push server")
 	if err != nil {
 		return nil, err
 	}
@@ -115,44 +115,48 @@ func (d *Daemon) namePushServer(n *coconet.Node) error {
 	return gateway.AddServer(d.writer(n), n.PeerID())
 }
 
+// The push records live in the network's ledger: in ledger-only mode they
+// are written into the home's copy, and the node sends them on when it
+// next runs.
+
 func (d *Daemon) PushKeyCreate(ctx context.Context, network string, req api.PushKeyRequest) (api.PushKey, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.CreateKey(d.writer(n), req.Account, req.Name, req.Key)
+	return gateway.CreateKey(b.homeWriter, req.Account, req.Name, req.Key)
 }
 
 func (d *Daemon) PushKeyRotate(ctx context.Context, network, ref string) ([]api.PushKey, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
-	return gateway.RotateKey(d.writer(n), ref)
+	return gateway.RotateKey(b.homeWriter, ref)
 }
 
 func (d *Daemon) PushServers(ctx context.Context, network string) ([]api.PushServer, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
-	return gateway.Servers(n.Ledger().State()), nil
+	return gateway.Servers(b.l.State()), nil
 }
 
 func (d *Daemon) PushServerAdd(ctx context.Context, network, node string) ([]api.PushServer, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
-	return pushServerEdit(d.writer(n), node, gateway.AddServer)
+	return pushServerEdit(b.homeWriter, node, gateway.AddServer)
 }
 
 func (d *Daemon) PushServerRemove(ctx context.Context, network, node string) ([]api.PushServer, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
-	return pushServerEdit(d.writer(n), node, gateway.RemoveServer)
+	return pushServerEdit(b.homeWriter, node, gateway.RemoveServer)
 }
 
 func pushServerEdit(w homeWriter, node string, edit func(gateway.KeyHolder, peer.ID) error) ([]api.PushServer, error) {
@@ -167,35 +171,35 @@ func pushServerEdit(w homeWriter, node string, edit func(gateway.KeyHolder, peer
 }
 
 func (d *Daemon) PushKeys(ctx context.Context, network string) ([]api.PushKey, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return nil, err
 	}
-	return nonNil(gateway.Keys(n.Ledger().State())), nil
+	return nonNil(gateway.Keys(b.l.State())), nil
 }
 
 func (d *Daemon) PushKeyRevoke(ctx context.Context, network, key string) (api.PushKey, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.RevokeKey(d.writer(n), key)
+	return gateway.RevokeKey(b.homeWriter, key)
 }
 
 func (d *Daemon) PushRecords(ctx context.Context, network, account string) (api.PushRecords, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return api.PushRecords{}, err
 	}
-	return gateway.ReadRecords(n.Ledger().State(), account), nil
+	return gateway.ReadRecords(b.l.State(), account), nil
 }
 
 func (d *Daemon) PushChange(ctx context.Context, network string, req api.PushChange) (api.PushRecords, error) {
-	n, err := d.Node(network)
+	b, err := d.book(network)
 	if err != nil {
 		return api.PushRecords{}, err
 	}
-	return pushChange(n, req)
+	return pushChange(b.homeWriter, req)
 }
 
 func pushChange(w gateway.Writer, req api.PushChange) (api.PushRecords, error) {
@@ -215,10 +219,6 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// Without a daemon the push records are written straight into the home's
-// copy of the ledger (the node sends them on when it next runs); a push
-// server needs the node.
-
 // homeWriter writes a network's ledger of the home with the user's key.
 type homeWriter struct {
 	l   *ledger.Log
@@ -228,87 +228,3 @@ type homeWriter struct {
 func (w homeWriter) Ledger() *ledger.Log                     { return w.l }
 func (w homeWriter) Append(op ledger.Op) (*ledger.Op, error) { return w.l.Append(w.key, op) }
 func (w homeWriter) UserKey() ed25519.PrivateKey             { return w.key }
-
-func (o *Offline) writer(network string) (homeWriter, error) {
-	id, l, err := o.open(network)
-	if err != nil {
-		return homeWriter{}, err
-	}
-	return homeWriter{l, id.Seed.UserKey()}, nil
-}
-
-func (o *Offline) PushServe(ctx context.Context, network string, req api.PushServeRequest) (<-chan api.PushServerEvent, error) {
-	return nil, notRunning("a push server")
-}
-
-func (o *Offline) PushKeyCreate(ctx context.Context, network string, req api.PushKeyRequest) (api.PushKey, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return api.PushKey{}, err
-	}
-	return gateway.CreateKey(w, req.Account, req.Name, req.Key)
-}
-
-func (o *Offline) PushKeys(ctx context.Context, network string) ([]api.PushKey, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return nil, err
-	}
-	return nonNil(gateway.Keys(w.l.State())), nil
-}
-
-func (o *Offline) PushKeyRevoke(ctx context.Context, network, key string) (api.PushKey, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return api.PushKey{}, err
-	}
-	return gateway.RevokeKey(w, key)
-}
-
-func (o *Offline) PushKeyRotate(ctx context.Context, network, ref string) ([]api.PushKey, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return nil, err
-	}
-	return gateway.RotateKey(w, ref)
-}
-
-func (o *Offline) PushServers(ctx context.Context, network string) ([]api.PushServer, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return nil, err
-	}
-	return gateway.Servers(w.l.State()), nil
-}
-
-func (o *Offline) PushServerAdd(ctx context.Context, network, node string) ([]api.PushServer, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return nil, err
-	}
-	return pushServerEdit(w, node, gateway.AddServer)
-}
-
-func (o *Offline) PushServerRemove(ctx context.Context, network, node string) ([]api.PushServer, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return nil, err
-	}
-	return pushServerEdit(w, node, gateway.RemoveServer)
-}
-
-func (o *Offline) PushRecords(ctx context.Context, network, account string) (api.PushRecords, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return api.PushRecords{}, err
-	}
-	return gateway.ReadRecords(w.l.State(), account), nil
-}
-
-func (o *Offline) PushChange(ctx context.Context, network string, req api.PushChange) (api.PushRecords, error) {
-	w, err := o.writer(network)
-	if err != nil {
-		return api.PushRecords{}, err
-	}
-	return pushChange(w, req)
-}

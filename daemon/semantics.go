@@ -34,7 +34,7 @@ func (d *Daemon) serveBuiltins(n *coconet.Node) {
 }
 
 func (d *Daemon) Call(ctx context.Context, network string, req api.CallRequest) (api.CallResult, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "calling a service")
 	if err != nil {
 		return api.CallResult{}, err
 	}
@@ -52,7 +52,7 @@ func (d *Daemon) Call(ctx context.Context, network string, req api.CallRequest) 
 }
 
 func (d *Daemon) Copy(ctx context.Context, network string, req api.CopyRequest) (<-chan api.Progress, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "copying a file")
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (d *Daemon) Copy(ctx context.Context, network string, req api.CopyRequest) 
 }
 
 func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveRequest) (<-chan transfer.Event, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "receiving files")
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func tunnelEvents(ctx context.Context, first api.TunnelEvent, stats func() tunne
 }
 
 func (d *Daemon) Expose(ctx context.Context, network string, req api.TunnelRequest) (<-chan api.TunnelEvent, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "a tunnel")
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (d *Daemon) Expose(ctx context.Context, network string, req api.TunnelReque
 }
 
 func (d *Daemon) OpenTunnel(ctx context.Context, network string, req api.TunnelRequest) (<-chan api.TunnelEvent, error) {
-	n, err := d.Node(network)
+	n, err := d.running(network, "a tunnel")
 	if err != nil {
 		return nil, err
 	}

@@ -11,27 +11,15 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"call", "NET MEMBER SERVICE [PAYLOAD] [--timeout 10s]", "call a member's request/reply service (every node serves coco.info and coco.echo)", runCall})
-}
-
 func runCall(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, -1, "the network, the member and the service")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 3 {
-		return usagef("give the network, the member and the service")
 	}
 	payload := strings.Join(pos[3:], " ")
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.Call(ctx, pos[0], api.CallRequest{To: pos[1], Service: pos[2], Payload: []byte(payload), Timeout: *timeout})
+	r, err := e.svc.Call(ctx, pos[0], api.CallRequest{To: pos[1], Service: pos[2], Payload: []byte(payload), Timeout: *timeout})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,21 @@ func jsonField(t *testing.T, out, field string) string {
 	return s
 }
 
+// homes makes, in a test directory, a home for each name with an identity
+// of that name, and the network "home" owned by the first.
+func homes(t *testing.T, names ...string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var hs []string
+	for _, n := range names {
+		h := filepath.Join(dir, n)
+		mustCoco(t, "--home", h, "init", "--name", n)
+		hs = append(hs, h)
+	}
+	mustCoco(t, "--home", hs[0], "net", "create", "home")
+	return hs
+}
+
 func startDaemon(t *testing.T, home string) *daemon.Daemon {
 	t.Helper()
 	d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Logf: t.Logf}
@@ -81,11 +96,8 @@ func TestKeyExportRestore(t *testing.T) {
 
 // TestCLIStory runs the README story through the CLI and two daemons.
 func TestCLIStory(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", b, "init", "--name", "bob")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	hh := homes(t, "alice", "bob")
+	a, b := hh[0], hh[1]
 	// Inviting needs the node running: a clear error first.
 	if _, errOut, code := coco(t, "", "--home", a, "invite", "home"); code == 0 || !strings.Contains(errOut, "coco up") {
 		t.Fatalf("invite without daemon: exit %d, %q", code, errOut)
@@ -140,12 +152,8 @@ func TestCLIStory(t *testing.T) {
 }
 
 func TestBadInviteCodes(t *testing.T) {
-	dir := t.TempDir()
-	a, b, c := filepath.Join(dir, "alice"), filepath.Join(dir, "bob"), filepath.Join(dir, "carol")
-	for _, h := range []string{a, b, c} {
-		mustCoco(t, "--home", h, "init", "--name", filepath.Base(h))
-	}
-	mustCoco(t, "--home", a, "net", "create", "home")
+	hh := homes(t, "alice", "bob", "carol")
+	a, b, c := hh[0], hh[1], hh[2]
 	startDaemon(t, a)
 	code := jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--json"), "code")
 	dec, err := invite.Decode(code)

@@ -13,11 +13,6 @@ import (
 	"github.com/coconet/coconet/control"
 )
 
-func init() {
-	register(command{"control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]",
-		"run a control plane: rendezvous, address reflection, relay, usage limits", runControl})
-}
-
 // listFlag collects a repeatable, comma-separated flag.
 type listFlag []string
 

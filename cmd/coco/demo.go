@@ -17,10 +17,6 @@ import (
 	"github.com/coconet/coconet/ledger"
 )
 
-func init() {
-	register(command{"demo", "[--keep]", "watch three people share a private network and a simulated home, on this machine, in a few seconds", runDemo})
-}
-
 // demoNet is the network the demo creates.
 const demoNet = "home"
 

@@ -48,10 +48,8 @@ func nextCode(t *testing.T, codes <-chan string) string {
 // online, removes it; the device then shows a new code. An admin cannot add
 // devices.
 func TestDeviceCLIStory(t *testing.T) {
-	dir := t.TempDir()
-	a, dh := filepath.Join(dir, "alice"), filepath.Join(dir, "door")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	a := homes(t, "alice")[0]
+	dh := filepath.Join(filepath.Dir(a), "door")
 	if _, errOut, code := coco(t, "", "--home", a, "device", "add", "home", "coco1nope"); code == 0 || !strings.Contains(errOut, "invite code for a person") {
 		t.Fatalf("device add with an invite code: exit %d, %q", code, errOut)
 	}
@@ -106,10 +104,8 @@ func TestDeviceCLIStory(t *testing.T) {
 // TestDeviceGatewayCLI: `coco up --device --sim zigbee` claimed by the owner
 // serves its simulated resources to the owner's CLI.
 func TestDeviceGatewayCLI(t *testing.T) {
-	dir := t.TempDir()
-	a, gh := filepath.Join(dir, "alice"), filepath.Join(dir, "hub")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	a := homes(t, "alice")[0]
+	gh := filepath.Join(filepath.Dir(a), "hub")
 	startDaemon(t, a)
 	_, codes := startDeviceSim(t, gh, "Hub", "zigbee")
 	mustCoco(t, "--home", a, "device", "add", "home", nextCode(t, codes))
@@ -141,10 +137,8 @@ func TestDeviceGatewayCLI(t *testing.T) {
 // owner removed it learns it when it comes back, forgets the network and
 // shows a new claim code.
 func TestDeviceRemovedWhileOffline(t *testing.T) {
-	dir := t.TempDir()
-	a, dh := filepath.Join(dir, "alice"), filepath.Join(dir, "garage")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	a := homes(t, "alice")[0]
+	dh := filepath.Join(filepath.Dir(a), "garage")
 	startDaemon(t, a)
 	dev, codes := startDevice(t, dh, "Garage")
 	mustCoco(t, "--home", a, "device", "add", "home", nextCode(t, codes))

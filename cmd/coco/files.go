@@ -14,15 +14,7 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"copy", "FILE NET:MEMBER", "send a file to a member who runs `coco receive` (resumes, checks SHA-256)", runCopy})
-	register(command{"receive", "NET --dir DIR [--allow admin|guest|device|MEMBER…] [--max-size 4GiB]", "accept files sent to you into DIR while this runs (from the owner and admins unless --allow says more)", runReceive})
-}
-
 func runCopy(ctx context.Context, e *env, args []string) error {
-	if len(args) != 2 {
-		return usagef("give the file and NET:MEMBER")
-	}
 	net, to, ok := strings.Cut(args[1], ":")
 	if !ok || net == "" || to == "" {
 		return usagef("the destination is NET:MEMBER, e.g. home:bob")
@@ -31,12 +23,7 @@ func runCopy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Copy(ctx, net, api.CopyRequest{To: to, Path: path})
+	ch, err := e.svc.Copy(ctx, net, api.CopyRequest{To: to, Path: path})
 	if err != nil {
 		return err
 	}
@@ -145,12 +132,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Receive(ctx, pos[0], api.ReceiveRequest{Dir: abs, Allow: allow, MaxSize: limit})
+	ch, err := e.svc.Receive(ctx, pos[0], api.ReceiveRequest{Dir: abs, Allow: allow, MaxSize: limit})
 	if err != nil {
 		return err
 	}

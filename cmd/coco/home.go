@@ -8,31 +8,11 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/home"
 )
-
-func init() {
-	register(command{"resource list", "NET [--zone ZONE]", "list the resources you may use across the network's devices", runResourceList})
-	register(command{"cmd", "NET RESOURCE CAPABILITY COMMAND [k=v…]", "run a command on a resource, e.g. coco cmd home lamp level set level=40", runCmd})
-	register(command{"watch", "NET [RESOURCE]", "print live attribute changes (current values first)", runWatch})
-	register(command{"grant", "NET USER --resource R|--zone Z --capability C [--command X] [--days tue,thu --from 09:00 --to 09:30 --tz Asia/Kolkata] [--valid-from T] [--until T]", "let a guest use a capability, on a schedule", runGrant})
-	register(command{"grant list", "NET", "list the grants", runGrantList})
-	register(command{"revoke", "NET GRANT", "revoke a grant (by ID or a prefix of it); devices stop honouring it at once", runRevoke})
-	register(command{"zone create", "NET ZONE", "create a zone", runZoneCreate})
-	register(command{"zone list", "NET", "list the zones and the resources in them", runZoneList})
-	register(command{"zone add", "NET ZONE RESOURCE…", "put resources in a zone", runZoneAdd})
-	register(command{"zone move", "NET ZONE RESOURCE…", "move resources from their zone to another", runZoneMove})
-	register(command{"zone remove", "NET RESOURCE…", "take resources out of their zone", runZoneRemove})
-	register(command{"zone delete", "NET ZONE", "delete an empty zone", runZoneDelete})
-	register(command{"scene create", "NET NAME --action RESOURCE:CAPABILITY:COMMAND[:k=v…]… [--replace]", "create a scene: commands run together", runSceneCreate})
-	register(command{"scene list", "NET", "list the scenes", runSceneList})
-	register(command{"scene run", "NET NAME", "run every action of a scene at once and report each", runSceneRun})
-	register(command{"scene delete", "NET NAME", "delete a scene", runSceneDelete})
-}
 
 // homeMulti is a repeatable flag.
 type homeMulti []string
@@ -40,43 +20,21 @@ type homeMulti []string
 func (m *homeMulti) String() string     { return strings.Join(*m, ",") }
 func (m *homeMulti) Set(s string) error { *m = append(*m, s); return nil }
 
-// homeArgs checks the positional arguments of a command without options.
-func homeArgs(args []string, min, max int, what string) error {
-	if len(args) < min || (max >= 0 && len(args) > max) {
-		return usagef("give %s", what)
-	}
-	return nil
-}
-
 func runResourceList(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("resource list", flag.ContinueOnError)
 	zone := fs.String("zone", "", "only the resources of this zone")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network")
 	if err != nil {
 		return err
 	}
-	if err := homeArgs(pos, 1, 1, "the network"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	l, err := svc.Resources(ctx, pos[0], *zone)
-	if err != nil {
-		return err
-	}
-	return e.output(l, func(w io.Writer) {
+	l, err := e.svc.Resources(ctx, pos[0], *zone)
+	return show(e, l, err, func(w io.Writer) {
 		if len(l.Resources) == 0 {
 			fmt.Fprintln(w, "No resources you may use are online.")
 		} else {
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RESOURCE\tNAME\tZONE\tDEVICE\tSTATE\tCOMMANDS")
-			for _, r := range l.Resources {
+			table(w, l.Resources, "", "RESOURCE\tNAME\tZONE\tDEVICE\tSTATE\tCOMMANDS", func(tw io.Writer, r home.Resource) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, dash(r.Zone), r.Device, homeState(r), homeCommands(r))
-			}
-			tw.Flush()
+			})
 		}
 		if len(l.Offline) > 0 {
 			fmt.Fprintf(w, "Offline: %s\n", strings.Join(l.Offline, ", "))
@@ -111,21 +69,13 @@ func homeCommands(r home.Resource) string {
 }
 
 func runCmd(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 4, -1, "the network, the resource, the capability and the command (then k=v arguments)"); err != nil {
-		return err
-	}
 	a := home.Action{Resource: args[1], Capability: args[2], Command: args[3]}
 	kv, err := home.ParseArgs(args[4:])
 	if err != nil {
 		return usagef("%v", err)
 	}
 	a.Args = kv
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.HomeCommand(ctx, args[0], a)
+	r, err := e.svc.HomeCommand(ctx, args[0], a)
 	if err != nil {
 		return err
 	}
@@ -162,19 +112,11 @@ func homeTook(d time.Duration) string {
 }
 
 func runWatch(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 2, "the network (and a resource)"); err != nil {
-		return err
-	}
 	res := ""
 	if len(args) == 2 {
 		res = args[1]
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.HomeWatch(ctx, args[0], res)
+	ch, err := e.svc.HomeWatch(ctx, args[0], res)
 	if err != nil {
 		return err
 	}
@@ -213,12 +155,9 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 	tz := fs.String("tz", "", "IANA time zone of the times and dates, e.g. Asia/Kolkata (default UTC)")
 	validFrom := fs.String("valid-from", "", "first day or instant, e.g. 2026-05-01 or \"2026-05-01 09:00\"")
 	until := fs.String("until", "", "end day or instant (exclusive)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and the guest")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("give the network and the guest")
 	}
 	if len(resources) == 0 && *zone == "" {
 		return usagef("say what the grant covers: --resource R or --zone Z")
@@ -251,130 +190,57 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 			return usagef("--until: %v", err)
 		}
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	out, err := svc.GrantCreate(ctx, pos[0], api.GrantRequest{Member: pos[1], Grant: g})
-	if err != nil {
-		return err
-	}
-	return e.output(out, func(w io.Writer) {
+	out, err := e.svc.GrantCreate(ctx, pos[0], api.GrantRequest{Member: pos[1], Grant: g})
+	return show(e, out, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Granted %s %s (grant %s).\n", out.UserName, out.Describe(), out.ID)
 		fmt.Fprintf(w, "Revoke it with: coco revoke %s %s\n", pos[0], out.ID)
 	})
 }
 
 func runGrantList(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 1, "the network"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	gs, err := svc.Grants(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return e.output(gs, func(w io.Writer) {
-		if len(gs) == 0 {
-			fmt.Fprintf(w, "No grants: guests of %q use nothing yet.\n", args[0])
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "GRANT\tGUEST\tALLOWS\tBY")
-		for _, g := range gs {
+	gs, err := e.svc.Grants(ctx, args[0])
+	return show(e, gs, err, func(w io.Writer) {
+		table(w, gs, fmt.Sprintf("No grants: guests of %q use nothing yet.", args[0]), "GRANT\tGUEST\tALLOWS\tBY", func(tw io.Writer, g home.Grant) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.ID, g.UserName, g.Describe(), dash(g.GrantedBy))
-		}
-		tw.Flush()
+		})
 	})
 }
 
 func runRevoke(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the grant"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	g, err := svc.GrantRevoke(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(g, func(w io.Writer) {
+	g, err := e.svc.GrantRevoke(ctx, args[0], args[1])
+	return show(e, g, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Revoked grant %s: %s may no longer use %s.\n", g.ID, g.UserName, g.Describe())
 	})
 }
 
 func runZoneCreate(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the zone's name (quote names with spaces)"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	z, err := svc.ZoneCreate(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(z, func(w io.Writer) {
+	z, err := e.svc.ZoneCreate(ctx, args[0], args[1])
+	return show(e, z, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Created zone %q. Put resources in it: coco zone add %s %q RESOURCE…\n", z.Name, args[0], z.Name)
 	})
 }
 
 func runZoneList(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 1, "the network"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	zs, err := svc.Zones(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return e.output(zs, func(w io.Writer) {
-		if len(zs) == 0 {
-			fmt.Fprintf(w, "No zones yet: coco zone create %s NAME\n", args[0])
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ZONE\tRESOURCES")
-		for _, z := range zs {
+	zs, err := e.svc.Zones(ctx, args[0])
+	return show(e, zs, err, func(w io.Writer) {
+		table(w, zs, fmt.Sprintf("No zones yet: coco zone create %s NAME", args[0]), "ZONE\tRESOURCES", func(tw io.Writer, z home.Zone) {
 			fmt.Fprintf(tw, "%s\t%s\n", z.Name, dash(strings.Join(z.Resources, ", ")))
-		}
-		tw.Flush()
+		})
 	})
 }
 
 func runZoneAdd(ctx context.Context, e *env, args []string) error {
 	return zonePlace(ctx, e, args, false)
 }
+
 func runZoneMove(ctx context.Context, e *env, args []string) error {
 	return zonePlace(ctx, e, args, true)
 }
 
 func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
-	if err := homeArgs(args, 3, -1, "the network, the zone and one or more resources"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	var out []home.Placement
 	for _, r := range args[2:] {
-		p, err := svc.ZonePlace(ctx, args[0], api.PlaceRequest{Resource: r, Zone: args[1], Move: move})
+		p, err := e.svc.ZonePlace(ctx, args[0], api.PlaceRequest{Resource: r, Zone: args[1], Move: move})
 		if err != nil {
 			return err
 		}
@@ -395,17 +261,9 @@ func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
 }
 
 func runZoneRemove(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, -1, "the network and one or more resources"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	var out []home.Placement
 	for _, r := range args[1:] {
-		p, err := svc.ZoneUnplace(ctx, args[0], r)
+		p, err := e.svc.ZoneUnplace(ctx, args[0], r)
 		if err != nil {
 			return err
 		}
@@ -419,19 +277,8 @@ func runZoneRemove(ctx context.Context, e *env, args []string) error {
 }
 
 func runZoneDelete(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the zone"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	z, err := svc.ZoneDelete(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(z, func(w io.Writer) { fmt.Fprintf(w, "Deleted zone %q.\n", z.Name) })
+	z, err := e.svc.ZoneDelete(ctx, args[0], args[1])
+	return show(e, z, err, func(w io.Writer) { fmt.Fprintf(w, "Deleted zone %q.\n", z.Name) })
 }
 
 func runSceneCreate(ctx context.Context, e *env, args []string) error {
@@ -439,12 +286,9 @@ func runSceneCreate(ctx context.Context, e *env, args []string) error {
 	var actions homeMulti
 	fs.Var(&actions, "action", "RESOURCE:CAPABILITY:COMMAND[:k=v…] (repeat for more)")
 	replace := fs.Bool("replace", false, "replace a scene of the same name")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and the scene's name")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("give the network and the scene's name")
 	}
 	if len(actions) == 0 {
 		return usagef("give the scene's actions: --action RESOURCE:CAPABILITY:COMMAND[:k=v…]")
@@ -457,34 +301,15 @@ func runSceneCreate(ctx context.Context, e *env, args []string) error {
 		}
 		sc.Actions = append(sc.Actions, a)
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	out, err := svc.SceneCreate(ctx, pos[0], api.SceneRequest{Scene: sc, Replace: *replace})
-	if err != nil {
-		return err
-	}
-	return e.output(out, func(w io.Writer) {
+	out, err := e.svc.SceneCreate(ctx, pos[0], api.SceneRequest{Scene: sc, Replace: *replace})
+	return show(e, out, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Created scene %q with %d action(s). Run it: coco scene run %s %q\n", out.Name, len(out.Actions), pos[0], out.Name)
 	})
 }
 
 func runSceneList(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 1, 1, "the network"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ss, err := svc.Scenes(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return e.output(ss, func(w io.Writer) {
+	ss, err := e.svc.Scenes(ctx, args[0])
+	return show(e, ss, err, func(w io.Writer) {
 		if len(ss) == 0 {
 			fmt.Fprintf(w, "No scenes yet: coco scene create %s NAME --action RESOURCE:CAPABILITY:COMMAND\n", args[0])
 			return
@@ -499,29 +324,18 @@ func runSceneList(ctx context.Context, e *env, args []string) error {
 }
 
 func runSceneRun(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.SceneRun(ctx, args[0], args[1])
+	r, err := e.svc.SceneRun(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}
 	if err := e.output(r, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "\tACTION\tDEVICE\tTOOK\tRESULT")
-		for _, x := range r.Results {
+		table(w, r.Results, "", "\tACTION\tDEVICE\tTOOK\tRESULT", func(tw io.Writer, x home.Result) {
 			mark, what := "ok", "done"
 			if !x.OK {
 				mark, what = "FAIL", x.Error
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, x.Action, dash(x.Device), homeTook(x.Took), what)
-		}
-		tw.Flush()
+		})
 		fmt.Fprintf(w, "Scene %q: %d of %d action(s) done in %s.\n", r.Scene, len(r.Results)-r.Failed, len(r.Results), homeTook(r.Took))
 	}); err != nil {
 		return err
@@ -544,17 +358,6 @@ func runSceneRun(ctx context.Context, e *env, args []string) error {
 }
 
 func runSceneDelete(ctx context.Context, e *env, args []string) error {
-	if err := homeArgs(args, 2, 2, "the network and the scene"); err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	s, err := svc.SceneDelete(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	return e.output(s, func(w io.Writer) { fmt.Fprintf(w, "Deleted scene %q.\n", s.Name) })
+	s, err := e.svc.SceneDelete(ctx, args[0], args[1])
+	return show(e, s, err, func(w io.Writer) { fmt.Fprintf(w, "Deleted scene %q.\n", s.Name) })
 }

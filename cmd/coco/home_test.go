@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,11 +17,8 @@ import (
 // bob (a guest) with their daemons connected.
 func homeStory(t *testing.T) (a, b string, stopAlice func()) {
 	t.Helper()
-	dir := t.TempDir()
-	a, b = filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", b, "init", "--name", "bob")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	hh := homes(t, "alice", "bob")
+	a, b = hh[0], hh[1]
 	d := &daemon.Daemon{Home: a, ListenHost: "127.0.0.1", Sim: "zigbee", Logf: t.Logf}
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)

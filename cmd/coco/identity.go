@@ -12,12 +12,6 @@ import (
 	"github.com/coconet/coconet/identity"
 )
 
-func init() {
-	register(command{"init", "[--name NAME]", "create your identity (a parent seed) in the home directory", runInit})
-	register(command{"key export", "", "print your identity as 24 words to keep on paper", runKeyExport})
-	register(command{"key restore", "[--name NAME]  (words on stdin)", "bring an identity back from its 24 words", runKeyRestore})
-}
-
 type idOut struct {
 	User string `json:"user"`
 	Name string `json:"name"`

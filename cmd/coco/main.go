@@ -14,19 +14,27 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/daemon"
 )
 
-// env is what every command gets: global options and output streams.
+// env is what every command gets: global options, output streams and the
+// local API.
 type env struct {
 	home   string
 	json   bool
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// svc is the local API, opened on a command's first call (so that
+	// --help and usage errors need no home) and closed by the dispatcher.
+	svc *api.Client
+	// offline is set when svc runs the daemon's code ledger-only on the
+	// home, no daemon running.
+	offline bool
 }
 
 type command struct {
@@ -34,11 +42,117 @@ type command struct {
 	args    string
 	summary string
 	run     func(ctx context.Context, e *env, args []string) error
+	// min and max bound the positional arguments (max -1: any number),
+	// which the dispatcher checks before run when max is not 0; what says
+	// what to give when they are wrong.
+	min, max int
+	what     string
+	// strict has the dispatcher parse the arguments as options first, of
+	// which the command has none: "-x" is refused, not taken for an
+	// argument.
+	strict bool
 }
 
-var commands []command
+// cmd is a command that checks its own arguments.
+func cmd(name, args, summary string, run func(ctx context.Context, e *env, args []string) error) command {
+	return command{name: name, args: args, summary: summary, run: run}
+}
 
-func register(c command) { commands = append(commands, c) }
+// want has the dispatcher check that c gets min to max positional
+// arguments (max -1: any number), saying "give <what>" otherwise.
+func (c command) want(min, max int, what string) command {
+	c.min, c.max, c.what = min, max, what
+	return c
+}
+
+// strictly has the dispatcher refuse options, c having none.
+func (c command) strictly() command {
+	c.strict = true
+	return c
+}
+
+// call checks c's arguments as c says, then runs it.
+func (c command) call(ctx context.Context, e *env, args []string) error {
+	if c.strict {
+		pos, err := parse(flag.NewFlagSet(c.name, flag.ContinueOnError), args)
+		if err != nil {
+			return err
+		}
+		args = pos
+	}
+	if c.max != 0 {
+		if err := count(args, c.min, c.max, c.what); err != nil {
+			return err
+		}
+	}
+	return c.run(ctx, e, args)
+}
+
+// count checks that there are min to max arguments (max -1: any number),
+// saying "give <what>" otherwise.
+func count(args []string, min, max int, what string) error {
+	if len(args) < min || (max >= 0 && len(args) > max) {
+		return usagef("give %s", what)
+	}
+	return nil
+}
+
+// commands are coco's commands, in the order `coco help` lists them.
+var commands = []command{
+	cmd("call", "NET MEMBER SERVICE [PAYLOAD] [--timeout 10s]", "call a member's request/reply service (every node serves coco.info and coco.echo)", runCall),
+	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]", "run a control plane: rendezvous, address reflection, relay, usage limits", runControl),
+	cmd("demo", "[--keep]", "watch three people share a private network and a simulated home, on this machine, in a few seconds", runDemo),
+	cmd("device add", "NET CODE", "claim a device into a network with the code it shows (owner only)", runDeviceAdd).want(2, 2, "the network and the device's claim code").strictly(),
+	cmd("device list", "NET", "list a network's devices", runDeviceList).want(1, 1, "the network").strictly(),
+	cmd("device remove", "NET DEVICE", "take a device out of a network (owner only); it is cut off at once", runDeviceRemove).want(2, 2, "the network and the device (name or node ID)").strictly(),
+	cmd("copy", "FILE NET:MEMBER", "send a file to a member who runs `coco receive` (resumes, checks SHA-256)", runCopy).want(2, 2, "the file and NET:MEMBER"),
+	cmd("receive", "NET --dir DIR [--allow admin|guest|device|MEMBER…] [--max-size 4GiB]", "accept files sent to you into DIR while this runs (from the owner and admins unless --allow says more)", runReceive),
+	cmd("resource list", "NET [--zone ZONE]", "list the resources you may use across the network's devices", runResourceList),
+	cmd("cmd", "NET RESOURCE CAPABILITY COMMAND [k=v…]", "run a command on a resource, e.g. coco cmd home lamp level set level=40", runCmd).want(4, -1, "the network, the resource, the capability and the command (then k=v arguments)"),
+	cmd("watch", "NET [RESOURCE]", "print live attribute changes (current values first)", runWatch).want(1, 2, "the network (and a resource)"),
+	cmd("grant", "NET USER --resource R|--zone Z --capability C [--command X] [--days tue,thu --from 09:00 --to 09:30 --tz Asia/Kolkata] [--valid-from T] [--until T]", "let a guest use a capability, on a schedule", runGrant),
+	cmd("grant list", "NET", "list the grants", runGrantList).want(1, 1, "the network"),
+	cmd("revoke", "NET GRANT", "revoke a grant (by ID or a prefix of it); devices stop honouring it at once", runRevoke).want(2, 2, "the network and the grant"),
+	cmd("zone create", "NET ZONE", "create a zone", runZoneCreate).want(2, 2, "the network and the zone's name (quote names with spaces)"),
+	cmd("zone list", "NET", "list the zones and the resources in them", runZoneList).want(1, 1, "the network"),
+	cmd("zone add", "NET ZONE RESOURCE…", "put resources in a zone", runZoneAdd).want(3, -1, "the network, the zone and one or more resources"),
+	cmd("zone move", "NET ZONE RESOURCE…", "move resources from their zone to another", runZoneMove).want(3, -1, "the network, the zone and one or more resources"),
+	cmd("zone remove", "NET RESOURCE…", "take resources out of their zone", runZoneRemove).want(2, -1, "the network and one or more resources"),
+	cmd("zone delete", "NET ZONE", "delete an empty zone", runZoneDelete).want(2, 2, "the network and the zone"),
+	cmd("scene create", "NET NAME --action RESOURCE:CAPABILITY:COMMAND[:k=v…]… [--replace]", "create a scene: commands run together", runSceneCreate),
+	cmd("scene list", "NET", "list the scenes", runSceneList).want(1, 1, "the network"),
+	cmd("scene run", "NET NAME", "run every action of a scene at once and report each", runSceneRun).want(2, 2, "the network and the scene"),
+	cmd("scene delete", "NET NAME", "delete a scene", runSceneDelete).want(2, 2, "the network and the scene"),
+	cmd("init", "[--name NAME]", "create your identity (a parent seed) in the home directory", runInit),
+	cmd("key export", "", "print your identity as 24 words to keep on paper", runKeyExport),
+	cmd("key restore", "[--name NAME]  (words on stdin)", "bring an identity back from its 24 words", runKeyRestore),
+	cmd("send", "NET MEMBER TEXT", "send an acknowledged message to a member", runSend).want(3, -1, "the network, the member and the text"),
+	cmd("listen", "NET", "print messages as they arrive (Ctrl-C to stop)", runListen).want(1, 1, "the network's name"),
+	cmd("peers", "NET", "show member nodes: path, address, round-trip time", runPeers).want(1, 1, "the network's name"),
+	cmd("net create", "NAME [--kind user|developer]", "create a private network that you own", runNetCreate),
+	cmd("net list", "", "list your networks", runNetList),
+	cmd("members", "NET", "list a network's members, roles and nodes", runMembers).want(1, 1, "the network's name"),
+	cmd("invite", "NET --role admin|guest [--ttl 24h] [--uses N]", "make an invite code", runInvite),
+	cmd("join", "CODE", "join a network with an invite code", runJoin).want(1, 1, "the invite code"),
+	cmd("remove", "NET MEMBER", "remove a member; their nodes are cut off at once", runRemove).want(2, 2, "the network and the member"),
+	cmd("ota authorize", "NET DEVICE IMAGE --version V [--model M]", "authorize a firmware image for a device (owner only); the device fetches, verifies and applies it", runOTAAuthorize),
+	cmd("ota status", "NET", "what firmware each device runs, and how its update goes", runOTAStatus).want(1, 1, "the network").strictly(),
+	cmd("ota list", "NET", "list the firmware images authorized in a network", runOTAList).want(1, 1, "the network").strictly(),
+	cmd("ota withdraw", "NET DEVICE VERSION", "take back an authorization (owner only); a device that has not installed it stops", runOTAWithdraw).want(3, 3, "the network, the device and the version").strictly(),
+	cmd("pub", "NET TOPIC MSG [--retain] [--qos 0|1]", "publish a message on a topic", runPub),
+	cmd("sub", "NET PATTERN [--qos 0|1]", "print messages on topics matching PATTERN (+ and # wildcards)", runSub),
+	cmd("push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (P2Pcluster line protocol) while this runs; an admin's node becomes a named push server", runPushServer),
+	cmd("push key", "create|list|revoke|rotate NET [KEY|ACCOUNT] [--account A]", "manage the account keys devices use with push servers (admins)", runPushKey),
+	cmd("push server", "add|remove|list NET [NODE]", "name the nodes that may run push servers and read the account keys (admins)", runPushServerNames),
+	cmd("push group", "NET [ID [PARENT]] [--root] [--remove] [--account A]", "put ID in the push tree under PARENT (--root: at the top), or list the tree", runPushGroup),
+	cmd("push router", "add|attach|detach|remove|list NET [NAME [ID]] [--account A]", "manage mesh routers and the ids attached to them", runPushRouter),
+	cmd("push alias", "NET [ALIAS [ID]] [--remove] [--account A]", "make ALIAS name ID (again after replacing a device), or list aliases", runPushAlias),
+	cmd("tunnel expose", "NET NAME HOST:PORT [--allow admin|guest|device|MEMBER…]", "publish a local TCP service to the network as NAME while this runs (to the owner and admins unless --allow says more)", runExpose),
+	cmd("tunnel open", "NET MEMBER/NAME [--listen 127.0.0.1:PORT]", "forward a local port to a member's exposed service while this runs", runOpen),
+	cmd("up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--device --name NAME [--sim zigbee]] [--quiet]", "run your nodes in the foreground (one per network; or this machine as a device)", runUp),
+	cmd("status", "", "show the daemon and its nodes", runStatus),
+	cmd("usage", "NET", "show the network's control-plane traffic this month against its plan", runUsage).want(1, 1, "the network's name"),
+}
 
 // helpRequest is returned for -h/--help: the command's usage and options go
 // to stdout and coco exits 0.
@@ -62,6 +176,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{home: coconet.DefaultHome(), stdin: stdin, stdout: stdout, stderr: stderr}
+	e.svc = api.Lazy(e.open)
+	defer e.svc.Close()
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -106,7 +222,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if wantsHelp(cargs) {
 			cargs = []string{"--help"} // every command with options parses them first
 		}
-		err := c.run(ctx, e, cargs)
+		err := c.call(ctx, e, cargs)
 		if err == nil {
 			return 0
 		}
@@ -176,10 +292,42 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseN is parse, then count of the positionals.
+func parseN(fs *flag.FlagSet, args []string, min, max int, what string) ([]string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, count(pos, min, max, what)
+}
+
 func flagList(fs *flag.FlagSet) string {
 	var out []string
 	fs.VisitAll(func(f *flag.Flag) { out = append(out, "--"+f.Name) })
 	return strings.Join(out, " ")
+}
+
+// show prints what a call returned: its error, or v as output does.
+func show[T any](e *env, v T, err error, human func(w io.Writer)) error {
+	if err != nil {
+		return err
+	}
+	return e.output(v, human)
+}
+
+// table writes one row of rows each under header, in aligned columns, or
+// the sentence empty instead when there are no rows (and empty is not "").
+func table[T any](w io.Writer, rows []T, empty, header string, row func(tw io.Writer, r T)) {
+	if len(rows) == 0 && empty != "" {
+		fmt.Fprintln(w, empty)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		row(tw, r)
+	}
+	tw.Flush()
 }
 
 // output prints v as JSON with --json, or calls human otherwise.
@@ -193,18 +341,17 @@ func (e *env) output(v any, human func(w io.Writer)) error {
 	return nil
 }
 
-// service connects to the running daemon, or works on the home directly
-// (under the home lock) when no daemon runs.
-func (e *env) service() (api.Service, func(), error) {
+// open connects to the running daemon, or runs the daemon's code
+// ledger-only on the home directly (under the home lock) when no daemon
+// runs.
+func (e *env) open() (*api.Client, error) {
 	if c, err := api.Dial(daemon.SocketPath(e.home)); err == nil {
-		return c, func() {}, nil
+		return c, nil
 	}
-	if _, err := coconet.LoadIdentity(e.home); err != nil {
-		return nil, nil, err
+	d := &daemon.Daemon{Home: e.home, LedgerOnly: true}
+	if err := d.Start(context.Background()); err != nil {
+		return nil, err
 	}
-	lock, err := coconet.LockHome(e.home)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%v, but its socket does not answer; is it starting up or stuck?", err)
-	}
-	return &daemon.Offline{Home: e.home}, func() { lock.Close() }, nil
+	e.offline = true
+	return api.Local(d, func() { d.Close() }), nil
 }

@@ -5,30 +5,16 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"send", "NET MEMBER TEXT", "send an acknowledged message to a member", runSend})
-	register(command{"listen", "NET", "print messages as they arrive (Ctrl-C to stop)", runListen})
-	register(command{"peers", "NET", "show member nodes: path, address, round-trip time", runPeers})
-}
-
 func runSend(ctx context.Context, e *env, args []string) error {
-	if len(args) < 3 {
-		return usagef("give the network, the member and the text")
-	}
 	text := strings.Join(args[2:], " ")
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	start := time.Now()
-	if err := svc.Send(ctx, args[0], api.SendRequest{To: args[1], Data: []byte(text)}); err != nil {
+	if err := e.svc.Send(ctx, args[0], api.SendRequest{To: args[1], Data: []byte(text)}); err != nil {
 		return err
 	}
 	took := time.Since(start)
@@ -42,16 +28,8 @@ func runSend(ctx context.Context, e *env, args []string) error {
 }
 
 func runListen(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Listen(ctx, net)
+	net := args[0]
+	ch, err := e.svc.Listen(ctx, net)
 	if err != nil {
 		return err
 	}
@@ -70,27 +48,10 @@ func runListen(ctx context.Context, e *env, args []string) error {
 }
 
 func runPeers(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ps, err := svc.Peers(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(ps, func(w io.Writer) {
-		if len(ps) == 0 {
-			fmt.Fprintf(w, "No other member nodes in %q yet; invite someone with `coco invite %s`.\n", net, net)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MEMBER\tROLE\tAPP\tSTATE\tPATH\tADDRESS\tRTT")
-		for _, p := range ps {
+	net := args[0]
+	ps, err := e.svc.Peers(ctx, net)
+	return show(e, ps, err, func(w io.Writer) {
+		table(w, ps, fmt.Sprintf("No other member nodes in %q yet; invite someone with `coco invite %s`.", net, net), "MEMBER\tROLE\tAPP\tSTATE\tPATH\tADDRESS\tRTT", func(tw io.Writer, p coconet.PeerInfo) {
 			state, rtt := "offline", "-"
 			if p.Connected {
 				state = "connected"
@@ -99,7 +60,6 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.UserName, p.Role, p.App, state, dash(p.Path), dash(p.Addr), rtt)
-		}
-		tw.Flush()
+		})
 	})
 }

@@ -8,41 +8,21 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 )
-
-func init() {
-	register(command{"net create", "NAME [--kind user|developer]", "create a private network that you own", runNetCreate})
-	register(command{"net list", "", "list your networks", runNetList})
-	register(command{"members", "NET", "list a network's members, roles and nodes", runMembers})
-	register(command{"invite", "NET --role admin|guest [--ttl 24h] [--uses N]", "make an invite code", runInvite})
-	register(command{"join", "CODE", "join a network with an invite code", runJoin})
-	register(command{"remove", "NET MEMBER", "remove a member; their nodes are cut off at once", runRemove})
-}
 
 func runNetCreate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("net create", flag.ContinueOnError)
 	kind := fs.String("kind", "user", "user or developer")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network one name")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("give the network one name")
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	n, err := svc.CreateNetwork(ctx, api.CreateNetworkRequest{Name: pos[0], Kind: *kind})
-	if err != nil {
-		return err
-	}
-	return e.output(n, func(w io.Writer) {
+	n, err := e.svc.CreateNetwork(ctx, api.CreateNetworkRequest{Name: pos[0], Kind: *kind})
+	return show(e, n, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Created %s network %q (%s); you are its owner.\n", n.Kind, n.Name, n.ID)
 		fmt.Fprintf(w, "Invite someone: coco invite %s --role guest\n", n.Name)
 	})
@@ -52,61 +32,25 @@ func runNetList(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected argument %q", args[0])
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	nets, err := svc.Networks(ctx)
-	if err != nil {
-		return err
-	}
-	return e.output(nets, func(w io.Writer) {
-		if len(nets) == 0 {
-			fmt.Fprintln(w, "You are in no network yet: `coco net create NAME` or `coco join CODE`.")
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tKIND\tYOUR ROLE\tMEMBERS\tNODES\tID")
-		for _, n := range nets {
+	nets, err := e.svc.Networks(ctx)
+	return show(e, nets, err, func(w io.Writer) {
+		table(w, nets, "You are in no network yet: `coco net create NAME` or `coco join CODE`.", "NAME\tKIND\tYOUR ROLE\tMEMBERS\tNODES\tID", func(tw io.Writer, n coconet.NetworkInfo) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", n.Name, n.Kind, n.Role, n.Members, n.Nodes, n.ID)
-		}
-		tw.Flush()
+		})
 	})
 }
 
-func oneArg(args []string, what string) (string, error) {
-	if len(args) != 1 {
-		return "", usagef("give %s", what)
-	}
-	return args[0], nil
-}
-
 func runMembers(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ms, err := svc.Members(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(ms, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tROLE\tNODES\tONLINE\tADDED BY\tUSER")
-		for _, m := range ms {
+	net := args[0]
+	ms, err := e.svc.Members(ctx, net)
+	return show(e, ms, err, func(w io.Writer) {
+		table(w, ms, "", "NAME\tROLE\tNODES\tONLINE\tADDED BY\tUSER", func(tw io.Writer, m api.MemberInfo) {
 			name := m.Name
 			if m.You {
 				name += " (you)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", name, m.Role, len(m.Nodes), m.Online, dash(m.AddedBy), m.User)
-		}
-		tw.Flush()
+		})
 	})
 }
 
@@ -122,26 +66,15 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	role := fs.String("role", "guest", "admin or guest")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code stays valid")
 	uses := fs.Int("uses", 1, "how many people may use the code")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network's name")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("give the network's name")
 	}
 	if *ttl <= 0 || *uses <= 0 {
 		return usagef("--ttl and --uses must be positive")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	r, err := svc.Invite(ctx, pos[0], api.InviteRequest{Role: *role, TTL: *ttl, Uses: *uses})
-	if err != nil {
-		return err
-	}
-	return e.output(r, func(w io.Writer) {
+	r, err := e.svc.Invite(ctx, pos[0], api.InviteRequest{Role: *role, TTL: *ttl, Uses: *uses})
+	return show(e, r, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Invite to %q as %s, valid until %s for %d use(s):\n\n%s\n\n", r.Network, r.Role,
 			r.Expires.Local().Format("2006-01-02 15:04 MST"), r.Uses, r.Code)
 		fmt.Fprintln(w, "They run: coco join CODE   (your node must be running to let them in)")
@@ -149,41 +82,22 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 }
 
 func runJoin(ctx context.Context, e *env, args []string) error {
-	code, err := oneArg(args, "the invite code")
-	if err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
+	code := args[0]
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	n, err := svc.Join(ctx, strings.TrimSpace(code))
-	if err != nil {
-		return err
-	}
-	return e.output(n, func(w io.Writer) {
+	n, err := e.svc.Join(ctx, strings.TrimSpace(code))
+	return show(e, n, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Joined %q as %s (%d members).\n", n.Name, n.Role, n.Members)
 		fmt.Fprintf(w, "Say hello: coco send %s MEMBER hello\n", n.Name)
 	})
 }
 
 func runRemove(ctx context.Context, e *env, args []string) error {
-	if len(args) != 2 {
-		return usagef("give the network and the member")
-	}
-	svc, done, err := e.service()
+	r, err := e.svc.Remove(ctx, args[0], args[1])
 	if err != nil {
 		return err
 	}
-	defer done()
-	r, err := svc.Remove(ctx, args[0], args[1])
-	if err != nil {
-		return err
-	}
-	keys, _ := svc.PushKeys(ctx, args[0]) // best effort: the removal is done
+	keys, _ := e.svc.PushKeys(ctx, args[0]) // best effort: the removal is done
 	return e.output(r, func(w io.Writer) {
 		fmt.Fprintf(w, "Removed %s (%s) from %q. Online members drop their connections as the removal reaches them; old invite codes no longer let them back in.\n", r.Name, r.User.Short(), args[0])
 		accounts := map[string]bool{}

@@ -6,29 +6,17 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"text/tabwriter"
 
 	"github.com/coconet/coconet/api"
-	"github.com/coconet/coconet/daemon"
 )
-
-func init() {
-	register(command{"ota authorize", "NET DEVICE IMAGE --version V [--model M]", "authorize a firmware image for a device (owner only); the device fetches, verifies and applies it", runOTAAuthorize})
-	register(command{"ota status", "NET", "what firmware each device runs, and how its update goes", runOTAStatus})
-	register(command{"ota list", "NET", "list the firmware images authorized in a network", runOTAList})
-	register(command{"ota withdraw", "NET DEVICE VERSION", "take back an authorization (owner only); a device that has not installed it stops", runOTAWithdraw})
-}
 
 func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ota authorize", flag.ContinueOnError)
 	version := fs.String("version", "", "the image's version (required; the device takes only newer versions)")
 	model := fs.String("model", "", "the device model the image is for (default: the model the device announced)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, 3, "the network, the device and the image file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 3 {
-		return usagef("give the network, the device and the image file")
 	}
 	if *version == "" {
 		return usagef("give the image's version with --version")
@@ -37,17 +25,8 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	a, err := svc.OTAAuthorize(ctx, pos[0], api.OTAAuthorizeRequest{Device: pos[1], Image: image, Version: *version, Model: *model})
-	if err != nil {
-		return err
-	}
-	_, offline := svc.(*daemon.Offline)
-	return e.output(a, func(w io.Writer) {
+	a, err := e.svc.OTAAuthorize(ctx, pos[0], api.OTAAuthorizeRequest{Device: pos[1], Image: image, Version: *version, Model: *model})
+	return show(e, a, err, func(w io.Writer) {
 		dev := a.Name
 		if dev == "" {
 			dev = a.Device
@@ -57,7 +36,7 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 			m = "model " + a.Model
 		}
 		fmt.Fprintf(w, "Authorized v%s for %q (%s): %s, sha256 %s.\n", a.Version, dev, m, size(a.Size), a.SHA256)
-		if offline {
+		if e.offline {
 			fmt.Fprintf(w, "coco is not running: this home serves the image to the device once you run `coco up`.\n")
 		}
 		fmt.Fprintf(w, "Follow the update with: coco ota status %s\n", pos[0])
@@ -65,95 +44,34 @@ func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
 }
 
 func runOTAStatus(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(flag.NewFlagSet("ota status", flag.ContinueOnError), args)
-	if err != nil {
-		return err
-	}
-	net, err := oneArg(pos, "the network")
-	if err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ss, err := svc.OTAStatus(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(ss, func(w io.Writer) {
-		if len(ss) == 0 {
-			fmt.Fprintf(w, "%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.\n", net, net)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tMODEL\tVERSION\tSTATUS")
-		for _, s := range ss {
+	ss, err := e.svc.OTAStatus(ctx, args[0])
+	return show(e, ss, err, func(w io.Writer) {
+		table(w, ss, fmt.Sprintf("%s has no devices with firmware to report; authorize an image with `coco ota authorize %s DEVICE IMAGE --version V`.", args[0], args[0]), "DEVICE\tMODEL\tVERSION\tSTATUS", func(tw io.Writer, s api.OTAStatus) {
 			name := s.Name
 			if name == "" {
 				name = s.Device
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, dash(s.Model), dash(s.Version), s)
-		}
-		tw.Flush()
+		})
 	})
 }
 
 func runOTAList(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(flag.NewFlagSet("ota list", flag.ContinueOnError), args)
-	if err != nil {
-		return err
-	}
-	net, err := oneArg(pos, "the network")
-	if err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	as, err := svc.OTAList(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(as, func(w io.Writer) {
-		if len(as) == 0 {
-			fmt.Fprintf(w, "No firmware is authorized in %s.\n", net)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tVERSION\tMODEL\tSIZE\tSHA256\tAUTHORIZED")
-		for _, a := range as {
+	as, err := e.svc.OTAList(ctx, args[0])
+	return show(e, as, err, func(w io.Writer) {
+		table(w, as, fmt.Sprintf("No firmware is authorized in %s.", args[0]), "DEVICE\tVERSION\tMODEL\tSIZE\tSHA256\tAUTHORIZED", func(tw io.Writer, a api.OTAAuthorization) {
 			name := a.Name
 			if name == "" {
 				name = a.Device
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, a.Version, dash(a.Model), size(a.Size), a.SHA256[:16], a.AuthorizedAt.Local().Format("2006-01-02 15:04"))
-		}
-		tw.Flush()
+		})
 	})
 }
 
 func runOTAWithdraw(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(flag.NewFlagSet("ota withdraw", flag.ContinueOnError), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 3 {
-		return usagef("give the network, the device and the version")
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	a, err := svc.OTAWithdraw(ctx, pos[0], pos[1], pos[2])
-	if err != nil {
-		return err
-	}
-	return e.output(a, func(w io.Writer) {
+	a, err := e.svc.OTAWithdraw(ctx, args[0], args[1], args[2])
+	return show(e, a, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Withdrew v%s for %q; a device that has not installed it stops fetching it.\n", a.Version, a.Name)
 	})
 }

@@ -121,11 +121,8 @@ func otaStartOwnerDevice(t *testing.T, home, app, model string, d *daemon.Daemon
 // it applied; an image for another model is refused and the device keeps
 // its version; an admin cannot authorize; status needs the node running.
 func TestOTACLIStory(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", b, "init", "--name", "bob")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	hh := homes(t, "alice", "bob")
+	a, b := hh[0], hh[1]
 	if out := mustCoco(t, "ota", "authorize", "--help"); !strings.Contains(out, "--version") {
 		t.Fatalf("ota authorize --help printed %q", out)
 	}
@@ -203,10 +200,8 @@ func TestOTACLIStory(t *testing.T) {
 // claimed takes an image authorized with the model it announced, and
 // installs it into <home>/firmware.
 func TestOTADeviceDaemon(t *testing.T) {
-	dir := t.TempDir()
-	a, dh := filepath.Join(dir, "alice"), filepath.Join(dir, "door")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	a := homes(t, "alice")[0]
+	dh := filepath.Join(filepath.Dir(a), "door")
 	startDaemon(t, a)
 	_, codes := startDevice(t, dh, "Front door")
 	if _, errOut, exit := coco(t, "", "--home", a, "device", "add", "home", nextCode(t, codes)); exit != 0 {

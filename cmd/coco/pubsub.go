@@ -12,29 +12,16 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"pub", "NET TOPIC MSG [--retain] [--qos 0|1]", "publish a message on a topic", runPub})
-	register(command{"sub", "NET PATTERN [--qos 0|1]", "print messages on topics matching PATTERN (+ and # wildcards)", runSub})
-}
-
 func runPub(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("pub", flag.ContinueOnError)
 	retain := fs.Bool("retain", false, "keep as the topic's last value for new subscribers")
 	qos := fs.Int("qos", 0, "0 (at most once) or 1 (at least once)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, -1, "the network, the topic and the message")
 	if err != nil {
 		return err
 	}
-	if len(pos) < 3 {
-		return usagef("give the network, the topic and the message")
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	msg := strings.Join(pos[2:], " ")
-	if err := svc.Publish(ctx, pos[0], api.PublishRequest{Topic: pos[1], Data: []byte(msg), Retain: *retain, QoS: *qos}); err != nil {
+	if err := e.svc.Publish(ctx, pos[0], api.PublishRequest{Topic: pos[1], Data: []byte(msg), Retain: *retain, QoS: *qos}); err != nil {
 		return err
 	}
 	return e.output(struct {
@@ -48,19 +35,11 @@ func runPub(ctx context.Context, e *env, args []string) error {
 func runSub(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("sub", flag.ContinueOnError)
 	qos := fs.Int("qos", 0, "0 (at most once) or 1 (at least once)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and a topic pattern")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		return usagef("give the network and a topic pattern")
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Subscribe(ctx, pos[0], api.SubscribeRequest{Pattern: pos[1], QoS: *qos})
+	ch, err := e.svc.Subscribe(ctx, pos[0], api.SubscribeRequest{Pattern: pos[1], QoS: *qos})
 	if err != nil {
 		return err
 	}

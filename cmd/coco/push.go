@@ -16,15 +16,6 @@ import (
 	"github.com/coconet/coconet/gateway"
 )
 
-func init() {
-	register(command{"push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (P2Pcluster line protocol) while this runs; an admin's node becomes a named push server", runPushServer})
-	register(command{"push key", "create|list|revoke|rotate NET [KEY|ACCOUNT] [--account A]", "manage the account keys devices use with push servers (admins)", runPushKey})
-	register(command{"push server", "add|remove|list NET [NODE]", "name the nodes that may run push servers and read the account keys (admins)", runPushServerNames})
-	register(command{"push group", "NET [ID [PARENT]] [--root] [--remove] [--account A]", "put ID in the push tree under PARENT (--root: at the top), or list the tree", runPushGroup})
-	register(command{"push router", "add|attach|detach|remove|list NET [NAME [ID]] [--account A]", "manage mesh routers and the ids attached to them", runPushRouter})
-	register(command{"push alias", "NET [ALIAS [ID]] [--remove] [--account A]", "make ALIAS name ID (again after replacing a device), or list aliases", runPushAlias})
-}
-
 func runPushServer(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("push-server", flag.ContinueOnError)
 	listen := fs.String("listen", "", "TCP address devices connect to, HOST:PORT (e.g. 0.0.0.0:7000)")
@@ -33,22 +24,14 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "close a connection that sends no valid line with a key for this long")
 	maxConns := fs.Int("max-conns", 0, fmt.Sprintf("most device connections open at once (0: %d, at most a quarter of the daemon's file descriptor limit)", gateway.DefaultMaxConns))
 	maxPerIP := fs.Int("max-conns-per-ip", gateway.DefaultMaxConnsPerIP, "most device connections open at once from one IP address (IPv6: one /64)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("give the network")
 	}
 	if *listen == "" {
 		return usagef("give the address devices connect to with --listen HOST:PORT")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP})
+	ch, err := e.svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP})
 	if err != nil {
 		return err
 	}
@@ -90,22 +73,14 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 	fs, account := pushFlags("push key")
 	name := fs.String("name", "", "create: a label for the key")
 	key := fs.String("key", "", "create: use this key (one devices already have) instead of a random one")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, -1, "create, list, revoke or rotate, and the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 2 {
-		return usagef("give create, list, revoke or rotate, and the network")
 	}
 	sub, network := pos[0], pos[1]
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	switch {
 	case sub == "create" && len(pos) == 2:
-		k, err := svc.PushKeyCreate(ctx, network, api.PushKeyRequest{Account: *account, Name: *name, Key: *key})
+		k, err := e.svc.PushKeyCreate(ctx, network, api.PushKeyRequest{Account: *account, Name: *name, Key: *key})
 		if err != nil {
 			return err
 		}
@@ -114,7 +89,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(w, "It is shown only now (the ledger holds it sealed to the admins and the push servers). Devices register with TCP:ID:%s:<id>.\n", k.Key)
 		})
 	case sub == "list" && len(pos) == 2:
-		ks, err := svc.PushKeys(ctx, network)
+		ks, err := e.svc.PushKeys(ctx, network)
 		if err != nil {
 			return err
 		}
@@ -149,7 +124,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 			}
 		})
 	case sub == "revoke" && len(pos) == 3:
-		k, err := svc.PushKeyRevoke(ctx, network, pos[2])
+		k, err := e.svc.PushKeyRevoke(ctx, network, pos[2])
 		if err != nil {
 			return err
 		}
@@ -157,7 +132,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(w, "Revoked key %s of account %s; push servers refuse it now.\n", k.ID, k.Account)
 		})
 	case sub == "rotate" && len(pos) == 3:
-		ks, err := svc.PushKeyRotate(ctx, network, pos[2])
+		ks, err := e.svc.PushKeyRotate(ctx, network, pos[2])
 		if err != nil {
 			return err
 		}
@@ -173,29 +148,21 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 
 func runPushServerNames(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("push server", flag.ContinueOnError)
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, -1, "add, remove or list, and the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 2 {
-		return usagef("give add, remove or list, and the network")
 	}
 	sub, network := pos[0], pos[1]
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
 	var ss []api.PushServer
 	var msg string
 	switch {
 	case sub == "list" && len(pos) == 2:
-		ss, err = svc.PushServers(ctx, network)
+		ss, err = e.svc.PushServers(ctx, network)
 	case sub == "add" && len(pos) == 3:
-		ss, err = svc.PushServerAdd(ctx, network, pos[2])
+		ss, err = e.svc.PushServerAdd(ctx, network, pos[2])
 		msg = fmt.Sprintf("%s may now run a push server of %q and read the account keys.", pos[2], network)
 	case sub == "remove" && len(pos) == 3:
-		ss, err = svc.PushServerRemove(ctx, network, pos[2])
+		ss, err = e.svc.PushServerRemove(ctx, network, pos[2])
 		msg = fmt.Sprintf("%s is no longer a push server of %q. It could read the account keys: `coco push key list %s` shows those to rotate.", pos[2], network, network)
 	default:
 		return usagef("use add NET NODE, remove NET NODE or list NET (NODE: a node ID or name)")
@@ -207,16 +174,9 @@ func runPushServerNames(ctx context.Context, e *env, args []string) error {
 		if msg != "" {
 			fmt.Fprintln(w, msg)
 		}
-		if len(ss) == 0 {
-			fmt.Fprintf(w, "No push servers in %q; an admin's `coco push-server %s` names the admin's node, `coco push server add %s NODE` any node.\n", network, network, network)
-			return
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tNAME\tOWNER\tNAMED BY")
-		for _, s := range ss {
+		table(w, ss, fmt.Sprintf("No push servers in %q; an admin's `coco push-server %s` names the admin's node, `coco push server add %s NODE` any node.", network, network, network), "NODE\tNAME\tOWNER\tNAMED BY", func(tw io.Writer, s api.PushServer) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Node, s.Name, s.Owner, s.By)
-		}
-		tw.Flush()
+		})
 	})
 }
 
@@ -229,25 +189,12 @@ func nonNilKeys(ks []api.PushKey) []api.PushKey {
 
 // pushChange applies c and prints what changed.
 func pushChange(ctx context.Context, e *env, network string, c api.PushChange, done string) error {
-	svc, closeFn, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	recs, err := svc.PushChange(ctx, network, c)
-	if err != nil {
-		return err
-	}
-	return e.output(recs, func(w io.Writer) { fmt.Fprintln(w, done) })
+	recs, err := e.svc.PushChange(ctx, network, c)
+	return show(e, recs, err, func(w io.Writer) { fmt.Fprintln(w, done) })
 }
 
 func pushRecords(ctx context.Context, e *env, network, account string) (api.PushRecords, error) {
-	svc, closeFn, err := e.service()
-	if err != nil {
-		return api.PushRecords{}, err
-	}
-	defer closeFn()
-	return svc.PushRecords(ctx, network, account)
+	return e.svc.PushRecords(ctx, network, account)
 }
 
 func runPushGroup(ctx context.Context, e *env, args []string) error {
@@ -325,12 +272,9 @@ func printTree(w io.Writer, groups []gateway.GroupInfo) {
 
 func runPushRouter(ctx context.Context, e *env, args []string) error {
 	fs, account := pushFlags("push router")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, -1, "add, attach, detach, remove or list, and the network")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 2 {
-		return usagef("give add, attach, detach, remove or list, and the network")
 	}
 	sub, network := pos[0], pos[1]
 	switch {
@@ -344,12 +288,9 @@ func runPushRouter(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(w, "No mesh routers; `coco push router add %s NAME` makes one.\n", network)
 				return
 			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACCOUNT\tROUTER\tIDS")
-			for _, r := range recs.Routers {
+			table(w, recs.Routers, "", "ACCOUNT\tROUTER\tIDS", func(tw io.Writer, r gateway.RouterInfo) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Account, r.Name, strings.Join(r.IDs, " "))
-			}
-			tw.Flush()
+			})
 		})
 	case sub == "add" && len(pos) == 3:
 		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeAddRouter, Account: *account, Name: pos[2]},
@@ -385,12 +326,9 @@ func runPushAlias(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(w, "No aliases; `coco push alias %s ALIAS ID` makes one.\n", pos[0])
 				return
 			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACCOUNT\tALIAS\tID")
-			for _, a := range recs.Aliases {
+			table(w, recs.Aliases, "", "ACCOUNT\tALIAS\tID", func(tw io.Writer, a gateway.AliasInfo) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Account, a.Alias, a.ID)
-			}
-			tw.Flush()
+			})
 		})
 	case len(pos) == 3 && !*remove:
 		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetAlias, Account: *account, Name: pos[1], ID: pos[2]},

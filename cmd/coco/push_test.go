@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -62,7 +61,7 @@ func pushServer(t *testing.T, home string) string {
 	t.Helper()
 	out := background(t, "--home", home, "push-server", "home", "--listen", "127.0.0.1:0", "--json")
 	var addr string
-	eventually(t, "push-server to print its address", func() bool {
+	waitCoco(t, "push-server to print its address", func() bool {
 		m := addrRE.FindStringSubmatch(out.String())
 		if m != nil {
 			addr = m[1]
@@ -77,12 +76,8 @@ func pushServer(t *testing.T, home string) string {
 // carry pushes between their devices, a re-pointed alias and a revoked key
 // take effect on both, and a guest may not write.
 func TestCLIPush(t *testing.T) {
-	dir := t.TempDir()
-	a, b, c := filepath.Join(dir, "alice"), filepath.Join(dir, "bob"), filepath.Join(dir, "carol")
-	for _, h := range []string{a, b, c} {
-		mustCoco(t, "--home", h, "init", "--name", filepath.Base(h))
-	}
-	mustCoco(t, "--home", a, "net", "create", "home")
+	hh := homes(t, "alice", "bob", "carol")
+	a, b, c := hh[0], hh[1], hh[2]
 
 	// Without a daemon: records are written to the home's ledger; a push
 	// server needs the node.
@@ -108,7 +103,7 @@ func TestCLIPush(t *testing.T) {
 	inv = jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--role", "guest", "--json"), "code")
 	mustCoco(t, "--home", c, "join", inv)
 	startDaemon(t, b)
-	eventually(t, "bob to reach alice", func() bool {
+	waitCoco(t, "bob to reach alice", func() bool {
 		return strings.Contains(mustCoco(t, "--home", b, "peers", "home", "--json"), `"connected": true`)
 	})
 
@@ -134,12 +129,12 @@ func TestCLIPush(t *testing.T) {
 	da := dialPush(t, sb)
 	// Bob's node was named as his push server started; the key reaches it
 	// sealed by whichever admin's daemon reseals first.
-	eventually(t, "bob's push server to read the key", func() bool { return da.do("TCP:ID:"+key+":a") == "[OK:a]" })
+	waitCoco(t, "bob's push server to read the key", func() bool { return da.do("TCP:ID:"+key+":a") == "[OK:a]" })
 	db := dialPush(t, sb)
 	db.expect("TCP:ID:"+key+":b", "[OK:b]")
 	// The servers find each other within a round trip or two; until then
 	// a push to the other server's ids is OFFLINE.
-	eventually(t, "a push from alice's server to reach bob's", func() bool {
+	waitCoco(t, "a push from alice's server to reach bob's", func() bool {
 		return r.do("TCP:PUSH:"+key+":RID:MY-FRIEND:hi") == "[OK:1]"
 	})
 	if got := da.read(); got != "PUSH:hi" {
@@ -162,7 +157,7 @@ func TestCLIPush(t *testing.T) {
 	a2 := dialPush(t, sa)
 	a2.expect("TCP:ID:"+key+":a2", "[OK:a2]")
 	mustCoco(t, "--home", b, "push", "alias", "home", "MY-FRIEND", "a2")
-	eventually(t, "the new alias to reach alice's server", func() bool {
+	waitCoco(t, "the new alias to reach alice's server", func() bool {
 		return r.do("TCP:PUSH:"+key+":RID:MY-FRIEND:off") == "[OK:1]"
 	})
 	if got := a2.read(); got != "PUSH:off" {
@@ -187,7 +182,7 @@ func TestCLIPush(t *testing.T) {
 		t.Fatalf("push key revoke = %s", out)
 	}
 	r.expect("TCP:GID:"+key, "[FAIL:KEY]")
-	eventually(t, "bob's server to refuse the revoked key", func() bool {
+	waitCoco(t, "bob's server to refuse the revoked key", func() bool {
 		return db.do("TCP:GID:"+key) == "[FAIL:KEY]"
 	})
 

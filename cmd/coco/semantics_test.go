@@ -37,31 +37,17 @@ func background(t *testing.T, args ...string) *syncBuf {
 	return out
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // twoDaemons sets up alice (owner) and bob (admin) with running daemons,
 // connected.
 func twoDaemons(t *testing.T) (a, b string) {
 	t.Helper()
-	dir := t.TempDir()
-	a, b = filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", b, "init", "--name", "bob")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	hh := homes(t, "alice", "bob")
+	a, b = hh[0], hh[1]
 	startDaemon(t, a)
 	code := jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--role", "admin", "--json"), "code")
 	mustCoco(t, "--home", b, "join", code)
 	startDaemon(t, b)
-	eventually(t, "bob to reach alice", func() bool {
+	waitCoco(t, "bob to reach alice", func() bool {
 		return strings.Contains(mustCoco(t, "--home", b, "peers", "home", "--json"), `"connected": true`)
 	})
 	return a, b
@@ -95,7 +81,7 @@ func TestCLICallCopyTunnel(t *testing.T) {
 	inbox := t.TempDir()
 	recv := background(t, "--home", a, "receive", "home", "--dir", inbox)
 	var copied string
-	eventually(t, "copy to succeed", func() bool {
+	waitCoco(t, "copy to succeed", func() bool {
 		out, _, code := coco(t, "", "--home", b, "copy", src, "home:alice")
 		copied = out
 		return code == 0
@@ -107,7 +93,7 @@ func TestCLICallCopyTunnel(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("received %d bytes, want %d identical", len(got), len(data))
 	}
-	eventually(t, "receive to report", func() bool { return strings.Contains(recv.String(), "received notes.bin") })
+	waitCoco(t, "receive to report", func() bool { return strings.Contains(recv.String(), "received notes.bin") })
 
 	// tunnel: alice exposes an HTTP server, bob opens it on a local port.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "it works") }))
@@ -115,7 +101,7 @@ func TestCLICallCopyTunnel(t *testing.T) {
 	background(t, "--home", a, "tunnel", "expose", "home", "web", srv.Listener.Addr().String())
 	opened := background(t, "--home", b, "tunnel", "open", "home", "alice/web", "--json")
 	var addr string
-	eventually(t, "tunnel to open", func() bool {
+	waitCoco(t, "tunnel to open", func() bool {
 		var ev struct{ Addr string }
 		dec := json.NewDecoder(strings.NewReader(opened.String()))
 		if dec.Decode(&ev) == nil && ev.Addr != "" {
@@ -125,7 +111,7 @@ func TestCLICallCopyTunnel(t *testing.T) {
 		return false
 	})
 	var body []byte
-	eventually(t, "GET through the tunnel", func() bool {
+	waitCoco(t, "GET through the tunnel", func() bool {
 		resp, err := http.Get("http://" + addr + "/")
 		if err != nil {
 			return false
@@ -144,8 +130,8 @@ func TestCLIPubSub(t *testing.T) {
 	mustCoco(t, "--home", a, "pub", "home", "lights/kitchen", "on", "--retain")
 	sub := background(t, "--home", b, "sub", "home", "lights/+", "--json")
 	// The retained value arrives first, then live messages.
-	eventually(t, "the retained value", func() bool { return strings.Contains(sub.String(), `"retained": true`) })
-	eventually(t, "a live message", func() bool {
+	waitCoco(t, "the retained value", func() bool { return strings.Contains(sub.String(), `"retained": true`) })
+	waitCoco(t, "a live message", func() bool {
 		mustCoco(t, "--home", a, "pub", "home", "lights/hall", "off", "--qos", "1")
 		return strings.Contains(sub.String(), `"topic": "lights/hall"`)
 	})
@@ -167,18 +153,18 @@ func TestCLIAllow(t *testing.T) {
 	code := jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--role", "guest", "--json"), "code")
 	mustCoco(t, "--home", c, "join", code)
 	startDaemon(t, c)
-	eventually(t, "carol to reach alice", func() bool {
+	waitCoco(t, "carol to reach alice", func() bool {
 		return strings.Contains(mustCoco(t, "--home", c, "peers", "home", "--json"), `"connected": true`)
 	})
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "it works") }))
 	defer srv.Close()
 	exposed := background(t, "--home", a, "tunnel", "expose", "home", "web", srv.Listener.Addr().String())
-	eventually(t, "expose to start", func() bool { return strings.Contains(exposed.String(), "to the owner and admins") })
+	waitCoco(t, "expose to start", func() bool { return strings.Contains(exposed.String(), "to the owner and admins") })
 	get := func(tunnelName string) (warning, body string) {
 		opened := background(t, "--home", c, "tunnel", "open", "home", "alice/"+tunnelName, "--json")
 		var addr string
-		eventually(t, "tunnel to open", func() bool {
+		waitCoco(t, "tunnel to open", func() bool {
 			var ev struct{ Addr string }
 			if json.NewDecoder(strings.NewReader(opened.String())).Decode(&ev) == nil && ev.Addr != "" {
 				addr = ev.Addr
@@ -186,7 +172,7 @@ func TestCLIAllow(t *testing.T) {
 			}
 			return false
 		})
-		eventually(t, "a GET through the tunnel to end", func() bool {
+		waitCoco(t, "a GET through the tunnel to end", func() bool {
 			resp, err := http.Get("http://" + addr + "/")
 			if err != nil {
 				return true // the tunnel closed the connection
@@ -199,7 +185,7 @@ func TestCLIAllow(t *testing.T) {
 		if body != "" {
 			return "", body
 		}
-		eventually(t, "the tunnel's warning", func() bool {
+		waitCoco(t, "the tunnel's warning", func() bool {
 			dec := json.NewDecoder(strings.NewReader(opened.String()))
 			for {
 				var ev struct{ Warning string }
@@ -218,7 +204,7 @@ func TestCLIAllow(t *testing.T) {
 		t.Fatalf("guest through a default tunnel: body %q, warning %q", body, w)
 	}
 	exposed2 := background(t, "--home", a, "tunnel", "expose", "home", "web2", srv.Listener.Addr().String(), "--allow", "admin,carol")
-	eventually(t, "expose to start", func() bool { return strings.Contains(exposed2.String(), "to the owner and admins, carol") })
+	waitCoco(t, "expose to start", func() bool { return strings.Contains(exposed2.String(), "to the owner and admins, carol") })
 	if w, body := get("web2"); body != "it works" {
 		t.Fatalf("guest through a tunnel allowing her: body %q, warning %q", body, w)
 	}
@@ -233,12 +219,12 @@ func TestCLIAllow(t *testing.T) {
 	os.WriteFile(big, make([]byte, 4096), 0o600)
 	inbox := t.TempDir()
 	_, stop := backgroundStop(t, "--home", a, "receive", "home", "--dir", inbox)
-	eventually(t, "the guest's copy to be refused", func() bool {
+	waitCoco(t, "the guest's copy to be refused", func() bool {
 		_, errOut, code := coco(t, "", "--home", c, "copy", small, "home:alice")
 		return code != 0 && strings.Contains(errOut, "alice's file receive is not open to guests; ask alice to allow you")
 	})
 	stop()
-	eventually(t, "the first receive to end", func() bool {
+	waitCoco(t, "the first receive to end", func() bool {
 		_, errOut, _ := coco(t, "", "--home", c, "copy", small, "home:alice")
 		return strings.Contains(errOut, "not receiving")
 	})
@@ -259,7 +245,7 @@ func TestCLIAllow(t *testing.T) {
 	if _, errOut, code := coco(t, "", "--home", c, "copy", big, "home:alice"); code == 0 || !strings.Contains(errOut, "limit") {
 		t.Fatalf("copy over --max-size: exit %d, %q", code, errOut)
 	}
-	eventually(t, "receive to report carol's file", func() bool { return strings.Contains(recv.String(), "received small.txt (5 B) from carol") })
+	waitCoco(t, "receive to report carol's file", func() bool { return strings.Contains(recv.String(), "received small.txt (5 B) from carol") })
 	ents, _ := os.ReadDir(inbox)
 	if len(ents) != 1 || ents[0].Name() != "small.txt" {
 		t.Errorf("inbox holds %v, want small.txt only", ents)

@@ -11,11 +11,6 @@ import (
 	"github.com/coconet/coconet/api"
 )
 
-func init() {
-	register(command{"tunnel expose", "NET NAME HOST:PORT [--allow admin|guest|device|MEMBER…]", "publish a local TCP service to the network as NAME while this runs (to the owner and admins unless --allow says more)", runExpose})
-	register(command{"tunnel open", "NET MEMBER/NAME [--listen 127.0.0.1:PORT]", "forward a local port to a member's exposed service while this runs", runOpen})
-}
-
 // allowFlag is --allow: repeatable, each value comma-separated words.
 type allowFlag []string
 
@@ -28,19 +23,11 @@ func runExpose(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("tunnel expose", flag.ContinueOnError)
 	var allow allowFlag
 	fs.Var(&allow, "allow", allowUsage)
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 3, 3, "the network, a name and HOST:PORT")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 3 {
-		return usagef("give the network, a name and HOST:PORT")
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.Expose(ctx, pos[0], api.TunnelRequest{Name: pos[1], Target: pos[2], Allow: allow})
+	ch, err := e.svc.Expose(ctx, pos[0], api.TunnelRequest{Name: pos[1], Target: pos[2], Allow: allow})
 	if err != nil {
 		return err
 	}
@@ -53,23 +40,15 @@ func runExpose(ctx context.Context, e *env, args []string) error {
 func runOpen(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("tunnel open", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "local address to listen on")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 2, 2, "the network and MEMBER/NAME")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return usagef("give the network and MEMBER/NAME")
 	}
 	member, name, ok := strings.Cut(pos[1], "/")
 	if !ok || member == "" || name == "" {
 		return usagef("the service is MEMBER/NAME, e.g. alice/ssh")
 	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ch, err := svc.OpenTunnel(ctx, pos[0], api.TunnelRequest{To: member, Name: name, Listen: *listen})
+	ch, err := e.svc.OpenTunnel(ctx, pos[0], api.TunnelRequest{To: member, Name: name, Listen: *listen})
 	if err != nil {
 		return err
 	}

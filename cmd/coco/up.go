@@ -12,11 +12,6 @@ import (
 	"github.com/coconet/coconet/daemon"
 )
 
-func init() {
-	register(command{"up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--device --name NAME [--sim zigbee]] [--quiet]", "run your nodes in the foreground (one per network; or this machine as a device)", runUp})
-	register(command{"status", "", "show the daemon and its nodes", runStatus})
-}
-
 // upLockWait bounds how long `coco up` waits for another coco command to
 // release the home.
 var upLockWait = 30 * time.Second
@@ -92,16 +87,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	st, err := svc.Status(ctx)
-	if err != nil {
-		return err
-	}
-	return e.output(st, func(w io.Writer) {
+	st, err := e.svc.Status(ctx)
+	return show(e, st, err, func(w io.Writer) {
 		state := "not running (start it with `coco up`)"
 		if st.Running {
 			state = fmt.Sprintf("running (pid %d)", st.PID)

@@ -22,10 +22,7 @@ func TestUpWaitsForOfflineCommand(t *testing.T) {
 	mustCoco(t, "--home", home, "net", "create", "home")
 
 	// The offline command's hold on the home, taken as it takes it.
-	_, release, err := (&env{home: home}).service()
-	if err != nil {
-		t.Fatal(err)
-	}
+	release := holdHome(t, home)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr homeBuf
 	done := make(chan int)
@@ -55,11 +52,7 @@ func TestUpWaitsForOfflineCommand(t *testing.T) {
 	}
 
 	// Held past the bound: a clear error.
-	_, release, err = (&env{home: home}).service()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	defer holdHome(t, home)()
 	old := upLockWait
 	upLockWait = 300 * time.Millisecond
 	defer func() { upLockWait = old }()
@@ -67,4 +60,15 @@ func TestUpWaitsForOfflineCommand(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, daemon.ErrLockWait.Error()) || !strings.Contains(errOut, "pid ") {
 		t.Errorf("coco up with the home held past the bound: exit %d, %q; want %q naming the holder", code, errOut, daemon.ErrLockWait)
 	}
+}
+
+// holdHome opens home as a command does with no daemon running (taking the
+// home's lock) and returns what releases it.
+func holdHome(t *testing.T, home string) func() {
+	t.Helper()
+	c, err := (&env{home: home}).open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { c.Close() }
 }

@@ -6,25 +6,10 @@ import (
 	"io"
 )
 
-func init() {
-	register(command{"usage", "NET", "show the network's control-plane traffic this month against its plan", runUsage})
-}
-
 func runUsage(ctx context.Context, e *env, args []string) error {
-	net, err := oneArg(args, "the network's name")
-	if err != nil {
-		return err
-	}
-	svc, done, err := e.service()
-	if err != nil {
-		return err
-	}
-	defer done()
-	u, err := svc.Usage(ctx, net)
-	if err != nil {
-		return err
-	}
-	return e.output(u, func(w io.Writer) {
+	net := args[0]
+	u, err := e.svc.Usage(ctx, net)
+	return show(e, u, err, func(w io.Writer) {
 		fmt.Fprintf(w, "%s, plan %q, month %s\n", net, u.Plan, u.Month)
 		fmt.Fprintf(w, "  control-plane traffic  %s of %s (relayed %s, rendezvous %s in %d messages)\n",
 			decSize(u.Bytes), decSize(u.LimitBytes), decSize(u.RelayBytes), decSize(u.ControlBytes), u.ControlMessages)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,11 +27,8 @@ func TestUsageThroughControl(t *testing.T) {
 	defer srv.Close()
 	ctl := srv.Addrs()[0].String()
 
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	mustCoco(t, "--home", a, "init", "--name", "alice")
-	mustCoco(t, "--home", b, "init", "--name", "bob")
-	mustCoco(t, "--home", a, "net", "create", "home")
+	hh := homes(t, "alice", "bob")
+	a, b := hh[0], hh[1]
 	start := func(home string, control []string) {
 		d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Control: control, Logf: t.Logf}
 		if err := d.Start(context.Background()); err != nil {
@@ -48,7 +44,7 @@ func TestUsageThroughControl(t *testing.T) {
 	start(b, nil)
 
 	var u control.Usage
-	eventually(t, "both nodes registered", func() bool {
+	waitCoco(t, "both nodes registered", func() bool {
 		out, _, exit := coco(t, "", "--home", b, "usage", "home", "--json")
 		return exit == 0 && json.Unmarshal([]byte(out), &u) == nil && u.Nodes == 2
 	})
