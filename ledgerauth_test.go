@@ -110,7 +110,7 @@ func offerSmuggled(t *testing.T, u *user, ops []*ledger.Op, targets ...*Node) *N
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, m := range targets {
-		if err := n.Internal().SyncWith(ctx, m.PeerID()); err != nil {
+		if err := syncWith(ctx, n, m); err != nil {
 			t.Fatalf("%s syncs with %s: %v", u.name, m.PeerID().ShortString(), err)
 		}
 	}

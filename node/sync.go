@@ -422,6 +422,9 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) error {
 	if err := c.read(&plan, maxHeadsFrame); err != nil {
 		return err
 	}
+	if plan.Error == ErrBusy.Error() {
+		return fmt.Errorf("refused: %w", ErrBusy) // the peer is syncing with us already
+	}
 	if plan.Error != "" {
 		return fmt.Errorf("refused: %s", plan.Error)
 	}
