@@ -27,7 +27,16 @@ func TestMnemonicRoundTrip(t *testing.T) {
 }
 
 func TestMnemonicErrors(t *testing.T) {
-	s, _ := NewSeed()
+	// A fixed seed: swapping two words of a random one keeps the 8-bit
+	// checksum valid once in 256 runs.
+	b := make([]byte, SeedSize)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	s, err := SeedFromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := strings.Fields(s.Mnemonic())
 	swapped := append([]string(nil), w...)
 	swapped[0], swapped[1] = swapped[1], swapped[0]
