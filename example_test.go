@@ -20,7 +20,10 @@ func ExampleNode() {
 	coconet.Init(bobHome, "bob")
 	coconet.CreateNetwork(aliceHome, "home", "user", "")
 
-	ctx := context.Background()
+	// Join, and the first Send while bob's node finds alice's, wait at
+	// most this long.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	alice := &coconet.Node{Home: aliceHome, Network: "home", ListenHost: "127.0.0.1"}
 	if err := alice.Start(ctx); err != nil {
 		fmt.Println(err)
@@ -29,8 +32,7 @@ func ExampleNode() {
 	defer alice.Close()
 	code, _, _ := alice.Invite(coconet.InviteOptions{Role: ledger.RoleGuest})
 
-	_, peers, err := coconet.Join(ctx, bobHome, code, coconet.JoinOptions{})
-	if err != nil {
+	if _, _, err := coconet.Join(ctx, bobHome, code, coconet.JoinOptions{}); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -40,14 +42,12 @@ func ExampleNode() {
 		return
 	}
 	defer bob.Close()
-	bob.Internal().AddPeerAddrs(peers)
 
 	inbox, stop := alice.Messages()
 	defer stop()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for bob.Send(sctx, "alice", []byte("hello from bob")) != nil && sctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond) // until bob's node has reached alice's
+	if err := bob.Send(ctx, "alice", []byte("hello from bob")); err != nil {
+		fmt.Println(err)
+		return
 	}
 	m := <-inbox
 	fmt.Printf("%s: %s\n", m.FromName, m.Data)

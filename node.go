@@ -167,6 +167,13 @@ func ResolveMember(st *ledger.State, ref string) (*ledger.Member, error) {
 
 // Send delivers data to a member (by name or user ID), trying each of its
 // nodes, and returns once one acknowledged it.
+//
+// When none of the member's nodes can be reached yet (just started, or
+// just joined), Send waits for one until ctx's deadline, trying again with
+// a backoff, and then says the member is offline. A ctx without a deadline
+// does not wait: Send tries each node once. Send fails at once, without
+// waiting, when to names no member, when this user was removed, and when
+// the member's node refuses this one.
 func (n *Node) Send(ctx context.Context, to string, data []byte) error {
 	st := n.log.State()
 	if st.Role(n.user) == ledger.RoleNone {
@@ -176,11 +183,11 @@ func (n *Node) Send(ctx context.Context, to string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	var lastErr error
-	for _, id := range ids {
-		if lastErr = n.n.SendTo(ctx, id, data); lastErr == nil {
-			return nil
-		}
+	lastErr := n.reach(ctx, ids, func(ctx context.Context, id peer.ID) error {
+		return n.n.SendTo(ctx, id, data)
+	}, func(error) bool { return true })
+	if lastErr == nil {
+		return nil
 	}
 	if errors.Is(lastErr, node.ErrRefused) {
 		return fmt.Errorf("%s's node refused the connection: its copy of the ledger does not list your node as a member of %q (were you removed?)", name, st.Name)

@@ -111,38 +111,48 @@ func (n *Node) Handle(service string, h rpc.Handler, access ...Access) {
 // error says whether the peer is unreachable (rpc.ErrUnreachable), the
 // service unknown (rpc.ErrUnknownService), the caller not allowed
 // (rpc.ErrNotAllowed) or the deadline passed (rpc.ErrDeadline).
+//
+// When none of the member's nodes can be connected to yet, Request waits
+// for one until ctx's deadline, trying again with a backoff, and then
+// returns the rpc.ErrUnreachable error; a ctx without a deadline does not
+// wait. It fails at once when to names no member or the peer refuses the
+// caller. A request is sent again only when no connection was made, so a
+// call that reached the peer is never repeated.
 func (n *Node) Request(ctx context.Context, to, service string, payload []byte) ([]byte, error) {
 	ids, err := n.PeerNodes(to)
 	if err != nil {
 		return nil, err
 	}
-	for i, id := range ids {
-		reply, err := n.rpc.Request(ctx, id, service, payload)
-		if err == nil || !errors.Is(err, rpc.ErrUnreachable) || i == len(ids)-1 {
-			return reply, err
-		}
+	var reply []byte
+	err = n.reach(ctx, ids, func(ctx context.Context, id peer.ID) (err error) {
+		reply, err = n.rpc.Request(ctx, id, service, payload)
+		return err
+	}, func(err error) bool { return errors.Is(err, rpc.ErrUnreachable) })
+	if err != nil {
+		return nil, err
 	}
-	return nil, rpc.ErrUnreachable
+	return reply, nil
 }
 
 // Dial opens an ordered, flow-controlled byte stream to a member's service.
+//
+// Like Request, it waits within ctx's deadline for a connection to one of
+// the member's nodes (a ctx without a deadline does not wait) and fails at
+// once when to names no member or the peer refuses the caller.
 func (n *Node) Dial(ctx context.Context, to, service string) (*stream.Conn, error) {
 	ids, err := n.PeerNodes(to)
 	if err != nil {
 		return nil, err
 	}
-	var last error
-	for _, id := range ids {
-		c, err := n.streams.Dial(ctx, id, service)
-		if err == nil {
-			return c, nil
-		}
-		last = err
-		if !errors.Is(err, stream.ErrUnreachable) {
-			break
-		}
+	var c *stream.Conn
+	err = n.reach(ctx, ids, func(ctx context.Context, id peer.ID) (err error) {
+		c, err = n.streams.Dial(ctx, id, service)
+		return err
+	}, func(err error) bool { return errors.Is(err, stream.ErrUnreachable) })
+	if err != nil {
+		return nil, err
 	}
-	return nil, last
+	return c, nil
 }
 
 // Listen accepts streams for a named service from members. access says

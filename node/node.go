@@ -262,6 +262,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.goLoop(n.syncLoop)
 	n.goLoop(n.reconnectLoop)
+	n.kickReconnect() // dial the member nodes of the peer book now, not at the first tick
 	if len(n.controls) > 0 {
 		n.goLoop(n.controlLoop)
 	}

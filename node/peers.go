@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -243,4 +244,14 @@ func WritePeerBook(dir string, infos []peer.AddrInfo) error {
 	}
 	b, _ := json.MarshalIndent(book, "", "  ")
 	return atomicfile.Write(path, b, 0o600)
+}
+
+// ConnectTo connects to member node p with the addresses the node knows,
+// forgetting any earlier failed dial to it first: the caller decides how
+// often to try (coconet.Node waits within its context for a path).
+func (n *Node) ConnectTo(ctx context.Context, p peer.ID) error {
+	if s, ok := n.host.Network().(*swarm.Swarm); ok {
+		s.Backoff().Clear(p)
+	}
+	return n.host.Connect(ctx, peer.AddrInfo{ID: p})
 }
