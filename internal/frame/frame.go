@@ -7,9 +7,9 @@
 //
 // A reader never trusts the declared length for an allocation: it refuses a
 // length over its limit with ErrTooLarge and otherwise reads the body into a
-// buffer that grows as bytes actually arrive (readChunk at a time), so a peer
-// that declares a large frame and sends nothing costs a few hundred bytes,
-// not the frame.
+// buffer that grows as bytes actually arrive (4 KiB, then up to 32 KiB at a
+// time), so a peer that declares a large frame and sends nothing costs a few
+// KiB, not the frame.
 package frame
 
 import (
@@ -23,9 +23,14 @@ import (
 // ErrTooLarge is a frame whose declared length is over the reader's limit.
 var ErrTooLarge = errors.New("frame too large")
 
-// readChunk is how much a reader buffers at a time: the most a declared
-// length makes it allocate before the bytes arrive.
-const readChunk = 32 << 10
+// A reader buffers firstChunk bytes at first and doubles that up to
+// readChunk as bytes keep arriving: a declared length makes it allocate at
+// most firstChunk before any of the body arrives, and a frame of up to
+// firstChunk bytes is one allocation.
+const (
+	firstChunk = 4 << 10
+	readChunk  = 32 << 10
+)
 
 // Reader is what Read needs: a bufio.Reader is one.
 type Reader interface {
@@ -59,8 +64,9 @@ func readBody(r io.Reader, l uint64, max int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: a frame of %d bytes, more than the %d allowed", ErrTooLarge, l, max)
 	}
 	var buf bytes.Buffer
-	for rest := int64(l); rest > 0; {
-		n := min(rest, readChunk)
+	step := int64(firstChunk)
+	for rest := int64(l); rest > 0; step = min(2*step, readChunk) {
+		n := min(rest, step)
 		buf.Grow(int(n))
 		got, err := io.CopyN(&buf, r, n)
 		rest -= got
