@@ -13,11 +13,11 @@
 package frame
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // ErrTooLarge is a frame whose declared length is over the reader's limit.
@@ -63,24 +63,24 @@ func readBody(r io.Reader, l uint64, max int) ([]byte, error) {
 	if max < 0 || l > uint64(max) {
 		return nil, fmt.Errorf("%w: a frame of %d bytes, more than the %d allowed", ErrTooLarge, l, max)
 	}
-	var buf bytes.Buffer
-	step := int64(firstChunk)
-	for rest := int64(l); rest > 0; step = min(2*step, readChunk) {
-		n := min(rest, step)
-		buf.Grow(int(n))
-		got, err := io.CopyN(&buf, r, n)
-		rest -= got
+	// A frame of up to firstChunk bytes is one allocation of its size; a
+	// longer one grows by doubling, at most readChunk at a time, as its
+	// bytes arrive.
+	b := make([]byte, 0, min(l, firstChunk))
+	for uint64(len(b)) < l {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, int(min(l-uint64(len(b)), uint64(min(len(b), readChunk)))))
+		}
+		n, err := io.ReadFull(r, b[len(b):int(min(l, uint64(cap(b))))])
+		b = b[:len(b)+n]
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, fmt.Errorf("frame cut after %d of %d bytes: %w", int64(l)-rest, l, err)
+			return nil, fmt.Errorf("frame cut after %d of %d bytes: %w", len(b), l, err)
 		}
 	}
-	if buf.Len() == 0 {
-		return []byte{}, nil
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // Append appends b to dst as one uvarint-prefixed frame.

@@ -87,3 +87,29 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestReadAllocs: a frame of up to 4 KiB costs one allocation, its body.
+func TestReadAllocs(t *testing.T) {
+	data := Append(nil, make([]byte, 1<<10))
+	br := bufio.NewReader(bytes.NewReader(nil))
+	r := bytes.NewReader(data)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(data)
+		br.Reset(r)
+		if _, err := Read(br, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("Read of a 1 KiB frame made %v allocations, want 1", allocs)
+	}
+}
+
+// TestReadLarge: a frame longer than the growth steps reads whole.
+func TestReadLarge(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 100<<10)
+	got, err := Read(bufio.NewReader(bytes.NewReader(Append(nil, body))), len(body))
+	if err != nil || !bytes.Equal(got, body) {
+		t.Errorf("Read(1 MB frame) = %d bytes, %v; want %d bytes", len(got), err, len(body))
+	}
+}
