@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/frame"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 )
@@ -102,25 +102,14 @@ func writeFrame(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
-	_, err = w.Write(append(hdr[:], b...))
-	return err
+	return frame.Write32(w, b)
 }
 
-// readFrame reads one CBOR frame of at most max bytes (a small limit: the
-// body is allocated at its declared length) into v.
-func readFrame(r io.Reader, v any, max uint32) error {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > max {
-		return fmt.Errorf("%w: a claim frame of %d bytes, more than the %d allowed", node.ErrFrameTooLarge, n, max)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+// readFrame reads one CBOR frame of at most max bytes into v; a longer one
+// is node.ErrFrameTooLarge (frame.ErrTooLarge).
+func readFrame(r io.Reader, v any, max int) error {
+	b, err := frame.Read32(r, max)
+	if err != nil {
 		return err
 	}
 	return cbor.Unmarshal(b, v)

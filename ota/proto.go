@@ -2,11 +2,12 @@ package ota
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/coconet/coconet/internal/frame"
 )
 
 // Service names on a node.
@@ -39,26 +40,13 @@ func writeFrame(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	var hdr [binary.MaxVarintLen32]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(b)))
-	_, err = w.Write(append(hdr[:n:n], b...))
-	return err
+	return frame.Write(w, b)
 }
 
-// readFrame reads one frame's bytes.
+// readFrame reads one frame's bytes, of at most maxFrame (over it is
+// frame.ErrTooLarge).
 func readFrame(r *bufio.Reader) ([]byte, error) {
-	l, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, err
-	}
-	if l > maxFrame {
-		return nil, fmt.Errorf("frame of %d bytes is larger than %d", l, maxFrame)
-	}
-	b := make([]byte, l)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return frame.Read(r, maxFrame)
 }
 
 func decodeRequest(b []byte) (fetchRequest, error) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	lenframe "github.com/coconet/coconet/internal/frame"
 )
 
 // Protocol IDs. Versioned: a new wire format gets a new ID.
@@ -319,7 +321,7 @@ func readFrame(br *bufio.Reader) (body []byte, discard int, err error) {
 		return nil, 0, errors.New("pubsub: empty frame")
 	}
 	if n > maxFrame {
-		return nil, 0, fmt.Errorf("pubsub: frame of %d bytes over the %d byte limit", n, maxFrame)
+		return nil, 0, fmt.Errorf("pubsub: %w: a frame of %d bytes, more than the %d allowed", lenframe.ErrTooLarge, n, maxFrame)
 	}
 	if int(n) <= br.Size() {
 		b, err := br.Peek(int(n))

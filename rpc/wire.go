@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	lenframe "github.com/coconet/coconet/internal/frame"
 )
 
 // The wire format of "/coco/rpc/1.0.0". Both directions carry frames:
@@ -65,6 +67,10 @@ type frameSizeError struct{ size uint64 }
 func (e *frameSizeError) Error() string {
 	return fmt.Sprintf("frame of %d bytes is over the %d byte limit", e.size, maxFrame)
 }
+
+// Is makes a frameSizeError match lenframe.ErrTooLarge, the one sentinel
+// for a frame over its limit.
+func (e *frameSizeError) Is(target error) bool { return target == lenframe.ErrTooLarge }
 
 // parseFrame decodes one frame body. data aliases body.
 func parseFrame(body []byte) (frame, error) {

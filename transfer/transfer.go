@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/coconet/coconet/internal/frame"
 	"github.com/coconet/coconet/node"
 )
 
@@ -384,22 +384,14 @@ func isHex(s string) bool {
 
 func writeJSON(w io.Writer, v any) error {
 	b, _ := json.Marshal(v)
-	var hdr [binary.MaxVarintLen32]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(b)))
-	_, err := w.Write(append(hdr[:n:n], b...))
-	return err
+	return frame.Write(w, b)
 }
 
+// readJSON reads one frame of at most 64 KiB (over it is frame.ErrTooLarge)
+// into v.
 func readJSON(r *bufio.Reader, v any) error {
-	l, err := binary.ReadUvarint(r)
+	b, err := frame.Read(r, 64<<10)
 	if err != nil {
-		return err
-	}
-	if l > 64<<10 {
-		return fmt.Errorf("frame of %d bytes is too large", l)
-	}
-	b := make([]byte, l)
-	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
 	return json.Unmarshal(b, v)

@@ -2,10 +2,12 @@ package controlproto
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+
+	"github.com/coconet/coconet/internal/frame"
 )
 
 // Protocol is the control protocol's libp2p ID. One request and one response
@@ -87,31 +89,19 @@ func WriteMsg(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	buf := binary.AppendUvarint(make([]byte, 0, len(b)+binary.MaxVarintLen64), uint64(len(b)))
-	_, err = w.Write(append(buf, b...))
-	return err
+	return frame.Write(w, b)
 }
 
 // ReadFrame reads one frame's body, of at most max bytes; a longer or a
-// truncated frame is ErrBadRequest.
+// truncated frame is ErrBadRequest (a longer one is also frame.ErrTooLarge).
+// The length is the sender's word: the buffer grows as bytes arrive, so a
+// declared length costs nothing until it is sent.
 func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, err
+	b, err := frame.Read(r, max)
+	if errors.Is(err, frame.ErrTooLarge) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	if n > uint64(max) {
-		return nil, fmt.Errorf("%w: message of %d bytes, more than %d", ErrBadRequest, n, max)
-	}
-	// The length is the sender's word: the buffer grows as bytes arrive,
-	// so a declared length costs nothing until it is sent.
-	b, err := io.ReadAll(io.LimitReader(r, int64(n)))
-	if err != nil {
-		return nil, err
-	}
-	if uint64(len(b)) != n {
-		return nil, fmt.Errorf("%w: message of %d bytes ends after %d", ErrBadRequest, n, len(b))
-	}
-	return b, nil
+	return b, err
 }
 
 // ParseRequest decodes a request frame's body and checks its version,
