@@ -154,10 +154,17 @@ func TestScene100(t *testing.T) {
 	}
 	t.Logf("scene of 100 actions on 3 devices: %s", res.Took.Round(time.Microsecond))
 
-	// hub3 goes offline.
 	// hub3 goes offline. Dialing a closed QUIC port waits for a handshake
-	// that never comes: the run's deadline bounds it.
+	// that never comes: the run's deadline bounds it. Wait until alice's
+	// node has seen the connection close: a connection that still looks
+	// open is a device that does not answer (CodeTimeout), not an offline one.
+	hub3 := hubs[2].PeerID()
 	hubs[2].Close()
+	for deadline := time.Now().Add(5 * time.Second); len(an.Internal().Host().Network().ConnsToPeer(hub3)) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("alice's node still holds a connection to hub3 5s after it closed")
+		}
+	}
 	octx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
 	res, err = c.RunScene(octx, "all on")
