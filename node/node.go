@@ -95,7 +95,8 @@ type Node struct {
 	wg     sync.WaitGroup
 	syncCh chan struct{}
 	dialCh chan struct{}
-	busy   busySet // peers with a sync or join exchange running
+	busy   busySet   // peers with a sync or join exchange running
+	wants  syncWants // the sync loop's exchanges per peer
 
 	inbox inbox
 

@@ -390,13 +390,67 @@ func (n *Node) syncLoop() {
 			if m, _ := n.classify(p); !m {
 				continue
 			}
-			n.goLoop(func() {
-				err := n.SyncWith(n.ctx, p)
-				if err != nil && !errors.Is(err, ErrBusy) && n.ctx.Err() == nil {
-					n.cfg.Logf("sync with %s: %v", p.ShortString(), err)
-				}
-			})
+			n.goLoop(func() { n.syncPeer(p) })
 		}
+	}
+}
+
+// syncWants coalesces the sync loop's exchanges with each peer: one runs at
+// a time, and a kick that arrives while it runs asks for one more after it,
+// so a change made meanwhile is not left for the next tick.
+type syncWants struct {
+	mu      sync.Mutex
+	running map[peer.ID]bool
+	again   map[peer.ID]bool
+}
+
+// busyRetry is how long the sync loop waits before it asks a busy peer
+// again, and busyRetries how many times it asks.
+const (
+	busyRetry   = 100 * time.Millisecond
+	busyRetries = 100
+)
+
+// syncPeer runs the sync loop's exchanges with p (see syncWants).
+func (n *Node) syncPeer(p peer.ID) {
+	w := &n.wants
+	w.mu.Lock()
+	if w.running[p] {
+		w.again[p] = true
+		w.mu.Unlock()
+		return
+	}
+	if w.running == nil {
+		w.running, w.again = make(map[peer.ID]bool), make(map[peer.ID]bool)
+	}
+	w.running[p] = true
+	w.mu.Unlock()
+	for busy := 0; ; {
+		err := n.SyncWith(n.ctx, p)
+		switch {
+		case errors.Is(err, ErrBusy) && busy < busyRetries:
+			// Another exchange with p (ours, or p's with us finishing)
+			// holds the slot: ours must still run after it.
+			busy++
+			select {
+			case <-n.ctx.Done():
+			case <-time.After(busyRetry):
+				w.mu.Lock()
+				w.again[p] = true
+				w.mu.Unlock()
+			}
+		case err != nil && n.ctx.Err() == nil:
+			n.cfg.Logf("sync with %s: %v", p.ShortString(), err)
+		}
+		w.mu.Lock()
+		if !w.again[p] || n.ctx.Err() != nil {
+			delete(w.running, p)
+			delete(w.again, p)
+			w.mu.Unlock()
+			return
+		}
+		delete(w.again, p)
+		w.mu.Unlock()
 	}
 }
 
