@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,8 +16,9 @@ import (
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 	protobuf "google.golang.org/protobuf/proto"
+
+	"github.com/coconet/coconet/internal/srckey"
 )
 
 // acl opens the relay as follows:
@@ -67,17 +67,7 @@ func (a acl) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool 
 // address, or its IPv6 /64 (one subscriber's usual allocation); "" when it
 // has no IP.
 func sourceOf(a ma.Multiaddr) string {
-	if a == nil {
-		return ""
-	}
-	ip, err := manet.ToIP(a)
-	if err != nil {
-		return ""
-	}
-	if v4 := ip.To4(); v4 != nil {
-		return v4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return srckey.Multiaddr(a)
 }
 
 // joinLinger is how long a spent join allowance is remembered past its end,

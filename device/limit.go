@@ -3,13 +3,13 @@ package device
 import (
 	"container/list"
 	"errors"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/coconet/coconet/internal/srckey"
 )
 
 // ErrTooManyTries is the claim host's answer to a peer or an address that
@@ -155,15 +155,5 @@ func (l *limiter) size() (peers, addrs int) {
 // addrKey is what a connection's source address counts under: its IP, an
 // IPv6 address by its /64 (one host's share), "" when it has none.
 func addrKey(a ma.Multiaddr) string {
-	if a == nil {
-		return ""
-	}
-	ip, err := manet.ToIP(a)
-	if err != nil {
-		return ""
-	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return srckey.Multiaddr(a)
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/coconet/coconet/internal/srckey"
 )
 
 // Defaults of the Server fields left zero.
@@ -215,10 +217,7 @@ func ipKey(a net.Addr) string {
 	if !ok {
 		return a.String()
 	}
-	if ip4 := ta.IP.To4(); ip4 != nil {
-		return ip4.String()
-	}
-	return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return srckey.IP(ta.IP)
 }
 
 // refuse tells a connection over a cap why, without waiting, and closes it.
