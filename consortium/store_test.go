@@ -1,0 +1,160 @@
+package consortium
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestTransactReplicatesInOrder(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	lead := c.leader()
+	var follower *Node
+	for id, n := range c.nodes {
+		if id != lead.ID() {
+			follower = n
+		}
+	}
+	r1 := c.put(follower, "alice", "100")
+	r2 := c.put(lead, "bob", "50")
+	if r2.Seqno <= r1.Seqno {
+		t.Fatalf("seqnos %d then %d, want increasing", r1.Seqno, r2.Seqno)
+	}
+	for id, n := range c.nodes {
+		v, ver, err := n.Get(ctxT(t), "accounts", []byte("alice"))
+		if err != nil || string(v) != "100" || ver != r1.Seqno {
+			t.Fatalf("node %d Get(alice) = %q, %d, %v; want 100 at %d", id, v, ver, err, r1.Seqno)
+		}
+	}
+	kvs, err := follower.Range(ctxT(t), "accounts", nil, nil, 0)
+	if err != nil || len(kvs) != 2 || string(kvs[0].Key) != "alice" || string(kvs[1].Key) != "bob" {
+		t.Fatalf("Range = %v, %v; want alice, bob", kvs, err)
+	}
+}
+
+func TestReadSetConflict(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	n := c.leader()
+	c.put(n, "k", "1")
+	_, ver, err := n.Get(ctxT(t), "accounts", []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.put(n, "k", "2") // someone else writes k after our read
+	txn := Txn{Caller: c.members[0].ID(), Reads: []Read{{Table: "accounts", Key: []byte("k"), Version: ver}},
+		Writes: []Write{{Table: "accounts", Key: []byte("k"), Value: []byte("1+1")}}}
+	if _, err := n.Transact(ctxT(t), txn); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Transact(stale read set) = %v, want ErrConflict", err)
+	}
+	_, ver, _ = n.Get(ctxT(t), "accounts", []byte("k"))
+	txn.Reads[0].Version = ver
+	if _, err := n.Transact(ctxT(t), txn); err != nil {
+		t.Fatalf("Transact(fresh read set) = %v", err)
+	}
+	// A delete, and a read set that requires absence (version 0).
+	del := Txn{Caller: c.members[0].ID(), Reads: []Read{{Table: "accounts", Key: []byte("new"), Version: 0}},
+		Writes: []Write{{Table: "accounts", Key: []byte("k"), Delete: true}, {Table: "accounts", Key: []byte("new"), Value: []byte("x")}}}
+	if _, err := n.Transact(ctxT(t), del); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.Get(ctxT(t), "accounts", []byte("k")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(deleted) = %v, want ErrNotFound", err)
+	}
+	if _, err := n.Transact(ctxT(t), del); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Transact(absent read on present key) = %v, want ErrConflict", err)
+	}
+}
+
+func TestReceiptVerifies(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	n := c.leader()
+	var seqs []uint64
+	for i := 0; i < 13; i++ {
+		seqs = append(seqs, c.put(n, fmt.Sprint("k", i), "v").Seqno)
+	}
+	for _, id := range []uint64{1, 2, 3} {
+		node := c.nodes[id]
+		for _, s := range append(seqs, 0) {
+			r, err := node.Receipt(ctxT(t), s)
+			if err != nil {
+				t.Fatalf("node %d Receipt(%d) = %v", id, s, err)
+			}
+			if err := VerifyReceipt(r, c.keys[id].Public().(ed25519PublicKey)); err != nil {
+				t.Fatalf("VerifyReceipt(node %d, seq %d) = %v", id, s, err)
+			}
+			// One byte changed anywhere fails.
+			bad := *r
+			bad.Record = append([]byte(nil), r.Record...)
+			bad.Record[len(bad.Record)/2] ^= 1
+			if err := VerifyReceipt(&bad, c.keys[id].Public().(ed25519PublicKey)); !errors.Is(err, ErrBadReceipt) {
+				t.Fatalf("VerifyReceipt(record byte flipped) = %v, want ErrBadReceipt", err)
+			}
+			bad = *r
+			bad.Root = append([]byte(nil), r.Root...)
+			bad.Root[0] ^= 1
+			if err := VerifyReceipt(&bad, c.keys[id].Public().(ed25519PublicKey)); !errors.Is(err, ErrBadReceipt) {
+				t.Fatalf("VerifyReceipt(root byte flipped) = %v, want ErrBadReceipt", err)
+			}
+			if len(r.Proof) > 0 {
+				bad = *r
+				bad.Proof = append([][]byte(nil), r.Proof...)
+				bad.Proof[0] = append([]byte(nil), r.Proof[0]...)
+				bad.Proof[0][3] ^= 1
+				if err := VerifyReceipt(&bad, c.keys[id].Public().(ed25519PublicKey)); !errors.Is(err, ErrBadReceipt) {
+					t.Fatalf("VerifyReceipt(proof byte flipped) = %v, want ErrBadReceipt", err)
+				}
+			}
+			// Another node's key does not verify this node's root.
+			other := c.keys[id%3+1].Public().(ed25519PublicKey)
+			if err := VerifyReceipt(r, other); !errors.Is(err, ErrBadReceipt) {
+				t.Fatalf("VerifyReceipt(other node's key) = %v, want ErrBadReceipt", err)
+			}
+		}
+	}
+}
+
+func TestRestartKeepsCommitted(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	c.snapN = 25 // snapshots and log compaction on the way
+	for id := range c.nodes {
+		c.crash(id)
+	}
+	for id := uint64(1); id <= 3; id++ {
+		c.start(id, false)
+	}
+	n := c.leader()
+	for i := 0; i < 60; i++ {
+		c.put(n, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	// Node 3 misses 80 entries (more than a snapshot's worth: it catches up
+	// from a snapshot), then everyone restarts from disk.
+	c.crash(3)
+	n = c.leader()
+	for i := 60; i < 140; i++ {
+		c.put(n, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	c.start(3, false)
+	waitFor(t, "node 3 to catch up", func() bool { return c.nodes[3].Applied() >= n.Applied() })
+	for id := range c.nodes {
+		c.crash(id)
+	}
+	for id := uint64(1); id <= 3; id++ {
+		c.start(id, false)
+	}
+	for id, node := range c.nodes {
+		kvs, err := node.Range(ctxT(t), "accounts", nil, nil, 0)
+		if err != nil || len(kvs) != 140 {
+			t.Fatalf("node %d after restart: %d keys, %v; want 140", id, len(kvs), err)
+		}
+		r, err := node.Receipt(ctxT(t), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyReceipt(r, c.keys[id].Public().(ed25519PublicKey)); err != nil {
+			t.Fatalf("node %d receipt after restart: %v", id, err)
+		}
+	}
+}
+
+type ed25519PublicKey = ed25519.PublicKey
