@@ -79,6 +79,7 @@ type cluster struct {
 	keys    map[uint64]ed25519.PrivateKey
 	nodes   map[uint64]*Node
 	members []*Member
+	ca      *testCA
 	tick    time.Duration
 	snapN   uint64
 }
@@ -107,6 +108,7 @@ func newCluster(t testing.TB, n, members int) *cluster {
 		g.Nodes = append(g.Nodes, nodeInfo(id, k))
 	}
 	c.genesis = g
+	c.ca = ca
 	t.Cleanup(c.close)
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id, false)
@@ -204,4 +206,13 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func newNodeKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, k
 }

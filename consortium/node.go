@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/coconet/coconet/consortium/wal"
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
 

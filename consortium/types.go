@@ -115,8 +115,8 @@ type Result struct {
 // entry is what the raft log carries.
 type entry struct {
 	V    uint8
-	Req  []byte // the proposing node's request ID, to find its waiter
-	Time int64  // proposer's clock, unix ns; the state machine never goes back in time
+	Req  []byte         // the proposing node's request ID, to find its waiter
+	Time int64          // proposer's clock, unix ns; the state machine never goes back in time
 	Txn  *Txn           `cbor:",omitempty"`
 	Gov  *SignedRequest `cbor:",omitempty"`
 }
