@@ -191,8 +191,7 @@ func TestAttackUnlistedNode(t *testing.T) {
 			break
 		}
 	}
-	hs, _, _ := follower.storage.InitialState()
-	term := hs.GetTerm()
+	term := follower.rn.Status().GetTerm()
 	msgs := []*pb.Message{
 		{Type: pb.MsgVote.Enum(), From: proto.Uint64(9), To: proto.Uint64(follower.ID()), Term: proto.Uint64(term + 5), LogTerm: proto.Uint64(term + 5), Index: proto.Uint64(1 << 20)},
 		{Type: pb.MsgApp.Enum(), From: proto.Uint64(9), To: proto.Uint64(follower.ID()), Term: proto.Uint64(term + 5), Commit: proto.Uint64(1 << 20)},

@@ -158,3 +158,23 @@ func TestRestartKeepsCommitted(t *testing.T) {
 }
 
 type ed25519PublicKey = ed25519.PublicKey
+
+// A proposal that raft delivers twice (submit proposes again after a leader
+// change) is applied once.
+func TestReproposalAppliedOnce(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	n := c.leader()
+	first := c.put(n, "a", "1")
+	txn := put("accounts", "b", "2")
+	txn.Caller = c.members[0].ID()
+	data, _ := encMode.Marshal(&entry{V: 1, Req: newReq(), Time: 1, Txn: &txn})
+	for i := 0; i < 2; i++ {
+		if err := n.rn.Propose(ctxT(t), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := c.put(n, "c", "3")
+	if last.Seqno != first.Seqno+2 {
+		t.Fatalf("seqno after a doubly delivered entry = %d, want %d (applied once)", last.Seqno, first.Seqno+2)
+	}
+}
