@@ -15,7 +15,7 @@ muts = [
  ("conf change check", "node.go", "\tif !ok {\n\t\tn.cfg.Logf(", "\tif false {\n\t\tn.cfg.Logf(", "TestAttackUnlistedNode"),
  ("veto", "gov.go", "\t\tif slices.Contains(c.Policy.Veto, m) {", "\t\tif false {", "TestVetoAndPerActionThreshold"),
  ("read set", "state.go", "\t\tif cur != r.Version {", "\t\tif false {", "TestReadSetConflict"),
- ("api caller check", "api.go", "if stored == nil || (membersOnly && !member) || !bytes.Equal(stored, cert.Raw) {", "if false {", "TestAPIOverMutualTLS"),
+ ("api caller check", "api.go", "if stored == nil || (membersOnly && !member) || !bytes.Equal(stored, cert.Raw) {", "if stored == nil || !bytes.Equal(stored, cert.Raw) {", "TestAPIOverMutualTLS"),
  ("apply dedupe", "node.go", "\t\t\t\t\tif reqs.Get(peek.Req) != nil {", "\t\t\t\t\tif false {", "TestReproposalAppliedOnce"),
 ]
 only = sys.argv[1:] 
