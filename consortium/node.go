@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -65,6 +66,10 @@ type Node struct {
 	wg     sync.WaitGroup
 	lead   atomic.Uint64
 	kick   chan struct{}
+	applyc chan applyBatch
+	boot   [8]byte // random per start, in request IDs
+	reqSeq atomic.Uint64
+	walMu  sync.Mutex // guards wal and the raft storage's contents against a local snapshot
 
 	mu        sync.Mutex // guards all following fields
 	waiters   map[string]chan applyResult
@@ -105,7 +110,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, gid: st.gid, wal: w, st: st, storage: raft.NewMemoryStorage(),
 		waiters: map[string]chan applyResult{}, reads: map[string]chan uint64{},
-		appliedCh: make(chan struct{}), kick: make(chan struct{}, 1)}
+		appliedCh: make(chan struct{}), kick: make(chan struct{}, 1), applyc: make(chan applyBatch, 128)}
 	fail := func(err error) (*Node, error) {
 		w.Close()
 		st.close()
@@ -176,9 +181,11 @@ func Start(cfg Config) (*Node, error) {
 	} else {
 		n.rn = raft.RestartNode(rc)
 	}
+	rand.Read(n.boot[:])
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.run()
+	go n.applier()
 	go n.reconcile()
 	return n, nil
 }
@@ -292,29 +299,33 @@ func (n *Node) handle(rd raft.Ready) error {
 			n.poke()
 		}
 	}
-	if snap := rd.Snapshot; snap != nil && !raft.IsEmptySnap(snap) {
+	snap := rd.Snapshot
+	if snap != nil && raft.IsEmptySnap(snap) {
+		snap = nil
+	}
+	// The WAL and the raft storage change together under walMu, so a local
+	// snapshot (taken by the applier) never misses entries.
+	n.walMu.Lock()
+	if snap != nil {
 		if err := n.wal.SaveSnapshot(snap, rd.HardState, nil); err != nil {
+			n.walMu.Unlock()
 			return err
 		}
 		if err := n.storage.ApplySnapshot(snap); err != nil {
+			n.walMu.Unlock()
 			return fmt.Errorf("consortium: apply snapshot: %w", err)
 		}
-		if err := n.st.install(snap.GetData()); err != nil {
-			return err
-		}
-		n.mu.Lock()
-		n.applied, n.snapIndex, n.conf = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex(), snap.GetMetadata().GetConfState()
-		close(n.appliedCh)
-		n.appliedCh = make(chan struct{})
-		n.mu.Unlock()
 	}
 	if err := n.wal.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+		n.walMu.Unlock()
 		return err
 	}
 	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
 		n.storage.SetHardState(rd.HardState)
 	}
-	if err := n.storage.Append(rd.Entries); err != nil {
+	err := n.storage.Append(rd.Entries)
+	n.walMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("consortium: append: %w", err)
 	}
 	for _, m := range rd.Messages {
@@ -339,10 +350,81 @@ func (n *Node) handle(rd raft.Ready) error {
 		}
 		n.mu.Unlock()
 	}
-	if err := n.apply(rd.CommittedEntries); err != nil {
+	if snap == nil && len(rd.CommittedEntries) == 0 {
+		return nil
+	}
+	select {
+	case n.applyc <- applyBatch{snap, rd.CommittedEntries}:
+		return nil
+	case <-n.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// applyBatch is what the raft loop hands the applier, in log order.
+type applyBatch struct {
+	snap *pb.Snapshot
+	ents []*pb.Entry
+}
+
+// applier applies committed entries off the raft loop, so persisting and
+// sending the next entries overlaps with applying these; batches that queued
+// up meanwhile go into one bbolt transaction (group commit).
+func (n *Node) applier() {
+	defer n.wg.Done()
+	for {
+		var batch []applyBatch
+		select {
+		case <-n.ctx.Done():
+			return
+		case b := <-n.applyc:
+			batch = append(batch, b)
+		}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case b := <-n.applyc:
+				batch = append(batch, b)
+			default:
+				break drain
+			}
+		}
+		var ents []*pb.Entry
+		for _, b := range batch {
+			if b.snap != nil {
+				if err := n.apply(ents); err != nil {
+					n.fatal(err)
+					return
+				}
+				ents = nil
+				if err := n.installSnapshot(b.snap); err != nil {
+					n.fatal(err)
+					return
+				}
+			}
+			ents = append(ents, b.ents...)
+		}
+		if err := n.apply(ents); err != nil {
+			n.fatal(err)
+			return
+		}
+		if err := n.maybeSnapshot(); err != nil {
+			n.fatal(err)
+			return
+		}
+	}
+}
+
+func (n *Node) installSnapshot(snap *pb.Snapshot) error {
+	if err := n.st.install(snap.GetData()); err != nil {
 		return err
 	}
-	return n.maybeSnapshot()
+	n.mu.Lock()
+	n.applied, n.snapIndex, n.conf = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex(), snap.GetMetadata().GetConfState()
+	close(n.appliedCh)
+	n.appliedCh = make(chan struct{})
+	n.mu.Unlock()
+	return nil
 }
 
 type notice struct {
@@ -355,6 +437,9 @@ var bReqs = []byte("reqs")
 // apply applies committed entries in one bbolt transaction, then answers the
 // waiters: nothing is acknowledged before it is on disk.
 func (n *Node) apply(ents []*pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
 	n.mu.Lock()
 	applied := n.applied
 	n.mu.Unlock()
@@ -506,7 +591,12 @@ func (n *Node) maybeSnapshot() error {
 	if err != nil {
 		return err
 	}
+	n.walMu.Lock()
+	defer n.walMu.Unlock()
 	snap, err := n.storage.CreateSnapshot(applied, conf, data)
+	if errors.Is(err, raft.ErrSnapOutOfDate) {
+		return nil // a leader's newer snapshot came in meanwhile
+	}
 	if err != nil {
 		return fmt.Errorf("consortium: create snapshot: %w", err)
 	}
@@ -521,7 +611,7 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.wal.SaveSnapshot(snap, hs, retained); err != nil {
 		return err
 	}
-	if err := n.storage.Compact(applied); err != nil {
+	if err := n.storage.Compact(applied); err != nil && !errors.Is(err, raft.ErrCompacted) {
 		return fmt.Errorf("consortium: compact: %w", err)
 	}
 	n.mu.Lock()
@@ -597,11 +687,23 @@ func newReq() []byte {
 	return b
 }
 
+// nextReq is a request ID that is unique across nodes and restarts (node ID,
+// a random boot prefix) and increasing within one run, so the state
+// machine's table of applied request IDs grows at its end instead of
+// dirtying random pages of a B+tree.
+func (n *Node) nextReq() []byte {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b, n.cfg.ID)
+	copy(b[8:16], n.boot[:])
+	binary.BigEndian.PutUint64(b[16:], n.reqSeq.Add(1))
+	return b
+}
+
 // submit replicates an entry and waits for this node to apply it. It proposes
 // again while no result came (a leader change can drop a proposal); the state
 // machine applies one request ID at most once.
 func (n *Node) submit(ctx context.Context, e *entry) (Result, error) {
-	e.V, e.Req, e.Time = 1, newReq(), time.Now().UnixNano()
+	e.V, e.Req, e.Time = 1, n.nextReq(), time.Now().UnixNano()
 	data, err := encMode.Marshal(e)
 	if err != nil {
 		return Result{}, fmt.Errorf("consortium: encode entry: %w", err)
@@ -780,6 +882,11 @@ func (n *Node) Proposal(ctx context.Context, id string) (*ProposalInfo, error) {
 
 // Receipt returns the receipt of a committed record, signed by this node.
 func (n *Node) Receipt(ctx context.Context, seqno uint64) (*Receipt, error) {
+	r, err := n.st.receipt(seqno, n.cfg.ID, n.cfg.Key)
+	if !errors.Is(err, ErrNotFound) {
+		return r, err
+	}
+	// Not applied here yet: catch up with the leader's commit and look again.
 	if err := n.sync(ctx); err != nil {
 		return nil, err
 	}
@@ -819,5 +926,3 @@ func (n *Node) Err() error {
 	defer n.mu.Unlock()
 	return n.err
 }
-
-var _ = errors.Is
