@@ -214,6 +214,12 @@ func TestAttackUnlistedNode(t *testing.T) {
 	if err := follower.Receive(other, hup); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("Receive(MsgHup) = %v, want ErrBadRequest", err)
 	}
+	// A listed node's heartbeat that commits far past the follower's log
+	// (raft itself would panic on it).
+	hb, _ := proto.Marshal(&pb.Message{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(other), To: proto.Uint64(follower.ID()), Term: proto.Uint64(term + 1), Commit: proto.Uint64(1 << 40)})
+	if err := follower.Receive(other, hb); err != nil {
+		t.Fatalf("Receive(heartbeat) = %v", err)
+	}
 	// A leader adding node 9 to raft by itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

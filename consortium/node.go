@@ -244,6 +244,14 @@ func (n *Node) Receive(from uint64, data []byte) error {
 			return fmt.Errorf("%w: %d", ErrUnknownNode, from)
 		}
 	}
+	if m.GetType() == pb.MsgHeartbeat {
+		// raft panics on a heartbeat committing past the follower's log; a
+		// leader never sends one, a faulty node might. A lower commit only
+		// delays what the next append tells.
+		if last, err := n.storage.LastIndex(); err == nil && m.GetCommit() > last {
+			m.Commit = proto.Uint64(last)
+		}
+	}
 	return n.rn.Step(n.ctx, m)
 }
 
