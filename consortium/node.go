@@ -131,6 +131,12 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	if ws.HardState != nil {
+		// A hard state that only moved the commit index is written without
+		// fsync, while the state applied from it is synced: after a power
+		// loss the state may be ahead. What was applied was committed.
+		if applied, _ := st.applied(); ws.HardState.GetCommit() < applied {
+			ws.HardState.Commit = proto.Uint64(applied)
+		}
 		n.storage.SetHardState(ws.HardState)
 	}
 	if err := n.storage.Append(ws.Entries); err != nil {

@@ -1,9 +1,13 @@
 package consortium
 
 import (
+	"path/filepath"
+
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/coconet/coconet/consortium/wal"
+	"google.golang.org/protobuf/proto"
 	"testing"
 )
 
@@ -176,5 +180,33 @@ func TestReproposalAppliedOnce(t *testing.T) {
 	last := c.put(n, "c", "3")
 	if last.Seqno != first.Seqno+2 {
 		t.Fatalf("seqno after a doubly delivered entry = %d, want %d (applied once)", last.Seqno, first.Seqno+2)
+	}
+}
+
+// After a power loss the WAL may hold an older commit index than the synced
+// state applied (a commit-only hard state is not fsynced); the node must
+// start anyway.
+func TestRestartWithStaleCommitIndex(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	n := c.leader()
+	for i := 0; i < 5; i++ {
+		c.put(n, fmt.Sprint("k", i), "v")
+	}
+	id := n.ID()%3 + 1
+	waitFor(t, "the follower to apply", func() bool { return c.nodes[id].Applied() >= n.Applied() })
+	c.crash(id)
+	w, st, err := wal.Open(filepath.Join(c.dirs[id], "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := st.HardState
+	hs.Commit = proto.Uint64(1)
+	if err := w.Save(hs, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	back := c.start(id, false)
+	if v, _, err := back.Get(ctxT(t), "accounts", []byte("k4")); err != nil || string(v) != "v" {
+		t.Fatalf("Get after restart with a stale commit index = %q, %v", v, err)
 	}
 }
