@@ -133,10 +133,14 @@ func TestRestartKeepsCommitted(t *testing.T) {
 	}
 	// Node 3 misses 80 entries (more than a snapshot's worth: it catches up
 	// from a snapshot), then everyone restarts from disk.
+	behind := c.nodes[3].Applied()
 	c.crash(3)
 	n = c.leader()
 	for i := 60; i < 140; i++ {
 		c.put(n, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	if first, _ := n.storage.FirstIndex(); first <= behind+1 {
+		t.Fatalf("leader's log starts at %d, node 3 is at %d: no snapshot needed, the test misses its point", first, behind)
 	}
 	c.start(3, false)
 	waitFor(t, "node 3 to catch up", func() bool { return c.nodes[3].Applied() >= n.Applied() })
