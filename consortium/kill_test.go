@@ -7,9 +7,11 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,12 +35,41 @@ func TestKillChild(t *testing.T) {
 	if err := decMode.Unmarshal(gb, &g); err != nil {
 		t.Fatal(err)
 	}
-	key, _ := os.ReadFile(filepath.Join(dir, "key"))
-	net := NewMemNetwork()
-	n, err := Start(Config{ID: 1, Dir: filepath.Join(dir, "node"), Genesis: &g, Key: ed25519.PrivateKey(key),
-		Transport: net.Transport(1), TickInterval: 10 * time.Millisecond, SnapshotEvery: 64})
+	id, _ := strconv.ParseUint(os.Getenv("CONSORTIUM_KILL_ID"), 10, 64)
+	if id == 0 {
+		id = 1
+	}
+	key, _ := os.ReadFile(filepath.Join(dir, fmt.Sprint("key", id)))
+	var tr Transport
+	var inbound func(Receiver)
+	if peers := os.Getenv("CONSORTIUM_KILL_PEERS"); peers != "" {
+		addrs := map[uint64]string{}
+		for _, p := range strings.Split(peers, ",") {
+			pid, addr, _ := strings.Cut(p, "=")
+			i, _ := strconv.ParseUint(pid, 10, 64)
+			addrs[i] = addr
+		}
+		tcp, err := ListenTCP(id, addrs[id])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tcp.Close()
+		for i, a := range addrs {
+			tcp.SetPeer(i, a)
+		}
+		tr, inbound = tcp, tcp.Handle
+	} else {
+		net := NewMemNetwork()
+		defer net.Close()
+		tr = net.Transport(id)
+	}
+	n, err := Start(Config{ID: id, Dir: filepath.Join(dir, fmt.Sprint("node", id)), Genesis: &g, Key: ed25519.PrivateKey(key),
+		Transport: tr, TickInterval: 10 * time.Millisecond, SnapshotEvery: 64})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if inbound != nil {
+		inbound(n.Receive)
 	}
 	caller := CertID(g.Members[0])
 	in := bufio.NewScanner(os.Stdin)
@@ -78,10 +109,10 @@ type child struct {
 	out *bufio.Scanner
 }
 
-func startChild(t *testing.T, dir string) *child {
+func startChild(t *testing.T, dir string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "CONSORTIUM_KILL_DIR="+dir)
+	cmd.Env = append(append(os.Environ(), "CONSORTIUM_KILL_DIR="+dir), env...)
 	in, _ := cmd.StdinPipe()
 	outp, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -110,7 +141,7 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 		Nodes: []NodeInfo{nodeInfo(1, key)}}
 	gb, _ := encMode.Marshal(&g)
 	os.WriteFile(filepath.Join(dir, "genesis"), gb, 0o600)
-	os.WriteFile(filepath.Join(dir, "key"), key, 0o600)
+	os.WriteFile(filepath.Join(dir, "key1"), key, 0o600)
 
 	acked := map[string]bool{}
 	var mu sync.Mutex
@@ -164,4 +195,113 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged puts survived 3 kills", len(acked))
+}
+
+// TestKill9Cluster runs 3 node processes over TCP on loopback, kills them
+// with SIGKILL one at a time and then all at once while clients put through
+// each, restarts them from their directories, and checks that every
+// acknowledged put is on every node.
+func TestKill9Cluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	ca := newCA(t, "org")
+	m := issue(t, ca, "m", false)
+	g := Genesis{Name: "kill3", Members: [][]byte{m.Cert}, Code: [][]byte{testCode[:]}, Envs: []string{EnvSoftware}}
+	var peers []string
+	for id := uint64(1); id <= 3; id++ {
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		os.WriteFile(filepath.Join(dir, fmt.Sprint("key", id)), key, 0o600)
+		g.Nodes = append(g.Nodes, nodeInfo(id, key))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, fmt.Sprintf("%d=%s", id, ln.Addr()))
+		ln.Close()
+	}
+	gb, _ := encMode.Marshal(&g)
+	os.WriteFile(filepath.Join(dir, "genesis"), gb, 0o600)
+	env := func(id int) []string {
+		return []string{fmt.Sprint("CONSORTIUM_KILL_ID=", id), "CONSORTIUM_KILL_PEERS=" + strings.Join(peers, ",")}
+	}
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	children := map[int]*child{}
+	var readers sync.WaitGroup
+	start := func(id int) {
+		c := startChild(t, dir, env(id)...)
+		children[id] = c
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for c.out.Scan() {
+				f := strings.Fields(c.out.Text())
+				if len(f) >= 2 && f[0] == "ok" {
+					mu.Lock()
+					acked[f[1]] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	kill := func(id int) {
+		children[id].cmd.Process.Signal(syscall.SIGKILL)
+		children[id].cmd.Wait()
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	for id := 1; id <= 3; id++ {
+		start(id)
+	}
+	next := 0
+	for round, victims := range [][]int{{1}, {2}, {3}, {1, 2, 3}} {
+		before := count()
+		for id := 1; id <= 3; id++ {
+			for i := 0; i < 40; i++ {
+				fmt.Fprintf(children[id].in, "put k%d v%d\n", next, next)
+				next++
+			}
+		}
+		waitFor(t, fmt.Sprintf("acks in round %d", round), func() bool { return count() >= before+30 })
+		for _, id := range victims {
+			kill(id)
+		}
+		for _, id := range victims {
+			start(id)
+		}
+	}
+	for id := 1; id <= 3; id++ {
+		kill(id)
+	}
+	readers.Wait()
+	mu.Lock()
+	keys := make([]string, 0, len(acked))
+	for k := range acked {
+		keys = append(keys, k)
+	}
+	mu.Unlock()
+	for id := 1; id <= 3; id++ {
+		c := startChild(t, dir, env(id)...)
+		defer func() { c.in.Close(); c.cmd.Wait() }()
+		children[id] = c
+	}
+	for id := 1; id <= 3; id++ {
+		c := children[id]
+		for _, k := range keys {
+			fmt.Fprintf(c.in, "get %s\n", k)
+			if !c.out.Scan() {
+				t.Fatalf("node %d died", id)
+			}
+			if want := "val " + k + " v" + strings.TrimPrefix(k, "k"); c.out.Text() != want {
+				t.Fatalf("node %d after kill -9: %q, want %q", id, c.out.Text(), want)
+			}
+		}
+	}
+	t.Logf("%d acknowledged puts on all 3 nodes after 5 kills of one node and one of all", len(keys))
 }
