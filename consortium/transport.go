@@ -223,7 +223,7 @@ func (t *TCPTransport) serve(c net.Conn) {
 	}
 	from := binary.BigEndian.Uint64(hello[:])
 	for {
-		msg, err := ReadFrame(r)
+		msg, err := readFrame(r)
 		if err != nil {
 			return
 		}
@@ -236,8 +236,8 @@ func (t *TCPTransport) serve(c net.Conn) {
 	}
 }
 
-// ReadFrame reads one length-prefixed frame (4-byte big-endian length).
-func ReadFrame(r io.Reader) ([]byte, error) {
+// readFrame reads one length-prefixed frame (4-byte big-endian length).
+func readFrame(r io.Reader) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
