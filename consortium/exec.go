@@ -86,6 +86,12 @@ func (r *recReader) Get(table string, key []byte) ([]byte, bool, error) {
 		r.err = err
 		return nil, false, err
 	}
+	if ok {
+		if val, err = r.n.openValue(table, key, val); err != nil {
+			r.err = err
+			return nil, false, err
+		}
+	}
 	if bytes.HasPrefix(name, []byte("t.")) {
 		r.reads = append(r.reads, Read{Table: table, Key: bytes.Clone(key), Version: ver})
 	}

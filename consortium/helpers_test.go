@@ -83,6 +83,7 @@ type cluster struct {
 	ca      *testCA
 	tick    time.Duration
 	snapN   uint64
+	secret  *LedgerSecret
 }
 
 func nodeInfo(id uint64, key ed25519.PrivateKey) NodeInfo {
@@ -92,6 +93,13 @@ func nodeInfo(id uint64, key ed25519.PrivateKey) NodeInfo {
 // newCluster starts n genesis nodes on a MemNetwork with members members
 // (ECDSA certificates from one org CA).
 func newCluster(t testing.TB, n, members int) *cluster {
+	t.Helper()
+	return newClusterWith(t, n, members, nil)
+}
+
+// newClusterWith lets setup change the genesis and the cluster before the
+// nodes start.
+func newClusterWith(t testing.TB, n, members int, setup func(c *cluster)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: NewMemNetwork(), dirs: map[uint64]string{}, keys: map[uint64]ed25519.PrivateKey{},
 		nodes: map[uint64]*Node{}, tick: 10 * time.Millisecond, snapN: 10000}
@@ -110,6 +118,9 @@ func newCluster(t testing.TB, n, members int) *cluster {
 	}
 	c.genesis = g
 	c.ca = ca
+	if setup != nil {
+		setup(c)
+	}
 	t.Cleanup(c.close)
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id, false)
@@ -125,7 +136,7 @@ func (c *cluster) start(id uint64, join bool) *Node {
 		c.dirs[id] = filepath.Join(c.t.TempDir(), fmt.Sprint(id))
 	}
 	n, err := Start(Config{ID: id, Dir: c.dirs[id], Genesis: c.genesis, Key: c.keys[id], Transport: c.net.Transport(id),
-		Join: join, TickInterval: c.tick, SnapshotEvery: c.snapN, Logf: func(f string, a ...any) {}})
+		Join: join, LedgerSecret: c.secret, TickInterval: c.tick, SnapshotEvery: c.snapN, Logf: func(f string, a ...any) {}})
 	if err != nil {
 		c.t.Fatalf("Start(%d) = %v", id, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,6 +37,9 @@ type Config struct {
 	Genesis   *Genesis           // the same on every node of the consortium
 	Key       ed25519.PrivateKey // signs receipts; its public key is in the node table
 	Transport Transport
+	// LedgerSecret opens and seals private tables; nil leaves them closed
+	// (reads and writes of private tables fail with ErrNoSecret).
+	LedgerSecret *LedgerSecret
 	// Join starts a node that is not in the genesis: it waits until a leader
 	// adds it (after the members' add_node proposal) and sends it the log.
 	Join bool
@@ -98,6 +102,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
+	}
+	if r := cfg.Genesis.Recovery; cfg.LedgerSecret != nil && r != nil {
+		h := sha256.Sum256(cfg.LedgerSecret[:])
+		if !bytes.Equal(h[:], r.SecretHash) {
+			return nil, fmt.Errorf("%w: the ledger secret is not the genesis'", ErrNoSecret)
+		}
 	}
 	w, ws, err := wal.Open(filepath.Join(cfg.Dir, "wal"))
 	if err != nil {
@@ -758,6 +768,11 @@ func (n *Node) submit(ctx context.Context, e *entry) (Result, error) {
 
 // Transact submits an application transaction and waits until it commits.
 func (n *Node) Transact(ctx context.Context, txn Txn) (Result, error) {
+	ws, err := n.sealWrites(txn.Writes)
+	if err != nil {
+		return Result{}, err
+	}
+	txn.Writes = ws
 	return n.submit(ctx, &entry{Txn: &txn})
 }
 
@@ -825,6 +840,9 @@ func (n *Node) Get(ctx context.Context, table string, key []byte) ([]byte, uint6
 	if err := n.sync(ctx); err != nil {
 		return nil, 0, err
 	}
+	if isPrivate(table) && n.cfg.LedgerSecret == nil {
+		return nil, 0, ErrNoSecret
+	}
 	var val []byte
 	var ver uint64
 	err = n.st.view(func(tx *bolt.Tx) error {
@@ -843,7 +861,13 @@ func (n *Node) Get(ctx context.Context, table string, key []byte) ([]byte, uint6
 		}
 		return nil
 	})
-	return val, ver, err
+	if err != nil {
+		return nil, 0, err
+	}
+	if val, err = n.openValue(table, key, val); err != nil {
+		return nil, 0, err
+	}
+	return val, ver, nil
 }
 
 // KV is one key of a Range.
@@ -862,6 +886,9 @@ func (n *Node) Range(ctx context.Context, table string, from, to []byte, limit i
 	if limit <= 0 {
 		limit = 1000
 	}
+	if isPrivate(table) && n.cfg.LedgerSecret == nil {
+		return nil, ErrNoSecret
+	}
 	if err := n.sync(ctx); err != nil {
 		return nil, err
 	}
@@ -873,7 +900,11 @@ func (n *Node) Range(ctx context.Context, table string, from, to []byte, limit i
 		}
 		c := b.Cursor()
 		for k, v := c.Seek(from); k != nil && (to == nil || bytes.Compare(k, to) < 0) && len(out) < limit; k, v = c.Next() {
-			out = append(out, KV{Key: bytes.Clone(k), Value: bytes.Clone(v[8:]), Version: u64(v[:8])})
+			val, err := n.openValue(table, k, v[8:])
+			if err != nil {
+				return err
+			}
+			out = append(out, KV{Key: bytes.Clone(k), Value: bytes.Clone(val), Version: u64(v[:8])})
 		}
 		return nil
 	})

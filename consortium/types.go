@@ -63,6 +63,7 @@ type Genesis struct {
 	Envs         []string // accepted environments
 	Policy       Policy
 	Nonce        []byte
+	Recovery     *Recovery `cbor:",omitempty"` // the ledger secret's shares, one per member
 }
 
 // ID is the consortium's ID: SHA-256 of the genesis' canonical encoding.
