@@ -136,7 +136,7 @@ func (c *cluster) start(id uint64, join bool) *Node {
 		c.dirs[id] = filepath.Join(c.t.TempDir(), fmt.Sprint(id))
 	}
 	n, err := Start(Config{ID: id, Dir: c.dirs[id], Genesis: c.genesis, Key: c.keys[id], Transport: c.net.Transport(id),
-		Join: join, LedgerSecret: c.secret, TickInterval: c.tick, SnapshotEvery: c.snapN, Logf: func(f string, a ...any) {}})
+		Join: join, LedgerSecret: c.secret, TickInterval: c.tick, SnapshotEvery: c.snapN, Logf: func(f string, a ...any) { c.t.Logf("node %d: "+f, append([]any{id}, a...)...) }})
 	if err != nil {
 		c.t.Fatalf("Start(%d) = %v", id, err)
 	}
@@ -235,4 +235,13 @@ func mustHex(s string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// dump logs every node's view of raft, for a failure message.
+func (c *cluster) dump() {
+	c.t.Helper()
+	for i, nn := range c.nodes {
+		st := nn.rn.Status()
+		c.t.Logf("node %d: lead %d applied %d raft %s term %d commit %d raft-applied %d err %v voters %v", i, nn.Leader(), nn.Applied(), st.RaftState, st.GetTerm(), st.GetCommit(), st.Applied, nn.Err(), nn.Voters())
+	}
 }

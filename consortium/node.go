@@ -231,9 +231,12 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	// Stop our loops before raft's: an apply in flight must get its answer
+	// from raft (ApplyConfChange on a stopped raft returns an empty
+	// configuration, which must never reach the state).
 	n.cancel()
-	n.rn.Stop()
 	n.wg.Wait()
+	n.rn.Stop()
 	err := n.wal.Close()
 	if cerr := n.st.close(); err == nil {
 		err = cerr
@@ -597,6 +600,11 @@ func (n *Node) applyConf(tx *bolt.Tx, e *pb.Entry) (*pb.ConfState, error) {
 		cci = &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(raft.None)}
 	}
 	cs := n.rn.ApplyConfChange(cci)
+	if len(cs.GetVoters()) == 0 {
+		// Raft stopped under us (or a change emptied the cluster, which
+		// raft refuses): keep the state as it was.
+		return nil, fmt.Errorf("consortium: conf change at %d: no voters: %w", e.GetIndex(), ErrClosed)
+	}
 	b, err := proto.Marshal(cs)
 	if err != nil {
 		return nil, err

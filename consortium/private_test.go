@@ -64,6 +64,7 @@ func TestPrivateTableSealed(t *testing.T) {
 	for id, node := range c.nodes {
 		v, _, err := node.Get(ctxT(t), "private.salaries", []byte("alice"))
 		if err != nil || !bytes.Equal(v, secretVal) {
+			c.dump()
 			t.Fatalf("node %d Get(private) = %q, %v", id, v, err)
 		}
 		kvs, err := node.Range(ctxT(t), "private.salaries", nil, nil, 0)

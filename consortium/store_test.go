@@ -1,6 +1,10 @@
 package consortium
 
 import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+	pb "go.etcd.io/raft/v3/raftpb"
 	"path/filepath"
 
 	"crypto/ed25519"
@@ -212,5 +216,27 @@ func TestRestartWithStaleCommitIndex(t *testing.T) {
 	back := c.start(id, false)
 	if v, _, err := back.Get(ctxT(t), "accounts", []byte("k4")); err != nil || string(v) != "v" {
 		t.Fatalf("Get after restart with a stale commit index = %q, %v", v, err)
+	}
+}
+
+// A configuration change applied while raft stops (Close racing an apply)
+// gets an empty configuration back from raft; it must not reach the state,
+// or the node restarts with no voters.
+func TestConfChangeWhileStopping(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	n := c.leader()
+	_, before := n.st.applied()
+	n.rn.Stop()
+	cc, _ := proto.Marshal(&pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(2)})
+	e := &pb.Entry{Type: pb.EntryConfChange.Enum(), Index: proto.Uint64(1 << 30), Data: cc}
+	err := n.st.db.Update(func(tx *bolt.Tx) error {
+		_, err := n.applyConf(tx, e)
+		return err
+	})
+	if err == nil {
+		t.Fatal("applyConf on a stopped raft succeeded")
+	}
+	if _, after := n.st.applied(); !bytes.Equal(before, after) {
+		t.Fatalf("conf state changed to %x by a stopped raft", after)
 	}
 }
