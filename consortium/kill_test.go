@@ -64,7 +64,8 @@ func TestKillChild(t *testing.T) {
 		tr = net.Transport(id)
 	}
 	n, err := Start(Config{ID: id, Dir: filepath.Join(dir, fmt.Sprint("node", id)), Genesis: &g, Key: ed25519.PrivateKey(key),
-		Transport: tr, TickInterval: 10 * time.Millisecond, SnapshotEvery: 64})
+		Transport: tr, TickInterval: 50 * time.Millisecond, SnapshotEvery: 64,
+		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, fmt.Sprintf("child %d: ", id)+f+"\n", a...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
