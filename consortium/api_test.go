@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,6 +28,7 @@ func newAPI(t *testing.T, c *cluster, n *Node) string {
 	}
 	srv := httptest.NewUnstartedServer(APIHandler(n))
 	srv.TLS = tc
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the test
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv.URL
