@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/device"
@@ -119,11 +121,11 @@ func events[T any](f *fake, method string, args ...any) (<-chan T, error) {
 type ctx = context.Context
 
 func (f *fake) Status(c ctx) (Status, error) { return ret[Status](f, "Status") }
-func (f *fake) Networks(c ctx) ([]coconet.NetworkInfo, error) {
-	return ret[[]coconet.NetworkInfo](f, "Networks")
+func (f *fake) Networks(c ctx) ([]homedir.NetworkInfo, error) {
+	return ret[[]homedir.NetworkInfo](f, "Networks")
 }
-func (f *fake) CreateNetwork(c ctx, r CreateNetworkRequest) (coconet.NetworkInfo, error) {
-	return ret[coconet.NetworkInfo](f, "CreateNetwork", r)
+func (f *fake) CreateNetwork(c ctx, r CreateNetworkRequest) (homedir.NetworkInfo, error) {
+	return ret[homedir.NetworkInfo](f, "CreateNetwork", r)
 }
 func (f *fake) Members(c ctx, n string) ([]MemberInfo, error) {
 	return ret[[]MemberInfo](f, "Members", n)
@@ -134,8 +136,8 @@ func (f *fake) Invite(c ctx, n string, r InviteRequest) (InviteResult, error) {
 func (f *fake) Remove(c ctx, n, m string) (RemoveResult, error) {
 	return ret[RemoveResult](f, "Remove", n, m)
 }
-func (f *fake) Join(c ctx, code string) (coconet.NetworkInfo, error) {
-	return ret[coconet.NetworkInfo](f, "Join", code)
+func (f *fake) Join(c ctx, code string) (homedir.NetworkInfo, error) {
+	return ret[homedir.NetworkInfo](f, "Join", code)
 }
 func (f *fake) Send(c ctx, n string, r SendRequest) error { return f.record("Send", n, r) }
 func (f *fake) Peers(c ctx, n string) ([]coconet.PeerInfo, error) {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
 )
 
 //go:embed openapi.yaml
@@ -69,7 +69,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &nf):
 		code = http.StatusNotFound
-	case errors.Is(err, coconet.ErrNoIdentity):
+	case errors.Is(err, homedir.ErrNoIdentity):
 		code = http.StatusConflict
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
@@ -15,12 +17,12 @@ import (
 // Service is what the daemon offers its clients.
 type Service interface {
 	Status(ctx context.Context) (Status, error)
-	Networks(ctx context.Context) ([]coconet.NetworkInfo, error)
-	CreateNetwork(ctx context.Context, req CreateNetworkRequest) (coconet.NetworkInfo, error)
+	Networks(ctx context.Context) ([]homedir.NetworkInfo, error)
+	CreateNetwork(ctx context.Context, req CreateNetworkRequest) (homedir.NetworkInfo, error)
 	Members(ctx context.Context, network string) ([]MemberInfo, error)
 	Invite(ctx context.Context, network string, req InviteRequest) (InviteResult, error)
 	Remove(ctx context.Context, network, member string) (RemoveResult, error)
-	Join(ctx context.Context, code string) (coconet.NetworkInfo, error)
+	Join(ctx context.Context, code string) (homedir.NetworkInfo, error)
 	Send(ctx context.Context, network string, req SendRequest) error
 	Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error)
 	// Listen streams incoming messages until ctx ends; the channel closes then.
@@ -157,7 +159,7 @@ type DeviceStatus struct {
 
 // NetworkStatus is one running node.
 type NetworkStatus struct {
-	coconet.NetworkInfo
+	homedir.NetworkInfo
 	Node      string               `json:"node"`
 	Addrs     []string             `json:"addrs"`
 	Connected int                  `json:"connected"`
@@ -232,19 +234,19 @@ var rStatus = newRoute("GET", "/v1/status", func(ctx context.Context, s Service,
 
 func (c *Client) Status(ctx context.Context) (Status, error) { return rStatus.do(ctx, c, none{}) }
 
-var rNetworks = newRoute("GET", "/v1/networks", func(ctx context.Context, s Service, p []string, _ none) ([]coconet.NetworkInfo, error) {
+var rNetworks = newRoute("GET", "/v1/networks", func(ctx context.Context, s Service, p []string, _ none) ([]homedir.NetworkInfo, error) {
 	return s.Networks(ctx)
 })
 
-func (c *Client) Networks(ctx context.Context) ([]coconet.NetworkInfo, error) {
+func (c *Client) Networks(ctx context.Context) ([]homedir.NetworkInfo, error) {
 	return rNetworks.do(ctx, c, none{})
 }
 
-var rCreateNetwork = newRoute("POST", "/v1/networks", func(ctx context.Context, s Service, p []string, req CreateNetworkRequest) (coconet.NetworkInfo, error) {
+var rCreateNetwork = newRoute("POST", "/v1/networks", func(ctx context.Context, s Service, p []string, req CreateNetworkRequest) (homedir.NetworkInfo, error) {
 	return s.CreateNetwork(ctx, req)
 })
 
-func (c *Client) CreateNetwork(ctx context.Context, req CreateNetworkRequest) (coconet.NetworkInfo, error) {
+func (c *Client) CreateNetwork(ctx context.Context, req CreateNetworkRequest) (homedir.NetworkInfo, error) {
 	return rCreateNetwork.do(ctx, c, req)
 }
 
@@ -272,11 +274,11 @@ func (c *Client) Remove(ctx context.Context, network, member string) (RemoveResu
 	return rRemove.do(ctx, c, none{}, network, member)
 }
 
-var rJoin = newRoute("POST", "/v1/join", func(ctx context.Context, s Service, p []string, req codeRequest) (coconet.NetworkInfo, error) {
+var rJoin = newRoute("POST", "/v1/join", func(ctx context.Context, s Service, p []string, req codeRequest) (homedir.NetworkInfo, error) {
 	return s.Join(ctx, req.Code)
 })
 
-func (c *Client) Join(ctx context.Context, code string) (coconet.NetworkInfo, error) {
+func (c *Client) Join(ctx context.Context, code string) (homedir.NetworkInfo, error) {
 	return rJoin.do(ctx, c, codeRequest{code})
 }
 

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/control"
@@ -75,7 +78,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.Logf == nil {
 		d.Logf = func(string, ...any) {}
 	}
-	id, err := coconet.LoadIdentity(d.Home)
+	id, err := homedir.LoadIdentity(d.Home)
 	if err != nil {
 		return err
 	}
@@ -92,7 +95,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.LedgerOnly {
 		return nil
 	}
-	nets, err := coconet.Networks(d.Home)
+	nets, err := homedir.Networks(d.Home)
 	if err != nil {
 		d.Close()
 		return err
@@ -199,7 +202,7 @@ func (d *Daemon) Node(ref string) (*coconet.Node, error) {
 		return match[0], nil
 	}
 	// None or several: the home's resolver explains.
-	id, err := coconet.FindNetwork(d.Home, ref)
+	id, err := homedir.FindNetwork(d.Home, ref)
 	if err != nil {
 		return nil, api.NotFound{Err: err}
 	}
@@ -233,7 +236,7 @@ type book struct {
 // book returns a network's ledger.
 func (d *Daemon) book(network string) (book, error) {
 	if d.LedgerOnly {
-		l, err := coconet.OpenNetwork(d.Home, network)
+		l, err := homedir.OpenNetwork(d.Home, network)
 		if err != nil {
 			return book{}, api.NotFound{Err: err}
 		}
@@ -249,7 +252,7 @@ func (d *Daemon) book(network string) (book, error) {
 func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	s := api.Status{User: d.id.ID(), Name: d.id.Name}
 	if d.LedgerOnly {
-		nets, err := coconet.Networks(d.Home)
+		nets, err := homedir.Networks(d.Home)
 		for _, n := range nets {
 			s.Networks = append(s.Networks, api.NetworkStatus{NetworkInfo: n})
 		}
@@ -275,21 +278,21 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	return s, nil
 }
 
-func (d *Daemon) Networks(ctx context.Context) ([]coconet.NetworkInfo, error) {
-	return coconet.Networks(d.Home)
+func (d *Daemon) Networks(ctx context.Context) ([]homedir.NetworkInfo, error) {
+	return homedir.Networks(d.Home)
 }
 
-func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (coconet.NetworkInfo, error) {
-	l, err := coconet.CreateNetwork(d.Home, req.Name, req.Kind, "")
+func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (homedir.NetworkInfo, error) {
+	l, err := homedir.CreateNetwork(d.Home, req.Name, req.Kind, "")
 	if err != nil {
-		return coconet.NetworkInfo{}, err
+		return homedir.NetworkInfo{}, err
 	}
 	if !d.LedgerOnly {
 		if err := d.startNode(ctx, l.Network()); err != nil {
-			return coconet.NetworkInfo{}, err
+			return homedir.NetworkInfo{}, err
 		}
 	}
-	return coconet.Info(l, d.id.ID()), nil
+	return homedir.Info(l, d.id.ID()), nil
 }
 
 func (d *Daemon) Members(ctx context.Context, network string) ([]api.MemberInfo, error) {
@@ -350,20 +353,20 @@ func (d *Daemon) Remove(ctx context.Context, network, member string) (api.Remove
 	if err != nil {
 		return api.RemoveResult{}, err
 	}
-	m, err := coconet.RemoveMember(b.l, d.id, member)
+	m, err := engine.RemoveMember(b.l, d.id, member)
 	if err != nil {
 		return api.RemoveResult{}, err
 	}
 	return api.RemoveResult{User: m.User, Name: m.Name}, nil
 }
 
-func (d *Daemon) Join(ctx context.Context, code string) (coconet.NetworkInfo, error) {
-	l, peers, err := coconet.Join(ctx, d.Home, code, coconet.JoinOptions{Logf: d.Logf})
+func (d *Daemon) Join(ctx context.Context, code string) (homedir.NetworkInfo, error) {
+	l, peers, err := homedir.Join(ctx, d.Home, code, homedir.JoinOptions{Logf: d.Logf})
 	if err != nil {
-		return coconet.NetworkInfo{}, err
+		return homedir.NetworkInfo{}, err
 	}
 	if d.LedgerOnly {
-		return coconet.Info(l, d.id.ID()), nil
+		return homedir.Info(l, d.id.ID()), nil
 	}
 	d.mu.Lock()
 	old := d.nodes[l.Network()]
@@ -372,12 +375,12 @@ func (d *Daemon) Join(ctx context.Context, code string) (coconet.NetworkInfo, er
 		old.Close()
 	}
 	if err := d.startNode(ctx, l.Network()); err != nil {
-		return coconet.NetworkInfo{}, err
+		return homedir.NetworkInfo{}, err
 	}
 	if n, err := d.Node(l.Network().String()); err == nil {
 		n.Internal().AddPeerAddrs(peers)
 	}
-	return coconet.Info(l, d.id.ID()), nil
+	return homedir.Info(l, d.id.ID()), nil
 }
 
 func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) error {

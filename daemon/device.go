@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/device"
@@ -46,7 +48,7 @@ func (d *Daemon) deviceModel() string {
 }
 
 // startDevice starts the device's one network, or its claimer.
-func (d *Daemon) startDevice(ctx context.Context, nets []coconet.NetworkInfo) error {
+func (d *Daemon) startDevice(ctx context.Context, nets []homedir.NetworkInfo) error {
 	switch len(nets) {
 	case 0:
 		return d.startClaimer()
@@ -139,7 +141,7 @@ func (d *Daemon) deviceRemoved(id ledger.NetworkID, n *coconet.Node) {
 	d.mu.Unlock()
 	name := n.Info().Name
 	n.Close()
-	if err := coconet.ForgetNetwork(d.Home, id); err != nil {
+	if err := homedir.ForgetNetwork(d.Home, id); err != nil {
 		d.Logf("device: forget %q: %v", name, err)
 	}
 	d.Logf("device %q was removed from %q", d.deviceName(), name)

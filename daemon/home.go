@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/coconet/coconet/engine"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/home"
@@ -203,7 +205,7 @@ func (d *Daemon) SceneDelete(ctx context.Context, network, scene string) (home.S
 
 // grantCreate resolves the member a grant is for and records it.
 func grantCreate(s *home.Store, st *ledger.State, req api.GrantRequest) (home.Grant, error) {
-	m, err := coconet.ResolveMember(st, req.Member)
+	m, err := engine.ResolveMember(st, req.Member)
 	if err != nil {
 		return home.Grant{}, api.NotFound{Err: err}
 	}

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/home"
 )
@@ -17,7 +18,7 @@ import (
 func ledgerOnly(t *testing.T) *Daemon {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "alice")
-	if _, err := coconet.Init(dir, "alice"); err != nil {
+	if _, err := homedir.Init(dir, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	d := &Daemon{Home: dir, LedgerOnly: true}
@@ -102,7 +103,7 @@ func TestLedgerOnlyRecords(t *testing.T) {
 
 	// The lock is held: a second ledger-only daemon says why it cannot run.
 	other := &Daemon{Home: d.Home, LedgerOnly: true}
-	if err := other.Start(ctx); !errors.Is(err, coconet.ErrHomeBusy) || !strings.Contains(err.Error(), "socket does not answer") {
+	if err := other.Start(ctx); !errors.Is(err, homedir.ErrHomeBusy) || !strings.Contains(err.Error(), "socket does not answer") {
 		t.Errorf("second ledger-only Start = %v, want ErrHomeBusy and that the socket does not answer", err)
 	}
 	d.Close()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -22,7 +24,7 @@ func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 func newDevice(t *testing.T, name string) (home string, c *Claimer) {
 	t.Helper()
 	home = filepath.Join(t.TempDir(), name)
-	if _, err := coconet.Init(home, name); err != nil {
+	if _, err := homedir.Init(home, name); err != nil {
 		t.Fatal(err)
 	}
 	c, err := NewClaimer(ClaimerConfig{Home: home, Name: name, Model: "test-lock", ListenHost: "127.0.0.1"})

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/nettest"
@@ -58,7 +60,7 @@ func synced(t *testing.T, w, n Writer) {
 // account keys sealed to that user.
 func admin(t *testing.T, n *coconet.Node) logWriter {
 	t.Helper()
-	id, err := coconet.LoadIdentity(n.Home)
+	id, err := homedir.LoadIdentity(n.Home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,11 +372,11 @@ func (w logWriter) UserKey() ed25519.PrivateKey             { return w.key }
 func newLedger(t *testing.T) logWriter {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), "home")
-	id, err := coconet.Init(home, "alice")
+	id, err := homedir.Init(home, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := coconet.CreateNetwork(home, "home", "user", "")
+	l, err := homedir.CreateNetwork(home, "home", "user", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
@@ -28,7 +30,7 @@ type user struct {
 func newUser(t *testing.T, name string) *user {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
-	if _, err := coconet.Init(home, name); err != nil {
+	if _, err := homedir.Init(home, name); err != nil {
 		t.Fatalf("Init(%s): %v", name, err)
 	}
 	return &user{name, home}
@@ -48,7 +50,7 @@ func (u *user) start(t *testing.T, app string) *coconet.Node {
 func network(t *testing.T) (*user, *coconet.Node) {
 	t.Helper()
 	alice := newUser(t, "alice")
-	if _, err := coconet.CreateNetwork(alice.home, "home", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(alice.home, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
 	return alice, alice.start(t, "")
@@ -64,7 +66,7 @@ func member(t *testing.T, an *coconet.Node, name string, role ledger.Role) *coco
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, peers, err := coconet.Join(ctx, u.home, code, coconet.JoinOptions{})
+	_, peers, err := homedir.Join(ctx, u.home, code, homedir.JoinOptions{})
 	if err != nil {
 		t.Fatalf("%s: Join: %v", name, err)
 	}
@@ -78,7 +80,7 @@ func member(t *testing.T, an *coconet.Node, name string, role ledger.Role) *coco
 // which her node certifies first.
 func device(t *testing.T, owner *user, on *coconet.Node, app string) *coconet.Node {
 	t.Helper()
-	id, err := coconet.LoadIdentity(owner.home)
+	id, err := homedir.LoadIdentity(owner.home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func device(t *testing.T, owner *user, on *coconet.Node, app string) *coconet.No
 	// The node remembers its ports per network, not per app: with the
 	// owner's ports.json the copy would bind her node's ports (libp2p
 	// reuses ports) and take some of her connections.
-	os.Remove(filepath.Join(coconet.NetworkDir(dir, on.NetworkID()), "ports.json"))
+	os.Remove(filepath.Join(homedir.NetworkDir(dir, on.NetworkID()), "ports.json"))
 	return (&user{owner.name + "/" + app, dir}).start(t, app)
 }
 

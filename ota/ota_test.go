@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
@@ -41,11 +43,11 @@ func newHome(t *testing.T, devices ...string) *testHome {
 	t.Helper()
 	dir := t.TempDir()
 	h := &testHome{home: filepath.Join(dir, "alice"), devs: map[string]*coconet.Node{}, homes: map[string]string{}}
-	id, err := coconet.Init(h.home, "alice")
+	id, err := homedir.Init(h.home, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := coconet.CreateNetwork(h.home, "home", "user", "")
+	l, err := homedir.CreateNetwork(h.home, "home", "user", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func (r *recorder) count() int {
 
 func startUpdater(t *testing.T, n *coconet.Node, model, version string, rec *recorder) *Updater {
 	t.Helper()
-	u := &Updater{Node: n, Dir: t.TempDir(), Model: model, Version: version, Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond}
+	u := &Updater{Engine: n, Dir: t.TempDir(), Model: model, Version: version, Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond}
 	if err := u.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +478,7 @@ func TestResume(t *testing.T) {
 func TestOnlyOwnerAuthorizes(t *testing.T) {
 	h := newHome(t)
 	bobHome := filepath.Join(t.TempDir(), "bob")
-	if _, err := coconet.Init(bobHome, "bob"); err != nil {
+	if _, err := homedir.Init(bobHome, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	code, _, err := h.owner.Invite(coconet.InviteOptions{Role: ledger.RoleAdmin, TTL: time.Hour})
@@ -485,7 +487,7 @@ func TestOnlyOwnerAuthorizes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, _, err := coconet.Join(ctx, bobHome, code, coconet.JoinOptions{}); err != nil {
+	if _, _, err := homedir.Join(ctx, bobHome, code, homedir.JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	bob := startNode(t, bobHome, "")

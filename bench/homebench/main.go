@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,6 +24,9 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coconet/coconet/bench/internal/benchstat"
+	"github.com/coconet/coconet/homedir"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -105,11 +107,11 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 		}
 	}()
 	ah := filepath.Join(dir, "alice")
-	id, err := coconet.Init(ah, "alice")
+	id, err := homedir.Init(ah, "alice")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(ah, "bench", "user", ""); err != nil {
 		return nil, err
 	}
 	if s.owner, err = startNode(ctx, ah, ""); err != nil {
@@ -130,7 +132,7 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 	if err := os.CopyFS(dh, os.DirFS(ah)); err != nil {
 		return nil, err
 	}
-	os.Remove(filepath.Join(coconet.NetworkDir(dh, s.owner.NetworkID()), "ports.json"))
+	os.Remove(filepath.Join(homedir.NetworkDir(dh, s.owner.NetworkID()), "ports.json"))
 	if s.dev, err = startNode(ctx, dh, "device"); err != nil {
 		return nil, err
 	}
@@ -153,14 +155,14 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 
 	if cfg.guest {
 		bh := filepath.Join(dir, "bob")
-		if _, err := coconet.Init(bh, "bob"); err != nil {
+		if _, err := homedir.Init(bh, "bob"); err != nil {
 			return nil, err
 		}
 		code, _, err := s.owner.Invite(coconet.InviteOptions{Role: ledger.RoleGuest, TTL: time.Hour})
 		if err != nil {
 			return nil, err
 		}
-		_, peers, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{})
+		_, peers, err := homedir.Join(ctx, bh, code, homedir.JoinOptions{})
 		if err != nil {
 			return nil, err
 		}

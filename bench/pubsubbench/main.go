@@ -29,6 +29,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 
@@ -336,11 +338,11 @@ func newCoco(logf func(string, ...any)) (_ *coco, err error) {
 		names = append(names, fmt.Sprintf("sub%d", i))
 	}
 	for _, name := range names {
-		if _, err := coconet.Init(tmp+"/"+name, name); err != nil {
+		if _, err := homedir.Init(tmp+"/"+name, name); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := coconet.CreateNetwork(tmp+"/pub", "bench", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(tmp+"/pub", "bench", "user", ""); err != nil {
 		return nil, err
 	}
 	start := func(name string) (*coconet.Node, error) {
@@ -365,7 +367,7 @@ func newCoco(logf func(string, ...any)) (_ *coco, err error) {
 		return nil, err
 	}
 	for _, name := range names[1:] {
-		if _, _, err := coconet.Join(ctx, tmp+"/"+name, code, coconet.JoinOptions{}); err != nil {
+		if _, _, err := homedir.Join(ctx, tmp+"/"+name, code, homedir.JoinOptions{}); err != nil {
 			return nil, fmt.Errorf("join %s: %w", name, err)
 		}
 		if _, err := start(name); err != nil {

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/bench/internal/benchpair"
 	"github.com/coconet/coconet/gateway"
@@ -122,11 +124,11 @@ func serve(mode, key, relayTo string) error {
 		}
 		closers = append(closers, func() { os.RemoveAll(dir) })
 		home := filepath.Join(dir, "home")
-		id, err := coconet.Init(home, "bench")
+		id, err := homedir.Init(home, "bench")
 		if err != nil {
 			return err
 		}
-		l, err := coconet.CreateNetwork(home, "bench", "user", "")
+		l, err := homedir.CreateNetwork(home, "bench", "user", "")
 		if err != nil {
 			return err
 		}
@@ -146,7 +148,7 @@ func serve(mode, key, relayTo string) error {
 			return err
 		}
 		closers = append(closers, p.Close)
-		id, err := coconet.LoadIdentity(p.Alice.Home)
+		id, err := homedir.LoadIdentity(p.Alice.Home)
 		if err != nil {
 			return err
 		}

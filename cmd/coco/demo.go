@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/coconet/coconet"
@@ -167,7 +169,7 @@ func (d *demo) create(ctx context.Context) error {
 	ids := map[string]string{}
 	for _, name := range []string{"alice", "bob", "carol"} {
 		home := filepath.Join(d.dir, name)
-		id, err := coconet.Init(home, name)
+		id, err := homedir.Init(home, name)
 		if err != nil {
 			return fmt.Errorf("create %s's identity: %w", name, err)
 		}
@@ -177,7 +179,7 @@ func (d *demo) create(ctx context.Context) error {
 	}
 	d.line("(a user ID is an Ed25519 public key, derived from a fresh 32-byte seed kept in that person's home)")
 	d.set("users", ids)
-	l, err := coconet.CreateNetwork(d.homes["alice"], demoNet, "user", "")
+	l, err := homedir.CreateNetwork(d.homes["alice"], demoNet, "user", "")
 	if err != nil {
 		return fmt.Errorf("alice creates %q: %w", demoNet, err)
 	}
@@ -218,11 +220,11 @@ func (d *demo) join(ctx context.Context, name, code string) (*coconet.Node, erro
 	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	start := time.Now()
-	l, peers, err := coconet.Join(jctx, d.homes[name], code, coconet.JoinOptions{})
+	l, peers, err := homedir.Join(jctx, d.homes[name], code, homedir.JoinOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("%s joins: %w", name, err)
 	}
-	id, err := coconet.LoadIdentity(d.homes[name])
+	id, err := homedir.LoadIdentity(d.homes[name])
 	if err != nil {
 		return nil, err
 	}
@@ -440,11 +442,11 @@ func (d *demo) remove(ctx context.Context) error {
 	// and her copy of the network gone, as on a fresh install.
 	carol.Close()
 	delete(d.nodes, "carol")
-	if err := os.RemoveAll(coconet.NetworkDir(d.homes["carol"], alice.NetworkID())); err != nil {
+	if err := os.RemoveAll(homedir.NetworkDir(d.homes["carol"], alice.NetworkID())); err != nil {
 		return err
 	}
 	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	_, _, err = coconet.Join(jctx, d.homes["carol"], d.carolCode, coconet.JoinOptions{})
+	_, _, err = homedir.Join(jctx, d.homes["carol"], d.carolCode, homedir.JoinOptions{})
 	cancel()
 	if err == nil {
 		return errors.New("carol's old invite code let her back in")

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	claim "github.com/coconet/coconet/device"
 	"github.com/coconet/coconet/home"
@@ -42,7 +44,7 @@ func (c *demoClock) Set(t time.Time) {
 
 func (d *demo) addGateway(ctx context.Context) error {
 	gwHome := filepath.Join(d.dir, "hub")
-	if _, err := coconet.Init(gwHome, "Hub"); err != nil {
+	if _, err := homedir.Init(gwHome, "Hub"); err != nil {
 		return fmt.Errorf("create the gateway's identity: %w", err)
 	}
 	d.homes["hub"] = gwHome

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet"
@@ -58,11 +60,11 @@ func otaImage(t *testing.T, n int) (string, []byte) {
 // Call it before alice's daemon starts; start the node with otaStartOwnerDevice.
 func otaOwnerDevice(t *testing.T, home, app string) string {
 	t.Helper()
-	id, err := coconet.LoadIdentity(home)
+	id, err := homedir.LoadIdentity(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := coconet.OpenNetwork(home, "home")
+	l, err := homedir.OpenNetwork(home, "home")
 	if err != nil {
 		t.Fatal(err)
 	}

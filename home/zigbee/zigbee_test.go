@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/home"
 	"github.com/coconet/coconet/internal/nettest"
@@ -31,9 +33,9 @@ func start(t *testing.T, home string) *coconet.Node {
 func TestGateway(t *testing.T) {
 	dir := t.TempDir()
 	ah, bh := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	coconet.Init(ah, "alice")
-	coconet.Init(bh, "bob")
-	if _, err := coconet.CreateNetwork(ah, "home", "user", ""); err != nil {
+	homedir.Init(ah, "alice")
+	homedir.Init(bh, "bob")
+	if _, err := homedir.CreateNetwork(ah, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
 	an := start(t, ah)
@@ -43,7 +45,7 @@ func TestGateway(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, peers, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{})
+	_, peers, err := homedir.Join(ctx, bh, code, homedir.JoinOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

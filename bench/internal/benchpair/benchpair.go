@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/ledger"
 )
@@ -35,13 +37,13 @@ func Start(ctx context.Context, prefix string, logf func(string, ...any)) (_ *Pa
 		}
 	}()
 	ah, bh := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	if _, err := coconet.Init(ah, "alice"); err != nil {
+	if _, err := homedir.Init(ah, "alice"); err != nil {
 		return nil, err
 	}
-	if _, err := coconet.Init(bh, "bob"); err != nil {
+	if _, err := homedir.Init(bh, "bob"); err != nil {
 		return nil, err
 	}
-	if _, err := coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(ah, "bench", "user", ""); err != nil {
 		return nil, err
 	}
 	p.Alice = &coconet.Node{Home: ah, Network: "bench", ListenHost: "127.0.0.1", Logf: logf}
@@ -55,7 +57,7 @@ func Start(ctx context.Context, prefix string, logf func(string, ...any)) (_ *Pa
 	if err != nil {
 		return nil, fmt.Errorf("invite: %w", err)
 	}
-	if _, _, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{Logf: logf}); err != nil {
+	if _, _, err := homedir.Join(ctx, bh, code, homedir.JoinOptions{Logf: logf}); err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
 	p.Bob = &coconet.Node{Home: bh, Network: "bench", ListenHost: "127.0.0.1", Logf: logf}
