@@ -77,23 +77,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.Network == "" {
 		return errors.New("coconet: Node.Network is required (a network name or ID)")
 	}
-	id, err := homedir.LoadIdentity(n.Home)
-	if err != nil {
-		return err
-	}
-	netID, err := homedir.FindNetwork(n.Home, n.Network)
-	if err != nil {
-		return err
-	}
-	l, err := ledger.Open(homedir.LedgerDir(n.Home, netID), nil)
-	if err != nil {
-		return err
-	}
-	dir := homedir.NetworkDir(n.Home, netID)
-	e, err := engine.Start(ctx, engine.Config{
-		Identity: id, Log: l, Dir: dir, App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS,
-		Control: homedir.MergeControls(n.Control, homedir.SavedControls(dir)),
-		Device:  n.Device, Logf: n.Logf,
+	e, err := engine.StartIn(ctx, n.Home, n.Network, engine.Config{
+		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Control: n.Control, Device: n.Device, Logf: n.Logf,
 	})
 	if err != nil {
 		return err

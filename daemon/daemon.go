@@ -59,9 +59,8 @@ type Daemon struct {
 	// takes the home's lock and Close releases it.
 	LedgerOnly bool
 
-	dev     deviceState                  // guarded by mu
-	parts   map[*coconet.Node]*nodeParts // what attach started on each running node; guarded by mu
-	closing bool                         // Close has begun; guarded by mu
+	dev     deviceState // guarded by mu
+	closing bool        // Close has begun; guarded by mu
 
 	id   *identity.Identity
 	lock *os.File
@@ -263,10 +262,14 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	defer d.mu.Unlock()
 	for _, n := range d.nodes {
 		ns := api.NetworkStatus{NetworkInfo: n.Info(), Node: n.PeerID().String(), Control: n.ControlStatus()}
-		for _, a := range n.Internal().Host().Addrs() {
+		e := partsOf(n).e
+		if e == nil {
+			continue // closing
+		}
+		for _, a := range e.Node().Host().Addrs() {
 			ns.Addrs = append(ns.Addrs, a.String())
 		}
-		ns.Connected = len(n.Internal().ConnectedMembers()) // no ping: status must be quick
+		ns.Connected = len(e.Node().ConnectedMembers()) // no ping: status must be quick
 		s.Networks = append(s.Networks, ns)
 	}
 	if d.Device {
@@ -301,8 +304,8 @@ func (d *Daemon) Members(ctx context.Context, network string) ([]api.MemberInfo,
 		return nil, err
 	}
 	online := map[string]bool{}
-	if b.n != nil {
-		for _, p := range b.n.Internal().Host().Network().Peers() {
+	if e := b.engine(); e != nil {
+		for _, p := range e.Node().Host().Network().Peers() {
 			online[p.String()] = true
 		}
 	}
@@ -378,7 +381,9 @@ func (d *Daemon) Join(ctx context.Context, code string) (homedir.NetworkInfo, er
 		return homedir.NetworkInfo{}, err
 	}
 	if n, err := d.Node(l.Network().String()); err == nil {
-		n.Internal().AddPeerAddrs(peers)
+		if e := partsOf(n).e; e != nil {
+			e.Node().AddPeerAddrs(peers)
+		}
 	}
 	return homedir.Info(l, d.id.ID()), nil
 }

@@ -113,18 +113,19 @@ func (d *Daemon) stopDevice() {
 }
 
 // attachDevice watches, on a device's node, for the owner removing it.
-func (d *Daemon) attachDevice(ctx context.Context, n *coconet.Node) error {
+func (d *Daemon) attachDevice(ctx context.Context, p *parts) error {
 	if !d.Device {
 		return nil
 	}
-	key := n.Internal().NodeKey()
+	n := p.e
+	key := n.Node().NodeKey()
 	id := n.NetworkID()
 	var once atomic.Bool
 	check := func(st *ledger.State) {
 		if st.IsMemberNode(key) || !once.CompareAndSwap(false, true) {
 			return
 		}
-		go d.deviceRemoved(id, n)
+		go d.deviceRemoved(id, p.n)
 	}
 	n.Ledger().OnChange(check)
 	check(n.Ledger().State()) // it may have learned before the hook was there
@@ -157,14 +158,14 @@ func (d *Daemon) DeviceAdd(ctx context.Context, network, code string) (device.In
 	if _, err := device.ParseCode(code); err != nil {
 		return device.Info{}, err
 	}
-	n, err := d.running(network, "adding a device")
+	e, err := d.runningEngine(network, "adding a device")
 	if err != nil {
 		return device.Info{}, err
 	}
 	if d.Device {
 		return device.Info{}, errNotOwnerNode
 	}
-	return device.Add(ctx, n, code)
+	return device.Add(ctx, e, code)
 }
 
 // Devices lists a network's devices, marking those connected now.
@@ -176,8 +177,8 @@ func (d *Daemon) Devices(ctx context.Context, network string) ([]api.DeviceInfo,
 	var out []api.DeviceInfo
 	for _, i := range device.List(b.l.State()) {
 		di := api.DeviceInfo{Info: i}
-		if b.n != nil {
-			for _, p := range b.n.Internal().ConnectedMembers() {
+		if e := b.engine(); e != nil {
+			for _, p := range e.Node().ConnectedMembers() {
 				if p.String() == i.Node {
 					di.Online = true
 				}

@@ -25,7 +25,8 @@ type homeNode struct {
 // attachHome starts a home host on n, with the simulated Zigbee gateway's
 // resources when d.Sim is "zigbee" and n belongs to the network's owner
 // (resources are the owner's: a device claimed by the owner is).
-func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
+func (d *Daemon) attachHome(ctx context.Context, p *parts) error {
+	n := p.e
 	if d.Sim != "" && d.Sim != "zigbee" {
 		return fmt.Errorf("no simulation called %q; the one there is is zigbee", d.Sim)
 	}
@@ -35,14 +36,14 @@ func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
 	}
 	if d.Sim == "zigbee" {
 		if _, err := zigbee.Start(h, zigbee.Options{}); errors.Is(err, home.ErrDenied) {
-			d.Logf("not simulating a zigbee gateway in %q: %v", n.Info().Name, err)
+			d.Logf("not simulating a zigbee gateway in %q: %v", n.Ledger().State().Name, err)
 		} else if err != nil {
 			h.Close()
 			return err
 		}
 	}
 	hn := &homeNode{host: h, client: home.NewClient(n)}
-	d.setPart(n, func(p *nodeParts) { p.home = hn })
+	p.home = hn
 	return nil
 }
 
@@ -53,7 +54,7 @@ func (d *Daemon) home(network, what string) (*coconet.Node, *homeNode, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	hn := d.partsOf(n).home
+	hn := partsOf(n).home
 	if hn == nil {
 		return nil, nil, fmt.Errorf("the home model is not running on the node of %q; restart `coco up`", network)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/gateway"
 	"github.com/coconet/coconet/ledger"
 )
@@ -20,7 +20,8 @@ import (
 // current readers: when an admin or a push-server node joins or leaves,
 // it seals the keys it can open again (gateway.Reseal), so a newly named
 // push server reads them as soon as one admin's node is online.
-func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
+func (d *Daemon) attachPush(ctx context.Context, p *parts) error {
+	n := p.e
 	if d.Device {
 		return nil // a device's key is no user's
 	}
@@ -33,7 +34,7 @@ func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
 		default:
 		}
 	})
-	done := n.Internal().Context().Done()
+	done := n.Context().Done()
 	go func() { // ends with the node
 		for {
 			select {
@@ -45,7 +46,7 @@ func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
 				continue
 			}
 			if _, _, err := gateway.Reseal(w); err != nil {
-				d.Logf("push keys of %q: %v", n.Info().Name, err)
+				d.Logf("push keys of %q: %v", n.Ledger().State().Name, err)
 			}
 		}
 	}()
@@ -53,7 +54,7 @@ func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
 }
 
 // writer writes n's ledger with the user's key.
-func (d *Daemon) writer(n *coconet.Node) homeWriter {
+func (d *Daemon) writer(n interface{ Ledger() *ledger.Log }) homeWriter {
 	return homeWriter{n.Ledger(), d.id.Seed.UserKey()}
 }
 
@@ -61,7 +62,7 @@ func (d *Daemon) writer(n *coconet.Node) homeWriter {
 const pushStatsEvery = 2 * time.Second
 
 func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServeRequest) (<-chan api.PushServerEvent, error) {
-	n, err := d.running(network, "a push server")
+	n, err := d.runningEngine(network, "a push server")
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServ
 	}
 	ch := make(chan api.PushServerEvent, 1)
 	first := event()
-	first.Addr, first.Network = s.Addr().String(), n.Info().Name
+	first.Addr, first.Network = s.Addr().String(), n.Ledger().State().Name
 	ch <- first
 	go func() {
 		defer close(ch)
@@ -104,13 +105,13 @@ func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServ
 // namePushServer makes n a push server of its network if it is not one:
 // an admin's own node is named by starting a push server on it; any other
 // user asks an admin.
-func (d *Daemon) namePushServer(n *coconet.Node) error {
+func (d *Daemon) namePushServer(n *engine.Engine) error {
 	st := n.Ledger().State()
 	if gateway.Named(st, n.PeerID()) {
 		return nil
 	}
 	if st.Role(n.User()) < ledger.RoleAdmin {
-		return fmt.Errorf("this node is not a push server of %q (only nodes an admin names read the device keys); ask an admin to run `coco push server add %s %s`", n.Info().Name, n.Info().Name, n.PeerID())
+		return fmt.Errorf("this node is not a push server of %q (only nodes an admin names read the device keys); ask an admin to run `coco push server add %s %s`", st.Name, st.Name, n.PeerID())
 	}
 	return gateway.AddServer(d.writer(n), n.PeerID())
 }

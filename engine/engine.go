@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -194,4 +195,30 @@ func (e *Engine) PubSub() *pubsub.PubSub { return e.ps }
 // String names the engine in logs: network and node.
 func (e *Engine) String() string {
 	return fmt.Sprintf("%s/%s", e.log.State().Name, e.self.ShortString())
+}
+
+// StartIn starts the engine of a network (by name or ID) stored in the
+// home directory home (package homedir): its identity, ledger, node state
+// directory and remembered control planes fill cfg's Identity, Log and Dir
+// and are added to cfg.Control. This is what coconet.Node.Start does.
+func StartIn(ctx context.Context, home, network string, cfg Config) (*Engine, error) {
+	if network == "" {
+		return nil, errors.New("engine: a network name or ID is required")
+	}
+	id, err := homedir.LoadIdentity(home)
+	if err != nil {
+		return nil, err
+	}
+	netID, err := homedir.FindNetwork(home, network)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(homedir.LedgerDir(home, netID), nil)
+	if err != nil {
+		return nil, err
+	}
+	dir := homedir.NetworkDir(home, netID)
+	cfg.Identity, cfg.Log, cfg.Dir = id, l, dir
+	cfg.Control = homedir.MergeControls(cfg.Control, homedir.SavedControls(dir))
+	return Start(ctx, cfg)
 }

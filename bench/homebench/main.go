@@ -26,11 +26,11 @@ import (
 	"time"
 
 	"github.com/coconet/coconet/bench/internal/benchstat"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/homedir"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/home"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/rpc"
@@ -68,12 +68,12 @@ func main() {
 // simulated bulbs, and (with guest) a guest's node with a grant.
 type setup struct {
 	dir         string
-	owner, dev  *coconet.Node
-	guest       *coconet.Node
+	owner, dev  *engine.Engine
+	guest       *engine.Engine
 	host        *home.Host
 	client      *home.Client
 	guestClient *home.Client
-	nodes       []*coconet.Node
+	nodes       []*engine.Engine
 	devID       peer.ID
 	closeOnce   sync.Once
 }
@@ -87,9 +87,9 @@ func (s *setup) close() {
 	})
 }
 
-func startNode(ctx context.Context, home, app string) (*coconet.Node, error) {
-	n := &coconet.Node{Home: home, Network: "bench", App: app, ListenHost: "127.0.0.1"}
-	if err := n.Start(ctx); err != nil {
+func startNode(ctx context.Context, home, app string) (*engine.Engine, error) {
+	n, err := engine.StartIn(ctx, home, "bench", engine.Config{App: app, ListenHost: "127.0.0.1"})
+	if err != nil {
 		return nil, fmt.Errorf("start %s/%s: %w", filepath.Base(home), app, err)
 	}
 	return n, nil
@@ -138,8 +138,8 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 	}
 	s.nodes = append(s.nodes, s.dev)
 	s.devID = s.dev.PeerID()
-	s.dev.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: s.owner.PeerID(), Addrs: s.owner.Internal().Host().Addrs()}})
-	s.owner.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Internal().Host().Addrs()}})
+	s.dev.Node().AddPeerAddrs([]peer.AddrInfo{{ID: s.owner.PeerID(), Addrs: s.owner.Node().Host().Addrs()}})
+	s.owner.Node().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Node().Host().Addrs()}})
 
 	if s.host, err = home.NewHost(s.dev, home.HostOptions{Name: "bench device"}); err != nil {
 		return nil, err
@@ -158,7 +158,7 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 		if _, err := homedir.Init(bh, "bob"); err != nil {
 			return nil, err
 		}
-		code, _, err := s.owner.Invite(coconet.InviteOptions{Role: ledger.RoleGuest, TTL: time.Hour})
+		code, _, err := s.owner.Invite(engine.InviteOptions{Role: ledger.RoleGuest, TTL: time.Hour})
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +170,7 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 			return nil, err
 		}
 		s.nodes = append(s.nodes, s.guest)
-		s.guest.Internal().AddPeerAddrs(peers)
+		s.guest.Node().AddPeerAddrs(peers)
 		if _, err := home.NodeStore(s.owner).Grant(home.Grant{User: s.guest.User(), Resources: []string{"bulb-000"}, Capability: "level",
 			Windows: []home.Window{{From: "00:00", To: "00:00"}}, TZ: "Europe/Berlin"}); err != nil {
 			return nil, err
@@ -186,7 +186,7 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 			gl, err := s.guestClient.List(ctx, "")
 			ok = err == nil && len(gl.Resources) == 1
 			if ok {
-				s.guest.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Internal().Host().Addrs()}})
+				s.guest.Node().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Node().Host().Addrs()}})
 			}
 		}
 		if ok {

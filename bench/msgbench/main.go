@@ -24,8 +24,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/coconet/coconet/bench/internal/benchpair"
-	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"math"
 	"os"
@@ -39,6 +37,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet/bench/internal/benchpair"
+	"github.com/coconet/coconet/bench/internal/benchstat"
+	"github.com/coconet/coconet/engine"
+
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -50,8 +52,6 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/coconet/coconet"
 )
 
 // rawProto is the baseline's protocol; it is not coconet's.
@@ -496,7 +496,7 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, cond func(
 
 type cocoPair struct {
 	side
-	alice, bob *coconet.Node
+	alice, bob *engine.Engine
 	stop       func() // ends the subscription and its reader
 	cleanup    func() // removes the homes, once the nodes are closed
 }
@@ -528,7 +528,7 @@ func setupCoconet(ctx context.Context, cfg config, logf func(string, ...any)) (_
 	fail := func(e error) (*cocoPair, error) { return nil, e }
 	alice, bob := pair.Alice, pair.Bob
 
-	ah, bh := alice.Internal().Host(), bob.Internal().Host()
+	ah, bh := alice.Node().Host(), bob.Node().Host()
 	connected := func() bool {
 		return len(ah.Network().ConnsToPeer(bob.PeerID())) > 0 && len(bh.Network().ConnsToPeer(alice.PeerID())) > 0
 	}

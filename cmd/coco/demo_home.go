@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/homedir"
 
-	"github.com/coconet/coconet"
 	claim "github.com/coconet/coconet/device"
 	"github.com/coconet/coconet/home"
 	"github.com/coconet/coconet/home/zigbee"
@@ -70,8 +70,8 @@ func (d *demo) addGateway(ctx context.Context) error {
 	d.line("and the gateway checked the whole ledger it was handed before joining %q", cl.Name)
 	d.set("device", info)
 
-	gw := &coconet.Node{Home: gwHome, Network: cl.Network.String(), ListenHost: "127.0.0.1", Device: true}
-	if err := gw.Start(ctx); err != nil {
+	gw, err := engine.StartIn(ctx, gwHome, cl.Network.String(), engine.Config{ListenHost: "127.0.0.1", Device: true})
+	if err != nil {
 		return fmt.Errorf("start the gateway's node: %w", err)
 	}
 	d.nodes["hub"] = gw

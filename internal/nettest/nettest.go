@@ -77,21 +77,7 @@ func Pair(t *testing.T, role ledger.Role) (alice, bob *engine.Engine) {
 // test ends.
 func Start(t *testing.T, home string) *engine.Engine {
 	t.Helper()
-	id, err := homedir.LoadIdentity(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	netID, err := homedir.FindNetwork(home, "home")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(homedir.LedgerDir(home, netID), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.Start(context.Background(), engine.Config{
-		Identity: id, Log: l, Dir: homedir.NetworkDir(home, netID), ListenHost: "127.0.0.1",
-	})
+	e, err := engine.StartIn(context.Background(), home, "home", engine.Config{ListenHost: "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
