@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
@@ -43,6 +45,9 @@ type Config struct {
 	Device bool
 	// Logf receives diagnostic lines; nil discards them.
 	Logf func(format string, args ...any)
+	// Host, if set, builds the node's host instead of the TCP+QUIC one
+	// (tests: in-memory hosts, without a connection gater); see node.Config.
+	Host func(key crypto.PrivKey) (host.Host, error)
 }
 
 // Engine is one running node and what is attached to it. Its methods are
@@ -87,7 +92,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	nd, err := node.New(node.Config{
 		Seed: cfg.Identity.Seed, UserName: cfg.Identity.Name, Log: cfg.Log, Dir: cfg.Dir,
 		App: cfg.App, ListenHost: cfg.ListenHost, MDNS: cfg.MDNS, Logf: cfg.Logf,
-		Control: cfg.Control, NodeKey: key,
+		Control: cfg.Control, NodeKey: key, Host: cfg.Host,
 	})
 	if err != nil {
 		return nil, err

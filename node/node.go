@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -77,6 +78,14 @@ type Config struct {
 	// NodeKey, if set, is the node's key instead of the one derived from
 	// Seed for (network, App): a device's key (identity.Seed.DeviceKey).
 	NodeKey ed25519.PrivateKey
+	// Host, if set, builds the node's libp2p host with the node's key
+	// instead of the TCP+QUIC host on ListenHost: tests build in-memory
+	// hosts with it (go-libp2p's p2p/net/mock). The node then keeps no
+	// ports file and has no relay transport or hole punching. A mocknet
+	// host has no connection gater (mocknet.PeerOptions cannot take one
+	// from outside its package), so it lets in strangers and removed
+	// nodes: what the gater decides is tested on real sockets only.
+	Host func(key crypto.PrivKey) (host.Host, error)
 }
 
 // Node is one running coconet node.
@@ -194,28 +203,15 @@ func (n *Node) portsPath() string {
 
 // Start opens the host and starts the node's protocols and loops.
 func (n *Node) Start(ctx context.Context) error {
-	var ports portsFile
-	if p := n.portsPath(); p != "" {
-		if b, err := os.ReadFile(p); err == nil {
-			json.Unmarshal(b, &ports)
-		}
+	open := n.openHost
+	if n.cfg.Host != nil {
+		open = n.hostFromConfig
 	}
-	h, err := n.newHost(ports)
-	if err != nil && (ports.TCP != 0 || ports.UDP != 0) {
-		n.cfg.Logf("ports %d/%d busy (%v); picking new ones", ports.TCP, ports.UDP, err)
-		h, err = n.newHost(portsFile{})
-	}
+	h, err := open()
 	if err != nil {
-		return fmt.Errorf("node: start host: %w", err)
+		return err
 	}
 	n.host = h
-	if len(n.controls) > 0 {
-		if n.punch, err = newPuncher(h); err != nil {
-			h.Close()
-			return fmt.Errorf("node: hole punching: %w", err)
-		}
-	}
-	n.savePorts()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.watchPeerRecords(); err != nil {
 		n.cancel()
@@ -271,6 +267,46 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// openHost opens the TCP+QUIC host on the ports the node used last (new
+// ones if they are busy), with hole punching when there are control planes.
+func (n *Node) openHost() (host.Host, error) {
+	var ports portsFile
+	if p := n.portsPath(); p != "" {
+		if b, err := os.ReadFile(p); err == nil {
+			json.Unmarshal(b, &ports)
+		}
+	}
+	h, err := n.newHost(ports)
+	if err != nil && (ports.TCP != 0 || ports.UDP != 0) {
+		n.cfg.Logf("ports %d/%d busy (%v); picking new ones", ports.TCP, ports.UDP, err)
+		h, err = n.newHost(portsFile{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: start host: %w", err)
+	}
+	if len(n.controls) > 0 {
+		if n.punch, err = newPuncher(h); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("node: hole punching: %w", err)
+		}
+	}
+	n.savePorts(h)
+	return h, nil
+}
+
+// hostFromConfig builds the host with Config.Host.
+func (n *Node) hostFromConfig() (host.Host, error) {
+	key, err := libp2pKey(n.nodeKey)
+	if err != nil {
+		return nil, err
+	}
+	h, err := n.cfg.Host(key)
+	if err != nil {
+		return nil, fmt.Errorf("node: start host: %w", err)
+	}
+	return h, nil
+}
+
 func (n *Node) newHost(ports portsFile) (host.Host, error) {
 	key, err := libp2pKey(n.nodeKey)
 	if err != nil {
@@ -302,13 +338,13 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 	return libp2p.New(opts...)
 }
 
-func (n *Node) savePorts() {
+func (n *Node) savePorts(h host.Host) {
 	p := n.portsPath()
 	if p == "" {
 		return
 	}
 	var pf portsFile
-	for _, a := range n.host.Network().ListenAddresses() {
+	for _, a := range h.Network().ListenAddresses() {
 		if v, err := a.ValueForProtocol(ma.P_TCP); err == nil {
 			fmt.Sscan(v, &pf.TCP)
 		}
