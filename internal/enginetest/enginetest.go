@@ -46,6 +46,7 @@ type Net struct {
 func New(t testing.TB, owner string) *Net {
 	t.Helper()
 	n := &Net{t: t, MN: mocknet.New(), users: map[string]*identity.Identity{}, devices: map[string]*identity.Identity{}, addrs: map[peer.ID]ma.Multiaddr{}}
+	dir := t.TempDir() // before the cleanup below, so removed after the engines closed
 	t.Cleanup(func() {
 		n.mu.Lock()
 		es := n.started
@@ -57,7 +58,7 @@ func New(t testing.TB, owner string) *Net {
 	})
 	n.owner = newIdentity(t, owner)
 	n.users[owner] = n.owner
-	l, err := ledger.Create(filepath.Join(t.TempDir(), "ledger"), n.owner.Seed.UserKey(), owner, "home", ledger.NetKindUser)
+	l, err := ledger.Create(filepath.Join(dir, "ledger"), n.owner.Seed.UserKey(), owner, "home", ledger.NetKindUser)
 	if err != nil {
 		t.Fatalf("enginetest: create ledger: %v", err)
 	}
