@@ -15,6 +15,7 @@ import (
 	"github.com/coconet/coconet/internal/enginetest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/pubsub"
 	"github.com/coconet/coconet/rpc"
 	"github.com/coconet/coconet/stream"
 )
@@ -289,4 +290,77 @@ func errIf(b bool) error {
 		return errors.New("refused")
 	}
 	return nil
+}
+
+// A request that reached a node is never sent to another of the member's
+// nodes, even when it failed there; a node that cannot be reached is
+// skipped for the next.
+func TestRequestNotRepeated(t *testing.T) {
+	n := enginetest.New(t, "alice")
+	n.AddUser("bob", ledger.RoleGuest)
+	n.AddNode("bob", "phone")
+	n.AddNode("bob", "tablet") // never started: unreachable
+	alice := n.Start("alice", enginetest.Options{})
+	coco := n.Start("bob", enginetest.Options{})
+	phone := n.Start("bob", enginetest.Options{App: "phone"})
+	n.WaitConnected(alice, coco, phone)
+	var calls atomic.Int32
+	for _, e := range []*engine.Engine{coco, phone} {
+		e.Handle("flaky", func(ctx context.Context, r *rpc.Request) ([]byte, error) {
+			calls.Add(1)
+			return nil, errors.New("the disk is full")
+		}, node.Everyone)
+		e.Handle("ok", func(ctx context.Context, r *rpc.Request) ([]byte, error) {
+			calls.Add(1)
+			return []byte("fine"), nil
+		}, node.Everyone)
+	}
+	ctx := withDeadline(t, 10*time.Second)
+	_, err := alice.Request(ctx, "bob", "flaky", nil)
+	var re *rpc.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "the disk is full") {
+		t.Fatalf("Request(flaky) = %v, want the handler's error", err)
+	}
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("the failed request ran %d times on bob's nodes, want once", c)
+	}
+
+	// The tablet, listed but unreachable, first: the request goes on to
+	// a node that answers.
+	calls.Store(0)
+	ids := []peer.ID{n.NodeID("bob", "tablet"), phone.PeerID()}
+	if reply, err := alice.RequestNodes(ctx, ids, "ok", nil); err != nil || string(reply) != "fine" || calls.Load() != 1 {
+		t.Fatalf("RequestNodes(tablet, phone) = %q, %v (ran %d times)", reply, err, calls.Load())
+	}
+}
+
+// The topic policies decide which subscriber receives what this node
+// publishes.
+func TestTopicPolicy(t *testing.T) {
+	_, alice, bob := pair(t)
+	alice.AddPolicy(engine.Policy{Topic: func(sub node.Sender, topic string) bool {
+		return !strings.HasPrefix(topic, "secret/") || sub.Role >= ledger.RoleAdmin
+	}})
+	ctx := withDeadline(t, 10*time.Second)
+	sub, err := bob.Subscribe(ctx, "#", pubsub.SubscribeOptions{QoS: pubsub.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// Subscribe returned: alice, connected, knows the subscription.
+	for _, topic := range []string{"secret/pin", "open/x"} {
+		if err := alice.Publish(ctx, topic, []byte(topic), pubsub.PublishOptions{QoS: pubsub.QoS1}); err != nil {
+			t.Fatalf("Publish(%s): %v", topic, err)
+		}
+	}
+	// In order per publisher at QoS 1: the first message bob receives is
+	// the open one, so the secret one was not sent to him.
+	select {
+	case m := <-sub.C():
+		if m.Topic != "open/x" {
+			t.Fatalf("bob (a guest) received %q", m.Topic)
+		}
+	case <-ctx.Done():
+		t.Fatal("bob received nothing")
+	}
 }
