@@ -89,6 +89,9 @@ func New(n *node.Node, opts Options) (*Service, error) {
 	return s, nil
 }
 
+// Node is the node the service runs on.
+func (s *Service) Node() *node.Node { return s.n }
+
 // handler is a registered service: its handler and who may call it.
 type handler struct {
 	h      Handler
