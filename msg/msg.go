@@ -97,7 +97,7 @@ func (s *Service) Subscribe() (ch <-chan Message, cancel func()) {
 // calling node (rpc checked that it is a member).
 func (s *Service) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
 	if len(req.Payload) > MaxMessage {
-		return []byte{statusTooBig}, nil
+		return replies[statusTooBig], nil
 	}
 	m := Message{
 		From:     req.From.User,
@@ -109,8 +109,12 @@ func (s *Service) handle(ctx context.Context, req *rpc.Request) ([]byte, error) 
 	if m.Data == nil {
 		m.Data = []byte{}
 	}
-	return []byte{s.inbox.put(m)}, nil
+	return replies[s.inbox.put(m)], nil
 }
+
+// replies are the acknowledgements by status; rpc copies a reply into its
+// frame and keeps no reference, so they are shared.
+var replies = [...][]byte{{statusOK}, {statusFull}, {statusClosed}, {statusTooBig}}
 
 // Send delivers data to node id and returns once that node has queued it.
 // The error says why not: errors.Is(err, ErrOffline), ErrRefused,

@@ -10,19 +10,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/msg"
+	"github.com/coconet/coconet/rpc"
 )
 
 // TestSendReceive: a guest's message reaches the owner's subscriber, named
 // after the sending node's owner in the receiver's ledger, whatever the
 // bytes claim.
 func TestSendReceive(t *testing.T) {
-	_, ms := start(t, nil, "bob")
-	alice, bob := ms[0], ms[1]
+	_, ms := start(t, nil, "bob", "carol")
+	alice, bob, carol := ms[0], ms[1], ms[2]
 	ch, cancel := alice.msg.Subscribe()
 	defer cancel()
 	forged, _ := json.Marshal(msg.Message{From: alice.ID(), FromName: "alice", FromNode: alice.Node.ID(), Data: []byte("I am alice")})
@@ -39,6 +41,37 @@ func TestSendReceive(t *testing.T) {
 	if m := next(t, bch); m.From != alice.ID() || string(m.Data) != "both ways" {
 		t.Fatalf("bob received %+v, want both ways from alice", m)
 	}
+	send(t, carol, bob, "guest to guest")
+	if m := next(t, bch); m.From != carol.ID() || m.FromName != "carol" || string(m.Data) != "guest to guest" {
+		t.Fatalf("bob received %+v, want guest to guest from carol", m)
+	}
+}
+
+// TestStranger: a host with throwaway keys cannot open the stream
+// messages ride on; nothing reaches the subscriber.
+func TestStranger(t *testing.T) {
+	_, ms := start(t, nil)
+	alice := ms[0]
+	ch, unsub := alice.msg.Subscribe()
+	defer unsub()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.Peerstore().AddAddrs(alice.Node.ID(), alice.Node.Host().Addrs(), time.Hour)
+	if s, err := h.NewStream(ctx, alice.Node.ID(), rpc.Proto); err == nil {
+		// The gater may refuse only once the stream is used.
+		s.Write([]byte{0x0d, 0x01, 0x01, 0x00, 0x08, 'c', 'o', 'c', 'o', '.', 'm', 's', 'g', 'x'})
+		var b [1]byte
+		if n, err := s.Read(b[:]); err == nil || n > 0 {
+			t.Errorf("a stranger's request got %d reply bytes, err %v; want the stream refused", n, err)
+		}
+		s.Reset()
+	}
+	expectNone(t, ch)
 }
 
 // TestBacklogBeforeSubscribe: messages acknowledged while nobody listened
