@@ -1,7 +1,6 @@
 package msg
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,7 +102,7 @@ func (s *Service) handle(ctx context.Context, req *rpc.Request) ([]byte, error) 
 		From:     req.From.User,
 		FromName: req.From.Name,
 		FromNode: req.From.Node,
-		Data:     bytes.Clone(req.Payload),
+		Data:     req.Payload, // the handler's to keep (rpc.Request)
 		Received: time.Now(),
 	}
 	if m.Data == nil {

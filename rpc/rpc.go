@@ -23,7 +23,8 @@ const Proto = "/coco/rpc/1.0.0"
 const maxInflight = 256
 
 // Request is one call as the handler sees it. From is the caller as the
-// serving node's ledger records it.
+// serving node's ledger records it. Payload is the handler's: each request
+// is read into memory of its own, which the handler may keep.
 type Request struct {
 	From    node.Sender
 	Service string
