@@ -114,19 +114,18 @@ func Start(ctx context.Context, dir string, logf func(string, ...any), users ...
 		m.Node = n
 		net.Members = append(net.Members, m)
 	}
-	for _, a := range ms {
-		for _, b := range ms {
-			if a != b {
-				a.Node.AddPeerAddrs([]peer.AddrInfo{{ID: b.Node.ID(), Addrs: b.Node.Host().Addrs()}})
+	// Each member learns the addresses of those before it, as a joiner
+	// learns its inviter's, and dials them: one connection per pair (two
+	// nodes dialing each other at once can end up with two, over TCP and
+	// QUIC).
+	for j, b := range ms {
+		for _, a := range ms[:j] {
+			b.Node.AddPeerAddrs([]peer.AddrInfo{{ID: a.Node.ID(), Addrs: a.Node.Host().Addrs()}})
+			if err := Link(ctx, b.Node, a.Node.ID()); err != nil {
+				return nil, fmt.Errorf("nodetest: %s to %s: %w", b.Name, a.Name, err)
 			}
-		}
-	}
-	for _, a := range ms {
-		for _, b := range ms {
-			if a != b {
-				if err := Link(ctx, a.Node, b.Node.ID()); err != nil {
-					return nil, fmt.Errorf("nodetest: %s to %s: %w", a.Name, b.Name, err)
-				}
+			if err := link(ctx, a.Node, b.Node.ID(), false); err != nil {
+				return nil, fmt.Errorf("nodetest: %s to %s: %w", a.Name, b.Name, err)
 			}
 		}
 	}
@@ -141,14 +140,19 @@ func nodeKey(s identity.Seed, l *ledger.Log) [32]byte {
 
 // Link connects n to member node p and waits, up to 20 s within ctx, until
 // n knows p as a member and holds a connection to it.
-func Link(ctx context.Context, n *node.Node, p peer.ID) error {
+func Link(ctx context.Context, n *node.Node, p peer.ID) error { return link(ctx, n, p, true) }
+
+// link is Link that, without dial, only waits for p's connection.
+func link(ctx context.Context, n *node.Node, p peer.ID, dial bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for {
 		if n.IsMember(p) && n.Host().Network().Connectedness(p) == network.Connected {
 			return nil
 		}
-		n.ConnectTo(ctx, p)
+		if dial {
+			n.ConnectTo(ctx, p)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("not connected to member %s: %w", p.ShortString(), ctx.Err())
