@@ -121,10 +121,10 @@ func TestJoinCircuit(t *testing.T) {
 	joinConn := conns[0]
 	big := bytes.Repeat([]byte("x"), 2*allowance)
 	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-	err = bn.SendTo(sctx, an.ID(), big)
+	err = msgOf(bn).Send(sctx, an.ID(), big)
 	scancel()
 	if err == nil {
-		t.Fatalf("SendTo(%d bytes) over the join circuit succeeded, want it cut past the %d byte allowance", len(big), allowance)
+		t.Fatalf("Send(%d bytes) over the join circuit succeeded, want it cut past the %d byte allowance", len(big), allowance)
 	}
 	waitFor(t, "the join circuit to close", joinConn.IsClosed)
 	// Join circuits have a budget of their own: what bob joined with and

@@ -12,10 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/dialerr"
-	"github.com/coconet/coconet/ledger"
 )
 
 // MaxMessage is the largest message Send accepts.
@@ -76,40 +74,11 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 // offline explains a failed dial: when the only way to the peer is a relay
 // and a control plane reported a plan limit, the limit is the reason.
 func (n *Node) offline(p peer.ID, err error) error {
-	if le := n.relayLimit(p); le != nil {
-		return fmt.Errorf("%w: %v; the relay is closed to this network: %w", ErrOffline, err, le)
-	}
-	return fmt.Errorf("%w: %v", ErrOffline, err)
+	return n.ExplainUnreachable(p, fmt.Errorf("%w: %v", ErrOffline, err))
 }
 
 // explain adds a control plane's plan limit to a failed send over a relay.
-func (n *Node) explain(p peer.ID, err error) error {
-	if le := n.relayLimit(p); le != nil {
-		return fmt.Errorf("%w; the relay is closed to this network: %w", err, le)
-	}
-	return err
-}
-
-// relayLimit returns the plan limit a control plane reported if this node
-// has no direct connection to p.
-func (n *Node) relayLimit(p peer.ID) error {
-	for _, c := range n.host.Network().ConnsToPeer(p) {
-		if !isRelayed(c) {
-			return nil
-		}
-	}
-	if err := n.controlLimit(); err != nil || len(n.controls) == 0 {
-		return err
-	}
-	// The relay may have cut the stream on a limit the control loop has
-	// not heard of yet: ask.
-	ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
-	defer cancel()
-	if u, err := n.Usage(ctx); err == nil && u.Exceeded != "" {
-		return &controlproto.LimitError{Limit: controlproto.LimitBytes, Used: u.Bytes, Max: u.LimitBytes, Msg: u.Exceeded}
-	}
-	return nil
-}
+func (n *Node) explain(p peer.ID, err error) error { return n.ExplainUnreachable(p, err) }
 
 // The message protocol is binary (it is the hot path): the sender writes a
 // uvarint length and the bytes, then closes its side; the receiver answers
@@ -222,17 +191,4 @@ func (b *inbox) close() {
 		close(ch)
 	}
 	b.subs = map[chan Message]struct{}{}
-}
-
-// NodesOf returns the peer IDs of a user's nodes in the current ledger.
-func NodesOf(st *ledger.State, u identity.UserID) []peer.ID {
-	var out []peer.ID
-	for k, ni := range st.Nodes {
-		if ni.User == u {
-			if id, err := PeerIDOf(k); err == nil {
-				out = append(out, id)
-			}
-		}
-	}
-	return out
 }
