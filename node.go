@@ -14,6 +14,7 @@ import (
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/msg"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/pubsub"
 	"github.com/coconet/coconet/rpc"
@@ -21,7 +22,7 @@ import (
 )
 
 // Message is a message received from another member node.
-type Message = node.Message
+type Message = msg.Message
 
 // PeerInfo describes another member node.
 type PeerInfo = node.PeerInfo

@@ -202,7 +202,7 @@ func TestNonMemberRefusedAtTransport(t *testing.T) {
 		}
 	}
 	mn.engine().Node().Host().Peerstore().AddAddrs(an.PeerID(), target.Addrs, time.Hour)
-	if err := mn.engine().Node().SendTo(ctx, an.PeerID(), []byte("let me in")); err == nil {
+	if err := mn.engine().MessageService().Send(ctx, an.PeerID(), []byte("let me in")); err == nil {
 		t.Fatal("a node of another network delivered a message to a member")
 	}
 	if n := len(an.engine().Node().Host().Network().Peers()); n != 0 {
@@ -261,7 +261,7 @@ func TestRemovalCutsOff(t *testing.T) {
 	for _, target := range []*Node{an, bn} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		cn.engine().Node().Host().Peerstore().AddAddrs(target.PeerID(), target.engine().Node().Host().Addrs(), time.Hour)
-		err := cn.engine().Node().SendTo(ctx, target.PeerID(), []byte("still here?"))
+		err := cn.engine().MessageService().Send(ctx, target.PeerID(), []byte("still here?"))
 		cancel()
 		if err == nil {
 			t.Fatalf("removed carol delivered a message to %s", target.Info().Name)

@@ -16,6 +16,7 @@ import (
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/msg"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/pubsub"
 	"github.com/coconet/coconet/rpc"
@@ -61,6 +62,7 @@ type Engine struct {
 	log     *ledger.Log
 	n       *node.Node
 	rpc     *rpc.Service
+	msg     *msg.Service
 	streams *stream.Service
 	ps      *pubsub.PubSub
 
@@ -113,6 +115,9 @@ func (e *Engine) startSemantics() error {
 	if e.rpc, err = rpc.New(e.n, rpc.Options{Authorize: e.AuthorizeRequest, Logf: e.cfg.Logf}); err != nil {
 		return err
 	}
+	if e.msg, err = msg.New(e.rpc, msg.Options{}); err != nil {
+		return err
+	}
 	if e.streams, err = stream.New(e.n, stream.Options{Authorize: e.AuthorizeStream, Logf: e.cfg.Logf}); err != nil {
 		return err
 	}
@@ -132,6 +137,9 @@ func (e *Engine) Close() error {
 		}
 		if e.streams != nil {
 			e.streams.Close()
+		}
+		if e.msg != nil {
+			e.msg.Close()
 		}
 		if e.rpc != nil {
 			e.rpc.Close()
@@ -190,6 +198,9 @@ func (e *Engine) ControlStatus() []node.ControlStatus { return e.n.ControlStatus
 
 // RPC is the node's request/reply service (Handle and Request by peer ID).
 func (e *Engine) RPC() *rpc.Service { return e.rpc }
+
+// MessageService is the node's message service (acknowledged messages by peer ID).
+func (e *Engine) MessageService() *msg.Service { return e.msg }
 
 // Streams is the node's stream service.
 func (e *Engine) Streams() *stream.Service { return e.streams }

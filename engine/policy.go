@@ -17,7 +17,8 @@ import (
 // model's device host, the OTA server) add theirs with AddPolicy; every
 // policy added must admit a request, stream or subscription. Each service's
 // own node.Access (given to Handle, Listen; by default the owner and
-// admins) is checked after these.
+// admins) is checked after these. Messages arrive as requests to the
+// service msg.ServiceName, so a Request policy sees them too.
 type Policy struct {
 	// Request decides a request to service; a non-nil error is the refusal
 	// the caller reads.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/coconet/coconet/internal/dialerr"
 	"github.com/coconet/coconet/ledger"
-	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/msg"
 	"github.com/coconet/coconet/rpc"
 	"github.com/coconet/coconet/stream"
 )
@@ -92,22 +92,22 @@ func (e *Engine) Send(ctx context.Context, to string, data []byte) error {
 		return err
 	}
 	lastErr := e.Reach(ctx, ids, func(ctx context.Context, id peer.ID) error {
-		return e.n.SendTo(ctx, id, data)
+		return e.msg.Send(ctx, id, data)
 	}, func(error) bool { return true })
 	if lastErr == nil {
 		return nil
 	}
-	if errors.Is(lastErr, node.ErrRefused) {
+	if errors.Is(lastErr, msg.ErrRefused) {
 		return fmt.Errorf("%s's node refused the connection: its copy of the ledger does not list your node as a member of %q (were you removed?)", name, st.Name)
 	}
-	if errors.Is(lastErr, node.ErrOffline) {
+	if errors.Is(lastErr, msg.ErrOffline) {
 		return fmt.Errorf("%s is offline: none of their %d node(s) could be reached; the message was not delivered", name, len(ids))
 	}
 	return lastErr
 }
 
 // Messages subscribes to incoming messages; call cancel when done.
-func (e *Engine) Messages() (<-chan node.Message, func()) { return e.n.Subscribe() }
+func (e *Engine) Messages() (<-chan msg.Message, func()) { return e.msg.Subscribe() }
 
 // Request calls a service on a member's node and returns its reply. The
 // error says whether the peer is unreachable (rpc.ErrUnreachable), the

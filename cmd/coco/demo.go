@@ -414,7 +414,7 @@ func (d *demo) remove(ctx context.Context) error {
 	// Send words every dial failure as "offline"; the node-level error is
 	// what libp2p reported for the refused connection.
 	sctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-	terr := carol.Node().SendTo(sctx, alice.PeerID(), []byte("still there?"))
+	terr := carol.MessageService().Send(sctx, alice.PeerID(), []byte("still there?"))
 	cancel()
 	if terr == nil {
 		return errors.New("carol's message reached alice's node after carol was removed")
