@@ -13,6 +13,7 @@ import (
 	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/internal/enginetest"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/msg"
 )
 
 func withDeadline(t *testing.T, d time.Duration) context.Context {
@@ -22,6 +23,19 @@ func withDeadline(t *testing.T, d time.Duration) context.Context {
 }
 
 func always(error) bool { return true }
+
+// recv returns the next message of ch; the test fails if none comes
+// within 10 s.
+func recv(t *testing.T, ch <-chan msg.Message) msg.Message {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message within 10s")
+		return msg.Message{}
+	}
+}
 
 // aloneBob starts alice and bob with no path between them and neither
 // knowing the other's address: nothing connects them until the test links
@@ -42,10 +56,10 @@ func TestReachWaitsWithinDeadline(t *testing.T) {
 	defer cancel()
 	var calls atomic.Int32
 	err := alice.Reach(withDeadline(t, 30*time.Second), []peer.ID{bob.PeerID()}, func(ctx context.Context, id peer.ID) error {
-		err := alice.Node().SendTo(ctx, id, []byte("late"))
+		err := alice.MessageService().Send(ctx, id, []byte("late"))
 		if calls.Add(1) == 1 {
 			if err == nil {
-				t.Error("the first SendTo, without a link, succeeded")
+				t.Error("the first Send, without a link, succeeded")
 			}
 			n.Link(alice, bob)
 		}
@@ -57,7 +71,7 @@ func TestReachWaitsWithinDeadline(t *testing.T) {
 	if c := calls.Load(); c != 2 {
 		t.Errorf("op ran %d times, want 2 (one without a path, one after the link)", c)
 	}
-	if m := <-msgs; string(m.Data) != "late" || m.FromName != "alice" {
+	if m := recv(t, msgs); string(m.Data) != "late" || m.FromName != "alice" {
 		t.Errorf("bob received %q from %q", m.Data, m.FromName)
 	}
 }
@@ -111,7 +125,7 @@ func TestReachTriesNextNode(t *testing.T) {
 	first := n.NodeID("carol", "coco") // no engine runs it
 	err := alice.Reach(withDeadline(t, 30*time.Second), []peer.ID{first, bob.PeerID()}, func(ctx context.Context, id peer.ID) error {
 		tried = append(tried, id)
-		return alice.Node().SendTo(ctx, id, []byte("x"))
+		return alice.MessageService().Send(ctx, id, []byte("x"))
 	}, always)
 	if err != nil || !slices.Equal(tried, []peer.ID{first, bob.PeerID()}) {
 		t.Fatalf("Reach = %v after trying %v, want success on bob after carol", err, tried)

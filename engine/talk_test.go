@@ -39,7 +39,7 @@ func TestSendMessages(t *testing.T) {
 	if err := alice.Send(withDeadline(t, 10*time.Second), "bob", []byte("hello")); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	m := <-msgs
+	m := recv(t, msgs)
 	if string(m.Data) != "hello" || m.FromName != "alice" || m.From != alice.User() || m.FromNode != alice.PeerID() {
 		t.Fatalf("bob received %+v", m)
 	}
@@ -210,7 +210,7 @@ func TestStrangerRefusedByServices(t *testing.T) {
 	if _, err := eve.Streams().Dial(ctx, alice.PeerID(), "echo"); err == nil {
 		t.Fatal("a stranger's stream was accepted")
 	}
-	if err := eve.Node().SendTo(ctx, alice.PeerID(), []byte("hi")); err == nil {
+	if err := eve.MessageService().Send(ctx, alice.PeerID(), []byte("hi")); err == nil {
 		t.Fatal("a stranger's message was acknowledged")
 	}
 	if served.Load() != 0 {
