@@ -427,3 +427,64 @@ func TestLazy(t *testing.T) {
 	never := Lazy(func() (*Client, error) { t.Error("opened by Close"); return nil, nil })
 	never.Close()
 }
+
+// failing is a fake whose commands fail: the device is offline.
+type failing struct{ *fake }
+
+func (f failing) HomeCommand(c ctx, n string, a Action) (ActionResult, error) {
+	if err := f.record("HomeCommand", n, a); err != nil {
+		return ActionResult{}, err
+	}
+	r := ActionResult{Action: a, Device: "hub", Code: CodeOffline, Error: "hub is offline"}
+	return r, r.Err()
+}
+
+// TestHomeCommandFailed: a failed action reaches a Go client as its result
+// and an *ActionError of its code, over the socket and in process; on the
+// wire it is an answer (200, the result), not a failed request.
+func TestHomeCommandFailed(t *testing.T) {
+	a := Action{Resource: "bulb", Capability: "on_off", Command: "on"}
+	for _, tc := range []struct {
+		name string
+		conn func(*testing.T, Service) *Client
+	}{
+		{"socket", serve},
+		{"local", func(t *testing.T, s Service) *Client { return Local(s, nil) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.conn(t, failing{&fake{}})
+			r, err := c.HomeCommand(context.Background(), "home", a)
+			var ae *ActionError
+			if !errors.As(err, &ae) || ae.Code != CodeOffline || ae.Msg != "hub is offline" {
+				t.Fatalf("HomeCommand = %v, want an *ActionError of code offline", err)
+			}
+			if !errors.Is(err, ErrOffline) || errors.Is(err, ErrDenied) {
+				t.Errorf("HomeCommand's error %v: matches ErrOffline %v, ErrDenied %v; want only ErrOffline",
+					err, errors.Is(err, ErrOffline), errors.Is(err, ErrDenied))
+			}
+			if r.OK || r.Code != CodeOffline || r.Device != "hub" || r.Action.Resource != "bulb" {
+				t.Errorf("HomeCommand's result = %+v, want the failed result", r)
+			}
+			if got, want := err.Error(), "bulb:on_off:on: hub is offline"; got != want {
+				t.Errorf("HomeCommand's error says %q, want %q", got, want)
+			}
+			// Any other failure stays what it was.
+			_, err = c.HomeCommand(context.Background(), "missing", a)
+			if err == nil || errors.As(err, &ae) {
+				t.Errorf("HomeCommand(missing) = %v, want the service's error, not an action's", err)
+			}
+		})
+	}
+	c := serve(t, failing{&fake{}})
+	resp, err := c.hc.Post("http://coco/v1/networks/home/commands", "application/json",
+		strings.NewReader(`{"resource":"bulb","capability":"on_off","command":"on"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(b.String(), `"code":"offline"`) {
+		t.Errorf("POST a failing command: %s %s, want 200 and the result", resp.Status, b.String())
+	}
+}
