@@ -63,7 +63,7 @@ func TestWireJSON(t *testing.T) {
 
 	// The types the conversions take are the ones the engine hands out.
 	var (
-		_ func(homedir.NetworkInfo) api.NetworkInfo = wireNetwork
+		_ func(homedir.NetworkInfo) api.NetworkInfo  = wireNetwork
 		_ func(node.ControlStatus) api.ControlStatus = wireControl
 		_ func(coconet.PeerInfo) api.PeerInfo        = wirePeer
 		_ func(controlproto.Usage) api.Usage         = wireUsage
