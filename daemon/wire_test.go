@@ -120,9 +120,13 @@ func TestActionCodes(t *testing.T) {
 }
 
 // same fills an In, converts it with f and compares the JSON of both
-// (after clear, if not nil, clears on the In what f leaves out on purpose).
+// (after clear, if not nil, clears on the In what f leaves out on purpose);
+// then the same for a zero In, which checks what is left out when empty
+// (omitempty, omitzero, null lists).
 func same[In, Out any](t *testing.T, name string, f func(In) Out, clear func(*In)) {
 	t.Helper()
+	var zero In
+	sameJSON(t, name+"(zero)", zero, f(zero))
 	var in In
 	n := 0
 	fill(reflect.ValueOf(&in).Elem(), &n)
@@ -130,6 +134,11 @@ func same[In, Out any](t *testing.T, name string, f func(In) Out, clear func(*In
 	if clear != nil {
 		clear(&in)
 	}
+	sameJSON(t, name, in, out)
+}
+
+func sameJSON(t *testing.T, name string, in, out any) {
+	t.Helper()
 	a, err := json.Marshal(in)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
