@@ -17,7 +17,6 @@ import (
 
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
-	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -252,8 +251,9 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	s := api.Status{User: d.id.ID(), Name: d.id.Name}
 	if d.LedgerOnly {
 		nets, err := homedir.Networks(d.Home)
+		err = conflict(err)
 		for _, n := range nets {
-			s.Networks = append(s.Networks, api.NetworkStatus{NetworkInfo: n})
+			s.Networks = append(s.Networks, api.NetworkStatus{NetworkInfo: wireNetwork(n)})
 		}
 		return s, err
 	}
@@ -261,7 +261,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, n := range d.nodes {
-		ns := api.NetworkStatus{NetworkInfo: n.Info(), Node: n.PeerID().String(), Control: n.ControlStatus()}
+		ns := api.NetworkStatus{NetworkInfo: wireNetwork(n.Info()), Node: n.PeerID().String(), Control: wireAll(n.ControlStatus(), wireControl)}
 		e := partsOf(n).e
 		if e == nil {
 			continue // closing
@@ -281,21 +281,22 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	return s, nil
 }
 
-func (d *Daemon) Networks(ctx context.Context) ([]homedir.NetworkInfo, error) {
-	return homedir.Networks(d.Home)
+func (d *Daemon) Networks(ctx context.Context) ([]api.NetworkInfo, error) {
+	nets, err := homedir.Networks(d.Home)
+	return wireAll(nets, wireNetwork), conflict(err)
 }
 
-func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (homedir.NetworkInfo, error) {
+func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (api.NetworkInfo, error) {
 	l, err := homedir.CreateNetwork(d.Home, req.Name, req.Kind, "")
 	if err != nil {
-		return homedir.NetworkInfo{}, err
+		return api.NetworkInfo{}, conflict(err)
 	}
 	if !d.LedgerOnly {
 		if err := d.startNode(ctx, l.Network()); err != nil {
-			return homedir.NetworkInfo{}, err
+			return api.NetworkInfo{}, err
 		}
 	}
-	return homedir.Info(l, d.id.ID()), nil
+	return wireNetwork(homedir.Info(l, d.id.ID())), nil
 }
 
 func (d *Daemon) Members(ctx context.Context, network string) ([]api.MemberInfo, error) {
@@ -363,13 +364,13 @@ func (d *Daemon) Remove(ctx context.Context, network, member string) (api.Remove
 	return api.RemoveResult{User: m.User, Name: m.Name}, nil
 }
 
-func (d *Daemon) Join(ctx context.Context, code string) (homedir.NetworkInfo, error) {
+func (d *Daemon) Join(ctx context.Context, code string) (api.NetworkInfo, error) {
 	l, peers, err := homedir.Join(ctx, d.Home, code, homedir.JoinOptions{Logf: d.Logf})
 	if err != nil {
-		return homedir.NetworkInfo{}, err
+		return api.NetworkInfo{}, conflict(err)
 	}
 	if d.LedgerOnly {
-		return homedir.Info(l, d.id.ID()), nil
+		return wireNetwork(homedir.Info(l, d.id.ID())), nil
 	}
 	d.mu.Lock()
 	old := d.nodes[l.Network()]
@@ -378,14 +379,14 @@ func (d *Daemon) Join(ctx context.Context, code string) (homedir.NetworkInfo, er
 		old.Close()
 	}
 	if err := d.startNode(ctx, l.Network()); err != nil {
-		return homedir.NetworkInfo{}, err
+		return api.NetworkInfo{}, err
 	}
 	if n, err := d.Node(l.Network().String()); err == nil {
 		if e := partsOf(n).e; e != nil {
 			e.Node().AddPeerAddrs(peers)
 		}
 	}
-	return homedir.Info(l, d.id.ID()), nil
+	return wireNetwork(homedir.Info(l, d.id.ID())), nil
 }
 
 func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) error {
@@ -398,21 +399,21 @@ func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) 
 	return n.Send(ctx, req.To, req.Data)
 }
 
-func (d *Daemon) Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error) {
+func (d *Daemon) Peers(ctx context.Context, network string) ([]api.PeerInfo, error) {
 	n, err := d.running(network, "listing peers")
 	if err != nil {
 		return nil, err
 	}
-	return n.Peers(ctx), nil
+	return wireAll(n.Peers(ctx), wirePeer), nil
 }
 
-func (d *Daemon) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
+func (d *Daemon) Listen(ctx context.Context, network string) (<-chan api.Message, error) {
 	n, err := d.running(network, "listening")
 	if err != nil {
 		return nil, err
 	}
 	in, cancel := n.Messages()
-	out := make(chan coconet.Message)
+	out := make(chan api.Message)
 	go func() {
 		defer close(out)
 		defer cancel()
@@ -425,7 +426,7 @@ func (d *Daemon) Listen(ctx context.Context, network string) (<-chan coconet.Mes
 					return
 				}
 				select {
-				case out <- m:
+				case out <- wireMessage(m):
 				case <-ctx.Done():
 					return
 				}
@@ -444,12 +445,13 @@ func nodeIDs(st *ledger.State, u identity.UserID) []string {
 	return out
 }
 
-func (d *Daemon) Usage(ctx context.Context, network string) (control.Usage, error) {
+func (d *Daemon) Usage(ctx context.Context, network string) (api.Usage, error) {
 	n, err := d.running(network, "usage")
 	if err != nil {
-		return control.Usage{}, err
+		return api.Usage{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return n.Usage(ctx)
+	u, err := n.Usage(ctx)
+	return wireUsage(u), err
 }

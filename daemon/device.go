@@ -154,18 +154,19 @@ func (d *Daemon) deviceRemoved(id ledger.NetworkID, n *coconet.Node) {
 var errNotOwnerNode = errors.New("devices are added from a node of the network's owner")
 
 // DeviceAdd claims a device into a network.
-func (d *Daemon) DeviceAdd(ctx context.Context, network, code string) (device.Info, error) {
+func (d *Daemon) DeviceAdd(ctx context.Context, network, code string) (api.Device, error) {
 	if _, err := device.ParseCode(code); err != nil {
-		return device.Info{}, err
+		return api.Device{}, err
 	}
 	e, err := d.runningEngine(network, "adding a device")
 	if err != nil {
-		return device.Info{}, err
+		return api.Device{}, err
 	}
 	if d.Device {
-		return device.Info{}, errNotOwnerNode
+		return api.Device{}, errNotOwnerNode
 	}
-	return device.Add(ctx, e, code)
+	i, err := device.Add(ctx, e, code)
+	return wireDevice(i), err
 }
 
 // Devices lists a network's devices, marking those connected now.
@@ -176,7 +177,7 @@ func (d *Daemon) Devices(ctx context.Context, network string) ([]api.DeviceInfo,
 	}
 	var out []api.DeviceInfo
 	for _, i := range device.List(b.l.State()) {
-		di := api.DeviceInfo{Info: i}
+		di := api.DeviceInfo{Device: wireDevice(i)}
 		if e := b.engine(); e != nil {
 			for _, p := range e.Node().ConnectedMembers() {
 				if p.String() == i.Node {
@@ -191,10 +192,11 @@ func (d *Daemon) Devices(ctx context.Context, network string) ([]api.DeviceInfo,
 
 // DeviceRemove takes a device out of a network; in ledger-only mode,
 // members learn it when the node next runs.
-func (d *Daemon) DeviceRemove(ctx context.Context, network, ref string) (device.Info, error) {
+func (d *Daemon) DeviceRemove(ctx context.Context, network, ref string) (api.Device, error) {
 	b, err := d.book(network)
 	if err != nil {
-		return device.Info{}, err
+		return api.Device{}, err
 	}
-	return device.RemoveFrom(b.l, b.Append, d.id.ID(), ref)
+	i, err := device.RemoveFrom(b.l, b.Append, d.id.ID(), ref)
+	return wireDevice(i), err
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/coconet/coconet/homedir"
 
 	"github.com/coconet/coconet/api"
-	"github.com/coconet/coconet/home"
 )
 
 // ledgerOnly starts a ledger-only daemon on a new home with a network
@@ -54,7 +53,7 @@ func TestLedgerOnlyNeedsNode(t *testing.T) {
 		{"publishing", func() error { return d.Publish(ctx, "home", api.PublishRequest{}) }},
 		{"subscribing", func() error { _, err := d.Subscribe(ctx, "home", api.SubscribeRequest{}); return err }},
 		{"listing resources", func() error { _, err := d.Resources(ctx, "home", ""); return err }},
-		{"a command", func() error { _, err := d.HomeCommand(ctx, "home", home.Action{}); return err }},
+		{"a command", func() error { _, err := d.HomeCommand(ctx, "home", api.Action{}); return err }},
 		{"watching resources", func() error { _, err := d.HomeWatch(ctx, "home", ""); return err }},
 		{"running a scene", func() error { _, err := d.SceneRun(ctx, "home", "evening"); return err }},
 		{"firmware status", func() error { _, err := d.OTAStatus(ctx, "home"); return err }},

@@ -67,7 +67,8 @@ func (d *Daemon) OTAAuthorize(ctx context.Context, network string, req api.OTAAu
 	if err != nil {
 		return api.OTAAuthorization{}, err
 	}
-	return ota.AuthorizeLog(b.l, b.key, d.self(b), ota.StoreDir(d.Home), req)
+	a, err := ota.AuthorizeLog(b.l, b.key, d.self(b), ota.StoreDir(d.Home), otaRequest(req))
+	return wireAuthorization(a), err
 }
 
 // self is the ID of this home's node in b's network, running or not.
@@ -86,7 +87,7 @@ func (d *Daemon) OTAList(ctx context.Context, network string) ([]api.OTAAuthoriz
 	if err != nil {
 		return nil, err
 	}
-	return ota.List(b.l.State()), nil
+	return wireAll(ota.List(b.l.State()), wireAuthorization), nil
 }
 
 func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus, error) {
@@ -100,7 +101,7 @@ func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return ota.CollectStatus(ctx, p.e, d.updater(n)), nil
+	return wireAll(ota.CollectStatus(ctx, p.e, d.updater(n)), wireOTAStatus), nil
 }
 
 // OTAWithdraw deletes an authorization; online devices stop fetching it
@@ -110,5 +111,6 @@ func (d *Daemon) OTAWithdraw(ctx context.Context, network, device, version strin
 	if err != nil {
 		return api.OTAAuthorization{}, err
 	}
-	return ota.Withdraw(b.l, b.key, device, version)
+	a, err := ota.Withdraw(b.l, b.key, device, version)
+	return wireAuthorization(a), err
 }

@@ -76,7 +76,7 @@ func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServ
 		return nil, err
 	}
 	event := func() api.PushServerEvent {
-		return api.PushServerEvent{Stats: s.Stats(), Peers: len(b.Servers())}
+		return api.PushServerEvent{Stats: wirePushStats(s.Stats()), Peers: len(b.Servers())}
 	}
 	ch := make(chan api.PushServerEvent, 1)
 	first := event()
@@ -125,7 +125,8 @@ func (d *Daemon) PushKeyCreate(ctx context.Context, network string, req api.Push
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.CreateKey(b.homeWriter, req.Account, req.Name, req.Key)
+	k, err := gateway.CreateKey(b.homeWriter, req.Account, req.Name, req.Key)
+	return wirePushKey(k), err
 }
 
 func (d *Daemon) PushKeyRotate(ctx context.Context, network, ref string) ([]api.PushKey, error) {
@@ -133,7 +134,8 @@ func (d *Daemon) PushKeyRotate(ctx context.Context, network, ref string) ([]api.
 	if err != nil {
 		return nil, err
 	}
-	return gateway.RotateKey(b.homeWriter, ref)
+	ks, err := gateway.RotateKey(b.homeWriter, ref)
+	return wireAll(ks, wirePushKey), err
 }
 
 func (d *Daemon) PushServers(ctx context.Context, network string) ([]api.PushServer, error) {
@@ -141,7 +143,7 @@ func (d *Daemon) PushServers(ctx context.Context, network string) ([]api.PushSer
 	if err != nil {
 		return nil, err
 	}
-	return gateway.Servers(b.l.State()), nil
+	return wireAll(gateway.Servers(b.l.State()), wirePushServer), nil
 }
 
 func (d *Daemon) PushServerAdd(ctx context.Context, network, node string) ([]api.PushServer, error) {
@@ -168,7 +170,7 @@ func pushServerEdit(w homeWriter, node string, edit func(gateway.KeyHolder, peer
 	if err := edit(w, p); err != nil {
 		return nil, err
 	}
-	return gateway.Servers(w.l.State()), nil
+	return wireAll(gateway.Servers(w.l.State()), wirePushServer), nil
 }
 
 func (d *Daemon) PushKeys(ctx context.Context, network string) ([]api.PushKey, error) {
@@ -176,7 +178,7 @@ func (d *Daemon) PushKeys(ctx context.Context, network string) ([]api.PushKey, e
 	if err != nil {
 		return nil, err
 	}
-	return nonNil(gateway.Keys(b.l.State())), nil
+	return nonNil(wireAll(gateway.Keys(b.l.State()), wirePushKey)), nil
 }
 
 func (d *Daemon) PushKeyRevoke(ctx context.Context, network, key string) (api.PushKey, error) {
@@ -184,7 +186,8 @@ func (d *Daemon) PushKeyRevoke(ctx context.Context, network, key string) (api.Pu
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.RevokeKey(b.homeWriter, key)
+	k, err := gateway.RevokeKey(b.homeWriter, key)
+	return wirePushKey(k), err
 }
 
 func (d *Daemon) PushRecords(ctx context.Context, network, account string) (api.PushRecords, error) {
@@ -192,7 +195,7 @@ func (d *Daemon) PushRecords(ctx context.Context, network, account string) (api.
 	if err != nil {
 		return api.PushRecords{}, err
 	}
-	return gateway.ReadRecords(b.l.State(), account), nil
+	return wirePushRecords(gateway.ReadRecords(b.l.State(), account)), nil
 }
 
 func (d *Daemon) PushChange(ctx context.Context, network string, req api.PushChange) (api.PushRecords, error) {
@@ -204,13 +207,13 @@ func (d *Daemon) PushChange(ctx context.Context, network string, req api.PushCha
 }
 
 func pushChange(w gateway.Writer, req api.PushChange) (api.PushRecords, error) {
-	if err := gateway.Apply(w, req); err != nil {
+	if err := gateway.Apply(w, gatewayChange(req)); err != nil {
 		return api.PushRecords{}, err
 	}
 	if req.Account == "" {
 		req.Account = gateway.DefaultAccount
 	}
-	return gateway.ReadRecords(w.Ledger().State(), req.Account), nil
+	return wirePushRecords(gateway.ReadRecords(w.Ledger().State(), req.Account)), nil
 }
 
 func nonNil[T any](s []T) []T {
