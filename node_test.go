@@ -19,6 +19,7 @@ import (
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 func TestMain(m *testing.M) {
@@ -194,7 +195,7 @@ func TestNonMemberRefusedAtTransport(t *testing.T) {
 	if err := h.Connect(ctx, target); err == nil {
 		// The handshake may complete on the dialer's side before the
 		// gater's verdict closes it; no stream may ever open.
-		for _, proto := range []string{node.ProtoMsg, node.ProtoSync, node.ProtoJoin, "/ipfs/ping/1.0.0", "/ipfs/id/1.0.0"} {
+		for _, proto := range []string{rpc.Proto, node.ProtoSync, node.ProtoJoin, "/ipfs/ping/1.0.0", "/ipfs/id/1.0.0"} {
 			if s, err := h.NewStream(ctx, an.PeerID(), protoID(proto)); err == nil {
 				s.Close()
 				t.Errorf("stranger opened a %s stream to a member", proto)

@@ -20,6 +20,7 @@ import (
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 // TestJoinCircuit: a peer without a membership proof may open a circuit to
@@ -58,7 +59,7 @@ func TestJoinCircuit(t *testing.T) {
 		t.Errorf("stranger's circuit to alice = %v; want it relayed, then refused by alice's node", err)
 	}
 	if err == nil {
-		for _, proto := range []protocol.ID{node.ProtoJoin, node.ProtoSync, node.ProtoMsg} {
+		for _, proto := range []protocol.ID{node.ProtoJoin, node.ProtoSync, rpc.Proto} {
 			if s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "test"), an.ID(), proto); err == nil {
 				s.Reset()
 				t.Errorf("stranger opened a %s stream to alice's node through the relay", proto)

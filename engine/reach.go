@@ -34,6 +34,9 @@ const (
 // at the first error it refuses. Every way of reaching a member (Send,
 // Request, Dial, the home model's client) goes through here.
 func (e *Engine) Reach(ctx context.Context, ids []peer.ID, op func(context.Context, peer.ID) error, tryNext func(error) bool) error {
+	if len(ids) == 0 {
+		return ErrNoNodes
+	}
 	_, wait := ctx.Deadline()
 	delay := reachFirstWait
 	var last error
@@ -68,6 +71,9 @@ func (e *Engine) Reach(ctx context.Context, ids []peer.ID, op func(context.Conte
 		case <-ctx.Done():
 			t.Stop()
 			return last
+		case <-e.n.Context().Done(): // the engine closed: nothing will answer
+			t.Stop()
+			return last
 		case <-t.C:
 		}
 		delay = min(2*delay, reachMaxWait)
@@ -85,6 +91,9 @@ func (e *Engine) Reach(ctx context.Context, ids []peer.ID, op func(context.Conte
 func (e *Engine) Send(ctx context.Context, to string, data []byte) error {
 	st := e.log.State()
 	if st.Role(e.user) == ledger.RoleNone {
+		if _, ok := st.Removed[e.user]; !ok {
+			return fmt.Errorf("you are not a member of %q; ask one of its admins for an invite", st.Name)
+		}
 		return fmt.Errorf("you are no longer a member of %q (you were removed); ask one of its admins for a new invite", st.Name)
 	}
 	name, ids, err := e.Resolve(to)
@@ -93,7 +102,7 @@ func (e *Engine) Send(ctx context.Context, to string, data []byte) error {
 	}
 	lastErr := e.Reach(ctx, ids, func(ctx context.Context, id peer.ID) error {
 		return e.msg.Send(ctx, id, data)
-	}, func(error) bool { return true })
+	}, notQueued)
 	if lastErr == nil {
 		return nil
 	}
@@ -105,6 +114,16 @@ func (e *Engine) Send(ctx context.Context, to string, data []byte) error {
 	}
 	return lastErr
 }
+
+// notQueued says whether a failed send certainly did not queue the
+// message, so that trying the member's next node cannot deliver it twice.
+func notQueued(err error) bool {
+	return errors.Is(err, msg.ErrOffline) || errors.Is(err, msg.ErrRefused) ||
+		errors.Is(err, msg.ErrInboxFull) || errors.Is(err, rpc.ErrUnknownService)
+}
+
+// ErrNoNodes means Reach was given no node to try.
+var ErrNoNodes = errors.New("engine: no node to reach")
 
 // Messages subscribes to incoming messages; call cancel when done.
 func (e *Engine) Messages() (<-chan msg.Message, func()) { return e.msg.Subscribe() }

@@ -56,7 +56,9 @@ func Lookup[S Service](e *Engine) (S, bool) {
 }
 
 // Use returns the service of type S attached to e, attaching it with start
-// if there is none yet. Concurrent calls start it once.
+// if there is none yet. Concurrent calls of Use start it once; an Attach
+// racing with Use may start a second one, which is then closed and its
+// Attach (or Use) fails.
 func Use[S Service](e *Engine, start func(*Engine) (S, error)) (S, error) {
 	e.slots.useMu.Lock()
 	defer e.slots.useMu.Unlock()
@@ -105,12 +107,12 @@ func Detach[S Service](e *Engine, s S) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	cur, ok := sl.byType[t]
-	if !ok || any(cur) != any(s) {
+	if !ok || !t.Comparable() || any(cur) != any(s) {
 		return
 	}
 	delete(sl.byType, t)
 	for i, o := range sl.order {
-		if any(o) == any(s) {
+		if o == Service(cur) {
 			sl.order = append(sl.order[:i], sl.order[i+1:]...)
 			break
 		}

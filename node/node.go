@@ -35,7 +35,6 @@ import (
 const (
 	ProtoSync = "/coco/sync/2.0.0"
 	ProtoJoin = "/coco/join/2.0.0"
-	ProtoMsg  = "/coco/msg/1.0.0"
 )
 
 // DefaultApp is the app name of the coco daemon's own node.
@@ -107,8 +106,6 @@ type Node struct {
 	busy   busySet   // peers with a sync or join exchange running
 	wants  syncWants // the sync loop's exchanges per peer
 
-	inbox inbox
-
 	records pexRecords // connected peers' signed peer records, for pex
 
 	controls  []*cpState // fixed at New; their fields are guarded by mu
@@ -160,7 +157,6 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.self = pubOf(n.nodeKey)
 	n.id, _ = PeerIDOf(n.self)
-	n.inbox.init(1000)
 	return n, nil
 }
 
@@ -221,7 +217,6 @@ func (n *Node) Start(ctx context.Context) error {
 
 	h.SetStreamHandler(ProtoSync, n.tracked(n.handleSync))
 	h.SetStreamHandler(ProtoJoin, n.tracked(n.handleJoin))
-	h.SetStreamHandler(ProtoMsg, n.tracked(n.handleMsg))
 	h.SetStreamHandler(ProtoCert, n.tracked(n.handleCert))
 	h.SetStreamHandler(ProtoPex, n.tracked(n.handlePex))
 	h.Network().Notify(&network.NotifyBundle{
@@ -414,7 +409,6 @@ func (n *Node) Close() error {
 		err = n.host.Close()
 	}
 	n.wg.Wait()
-	n.inbox.close()
 	return err
 }
 
