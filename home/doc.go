@@ -17,7 +17,7 @@
 //
 // # Serving: Host
 //
-//	h, err := home.NewHost(n, home.HostOptions{})        // n: a started *coconet.Node of the owner
+//	h, err := home.NewHost(n, home.HostOptions{})        // n: a started *engine.Engine of the owner
 //	h.Add(home.Resource{ID: "lamp", Capabilities: home.Caps("on_off", "level")}, nil) // nil driver: simulated
 //	h.Set("lamp", "level", "level", 40)                  // publishes the change
 //	h.Remove("lamp"); h.Close()

@@ -16,7 +16,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/daemon"
 )
@@ -175,7 +176,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{home: coconet.DefaultHome(), stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{home: homedir.DefaultHome(), stdin: stdin, stdout: stdout, stderr: stderr}
 	e.svc = api.Lazy(e.open)
 	defer e.svc.Close()
 	var rest []string
