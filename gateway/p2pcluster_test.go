@@ -556,10 +556,20 @@ func TestP2PAttackCaseTakeover(t *testing.T) {
 		a.expect("TCP:ID:"+p2pKey+":"+id, "[FAIL:NODEEXIST]")
 		a.expectEOF()
 	}
+	gate := p2pRegister(t, s, "", "gate") // not in the directory
+	for _, id := range []string{"GATE", "Gate"} {
+		a := p2pDial(t, s, "")
+		a.expect("TCP:ID:"+p2pKey+":"+id, "[FAIL:NODEEXIST]")
+		a.expectEOF()
+	}
 	src := p2pRegister(t, s, "", "src")
 	for _, id := range []string{"DOOR", "door", "Door"} {
 		src.expect("TCP:PUSH:"+p2pKey+":RID:"+id+":open", "[OK:DATA_SENT]")
 		victim.expectRead("PUSH:open")
+	}
+	for _, id := range []string{"GATE", "gate", "gAte"} {
+		src.expect("TCP:PUSH:"+p2pKey+":RID:"+id+":open", "[OK:DATA_SENT]")
+		gate.expectRead("PUSH:open")
 	}
 }
 
