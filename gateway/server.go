@@ -84,6 +84,10 @@ type Server struct {
 	SyncEvery time.Duration
 	// Mail (P2Pcluster dialect's TCP:EMAIL) sends mail; nil refuses it.
 	Mail *Mailer
+	// Edit writes a change of the groups and routers made over HTTP on
+	// the device port (P2Pcluster dialect), e.g. with Apply to the
+	// network's ledger; nil edits a *MemDirectory Dir, else refuses.
+	Edit func(Change) error
 
 	pushes    atomic.Int64 // PUSH commands accepted
 	delivered atomic.Int64 // pushes handed to a connection of this server
@@ -416,13 +420,16 @@ type conn struct {
 	keyFails   int           // read goroutine: lines with a wrong key before one with a valid key
 	sent       [][]byte      // read goroutine (P2Pcluster): the last pushes sent, for RETDATA
 	rawHold    bool          // read goroutine (P2Pcluster): asked first for a raw channel; bytes wait for it
+	http       *httpReq      // read goroutine (P2Pcluster): an HTTP request whose headers are coming
+	ended      bool          // read goroutine: finish was called; read no more
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
 	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
 	slotTokens chan struct{} // read goroutine makes it: one token per reply in slots
 
-	rmu   sync.Mutex   // guards slots; taken before wmu
-	slots []*replySlot // replies in order, the first waiting for other push servers
+	rmu     sync.Mutex   // guards slots and capture; taken before wmu
+	slots   []*replySlot // replies in order, the first waiting for other push servers
+	capture *[]byte      // replies go here instead (GET /TCP:<command>)
 
 	wmu       sync.Mutex // guards the following fields
 	room      sync.Cond  // on wmu: the queue shrank, or the connection closed or was handed over
@@ -610,6 +617,13 @@ func (c *conn) kickDirty() {
 func (c *conn) reply(ok bool, msg string) { c.replyLine(c.s.replyLine(ok, msg)) }
 
 func (c *conn) replyLine(line []byte) {
+	c.rmu.Lock()
+	if c.capture != nil && len(c.slots) == 0 {
+		*c.capture = append(*c.capture, line...)
+		c.rmu.Unlock()
+		return
+	}
+	c.rmu.Unlock()
 	if c.slotTokens != nil {
 		c.rmu.Lock()
 		waiting := len(c.slots) > 0
@@ -707,6 +721,7 @@ func (c *conn) linger() {
 // The id goes at once: a closing connection takes no pushes and pairs
 // with nobody.
 func (c *conn) finish() {
+	c.ended = true
 	c.s.mu.Lock()
 	c.unregisterLocked()
 	c.s.mu.Unlock()
@@ -786,6 +801,9 @@ func (c *conn) readLoop() {
 				break
 			}
 			c.handle(buf[start : start+i])
+			if c.ended {
+				return
+			}
 			start += i + 1
 			lines = true
 			if c.peer.Load() != nil || c.far.Load() != nil {
@@ -842,6 +860,9 @@ func (c *conn) readLoop() {
 		}
 		if timeout && n > 0 && (paused || !time.Now().Before(base)) {
 			c.handle(buf[:n])
+			if c.ended {
+				return
+			}
 			n, lines = 0, true
 			c.kickDirty()
 			if c.goRaw(nil) {
@@ -878,10 +899,18 @@ func isTLSRecord(b []byte) bool {
 
 func (c *conn) handle(line []byte) {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if c.http != nil {
+		c.httpHeader(line)
+		return
+	}
 	if len(line) == 0 {
 		return // keepalive
 	}
 	if c.s.Dialect == DialectP2Pcluster {
+		if bytes.HasPrefix(line, []byte("GET ")) {
+			c.httpStart(line)
+			return
+		}
 		c.handleP2P(line)
 		return
 	}
@@ -1124,7 +1153,11 @@ func (c *conn) complete(sl *replySlot, line []byte) {
 	sl.line, sl.done = line, true
 	i := 0
 	for ; i < len(c.slots) && c.slots[i].done; i++ {
-		c.enqueue(c.slots[i].line, force, false)
+		if c.capture != nil {
+			*c.capture = append(*c.capture, c.slots[i].line...)
+		} else {
+			c.enqueue(c.slots[i].line, force, false)
+		}
 		c.slots[i] = nil
 		<-c.slotTokens
 	}
