@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
+	"syscall"
 )
 
 // maxKeyFails is how many commands with a wrong key a connection may send
@@ -135,11 +136,22 @@ func (c *conn) p2pRegister(account, key, id string) {
 		return
 	}
 	k := acctID{account, canon}
-	if old := s.ids[k]; old != nil && old != c && !old.closing.Load() {
+	for {
+		old := s.ids[k]
+		if old == nil || old == c || old.closing.Load() {
+			break
+		}
+		if !old.peerClosed() {
+			s.mu.Unlock()
+			c.replyLine([]byte(p2pNodeExists))
+			c.finish()
+			return
+		}
+		// The device closed it (a reboot) and its reader has not seen it
+		// yet: the id is free (the original finds out with a write).
 		s.mu.Unlock()
-		c.replyLine([]byte(p2pNodeExists))
-		c.finish()
-		return
+		old.close()
+		s.mu.Lock()
 	}
 	s.ids[k] = c
 	c.account, c.id, c.key = account, canon, key
@@ -270,4 +282,20 @@ func challengeLike(rnd string) bool {
 		}
 	}
 	return letter
+}
+
+// peerClosed reports whether the device has closed (or reset) the
+// connection: a peek at its socket, without waiting and without taking
+// the bytes from its reader, finds the end of the stream or an error.
+func (c *conn) peerClosed() bool {
+	if c.rc == nil {
+		return false
+	}
+	closed := false
+	c.rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
+	})
+	return closed
 }

@@ -745,3 +745,20 @@ func TestP2PEmail(t *testing.T) {
 	c.expect("TCP:EMAIL:"+k+":bob@example.com", "[FAIL:INVAILD_FORMAT]")
 	c.expect("TCP:EMAIL:"+k+":a@b.c>RCPT TO:<evil@x.y:s:m", "[FAIL:INVALID ID]")
 }
+
+// TestP2PReconnect: a device that closes its connection and registers
+// again at once (a reboot) gets its id back, even before the server's
+// reader has seen the old connection end; a live one keeps it.
+func TestP2PReconnect(t *testing.T) {
+	s := newP2PServer(t, nil)
+	src := p2pRegister(t, s, "", "src")
+	for i := 0; i < 50; i++ {
+		c := p2pRegister(t, s, "\r\n", "boot")
+		c.nc.Close()
+	}
+	c := p2pRegister(t, s, "\r\n", "boot")
+	src.expect("TCP:PUSH:"+p2pKey+":RID:BOOT:up", "[OK:DATA_SENT]")
+	c.expectRead("PUSH:up")
+	other := p2pDial(t, s, "")
+	other.expect("TCP:ID:"+p2pKey+":boot", "[FAIL:NODEEXIST]")
+}
