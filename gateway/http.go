@@ -107,8 +107,25 @@ func (c *conn) httpRoute(target string) (string, any) {
 	if !ok {
 		return "ERROR! Invalid KEY", nil
 	}
-	id := func(k string) string { return s.canonID(account, q[k]) }
-	ro := func() string { return s.canonRouter(account, q["ROID"]) }
+	// Names the directory knows are matched whatever their case; new
+	// names are written as given.
+	known := func(v string) string {
+		if f, ok := s.Dir.(Folder); ok {
+			if n, ok := f.FoldID(account, v); ok {
+				return n
+			}
+		}
+		return v
+	}
+	id := func(k string) string { return known(q[k]) }
+	ro := func() string {
+		if f, ok := s.Dir.(Folder); ok {
+			if n, ok := f.FoldRouter(account, q["ROID"]); ok {
+				return n
+			}
+		}
+		return q["ROID"]
+	}
 	edit := func(cs ...Change) string {
 		for _, ch := range cs {
 			ch.Account = account
@@ -175,11 +192,11 @@ func (c *conn) httpRoute(target string) (string, any) {
 				cs = append(cs, Change{Op: ChangeAddRouter, Name: r})
 			}
 			for _, n := range strings.Split(q["NOID"], ",") {
-				cs = append(cs, Change{Op: ChangeAttach, Name: r, ID: s.canonID(account, n)})
+				cs = append(cs, Change{Op: ChangeAttach, Name: r, ID: known(n)})
 			}
 		default:
 			for _, n := range strings.Split(q["NOID"], ",") {
-				cs = append(cs, Change{Op: ChangeDetach, Name: ro(), ID: s.canonID(account, n)})
+				cs = append(cs, Change{Op: ChangeDetach, Name: ro(), ID: known(n)})
 			}
 		}
 		if err := edit(cs...); err != "" {

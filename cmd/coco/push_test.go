@@ -268,6 +268,16 @@ func TestCLIPushDialect(t *testing.T) {
 		return err == nil && string(b) == "[OK:LAMP]"
 	})
 	exchange("tcp:gid:"+strings.ToLower(key), "[OK:LAMP]")
+	// HTTP on the device port: an edit lands in the network's ledger.
+	h := dialPush(t, addr)
+	io.WriteString(h.nc, "GET /ADDNODE?KEY="+key+"&PNODE=hub&NODE=lamp HTTP/1.0\r\n\r\n")
+	h.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if page, err := io.ReadAll(h.r); err != nil || !strings.Contains(string(page), "hub->lamp") {
+		t.Fatalf("GET /ADDNODE = %q (%v)", page, err)
+	}
+	if out := mustCoco(t, "--home", a, "push", "group", "home", "--account", "alice@example.com"); !strings.Contains(out, "hub") || !strings.Contains(out, "lamp") {
+		t.Fatalf("push group after GET /ADDNODE = %q, want hub and lamp", out)
+	}
 	s := dialPush(t, addr)
 	io.WriteString(s.nc, "STCP:ALICE@example.com:ACTIVATE")
 	s.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
