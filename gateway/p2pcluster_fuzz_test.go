@@ -121,3 +121,32 @@ func FuzzP2PFraming(f *testing.F) {
 		}
 	})
 }
+
+// FuzzP2PHTTP runs the HTTP routes (but GET /TCP:, which the command
+// fuzzers cover) on request targets: no panic, and nothing changes
+// without the account key.
+func FuzzP2PHTTP(f *testing.F) {
+	for _, s := range []string{
+		"/GETTREE?KEY=" + p2pKey, "/GETTREE?KEY=" + p2pKey + "&NODE=a", "/ADDNODE?KEY=" + p2pKey + "&PNODE=a&NODE=b",
+		"/DELNODE?KEY=" + p2pKey + "&NODE=a", "/UPDATENODE?KEY=" + p2pKey + "&PNODE=a&NODE=c", "/DEPTH?KEY=x",
+		"/ADDNODEINTROUTER?KEY=" + p2pKey + "&ROID=r&NOID=a,b", "/ADMIN?KEY=" + p2pKey + "&LIVE", "/%zz?KEY=%", "/?&&==",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if strings.Contains(strings.ToUpper(target), "TCP:") {
+			return
+		}
+		dir := &MemDirectory{}
+		dir.SetParent(p2pUser, "a", "")
+		keys := &MemKeyStore{}
+		keys.Add(p2pKey, p2pUser)
+		s := &Server{Keys: keys, Dir: dir, Dialect: DialectP2Pcluster, Now: func() time.Time { return p2pNow }}
+		c := &conn{s: s}
+		keyed := strings.Contains(strings.ToUpper(target), strings.ToUpper(p2pKey)) || strings.Contains(target, "%")
+		c.httpRoute(target)
+		if !keyed && (len(dir.Roots(p2pUser)) != 1 || len(dir.Routers(p2pUser)) != 0) {
+			t.Fatalf("%q changed the directory without the key", target)
+		}
+	})
+}
