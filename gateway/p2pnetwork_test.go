@@ -72,3 +72,44 @@ func TestP2PAcrossNetwork(t *testing.T) {
 	hub.write(frame + frame)
 	lamp.expectRead(frame + frame)
 }
+
+// TestP2PMixedDialects: a P2Pcluster-dialect push server and a coconet
+// one in one network; each device gets replies and pushes in its own
+// server's dialect, and ids the ledger names match in any case.
+func TestP2PMixedDialects(t *testing.T) {
+	alice, bob := nettest.Pair(t, ledger.RoleAdmin)
+	if _, err := CreateKey(alice, p2pUser, "devices", p2pKey); err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	apply(t, alice,
+		Change{Account: p2pUser, Op: ChangeSetParent, ID: "Hub"},
+		Change{Account: p2pUser, Op: ChangeSetParent, ID: "lamp", Parent: "Hub"},
+		Change{Account: p2pUser, Op: ChangeSetAlias, Name: "MY-FRIEND", ID: "lamp"},
+	)
+	name(t, alice, alice, bob)
+	synced(t, alice, bob)
+	sa, err := StartBridge(context.Background(), alice, &Server{Listen: "127.0.0.1:0", Logf: t.Logf, Dialect: DialectP2Pcluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sa.Close() })
+	sb := startBridge(t, bob) // coconet
+	knows(t, sa, bob)
+	knows(t, sb, alice)
+	var lamp *client
+	eventually(t, "bob's push server to read the key", func() bool {
+		lamp = dial(t, sb.Server())
+		return lamp.do("TCP:ID:"+p2pKey+":lamp") == "[OK:lamp]"
+	})
+	hub := p2pRegister(t, sa.Server(), "", "HUB")
+	hub.expect("TCP:PUSH:"+p2pKey+":RID:LAMP:one", "[OK:DATA_SENT]")
+	lamp.expectRead("PUSH:one")
+	hub.expect("TCP:PUSH:"+p2pKey+":RID:my-friend:two", "[OK:DATA_SENT]")
+	lamp.expectRead("PUSH:two")
+	hub.expect("TCP:PUSH:"+p2pKey+":CHILDS:three", "[OK:ALL_1]")
+	lamp.expectRead("PUSH:three")
+	lamp.expect("TCP:PUSH:"+p2pKey+":PARENT:up", "[OK:1]")
+	hub.expectRead("PUSH:up")
+	lamp.expect("TCP:PUSH:"+p2pKey+":RID:Hub:four", "[OK:1]")
+	hub.expectRead("PUSH:four")
+}
