@@ -2,6 +2,13 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"math/big"
 	"io"
 	"net"
 	"regexp"
@@ -645,7 +652,7 @@ func TestP2PAttackOversized(t *testing.T) {
 
 // smtpServer is a minimal SMTP server for the EMAIL test: it takes one
 // message at a time and hands it to msgs.
-func smtpServer(t *testing.T) (addr string, msgs <-chan string) {
+func smtpServer(t *testing.T, tlsCfg *tls.Config) (addr string, msgs <-chan string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -661,14 +668,14 @@ func smtpServer(t *testing.T) (addr string, msgs <-chan string) {
 			if err != nil {
 				return
 			}
-			serveSMTP(nc, ch)
+			serveSMTP(nc, ch, tlsCfg)
 		}
 	}()
 	return ln.Addr().String(), ch
 }
 
-func serveSMTP(nc net.Conn, ch chan<- string) {
-	defer nc.Close()
+func serveSMTP(nc net.Conn, ch chan<- string, tlsCfg *tls.Config) {
+	defer func() { nc.Close() }()
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	r := io.Reader(nc)
 	buf := make([]byte, 0, 4096)
@@ -696,7 +703,24 @@ func serveSMTP(nc net.Conn, ch chan<- string) {
 		}
 		switch verb := strings.ToUpper(strings.SplitN(l, " ", 2)[0]); verb {
 		case "EHLO", "HELO":
-			io.WriteString(nc, "250 test\r\n")
+			if _, isTLS := nc.(*tls.Conn); tlsCfg != nil && !isTLS {
+				io.WriteString(nc, "250-test\r\n250 STARTTLS\r\n")
+			} else if tlsCfg != nil {
+				io.WriteString(nc, "250-test\r\n250 AUTH PLAIN\r\n")
+			} else {
+				io.WriteString(nc, "250 test\r\n")
+			}
+		case "STARTTLS":
+			io.WriteString(nc, "220 go ahead\r\n")
+			tc := tls.Server(nc, tlsCfg)
+			if tc.Handshake() != nil {
+				return
+			}
+			nc, r, buf = tc, tc, buf[:0]
+			env = append(env, "TLS")
+		case "AUTH":
+			env = append(env, l)
+			io.WriteString(nc, "235 ok\r\n")
 		case "MAIL", "RCPT":
 			env = append(env, l)
 			io.WriteString(nc, "250 ok\r\n")
@@ -727,7 +751,7 @@ func serveSMTP(nc net.Conn, ch chan<- string) {
 // TestP2PEmail: TCP:EMAIL sends through the configured SMTP server, and
 // an account's mails are rate-limited.
 func TestP2PEmail(t *testing.T) {
-	addr, msgs := smtpServer(t)
+	addr, msgs := smtpServer(t, nil)
 	s := newP2PServer(t, func(s *Server) {
 		s.Mail = &Mailer{Addr: addr, From: "push@example.net", PerHour: 1}
 	})
@@ -761,4 +785,37 @@ func TestP2PReconnect(t *testing.T) {
 	c.expectRead("PUSH:up")
 	other := p2pDial(t, s, "")
 	other.expect("TCP:ID:"+p2pKey+":boot", "[FAIL:NODEEXIST]")
+}
+
+// TestP2PEmailSTARTTLS: the mailer upgrades to TLS when the SMTP server
+// offers STARTTLS, and authenticates over it.
+func TestP2PEmailSTARTTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	addr, msgs := smtpServer(t, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	s := newP2PServer(t, func(s *Server) {
+		s.Mail = &Mailer{Addr: addr, From: "push@example.net", User: "push", Password: "secret",
+			TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
+	})
+	c := p2pRegister(t, s, "", "mailer")
+	c.expect("TCP:EMAIL:"+p2pKey+":bob@example.com:Door:open", "[OK:MAIL_SENT]")
+	got := <-msgs
+	auth := "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00push\x00secret"))
+	for _, want := range []string{"TLS\n" + auth, "RCPT TO:<bob@example.com>", "Subject: Door"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("mail lacks %q:\n%s", want, got)
+		}
+	}
 }
