@@ -763,7 +763,7 @@ func (c *conn) readLoop() {
 		if n == len(buf) && c.rawHold && len(buf) > s.MaxLine {
 			// Full while waiting for the raw channel: read no more (the
 			// device waits on TCP) and look again in a moment.
-			if c.closing.Load() {
+			if c.closing.Load() || (!holdSince.IsZero() && time.Since(holdSince) > s.IdleTimeout) {
 				c.finish()
 				return
 			}
