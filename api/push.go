@@ -51,6 +51,17 @@ type PushServeRequest struct {
 	AuthTimeout   time.Duration `json:"auth_timeout_ns,omitempty"`
 	MaxConns      int           `json:"max_conns,omitempty"`
 	MaxConnsPerIP int           `json:"max_conns_per_ip,omitempty"`
+	// Dialect is the wire protocol devices speak: "p2pcluster" (the
+	// original server's; "" is it) or "coconet" (newline-framed).
+	Dialect string `json:"dialect,omitempty"`
+	// ReadPause (p2pcluster) is how long bytes without a terminator wait
+	// for more before they are one command; 0 is the default.
+	ReadPause time.Duration `json:"read_pause_ns,omitempty"`
+	// SMTP (p2pcluster's TCP:EMAIL) is the mail server, "" for none.
+	SMTP         string `json:"smtp,omitempty"`
+	SMTPUser     string `json:"smtp_user,omitempty"`
+	SMTPPassword string `json:"smtp_password,omitempty"`
+	SMTPFrom     string `json:"smtp_from,omitempty"`
 }
 
 // PushServerEvent reports a running push server: the first has Addr.

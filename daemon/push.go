@@ -69,8 +69,21 @@ func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServ
 	if err := d.namePushServer(n); err != nil {
 		return nil, err
 	}
+	dialect := gateway.DialectP2Pcluster
+	if req.Dialect != "" {
+		if dialect, err = gateway.ParseDialect(req.Dialect); err != nil {
+			return nil, err
+		}
+	}
 	s := &gateway.Server{Listen: req.Listen, MaxLine: req.MaxLine, IdleTimeout: req.IdleTimeout,
-		AuthTimeout: req.AuthTimeout, MaxConns: req.MaxConns, MaxConnsPerIP: req.MaxConnsPerIP, Logf: d.Logf}
+		AuthTimeout: req.AuthTimeout, MaxConns: req.MaxConns, MaxConnsPerIP: req.MaxConnsPerIP, Logf: d.Logf,
+		Dialect: dialect, ReadPause: req.ReadPause}
+	// Groups and routers edited over HTTP on the device port land in
+	// the ledger as with `coco push group|router` (an admin's node).
+	s.Edit = func(c gateway.Change) error { return gateway.Apply(d.writer(n), c) }
+	if req.SMTP != "" {
+		s.Mail = &gateway.Mailer{Addr: req.SMTP, User: req.SMTPUser, Password: req.SMTPPassword, From: req.SMTPFrom}
+	}
 	b, err := gateway.StartBridge(ctx, n, s)
 	if err != nil {
 		return nil, err

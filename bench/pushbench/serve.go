@@ -136,7 +136,7 @@ func serve(mode, key, relayTo string) error {
 			return err
 		}
 		store := gateway.NewLedgerStore(l, id.Seed.UserKey()) // the owner reads the keys
-		s := &gateway.Server{Listen: "127.0.0.1:0", Keys: store, Dir: store, MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns}
+		s := &gateway.Server{Listen: "127.0.0.1:0", Keys: store, Dir: store, MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns, Dialect: benchDialect()}
 		if err := s.Start(ctx); err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func serve(mode, key, relayTo string) error {
 		}
 		var bridges []*gateway.Bridge
 		for _, n := range []*engine.Engine{p.Alice, p.Bob} {
-			b, err := gateway.StartBridge(ctx, n, &gateway.Server{Listen: "127.0.0.1:0", MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns})
+			b, err := gateway.StartBridge(ctx, n, &gateway.Server{Listen: "127.0.0.1:0", MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns, Dialect: benchDialect()})
 			if err != nil {
 				return err
 			}

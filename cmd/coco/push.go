@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,6 +25,11 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "close a connection that sends no valid line with a key for this long")
 	maxConns := fs.Int("max-conns", 0, fmt.Sprintf("most device connections open at once (0: %d, at most a quarter of the daemon's file descriptor limit)", gateway.DefaultMaxConns))
 	maxPerIP := fs.Int("max-conns-per-ip", gateway.DefaultMaxConnsPerIP, "most device connections open at once from one IP address (IPv6: one /64)")
+	dialect := fs.String("dialect", "p2pcluster", "wire protocol: p2pcluster (the original server's: no terminator needed, replies without one) or coconet (newline-framed)")
+	readPause := fs.Duration("read-pause", gateway.DefaultReadPause, "p2pcluster: how long bytes without a terminator wait for more before they are one command")
+	smtp := fs.String("smtp", "", "p2pcluster: SMTP server HOST:PORT for TCP:EMAIL (STARTTLS when offered); none: TCP:EMAIL is refused")
+	smtpUser := fs.String("smtp-user", "", "SMTP user (password from $COCO_SMTP_PASSWORD)")
+	smtpFrom := fs.String("smtp-from", "", "sender address of TCP:EMAIL mails")
 	pos, err := parseN(fs, args, 1, 1, "the network")
 	if err != nil {
 		return err
@@ -31,7 +37,15 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	if *listen == "" {
 		return usagef("give the address devices connect to with --listen HOST:PORT")
 	}
-	ch, err := e.svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP})
+	d, err := gateway.ParseDialect(*dialect)
+	if err != nil {
+		return usagef("--dialect: use p2pcluster or coconet")
+	}
+	if *smtp != "" && *smtpFrom == "" {
+		return usagef("give the sender of TCP:EMAIL mails with --smtp-from ADDRESS")
+	}
+	ch, err := e.svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP,
+		Dialect: d.String(), ReadPause: *readPause, SMTP: *smtp, SMTPUser: *smtpUser, SMTPPassword: os.Getenv("COCO_SMTP_PASSWORD"), SMTPFrom: *smtpFrom})
 	if err != nil {
 		return err
 	}
@@ -44,7 +58,7 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 		case n == 0:
 			e.output(ev, func(w io.Writer) {
 				fmt.Fprintf(w, "Push server of %q listening on %s.\n", ev.Network, ev.Addr)
-				fmt.Fprintf(w, "Devices send lines like TCP:ID:<key>:<id>; make a key with `coco push key create %s`.\nCtrl-C to stop.\n", pos[0])
+				fmt.Fprintf(w, "Devices (%s dialect) send commands like TCP:ID:<key>:<id>; make a key with `coco push key create %s`.\nCtrl-C to stop.\n", d, pos[0])
 			})
 		case e.json:
 			e.output(ev, nil)
