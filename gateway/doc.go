@@ -1,5 +1,6 @@
-// Package gateway implements a push server for tiny devices that speaks the
-// P2Pcluster protocol.
+// Package gateway implements the push server for tiny devices and its bridge.
+//
+// It implements a push server for tiny devices that speaks the P2Pcluster protocol.
 //
 // A Server speaks one of two dialects (Server.Dialect): the wire protocol
 // of the original P2Pcluster server (github.com/workaholic2002x/P2Pcluster,

@@ -1,6 +1,8 @@
-// Package home implements coconet's home model: resources with typed
-// capabilities served by device nodes, commands authorized where the
-// resource is, time-limited grants for guests, zones and scenes.
+// Package home implements the home model: resources, commands, grants, zones, scenes.
+//
+// It implements coconet's home model: resources with typed capabilities served by
+// device nodes, commands authorized where the resource is, time-limited grants for
+// guests, zones and scenes.
 //
 // # Model
 //

@@ -1,6 +1,8 @@
-// Package nettest holds the helpers that tests of the packages built on a
-// node share: two members on loopback, and a goroutine leak check that
-// knows which go-libp2p workers outlive a host by design.
+// Package nettest holds helpers shared by tests of packages built on a node.
+//
+// It holds the helpers that tests of the packages built on a node share: two members
+// on loopback, and a goroutine leak check that knows which go-libp2p workers outlive a
+// host by design.
 package nettest
 
 import (

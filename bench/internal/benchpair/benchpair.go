@@ -1,7 +1,8 @@
-// Package benchpair sets up what every coconet benchmark starts from: two
-// users in temporary homes, alice owning a network and bob joined to it by
-// an invite, both nodes started on 127.0.0.1 — done through the public
-// library API, as users would.
+// Package benchpair starts the two-member network every benchmark begins with.
+//
+// It sets up what every coconet benchmark starts from: two users in temporary homes,
+// alice owning a network and bob joined to it by an invite, both nodes started on
+// 127.0.0.1 — done through the public library API, as users would.
 package benchpair
 
 import (
