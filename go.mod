@@ -11,6 +11,12 @@ require (
 )
 
 require (
+	github.com/restic/chunker v0.4.0 // indirect
+	github.com/transparency-dev/merkle v0.0.2 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+)
+
+require (
 	filippo.io/bigmod v0.1.1-0.20260103110540-f8a47775ebe5 // indirect
 	filippo.io/edwards25519 v1.2.0
 	filippo.io/keygen v1.0.0 // indirect
