@@ -120,8 +120,8 @@ func TestRefuseTampered(t *testing.T) {
 			b.Root.Writer = w
 			return ErrBadSignature
 		},
-		"other drive": func(b *Batch) error { b.Root.Drive = Address{9}; return ErrWrongDrive },
-		"reordered": func(b *Batch) error { b.Blocks[0], b.Blocks[1] = b.Blocks[1], b.Blocks[0]; return ErrTampered },
+		"other drive":   func(b *Batch) error { b.Root.Drive = Address{9}; return ErrWrongDrive },
+		"reordered":     func(b *Batch) error { b.Blocks[0], b.Blocks[1] = b.Blocks[1], b.Blocks[0]; return ErrTampered },
 		"garbage block": func(b *Batch) error { b.Blocks[0] = []byte{0xff, 0x00}; return ErrMalformed },
 	}
 	for name, mutate := range cases {
