@@ -65,7 +65,8 @@ func (d *Drive) Store() *Store { return d.store }
 func (d *Drive) Writer() WriterID { return d.w }
 
 // Refresh folds the blocks that arrived in the store since the last call
-// (after a sync) into the tree.
+// (after a sync) into the tree. List, Stat and History refresh by
+// themselves.
 func (d *Drive) Refresh() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -258,6 +259,7 @@ func (d *Drive) resolveLocked(p string) error {
 func (d *Drive) List() []FileInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.refreshLocked()
 	return d.m.tree()
 }
 
@@ -277,6 +279,7 @@ func (d *Drive) Conflicts() []FileInfo {
 func (d *Drive) History(p string) []FileInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.refreshLocked()
 	var out []FileInfo
 	for _, v := range d.m.history[p] {
 		out = append(out, v.info(p))
@@ -294,6 +297,7 @@ func (d *Drive) History(p string) []FileInfo {
 func (d *Drive) Stat(p string) (FileInfo, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.refreshLocked()
 	return d.statLocked(p)
 }
 
