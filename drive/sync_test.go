@@ -253,9 +253,9 @@ func TestStrangerRefused(t *testing.T) {
 		t.Fatalf("Serve(stranger) = %v, want ErrNotAllowed", err)
 	}
 	for name, in := range map[string][]byte{
-		"huge frame": binary.AppendUvarint(nil, 1<<40),
-		"garbage":    append(binary.AppendUvarint(nil, 3), 0xff, 0xff, 0xff),
-		"not hello":  frameOf(&msg{T: tEnd}),
+		"huge frame":  binary.AppendUvarint(nil, 1<<40),
+		"garbage":     append(binary.AppendUvarint(nil, 3), 0xff, 0xff, 0xff),
+		"not hello":   frameOf(&msg{T: tEnd}),
 		"wrong drive": frameOf(&msg{T: tHello, Hello: &hello{V: 1, Drive: Address{9}}}),
 	} {
 		var out bytes.Buffer
