@@ -120,7 +120,7 @@ func OpenStore(dir string, addr Address, opts StoreOptions) (*Store, error) {
 			return nil, fmt.Errorf("%w: %s holds drive %s", ErrWrongDrive, dir, bytes.TrimSpace(b))
 		}
 	} else if errors.Is(err, fs.ErrNotExist) {
-		if err := atomicfile.Write(af, []byte(addr.String()+"\n"), 0o600); err != nil {
+		if err := s.writeFile(af, []byte(addr.String()+"\n")); err != nil {
 			return nil, fmt.Errorf("drive: open store: %w", err)
 		}
 	} else {
