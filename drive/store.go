@@ -409,11 +409,13 @@ func (s *Store) logLocked(w WriterID) (*wlog, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if l := s.logs[w]; l != nil {
-		return l, nil
-	}
+	// Checked on every write, not only the first: a member removed
+	// from the allow-list keeps what it wrote before and nothing after.
 	if s.opts.AllowWriter != nil && !s.opts.AllowWriter(w) {
 		return nil, fmt.Errorf("%w: writer %s", ErrNotAllowed, w.Short())
+	}
+	if l := s.logs[w]; l != nil {
+		return l, nil
 	}
 	f, err := os.OpenFile(s.logPath(w), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {

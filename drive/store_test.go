@@ -204,11 +204,17 @@ func TestForkDetected(t *testing.T) {
 	if err := r.CheckRoot(f.Head(w)); !errors.Is(err, ErrForked) {
 		t.Fatalf("CheckRoot of a shorter inconsistent root = %v, want ErrForked", err)
 	}
-	// A forged fork proof is refused: two honest roots of one history.
+	// A forged fork proof is refused: two honest roots of one history,
+	// with the real hashes; or one root twice.
 	h5, _ := a.BatchFrom(w, 0, 5, 1<<20)
-	bad := ForkProof{A: h5.Root, B: a.Head(w), Prefix: nil}
-	if err := openTestStore(t, t.TempDir()).AddFork(bad); err == nil {
-		t.Fatal("a fork proof of consistent roots was accepted")
+	a.mu.Lock()
+	tr := a.logs[w].t
+	bad := ForkProof{A: h5.Root, B: a.logs[w].head, Prefix: tr.rangeHashes(0, 5), Rest: tr.rangeHashes(5, a.logs[w].head.Size)}
+	a.mu.Unlock()
+	for _, p := range []ForkProof{bad, {A: h5.Root, B: h5.Root}} {
+		if err := openTestStore(t, t.TempDir()).AddFork(p); err == nil {
+			t.Fatalf("a fork proof of consistent roots was accepted: %d, %d", p.A.Size, p.B.Size)
+		}
 	}
 	// And a consistent shorter root is no fork.
 	if err := openTestStore(t, t.TempDir()).CheckRoot(h5.Root); err != nil {

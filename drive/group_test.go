@@ -1,0 +1,153 @@
+package drive
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/coconet/coconet/identity"
+)
+
+func seed(t testing.TB, i byte) identity.Seed {
+	t.Helper()
+	s, err := identity.SeedFromBytes(append(make([]byte, 31), i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestInvite: the creator seals the drive secret to the invitee's writer
+// key; only the invitee opens it, and then reads the drive.
+func TestInvite(t *testing.T) {
+	creator, invitee, other := seed(t, 1), seed(t, 2), seed(t, 3)
+	gk := creator.GroupKey("team")
+	addr := GroupAddress(gk)
+	secret := creator.DriveSecret(addr)
+	code, err := SealInvite(addr, secret, WriterOf(invitee.DriveWriterKey(addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("invite code: %s (%d chars)", code, len(code))
+	gotAddr, gotSecret, err := OpenInvite(code, invitee.DriveWriterKey(addr))
+	if err != nil || gotAddr != addr || gotSecret != secret {
+		t.Fatalf("OpenInvite = %v, %v", gotAddr, err)
+	}
+	if _, _, err := OpenInvite(code, other.DriveWriterKey(addr)); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("OpenInvite by someone else = %v, want ErrNoKey", err)
+	}
+	// Someone else claiming to be the invitee (To rewritten) cannot open.
+	inv, _ := ParseInvite(code)
+	inv.To = WriterOf(other.DriveWriterKey(addr))
+	b, _ := encMode.Marshal(inv)
+	forged := invitePrefix + strings.ToLower(b32.EncodeToString(b))
+	if _, _, err := OpenInvite(forged, other.DriveWriterKey(addr)); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("OpenInvite of a readdressed code = %v, want ErrNoKey", err)
+	}
+	// A damaged code is refused with a reason.
+	bad := code[:len(code)-3] + "aaa"
+	if _, _, err := OpenInvite(bad, invitee.DriveWriterKey(addr)); err == nil {
+		t.Fatal("a damaged code opened")
+	}
+	// The invitee reads what the creator wrote.
+	c := member(t, 1, true)
+	st, _ := OpenStore(t.TempDir(), testAddr, StoreOptions{})
+	defer st.Close()
+	c.WriteFile("hello.txt", []byte("welcome"))
+	copyStore(t, st, c.Store())
+	d, err := Open(st, testSecret, testKey(t, 2), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.ReadFile("hello.txt"); string(got) != "welcome" {
+		t.Fatalf("invitee reads %q", got)
+	}
+}
+
+func FuzzParseInvite(f *testing.F) {
+	s := seed(f, 1)
+	code, _ := SealInvite(Address{1}, [32]byte{2}, WriterOf(s.DriveWriterKey(Address{1})))
+	f.Add(code)
+	f.Add("coco-drive1-")
+	f.Fuzz(func(t *testing.T, code string) {
+		if inv, err := ParseInvite(code); err == nil {
+			OpenInvite(code, s.DriveWriterKey(inv.Address))
+		}
+	})
+}
+
+// TestAllowList: a group's signed allow-list decides who writes and who
+// syncs; a stranger with a throwaway key gets nothing stored, and a
+// removed member's later blocks are refused.
+func TestAllowList(t *testing.T) {
+	gk := seed(t, 1).GroupKey("team")
+	a, b, stranger := testKey(t, 1), testKey(t, 2), testKey(t, 3)
+	g := Group{Version: 1, Members: []Member{{Writer: WriterOf(a), Peer: "a"}, {Writer: WriterOf(b), Peer: "b"}}, Replicators: []PeerID{"rep"}}
+	g.Sign(gk)
+	allow, err := NewAllow(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forgeries.
+	g2 := g
+	g2.Members = append(g2.Members, Member{Writer: WriterOf(stranger)})
+	if err := g2.Verify(); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("edited list Verify = %v", err)
+	}
+	g3 := g2
+	g3.Sign(testKey(t, 9)) // the stranger's own "group"
+	g3.Address = g.Address
+	if err := allow.Update(g3); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("Update with a list signed by another key = %v", err)
+	}
+	old := g
+	if err := allow.Update(old); err == nil {
+		t.Fatal("a replayed list of the same version was taken")
+	}
+
+	rep, err := OpenStore(t.TempDir(), testAddr, StoreOptions{AllowWriter: allow.Writer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	src := openTestStore(t, t.TempDir())
+	for _, k := range []struct {
+		key  []byte
+		want error
+	}{{a, nil}, {stranger, ErrNotAllowed}} {
+		src.Append(k.key, block(0))
+		bt, _ := src.BatchFrom(WriterOf(k.key), 0, 10, 1<<20)
+		if err := rep.AddBatch(bt); !errors.Is(err, k.want) {
+			t.Fatalf("AddBatch = %v, want %v", err, k.want)
+		}
+	}
+	if len(rep.Heads()) != 1 {
+		t.Fatalf("replica holds %d logs", len(rep.Heads()))
+	}
+	// Remove a: version 2 without it. Its earlier blocks stay, later ones
+	// are refused.
+	g4 := Group{Version: 2, Members: []Member{{Writer: WriterOf(b), Peer: "b"}}, Replicators: []PeerID{"rep"}}
+	g4.Sign(gk)
+	if err := allow.Update(g4); err != nil {
+		t.Fatal(err)
+	}
+	src.Append(a, block(1))
+	bt, _ := src.BatchFrom(WriterOf(a), 1, 10, 1<<20)
+	if err := rep.AddBatch(bt); !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("removed member's batch = %v, want ErrNotAllowed", err)
+	}
+	if rep.Head(WriterOf(a)).Size != 1 {
+		t.Fatal("removed member's block stored")
+	}
+	// Peers: the replicator and b sync; a (removed) and strangers do not.
+	r := NewReplica(rep, ReplicaOptions{AllowPeer: allow.Peer})
+	for p, ok := range map[PeerID]bool{"rep": true, "b": true, "a": false, "x": false} {
+		if allow.Peer(p) != ok {
+			t.Errorf("Peer(%s) = %v", p, !ok)
+		}
+	}
+	if err := r.Serve(context.Background(), "a", rwc{strings.NewReader(""), nil}); !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("Serve(removed) = %v", err)
+	}
+}
