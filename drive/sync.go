@@ -2,10 +2,12 @@ package drive
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -387,7 +389,23 @@ func (s *session) run(initiator bool, fetch []Hash) error {
 			return err
 		}
 	}
+	s.sent()
 	return nil
+}
+
+// sent records that the peer now holds what was sent to it: its heads are
+// at least ours, for the writers that did not fork.
+func (s *session) sent() {
+	heads := maps.Clone(s.their)
+	for _, h := range s.r.store.Heads() {
+		if !s.r.store.Forked(h.Writer) && h.Size > heads[h.Writer].Size {
+			heads[h.Writer] = h
+		}
+	}
+	hs := slices.SortedFunc(maps.Values(heads), func(a, b SignedRoot) int { return bytes.Compare(a.Writer[:], b.Writer[:]) })
+	s.r.mu.Lock()
+	s.r.peers[s.peer] = PeerState{Peer: s.peer, LastSeen: s.r.opts.Now(), Heads: hs}
+	s.r.mu.Unlock()
 }
 
 func (s *session) takeHello(h *hello) error {

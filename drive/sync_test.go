@@ -337,3 +337,29 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
+
+// TestHealth: after syncs, a member knows which peers hold which logs up
+// to where, and warns below the copy target.
+func TestHealth(t *testing.T) {
+	n := newPipeNet(t)
+	a, b := member(t, 1, true), member(t, 2, true)
+	rep := openTestStore(t, t.TempDir())
+	ra, da := n.add("alice", a.Store(), ReplicaOptions{})
+	n.add("bob", b.Store(), ReplicaOptions{})
+	n.add("rep", rep, ReplicaOptions{})
+	a.WriteFile("x", []byte("1"))
+	syncOK(t, ra, da, "rep")
+	syncOK(t, ra, da, "bob")
+	a.WriteFile("y", []byte("2")) // bob and rep are now one behind
+	h := ra.Health(3, 0)
+	if len(h.Logs) != 1 || h.Logs[0].Copies != 1 || len(h.Logs[0].Behind) != 2 || len(h.Warnings) != 1 {
+		t.Fatalf("health = %+v", h)
+	}
+	syncOK(t, ra, da, "rep")
+	syncOK(t, ra, da, "bob")
+	h = ra.Health(3, 0)
+	if h.Logs[0].Copies != 3 || len(h.Warnings) != 0 {
+		t.Fatalf("health after sync = %+v", h)
+	}
+	t.Logf("health: %+v", h.Logs[0])
+}
