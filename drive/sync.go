@@ -124,6 +124,12 @@ type ReplicaOptions struct {
 	Now func() time.Time
 	// Logf reports refusals. Nil discards.
 	Logf func(format string, args ...any)
+	// Limit bounds the bytes per second of all sessions together. Nil is
+	// no bound.
+	Limit *Limiter
+	// Schedule is when content (chunks) moves; outside it only logs do.
+	// Nil is always.
+	Schedule *Schedule
 }
 
 // PeerState is what a replica last learned of a peer: its heads and when.
@@ -283,6 +289,9 @@ func (r *Replica) newSession(ctx context.Context, peer PeerID, rw io.ReadWriteCl
 	// A session lives as long as ctx: when it ends, the stream closes and
 	// the blocked read or write returns.
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
+	if r.opts.Limit != nil {
+		rw = limited{rw, ctx, r.opts.Limit}
+	}
 	return &session{r: r, peer: peer, rw: rw, br: bufio.NewReader(rw), stop: stop}
 }
 
@@ -381,7 +390,11 @@ func (s *session) run(initiator bool, fetch []Hash) error {
 	}
 	for _, mine := range turns {
 		if mine {
-			err = s.want(st.MissingChunks())
+			var hs []Hash
+			if s.contentTime() {
+				hs = st.MissingChunks()
+			}
+			err = s.want(hs)
 		} else {
 			err = s.serveWants()
 		}
@@ -488,6 +501,11 @@ func (s *session) recvBlocks() error {
 	}
 }
 
+// contentTime reports whether chunks may move now.
+func (s *session) contentTime() bool {
+	return s.r.opts.Schedule == nil || s.r.opts.Schedule.Active(s.r.opts.Now())
+}
+
 // want asks the peer for the chunks in hs, MaxWant at a time, and stores
 // those that hash to their address.
 func (s *session) want(hs []Hash) error {
@@ -530,9 +548,12 @@ func (s *session) serveWants() error {
 		case tEnd:
 			return nil
 		case tWant:
+			serve := s.contentTime()
 			for _, h := range m.Want {
 				c := &chunkMsg{H: h}
-				if b, err := st.Chunk(h); err == nil {
+				if !serve {
+					c.Missing = true
+				} else if b, err := st.Chunk(h); err == nil {
 					c.Data = b
 					s.stats.ChunksSent++
 				} else {
