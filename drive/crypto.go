@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/restic/chunker"
@@ -25,6 +26,7 @@ const (
 type Keys struct {
 	_          [0]func() // not comparable
 	addr       Address
+	epoch      uint32
 	op         cipher.AEAD // seals log entries (names, metadata, chunk lists)
 	chunk      cipher.AEAD // seals chunks
 	chunkNonce []byte      // HMAC key deriving a chunk's nonce from its content
@@ -48,9 +50,12 @@ func subkey(secret [32]byte, addr Address, ctx string) []byte {
 	return k
 }
 
-// NewKeys derives the content keys of the drive at addr from its secret.
-func NewKeys(addr Address, secret [32]byte) (*Keys, error) {
-	k := &Keys{addr: addr, chunkNonce: subkey(secret, addr, ctxNonceKey)}
+// NewKeys derives the content keys of the drive at addr from its secret
+// (of epoch 0; later epochs come from Rotate).
+func NewKeys(addr Address, secret [32]byte) (*Keys, error) { return newKeys(addr, 0, secret) }
+
+func newKeys(addr Address, epoch uint32, secret [32]byte) (*Keys, error) {
+	k := &Keys{addr: addr, epoch: epoch, chunkNonce: subkey(secret, addr, ctxNonceKey)}
 	var err error
 	if k.op, err = chacha20poly1305.NewX(subkey(secret, addr, ctxOpKey)); err != nil {
 		return nil, err
@@ -78,7 +83,8 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 func (k *Keys) opAD(w WriterID) []byte {
 	ad := append([]byte(opAD), k.addr[:]...)
-	return append(ad, w[:]...)
+	ad = append(ad, w[:]...)
+	return binary.BigEndian.AppendUint32(ad, k.epoch)
 }
 
 // sealOp encrypts an encoded operation of writer w under a random nonce.

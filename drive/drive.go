@@ -29,12 +29,13 @@ type Options struct {
 // writer's log held in the store. It is safe for concurrent use.
 type Drive struct {
 	store *Store
-	keys  *Keys
 	key   ed25519.PrivateKey
 	w     WriterID
 	opts  Options
 
 	mu      sync.Mutex // guards all following fields
+	keys    map[uint32]*Keys
+	cur     uint32 // the epoch new writes use: the latest held
 	m       *merger
 	applied map[WriterID]uint64 // blocks of each writer folded into m
 }
@@ -52,10 +53,37 @@ func Open(store *Store, secret [32]byte, key ed25519.PrivateKey, opts Options) (
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	d := &Drive{store: store, keys: keys, key: key, w: WriterOf(key), opts: opts,
+	d := &Drive{store: store, keys: map[uint32]*Keys{0: keys}, key: key, w: WriterOf(key), opts: opts,
 		m: newMerger(), applied: make(map[WriterID]uint64)}
 	d.Refresh()
 	return d, nil
+}
+
+// AddEpoch gives the drive the content secret of a later key epoch (from
+// Group.OpenEpoch); new writes use the latest epoch held, and operations
+// of that epoch skipped so far are read again.
+func (d *Drive) AddEpoch(epoch uint32, secret [32]byte) error {
+	k, err := newKeys(d.store.Address(), epoch, secret)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.keys[epoch]; ok {
+		return nil
+	}
+	d.keys[epoch] = k
+	d.cur = max(d.cur, epoch)
+	d.m, d.applied = newMerger(), make(map[WriterID]uint64)
+	d.refreshLocked()
+	return nil
+}
+
+// Epoch returns the key epoch new writes use.
+func (d *Drive) Epoch() uint32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cur
 }
 
 // Store returns the store under the drive.
@@ -96,7 +124,11 @@ func (d *Drive) openEntry(w WriterID, seq uint64, block []byte) (*Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain, err := d.keys.openOp(w, e.Sealed)
+	k := d.keys[e.Epoch]
+	if k == nil {
+		return nil, fmt.Errorf("%w: sealed in key epoch %d", ErrNoKey, e.Epoch)
+	}
+	plain, err := k.openOp(w, e.Sealed)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +157,7 @@ func (d *Drive) appendLocked(op *Op) error {
 	if err != nil {
 		return fmt.Errorf("drive: encode op: %w", err)
 	}
-	e := Entry{Refs: dedupe(op.Chunks), Sealed: d.keys.sealOp(d.w, plain)}
+	e := Entry{Refs: dedupe(op.Chunks), Sealed: d.keys[d.cur].sealOp(d.w, plain), Epoch: d.cur}
 	if len(e.Refs) == 0 {
 		e.Refs = nil
 	}
@@ -158,7 +190,10 @@ func (d *Drive) Put(p string, r io.Reader) (FileInfo, error) {
 	}
 	var chunks []Hash
 	var size int64
-	c := chunker.NewWithBoundaries(r, d.keys.pol, ChunkMin, ChunkMax)
+	d.mu.Lock()
+	keys := d.keys[d.cur]
+	d.mu.Unlock()
+	c := chunker.NewWithBoundaries(r, keys.pol, ChunkMin, ChunkMax)
 	buf := chunkBufs.Get().(*[]byte)
 	defer chunkBufs.Put(buf)
 	for {
@@ -169,7 +204,7 @@ func (d *Drive) Put(p string, r io.Reader) (FileInfo, error) {
 		if err != nil {
 			return FileInfo{}, fmt.Errorf("drive: put %s: %w", p, err)
 		}
-		h, err := d.store.PutChunk(d.keys.sealChunk(ch.Data))
+		h, err := d.store.PutChunk(keys.sealChunk(ch.Data))
 		if err != nil {
 			return FileInfo{}, fmt.Errorf("drive: put %s: %w", p, err)
 		}
@@ -179,7 +214,7 @@ func (d *Drive) Put(p string, r io.Reader) (FileInfo, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	seq := d.nextSeqLocked()
-	op := &Op{Kind: opPut, Path: p, VV: d.m.clock(p).with(d.w, seq), MTime: d.opts.Now().UnixNano(), Size: size, Chunks: chunks}
+	op := &Op{Kind: opPut, Path: p, VV: d.m.clock(p).with(d.w, seq), MTime: d.opts.Now().UnixNano(), Size: size, Chunks: chunks, ChunkEpoch: keys.epoch}
 	if err := d.appendLocked(op); err != nil {
 		return FileInfo{}, err
 	}
@@ -202,6 +237,7 @@ func (d *Drive) Remove(p string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.refreshLocked()
 	fi, err := d.statLocked(p)
 	if err != nil {
 		return err
@@ -227,6 +263,7 @@ func (d *Drive) Rename(from, to string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.refreshLocked()
 	fi, err := d.statLocked(from)
 	if err != nil {
 		return err
@@ -234,7 +271,7 @@ func (d *Drive) Rename(from, to string) error {
 	if fi.ConflictOf != "" {
 		// Keep the losing version under a name of one's own, and resolve.
 		seq := d.nextSeqLocked()
-		op := &Op{Kind: opPut, Path: to, VV: d.m.clock(to).with(d.w, seq), MTime: fi.MTime.UnixNano(), Size: fi.Size, Chunks: fi.chunks}
+		op := &Op{Kind: opPut, Path: to, VV: d.m.clock(to).with(d.w, seq), MTime: fi.MTime.UnixNano(), Size: fi.Size, Chunks: fi.chunks, ChunkEpoch: fi.epoch}
 		if err := d.appendLocked(op); err != nil {
 			return err
 		}
@@ -243,7 +280,7 @@ func (d *Drive) Rename(from, to string) error {
 	seq := d.nextSeqLocked()
 	return d.appendLocked(&Op{Kind: opRename, Path: to, From: from,
 		VV: d.m.clock(to).with(d.w, seq), FromVV: d.m.clock(from).with(d.w, seq),
-		MTime: d.opts.Now().UnixNano(), Size: fi.Size, Chunks: fi.chunks})
+		MTime: d.opts.Now().UnixNano(), Size: fi.Size, Chunks: fi.chunks, ChunkEpoch: fi.epoch})
 }
 
 func (d *Drive) resolveLocked(p string) error {
@@ -252,7 +289,7 @@ func (d *Drive) resolveLocked(p string) error {
 		return err
 	}
 	seq := d.nextSeqLocked()
-	return d.appendLocked(&Op{Kind: opPut, Path: p, VV: d.m.clock(p).with(d.w, seq), MTime: win.MTime.UnixNano(), Size: win.Size, Chunks: win.chunks})
+	return d.appendLocked(&Op{Kind: opPut, Path: p, VV: d.m.clock(p).with(d.w, seq), MTime: win.MTime.UnixNano(), Size: win.Size, Chunks: win.chunks, ChunkEpoch: win.epoch})
 }
 
 // List returns every file, conflict copies included, sorted by path.
@@ -341,12 +378,18 @@ func (d *Drive) Get(p string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	d.mu.Lock()
+	keys := d.keys[fi.epoch]
+	d.mu.Unlock()
+	if keys == nil {
+		return fmt.Errorf("drive: get %s: %w: chunks of key epoch %d", p, ErrNoKey, fi.epoch)
+	}
 	for _, h := range fi.chunks {
 		sealed, err := d.store.Chunk(h)
 		if err != nil {
 			return fmt.Errorf("drive: get %s: %w", p, err)
 		}
-		plain, err := d.keys.openChunk(sealed)
+		plain, err := keys.openChunk(sealed)
 		if err != nil {
 			return fmt.Errorf("drive: get %s: %w", p, err)
 		}

@@ -11,10 +11,13 @@ import (
 // Entry is one block of a writer's log as a replica sees it: the addresses
 // of the chunks the entry needs (so that a replica without the key knows
 // what to fetch and keep) and the sealed operation, readable only with the
-// drive's key.
+// drive's key of its epoch.
 type Entry struct {
 	Refs   []Hash `cbor:"1,keyasint,omitempty"`
 	Sealed []byte `cbor:"2,keyasint"`
+	// Epoch names the content key the op is sealed with: 0 is the drive
+	// secret, each removal of a member starts a new one (see Rotate).
+	Epoch uint32 `cbor:"3,keyasint,omitempty"`
 }
 
 var encMode = func() cbor.EncMode {

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base32"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,6 +37,58 @@ type Group struct {
 	Members     []Member `cbor:"3,keyasint,omitempty"`
 	Replicators []PeerID `cbor:"4,keyasint,omitempty"`
 	Sig         []byte   `cbor:"5,keyasint,omitempty"`
+	// Epoch is the current content key epoch and EpochKeys its secret
+	// sealed to each member (invite codes, see SealEpoch): a member
+	// removed before the epoch began has no code to open.
+	Epoch     uint32   `cbor:"6,keyasint,omitempty"`
+	EpochKeys []string `cbor:"7,keyasint,omitempty"`
+}
+
+// EpochAddress is what the creator derives epoch n's secret from
+// (identity.Seed.DriveSecret(EpochAddress(addr, n))), so that its paper
+// key restores every epoch while the secret of epoch 0, which removed
+// members hold, reveals none of the later ones.
+func EpochAddress(addr Address, epoch uint32) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("coconet/v1/drive-epoch\x00"))
+	h.Write(addr[:])
+	h.Write(binary.BigEndian.AppendUint32(nil, epoch))
+	return [32]byte(h.Sum(nil))
+}
+
+// SealEpoch starts key epoch epoch with secret, sealed to every member
+// of g. Call it before Sign, when a member is removed.
+func (g *Group) SealEpoch(epoch uint32, secret [32]byte) error {
+	g.Epoch, g.EpochKeys = epoch, nil
+	for _, m := range g.Members {
+		code, err := SealInvite(g.Address, secret, m.Writer)
+		if err != nil {
+			return err
+		}
+		g.EpochKeys = append(g.EpochKeys, code)
+	}
+	return nil
+}
+
+// OpenEpoch opens the current epoch's secret with a member's writer key
+// (then Drive.AddEpoch). A member not in the list gets ErrNoKey.
+func (g Group) OpenEpoch(key ed25519.PrivateKey) (uint32, [32]byte, error) {
+	w := WriterOf(key)
+	for _, code := range g.EpochKeys {
+		inv, err := ParseInvite(code)
+		if err != nil || inv.To != w {
+			continue
+		}
+		addr, secret, err := OpenInvite(code, key)
+		if err != nil {
+			return 0, secret, err
+		}
+		if addr != g.Address {
+			return 0, secret, fmt.Errorf("%w: epoch key of another drive", ErrWrongDrive)
+		}
+		return g.Epoch, secret, nil
+	}
+	return 0, [32]byte{}, fmt.Errorf("%w: no key of epoch %d for writer %s", ErrNoKey, g.Epoch, w.Short())
 }
 
 const groupContext = "coconet/v1/drive-group\x00"
@@ -54,9 +107,12 @@ func GroupAddress(k ed25519.PrivateKey) Address {
 	return Address(k.Public().(ed25519.PublicKey))
 }
 
-// Sign sets g's address to k's and signs it.
+// Sign signs g with the group key k (whose public half must be g's
+// address, or g's address is set to it when unset).
 func (g *Group) Sign(k ed25519.PrivateKey) {
-	g.Address = GroupAddress(k)
+	if g.Address == (Address{}) {
+		g.Address = GroupAddress(k)
+	}
 	slices.SortFunc(g.Members, func(a, b Member) int { return bytes.Compare(a.Writer[:], b.Writer[:]) })
 	slices.Sort(g.Replicators)
 	g.Sig = ed25519.Sign(k, g.message())

@@ -151,3 +151,85 @@ func TestAllowList(t *testing.T) {
 		t.Fatalf("Serve(removed) = %v", err)
 	}
 }
+
+// TestRemovalRotatesKey: after a member is removed, the group starts a key
+// epoch sealed to the others only; what is written afterwards stays
+// unreadable to the removed member even if it gets every byte (from a
+// replica, say), while the remaining members read it.
+func TestRemovalRotatesKey(t *testing.T) {
+	creator := seed(t, 1)
+	gk := creator.GroupKey("team")
+	addr := GroupAddress(gk)
+	open := func(s identity.Seed, secret [32]byte) *Drive {
+		st, err := OpenStore(t.TempDir(), addr, StoreOptions{noSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		d, err := Open(st, secret, s.DriveWriterKey(addr), Options{Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	secret0 := creator.DriveSecret(addr)
+	a, b, c := open(creator, secret0), open(seed(t, 2), secret0), open(seed(t, 3), secret0)
+	all := []*Drive{a, b, c}
+	syncAll := func() {
+		for _, x := range all {
+			for _, y := range all {
+				if x != y {
+					copyStore(t, x.Store(), y.Store())
+				}
+			}
+		}
+	}
+	a.WriteFile("plan.txt", []byte("before"))
+	syncAll()
+	if got, _ := c.ReadFile("plan.txt"); string(got) != "before" {
+		t.Fatalf("c before removal: %q", got)
+	}
+	// Remove c: version 2 of the list, epoch 1 sealed to a and b.
+	g := Group{Version: 2, Members: []Member{{Writer: a.Writer()}, {Writer: b.Writer()}}}
+	g.Address = addr
+	secret1 := creator.DriveSecret(EpochAddress(addr, 1))
+	if err := g.SealEpoch(1, secret1); err != nil {
+		t.Fatal(err)
+	}
+	g.Sign(gk)
+	if err := g.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*Drive{a, b} {
+		ep, s, err := g.OpenEpoch(d.key)
+		if err != nil || ep != 1 || s != secret1 {
+			t.Fatalf("OpenEpoch = %d, %v", ep, err)
+		}
+		d.AddEpoch(ep, s)
+	}
+	if _, _, err := g.OpenEpoch(c.key); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("removed member OpenEpoch = %v, want ErrNoKey", err)
+	}
+	a.WriteFile("plan.txt", []byte("after: the removed member must not read this"))
+	a.WriteFile("new.txt", []byte("also new"))
+	copyStore(t, b.Store(), a.Store())
+	if err := b.Rename("plan.txt", "moved.txt"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll() // c gets every byte anyway
+	if got, err := b.ReadFile("moved.txt"); err != nil || !strings.HasPrefix(string(got), "after") {
+		t.Fatalf("b after rotation: %q, %v", got, err)
+	}
+	for _, f := range c.List() {
+		if f.Path != "plan.txt" {
+			t.Errorf("removed member sees %s", f.Path)
+		}
+		if got, _ := c.ReadFile(f.Path); string(got) != "before" {
+			t.Errorf("removed member reads %q", got)
+		}
+	}
+	// The creator's paper key restores the epoch.
+	if creator.DriveSecret(EpochAddress(addr, 1)) != secret1 {
+		t.Fatal("epoch secret not derived from the seed")
+	}
+}

@@ -108,6 +108,9 @@ type Op struct {
 	MTime  int64  `cbor:"6,keyasint,omitempty"` // Unix nanoseconds
 	Size   int64  `cbor:"7,keyasint,omitempty"`
 	Chunks []Hash `cbor:"8,keyasint,omitempty"`
+	// ChunkEpoch is the epoch whose key sealed Chunks (older than the
+	// op's own after a rename of an old file).
+	ChunkEpoch uint32 `cbor:"9,keyasint,omitempty"`
 }
 
 // MaxPath is the longest path in a drive, in bytes.

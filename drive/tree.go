@@ -17,6 +17,7 @@ type version struct {
 	mtime   int64
 	size    int64
 	chunks  []Hash
+	epoch   uint32 // of the chunks' key
 	renamed string // a rename: the path it came from
 }
 
@@ -72,7 +73,7 @@ func (m *merger) addVersion(p string, v *version) {
 
 // apply adds op, written by w at position seq (1-based).
 func (m *merger) apply(w WriterID, seq uint64, op *Op) {
-	v := &version{w: w, seq: seq, vv: op.VV, mtime: op.MTime, size: op.Size, chunks: op.Chunks}
+	v := &version{w: w, seq: seq, vv: op.VV, mtime: op.MTime, size: op.Size, chunks: op.Chunks, epoch: op.ChunkEpoch}
 	switch op.Kind {
 	case opDelete:
 		v.deleted = true
@@ -105,10 +106,11 @@ type FileInfo struct {
 	Deleted    bool   `json:"deleted,omitempty"` // in History only
 
 	chunks []Hash
+	epoch  uint32
 }
 
 func (v *version) info(p string) FileInfo {
-	return FileInfo{Path: p, Size: v.size, MTime: time.Unix(0, v.mtime).UTC(), Writer: v.w, Seq: v.seq, Deleted: v.deleted, chunks: v.chunks}
+	return FileInfo{Path: p, Size: v.size, MTime: time.Unix(0, v.mtime).UTC(), Writer: v.w, Seq: v.seq, Deleted: v.deleted, chunks: v.chunks, epoch: v.epoch}
 }
 
 // ConflictName is the name of the conflict copy of p for a version written
