@@ -233,3 +233,45 @@ func TestRemovalRotatesKey(t *testing.T) {
 		t.Fatal("epoch secret not derived from the seed")
 	}
 }
+
+// TestAllowListTravels: the creator's newer allow-list reaches the
+// replicator in a sync; from then on the replicator refuses the removed
+// member's sessions, and a forged list is refused with the session.
+func TestAllowListTravels(t *testing.T) {
+	gk := seed(t, 1).GroupKey("team")
+	a, c := testKey(t, 1), testKey(t, 3)
+	v1 := Group{Version: 1, Members: []Member{{Writer: WriterOf(a), Peer: "a"}, {Writer: WriterOf(c), Peer: "c"}}, Replicators: []PeerID{"rep"}}
+	v1.Sign(gk)
+	v2 := Group{Address: v1.Address, Version: 2, Members: []Member{{Writer: WriterOf(a), Peer: "a"}}, Replicators: []PeerID{"rep"}}
+	v2.Sign(gk)
+	repAllow, _ := NewAllow(v1)
+	aAllow, _ := NewAllow(v2)
+	n := newPipeNet(t)
+	rep := openTestStore(t, t.TempDir())
+	n.add("rep", rep, ReplicaOptions{Group: repAllow, AllowPeer: repAllow.Peer})
+	ra, da := n.add("a", openTestStore(t, t.TempDir()), ReplicaOptions{Group: aAllow})
+	rc, dc := n.add("c", openTestStore(t, t.TempDir()), ReplicaOptions{})
+	syncOK(t, rc, dc, "rep") // c still allowed
+	syncOK(t, ra, da, "rep")
+	if repAllow.Group().Version != 2 {
+		t.Fatalf("replicator holds version %d", repAllow.Group().Version)
+	}
+	if _, err := rc.Sync(context.Background(), dc, "rep"); err == nil {
+		t.Fatal("removed member synced")
+	}
+	// A forged list (the removed member re-adds itself) ends the session.
+	forged := v2
+	forged.Version = 3
+	forged.Members = append(forged.Members, Member{Writer: WriterOf(c), Peer: "a"})
+	aAllow.g = forged
+	if _, err := ra.Sync(context.Background(), da, "rep"); err == nil {
+		t.Fatal("sync with a forged list went through")
+	}
+	n.wg.Wait()
+	if errs := n.served["rep"]; !errors.Is(errs[len(errs)-1], ErrBadSignature) {
+		t.Fatalf("replicator ended the session with %v, want ErrBadSignature", errs[len(errs)-1])
+	}
+	if repAllow.Group().Version != 2 {
+		t.Fatal("forged list taken")
+	}
+}

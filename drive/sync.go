@@ -54,6 +54,7 @@ const (
 	tWant  = 5 // Want: chunks the sender asks for
 	tChunk = 6 // Chunk: one chunk asked for (Missing if not held)
 	tError = 7 // Err: why the sender gives up, for a person to read
+	tGroup = 8 // Group: the sender's signed allow-list of a standalone group
 )
 
 // msg is one frame of the protocol, CBOR-encoded. Version 1; new fields
@@ -66,6 +67,7 @@ type msg struct {
 	Want  []Hash     `cbor:"5,keyasint,omitempty"`
 	Chunk *chunkMsg  `cbor:"6,keyasint,omitempty"`
 	Err   string     `cbor:"7,keyasint,omitempty"`
+	Group *Group     `cbor:"8,keyasint,omitempty"`
 }
 
 type hello struct {
@@ -98,6 +100,8 @@ func decodeMsg(b []byte) (*msg, error) {
 		ok = m.Batch != nil
 	case tFork:
 		ok = m.Fork != nil
+	case tGroup:
+		ok = m.Group != nil
 	case tEnd, tError:
 		ok = true
 	case tWant:
@@ -130,6 +134,10 @@ type ReplicaOptions struct {
 	// Schedule is when content (chunks) moves; outside it only logs do.
 	// Nil is always.
 	Schedule *Schedule
+	// Group is the allow-list of a standalone group: sent to every peer,
+	// and replaced by a newer signed version a peer sends. Nil for a
+	// network's drive.
+	Group *Allow
 }
 
 // PeerState is what a replica last learned of a peer: its heads and when.
@@ -440,6 +448,12 @@ func (s *session) takeHello(h *hello) error {
 
 func (s *session) sendBlocks() error {
 	st := s.r.store
+	if s.r.opts.Group != nil {
+		g := s.r.opts.Group.Group()
+		if err := s.send(&msg{T: tGroup, Group: &g}); err != nil {
+			return err
+		}
+	}
 	for _, p := range st.Forks() {
 		if err := s.send(&msg{T: tFork, Fork: &p}); err != nil {
 			return err
@@ -481,6 +495,13 @@ func (s *session) recvBlocks() error {
 		case tFork:
 			if err := st.AddFork(*m.Fork); err != nil {
 				return s.fail(fmt.Errorf("fork proof: %w", err))
+			}
+		case tGroup:
+			if s.r.opts.Group == nil {
+				continue
+			}
+			if err := s.r.opts.Group.Update(*m.Group); errors.Is(err, ErrBadSignature) || errors.Is(err, ErrWrongDrive) {
+				return s.fail(fmt.Errorf("allow-list: %w", err))
 			}
 		case tBatch:
 			err := st.AddBatch(*m.Batch)
