@@ -172,7 +172,8 @@ func (s *Store) load() error {
 		}
 		var h Hash
 		if decodeHex(h[:], d.Name()) != nil {
-			return nil // a temporary file of an interrupted write
+			os.Remove(p) // a temporary file of an interrupted write
+			return nil
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -655,8 +656,15 @@ func (s *Store) chunkPath(h Hash) string {
 	return filepath.Join(s.dir, chunksDir, x[:2], x)
 }
 
-// PutChunk stores data under its SHA-256 and returns that address.
-func (s *Store) PutChunk(data []byte) (Hash, error) {
+// PutChunk stores data under its SHA-256 and returns that address, on
+// disk durably before it returns (a log entry acknowledged after it may
+// need it).
+func (s *Store) PutChunk(data []byte) (Hash, error) { return s.putChunk(data, true) }
+
+// putChunk writes a chunk; not durable, it skips the fsyncs: a chunk
+// received from a peer that a crash loses or tears is found on read (it
+// no longer hashes to its address), dropped, and fetched again.
+func (s *Store) putChunk(data []byte, durable bool) (Hash, error) {
 	h := Hash(sha256.Sum256(data))
 	if len(data) > MaxChunk {
 		return h, fmt.Errorf("%w: chunk of %d bytes", ErrMalformed, len(data))
@@ -676,7 +684,11 @@ func (s *Store) PutChunk(data []byte) (Hash, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return h, fmt.Errorf("drive: put chunk: %w", err)
 	}
-	if err := s.writeFile(p, data); err != nil {
+	write := s.writeFile
+	if !durable {
+		write = writeQuick
+	}
+	if err := write(p, data); err != nil {
 		return h, fmt.Errorf("drive: put chunk: %w", err)
 	}
 	s.chunks[h] = int64(len(data))
@@ -690,7 +702,26 @@ func (s *Store) AddChunk(h Hash, data []byte) error {
 	if Hash(sha256.Sum256(data)) != h {
 		return fmt.Errorf("%w: chunk %x does not hash to its address", ErrTampered, h[:6])
 	}
-	_, err := s.PutChunk(data)
+	_, err := s.putChunk(data, false)
+	return err
+}
+
+// writeQuick replaces path with data by a rename, without fsync.
+func writeQuick(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
 	return err
 }
 
@@ -704,10 +735,19 @@ func (s *Store) Chunk(h Hash) ([]byte, error) {
 		return nil, fmt.Errorf("%w: chunk %x", ErrNotFound, h[:6])
 	}
 	b, err := os.ReadFile(s.chunkPath(h))
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("drive: read chunk %x: %w", h[:6], err)
 	}
-	if Hash(sha256.Sum256(b)) != h {
+	if err != nil || Hash(sha256.Sum256(b)) != h {
+		// Lost or damaged (a crash after a quick write, or rot): forget
+		// it, so that it counts as missing and is fetched again.
+		s.mu.Lock()
+		if n, ok := s.chunks[h]; ok {
+			delete(s.chunks, h)
+			s.used -= n
+			os.Remove(s.chunkPath(h))
+		}
+		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: chunk %x damaged on disk", ErrTampered, h[:6])
 	}
 	return b, nil

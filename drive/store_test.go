@@ -315,4 +315,14 @@ func TestChunks(t *testing.T) {
 	if _, err := s.Chunk(h); !errors.Is(err, ErrTampered) {
 		t.Fatalf("Chunk of a damaged file = %v, want ErrTampered", err)
 	}
+	// It is then missing, to be fetched again.
+	if s.HasChunk(h) {
+		t.Fatal("a damaged chunk still counts as held")
+	}
+	if err := s.AddChunk(h, data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Chunk(h); err != nil || string(got) != string(data) {
+		t.Fatalf("Chunk after refetch = %v", err)
+	}
 }
