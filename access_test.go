@@ -17,6 +17,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -219,7 +220,7 @@ func TestAdminAllowedByDefault(t *testing.T) {
 	an := alice.start(t, "home")
 	peers := carol.join(t, makeInvite(t, an, ledger.RoleAdmin, 1))
 	cn := carol.start(t, "home")
-	cn.Internal().AddPeerAddrs(peers)
+	cn.engine().Node().AddPeerAddrs(peers)
 	waitConnected(t, cn, "alice")
 	e := offer(t, an)
 	if s, c, tu, f := attempt(t, cn); s+c+tu+f != "" {
@@ -367,7 +368,7 @@ func TestDeviceRefusedByDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	an := alice.start(t, "home")
-	id, err := LoadIdentity(alice.home)
+	id, err := homedir.LoadIdentity(alice.home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,14 +389,14 @@ func TestDeviceRefusedByDefault(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS(alice.home)); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(NetworkDir(dir, an.NetworkID()), "ports.json"))
+	os.Remove(filepath.Join(homedir.NetworkDir(dir, an.NetworkID()), "ports.json"))
 	dn := &Node{Home: dir, Network: "home", App: "hub", ListenHost: "127.0.0.1", Logf: t.Logf}
 	if err := dn.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dn.Close() })
-	dn.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: an.PeerID(), Addrs: an.Internal().Host().Addrs()}})
-	if s, ok := an.Internal().SenderOf(dn.PeerID()); !ok || !s.Device {
+	dn.engine().Node().AddPeerAddrs([]peer.AddrInfo{{ID: an.PeerID(), Addrs: an.engine().Node().Host().Addrs()}})
+	if s, ok := an.engine().Node().SenderOf(dn.PeerID()); !ok || !s.Device {
 		t.Fatalf("alice's ledger sees the hub as %+v (member %v), want a device", s, ok)
 	}
 

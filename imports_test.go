@@ -33,27 +33,20 @@ func aboveFace(path string) bool {
 	return rel == "api" || rel == "daemon"
 }
 
-// faceImporters are the packages below the face that still import it
-// today. Each one is a debt, not a permission: the engine refactor of issue
-// 18 (point 1) removes them, and the test fails when one no longer imports
-// the face, so that this list stays true and only shrinks.
-var faceImporters = []string{
-	// Features built on *coconet.Node: they reach through Node.Internal(),
-	// and home and gateway keep package-level maps keyed by it. They move
-	// onto the engine and its slot for attached services.
-	module + "/device",
-	module + "/gateway",
-	module + "/home",
-	module + "/ota",
-	// The tests' helper builds members through the face; engine-level
-	// tests (point 6) replace it.
-	module + "/internal/nettest",
+// features are the packages that attach to a running engine. The engine
+// sits below them and never depends on one: they find it through the slot
+// for attached services (engine.Attach), it never looks for them.
+var features = []string{
+	module + "/home", module + "/gateway", module + "/ota", module + "/device",
+	module + "/daemon", module + "/api",
 }
 
 type listedPackage struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	Deps         []string
 }
 
 // listPackages runs `go list` over the module.
@@ -63,7 +56,7 @@ func listPackages(t *testing.T) []listedPackage {
 	if err != nil {
 		t.Skipf("no go command to list the packages with: %v", err)
 	}
-	cmd := exec.Command(gobin, "list", "-json=ImportPath,Imports,Deps", "./...")
+	cmd := exec.Command(gobin, "list", "-json=ImportPath,Imports,TestImports,XTestImports,Deps", "./...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -88,20 +81,17 @@ func listPackages(t *testing.T) []listedPackage {
 
 func TestImportRules(t *testing.T) {
 	pkgs := listPackages(t)
-	listed := map[string]bool{}
 	for _, p := range pkgs {
-		listed[p.ImportPath] = true
 		if p.ImportPath == module || aboveFace(p.ImportPath) {
 			continue
 		}
-		// Nothing below the face imports it.
-		imports := slices.Contains(p.Imports, module)
-		known := slices.Contains(faceImporters, p.ImportPath)
-		switch {
-		case imports && !known:
-			t.Errorf("%s imports the face (package %s); depend on node or on a small interface instead", p.ImportPath, module)
-		case !imports && known:
-			t.Errorf("%s no longer imports the face: remove it from faceImporters in imports_test.go", p.ImportPath)
+		// Nothing below the face imports it, not even its tests: they test
+		// the engine and the features on it, not the face.
+		if slices.Contains(p.Imports, module) {
+			t.Errorf("%s imports the face (package %s); depend on the engine or on a small interface instead", p.ImportPath, module)
+		}
+		if slices.Contains(p.TestImports, module) || slices.Contains(p.XTestImports, module) {
+			t.Errorf("%s's tests import the face (package %s); build engines with engine.StartIn or internal/nettest", p.ImportPath, module)
 		}
 		// Nothing below the face links the control plane's server: nodes
 		// talk to it through control/controlproto.
@@ -109,15 +99,19 @@ func TestImportRules(t *testing.T) {
 			t.Errorf("%s depends on the control-plane server (package %s); import %s/controlproto instead", p.ImportPath, controlServer, controlServer)
 		}
 	}
-	// The face itself reaches the control plane through the client too.
 	for _, p := range pkgs {
-		if p.ImportPath == module && slices.Contains(p.Deps, controlServer) {
-			t.Errorf("the face (%s) depends on the control-plane server; import %s/controlproto instead", module, controlServer)
-		}
-	}
-	for _, k := range faceImporters {
-		if !listed[k] {
-			t.Errorf("faceImporters lists %s, which is not a package of the module any more: remove it", k)
+		switch p.ImportPath {
+		case module:
+			// The face reaches the control plane through the client too.
+			if slices.Contains(p.Deps, controlServer) {
+				t.Errorf("the face (%s) depends on the control-plane server; import %s/controlproto instead", module, controlServer)
+			}
+		case module + "/engine":
+			for _, f := range features {
+				if slices.Contains(p.Deps, f) {
+					t.Errorf("the engine depends on %s, a feature attached to it; the feature attaches itself (engine.Attach)", f)
+				}
+			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
@@ -71,11 +72,11 @@ func startLogged(t *testing.T, u *user, network string) (*Node, *logLines) {
 // ledger directory, where u's node, once started, offers it in sync.
 func smuggle(t *testing.T, u *user, src *ledger.Log, mk func(l *ledger.Log) ledger.Op) *ledger.Op {
 	t.Helper()
-	id, err := LoadIdentity(u.home)
+	id, err := homedir.LoadIdentity(u.home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := OpenNetwork(u.home, "home")
+	l, err := homedir.OpenNetwork(u.home, "home")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func smuggle(t *testing.T, u *user, src *ledger.Log, mk func(l *ledger.Log) ledg
 	if err := l.Add(&op); err == nil {
 		t.Fatalf("%s's own ledger accepts %s (the attack proves nothing)", u.name, op.Describe())
 	}
-	dir := filepath.Join(NetworkDir(u.home, l.Network()), "ledger", "ops")
+	dir := filepath.Join(homedir.NetworkDir(u.home, l.Network()), "ledger", "ops")
 	if err := os.WriteFile(filepath.Join(dir, op.ID().String()+".op"), op.Marshal(), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func offerSmuggled(t *testing.T, u *user, ops []*ledger.Op, targets ...*Node) *N
 		}
 	}
 	for _, m := range targets {
-		n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: m.PeerID(), Addrs: m.Internal().Host().Addrs()}})
+		n.engine().Node().AddPeerAddrs([]peer.AddrInfo{{ID: m.PeerID(), Addrs: m.engine().Node().Host().Addrs()}})
 		waitConnected(t, n, m.Ledger().State().Members[m.User()].Name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -131,7 +132,7 @@ func TestGuestRedeemsOwnersAdminInviteRefused(t *testing.T) {
 	bob.join(t, makeInvite(t, an, ledger.RoleGuest, 1))
 	cp := carol.join(t, makeInvite(t, an, ledger.RoleAdmin, 1))
 	cn, clog := startLogged(t, carol, "home")
-	cn.Internal().AddPeerAddrs(cp)
+	cn.engine().Node().AddPeerAddrs(cp)
 	waitConnected(t, cn, "alice")
 
 	// The admin invite alice keeps for someone; its code never leaves her.
@@ -248,7 +249,7 @@ func TestDeadInviteKeysRefusedAtTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	an := alice.start(t, "home")
-	target := peer.AddrInfo{ID: an.PeerID(), Addrs: an.Internal().Host().Addrs()}
+	target := peer.AddrInfo{ID: an.PeerID(), Addrs: an.engine().Node().Host().Addrs()}
 
 	usedUp := makeInvite(t, an, ledger.RoleGuest, 1)
 	bob.join(t, usedUp)

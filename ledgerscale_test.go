@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 )
@@ -33,11 +34,11 @@ func TestAdminFloodRefusedOverQuota(t *testing.T) {
 	peers := bob.join(t, makeInvite(t, an, ledger.RoleAdmin, 1))
 
 	// Bob's modified client, his node stopped.
-	id, err := LoadIdentity(bob.home)
+	id, err := homedir.LoadIdentity(bob.home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := OpenNetwork(bob.home, "home")
+	l, err := homedir.OpenNetwork(bob.home, "home")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestAdminFloodRefusedOverQuota(t *testing.T) {
 	if added != within || !errors.Is(errs[within], ledger.ErrQuota) {
 		t.Fatalf("bob's own ledger took %d of his %d ops (the one past the quota: %v), want %d and ErrQuota", added, len(ops), errs[within], within)
 	}
-	dir := filepath.Join(NetworkDir(bob.home, l.Network()), "ledger", "ops")
+	dir := filepath.Join(homedir.NetworkDir(bob.home, l.Network()), "ledger", "ops")
 	for _, o := range ops[within:] {
 		if err := os.WriteFile(filepath.Join(dir, o.ID().String()+".op"), o.Marshal(), 0o600); err != nil {
 			t.Fatal(err)
@@ -73,7 +74,7 @@ func TestAdminFloodRefusedOverQuota(t *testing.T) {
 	if !bn.Ledger().Has(ops[within].ID()) {
 		t.Fatal("bob's node does not hold the ops past the quota (the attack did not happen)")
 	}
-	bn.Internal().AddPeerAddrs(peers)
+	bn.engine().Node().AddPeerAddrs(peers)
 	waitConnected(t, bn, "alice")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -101,7 +102,7 @@ func TestAdminFloodRefusedOverQuota(t *testing.T) {
 // exchanges the nodes start by themselves (on connecting) is running.
 func syncWith(ctx context.Context, n, m *Node) error {
 	for {
-		err := n.Internal().SyncWith(ctx, m.PeerID())
+		err := n.engine().Node().SyncWith(ctx, m.PeerID())
 		if !errors.Is(err, node.ErrBusy) {
 			return err
 		}

@@ -2,23 +2,19 @@ package coconet
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
-	"fmt"
-	"sort"
-	"strings"
+	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/coconet/coconet/control/controlproto"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
-	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/msg"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/pubsub"
 	"github.com/coconet/coconet/rpc"
@@ -26,10 +22,21 @@ import (
 )
 
 // Message is a message received from another member node.
-type Message = node.Message
+type Message = msg.Message
 
 // PeerInfo describes another member node.
 type PeerInfo = node.PeerInfo
+
+// InviteOptions shape an invite.
+type InviteOptions = engine.InviteOptions
+
+// Policy narrows who may use what on a node, beyond being a member; see
+// engine.Policy.
+type Policy = engine.Policy
+
+// ErrNotStarted is what a Node's methods return before Start and after
+// Close.
+var ErrNotStarted = errors.New("coconet: the node is not running (call Start)")
 
 // Node is one app's node in one network. Set the fields, then Start.
 type Node struct {
@@ -53,91 +60,126 @@ type Node struct {
 	// the node the owner claimed with `coco device add`.
 	Device bool
 
-	id      *identity.Identity
-	user    identity.UserID // id.ID(), cached: deriving it costs a key generation
-	log     *ledger.Log
-	n       *node.Node
-	rpc     *rpc.Service
-	streams *stream.Service
-	ps      *pubsub.PubSub
-
-	policyMu sync.Mutex
-	policies atomic.Pointer[policies]
+	mu   sync.Mutex
+	e    *engine.Engine
+	last *engine.Engine // the engine before Close, for its fixed facts
 }
 
 // Start opens the network's ledger and brings the node up.
 func (n *Node) Start(ctx context.Context) error {
-	if n.n != nil {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.e != nil {
 		return errors.New("coconet: node already started")
 	}
 	if n.Home == "" {
-		n.Home = DefaultHome()
-	}
-	id, err := LoadIdentity(n.Home)
-	if err != nil {
-		return err
+		n.Home = homedir.DefaultHome()
 	}
 	if n.Network == "" {
 		return errors.New("coconet: Node.Network is required (a network name or ID)")
 	}
-	netID, err := FindNetwork(n.Home, n.Network)
-	if err != nil {
-		return err
-	}
-	l, err := ledger.Open(ledgerDir(n.Home, netID), nil)
-	if err != nil {
-		return err
-	}
-	return n.startWith(ctx, id, l)
-}
-
-func (n *Node) startWith(ctx context.Context, id *identity.Identity, l *ledger.Log) error {
-	nd, err := node.New(node.Config{
-		Seed: id.Seed, UserName: id.Name, Log: l, Dir: NetworkDir(n.Home, l.Network()),
-		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Logf: n.Logf,
-		Control: mergeControls(n.Control, savedControls(NetworkDir(n.Home, l.Network()))),
-		NodeKey: n.deviceKey(id),
+	e, err := engine.StartIn(ctx, n.Home, n.Network, engine.Config{
+		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Control: n.Control, Device: n.Device, Logf: n.Logf,
 	})
 	if err != nil {
 		return err
 	}
-	if err := nd.Start(ctx); err != nil {
-		return err
+	n.e, n.last = e, e
+	return nil
+}
+
+// Close stops the node and every service attached to it. It is idempotent.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	e := n.e
+	n.e = nil
+	n.mu.Unlock()
+	if e == nil {
+		return nil
 	}
-	n.id, n.user, n.log, n.n = id, id.ID(), l, nd
-	if err := n.startSemantics(); err != nil {
-		n.Close()
-		return err
+	return e.Close()
+}
+
+// engine returns the running engine, or nil.
+func (n *Node) engine() *engine.Engine {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.e
+}
+
+// facts returns the engine, running or closed, for what stays true after
+// Close (IDs, the ledger); nil before the first Start.
+func (n *Node) facts() *engine.Engine {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.last
+}
+
+// Attach starts a service on the running node and keeps it, one per type,
+// until the node closes (see engine.Attach): this is how the home model,
+// OTA and the push server attach to a node, and how an application can
+// attach its own.
+func Attach[S engine.Service](n *Node, start func(*engine.Engine) (S, error)) (S, error) {
+	e := n.engine()
+	if e == nil {
+		var zero S
+		return zero, ErrNotStarted
+	}
+	return engine.Attach(e, start)
+}
+
+// Lookup returns the service of type S attached to the running node.
+func Lookup[S engine.Service](n *Node) (S, bool) {
+	e := n.engine()
+	if e == nil {
+		var zero S
+		return zero, false
+	}
+	return engine.Lookup[S](e)
+}
+
+// Use returns the service of type S attached to the running node, attaching
+// it with start if there is none yet.
+func Use[S engine.Service](n *Node, start func(*engine.Engine) (S, error)) (S, error) {
+	e := n.engine()
+	if e == nil {
+		var zero S
+		return zero, ErrNotStarted
+	}
+	return engine.Use(e, start)
+}
+
+// Ledger is the network's ledger (nil before Start).
+func (n *Node) Ledger() *ledger.Log {
+	if e := n.facts(); e != nil {
+		return e.Ledger()
 	}
 	return nil
 }
 
-// Close stops the node. It is idempotent.
-func (n *Node) Close() error {
-	if n.n == nil {
-		return nil
+// NetworkID is the network's ID.
+func (n *Node) NetworkID() ledger.NetworkID { return n.Ledger().Network() }
+
+// PeerID is this node's libp2p ID ("" before Start; still the node's ID
+// after Close).
+func (n *Node) PeerID() peer.ID {
+	if e := n.facts(); e != nil {
+		return e.PeerID()
 	}
-	n.closeSemantics()
-	err := n.n.Close()
-	n.n = nil
-	return err
+	return ""
 }
 
-// Internal exposes the underlying node for advanced use and tests.
-func (n *Node) Internal() *node.Node { return n.n }
-
-// Ledger is the network's ledger.
-func (n *Node) Ledger() *ledger.Log { return n.log }
-
-// NetworkID is the network's ID.
-func (n *Node) NetworkID() ledger.NetworkID { return n.log.Network() }
-
-// PeerID is this node's libp2p ID.
-func (n *Node) PeerID() peer.ID { return n.n.ID() }
+// User is the ID of the user this node belongs to.
+func (n *Node) User() identity.UserID {
+	if e := n.facts(); e != nil {
+		return e.User()
+	}
+	return identity.UserID{}
+}
 
 // Info summarizes the network.
 func (n *Node) Info() NetworkInfo {
-	i := Info(n.log, n.user)
+	i := homedir.Info(n.Ledger(), n.User())
 	if n.Device {
 		i.Role = "device"
 	}
@@ -145,24 +187,12 @@ func (n *Node) Info() NetworkInfo {
 }
 
 // Members lists the network's members, owner first.
-func (n *Node) Members() []*ledger.Member { return n.log.State().SortedMembers() }
+func (n *Node) Members() []*ledger.Member { return n.Ledger().State().SortedMembers() }
 
 // ResolveMember finds a member by name, user ID (or a prefix of 6+
 // characters) and explains what went wrong otherwise.
 func ResolveMember(st *ledger.State, ref string) (*ledger.Member, error) {
-	ms := st.MemberByName(ref)
-	switch len(ms) {
-	case 1:
-		return ms[0], nil
-	case 0:
-		var names []string
-		for _, m := range st.SortedMembers() {
-			names = append(names, m.Name)
-		}
-		return nil, fmt.Errorf("no member %q in %q; members are: %s", ref, st.Name, strings.Join(names, ", "))
-	default:
-		return nil, fmt.Errorf("%q matches %d members of %q; use the user ID from `coco members`", ref, len(ms), st.Name)
-	}
+	return engine.ResolveMember(st, ref)
 }
 
 // Send delivers data to a member (by name or user ID), trying each of its
@@ -175,144 +205,161 @@ func ResolveMember(st *ledger.State, ref string) (*ledger.Member, error) {
 // waiting, when to names no member, when this user was removed, and when
 // the member's node refuses this one.
 func (n *Node) Send(ctx context.Context, to string, data []byte) error {
-	st := n.log.State()
-	if st.Role(n.user) == ledger.RoleNone {
-		return fmt.Errorf("you are no longer a member of %q (you were removed); ask one of its admins for a new invite", st.Name)
+	e := n.engine()
+	if e == nil {
+		return ErrNotStarted
 	}
-	name, ids, err := n.resolve(to)
-	if err != nil {
-		return err
-	}
-	lastErr := n.reach(ctx, ids, func(ctx context.Context, id peer.ID) error {
-		return n.n.SendTo(ctx, id, data)
-	}, func(error) bool { return true })
-	if lastErr == nil {
-		return nil
-	}
-	if errors.Is(lastErr, node.ErrRefused) {
-		return fmt.Errorf("%s's node refused the connection: its copy of the ledger does not list your node as a member of %q (were you removed?)", name, st.Name)
-	}
-	if errors.Is(lastErr, node.ErrOffline) {
-		return fmt.Errorf("%s is offline: none of their %d node(s) could be reached; the message was not delivered", name, len(ids))
-	}
-	return lastErr
+	return e.Send(ctx, to, data)
 }
 
-// Messages subscribes to incoming messages; call cancel when done.
-func (n *Node) Messages() (<-chan Message, func()) { return n.n.Subscribe() }
+// Messages subscribes to incoming messages; call cancel when done. Before
+// Start and after Close the channel is closed at once.
+func (n *Node) Messages() (<-chan Message, func()) {
+	e := n.engine()
+	if e == nil {
+		ch := make(chan Message)
+		close(ch)
+		return ch, func() {}
+	}
+	return e.Messages()
+}
 
 // Peers lists the other member nodes with path, address and round-trip time.
-func (n *Node) Peers(ctx context.Context) []PeerInfo { return n.n.Peers(ctx) }
-
-// InviteOptions shape an invite.
-type InviteOptions struct {
-	Role ledger.Role   // RoleGuest or RoleAdmin
-	TTL  time.Duration // default 24h
-	Uses int           // default 1
+func (n *Node) Peers(ctx context.Context) []PeerInfo {
+	if e := n.engine(); e != nil {
+		return e.Peers(ctx)
+	}
+	return nil
 }
 
 // Invite records an invite in the ledger and returns its code.
 func (n *Node) Invite(opts InviteOptions) (code string, expires time.Time, err error) {
-	return MakeInvite(n.log, n.id, n.n, opts)
-}
-
-// MakeInvite records an invite in l, signed by id, and encodes a code naming
-// the addresses of the running node nd, where the invitee will redeem it.
-func MakeInvite(l *ledger.Log, id *identity.Identity, nd *node.Node, opts InviteOptions) (string, time.Time, error) {
-	if opts.TTL <= 0 {
-		opts.TTL = 24 * time.Hour
+	e := n.engine()
+	if e == nil {
+		return "", time.Time{}, ErrNotStarted
 	}
-	if opts.Uses <= 0 {
-		opts.Uses = 1
-	}
-	if opts.Role == ledger.RoleNone {
-		opts.Role = ledger.RoleGuest
-	}
-	secret, err := invite.NewSecret()
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	ik := identity.InviteKey(secret[:])
-	var pub [32]byte
-	copy(pub[:], ik.Public().(ed25519.PublicKey))
-	expires := time.Now().Add(opts.TTL).Truncate(time.Second)
-	if _, err := l.Append(id.Seed.UserKey(), ledger.Op{
-		Kind: ledger.KindInvite, InviteKey: pub, Role: opts.Role, Expires: expires.Unix(), Uses: opts.Uses,
-	}); err != nil {
-		return "", time.Time{}, err
-	}
-	c := invite.Code{Network: l.Network(), Secret: secret, Role: uint8(opts.Role), Expires: expires.Unix(), NetName: l.State().Name}
-	c.Addrs, c.Controls = inviteAddrs(nd)
-	return c.Encode(), expires, nil
-}
-
-// inviteAddrs lists the node's addresses for an invite code, each ending in
-// /p2p/<node>: direct ones first (routable ones, then loopback), then its
-// relay addresses at control planes where it holds a relay slot
-// (/…/p2p/<control plane>/p2p-circuit/p2p/<node>); and, apart, the control
-// planes it uses, through which the joiner can also try to reach it.
-func inviteAddrs(nd *node.Node) (addrs, controls [][]byte) {
-	direct := nd.Host().Addrs()
-	sort.SliceStable(direct, func(i, j int) bool {
-		return !manet.IsIPLoopback(direct[i]) && manet.IsIPLoopback(direct[j])
-	})
-	p2p, _ := ma.NewComponent("p2p", nd.ID().String())
-	for _, a := range direct {
-		addrs = append(addrs, a.Encapsulate(p2p).Bytes())
-		if len(addrs) == 8 {
-			break
-		}
-	}
-	for _, a := range nd.RelayAddrs() {
-		addrs = append(addrs, a.Encapsulate(p2p).Bytes())
-	}
-	for _, a := range nd.ControlAddrs() {
-		controls = append(controls, a.Bytes())
-	}
-	return addrs, controls
+	return e.Invite(opts)
 }
 
 // Remove removes a member (by name or user ID) from the network. Every
 // online member node drops the removed member's connections as soon as the
 // operation reaches it.
 func (n *Node) Remove(member string) (*ledger.Member, error) {
-	return RemoveMember(n.log, n.id, member)
-}
-
-// RemoveMember appends the removal of member to l, signed by id.
-func RemoveMember(l *ledger.Log, id *identity.Identity, member string) (*ledger.Member, error) {
-	m, err := ResolveMember(l.State(), member)
-	if err != nil {
-		return nil, err
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
 	}
-	if _, err := l.Append(id.Seed.UserKey(), ledger.Op{Kind: ledger.KindRemoveUser, Subject: m.User}); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return e.Remove(member)
 }
 
 // Usage reports the network's control-plane usage this month, as the first
 // reachable control plane counts it.
-func (n *Node) Usage(ctx context.Context) (controlproto.Usage, error) { return n.n.Usage(ctx) }
+func (n *Node) Usage(ctx context.Context) (controlproto.Usage, error) {
+	e := n.engine()
+	if e == nil {
+		return controlproto.Usage{}, ErrNotStarted
+	}
+	return e.Usage(ctx)
+}
 
 // ControlStatus tells, per control plane, whether the node is connected,
 // registered and holds a relay slot.
-func (n *Node) ControlStatus() []node.ControlStatus { return n.n.ControlStatus() }
+func (n *Node) ControlStatus() []node.ControlStatus {
+	if e := n.engine(); e != nil {
+		return e.ControlStatus()
+	}
+	return nil
+}
 
 // Append signs op with this node's user key and adds it to the network's
 // ledger; every online member node receives it within a round trip. Only
 // Kind and the fields of that kind need to be set; a *ledger.Rejection
 // says why the user may not do it, and nothing is written then.
 func (n *Node) Append(op ledger.Op) (*ledger.Op, error) {
-	return n.log.Append(n.id.Seed.UserKey(), op)
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
+	}
+	return e.Append(op)
 }
 
-// User is the ID of the user this node belongs to.
-func (n *Node) User() identity.UserID { return n.user }
-
-func (n *Node) deviceKey(id *identity.Identity) ed25519.PrivateKey {
-	if !n.Device {
-		return nil
+// Handle serves a named request/reply service; Handle(name, nil) removes it.
+// access says who may call it: by default the owner and admins only (and
+// this user's own nodes); pass e.g. Access{Roles: []ledger.Role{ledger.RoleGuest}}
+// to open it to guests, or Everyone. Guests refused read why.
+func (n *Node) Handle(service string, h rpc.Handler, access ...Access) {
+	if e := n.engine(); e != nil {
+		e.Handle(service, h, access...)
 	}
-	return id.Seed.DeviceKey()
+}
+
+// Request calls a service on a member's node and returns its reply. The
+// error says whether the peer is unreachable (rpc.ErrUnreachable), the
+// service unknown (rpc.ErrUnknownService), the caller not allowed
+// (rpc.ErrNotAllowed) or the deadline passed (rpc.ErrDeadline).
+//
+// When none of the member's nodes can be connected to yet, Request waits
+// for one until ctx's deadline, trying again with a backoff, and then
+// returns the rpc.ErrUnreachable error; a ctx without a deadline does not
+// wait. It fails at once when to names no member or the peer refuses the
+// caller. A request is sent again only when no connection was made, so a
+// call that reached the peer is never repeated.
+func (n *Node) Request(ctx context.Context, to, service string, payload []byte) ([]byte, error) {
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
+	}
+	return e.Request(ctx, to, service, payload)
+}
+
+// Dial opens an ordered, flow-controlled byte stream to a member's service.
+//
+// Like Request, it waits within ctx's deadline for a connection to one of
+// the member's nodes (a ctx without a deadline does not wait) and fails at
+// once when to names no member or the peer refuses the caller.
+func (n *Node) Dial(ctx context.Context, to, service string) (*stream.Conn, error) {
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
+	}
+	return e.Dial(ctx, to, service)
+}
+
+// Listen accepts streams for a named service from members. access says
+// who may open them: by default the owner and admins only (and this user's
+// own nodes); see Handle.
+func (n *Node) Listen(service string, access ...Access) (net.Listener, error) {
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
+	}
+	return e.Listen(service, access...)
+}
+
+// Publish sends data on a topic to every member node subscribed to it,
+// directly over the P2P network.
+func (n *Node) Publish(ctx context.Context, topic string, data []byte, opts pubsub.PublishOptions) error {
+	e := n.engine()
+	if e == nil {
+		return ErrNotStarted
+	}
+	return e.Publish(ctx, topic, data, opts)
+}
+
+// Subscribe receives the messages whose topic matches pattern (MQTT-style
+// wildcards + and #) until the subscription is closed.
+func (n *Node) Subscribe(ctx context.Context, pattern string, opts pubsub.SubscribeOptions) (*pubsub.Subscription, error) {
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
+	}
+	return e.Subscribe(ctx, pattern, opts)
+}
+
+// AddPolicy adds p to the policies every request, stream and subscription
+// this node serves must pass. It may be called while the node runs.
+func (n *Node) AddPolicy(p Policy) {
+	if e := n.engine(); e != nil {
+		e.AddPolicy(p)
+	}
 }

@@ -15,9 +15,11 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"go.uber.org/goleak"
 
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 func TestMain(m *testing.M) {
@@ -130,7 +132,7 @@ func TestTwoUsersLoopback(t *testing.T) {
 	code := makeInvite(t, an, ledger.RoleAdmin, 1)
 	peers := bob.join(t, code)
 	bn := bob.start(t, "home")
-	bn.Internal().AddPeerAddrs(peers)
+	bn.engine().Node().AddPeerAddrs(peers)
 	waitConnected(t, bn, "alice")
 
 	if got := bn.Ledger().State().Role(mustID(t, bob.home)); got != ledger.RoleAdmin {
@@ -161,7 +163,7 @@ func TestTwoUsersLoopback(t *testing.T) {
 
 func mustID(t *testing.T, home string) identity.UserID {
 	t.Helper()
-	id, err := LoadIdentity(home)
+	id, err := homedir.LoadIdentity(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +182,7 @@ func TestNonMemberRefusedAtTransport(t *testing.T) {
 	}
 	an := alice.start(t, "home")
 	mn := mallory.start(t, "home") // a real coconet node, member of another network
-	target := peer.AddrInfo{ID: an.PeerID(), Addrs: an.Internal().Host().Addrs()}
+	target := peer.AddrInfo{ID: an.PeerID(), Addrs: an.engine().Node().Host().Addrs()}
 
 	// A plain libp2p host with a random key, TCP + Noise.
 	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport), libp2p.Security(noise.ID, noise.New))
@@ -193,18 +195,18 @@ func TestNonMemberRefusedAtTransport(t *testing.T) {
 	if err := h.Connect(ctx, target); err == nil {
 		// The handshake may complete on the dialer's side before the
 		// gater's verdict closes it; no stream may ever open.
-		for _, proto := range []string{node.ProtoMsg, node.ProtoSync, node.ProtoJoin, "/ipfs/ping/1.0.0", "/ipfs/id/1.0.0"} {
+		for _, proto := range []string{rpc.Proto, node.ProtoSync, node.ProtoJoin, "/ipfs/ping/1.0.0", "/ipfs/id/1.0.0"} {
 			if s, err := h.NewStream(ctx, an.PeerID(), protoID(proto)); err == nil {
 				s.Close()
 				t.Errorf("stranger opened a %s stream to a member", proto)
 			}
 		}
 	}
-	mn.Internal().Host().Peerstore().AddAddrs(an.PeerID(), target.Addrs, time.Hour)
-	if err := mn.Internal().SendTo(ctx, an.PeerID(), []byte("let me in")); err == nil {
+	mn.engine().Node().Host().Peerstore().AddAddrs(an.PeerID(), target.Addrs, time.Hour)
+	if err := mn.engine().MessageService().Send(ctx, an.PeerID(), []byte("let me in")); err == nil {
 		t.Fatal("a node of another network delivered a message to a member")
 	}
-	if n := len(an.Internal().Host().Network().Peers()); n != 0 {
+	if n := len(an.engine().Node().Host().Network().Peers()); n != 0 {
 		t.Errorf("alice has %d connected peers, want 0", n)
 	}
 }
@@ -221,16 +223,16 @@ func TestRemovalCutsOff(t *testing.T) {
 	bn := func() *Node {
 		p := bob.join(t, code)
 		n := bob.start(t, "home")
-		n.Internal().AddPeerAddrs(p)
+		n.engine().Node().AddPeerAddrs(p)
 		return n
 	}()
 	cp := carol.join(t, code)
 	cn := carol.start(t, "home")
-	cn.Internal().AddPeerAddrs(cp)
+	cn.engine().Node().AddPeerAddrs(cp)
 	waitConnected(t, cn, "alice")
 	waitConnected(t, bn, "alice")
 	// bob learns carol through alice's ledger; connect carol to bob directly.
-	cn.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: bn.PeerID(), Addrs: bn.Internal().Host().Addrs()}})
+	cn.engine().Node().AddPeerAddrs([]peer.AddrInfo{{ID: bn.PeerID(), Addrs: bn.engine().Node().Host().Addrs()}})
 	waitConnected(t, cn, "bob")
 	send(t, cn, "alice", "hello from carol")
 	expect(t, an, "carol", "hello from carol")
@@ -259,8 +261,8 @@ func TestRemovalCutsOff(t *testing.T) {
 	}
 	for _, target := range []*Node{an, bn} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		cn.Internal().Host().Peerstore().AddAddrs(target.PeerID(), target.Internal().Host().Addrs(), time.Hour)
-		err := cn.Internal().SendTo(ctx, target.PeerID(), []byte("still here?"))
+		cn.engine().Node().Host().Peerstore().AddAddrs(target.PeerID(), target.engine().Node().Host().Addrs(), time.Hour)
+		err := cn.engine().MessageService().Send(ctx, target.PeerID(), []byte("still here?"))
 		cancel()
 		if err == nil {
 			t.Fatalf("removed carol delivered a message to %s", target.Info().Name)
@@ -268,7 +270,7 @@ func TestRemovalCutsOff(t *testing.T) {
 	}
 	// The old code, which still has uses left, does not bring her back.
 	cn.Close()
-	os.RemoveAll(NetworkDir(carol.home, an.NetworkID()))
+	os.RemoveAll(homedir.NetworkDir(carol.home, an.NetworkID()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, _, err := Join(ctx, carol.home, code, JoinOptions{})
@@ -282,5 +284,5 @@ func TestRemovalCutsOff(t *testing.T) {
 }
 
 func connectedTo(n *Node, p peer.ID) bool {
-	return len(n.Internal().Host().Network().ConnsToPeer(p)) > 0
+	return len(n.engine().Node().Host().Network().ConnsToPeer(p)) > 0
 }

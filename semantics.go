@@ -7,183 +7,39 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
-	"github.com/coconet/coconet/rpc"
 	"github.com/coconet/coconet/stream"
 	"github.com/coconet/coconet/transfer"
 	"github.com/coconet/coconet/tunnel"
 )
 
-// The ways of talking on a network, on top of acknowledged messages:
-// request/reply, streams, tunnels and file copies (pub-sub is in pubsub.go).
-
-func (n *Node) startSemantics() error {
-	var err error
-	if n.rpc, err = rpc.New(n.n, rpc.Options{Authorize: n.AuthorizeRequest, Logf: n.Logf}); err != nil {
-		return err
-	}
-	if n.streams, err = stream.New(n.n, stream.Options{Authorize: n.AuthorizeStream, Logf: n.Logf}); err != nil {
-		return err
-	}
-	return n.startPubSub()
-}
-
-func (n *Node) closeSemantics() {
-	n.closePubSub()
-	if n.streams != nil {
-		n.streams.Close()
-	}
-	if n.rpc != nil {
-		n.rpc.Close()
-	}
-}
-
-// PeerNodes resolves a member (name, user ID prefix, or a node's peer ID) to
-// the nodes to try, those of this node's app and connected ones first.
-func (n *Node) PeerNodes(to string) ([]peer.ID, error) {
-	_, ids, err := n.resolve(to)
-	return ids, err
-}
-
-// resolve is PeerNodes that also names the member, for messages.
-func (n *Node) resolve(to string) (string, []peer.ID, error) {
-	st := n.log.State()
-	if id, err := peer.Decode(to); err == nil {
-		s, ok := n.n.SenderOf(id)
-		if !ok {
-			return "", nil, fmt.Errorf("node %s is not a member node of %q", id.ShortString(), st.Name)
-		}
-		return s.Name, []peer.ID{id}, nil
-	}
-	m, err := ResolveMember(st, to)
-	if err != nil {
-		// A device, by the name its owner's ledger gives it.
-		for _, r := range st.Table(ledger.TableDevice) {
-			if ni := nodeNamed(st, r.Key); ni != nil && strings.EqualFold(ni.Name, to) {
-				id, _ := peer.Decode(r.Key)
-				return ni.Name, []peer.ID{id}, nil
-			}
-		}
-		return "", nil, err
-	}
-	self := n.n.ID()
-	app := n.App
-	if app == "" {
-		app = node.DefaultApp
-	}
-	var first, rest []peer.ID
-	for k, ni := range st.Nodes {
-		if ni.User != m.User {
-			continue
-		}
-		id, err := node.PeerIDOf(k)
-		if err != nil || id == self || (ni.User == st.Owner && st.Record(ledger.TableDevice, id.String()) != nil) {
-			continue // a device of the member's is not the member
-		}
-		if ni.Name == app || len(n.n.Host().Network().ConnsToPeer(id)) > 0 {
-			first = append(first, id)
-		} else {
-			rest = append(rest, id)
-		}
-	}
-	out := append(first, rest...)
-	if len(out) == 0 {
-		return "", nil, fmt.Errorf("%s has no node in %q", m.Name, st.Name)
-	}
-	return m.Name, out, nil
-}
-
-// Handle serves a named request/reply service; Handle(name, nil) removes it.
-// access says who may call it: by default the owner and admins only (and
-// this user's own nodes); pass e.g. Access{Roles: []ledger.Role{ledger.RoleGuest}}
-// to open it to guests, or Everyone. Guests refused read why.
-func (n *Node) Handle(service string, h rpc.Handler, access ...Access) {
-	n.rpc.Handle(service, h, access...)
-}
-
-// Request calls a service on a member's node and returns its reply. The
-// error says whether the peer is unreachable (rpc.ErrUnreachable), the
-// service unknown (rpc.ErrUnknownService), the caller not allowed
-// (rpc.ErrNotAllowed) or the deadline passed (rpc.ErrDeadline).
-//
-// When none of the member's nodes can be connected to yet, Request waits
-// for one until ctx's deadline, trying again with a backoff, and then
-// returns the rpc.ErrUnreachable error; a ctx without a deadline does not
-// wait. It fails at once when to names no member or the peer refuses the
-// caller. A request is sent again only when no connection was made, so a
-// call that reached the peer is never repeated.
-func (n *Node) Request(ctx context.Context, to, service string, payload []byte) ([]byte, error) {
-	ids, err := n.PeerNodes(to)
-	if err != nil {
-		return nil, err
-	}
-	var reply []byte
-	err = n.reach(ctx, ids, func(ctx context.Context, id peer.ID) (err error) {
-		reply, err = n.rpc.Request(ctx, id, service, payload)
-		return err
-	}, func(err error) bool { return errors.Is(err, rpc.ErrUnreachable) })
-	if err != nil {
-		return nil, err
-	}
-	return reply, nil
-}
-
-// Dial opens an ordered, flow-controlled byte stream to a member's service.
-//
-// Like Request, it waits within ctx's deadline for a connection to one of
-// the member's nodes (a ctx without a deadline does not wait) and fails at
-// once when to names no member or the peer refuses the caller.
-func (n *Node) Dial(ctx context.Context, to, service string) (*stream.Conn, error) {
-	ids, err := n.PeerNodes(to)
-	if err != nil {
-		return nil, err
-	}
-	var c *stream.Conn
-	err = n.reach(ctx, ids, func(ctx context.Context, id peer.ID) (err error) {
-		c, err = n.streams.Dial(ctx, id, service)
-		return err
-	}, func(err error) bool { return errors.Is(err, stream.ErrUnreachable) })
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// Listen accepts streams for a named service from members. access says
-// who may open them: by default the owner and admins only (and this user's
-// own nodes); see Handle.
-func (n *Node) Listen(service string, access ...Access) (net.Listener, error) {
-	return n.streams.Listen(service, access...)
-}
-
-// RPC is the node's request/reply service (Handle and Request by peer ID).
-func (n *Node) RPC() *rpc.Service { return n.rpc }
-
-// Streams is the node's stream service (for tunnels and file copies).
-func (n *Node) Streams() *stream.Service { return n.streams }
+// Tunnels and file copies, composed from the engine's streams.
 
 // Expose publishes a local TCP service (HOST:PORT) to the network as name.
 // access says who may open it: by default the owner and admins only (and
 // this user's own nodes); a refused guest reads "alice's tunnel ssh is not
 // open to guests; ask alice to allow you".
 func (n *Node) Expose(ctx context.Context, name, target string, access ...Access) (*tunnel.Exposed, error) {
-	return tunnel.Expose(ctx, n.streams, name, target, n.Logf, access...)
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
+	}
+	return tunnel.Expose(ctx, e.Streams(), name, target, e.Logf, access...)
 }
 
 // OpenTunnel listens on listen (e.g. "127.0.0.1:8080") and forwards each
 // connection to the service a member exposed as name.
 func (n *Node) OpenTunnel(ctx context.Context, to, name, listen string) (*tunnel.Opened, error) {
-	ids, err := n.PeerNodes(to)
+	e := n.engine()
+	if e == nil {
+		return nil, ErrNotStarted
+	}
+	ids, err := e.PeerNodes(to)
 	if err != nil {
 		return nil, err
 	}
-	return tunnel.Open(ctx, n.streams, ids[0], name, listen, n.Logf)
+	return tunnel.Open(ctx, e.Streams(), ids[0], name, listen, e.Logf)
 }
 
 // SendFile copies a file to a member that is receiving (ReceiveFiles),
@@ -263,95 +119,9 @@ func (n *Node) ListenFiles(allow Access) (net.Listener, error) {
 	if allow.What == "" {
 		allow.What = "file receive"
 	}
-	l, err := n.streams.Listen(transfer.Service, allow)
+	l, err := n.Listen(transfer.Service, allow)
 	if err != nil {
 		return nil, fmt.Errorf("files for %q are already being received (another `coco receive` runs): %w", n.Info().Name, err)
 	}
 	return l, nil
-}
-
-// Policy narrows who may use what on a node, beyond being a member. A nil
-// function admits every member. Layers built on a node (the home model's
-// device host, the OTA server) add theirs with AddPolicy; every policy added
-// must admit a request, stream or subscription. Each service's own Access
-// (given to Handle, Listen, Expose, ReceiveFiles; by default the owner and
-// admins) is checked after these.
-type Policy struct {
-	// Request decides a request to service; a non-nil error is the refusal
-	// the caller reads.
-	Request func(from node.Sender, service string) error
-	// Stream decides a stream to service.
-	Stream func(from node.Sender, service string) error
-	// Topic decides whether sub receives the messages of topic published
-	// by this node.
-	Topic func(sub node.Sender, topic string) bool
-}
-
-// AddPolicy adds p to the policies every request, stream and subscription
-// this node serves must pass. It may be called while the node runs.
-func (n *Node) AddPolicy(p Policy) {
-	n.policyMu.Lock()
-	defer n.policyMu.Unlock()
-	ps := append(slices.Clone(n.policies.Load().list()), p)
-	n.policies.Store(&policies{ps})
-}
-
-type policies struct{ ps []Policy }
-
-func (p *policies) list() []Policy {
-	if p == nil {
-		return nil
-	}
-	return p.ps
-}
-
-// AuthorizeRequest is the request policy: every member, narrowed by the
-// policies added with AddPolicy.
-func (n *Node) AuthorizeRequest(from node.Sender, service string) error {
-	if err := authorize(from); err != nil {
-		return err
-	}
-	for _, p := range n.policies.Load().list() {
-		if p.Request != nil {
-			if err := p.Request(from, service); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// AuthorizeStream is the stream policy; see AuthorizeRequest.
-func (n *Node) AuthorizeStream(from node.Sender, service string) error {
-	if err := authorize(from); err != nil {
-		return err
-	}
-	for _, p := range n.policies.Load().list() {
-		if p.Stream != nil {
-			if err := p.Stream(from, service); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func authorize(from node.Sender) error {
-	if from.Role == ledger.RoleNone {
-		return errors.New("not a member")
-	}
-	return nil
-}
-
-// nodeNamed returns the node whose peer ID is pid, if it is in st.
-func nodeNamed(st *ledger.State, pid string) *ledger.NodeInfo {
-	id, err := peer.Decode(pid)
-	if err != nil {
-		return nil
-	}
-	k, err := node.KeyOf(id)
-	if err != nil {
-		return nil
-	}
-	return st.Nodes[k]
 }

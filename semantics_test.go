@@ -32,7 +32,7 @@ func pair(t *testing.T) (an, bn *Node) {
 	an = alice.start(t, "home")
 	peers := bob.join(t, makeInvite(t, an, ledger.RoleGuest, 1))
 	bn = bob.start(t, "home")
-	bn.Internal().AddPeerAddrs(peers)
+	bn.engine().Node().AddPeerAddrs(peers)
 	waitConnected(t, bn, "alice")
 	waitConnected(t, an, "bob")
 	return an, bn

@@ -15,12 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/coconet/coconet"
-	"github.com/coconet/coconet/control"
-	"github.com/coconet/coconet/device"
-	"github.com/coconet/coconet/home"
-	"github.com/coconet/coconet/node"
-	"github.com/coconet/coconet/transfer"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TestOpenAPI: the document lists every route of the table with its method,
@@ -118,12 +113,15 @@ func events[T any](f *fake, method string, args ...any) (<-chan T, error) {
 
 type ctx = context.Context
 
+// samplePeer is a node ID (of an Ed25519 key).
+const samplePeer = "12D3KooWGzh3T6mYCJVGTxLRvCeN2r7Bk1BzjNDqKQzR3jEMWKPz"
+
 func (f *fake) Status(c ctx) (Status, error) { return ret[Status](f, "Status") }
-func (f *fake) Networks(c ctx) ([]coconet.NetworkInfo, error) {
-	return ret[[]coconet.NetworkInfo](f, "Networks")
+func (f *fake) Networks(c ctx) ([]NetworkInfo, error) {
+	return ret[[]NetworkInfo](f, "Networks")
 }
-func (f *fake) CreateNetwork(c ctx, r CreateNetworkRequest) (coconet.NetworkInfo, error) {
-	return ret[coconet.NetworkInfo](f, "CreateNetwork", r)
+func (f *fake) CreateNetwork(c ctx, r CreateNetworkRequest) (NetworkInfo, error) {
+	return ret[NetworkInfo](f, "CreateNetwork", r)
 }
 func (f *fake) Members(c ctx, n string) ([]MemberInfo, error) {
 	return ret[[]MemberInfo](f, "Members", n)
@@ -134,20 +132,20 @@ func (f *fake) Invite(c ctx, n string, r InviteRequest) (InviteResult, error) {
 func (f *fake) Remove(c ctx, n, m string) (RemoveResult, error) {
 	return ret[RemoveResult](f, "Remove", n, m)
 }
-func (f *fake) Join(c ctx, code string) (coconet.NetworkInfo, error) {
-	return ret[coconet.NetworkInfo](f, "Join", code)
+func (f *fake) Join(c ctx, code string) (NetworkInfo, error) {
+	return ret[NetworkInfo](f, "Join", code)
 }
 func (f *fake) Send(c ctx, n string, r SendRequest) error { return f.record("Send", n, r) }
-func (f *fake) Peers(c ctx, n string) ([]coconet.PeerInfo, error) {
-	return ret[[]coconet.PeerInfo](f, "Peers", n)
+func (f *fake) Peers(c ctx, n string) ([]PeerInfo, error) {
+	return ret[[]PeerInfo](f, "Peers", n)
 }
-func (f *fake) Listen(c ctx, n string) (<-chan coconet.Message, error) {
+func (f *fake) Listen(c ctx, n string) (<-chan Message, error) {
 	if err := f.record("Listen", n); err != nil {
 		return nil, err
 	}
-	from, err := node.PeerIDOf([32]byte{1}) // a zero ID does not decode
-	ch := make(chan coconet.Message, 1)
-	ch <- coconet.Message{FromNode: from, Data: []byte("hi")}
+	from, err := peer.Decode(samplePeer) // a zero ID does not decode
+	ch := make(chan Message, 1)
+	ch <- Message{FromNode: from, Data: []byte("hi")}
 	close(ch)
 	return ch, err
 }
@@ -157,8 +155,8 @@ func (f *fake) Call(c ctx, n string, r CallRequest) (CallResult, error) {
 func (f *fake) Copy(c ctx, n string, r CopyRequest) (<-chan Progress, error) {
 	return events[Progress](f, "Copy", n, r)
 }
-func (f *fake) Receive(c ctx, n string, r ReceiveRequest) (<-chan transfer.Event, error) {
-	return events[transfer.Event](f, "Receive", n, r)
+func (f *fake) Receive(c ctx, n string, r ReceiveRequest) (<-chan ReceiveEvent, error) {
+	return events[ReceiveEvent](f, "Receive", n, r)
 }
 func (f *fake) Expose(c ctx, n string, r TunnelRequest) (<-chan TunnelEvent, error) {
 	return events[TunnelEvent](f, "Expose", n, r)
@@ -167,63 +165,63 @@ func (f *fake) OpenTunnel(c ctx, n string, r TunnelRequest) (<-chan TunnelEvent,
 	return events[TunnelEvent](f, "OpenTunnel", n, r)
 }
 func (f *fake) Publish(c ctx, n string, r PublishRequest) error { return f.record("Publish", n, r) }
-func (f *fake) Usage(c ctx, n string) (control.Usage, error) {
-	return ret[control.Usage](f, "Usage", n)
+func (f *fake) Usage(c ctx, n string) (Usage, error) {
+	return ret[Usage](f, "Usage", n)
 }
 func (f *fake) Subscribe(c ctx, n string, r SubscribeRequest) (<-chan PubMessage, error) {
 	return events[PubMessage](f, "Subscribe", n, r)
 }
-func (f *fake) Resources(c ctx, n, z string) (home.Listing, error) {
-	return ret[home.Listing](f, "Resources", n, z)
+func (f *fake) Resources(c ctx, n, z string) (Listing, error) {
+	return ret[Listing](f, "Resources", n, z)
 }
-func (f *fake) HomeCommand(c ctx, n string, r home.Action) (home.Result, error) {
-	return ret[home.Result](f, "HomeCommand", n, r)
+func (f *fake) HomeCommand(c ctx, n string, r Action) (ActionResult, error) {
+	return ActionResult{OK: true}, f.record("HomeCommand", n, r)
 }
-func (f *fake) HomeWatch(c ctx, n, r string) (<-chan home.Change, error) {
-	return events[home.Change](f, "HomeWatch", n, r)
+func (f *fake) HomeWatch(c ctx, n, r string) (<-chan Change, error) {
+	return events[Change](f, "HomeWatch", n, r)
 }
-func (f *fake) Grants(c ctx, n string) ([]home.Grant, error) {
-	return ret[[]home.Grant](f, "Grants", n)
+func (f *fake) Grants(c ctx, n string) ([]Grant, error) {
+	return ret[[]Grant](f, "Grants", n)
 }
-func (f *fake) GrantCreate(c ctx, n string, r GrantRequest) (home.Grant, error) {
-	return ret[home.Grant](f, "GrantCreate", n, r)
+func (f *fake) GrantCreate(c ctx, n string, r GrantRequest) (Grant, error) {
+	return ret[Grant](f, "GrantCreate", n, r)
 }
-func (f *fake) GrantRevoke(c ctx, n, g string) (home.Grant, error) {
-	return ret[home.Grant](f, "GrantRevoke", n, g)
+func (f *fake) GrantRevoke(c ctx, n, g string) (Grant, error) {
+	return ret[Grant](f, "GrantRevoke", n, g)
 }
-func (f *fake) Zones(c ctx, n string) ([]home.Zone, error) { return ret[[]home.Zone](f, "Zones", n) }
-func (f *fake) ZoneCreate(c ctx, n, z string) (home.Zone, error) {
-	return ret[home.Zone](f, "ZoneCreate", n, z)
+func (f *fake) Zones(c ctx, n string) ([]Zone, error) { return ret[[]Zone](f, "Zones", n) }
+func (f *fake) ZoneCreate(c ctx, n, z string) (Zone, error) {
+	return ret[Zone](f, "ZoneCreate", n, z)
 }
-func (f *fake) ZoneDelete(c ctx, n, z string) (home.Zone, error) {
-	return ret[home.Zone](f, "ZoneDelete", n, z)
+func (f *fake) ZoneDelete(c ctx, n, z string) (Zone, error) {
+	return ret[Zone](f, "ZoneDelete", n, z)
 }
-func (f *fake) ZonePlace(c ctx, n string, r PlaceRequest) (home.Placement, error) {
-	return ret[home.Placement](f, "ZonePlace", n, r)
+func (f *fake) ZonePlace(c ctx, n string, r PlaceRequest) (Placement, error) {
+	return ret[Placement](f, "ZonePlace", n, r)
 }
-func (f *fake) ZoneUnplace(c ctx, n, r string) (home.Placement, error) {
-	return ret[home.Placement](f, "ZoneUnplace", n, r)
+func (f *fake) ZoneUnplace(c ctx, n, r string) (Placement, error) {
+	return ret[Placement](f, "ZoneUnplace", n, r)
 }
-func (f *fake) Scenes(c ctx, n string) ([]home.Scene, error) {
-	return ret[[]home.Scene](f, "Scenes", n)
+func (f *fake) Scenes(c ctx, n string) ([]Scene, error) {
+	return ret[[]Scene](f, "Scenes", n)
 }
-func (f *fake) SceneCreate(c ctx, n string, r SceneRequest) (home.Scene, error) {
-	return ret[home.Scene](f, "SceneCreate", n, r)
+func (f *fake) SceneCreate(c ctx, n string, r SceneRequest) (Scene, error) {
+	return ret[Scene](f, "SceneCreate", n, r)
 }
-func (f *fake) SceneDelete(c ctx, n, s string) (home.Scene, error) {
-	return ret[home.Scene](f, "SceneDelete", n, s)
+func (f *fake) SceneDelete(c ctx, n, s string) (Scene, error) {
+	return ret[Scene](f, "SceneDelete", n, s)
 }
-func (f *fake) SceneRun(c ctx, n, s string) (home.SceneResult, error) {
-	return ret[home.SceneResult](f, "SceneRun", n, s)
+func (f *fake) SceneRun(c ctx, n, s string) (SceneResult, error) {
+	return ret[SceneResult](f, "SceneRun", n, s)
 }
-func (f *fake) DeviceAdd(c ctx, n, code string) (device.Info, error) {
-	return ret[device.Info](f, "DeviceAdd", n, code)
+func (f *fake) DeviceAdd(c ctx, n, code string) (Device, error) {
+	return ret[Device](f, "DeviceAdd", n, code)
 }
 func (f *fake) Devices(c ctx, n string) ([]DeviceInfo, error) {
 	return ret[[]DeviceInfo](f, "Devices", n)
 }
-func (f *fake) DeviceRemove(c ctx, n, ref string) (device.Info, error) {
-	return ret[device.Info](f, "DeviceRemove", n, ref)
+func (f *fake) DeviceRemove(c ctx, n, ref string) (Device, error) {
+	return ret[Device](f, "DeviceRemove", n, ref)
 }
 func (f *fake) OTAAuthorize(c ctx, n string, r OTAAuthorizeRequest) (OTAAuthorization, error) {
 	return ret[OTAAuthorization](f, "OTAAuthorize", n, r)
@@ -428,4 +426,65 @@ func TestLazy(t *testing.T) {
 	c.Close()
 	never := Lazy(func() (*Client, error) { t.Error("opened by Close"); return nil, nil })
 	never.Close()
+}
+
+// failing is a fake whose commands fail: the device is offline.
+type failing struct{ *fake }
+
+func (f failing) HomeCommand(c ctx, n string, a Action) (ActionResult, error) {
+	if err := f.record("HomeCommand", n, a); err != nil {
+		return ActionResult{}, err
+	}
+	r := ActionResult{Action: a, Device: "hub", Code: CodeOffline, Error: "hub is offline"}
+	return r, r.Err()
+}
+
+// TestHomeCommandFailed: a failed action reaches a Go client as its result
+// and an *ActionError of its code, over the socket and in process; on the
+// wire it is an answer (200, the result), not a failed request.
+func TestHomeCommandFailed(t *testing.T) {
+	a := Action{Resource: "bulb", Capability: "on_off", Command: "on"}
+	for _, tc := range []struct {
+		name string
+		conn func(*testing.T, Service) *Client
+	}{
+		{"socket", serve},
+		{"local", func(t *testing.T, s Service) *Client { return Local(s, nil) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.conn(t, failing{&fake{}})
+			r, err := c.HomeCommand(context.Background(), "home", a)
+			var ae *ActionError
+			if !errors.As(err, &ae) || ae.Code != CodeOffline || ae.Msg != "hub is offline" {
+				t.Fatalf("HomeCommand = %v, want an *ActionError of code offline", err)
+			}
+			if !errors.Is(err, ErrOffline) || errors.Is(err, ErrDenied) {
+				t.Errorf("HomeCommand's error %v: matches ErrOffline %v, ErrDenied %v; want only ErrOffline",
+					err, errors.Is(err, ErrOffline), errors.Is(err, ErrDenied))
+			}
+			if r.OK || r.Code != CodeOffline || r.Device != "hub" || r.Action.Resource != "bulb" {
+				t.Errorf("HomeCommand's result = %+v, want the failed result", r)
+			}
+			if got, want := err.Error(), "bulb:on_off:on: hub is offline"; got != want {
+				t.Errorf("HomeCommand's error says %q, want %q", got, want)
+			}
+			// Any other failure stays what it was.
+			_, err = c.HomeCommand(context.Background(), "missing", a)
+			if err == nil || errors.As(err, &ae) {
+				t.Errorf("HomeCommand(missing) = %v, want the service's error, not an action's", err)
+			}
+		})
+	}
+	c := serve(t, failing{&fake{}})
+	resp, err := c.hc.Post("http://coco/v1/networks/home/commands", "application/json",
+		strings.NewReader(`{"resource":"bulb","capability":"on_off","command":"on"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(b.String(), `"code":"offline"`) {
+		t.Errorf("POST a failing command: %s %s, want 200 and the result", resp.Status, b.String())
+	}
 }

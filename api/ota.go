@@ -2,8 +2,7 @@ package api
 
 import (
 	"context"
-
-	"github.com/coconet/coconet/ota"
+	"time"
 )
 
 // OTAService is the part of Service for firmware authorization and status
@@ -25,13 +24,43 @@ type OTAService interface {
 // OTAAuthorizeRequest authorizes an image: Device is a device's name, the
 // name of one of the owner's nodes, or a node ID; Image a path the daemon
 // reads; Model "" takes the model the device announced.
-type OTAAuthorizeRequest = ota.Request
+type OTAAuthorizeRequest struct {
+	Device  string `json:"device"`
+	Image   string `json:"image"`
+	Version string `json:"version"`
+	Model   string `json:"model,omitempty"`
+}
 
 // OTAAuthorization is an image authorized for a device.
-type OTAAuthorization = ota.Authorization
+type OTAAuthorization struct {
+	V       int    `json:"v"`              // the record's version
+	Device  string `json:"device"`         // the device node's peer ID
+	Name    string `json:"name,omitempty"` // the device's name when authorized
+	Model   string `json:"model,omitempty"`
+	Version string `json:"version"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	// Source is the node that keeps the image and serves it.
+	Source       string    `json:"source,omitempty"`
+	AuthorizedAt time.Time `json:"authorized_at"`
+}
 
 // OTAStatus is a device's firmware status.
-type OTAStatus = ota.Status
+type OTAStatus struct {
+	Device  string `json:"device"` // the device node's peer ID
+	Name    string `json:"name,omitempty"`
+	Model   string `json:"model,omitempty"`
+	Version string `json:"version"` // the running version ("" unknown)
+	State   string `json:"state"`
+	// Target is the version being installed, or last tried.
+	Target string `json:"target,omitempty"`
+	Done   int64  `json:"done,omitempty"` // bytes downloaded
+	Total  int64  `json:"total,omitempty"`
+	// Error says why the last attempt failed; while downloading, why the
+	// last try was interrupted (it will be retried).
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since"`
+}
 
 // The routes of OTAService, each with its Client method.
 

@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"time"
-
-	"github.com/coconet/coconet/gateway"
 )
 
 // PushService is the part of Service for the push server for tiny devices
@@ -49,34 +47,73 @@ type PushServeRequest struct {
 	MaxLine     int           `json:"max_line,omitempty"`
 	IdleTimeout time.Duration `json:"idle_timeout_ns,omitempty"`
 	// AuthTimeout, MaxConns and MaxConnsPerIP bound what strangers can
-	// hold open (see gateway.Server).
+	// hold open.
 	AuthTimeout   time.Duration `json:"auth_timeout_ns,omitempty"`
 	MaxConns      int           `json:"max_conns,omitempty"`
 	MaxConnsPerIP int           `json:"max_conns_per_ip,omitempty"`
+	// Dialect is the wire protocol devices speak: "p2pcluster" (the
+	// original server's; "" is it) or "coconet" (newline-framed).
+	Dialect string `json:"dialect,omitempty"`
+	// ReadPause (p2pcluster) is how long bytes without a terminator wait
+	// for more before they are one command; 0 is the default.
+	ReadPause time.Duration `json:"read_pause_ns,omitempty"`
+	// SMTP (p2pcluster's TCP:EMAIL) is the mail server, "" for none.
+	SMTP         string `json:"smtp,omitempty"`
+	SMTPUser     string `json:"smtp_user,omitempty"`
+	SMTPPassword string `json:"smtp_password,omitempty"`
+	SMTPFrom     string `json:"smtp_from,omitempty"`
 }
 
 // PushServerEvent reports a running push server: the first has Addr.
 type PushServerEvent struct {
-	Addr    string        `json:"addr,omitempty"`
-	Network string        `json:"network,omitempty"`
-	Stats   gateway.Stats `json:"stats"`
-	Peers   int           `json:"peers"` // other push servers of the network it knows
-	Error   string        `json:"error,omitempty"`
+	Addr    string    `json:"addr,omitempty"`
+	Network string    `json:"network,omitempty"`
+	Stats   PushStats `json:"stats"`
+	Peers   int       `json:"peers"` // other push servers of the network it knows
+	Error   string    `json:"error,omitempty"`
 }
 
-// PushKeyRequest creates an account key. Account "" is
-// gateway.DefaultAccount; Key "" makes a random one.
+// PushStats are a push server's counters.
+type PushStats struct {
+	Conns     int   `json:"conns"`     // device connections open
+	IDs       int   `json:"ids"`       // registered ids
+	Pushes    int64 `json:"pushes"`    // PUSH commands accepted
+	Delivered int64 `json:"delivered"` // pushes handed to a device here (from here or afar)
+	Forwarded int64 `json:"forwarded"` // pushes from here that other push servers delivered
+	Refused   int64 `json:"refused"`   // connections refused over a cap
+	Evicted   int64 `json:"evicted"`   // connections without a valid key yet, closed to make room
+}
+
+// PushKeyRequest creates an account key. Account "" is the default
+// account ("main"); Key "" makes a random one.
 type PushKeyRequest struct {
 	Account string `json:"account,omitempty"`
 	Name    string `json:"name,omitempty"`
 	Key     string `json:"key,omitempty"`
 }
 
-// PushKey is an account key.
-type PushKey = gateway.KeyInfo
+// PushKey is an account key; Key is set only when it is created or
+// rotated.
+type PushKey struct {
+	ID      string    `json:"id"`
+	Account string    `json:"account"`
+	Name    string    `json:"name,omitempty"`
+	Key     string    `json:"key,omitempty"`
+	By      string    `json:"by,omitempty"` // the member who created it
+	Created time.Time `json:"created"`
+	// Rotate, if set, says why the key should rotate: someone who could
+	// read it no longer may.
+	Rotate string `json:"rotate,omitempty"`
+}
 
 // PushServer is a node named a push server.
-type PushServer = gateway.ServerInfo
+type PushServer struct {
+	Node    string    `json:"node"` // peer ID
+	Name    string    `json:"name"` // the node's name
+	Owner   string    `json:"owner"`
+	By      string    `json:"by"` // the admin who named it
+	Created time.Time `json:"created"`
+}
 
 // PushServerRequest names a node a push server.
 type PushServerRequest struct {
@@ -84,10 +121,53 @@ type PushServerRequest struct {
 }
 
 // PushRecords are the groups, routers and aliases.
-type PushRecords = gateway.Records
+type PushRecords struct {
+	Groups  []PushGroup  `json:"groups"`
+	Routers []PushRouter `json:"routers"`
+	Aliases []PushAlias  `json:"aliases"`
+}
+
+// PushGroup is an id and the group it is in (Parent; "" a root).
+type PushGroup struct {
+	Account string `json:"account"`
+	ID      string `json:"id"`
+	Parent  string `json:"parent,omitempty"`
+}
+
+// PushRouter is a mesh router and the ids attached to it.
+type PushRouter struct {
+	Account string   `json:"account"`
+	Name    string   `json:"name"`
+	IDs     []string `json:"ids"`
+}
+
+// PushAlias is an alias and the id it names.
+type PushAlias struct {
+	Account string `json:"account"`
+	Alias   string `json:"alias"`
+	ID      string `json:"id"`
+}
 
 // PushChange is one edit of the groups, routers or aliases.
-type PushChange = gateway.Change
+type PushChange struct {
+	Op      string `json:"op"`                // one of the PushOp… constants
+	Account string `json:"account,omitempty"` // "" is the default account
+	ID      string `json:"id,omitempty"`      // the id the change is about
+	Name    string `json:"name,omitempty"`    // the router or alias
+	Parent  string `json:"parent,omitempty"`  // PushOpSetParent: "" makes ID a root
+}
+
+// The ops of a PushChange.
+const (
+	PushOpSetParent    = "set-parent"    // ID, Parent: put ID in the tree under Parent ("" a root)
+	PushOpUngroup      = "ungroup"       // ID: take ID out of the tree (its children keep it as parent)
+	PushOpAddRouter    = "add-router"    // Name
+	PushOpRemoveRouter = "remove-router" // Name: the router and its attachments
+	PushOpAttach       = "attach"        // Name, ID: attach ID to router Name
+	PushOpDetach       = "detach"        // Name, ID
+	PushOpSetAlias     = "set-alias"     // Name, ID: Name names ID (also re-points it)
+	PushOpRemoveAlias  = "remove-alias"  // Name
+)
 
 // The routes of PushService, each with its Client method.
 

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-
-	"github.com/coconet/coconet"
 )
 
 //go:embed openapi.yaml
@@ -26,6 +24,13 @@ type NotFound struct{ Err error }
 
 func (e NotFound) Error() string { return e.Err.Error() }
 func (e NotFound) Unwrap() error { return e.Err }
+
+// Conflict marks errors that should be answered with 409: the home is not
+// in a state to do it (it has no identity, say).
+type Conflict struct{ Err error }
+
+func (e Conflict) Error() string { return e.Err.Error() }
+func (e Conflict) Unwrap() error { return e.Err }
 
 // Handler serves svc under /v1/: every route of the table, and the OpenAPI
 // document.
@@ -66,10 +71,11 @@ func reply(w http.ResponseWriter) func(any, error) {
 func writeErr(w http.ResponseWriter, err error) {
 	code := http.StatusUnprocessableEntity
 	var nf NotFound
+	var cf Conflict
 	switch {
 	case errors.As(err, &nf):
 		code = http.StatusNotFound
-	case errors.Is(err, coconet.ErrNoIdentity):
+	case errors.As(err, &cf):
 		code = http.StatusConflict
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -4,33 +4,31 @@ import (
 	"context"
 	"time"
 
-	"github.com/coconet/coconet"
-	"github.com/coconet/coconet/control"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/coconet/coconet/identity"
-	"github.com/coconet/coconet/node"
-	"github.com/coconet/coconet/transfer"
-	"github.com/coconet/coconet/tunnel"
+	"github.com/coconet/coconet/ledger"
 )
 
 // Service is what the daemon offers its clients.
 type Service interface {
 	Status(ctx context.Context) (Status, error)
-	Networks(ctx context.Context) ([]coconet.NetworkInfo, error)
-	CreateNetwork(ctx context.Context, req CreateNetworkRequest) (coconet.NetworkInfo, error)
+	Networks(ctx context.Context) ([]NetworkInfo, error)
+	CreateNetwork(ctx context.Context, req CreateNetworkRequest) (NetworkInfo, error)
 	Members(ctx context.Context, network string) ([]MemberInfo, error)
 	Invite(ctx context.Context, network string, req InviteRequest) (InviteResult, error)
 	Remove(ctx context.Context, network, member string) (RemoveResult, error)
-	Join(ctx context.Context, code string) (coconet.NetworkInfo, error)
+	Join(ctx context.Context, code string) (NetworkInfo, error)
 	Send(ctx context.Context, network string, req SendRequest) error
-	Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error)
+	Peers(ctx context.Context, network string) ([]PeerInfo, error)
 	// Listen streams incoming messages until ctx ends; the channel closes then.
-	Listen(ctx context.Context, network string) (<-chan coconet.Message, error)
+	Listen(ctx context.Context, network string) (<-chan Message, error)
 	// Call makes a request to a member's service.
 	Call(ctx context.Context, network string, req CallRequest) (CallResult, error)
 	// Copy sends a file (read by the daemon from Path) to a receiving member.
 	Copy(ctx context.Context, network string, req CopyRequest) (<-chan Progress, error)
 	// Receive accepts file copies into Dir while ctx lasts.
-	Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan transfer.Event, error)
+	Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan ReceiveEvent, error)
 	// Expose publishes a local TCP service while ctx lasts.
 	Expose(ctx context.Context, network string, req TunnelRequest) (<-chan TunnelEvent, error)
 	// OpenTunnel forwards a local port to a member's exposed service while ctx lasts.
@@ -38,7 +36,7 @@ type Service interface {
 	// Publish publishes on a topic.
 	Publish(ctx context.Context, network string, req PublishRequest) error
 	// Usage reports the network's control-plane usage this month.
-	Usage(ctx context.Context, network string) (control.Usage, error)
+	Usage(ctx context.Context, network string) (Usage, error)
 	// Subscribe streams messages matching a pattern while ctx lasts.
 	Subscribe(ctx context.Context, network string, req SubscribeRequest) (<-chan PubMessage, error)
 
@@ -72,21 +70,41 @@ type CopyRequest struct {
 // Progress reports a copy: phases "hash" then "send", then a final event
 // with Result or Error.
 type Progress struct {
-	Phase  string           `json:"phase,omitempty"`
-	Done   int64            `json:"done,omitempty"`
-	Total  int64            `json:"total,omitempty"`
-	Result *transfer.Result `json:"result,omitempty"`
-	Error  string           `json:"error,omitempty"`
+	Phase  string      `json:"phase,omitempty"`
+	Done   int64       `json:"done,omitempty"`
+	Total  int64       `json:"total,omitempty"`
+	Result *CopyResult `json:"result,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// CopyResult is a copy's outcome, as the receiver confirmed it.
+type CopyResult struct {
+	Name    string        `json:"name"`
+	Size    int64         `json:"size"`
+	SHA256  string        `json:"sha256"`
+	Resumed int64         `json:"resumed_from"` // bytes the receiver already had
+	Path    string        `json:"path"`         // the name the receiver stored it under (a base name, never its directory)
+	Took    time.Duration `json:"took_ns"`
 }
 
 // ReceiveRequest accepts files into Dir from the members Allow admits
-// (coconet.ParseAccess: "owner", "admin", "guest", "device" or a member;
-// none means the owner and admins), up to MaxSize bytes (0 means
-// transfer.DefaultMaxSize, negative no limit).
+// ("owner", "admin", "guest", "device" or a member; none means the owner
+// and admins), up to MaxSize bytes (0 means the daemon's default, 1 GiB
+// today; negative no limit).
 type ReceiveRequest struct {
 	Dir     string   `json:"dir"`
 	Allow   []string `json:"allow,omitempty"`
 	MaxSize int64    `json:"max_size,omitempty"`
+}
+
+// ReceiveEvent is a file received, or a copy refused or failed (Error).
+type ReceiveEvent struct {
+	From    string `json:"from"`
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	Resumed int64  `json:"resumed_from,omitempty"`
+	Path    string `json:"path,omitempty"` // where it was stored
+	Error   string `json:"error,omitempty"`
 }
 
 // TunnelRequest exposes (Name, Target, Allow) or opens (To, Name, Listen)
@@ -104,11 +122,18 @@ type TunnelRequest struct {
 // counters; Error ends it. Warning, on an opened tunnel, says why the last
 // connection failed (the exposing member refused you, say); it stays open.
 type TunnelEvent struct {
-	Addr    string       `json:"addr,omitempty"`
-	Allowed string       `json:"allowed,omitempty"`
-	Stats   tunnel.Stats `json:"stats"`
-	Warning string       `json:"warning,omitempty"`
-	Error   string       `json:"error,omitempty"`
+	Addr    string      `json:"addr,omitempty"`
+	Allowed string      `json:"allowed,omitempty"`
+	Stats   TunnelStats `json:"stats"`
+	Warning string      `json:"warning,omitempty"`
+	Error   string      `json:"error,omitempty"`
+}
+
+// TunnelStats are a tunnel's counters: connections (all, open now) and
+// bytes each way. Their JSON names are the Go names (no tags), as before.
+type TunnelStats struct {
+	Conns, Active     int64
+	BytesIn, BytesOut int64
 }
 
 // PublishRequest publishes a message.
@@ -157,11 +182,72 @@ type DeviceStatus struct {
 
 // NetworkStatus is one running node.
 type NetworkStatus struct {
-	coconet.NetworkInfo
-	Node      string               `json:"node"`
-	Addrs     []string             `json:"addrs"`
-	Connected int                  `json:"connected"`
-	Control   []node.ControlStatus `json:"control,omitempty"`
+	NetworkInfo
+	Node      string          `json:"node"`
+	Addrs     []string        `json:"addrs"`
+	Connected int             `json:"connected"`
+	Control   []ControlStatus `json:"control,omitempty"`
+}
+
+// NetworkInfo describes a network of the home.
+type NetworkInfo struct {
+	ID      ledger.NetworkID `json:"id"`
+	Name    string           `json:"name"`
+	Kind    string           `json:"kind"`
+	Role    string           `json:"role"`
+	Members int              `json:"members"`
+	Nodes   int              `json:"nodes"`
+	Ops     int              `json:"ops"`
+}
+
+// ControlStatus is a node's standing with one control plane.
+type ControlStatus struct {
+	Addr       string  `json:"addr"`
+	ID         peer.ID `json:"id"`
+	Connected  bool    `json:"connected"`
+	Registered bool    `json:"registered"`
+	Relay      bool    `json:"relay"`              // holds a relay reservation
+	Observed   string  `json:"observed,omitempty"` // this node's address as the control plane sees it
+	Error      string  `json:"error,omitempty"`    // the last problem, a sentence
+}
+
+// PeerInfo is another member's node as this daemon's node sees it.
+type PeerInfo struct {
+	Node      peer.ID         `json:"node"`
+	User      identity.UserID `json:"user"`
+	UserName  string          `json:"user_name"`
+	Role      string          `json:"role"`
+	App       string          `json:"app"`
+	Connected bool            `json:"connected"`
+	Path      string          `json:"path,omitempty"` // "direct" or "relayed"
+	Addr      string          `json:"addr,omitempty"`
+	RTT       time.Duration   `json:"rtt_ns,omitempty"`
+}
+
+// Message is a message received from a member.
+type Message struct {
+	From     identity.UserID `json:"from"`
+	FromName string          `json:"from_name"`
+	FromNode peer.ID         `json:"from_node"`
+	Data     []byte          `json:"data"`
+	Received time.Time       `json:"received"`
+}
+
+// Usage is a network's use of its control plane in one month.
+type Usage struct {
+	Month           string `json:"month"` // "2026-07", UTC
+	Plan            string `json:"plan"`
+	RelayBytes      int64  `json:"relay_bytes"`
+	ControlBytes    int64  `json:"control_bytes"`
+	ControlMessages int64  `json:"control_messages"`
+	Bytes           int64  `json:"bytes"` // RelayBytes + ControlBytes: what the plan limits
+	LimitBytes      int64  `json:"limit_bytes"`
+	Nodes           int    `json:"nodes"` // registered now
+	LimitNodes      int    `json:"limit_nodes"`
+	Networks        int    `json:"networks"` // the owner's networks registered now
+	LimitNetworks   int    `json:"limit_networks"`
+	// Exceeded, if set, says which limit is reached and what to do.
+	Exceeded string `json:"exceeded,omitempty"`
 }
 
 // CreateNetworkRequest creates a network.
@@ -232,19 +318,19 @@ var rStatus = newRoute("GET", "/v1/status", func(ctx context.Context, s Service,
 
 func (c *Client) Status(ctx context.Context) (Status, error) { return rStatus.do(ctx, c, none{}) }
 
-var rNetworks = newRoute("GET", "/v1/networks", func(ctx context.Context, s Service, p []string, _ none) ([]coconet.NetworkInfo, error) {
+var rNetworks = newRoute("GET", "/v1/networks", func(ctx context.Context, s Service, p []string, _ none) ([]NetworkInfo, error) {
 	return s.Networks(ctx)
 })
 
-func (c *Client) Networks(ctx context.Context) ([]coconet.NetworkInfo, error) {
+func (c *Client) Networks(ctx context.Context) ([]NetworkInfo, error) {
 	return rNetworks.do(ctx, c, none{})
 }
 
-var rCreateNetwork = newRoute("POST", "/v1/networks", func(ctx context.Context, s Service, p []string, req CreateNetworkRequest) (coconet.NetworkInfo, error) {
+var rCreateNetwork = newRoute("POST", "/v1/networks", func(ctx context.Context, s Service, p []string, req CreateNetworkRequest) (NetworkInfo, error) {
 	return s.CreateNetwork(ctx, req)
 })
 
-func (c *Client) CreateNetwork(ctx context.Context, req CreateNetworkRequest) (coconet.NetworkInfo, error) {
+func (c *Client) CreateNetwork(ctx context.Context, req CreateNetworkRequest) (NetworkInfo, error) {
 	return rCreateNetwork.do(ctx, c, req)
 }
 
@@ -272,11 +358,11 @@ func (c *Client) Remove(ctx context.Context, network, member string) (RemoveResu
 	return rRemove.do(ctx, c, none{}, network, member)
 }
 
-var rJoin = newRoute("POST", "/v1/join", func(ctx context.Context, s Service, p []string, req codeRequest) (coconet.NetworkInfo, error) {
+var rJoin = newRoute("POST", "/v1/join", func(ctx context.Context, s Service, p []string, req codeRequest) (NetworkInfo, error) {
 	return s.Join(ctx, req.Code)
 })
 
-func (c *Client) Join(ctx context.Context, code string) (coconet.NetworkInfo, error) {
+func (c *Client) Join(ctx context.Context, code string) (NetworkInfo, error) {
 	return rJoin.do(ctx, c, codeRequest{code})
 }
 
@@ -290,27 +376,27 @@ func (c *Client) Send(ctx context.Context, network string, req SendRequest) erro
 	return err
 }
 
-var rPeers = newRoute("GET", "/v1/networks/{net}/peers", func(ctx context.Context, s Service, p []string, _ none) ([]coconet.PeerInfo, error) {
+var rPeers = newRoute("GET", "/v1/networks/{net}/peers", func(ctx context.Context, s Service, p []string, _ none) ([]PeerInfo, error) {
 	return s.Peers(ctx, p[0])
 })
 
-func (c *Client) Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error) {
+func (c *Client) Peers(ctx context.Context, network string) ([]PeerInfo, error) {
 	return rPeers.do(ctx, c, none{}, network)
 }
 
-var rListen = newStream("GET", "/v1/networks/{net}/messages", "", func(ctx context.Context, s Service, p []string, _ none) (<-chan coconet.Message, error) {
+var rListen = newStream("GET", "/v1/networks/{net}/messages", "", func(ctx context.Context, s Service, p []string, _ none) (<-chan Message, error) {
 	return s.Listen(ctx, p[0])
 })
 
-func (c *Client) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
+func (c *Client) Listen(ctx context.Context, network string) (<-chan Message, error) {
 	return rListen.do(ctx, c, none{}, network)
 }
 
-var rUsage = newRoute("GET", "/v1/networks/{net}/usage", func(ctx context.Context, s Service, p []string, _ none) (control.Usage, error) {
+var rUsage = newRoute("GET", "/v1/networks/{net}/usage", func(ctx context.Context, s Service, p []string, _ none) (Usage, error) {
 	return s.Usage(ctx, p[0])
 })
 
-func (c *Client) Usage(ctx context.Context, network string) (control.Usage, error) {
+func (c *Client) Usage(ctx context.Context, network string) (Usage, error) {
 	return rUsage.do(ctx, c, none{}, network)
 }
 
@@ -330,11 +416,11 @@ func (c *Client) Copy(ctx context.Context, network string, req CopyRequest) (<-c
 	return rCopy.do(ctx, c, req, network)
 }
 
-var rReceive = newStream("POST", "/v1/networks/{net}/receive", "", func(ctx context.Context, s Service, p []string, req ReceiveRequest) (<-chan transfer.Event, error) {
+var rReceive = newStream("POST", "/v1/networks/{net}/receive", "", func(ctx context.Context, s Service, p []string, req ReceiveRequest) (<-chan ReceiveEvent, error) {
 	return s.Receive(ctx, p[0], req)
 })
 
-func (c *Client) Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan transfer.Event, error) {
+func (c *Client) Receive(ctx context.Context, network string, req ReceiveRequest) (<-chan ReceiveEvent, error) {
 	return rReceive.do(ctx, c, req, network)
 }
 

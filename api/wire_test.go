@@ -15,10 +15,10 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/wire.golden")
 
 // TestWire pins the JSON the local API speaks: every field name, its kind
-// and omitempty, of every request and answer of the route table. Many of
-// them are structs of other packages (node, home, gateway, ota…), so
-// renaming a field there would otherwise change the REST API silently. A
-// change here is a change of the API: new fields are optional, and none is
+// and omitempty, of every request and answer of the route table. They are
+// api's own types (the daemon converts engine structs into them,
+// daemon/wire*.go), so this changes only when api's types do. A change
+// here is a change of the API: new fields are optional, and none is
 // renamed or removed. Run `go test ./api -run TestWire -update` to accept
 // one.
 func TestWire(t *testing.T) {

@@ -240,11 +240,11 @@ func TestOverQuota(t *testing.T) {
 	var err error
 	for i := 0; i < 5 && err == nil; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err = bn.SendTo(ctx, an.ID(), big)
+		err = msgOf(bn).Send(ctx, an.ID(), big)
 		cancel()
 	}
 	if !errors.Is(err, controlproto.ErrLimit) || !strings.Contains(err.Error(), "larger plan") || !strings.Contains(err.Error(), "direct") {
-		t.Fatalf("SendTo over the relay past the limit = %v; want ErrLimit saying what to do", err)
+		t.Fatalf("Send over the relay past the limit = %v; want ErrLimit saying what to do", err)
 	}
 	t.Logf("over the limit: %v", err)
 	u, uerr := bn.Usage(context.Background())

@@ -27,7 +27,9 @@ import (
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
+	"github.com/coconet/coconet/msg"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 func TestMain(m *testing.M) {
@@ -162,7 +164,38 @@ func startNode(t *testing.T, u *tuser, srv *control.Server, filter *relayOnly) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
+	r, err := rpc.New(n, rpc.Options{Logf: cfg.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := msg.New(r, msg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgsMu.Lock()
+	msgs[n] = m
+	msgsMu.Unlock()
+	t.Cleanup(func() {
+		msgsMu.Lock()
+		delete(msgs, n)
+		msgsMu.Unlock()
+		m.Close()
+		r.Close()
+	})
 	return n
+}
+
+// msgs is the messaging service of each node startNode started.
+var (
+	msgsMu sync.Mutex
+	msgs   = map[*node.Node]*msg.Service{}
+)
+
+// msgOf returns n's messaging service.
+func msgOf(n *node.Node) *msg.Service {
+	msgsMu.Lock()
+	defer msgsMu.Unlock()
+	return msgs[n]
 }
 
 func prefixed(t *testing.T, name string) func(string, ...any) {
@@ -253,11 +286,11 @@ func pathTo(n *node.Node, p peer.ID) string {
 
 func sendRecv(t *testing.T, from, to *node.Node, text string) error {
 	t.Helper()
-	ch, cancel := to.Subscribe()
+	ch, cancel := msgOf(to).Subscribe()
 	defer cancel()
 	ctx, c2 := context.WithTimeout(context.Background(), 15*time.Second)
 	defer c2()
-	if err := from.SendTo(ctx, to.ID(), []byte(text)); err != nil {
+	if err := msgOf(from).Send(ctx, to.ID(), []byte(text)); err != nil {
 		return err
 	}
 	timeout := time.After(10 * time.Second)

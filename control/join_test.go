@@ -20,6 +20,7 @@ import (
 	"github.com/coconet/coconet/invite"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 // TestJoinCircuit: a peer without a membership proof may open a circuit to
@@ -58,7 +59,7 @@ func TestJoinCircuit(t *testing.T) {
 		t.Errorf("stranger's circuit to alice = %v; want it relayed, then refused by alice's node", err)
 	}
 	if err == nil {
-		for _, proto := range []protocol.ID{node.ProtoJoin, node.ProtoSync, node.ProtoMsg} {
+		for _, proto := range []protocol.ID{node.ProtoJoin, node.ProtoSync, rpc.Proto} {
 			if s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "test"), an.ID(), proto); err == nil {
 				s.Reset()
 				t.Errorf("stranger opened a %s stream to alice's node through the relay", proto)
@@ -121,10 +122,10 @@ func TestJoinCircuit(t *testing.T) {
 	joinConn := conns[0]
 	big := bytes.Repeat([]byte("x"), 2*allowance)
 	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-	err = bn.SendTo(sctx, an.ID(), big)
+	err = msgOf(bn).Send(sctx, an.ID(), big)
 	scancel()
 	if err == nil {
-		t.Fatalf("SendTo(%d bytes) over the join circuit succeeded, want it cut past the %d byte allowance", len(big), allowance)
+		t.Fatalf("Send(%d bytes) over the join circuit succeeded, want it cut past the %d byte allowance", len(big), allowance)
 	}
 	waitFor(t, "the join circuit to close", joinConn.IsClosed)
 	// Join circuits have a budget of their own: what bob joined with and

@@ -12,9 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
-	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -56,9 +58,8 @@ type Daemon struct {
 	// takes the home's lock and Close releases it.
 	LedgerOnly bool
 
-	dev     deviceState                  // guarded by mu
-	parts   map[*coconet.Node]*nodeParts // what attach started on each running node; guarded by mu
-	closing bool                         // Close has begun; guarded by mu
+	dev     deviceState // guarded by mu
+	closing bool        // Close has begun; guarded by mu
 
 	id   *identity.Identity
 	lock *os.File
@@ -75,7 +76,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.Logf == nil {
 		d.Logf = func(string, ...any) {}
 	}
-	id, err := coconet.LoadIdentity(d.Home)
+	id, err := homedir.LoadIdentity(d.Home)
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.LedgerOnly {
 		return nil
 	}
-	nets, err := coconet.Networks(d.Home)
+	nets, err := homedir.Networks(d.Home)
 	if err != nil {
 		d.Close()
 		return err
@@ -199,7 +200,7 @@ func (d *Daemon) Node(ref string) (*coconet.Node, error) {
 		return match[0], nil
 	}
 	// None or several: the home's resolver explains.
-	id, err := coconet.FindNetwork(d.Home, ref)
+	id, err := homedir.FindNetwork(d.Home, ref)
 	if err != nil {
 		return nil, api.NotFound{Err: err}
 	}
@@ -233,7 +234,7 @@ type book struct {
 // book returns a network's ledger.
 func (d *Daemon) book(network string) (book, error) {
 	if d.LedgerOnly {
-		l, err := coconet.OpenNetwork(d.Home, network)
+		l, err := homedir.OpenNetwork(d.Home, network)
 		if err != nil {
 			return book{}, api.NotFound{Err: err}
 		}
@@ -249,9 +250,10 @@ func (d *Daemon) book(network string) (book, error) {
 func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	s := api.Status{User: d.id.ID(), Name: d.id.Name}
 	if d.LedgerOnly {
-		nets, err := coconet.Networks(d.Home)
+		nets, err := homedir.Networks(d.Home)
+		err = conflict(err)
 		for _, n := range nets {
-			s.Networks = append(s.Networks, api.NetworkStatus{NetworkInfo: n})
+			s.Networks = append(s.Networks, api.NetworkStatus{NetworkInfo: wireNetwork(n)})
 		}
 		return s, err
 	}
@@ -259,11 +261,15 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, n := range d.nodes {
-		ns := api.NetworkStatus{NetworkInfo: n.Info(), Node: n.PeerID().String(), Control: n.ControlStatus()}
-		for _, a := range n.Internal().Host().Addrs() {
+		ns := api.NetworkStatus{NetworkInfo: wireNetwork(n.Info()), Node: n.PeerID().String(), Control: wireAll(n.ControlStatus(), wireControl)}
+		e := partsOf(n).e
+		if e == nil {
+			continue // closing
+		}
+		for _, a := range e.Node().Host().Addrs() {
 			ns.Addrs = append(ns.Addrs, a.String())
 		}
-		ns.Connected = len(n.Internal().ConnectedMembers()) // no ping: status must be quick
+		ns.Connected = len(e.Node().ConnectedMembers()) // no ping: status must be quick
 		s.Networks = append(s.Networks, ns)
 	}
 	if d.Device {
@@ -275,21 +281,22 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	return s, nil
 }
 
-func (d *Daemon) Networks(ctx context.Context) ([]coconet.NetworkInfo, error) {
-	return coconet.Networks(d.Home)
+func (d *Daemon) Networks(ctx context.Context) ([]api.NetworkInfo, error) {
+	nets, err := homedir.Networks(d.Home)
+	return wireAll(nets, wireNetwork), conflict(err)
 }
 
-func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (coconet.NetworkInfo, error) {
-	l, err := coconet.CreateNetwork(d.Home, req.Name, req.Kind, "")
+func (d *Daemon) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (api.NetworkInfo, error) {
+	l, err := homedir.CreateNetwork(d.Home, req.Name, req.Kind, "")
 	if err != nil {
-		return coconet.NetworkInfo{}, err
+		return api.NetworkInfo{}, conflict(err)
 	}
 	if !d.LedgerOnly {
 		if err := d.startNode(ctx, l.Network()); err != nil {
-			return coconet.NetworkInfo{}, err
+			return api.NetworkInfo{}, err
 		}
 	}
-	return coconet.Info(l, d.id.ID()), nil
+	return wireNetwork(homedir.Info(l, d.id.ID())), nil
 }
 
 func (d *Daemon) Members(ctx context.Context, network string) ([]api.MemberInfo, error) {
@@ -298,8 +305,8 @@ func (d *Daemon) Members(ctx context.Context, network string) ([]api.MemberInfo,
 		return nil, err
 	}
 	online := map[string]bool{}
-	if b.n != nil {
-		for _, p := range b.n.Internal().Host().Network().Peers() {
+	if e := b.engine(); e != nil {
+		for _, p := range e.Node().Host().Network().Peers() {
 			online[p.String()] = true
 		}
 	}
@@ -350,20 +357,20 @@ func (d *Daemon) Remove(ctx context.Context, network, member string) (api.Remove
 	if err != nil {
 		return api.RemoveResult{}, err
 	}
-	m, err := coconet.RemoveMember(b.l, d.id, member)
+	m, err := engine.RemoveMember(b.l, d.id, member)
 	if err != nil {
 		return api.RemoveResult{}, err
 	}
 	return api.RemoveResult{User: m.User, Name: m.Name}, nil
 }
 
-func (d *Daemon) Join(ctx context.Context, code string) (coconet.NetworkInfo, error) {
-	l, peers, err := coconet.Join(ctx, d.Home, code, coconet.JoinOptions{Logf: d.Logf})
+func (d *Daemon) Join(ctx context.Context, code string) (api.NetworkInfo, error) {
+	l, peers, err := homedir.Join(ctx, d.Home, code, homedir.JoinOptions{Logf: d.Logf})
 	if err != nil {
-		return coconet.NetworkInfo{}, err
+		return api.NetworkInfo{}, conflict(err)
 	}
 	if d.LedgerOnly {
-		return coconet.Info(l, d.id.ID()), nil
+		return wireNetwork(homedir.Info(l, d.id.ID())), nil
 	}
 	d.mu.Lock()
 	old := d.nodes[l.Network()]
@@ -372,12 +379,14 @@ func (d *Daemon) Join(ctx context.Context, code string) (coconet.NetworkInfo, er
 		old.Close()
 	}
 	if err := d.startNode(ctx, l.Network()); err != nil {
-		return coconet.NetworkInfo{}, err
+		return api.NetworkInfo{}, err
 	}
 	if n, err := d.Node(l.Network().String()); err == nil {
-		n.Internal().AddPeerAddrs(peers)
+		if e := partsOf(n).e; e != nil {
+			e.Node().AddPeerAddrs(peers)
+		}
 	}
-	return coconet.Info(l, d.id.ID()), nil
+	return wireNetwork(homedir.Info(l, d.id.ID())), nil
 }
 
 func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) error {
@@ -390,21 +399,21 @@ func (d *Daemon) Send(ctx context.Context, network string, req api.SendRequest) 
 	return n.Send(ctx, req.To, req.Data)
 }
 
-func (d *Daemon) Peers(ctx context.Context, network string) ([]coconet.PeerInfo, error) {
+func (d *Daemon) Peers(ctx context.Context, network string) ([]api.PeerInfo, error) {
 	n, err := d.running(network, "listing peers")
 	if err != nil {
 		return nil, err
 	}
-	return n.Peers(ctx), nil
+	return wireAll(n.Peers(ctx), wirePeer), nil
 }
 
-func (d *Daemon) Listen(ctx context.Context, network string) (<-chan coconet.Message, error) {
+func (d *Daemon) Listen(ctx context.Context, network string) (<-chan api.Message, error) {
 	n, err := d.running(network, "listening")
 	if err != nil {
 		return nil, err
 	}
 	in, cancel := n.Messages()
-	out := make(chan coconet.Message)
+	out := make(chan api.Message)
 	go func() {
 		defer close(out)
 		defer cancel()
@@ -417,7 +426,7 @@ func (d *Daemon) Listen(ctx context.Context, network string) (<-chan coconet.Mes
 					return
 				}
 				select {
-				case out <- m:
+				case out <- wireMessage(m):
 				case <-ctx.Done():
 					return
 				}
@@ -436,12 +445,13 @@ func nodeIDs(st *ledger.State, u identity.UserID) []string {
 	return out
 }
 
-func (d *Daemon) Usage(ctx context.Context, network string) (control.Usage, error) {
+func (d *Daemon) Usage(ctx context.Context, network string) (api.Usage, error) {
 	n, err := d.running(network, "usage")
 	if err != nil {
-		return control.Usage{}, err
+		return api.Usage{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return n.Usage(ctx)
+	u, err := n.Usage(ctx)
+	return wireUsage(u), err
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/device"
@@ -46,7 +48,7 @@ func (d *Daemon) deviceModel() string {
 }
 
 // startDevice starts the device's one network, or its claimer.
-func (d *Daemon) startDevice(ctx context.Context, nets []coconet.NetworkInfo) error {
+func (d *Daemon) startDevice(ctx context.Context, nets []homedir.NetworkInfo) error {
 	switch len(nets) {
 	case 0:
 		return d.startClaimer()
@@ -111,18 +113,19 @@ func (d *Daemon) stopDevice() {
 }
 
 // attachDevice watches, on a device's node, for the owner removing it.
-func (d *Daemon) attachDevice(ctx context.Context, n *coconet.Node) error {
+func (d *Daemon) attachDevice(ctx context.Context, p *parts) error {
 	if !d.Device {
 		return nil
 	}
-	key := n.Internal().NodeKey()
+	n := p.e
+	key := n.Node().NodeKey()
 	id := n.NetworkID()
 	var once atomic.Bool
 	check := func(st *ledger.State) {
 		if st.IsMemberNode(key) || !once.CompareAndSwap(false, true) {
 			return
 		}
-		go d.deviceRemoved(id, n)
+		go d.deviceRemoved(id, p.n)
 	}
 	n.Ledger().OnChange(check)
 	check(n.Ledger().State()) // it may have learned before the hook was there
@@ -139,7 +142,7 @@ func (d *Daemon) deviceRemoved(id ledger.NetworkID, n *coconet.Node) {
 	d.mu.Unlock()
 	name := n.Info().Name
 	n.Close()
-	if err := coconet.ForgetNetwork(d.Home, id); err != nil {
+	if err := homedir.ForgetNetwork(d.Home, id); err != nil {
 		d.Logf("device: forget %q: %v", name, err)
 	}
 	d.Logf("device %q was removed from %q", d.deviceName(), name)
@@ -151,18 +154,19 @@ func (d *Daemon) deviceRemoved(id ledger.NetworkID, n *coconet.Node) {
 var errNotOwnerNode = errors.New("devices are added from a node of the network's owner")
 
 // DeviceAdd claims a device into a network.
-func (d *Daemon) DeviceAdd(ctx context.Context, network, code string) (device.Info, error) {
+func (d *Daemon) DeviceAdd(ctx context.Context, network, code string) (api.Device, error) {
 	if _, err := device.ParseCode(code); err != nil {
-		return device.Info{}, err
+		return api.Device{}, err
 	}
-	n, err := d.running(network, "adding a device")
+	e, err := d.runningEngine(network, "adding a device")
 	if err != nil {
-		return device.Info{}, err
+		return api.Device{}, err
 	}
 	if d.Device {
-		return device.Info{}, errNotOwnerNode
+		return api.Device{}, errNotOwnerNode
 	}
-	return device.Add(ctx, n, code)
+	i, err := device.Add(ctx, e, code)
+	return wireDevice(i), err
 }
 
 // Devices lists a network's devices, marking those connected now.
@@ -173,9 +177,9 @@ func (d *Daemon) Devices(ctx context.Context, network string) ([]api.DeviceInfo,
 	}
 	var out []api.DeviceInfo
 	for _, i := range device.List(b.l.State()) {
-		di := api.DeviceInfo{Info: i}
-		if b.n != nil {
-			for _, p := range b.n.Internal().ConnectedMembers() {
+		di := api.DeviceInfo{Device: wireDevice(i)}
+		if e := b.engine(); e != nil {
+			for _, p := range e.Node().ConnectedMembers() {
 				if p.String() == i.Node {
 					di.Online = true
 				}
@@ -188,10 +192,11 @@ func (d *Daemon) Devices(ctx context.Context, network string) ([]api.DeviceInfo,
 
 // DeviceRemove takes a device out of a network; in ledger-only mode,
 // members learn it when the node next runs.
-func (d *Daemon) DeviceRemove(ctx context.Context, network, ref string) (device.Info, error) {
+func (d *Daemon) DeviceRemove(ctx context.Context, network, ref string) (api.Device, error) {
 	b, err := d.book(network)
 	if err != nil {
-		return device.Info{}, err
+		return api.Device{}, err
 	}
-	return device.RemoveFrom(b.l, b.Append, d.id.ID(), ref)
+	i, err := device.RemoveFrom(b.l, b.Append, d.id.ID(), ref)
+	return wireDevice(i), err
 }

@@ -6,4 +6,9 @@
 // same ledgers. With LedgerOnly it runs no node and serves no socket: the
 // CLI runs the same code on the home directly when no daemon runs, and what
 // needs a running node fails with ErrNodeNotRunning.
+//
+// The daemon speaks api's types: the engine's and the features' structs are
+// converted field by field (wire.go, wire_home.go, wire_device.go,
+// wire_ota.go, wire_push.go), and TestWireJSON checks that each
+// conversion keeps the JSON they had.
 package daemon

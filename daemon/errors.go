@@ -3,6 +3,9 @@ package daemon
 import (
 	"errors"
 	"fmt"
+
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/homedir"
 )
 
 // ErrNodeNotRunning means that what was asked needs the network's node
@@ -17,3 +20,12 @@ var ErrLockWait = errors.New("another coco command kept this home locked")
 
 // notRunning is ErrNodeNotRunning for what.
 func notRunning(what string) error { return fmt.Errorf("%s %w", what, ErrNodeNotRunning) }
+
+// conflict marks a home without an identity (homedir.ErrNoIdentity) for
+// the API to answer 409; other errors are returned as they are.
+func conflict(err error) error {
+	if errors.Is(err, homedir.ErrNoIdentity) {
+		return api.Conflict{Err: err}
+	}
+	return err
+}

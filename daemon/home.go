@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/coconet/coconet/engine"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/home"
@@ -23,7 +25,8 @@ type homeNode struct {
 // attachHome starts a home host on n, with the simulated Zigbee gateway's
 // resources when d.Sim is "zigbee" and n belongs to the network's owner
 // (resources are the owner's: a device claimed by the owner is).
-func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
+func (d *Daemon) attachHome(ctx context.Context, p *parts) error {
+	n := p.e
 	if d.Sim != "" && d.Sim != "zigbee" {
 		return fmt.Errorf("no simulation called %q; the one there is is zigbee", d.Sim)
 	}
@@ -33,14 +36,14 @@ func (d *Daemon) attachHome(ctx context.Context, n *coconet.Node) error {
 	}
 	if d.Sim == "zigbee" {
 		if _, err := zigbee.Start(h, zigbee.Options{}); errors.Is(err, home.ErrDenied) {
-			d.Logf("not simulating a zigbee gateway in %q: %v", n.Info().Name, err)
+			d.Logf("not simulating a zigbee gateway in %q: %v", n.Ledger().State().Name, err)
 		} else if err != nil {
 			h.Close()
 			return err
 		}
 	}
 	hn := &homeNode{host: h, client: home.NewClient(n)}
-	d.setPart(n, func(p *nodeParts) { p.home = hn })
+	p.home = hn
 	return nil
 }
 
@@ -51,7 +54,7 @@ func (d *Daemon) home(network, what string) (*coconet.Node, *homeNode, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	hn := d.partsOf(n).home
+	hn := partsOf(n).home
 	if hn == nil {
 		return nil, nil, fmt.Errorf("the home model is not running on the node of %q; restart `coco up`", network)
 	}
@@ -76,138 +79,150 @@ func notFound(err error) error {
 	return err
 }
 
-func (d *Daemon) Resources(ctx context.Context, network, zone string) (home.Listing, error) {
+func (d *Daemon) Resources(ctx context.Context, network, zone string) (api.Listing, error) {
 	_, hn, err := d.home(network, "listing resources")
 	if err != nil {
-		return home.Listing{}, err
+		return api.Listing{}, err
 	}
-	return hn.client.List(ctx, zone)
+	l, err := hn.client.List(ctx, zone)
+	return wireListing(l), err
 }
 
-func (d *Daemon) HomeCommand(ctx context.Context, network string, req home.Action) (home.Result, error) {
+// HomeCommand runs the command; a failed one returns its result with an
+// *api.ActionError of the same code (home.Client's *home.ActionError, in
+// api's type).
+func (d *Daemon) HomeCommand(ctx context.Context, network string, req api.Action) (api.ActionResult, error) {
 	_, hn, err := d.home(network, "a command")
 	if err != nil {
-		return home.Result{}, err
+		return api.ActionResult{}, err
 	}
-	r, _ := hn.client.Command(ctx, req)
-	return r, nil
+	r, _ := hn.client.Command(ctx, homeAction(req)) // its error is r.Err(): the result says it
+	w := wireResult(r)
+	return w, w.Err()
 }
 
-func (d *Daemon) HomeWatch(ctx context.Context, network, resource string) (<-chan home.Change, error) {
+func (d *Daemon) HomeWatch(ctx context.Context, network, resource string) (<-chan api.Change, error) {
 	_, hn, err := d.home(network, "watching resources")
 	if err != nil {
 		return nil, err
 	}
-	return hn.client.Watch(ctx, resource)
+	in, err := hn.client.Watch(ctx, resource)
+	if err != nil {
+		return nil, err
+	}
+	return wireEach(ctx, in, wireChange), nil
 }
 
-func (d *Daemon) SceneRun(ctx context.Context, network, scene string) (home.SceneResult, error) {
+func (d *Daemon) SceneRun(ctx context.Context, network, scene string) (api.SceneResult, error) {
 	_, hn, err := d.home(network, "running a scene")
 	if err != nil {
-		return home.SceneResult{}, err
+		return api.SceneResult{}, err
 	}
 	r, err := hn.client.RunScene(ctx, scene)
-	return r, notFound(err)
+	return wireSceneResult(r), notFound(err)
 }
 
-func (d *Daemon) Grants(ctx context.Context, network string) ([]home.Grant, error) {
+func (d *Daemon) Grants(ctx context.Context, network string) ([]api.Grant, error) {
 	s, _, err := d.store(network)
 	if err != nil {
 		return nil, err
 	}
-	return s.Grants(), nil
+	return wireAll(s.Grants(), wireGrant), nil
 }
 
-func (d *Daemon) GrantCreate(ctx context.Context, network string, req api.GrantRequest) (home.Grant, error) {
+func (d *Daemon) GrantCreate(ctx context.Context, network string, req api.GrantRequest) (api.Grant, error) {
 	s, st, err := d.store(network)
 	if err != nil {
-		return home.Grant{}, err
+		return api.Grant{}, err
 	}
-	return grantCreate(s, st, req)
+	g, err := grantCreate(s, st, req)
+	return wireGrant(g), err
 }
 
-func (d *Daemon) GrantRevoke(ctx context.Context, network, grant string) (home.Grant, error) {
+func (d *Daemon) GrantRevoke(ctx context.Context, network, grant string) (api.Grant, error) {
 	s, _, err := d.store(network)
 	if err != nil {
-		return home.Grant{}, err
+		return api.Grant{}, err
 	}
 	g, err := s.Revoke(grant)
-	return g, notFound(err)
+	return wireGrant(g), notFound(err)
 }
 
-func (d *Daemon) Zones(ctx context.Context, network string) ([]home.Zone, error) {
+func (d *Daemon) Zones(ctx context.Context, network string) ([]api.Zone, error) {
 	s, _, err := d.store(network)
 	if err != nil {
 		return nil, err
 	}
-	return s.Zones(), nil
+	return wireAll(s.Zones(), wireZone), nil
 }
 
-func (d *Daemon) ZoneCreate(ctx context.Context, network, zone string) (home.Zone, error) {
+func (d *Daemon) ZoneCreate(ctx context.Context, network, zone string) (api.Zone, error) {
 	s, _, err := d.store(network)
 	if err != nil {
-		return home.Zone{}, err
+		return api.Zone{}, err
 	}
-	return s.CreateZone(zone)
+	z, err := s.CreateZone(zone)
+	return wireZone(z), err
 }
 
-func (d *Daemon) ZoneDelete(ctx context.Context, network, zone string) (home.Zone, error) {
+func (d *Daemon) ZoneDelete(ctx context.Context, network, zone string) (api.Zone, error) {
 	s, _, err := d.store(network)
 	if err != nil {
-		return home.Zone{}, err
+		return api.Zone{}, err
 	}
-	return home.Zone{Name: zone}, notFound(s.DeleteZone(zone))
+	return api.Zone{Name: zone}, notFound(s.DeleteZone(zone))
 }
 
-func (d *Daemon) ZonePlace(ctx context.Context, network string, req api.PlaceRequest) (home.Placement, error) {
+func (d *Daemon) ZonePlace(ctx context.Context, network string, req api.PlaceRequest) (api.Placement, error) {
 	s, _, err := d.store(network)
 	if err != nil {
-		return home.Placement{}, err
+		return api.Placement{}, err
 	}
 	p, err := s.Place(req.Resource, req.Zone, req.Move)
-	return p, notFound(err)
+	return wirePlacement(p), notFound(err)
 }
 
-func (d *Daemon) ZoneUnplace(ctx context.Context, network, resource string) (home.Placement, error) {
+func (d *Daemon) ZoneUnplace(ctx context.Context, network, resource string) (api.Placement, error) {
 	s, _, err := d.store(network)
 	if err != nil {
-		return home.Placement{}, err
+		return api.Placement{}, err
 	}
 	p, err := s.Unplace(resource)
-	return p, notFound(err)
+	return wirePlacement(p), notFound(err)
 }
 
-func (d *Daemon) Scenes(ctx context.Context, network string) ([]home.Scene, error) {
+func (d *Daemon) Scenes(ctx context.Context, network string) ([]api.Scene, error) {
 	s, _, err := d.store(network)
 	if err != nil {
 		return nil, err
 	}
-	return s.Scenes(), nil
+	return wireAll(s.Scenes(), wireScene), nil
 }
 
-func (d *Daemon) SceneCreate(ctx context.Context, network string, req api.SceneRequest) (home.Scene, error) {
+func (d *Daemon) SceneCreate(ctx context.Context, network string, req api.SceneRequest) (api.Scene, error) {
 	s, _, err := d.store(network)
 	if err != nil {
-		return home.Scene{}, err
+		return api.Scene{}, err
 	}
-	return s.CreateScene(req.Scene, req.Replace)
+	sc, err := s.CreateScene(homeScene(req.Scene), req.Replace)
+	return wireScene(sc), err
 }
 
-func (d *Daemon) SceneDelete(ctx context.Context, network, scene string) (home.Scene, error) {
+func (d *Daemon) SceneDelete(ctx context.Context, network, scene string) (api.Scene, error) {
 	s, _, err := d.store(network)
 	if err != nil {
-		return home.Scene{}, err
+		return api.Scene{}, err
 	}
-	return home.Scene{Name: scene}, notFound(s.DeleteScene(scene))
+	return api.Scene{Name: scene}, notFound(s.DeleteScene(scene))
 }
 
 // grantCreate resolves the member a grant is for and records it.
 func grantCreate(s *home.Store, st *ledger.State, req api.GrantRequest) (home.Grant, error) {
-	m, err := coconet.ResolveMember(st, req.Member)
+	m, err := engine.ResolveMember(st, req.Member)
 	if err != nil {
 		return home.Grant{}, api.NotFound{Err: err}
 	}
-	g := req.Grant
+	g := homeGrant(req.Grant)
 	g.User = m.User
 	return s.Grant(g)
 }

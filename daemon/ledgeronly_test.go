@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/api"
-	"github.com/coconet/coconet/home"
 )
 
 // ledgerOnly starts a ledger-only daemon on a new home with a network
@@ -17,7 +17,7 @@ import (
 func ledgerOnly(t *testing.T) *Daemon {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "alice")
-	if _, err := coconet.Init(dir, "alice"); err != nil {
+	if _, err := homedir.Init(dir, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	d := &Daemon{Home: dir, LedgerOnly: true}
@@ -53,7 +53,7 @@ func TestLedgerOnlyNeedsNode(t *testing.T) {
 		{"publishing", func() error { return d.Publish(ctx, "home", api.PublishRequest{}) }},
 		{"subscribing", func() error { _, err := d.Subscribe(ctx, "home", api.SubscribeRequest{}); return err }},
 		{"listing resources", func() error { _, err := d.Resources(ctx, "home", ""); return err }},
-		{"a command", func() error { _, err := d.HomeCommand(ctx, "home", home.Action{}); return err }},
+		{"a command", func() error { _, err := d.HomeCommand(ctx, "home", api.Action{}); return err }},
 		{"watching resources", func() error { _, err := d.HomeWatch(ctx, "home", ""); return err }},
 		{"running a scene", func() error { _, err := d.SceneRun(ctx, "home", "evening"); return err }},
 		{"firmware status", func() error { _, err := d.OTAStatus(ctx, "home"); return err }},
@@ -102,7 +102,7 @@ func TestLedgerOnlyRecords(t *testing.T) {
 
 	// The lock is held: a second ledger-only daemon says why it cannot run.
 	other := &Daemon{Home: d.Home, LedgerOnly: true}
-	if err := other.Start(ctx); !errors.Is(err, coconet.ErrHomeBusy) || !strings.Contains(err.Error(), "socket does not answer") {
+	if err := other.Start(ctx); !errors.Is(err, homedir.ErrHomeBusy) || !strings.Contains(err.Error(), "socket does not answer") {
 		t.Errorf("second ledger-only Start = %v, want ErrHomeBusy and that the socket does not answer", err)
 	}
 	d.Close()

@@ -7,7 +7,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/api"
 )
 
@@ -15,10 +16,10 @@ import (
 // offline command works on the home under the lock), it tries again until
 // d.LockWait has passed, calling d.OnLockWait once when it starts waiting;
 // when a daemon answers on the home's socket it fails at once with
-// coconet.ErrHomeBusy.
+// homedir.ErrHomeBusy.
 func (d *Daemon) lockHome(ctx context.Context) (*os.File, error) {
-	lock, err := coconet.LockHome(d.Home)
-	if !errors.Is(err, coconet.ErrHomeBusy) || d.LockWait <= 0 || daemonAnswers(d.Home) {
+	lock, err := homedir.LockHome(d.Home)
+	if !errors.Is(err, homedir.ErrHomeBusy) || d.LockWait <= 0 || daemonAnswers(d.Home) {
 		return lock, err
 	}
 	if d.OnLockWait != nil {
@@ -33,15 +34,15 @@ func (d *Daemon) lockHome(ctx context.Context) (*os.File, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-deadline.C:
-			holder := coconet.LockHolder(d.Home)
+			holder := homedir.LockHolder(d.Home)
 			if holder != "" {
 				holder = " (" + holder + ")"
 			}
 			return nil, fmt.Errorf("%w%s for %v: let it finish or stop it, then start coco again", ErrLockWait, holder, d.LockWait)
 		case <-tick.C:
 		}
-		lock, err := coconet.LockHome(d.Home)
-		if !errors.Is(err, coconet.ErrHomeBusy) {
+		lock, err := homedir.LockHome(d.Home)
+		if !errors.Is(err, homedir.ErrHomeBusy) {
 			return lock, err
 		}
 		if daemonAnswers(d.Home) { // another daemon was starting

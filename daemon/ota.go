@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -28,7 +29,8 @@ type otaNode struct {
 
 // attachOTA starts the image server, and on a device the updater, on n.
 // Both stop when n closes.
-func (d *Daemon) attachOTA(ctx context.Context, n *coconet.Node) error {
+func (d *Daemon) attachOTA(ctx context.Context, p *parts) error {
+	n := p.e
 	srv, err := ota.StartServer(n, d.Home, d.Logf)
 	if err != nil {
 		return err
@@ -40,8 +42,8 @@ func (d *Daemon) attachOTA(ctx context.Context, n *coconet.Node) error {
 			return err
 		}
 	}
-	d.setPart(n, func(p *nodeParts) { p.ota = on })
-	context.AfterFunc(n.Internal().Context(), func() {
+	p.ota = on
+	context.AfterFunc(n.Context(), func() {
 		if on.up != nil {
 			on.up.Close()
 		}
@@ -52,7 +54,7 @@ func (d *Daemon) attachOTA(ctx context.Context, n *coconet.Node) error {
 
 // updater is the device updater running on n, if any.
 func (d *Daemon) updater(n *coconet.Node) *ota.Updater {
-	if on := d.partsOf(n).ota; on != nil {
+	if on := partsOf(n).ota; on != nil {
 		return on.up
 	}
 	return nil
@@ -65,7 +67,8 @@ func (d *Daemon) OTAAuthorize(ctx context.Context, network string, req api.OTAAu
 	if err != nil {
 		return api.OTAAuthorization{}, err
 	}
-	return ota.AuthorizeLog(b.l, b.key, d.self(b), ota.StoreDir(d.Home), req)
+	a, err := ota.AuthorizeLog(b.l, b.key, d.self(b), ota.StoreDir(d.Home), otaRequest(req))
+	return wireAuthorization(a), err
 }
 
 // self is the ID of this home's node in b's network, running or not.
@@ -84,7 +87,7 @@ func (d *Daemon) OTAList(ctx context.Context, network string) ([]api.OTAAuthoriz
 	if err != nil {
 		return nil, err
 	}
-	return ota.List(b.l.State()), nil
+	return wireAll(ota.List(b.l.State()), wireAuthorization), nil
 }
 
 func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus, error) {
@@ -92,9 +95,13 @@ func (d *Daemon) OTAStatus(ctx context.Context, network string) ([]api.OTAStatus
 	if err != nil {
 		return nil, err
 	}
+	p := partsOf(n)
+	if p.e == nil {
+		return nil, fmt.Errorf("the node of %q is stopping", network)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return ota.CollectStatus(ctx, n, d.updater(n)), nil
+	return wireAll(ota.CollectStatus(ctx, p.e, d.updater(n)), wireOTAStatus), nil
 }
 
 // OTAWithdraw deletes an authorization; online devices stop fetching it
@@ -104,5 +111,6 @@ func (d *Daemon) OTAWithdraw(ctx context.Context, network, device, version strin
 	if err != nil {
 		return api.OTAAuthorization{}, err
 	}
-	return ota.Withdraw(b.l, b.key, device, version)
+	a, err := ota.Withdraw(b.l, b.key, device, version)
+	return wireAuthorization(a), err
 }

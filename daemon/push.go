@@ -8,8 +8,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/gateway"
 	"github.com/coconet/coconet/ledger"
 )
@@ -20,7 +20,8 @@ import (
 // current readers: when an admin or a push-server node joins or leaves,
 // it seals the keys it can open again (gateway.Reseal), so a newly named
 // push server reads them as soon as one admin's node is online.
-func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
+func (d *Daemon) attachPush(ctx context.Context, p *parts) error {
+	n := p.e
 	if d.Device {
 		return nil // a device's key is no user's
 	}
@@ -33,7 +34,7 @@ func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
 		default:
 		}
 	})
-	done := n.Internal().Context().Done()
+	done := n.Context().Done()
 	go func() { // ends with the node
 		for {
 			select {
@@ -45,7 +46,7 @@ func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
 				continue
 			}
 			if _, _, err := gateway.Reseal(w); err != nil {
-				d.Logf("push keys of %q: %v", n.Info().Name, err)
+				d.Logf("push keys of %q: %v", n.Ledger().State().Name, err)
 			}
 		}
 	}()
@@ -53,7 +54,7 @@ func (d *Daemon) attachPush(ctx context.Context, n *coconet.Node) error {
 }
 
 // writer writes n's ledger with the user's key.
-func (d *Daemon) writer(n *coconet.Node) homeWriter {
+func (d *Daemon) writer(n interface{ Ledger() *ledger.Log }) homeWriter {
 	return homeWriter{n.Ledger(), d.id.Seed.UserKey()}
 }
 
@@ -61,25 +62,38 @@ func (d *Daemon) writer(n *coconet.Node) homeWriter {
 const pushStatsEvery = 2 * time.Second
 
 func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServeRequest) (<-chan api.PushServerEvent, error) {
-	n, err := d.running(network, "a push server")
+	n, err := d.runningEngine(network, "a push server")
 	if err != nil {
 		return nil, err
 	}
 	if err := d.namePushServer(n); err != nil {
 		return nil, err
 	}
+	dialect := gateway.DialectP2Pcluster
+	if req.Dialect != "" {
+		if dialect, err = gateway.ParseDialect(req.Dialect); err != nil {
+			return nil, err
+		}
+	}
 	s := &gateway.Server{Listen: req.Listen, MaxLine: req.MaxLine, IdleTimeout: req.IdleTimeout,
-		AuthTimeout: req.AuthTimeout, MaxConns: req.MaxConns, MaxConnsPerIP: req.MaxConnsPerIP, Logf: d.Logf}
+		AuthTimeout: req.AuthTimeout, MaxConns: req.MaxConns, MaxConnsPerIP: req.MaxConnsPerIP, Logf: d.Logf,
+		Dialect: dialect, ReadPause: req.ReadPause}
+	// Groups and routers edited over HTTP on the device port land in
+	// the ledger as with `coco push group|router` (an admin's node).
+	s.Edit = func(c gateway.Change) error { return gateway.Apply(d.writer(n), c) }
+	if req.SMTP != "" {
+		s.Mail = &gateway.Mailer{Addr: req.SMTP, User: req.SMTPUser, Password: req.SMTPPassword, From: req.SMTPFrom}
+	}
 	b, err := gateway.StartBridge(ctx, n, s)
 	if err != nil {
 		return nil, err
 	}
 	event := func() api.PushServerEvent {
-		return api.PushServerEvent{Stats: s.Stats(), Peers: len(b.Servers())}
+		return api.PushServerEvent{Stats: wirePushStats(s.Stats()), Peers: len(b.Servers())}
 	}
 	ch := make(chan api.PushServerEvent, 1)
 	first := event()
-	first.Addr, first.Network = s.Addr().String(), n.Info().Name
+	first.Addr, first.Network = s.Addr().String(), n.Ledger().State().Name
 	ch <- first
 	go func() {
 		defer close(ch)
@@ -104,13 +118,13 @@ func (d *Daemon) PushServe(ctx context.Context, network string, req api.PushServ
 // namePushServer makes n a push server of its network if it is not one:
 // an admin's own node is named by starting a push server on it; any other
 // user asks an admin.
-func (d *Daemon) namePushServer(n *coconet.Node) error {
+func (d *Daemon) namePushServer(n *engine.Engine) error {
 	st := n.Ledger().State()
 	if gateway.Named(st, n.PeerID()) {
 		return nil
 	}
 	if st.Role(n.User()) < ledger.RoleAdmin {
-		return fmt.Errorf("this node is not a push server of %q (only nodes an admin names read the device keys); ask an admin to run `coco push server add %s %s`", n.Info().Name, n.Info().Name, n.PeerID())
+		return fmt.Errorf("this node is not a push server of %q (only nodes an admin names read the device keys); ask an admin to run `coco push server add %s %s`", st.Name, st.Name, n.PeerID())
 	}
 	return gateway.AddServer(d.writer(n), n.PeerID())
 }
@@ -124,7 +138,8 @@ func (d *Daemon) PushKeyCreate(ctx context.Context, network string, req api.Push
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.CreateKey(b.homeWriter, req.Account, req.Name, req.Key)
+	k, err := gateway.CreateKey(b.homeWriter, req.Account, req.Name, req.Key)
+	return wirePushKey(k), err
 }
 
 func (d *Daemon) PushKeyRotate(ctx context.Context, network, ref string) ([]api.PushKey, error) {
@@ -132,7 +147,8 @@ func (d *Daemon) PushKeyRotate(ctx context.Context, network, ref string) ([]api.
 	if err != nil {
 		return nil, err
 	}
-	return gateway.RotateKey(b.homeWriter, ref)
+	ks, err := gateway.RotateKey(b.homeWriter, ref)
+	return wireAll(ks, wirePushKey), err
 }
 
 func (d *Daemon) PushServers(ctx context.Context, network string) ([]api.PushServer, error) {
@@ -140,7 +156,7 @@ func (d *Daemon) PushServers(ctx context.Context, network string) ([]api.PushSer
 	if err != nil {
 		return nil, err
 	}
-	return gateway.Servers(b.l.State()), nil
+	return wireAll(gateway.Servers(b.l.State()), wirePushServer), nil
 }
 
 func (d *Daemon) PushServerAdd(ctx context.Context, network, node string) ([]api.PushServer, error) {
@@ -167,7 +183,7 @@ func pushServerEdit(w homeWriter, node string, edit func(gateway.KeyHolder, peer
 	if err := edit(w, p); err != nil {
 		return nil, err
 	}
-	return gateway.Servers(w.l.State()), nil
+	return wireAll(gateway.Servers(w.l.State()), wirePushServer), nil
 }
 
 func (d *Daemon) PushKeys(ctx context.Context, network string) ([]api.PushKey, error) {
@@ -175,7 +191,7 @@ func (d *Daemon) PushKeys(ctx context.Context, network string) ([]api.PushKey, e
 	if err != nil {
 		return nil, err
 	}
-	return nonNil(gateway.Keys(b.l.State())), nil
+	return nonNil(wireAll(gateway.Keys(b.l.State()), wirePushKey)), nil
 }
 
 func (d *Daemon) PushKeyRevoke(ctx context.Context, network, key string) (api.PushKey, error) {
@@ -183,7 +199,8 @@ func (d *Daemon) PushKeyRevoke(ctx context.Context, network, key string) (api.Pu
 	if err != nil {
 		return api.PushKey{}, err
 	}
-	return gateway.RevokeKey(b.homeWriter, key)
+	k, err := gateway.RevokeKey(b.homeWriter, key)
+	return wirePushKey(k), err
 }
 
 func (d *Daemon) PushRecords(ctx context.Context, network, account string) (api.PushRecords, error) {
@@ -191,7 +208,7 @@ func (d *Daemon) PushRecords(ctx context.Context, network, account string) (api.
 	if err != nil {
 		return api.PushRecords{}, err
 	}
-	return gateway.ReadRecords(b.l.State(), account), nil
+	return wirePushRecords(gateway.ReadRecords(b.l.State(), account)), nil
 }
 
 func (d *Daemon) PushChange(ctx context.Context, network string, req api.PushChange) (api.PushRecords, error) {
@@ -203,13 +220,13 @@ func (d *Daemon) PushChange(ctx context.Context, network string, req api.PushCha
 }
 
 func pushChange(w gateway.Writer, req api.PushChange) (api.PushRecords, error) {
-	if err := gateway.Apply(w, req); err != nil {
+	if err := gateway.Apply(w, gatewayChange(req)); err != nil {
 		return api.PushRecords{}, err
 	}
 	if req.Account == "" {
 		req.Account = gateway.DefaultAccount
 	}
-	return gateway.ReadRecords(w.Ledger().State(), req.Account), nil
+	return wirePushRecords(gateway.ReadRecords(w.Ledger().State(), req.Account)), nil
 }
 
 func nonNil[T any](s []T) []T {

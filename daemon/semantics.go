@@ -76,7 +76,8 @@ func (d *Daemon) Copy(ctx context.Context, network string, req api.CopyRequest) 
 			default: // a slow reader misses intermediate progress, never the end
 			}
 		})
-		final := api.Progress{Result: &res}
+		wres := wireCopyResult(res)
+		final := api.Progress{Result: &wres}
 		if err != nil {
 			final = api.Progress{Error: err.Error()}
 		}
@@ -88,7 +89,7 @@ func (d *Daemon) Copy(ctx context.Context, network string, req api.CopyRequest) 
 	return ch, nil
 }
 
-func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveRequest) (<-chan transfer.Event, error) {
+func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveRequest) (<-chan api.ReceiveEvent, error) {
 	n, err := d.running(network, "receiving files")
 	if err != nil {
 		return nil, err
@@ -104,10 +105,10 @@ func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveReq
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan transfer.Event, 16)
+	ch := make(chan api.ReceiveEvent, 16)
 	rc := &transfer.Receiver{Dir: req.Dir, MaxSize: req.MaxSize, OnEvent: func(e transfer.Event) {
 		select {
-		case ch <- e:
+		case ch <- wireReceiveEvent(e):
 		case <-ctx.Done():
 		}
 	}}
@@ -122,7 +123,7 @@ func (d *Daemon) Receive(ctx context.Context, network string, req api.ReceiveReq
 // warning, if any) every two seconds, and closes it when ctx ends.
 func tunnelEvents(ctx context.Context, first api.TunnelEvent, stats func() tunnel.Stats, warn func() error, closeFn func() error) <-chan api.TunnelEvent {
 	ch := make(chan api.TunnelEvent, 1)
-	first.Stats = stats()
+	first.Stats = wireTunnelStats(stats())
 	ch <- first
 	go func() {
 		defer close(ch)
@@ -134,7 +135,7 @@ func tunnelEvents(ctx context.Context, first api.TunnelEvent, stats func() tunne
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				ev := api.TunnelEvent{Stats: stats()}
+				ev := api.TunnelEvent{Stats: wireTunnelStats(stats())}
 				if err := warn(); err != nil {
 					ev.Warning = err.Error()
 				}

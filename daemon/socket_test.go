@@ -8,7 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/api"
 )
 
@@ -18,7 +19,7 @@ import (
 // replaces a stale socket left by a crash.
 func TestSocketPrivate(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "alice")
-	if _, err := coconet.Init(home, "alice"); err != nil {
+	if _, err := homedir.Init(home, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(home, 0o755); err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -35,7 +35,7 @@ var ClaimTimeout = 20 * time.Second
 // owner adds devices. On success the device has the network's ledger and
 // joins it as a node; if it cannot be reached or refuses, the node and its
 // record are taken out of the ledger again and the error says why.
-func Add(ctx context.Context, n *coconet.Node, code string) (Info, error) {
+func Add(ctx context.Context, n *engine.Engine, code string) (Info, error) {
 	c, err := ParseCode(code)
 	if err != nil {
 		return Info{}, err
@@ -80,11 +80,11 @@ func Add(ctx context.Context, n *coconet.Node, code string) (Info, error) {
 }
 
 // handOver connects to the device's claim host and gives it the ledger.
-func handOver(ctx context.Context, n *coconet.Node, c *Code, pid peer.ID) error {
+func handOver(ctx context.Context, n *engine.Engine, c *Code, pid peer.ID) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, ClaimTimeout)
 	defer cancel()
-	h := n.Internal().Host()
+	h := n.Node().Host()
 	addrs := c.Multiaddrs()
 	if err := h.Connect(ctx, peer.AddrInfo{ID: pid, Addrs: addrs}); err != nil {
 		return fmt.Errorf("cannot reach the device at %v (is `coco up --device` running there, on a network you can reach?): %w", addrs, err)
@@ -193,7 +193,7 @@ func Find(st *ledger.State, ref string) (Info, error) {
 // Remove takes a device out of n's network: its node is removed (online
 // members cut it off at once) and its record deleted. Only the owner
 // removes devices.
-func Remove(n *coconet.Node, ref string) (Info, error) {
+func Remove(n *engine.Engine, ref string) (Info, error) {
 	return RemoveFrom(n.Ledger(), func(o ledger.Op) (*ledger.Op, error) { return n.Append(o) }, n.User(), ref)
 }
 

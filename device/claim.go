@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -24,7 +26,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/frame"
 	"github.com/coconet/coconet/ledger"
@@ -189,7 +190,7 @@ func NewClaimer(cfg ClaimerConfig) (*Claimer, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	id, err := coconet.LoadIdentity(cfg.Home)
+	id, err := homedir.LoadIdentity(cfg.Home)
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +391,7 @@ func (c *Claimer) claim(from peer.ID, rawPeers [][]byte, recv func(add func([]*l
 		}
 		return nil
 	}
-	if _, err := coconet.AdoptNetwork(c.cfg.Home, recv, peers, check); err != nil {
+	if _, err := homedir.AdoptNetwork(c.cfg.Home, recv, peers, check); err != nil {
 		return Claimed{}, err
 	}
 	ok = true

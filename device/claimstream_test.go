@@ -15,10 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -58,7 +59,7 @@ func (l claimLog) wait(t *testing.T, sub string) string {
 // cut, and refuses a chunk declared over the limit as too large.
 func TestClaimHostReadsLedgerAsItArrives(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "lamp")
-	if _, err := coconet.Init(home, "lamp"); err != nil {
+	if _, err := homedir.Init(home, "lamp"); err != nil {
 		t.Fatal(err)
 	}
 	logs := claimLog{make(chan string, 64)}
@@ -151,10 +152,10 @@ var claimOps = flag.Int("claimops", 50, "puts of 60 KiB in TestClaimLargeLedger'
 // and the owner reads why.
 func TestClaimLargeLedger(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "alice")
-	if _, err := coconet.Init(home, "alice"); err != nil {
+	if _, err := homedir.Init(home, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := coconet.CreateNetwork(home, "home", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(home, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
 	alice := nettest.Start(t, home)
@@ -195,7 +196,7 @@ func TestClaimLargeLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("claimed a device into a ledger of %d ops (%.1f MB) in %v", len(alice.Ledger().Ops()), float64(size)/1e6, time.Since(start).Round(time.Millisecond))
-	l, err := ledger.Open(filepath.Join(coconet.NetworkDir(dhome, cl.Network), "ledger"), nil)
+	l, err := ledger.Open(filepath.Join(homedir.NetworkDir(dhome, cl.Network), "ledger"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 )
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 func newDevice(t *testing.T, name string) (home string, c *Claimer) {
 	t.Helper()
 	home = filepath.Join(t.TempDir(), name)
-	if _, err := coconet.Init(home, name); err != nil {
+	if _, err := homedir.Init(home, name); err != nil {
 		t.Fatal(err)
 	}
 	c, err := NewClaimer(ClaimerConfig{Home: home, Name: name, Model: "test-lock", ListenHost: "127.0.0.1"})
@@ -77,8 +78,8 @@ func TestClaimAndRemove(t *testing.T) {
 		t.Errorf("Add with a used code: err = nil")
 	}
 
-	dev := &coconet.Node{Home: home, Network: cl.Network.String(), ListenHost: "127.0.0.1", Device: true}
-	if err := dev.Start(ctx); err != nil {
+	dev, err := engine.StartIn(ctx, home, cl.Network.String(), engine.Config{ListenHost: "127.0.0.1", Device: true})
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer dev.Close()
@@ -86,12 +87,12 @@ func TestClaimAndRemove(t *testing.T) {
 		t.Fatalf("device node %s, claim host %s: want the same key", dev.PeerID(), c.PeerID())
 	}
 	waitFor(t, "the device connected to alice", func() bool {
-		return alice.Internal().IsMember(dev.PeerID()) && len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) > 0
+		return alice.Node().IsMember(dev.PeerID()) && len(alice.Node().Host().Network().ConnsToPeer(dev.PeerID())) > 0
 	})
 	// Bob was never told where the device is: alice's node tells the device
 	// where bob is (member address exchange), and they connect.
 	waitFor(t, "the device and bob to find each other", func() bool {
-		return len(bob.Internal().Host().Network().ConnsToPeer(dev.PeerID())) > 0
+		return len(bob.Node().Host().Network().ConnsToPeer(dev.PeerID())) > 0
 	})
 	// A message to alice goes to alice, never to her device; the device is
 	// reached by its own name.
@@ -121,7 +122,7 @@ func TestClaimAndRemove(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a message to the device did not reach it")
 	}
-	s, ok := alice.Internal().SenderOf(dev.PeerID())
+	s, ok := alice.Node().SenderOf(dev.PeerID())
 	if !ok || !s.Device || s.Role != ledger.RoleGuest || s.Name != "Front door" {
 		t.Errorf("SenderOf(device) = %+v, %v; want a device with a guest's role", s, ok)
 	}
@@ -136,7 +137,7 @@ func TestClaimAndRemove(t *testing.T) {
 		t.Fatalf("Remove: %v", err)
 	}
 	waitFor(t, "alice to drop the device", func() bool {
-		return len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) == 0
+		return len(alice.Node().Host().Network().ConnsToPeer(dev.PeerID())) == 0
 	})
 	if got := List(alice.Ledger().State()); len(got) != 0 {
 		t.Errorf("List after Remove = %+v", got)
@@ -265,28 +266,28 @@ func TestRemovedWhileOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	start := func() *coconet.Node {
-		dev := &coconet.Node{Home: home, Network: cl.Network.String(), ListenHost: "127.0.0.1", Device: true}
-		if err := dev.Start(ctx); err != nil {
+	start := func() *engine.Engine {
+		dev, err := engine.StartIn(ctx, home, cl.Network.String(), engine.Config{ListenHost: "127.0.0.1", Device: true})
+		if err != nil {
 			t.Fatal(err)
 		}
 		return dev
 	}
 	dev := start()
 	waitFor(t, "the device to connect", func() bool {
-		return len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) > 0
+		return len(alice.Node().Host().Network().ConnsToPeer(dev.PeerID())) > 0
 	})
 	pid := dev.PeerID()
 	dev.Close()
 	waitFor(t, "alice to see the device gone", func() bool {
-		return len(alice.Internal().Host().Network().ConnsToPeer(pid)) == 0
+		return len(alice.Node().Host().Network().ConnsToPeer(pid)) == 0
 	})
 	if _, err := Remove(alice, "Garage"); err != nil {
 		t.Fatal(err)
 	}
 	dev = start() // its ledger still lists it
 	defer dev.Close()
-	key := dev.Internal().NodeKey()
+	key := dev.Node().NodeKey()
 	if !dev.Ledger().State().IsMemberNode(key) {
 		t.Fatal("the device's own ledger already knew of its removal")
 	}
@@ -294,10 +295,10 @@ func TestRemovedWhileOffline(t *testing.T) {
 		return !dev.Ledger().State().IsMemberNode(key)
 	})
 	waitFor(t, "alice to close the connection", func() bool {
-		return len(alice.Internal().Host().Network().ConnsToPeer(dev.PeerID())) == 0
+		return len(alice.Node().Host().Network().ConnsToPeer(dev.PeerID())) == 0
 	})
 	// Still nothing but that: its streams are refused.
-	if _, err := dev.Internal().Host().NewStream(ctx, alice.PeerID(), "/coco/msg/1.0.0"); err == nil {
+	if _, err := dev.Node().Host().NewStream(ctx, alice.PeerID(), "/coco/msg/1.0.0"); err == nil {
 		t.Error("a removed device opened a message stream to alice")
 	}
 }

@@ -1,5 +1,7 @@
-// Package device brings a device into a network: a device node shows a
-// one-time claim code, and the network's owner claims it with that code.
+// Package device brings a device into a network with a one-time claim code.
+//
+// It brings a device into a network: a device node shows a one-time claim code, and
+// the network's owner claims it with that code.
 //
 // A device has its own home and seed; its node key is the seed's device key
 // (identity.Seed.DeviceKey), the same in every network, so that it can be

@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
@@ -104,8 +104,8 @@ func parseWire(b []byte) (wireMsg, error) {
 // other and what a forwarded push costs: see "Across the network" and
 // "Raw channels across push servers" in the package documentation.
 type Bridge struct {
-	n    *coconet.Node
-	nd   *node.Node // n.Internal() at the start: n may close first
+	n    *engine.Engine
+	nd   *node.Node // n.Node() at the start: n may close first
 	s    *Server
 	logf func(string, ...any)
 	nb   *network.NotifyBundle
@@ -169,25 +169,23 @@ func (a *aggregate) add(n int, err error) {
 	}
 }
 
-var (
-	bridgesMu sync.Mutex
-	bridges   = map[*coconet.Node]*Bridge{}
-)
-
 // StartBridge starts s on n's network and bridges it to the network's
 // other push servers. n must be a push server of the network (Named; else
 // the error wraps ErrNotPushServer). s.Keys and s.Dir, if nil, become a
 // LedgerStore of n's ledger that opens the keys with n's node key;
 // s.Forward becomes the bridge. A node runs at most one bridged push
 // server. ctx bounds only the start.
-func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, error) {
-	if n.Internal() == nil {
+func StartBridge(ctx context.Context, n *engine.Engine, s *Server) (*Bridge, error) {
+	if n == nil {
 		return nil, errors.New("gateway: the node is not started")
+	}
+	if other, ok := engine.Lookup[*Bridge](n); ok {
+		return nil, fmt.Errorf("gateway: a push server already runs on this node, on %s; stop it first", other.s.Addr())
 	}
 	if !Named(n.Ledger().State(), n.PeerID()) {
 		return nil, fmt.Errorf("%w: node %s; an admin names it with `coco push server add NET %s`", ErrNotPushServer, n.PeerID().ShortString(), n.PeerID())
 	}
-	key, err := nodeKey(n.Internal())
+	key, err := nodeKey(n.Node())
 	if err != nil {
 		return nil, err
 	}
@@ -202,16 +200,13 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	b := &Bridge{n: n, nd: n.Internal(), s: s, logf: logf, servers: map[peer.ID]*outbox{}}
+	return engine.Attach(n, func(n *engine.Engine) (*Bridge, error) { return runBridge(ctx, n, s, logf) })
+}
+
+func runBridge(ctx context.Context, n *engine.Engine, s *Server, logf func(string, ...any)) (*Bridge, error) {
+	b := &Bridge{n: n, nd: n.Node(), s: s, logf: logf, servers: map[peer.ID]*outbox{}}
 	s.Forward = b
-	bridgesMu.Lock()
-	if other := bridges[n]; other != nil {
-		bridgesMu.Unlock()
-		return nil, fmt.Errorf("gateway: a push server already runs on this node, on %s; stop it first", other.s.Addr())
-	}
-	bridges[n] = b
-	bridgesMu.Unlock()
-	ln, err := n.Listen(RawService, coconet.Everyone) // push servers are often devices
+	ln, err := n.Listen(RawService, node.Everyone) // push servers are often devices
 	if err == nil {
 		b.rawLn = ln
 		if err = s.Start(ctx); err != nil {
@@ -221,15 +216,12 @@ func StartBridge(ctx context.Context, n *coconet.Node, s *Server) (*Bridge, erro
 		err = fmt.Errorf("gateway: raw channels: %w", err)
 	}
 	if err != nil {
-		bridgesMu.Lock()
-		delete(bridges, n)
-		bridgesMu.Unlock()
 		return nil, err
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	b.wg.Add(1)
 	go b.acceptRaw()
-	n.Handle(Service, b.handle, coconet.Everyone)
+	n.Handle(Service, b.handle, node.Everyone)
 	nd := b.nd
 	b.nb = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
@@ -290,8 +282,8 @@ func (b *Bridge) named(p peer.ID) bool { return Named(b.n.Ledger().State(), p) }
 // Server is the push server the bridge runs.
 func (b *Bridge) Server() *Server { return b.s }
 
-// Node is the node the bridge runs on.
-func (b *Bridge) Node() *coconet.Node { return b.n }
+// Engine is the engine the bridge runs on.
+func (b *Bridge) Engine() *engine.Engine { return b.n }
 
 // Servers lists the member nodes known to run a push server of the network.
 func (b *Bridge) Servers() []peer.ID {
@@ -335,11 +327,7 @@ func (b *Bridge) Close() error {
 		}
 		wg.Wait()
 		b.wg.Wait()
-		bridgesMu.Lock()
-		if bridges[b.n] == b {
-			delete(bridges, b.n)
-		}
-		bridgesMu.Unlock()
+		engine.Detach(b.n, b)
 	})
 	return err
 }

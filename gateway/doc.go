@@ -1,5 +1,19 @@
-// Package gateway implements a push server for tiny devices that speaks the
-// P2Pcluster line protocol.
+// Package gateway implements the push server for tiny devices and its bridge.
+//
+// It implements a push server for tiny devices that speaks the P2Pcluster protocol.
+//
+// A Server speaks one of two dialects (Server.Dialect): the wire protocol
+// of the original P2Pcluster server (github.com/workaholic2002x/P2Pcluster,
+// DialectP2Pcluster, the default of `coco push-server`), so that devices
+// and scripts written for it work unchanged, or coconet's newline-framed
+// dialect (DialectCoconet, the zero value, `--dialect coconet`). Both route
+// the same way (ids, tree groups, mesh routers, aliases), take the same
+// keys and records from the network's ledger, reach ids on the other push
+// servers of the network, and offer HMAC-SHA256 session keys and the raw
+// channel across servers. The coconet dialect is described first; "The
+// P2Pcluster dialect" below says what differs.
+//
+// # The coconet dialect
 //
 // A device opens one TCP connection and sends lines ended by "\n" (a "\r"
 // before it is dropped). Fields are separated by ':'; the last field of a
@@ -44,9 +58,146 @@
 // gets [FAIL:OFFLINE]. A connection that is closing (after an error, its
 // end, or IdleTimeout) loses its id at once.
 //
+// # The P2Pcluster dialect
+//
+// Framing. The original takes one TCP read as one command. Here a command
+// ends at "\n" (a "\r" before it is dropped) when there is one, so that two
+// commands in one segment are two commands and a command split over
+// several segments is one; bytes without a terminator are taken as one
+// command once no byte came for Server.ReadPause (25 ms, `--read-pause`)
+// after the last. A device that sends a command and waits for its reply
+// (as every client of the original does) is parsed as by the original; a
+// device that sends several commands without waiting must end each with a
+// terminator, or they run together. A terminator also saves the pause.
+// Commands are at most Server.MaxLine bytes ([FAIL:TOO_LONG], then the
+// connection closes). An empty line is ignored.
+//
+// Replies have no terminator, nor does a push ("PUSH:<data>"):
+//
+//	TCP:ID:<key>:<id>                 [OK:<ID>] (the id in upper case); [FAIL:NODEEXIST] and the
+//	                                  connection closes if another live connection has the id;
+//	                                  [FAIL:<current id>] if this one has another id;
+//	                                  [FAIL:KEY_OVERRIDE] if it has an id in another account
+//	TCP:GID:<key>                     [OK:<ID>]
+//	TCP:REMID:<key>                   [OK:NODEREMOVED]
+//	TCP:PUSH:<key>:RID:<id>:<data>    [OK:DATA_SENT] or [FAIL:REM_ID] ([FAIL:REM_LINK]: its queue is full)
+//	TCP:PUSH:<key>:PARENT:<data>      [OK:DATA_SENT], [FAIL:REM_ID], [FAIL:NO_PARENT] for a root
+//	TCP:PUSH:<key>:CHILDS|ALLCHILDS|FRIENDS:<data>
+//	                                  [OK:ALL_<n>] if all n got it, [OK:<delivered>/<total>], [FAIL:NO_ID]
+//	TCP:PUSH:<key>:RO:<router>:<data> the same, to the other ids attached; FAIL:NO_ROUTER (no
+//	                                  brackets) for an unknown router or a sender not attached
+//	TCP:PUSH:<key>:RAW:<id>           [OK:LINK_SYNC]; <id> gets "PUSHRAW:", asks back the same way
+//	                                  and gets [OK:LINK_SYNC]; from then on bytes flow unchanged.
+//	                                  Bytes the first sends before that wait for the channel (at
+//	                                  most Server.IdleTimeout). [FAIL:REM_ID]: not connected.
+//	TCP:TIME:<key>:<±hh:mm>           [IST:(Thu)(3,12,2026)(13:21:07)(<unix seconds>)]: the zone's
+//	                                  name, day, date (day unpadded) and time at the offset, and
+//	                                  the real Unix time; an offset no zone uses gives GMT
+//	TCP:RETDATA:<key>:<n>             the connection's last 5 pushes: n = 0 ">d1>d2…", n the n-th
+//	                                  (oldest first), past the end nothing (no reply)
+//	TCP:EMAIL:<key>:<to>:<subject>:<message>
+//	                                  [OK:MAIL_SENT] through Server.Mail (`--smtp`); [FAIL:INVALID ID],
+//	                                  [FAIL:INVAILD_FORMAT] (sic), [FAIL:MAIL_LIMIT] (Mailer.PerHour
+//	                                  per account), [FAIL:MAIL_DISABLED] without a mail server
+//	any TCP command but ID before it  FAIL:NOID (no brackets); FAIL:NOKEY with another account's key
+//	a wrong key                       [FAIL:INVALID_KEY]; 5 of them before a valid one close the connection
+//	an unknown protocol               [FAIL:Unknown Command]; an unknown TCP verb [FAIL:Invalid Command];
+//	                                  an unknown group [FAIL:UNKNOWN_CMD]; a group without data
+//	                                  [FAIL:Invalid Format]
+//	a TLS ClientHello                 "HTTP/1.1 403 SSL Required\n", then the connection closes
+//
+// Case: protocols, verbs, keys (hex, any case), ids, group and router
+// names are case-insensitive; PUSH data is passed as is. An id is
+// registered as the directory spells it (so `coco push group` records in
+// any case match), or in upper case if the directory does not know it, and
+// is echoed in upper case. A coconet-dialect device of the same network
+// registered under a spelling the directory does not know is reached only
+// by that spelling in upper case.
+//
+// Idle devices stay: a connection that sent a valid key is never closed
+// for silence; after Server.SyncEvery (300 s) without a byte from it, it
+// gets [SYNC:dd.MM.yyyy_HH:mm:ss] (and TCP keepalives find dead peers). A
+// connection that sends no valid key within Server.AuthTimeout (60 s in
+// this dialect) is closed.
+//
+// Session keys, as the original's README documents them, work before
+// TCP:ID, naming the account by its user id (the account's name, e.g.
+// `coco push key create NET --account alice@example.com`), so that the key
+// never crosses the wire:
+//
+//	STCP:<user id>:ACTIVATE[:<clientRnd>]   [OK:<RND>] or [OK:<RND>:<MD5(KEY ‖ clientRnd)>] (clientRnd
+//	                                        of 8 or more characters); [FAIL:INVALID_USERID]
+//	DSTCP:<user id>:ACTIVATE[:<clientRnd>]  the same
+//	STCP:<user id>:DEACTIVATE               [OK:STCP_DEACTIVATED] (DSTCP: [OK:DSTCP_DEACTIVATED])
+//
+// RND is a fresh challenge of 8 upper-case hex digits; the session key is
+// MD5(KEY ‖ RND) in upper-case hex (any case accepted), the DSTCP key of a
+// command MD5(KEY ‖ RND ‖ d) where d is, as in the original, the first
+// ':'-field after the key before TCP:ID and the second one after ("" if
+// none): it does not cover the rest of the data. KEY is the account key as
+// stored (as `coco push key create` printed it). With several keys in an
+// account, the smallest is the account's. STCP256/DSTCP256 (HMAC-SHA256)
+// work as in the coconet dialect, after TCP:ID, named by the connection's
+// id.
+//
+// HTTP on the device port: a connection whose first command starts with
+// "GET " is an HTTP request, answered in the original's envelope
+// ("HTTP/1.0 200 OK", "Server: HTTP server/0.1", a Date, text/html, then
+// "<html><body><answer> [dd.MM.yyyy_HH:mm:ss]</body></html>", line breaks
+// as <br>) or, with "Accept: application/json", as JSON; then the
+// connection closes. Routes, all authorised by KEY=<account key> and
+// about that account ("ERROR! Invalid KEY" without it):
+//
+//	GETTREE[&NODE=n]     "{id|id|…}" then "parent->child,child" per parent (the account's name
+//	                     is the parent of the roots); from n's subtree if given
+//	ADDNODE&PNODE=p[&NODE=n]  p becomes a root, or n a child of p; answers GETTREE
+//	DELNODE&NODE=n       n and its subtree leave the tree; UPDATENODE&PNODE=old&NODE=new renames
+//	DEPTH                the number of levels; PARENT&NODE=n its parent or ROOT; CHILD&NODE=n its children
+//	GETINTROUTER         "router->id,id" per router; ADDINTROUTER&ROID=r, DELINTROUTER&ROID=r,
+//	                     ADDNODEINTROUTER&ROID=r&NOID=a,b, DELNODEINTROUTER&ROID=r&NOID=a
+//	ADMIN&LIVE           "[ID][ID]…": the account's ids connected to this server
+//	GET /TCP:<command>   runs one command on this connection and answers its reply (HTML-escaped)
+//
+// Edits go through Server.Edit: `coco push-server` writes them to the
+// network's ledger like `coco push group|router` (they need an admin's
+// node; elsewhere they are refused).
+//
+// Differences from the original, on purpose:
+//
+//   - GOOGLESHEET is left out ([FAIL:Invalid Command]): it made the server
+//     fetch any URL a device named.
+//   - Framing: see above; the original runs two commands of one segment
+//     together and splits one command over two reads.
+//   - An LF-only line: the original registers an id ending in "\n"; here
+//     the terminator is stripped.
+//   - CHILDS and FRIENDS of a non-root with two or more children fail in
+//     the original; here they reach every child or sibling.
+//   - Router names in lower case are unreachable in the original; here all
+//     names are case-insensitive.
+//   - The original takes any key once a connection has registered; here
+//     every command's key is checked.
+//   - The original's STCP proof MD5(KEY ‖ clientRnd), offered before
+//     TCP:ID, lets a stranger who knows a user id ask for
+//     MD5(KEY ‖ <another connection's challenge>), its session key: a
+//     clientRnd that starts like a challenge (8 upper-case hex digits with a
+//     letter; every challenge has one) gets [FAIL:CLIENT_RND]. Digits or
+//     lower-case hex are fine. The original's challenge is per connection;
+//     here it is fresh for each ACTIVATE.
+//   - RETDATA remembers each push once (the original once per receiver).
+//   - ADMIN?LIVE lists the ids of the key's account only (the original
+//     lists every account's "key:id" to anyone); the HTTP routes the
+//     original has for user accounts (USER, USERDEL, …) are not offered:
+//     accounts are keys in the network's ledger.
+//   - [FAIL:TOO_LONG], [FAIL:TOO_MANY], [FAIL:CLIENT_RND], [FAIL:MAIL_…]
+//     and the limits of "Limits" below are coconet's.
+//
+// The tests in p2pcluster_test.go replay the sessions of the original's
+// README and PushAPI.txt byte for byte in both framings; the original
+// itself was not run beside them (its repository lacks the built jar).
+//
 // # Session keys
 //
-// A registered connection may replace its account key by a session key so
+// In the coconet dialect, a registered connection may replace its account key by a session key so
 // that a captured line is worth nothing on another connection:
 //
 //	STCP:<id>:ACTIVATE              → [OK:<rnd>]

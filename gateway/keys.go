@@ -33,7 +33,7 @@ import (
 // on it.
 var ErrNotPushServer = errors.New("gateway: not a push server of this network")
 
-// Writer appends ops to a network's ledger as one user; *coconet.Node is
+// Writer appends ops to a network's ledger as one user; *engine.Engine is
 // one. The ledger lets only the owner and admins write push records: a
 // guest's write fails with a *ledger.Rejection wrapping
 // ledger.ErrUnauthorized, and nothing is written.

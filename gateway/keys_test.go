@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 )
@@ -38,9 +38,9 @@ func TestSealRoundTrip(t *testing.T) {
 
 // guestKeys returns the private keys a guest holds: her user key and her
 // node's key.
-func guestKeys(t *testing.T, n *coconet.Node) []ed25519.PrivateKey {
+func guestKeys(t *testing.T, n *engine.Engine) []ed25519.PrivateKey {
 	t.Helper()
-	k, err := nodeKey(n.Internal())
+	k, err := nodeKey(n.Node())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestGuestCannotReadKeys(t *testing.T) {
 		}
 	}
 	// The owner and her push-server node read both.
-	ak, _ := nodeKey(alice.Internal())
+	ak, _ := nodeKey(alice.Node())
 	for _, k := range []ed25519.PrivateKey{admin(t, alice).key, ak} {
 		if keys, _ := openKeys(alice.Ledger().State(), k, nil); len(keys) != 2 {
 			t.Errorf("a reader opened %d keys, want 2", len(keys))
@@ -209,7 +209,7 @@ func TestPushServerRemovalFlagsRotation(t *testing.T) {
 		t.Fatalf("Keys = %+v, want no mark", ks)
 	}
 	synced(t, alice, bob)
-	bk, _ := nodeKey(bob.Internal())
+	bk, _ := nodeKey(bob.Node())
 	store := NewLedgerStore(bob.Ledger(), bk) // what bob's push server uses
 	if _, ok := store.Lookup(key1); !ok {
 		t.Fatal("the named node cannot read key1")

@@ -97,6 +97,9 @@ type index struct {
 	roots    map[string][]string
 	routers  map[acctID][]string // existing routers → attached ids
 	aliases  map[acctID]string
+
+	foldOnce sync.Once
+	fold     *foldIndex // upper-cased names, built on first use (P2Pcluster dialect)
 }
 
 func (s *LedgerStore) index() *index {

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
@@ -54,19 +55,15 @@ func synced(t *testing.T, w, n Writer) {
 	})
 }
 
-// admin writes n's ledger with the user key of n's home: it can open the
-// account keys sealed to that user.
-func admin(t *testing.T, n *coconet.Node) logWriter {
+// admin writes n's ledger with the user key of n's identity: it can open
+// the account keys sealed to that user.
+func admin(t *testing.T, n *engine.Engine) logWriter {
 	t.Helper()
-	id, err := coconet.LoadIdentity(n.Home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return logWriter{n.Ledger(), id.Seed.UserKey()}
+	return logWriter{n.Ledger(), n.Identity().Seed.UserKey()}
 }
 
 // name makes the nodes push servers of the network, as by, an admin.
-func name(t *testing.T, by *coconet.Node, nodes ...*coconet.Node) {
+func name(t *testing.T, by *engine.Engine, nodes ...*engine.Engine) {
 	t.Helper()
 	for _, n := range nodes {
 		if err := AddServer(admin(t, by), n.PeerID()); err != nil {
@@ -75,7 +72,7 @@ func name(t *testing.T, by *coconet.Node, nodes ...*coconet.Node) {
 	}
 }
 
-func startBridge(t *testing.T, n *coconet.Node) *Bridge {
+func startBridge(t *testing.T, n *engine.Engine) *Bridge {
 	t.Helper()
 	b, err := StartBridge(context.Background(), n, &Server{Listen: "127.0.0.1:0", Logf: t.Logf})
 	if err != nil {
@@ -86,7 +83,7 @@ func startBridge(t *testing.T, n *coconet.Node) *Bridge {
 }
 
 // knows waits until b has learned that the node of other runs a push server.
-func knows(t *testing.T, b *Bridge, other *coconet.Node) {
+func knows(t *testing.T, b *Bridge, other *engine.Engine) {
 	t.Helper()
 	eventually(t, "the push servers to find each other", func() bool {
 		return slices.Contains(b.Servers(), other.PeerID())
@@ -370,11 +367,11 @@ func (w logWriter) UserKey() ed25519.PrivateKey             { return w.key }
 func newLedger(t *testing.T) logWriter {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), "home")
-	id, err := coconet.Init(home, "alice")
+	id, err := homedir.Init(home, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := coconet.CreateNetwork(home, "home", "user", "")
+	l, err := homedir.CreateNetwork(home, "home", "user", "")
 	if err != nil {
 		t.Fatal(err)
 	}

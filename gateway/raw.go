@@ -130,8 +130,9 @@ func (c *conn) goRaw(pending []byte) bool {
 func (c *conn) pair(account, peer string) {
 	c.waitSlots() // no reply may come after the raw bytes begin
 	s := c.s
+	peer = s.canonID(account, peer)
 	if id, ok := s.Dir.Alias(account, peer); ok {
-		peer = id
+		peer = s.canonID(account, id)
 	}
 	rf, _ := s.Forward.(rawForwarder)
 	dialed := false
@@ -180,8 +181,9 @@ func (c *conn) pairLocal(p *conn, account, me, peer string) {
 	if w := s.rawWant[acctID{account, peer}]; w == nil || w.peer != me || !w.settled() {
 		s.rawWant[acctID{account, me}] = &rawAsk{peer: peer, asked: settledAsk}
 		s.mu.Unlock()
-		p.enqueue([]byte("RAW:"+me+"\n"), noWait, false) // tell the peer; dropped if it is busy
-		c.reply(true, "WAIT:"+peer)
+		p.enqueue(s.rawNotice(me), noWait, false) // tell the peer; dropped if it is busy
+		c.replyLine(s.rawWaitReply(peer))
+		c.rawHold = s.Dialect == DialectP2Pcluster
 		return
 	}
 	// Both asked: neither id takes pushes any more, so nothing but the
@@ -189,8 +191,10 @@ func (c *conn) pairLocal(p *conn, account, me, peer string) {
 	c.unregisterLocked()
 	p.unregisterLocked()
 	s.mu.Unlock()
-	c.reply(true, "RAW:"+peer)
-	p.enqueue(replyLine(true, "RAW:"+me), wait, false) // p's reader is not ours to kick
+	c.replyLine(s.rawPairedReply(peer, true))
+	if line := s.rawPairedReply(me, false); line != nil {
+		p.enqueue(line, wait, false) // p's reader is not ours to kick
+	}
 	ends := new(atomic.Int32)
 	c.rawEnds, p.rawEnds = ends, ends
 	c.peer.Store(p)
@@ -212,7 +216,8 @@ func (c *conn) askFar(rf rawForwarder, w *rawAsk, account, me, peer string) {
 		return
 	}
 	if found && dial == "" {
-		c.reply(true, "WAIT:"+peer)
+		c.replyLine(s.rawWaitReply(peer))
+		c.rawHold = s.Dialect == DialectP2Pcluster
 		return
 	}
 	s.mu.Lock()
@@ -240,7 +245,7 @@ func (c *conn) dialFar(rf rawForwarder, where, account, me, peer string) bool {
 	s.mu.Lock()
 	c.unregisterLocked() // it takes no pushes any more
 	s.mu.Unlock()
-	c.reply(true, "RAW:"+peer)
+	c.replyLine(s.rawPairedReply(peer, true))
 	c.spliceFar(st)
 	return true
 }
@@ -274,7 +279,7 @@ func (s *Server) rawAsked(account, from, to, where string) string {
 	}
 	m[from] = where
 	s.mu.Unlock()
-	c.enqueue([]byte("RAW:"+from+"\n"), noWait, false) // dropped if it is busy, as here
+	c.enqueue(s.rawNotice(from), noWait, false) // dropped if it is busy, as here
 	return rawTold
 }
 
@@ -302,7 +307,9 @@ func (s *Server) acceptRaw(ctx context.Context, account, from, to string, st raw
 		}
 		c.unregisterLocked() // it takes no pushes any more
 		s.mu.Unlock()
-		c.enqueue(replyLine(true, "RAW:"+from), wait, false)
+		if line := s.rawPairedReply(from, false); line != nil {
+			c.enqueue(line, wait, false)
+		}
 		st.SetWriteDeadline(time.Now().Add(rawDialTimeout))
 		if _, err := st.Write([]byte{rawAccepted}); err != nil {
 			s.Logf("gateway: raw channel %s/%s ← %s: %v", account, to, from, err)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/stream"
@@ -19,9 +19,9 @@ import (
 
 // openStreams counts the stream-service streams open on n's host (raw
 // channels between push servers are the only ones in these tests).
-func openStreams(n *coconet.Node) int {
+func openStreams(n *engine.Engine) int {
 	k := 0
-	for _, c := range n.Internal().Host().Network().Conns() {
+	for _, c := range n.Node().Host().Network().Conns() {
 		for _, s := range c.GetStreams() {
 			if s.Protocol() == stream.Proto {
 				k++

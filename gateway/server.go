@@ -72,6 +72,22 @@ type Server struct {
 	// DefaultMaxConns, DefaultMaxConnsPerIP).
 	MaxConns      int
 	MaxConnsPerIP int
+	// Dialect is the wire protocol; the zero value is DialectCoconet.
+	Dialect Dialect
+	// ReadPause (P2Pcluster dialect) is how long bytes without a
+	// terminator wait for more before they are taken as one command; zero
+	// is DefaultReadPause.
+	ReadPause time.Duration
+	// SyncEvery (P2Pcluster dialect) is how long a device that has sent a
+	// valid key may stay silent before it gets [SYNC:…]; it is never
+	// dropped for silence. Zero is DefaultSyncEvery.
+	SyncEvery time.Duration
+	// Mail (P2Pcluster dialect's TCP:EMAIL) sends mail; nil refuses it.
+	Mail *Mailer
+	// Edit writes a change of the groups and routers made over HTTP on
+	// the device port (P2Pcluster dialect), e.g. with Apply to the
+	// network's ledger; nil edits a *MemDirectory Dir, else refuses.
+	Edit func(Change) error
 
 	pushes    atomic.Int64 // PUSH commands accepted
 	delivered atomic.Int64 // pushes handed to a connection of this server
@@ -122,6 +138,15 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if s.AuthTimeout <= 0 {
 		s.AuthTimeout = DefaultAuthTimeout
+		if s.Dialect == DialectP2Pcluster {
+			s.AuthTimeout = DefaultRegisterTimeout
+		}
+	}
+	if s.ReadPause <= 0 {
+		s.ReadPause = DefaultReadPause
+	}
+	if s.SyncEvery <= 0 {
+		s.SyncEvery = DefaultSyncEvery
 	}
 	if s.MaxConns <= 0 {
 		s.MaxConns = DefaultMaxConns
@@ -221,11 +246,11 @@ func ipKey(a net.Addr) string {
 }
 
 // refuse tells a connection over a cap why, without waiting, and closes it.
-func refuse(nc net.Conn) {
+func (s *Server) refuse(nc net.Conn) {
 	// A fresh socket's send buffer takes the line at once; the deadline
 	// only bounds the odd case where it does not.
 	nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-	nc.Write(replyLine(false, ReasonTooMany))
+	nc.Write(s.replyLine(false, ReasonTooMany))
 	nc.Close()
 }
 
@@ -273,7 +298,7 @@ func (s *Server) acceptLoop() {
 		if (len(s.conns) >= s.MaxConns && evict == nil) || s.perIP[c.ip] >= s.MaxConnsPerIP {
 			s.mu.Unlock()
 			s.refused.Add(1)
-			refuse(nc)
+			s.refuse(nc)
 			continue
 		}
 		s.perIP[c.ip]++
@@ -312,7 +337,7 @@ func (s *Server) DeliverPush(p Push) int {
 		}
 		to = append(slices.Clone(to), s.looseIDs(p.Account, skip)...)
 	}
-	n, _, _ := s.deliverLocal(nil, p.Account, to, pushLine(p.Data))
+	n, _, _ := s.deliverLocal(nil, p.Account, to, s.pushLine(p.Data))
 	return n
 }
 
@@ -392,13 +417,19 @@ type conn struct {
 	far     atomic.Pointer[farLink] // the stream of a raw channel to another push server
 
 	authed     bool          // read goroutine: a line with a valid key came
+	keyFails   int           // read goroutine: lines with a wrong key before one with a valid key
+	sent       [][]byte      // read goroutine (P2Pcluster): the last pushes sent, for RETDATA
+	rawHold    bool          // read goroutine (P2Pcluster): asked first for a raw channel; bytes wait for it
+	http       *httpReq      // read goroutine (P2Pcluster): an HTTP request whose headers are coming
+	ended      bool          // read goroutine: finish was called; read no more
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
 	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
 	slotTokens chan struct{} // read goroutine makes it: one token per reply in slots
 
-	rmu   sync.Mutex   // guards slots; taken before wmu
-	slots []*replySlot // replies in order, the first waiting for other push servers
+	rmu     sync.Mutex   // guards slots and capture; taken before wmu
+	slots   []*replySlot // replies in order, the first waiting for other push servers
+	capture *[]byte      // replies go here instead (GET /TCP:<command>)
 
 	wmu       sync.Mutex // guards the following fields
 	room      sync.Cond  // on wmu: the queue shrank, or the connection closed or was handed over
@@ -417,6 +448,7 @@ type conn struct {
 type session struct {
 	mode      Mode
 	perPacket bool
+	p2p       bool // the P2Pcluster forms: upper-case MD5 hex, the original's DSTCP data
 	key, rnd  string
 	skey      string // SessionKey(mode, key, rnd)
 }
@@ -582,9 +614,16 @@ func (c *conn) kickDirty() {
 }
 
 // reply queues the reply to a command of the connection's own reader.
-func (c *conn) reply(ok bool, msg string) { c.replyLine(replyLine(ok, msg)) }
+func (c *conn) reply(ok bool, msg string) { c.replyLine(c.s.replyLine(ok, msg)) }
 
 func (c *conn) replyLine(line []byte) {
+	c.rmu.Lock()
+	if c.capture != nil && len(c.slots) == 0 {
+		*c.capture = append(*c.capture, line...)
+		c.rmu.Unlock()
+		return
+	}
+	c.rmu.Unlock()
 	if c.slotTokens != nil {
 		c.rmu.Lock()
 		waiting := len(c.slots) > 0
@@ -682,6 +721,7 @@ func (c *conn) linger() {
 // The id goes at once: a closing connection takes no pushes and pairs
 // with nobody.
 func (c *conn) finish() {
+	c.ended = true
 	c.s.mu.Lock()
 	c.unregisterLocked()
 	c.s.mu.Unlock()
@@ -707,11 +747,32 @@ func (c *conn) finish() {
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	s := c.s
+	p2p := s.Dialect == DialectP2Pcluster
 	buf := make([]byte, 256)
 	n := 0 // bytes of buf holding the incomplete line
 	authBy := time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
+	if p2p {
+		authBy = time.Now().Add(s.AuthTimeout)
+	}
+	base := authBy  // the read deadline while no partial command waits
+	paused := false // P2Pcluster: the deadline is the read pause of buf[:n]
+	first := p2p    // P2Pcluster: the first read is checked for a TLS ClientHello
 	c.nc.SetReadDeadline(authBy)
+	var holdSince time.Time // P2Pcluster: when the raw hold began
 	for {
+		if n == len(buf) && c.rawHold && len(buf) > s.MaxLine {
+			// Full while waiting for the raw channel: read no more (the
+			// device waits on TCP) and look again in a moment.
+			if c.closing.Load() || (!holdSince.IsZero() && time.Since(holdSince) > s.IdleTimeout) {
+				c.finish()
+				return
+			}
+			time.Sleep(s.ReadPause)
+			if c.goRaw(buf[:n]) {
+				return
+			}
+			continue
+		}
 		if n == len(buf) {
 			if len(buf) > s.MaxLine {
 				c.reply(false, ReasonTooLong)
@@ -721,17 +782,28 @@ func (c *conn) readLoop() {
 			buf = append(buf, make([]byte, min(len(buf), s.MaxLine+1-len(buf)))...)
 		}
 		m, err := c.nc.Read(buf[n:])
+		if first && m > 0 {
+			first = false
+			if isTLSRecord(buf[:m]) {
+				c.replyLine([]byte(p2pSSL))
+				c.finish()
+				return
+			}
+		}
 		n += m
 		if c.goRaw(buf[:n]) {
 			return
 		}
 		start, lines := 0, false
-		for {
+		for !c.rawHold {
 			i := bytes.IndexByte(buf[start:n], '\n')
 			if i < 0 {
 				break
 			}
 			c.handle(buf[start : start+i])
+			if c.ended {
+				return
+			}
 			start += i + 1
 			lines = true
 			if c.peer.Load() != nil || c.far.Load() != nil {
@@ -742,25 +814,105 @@ func (c *conn) readLoop() {
 		}
 		c.kickDirty()
 		n = copy(buf, buf[start:n])
+		if c.rawHold {
+			// P2Pcluster: a device that asked first for a raw channel got
+			// [OK:LINK_SYNC] at once and may send raw bytes: they wait
+			// here until the other side asks back (then goRaw sends them
+			// on), at most IdleTimeout.
+			var ne net.Error
+			if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+				c.finish()
+				return
+			}
+			if holdSince.IsZero() {
+				holdSince = time.Now()
+			} else if time.Since(holdSince) > s.IdleTimeout {
+				c.finish()
+				return
+			}
+			c.nc.SetReadDeadline(time.Now().Add(s.ReadPause))
+			continue
+		}
 		if n > s.MaxLine {
 			c.reply(false, ReasonTooLong)
 			c.finish()
 			return
 		}
-		if err != nil {
+		if !p2p {
+			if err != nil {
+				c.finish()
+				return
+			}
+			if lines && c.authed { // until then, authBy stands
+				c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+			}
+			continue
+		}
+		// The P2Pcluster dialect: a command may come without a
+		// terminator; what waits in buf is taken as one once no byte came
+		// for ReadPause. A device that sent a valid key is never dropped
+		// for silence: it gets [SYNC:…] every SyncEvery.
+		var ne net.Error
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		if err != nil && !timeout {
 			c.finish()
 			return
 		}
-		if lines && c.authed { // until then, authBy stands
-			c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		if timeout && n > 0 && (paused || !time.Now().Before(base)) {
+			c.handle(buf[:n])
+			if c.ended {
+				return
+			}
+			n, lines = 0, true
+			c.kickDirty()
+			if c.goRaw(nil) {
+				return
+			}
+		} else if timeout {
+			if !c.authed {
+				c.finish()
+				return
+			}
+			c.enqueue(syncLine(s.Now()), noWait, false)
+		}
+		if c.authed && (m > 0 || lines || timeout) {
+			base = time.Now().Add(s.SyncEvery)
+		}
+		paused = n > 0
+		if paused {
+			dl := time.Now().Add(s.ReadPause)
+			if base.Before(dl) {
+				dl = base
+			}
+			c.nc.SetReadDeadline(dl)
+		} else {
+			c.nc.SetReadDeadline(base)
 		}
 	}
 }
 
+// isTLSRecord reports whether b starts like a TLS record (a ClientHello),
+// as the original's PACKET_isSSL checks.
+func isTLSRecord(b []byte) bool {
+	return len(b) >= 3 && b[0] >= 20 && b[0] <= 23 && b[1] == 3 && b[2] <= 4
+}
+
 func (c *conn) handle(line []byte) {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if c.http != nil {
+		c.httpHeader(line)
+		return
+	}
 	if len(line) == 0 {
 		return // keepalive
+	}
+	if c.s.Dialect == DialectP2Pcluster {
+		if bytes.HasPrefix(line, []byte("GET ")) {
+			c.httpStart(line)
+			return
+		}
+		c.handleP2P(line)
+		return
 	}
 	cmd, err := ParseLine(line)
 	if err != nil {
@@ -778,15 +930,7 @@ func (c *conn) handle(line []byte) {
 		c.reply(false, ReasonKey)
 		return
 	}
-	if !c.authed {
-		c.authed = true
-		c.s.mu.Lock()
-		if c.pending != nil {
-			c.s.unauth.Remove(c.pending)
-			c.pending = nil
-		}
-		c.s.mu.Unlock()
-	}
+	c.markAuthed()
 	switch cmd.Verb {
 	case VerbID:
 		c.register(account, key, cmd.ID)
@@ -817,6 +961,21 @@ func (c *conn) handle(line []byte) {
 	case VerbRAW:
 		c.pair(account, cmd.ID)
 	}
+}
+
+// markAuthed notes that the connection sent a valid key: it no longer
+// counts as a stranger's.
+func (c *conn) markAuthed() {
+	if c.authed {
+		return
+	}
+	c.authed = true
+	c.s.mu.Lock()
+	if c.pending != nil {
+		c.s.unauth.Remove(c.pending)
+		c.pending = nil
+	}
+	c.s.mu.Unlock()
 }
 
 // auth checks the key of a TCP line: the account key, or during a session
@@ -865,9 +1024,11 @@ func (c *conn) myID(account string) string {
 func (c *conn) push(account string, cmd Command) {
 	s := c.s
 	me := c.myID(account)
+	p2p := s.Dialect == DialectP2Pcluster
 	alias := func(name string) string {
+		name = s.canonID(account, name)
 		if id, ok := s.Dir.Alias(account, name); ok {
-			return id
+			return s.canonID(account, id)
 		}
 		return name
 	}
@@ -877,13 +1038,20 @@ func (c *conn) push(account string, cmd Command) {
 	case GroupRID:
 		to = []string{alias(cmd.Target)}
 	case GroupRouter:
-		ids, ok := s.Dir.Router(account, cmd.Target)
+		ids, ok := s.Dir.Router(account, s.canonRouter(account, cmd.Target))
+		if p2p {
+			// As the original: only an id attached to the router may
+			// push to it, and the push goes to the others.
+			ok = ok && me != "" && slices.ContainsFunc(ids, func(id string) bool { return alias(id) == me })
+		}
 		if !ok {
 			c.reply(false, ReasonNoRouter)
 			return
 		}
 		for _, id := range ids {
-			to = append(to, alias(id))
+			if id = alias(id); !p2p || id != me {
+				to = append(to, id)
+			}
 		}
 	default:
 		if me == "" {
@@ -897,7 +1065,12 @@ func (c *conn) push(account string, cmd Command) {
 		}
 	}
 	s.pushes.Add(1)
-	n, remote, busy := s.deliverLocal(c, account, to, pushLine(cmd.Data))
+	if p2p {
+		c.remember(cmd.Data)
+	}
+	total := len(to)
+	group := cmd.Group
+	n, remote, busy := s.deliverLocal(c, account, to, s.pushLine(cmd.Data))
 	if (len(remote) > 0 || loose) && s.Forward != nil {
 		c.kickDirty() // what is here goes out before the round trip
 		p := Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data), Loose: loose}
@@ -913,7 +1086,7 @@ func (c *conn) push(account string, cmd Command) {
 			af.ForwardAsync(p, func(fn int, err error) {
 				logErr(err)
 				s.forwarded.Add(int64(fn))
-				c.complete(slot, pushReply(cmd.Group, n+fn, busy))
+				c.complete(slot, s.pushReplyFor(group, n+fn, max(total, n+fn), busy))
 			})
 			return
 		}
@@ -924,7 +1097,16 @@ func (c *conn) push(account string, cmd Command) {
 		n += fn
 		s.forwarded.Add(int64(fn))
 	}
-	c.replyLine(pushReply(cmd.Group, n, busy))
+	c.replyLine(s.pushReplyFor(group, n, max(total, n), busy))
+}
+
+// remember keeps data among the connection's last pushes (RETDATA).
+func (c *conn) remember(data []byte) {
+	if len(c.sent) == retdataLen {
+		copy(c.sent, c.sent[1:])
+		c.sent = c.sent[:retdataLen-1]
+	}
+	c.sent = append(c.sent, bytes.Clone(data))
 }
 
 // pushReply is the reply to a push that n ids took (busy were too busy).
@@ -971,7 +1153,11 @@ func (c *conn) complete(sl *replySlot, line []byte) {
 	sl.line, sl.done = line, true
 	i := 0
 	for ; i < len(c.slots) && c.slots[i].done; i++ {
-		c.enqueue(c.slots[i].line, force, false)
+		if c.capture != nil {
+			*c.capture = append(*c.capture, c.slots[i].line...)
+		} else {
+			c.enqueue(c.slots[i].line, force, false)
+		}
 		c.slots[i] = nil
 		<-c.slotTokens
 	}

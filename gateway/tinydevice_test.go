@@ -65,3 +65,47 @@ func runTinyDeviceKey(t *testing.T, s *Server, key string, sink *client, sinkID 
 		t.Fatalf("client.py: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestTinyDeviceP2Pcluster runs examples/tinydevice/p2pcluster.py, a
+// client of the original protocol, against a P2Pcluster-dialect server:
+// an STCP session before TCP:ID (the key never crosses the wire), a push,
+// TIME, and a push received.
+func TestTinyDeviceP2Pcluster(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found; install it to test examples/tinydevice/p2pcluster.py")
+	}
+	s := newP2PServer(t, nil)
+	sink := p2pRegister(t, s, "", "sink")
+	port := strconv.Itoa(s.Addr().(*net.TCPAddr).Port)
+	cmd := exec.Command(py, "../examples/tinydevice/p2pcluster.py", "127.0.0.1", port, p2pKey, p2pUser, "dev", "sink", "hello from dev")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start p2pcluster.py: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := bufio.NewScanner(stdout)
+	next := func(want string) {
+		t.Helper()
+		if !out.Scan() {
+			t.Fatalf("p2pcluster.py stopped before %q: %v\n%s", want, out.Err(), stderr.String())
+		}
+		if line := out.Text(); line != want {
+			t.Fatalf("p2pcluster.py printed %q, want %q\n%s", line, want, stderr.String())
+		}
+	}
+	next("registered dev")
+	sink.expectRead("PUSH:hello from dev")
+	next("pushed [OK:DATA_SENT]")
+	next("time [IST:(Thu)(3,12,2026)(13:21:07)(" + strconv.FormatInt(p2pNow.Unix(), 10) + ")]")
+	sink.expect("TCP:PUSH:"+p2pKey+":RID:DEV:turn off", "[OK:DATA_SENT]")
+	next("received turn off")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("p2pcluster.py: %v\n%s", err, stderr.String())
+	}
+}

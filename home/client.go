@@ -12,7 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/pubsub"
@@ -32,14 +32,14 @@ const unconnectedTimeout = 3 * time.Second
 // nodes that serve them, and watches attribute changes. Every decision is
 // the serving host's; the client only finds the way.
 type Client struct {
-	n *coconet.Node
+	n *engine.Engine
 
 	mu    sync.Mutex         // guards following fields
 	where map[string]peer.ID // resource → node serving it, from listings
 }
 
 // NewClient returns a client on a started node.
-func NewClient(n *coconet.Node) *Client {
+func NewClient(n *engine.Engine) *Client {
 	return &Client{n: n, where: map[string]peer.ID{}}
 }
 
@@ -61,7 +61,7 @@ func withDefault(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 func (c *Client) self() node.Sender {
-	s, _ := c.n.Internal().SenderOf(c.n.PeerID())
+	s, _ := c.n.Node().SenderOf(c.n.PeerID())
 	return s
 }
 
@@ -106,7 +106,7 @@ func (c *Client) List(ctx context.Context, zone string) (Listing, error) {
 				return
 			}
 			cctx := ctx
-			if len(c.n.Internal().Host().Network().ConnsToPeer(id)) == 0 {
+			if !c.n.Connected(id) {
 				// A node without a connection is likely offline, and dialing
 				// a dead QUIC address waits for a handshake timeout: leave
 				// at least half of the time to what comes after the listing.
@@ -229,7 +229,7 @@ func (c *Client) dispatch(ctx context.Context, actions []Action, out []Result, o
 			if len(offline) > 0 {
 				why = fmt.Sprintf(" (offline: %s)", strings.Join(offline, ", "))
 			}
-			out[i] = failed(a, CodeNotFound, "no resource %s on any reachable device of %q that you may see%s", a.Resource, c.n.Info().Name, why)
+			out[i] = failed(a, CodeNotFound, "no resource %s on any reachable device of %q that you may see%s", a.Resource, c.n.Ledger().State().Name, why)
 			out[i].Took = time.Since(start)
 			continue
 		}
@@ -288,12 +288,12 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 		return fail(CodeNotFound, "device %s is no longer a node of %q", dev, st.Name)
 	}
 	req, _ := json.Marshal(cmdRequest{Actions: actions})
-	connected := len(c.n.Internal().Host().Network().ConnsToPeer(id)) > 0
+	connected := c.n.Connected(id)
 	if !connected {
 		// A device that is off fails its actions within ReachTimeout, not
 		// at the request's deadline (a dial to a closed QUIC port waits).
 		cctx, cancel := context.WithTimeout(ctx, ReachTimeout)
-		err := c.n.Internal().Host().Connect(cctx, peer.AddrInfo{ID: id})
+		err := c.n.Node().Host().Connect(cctx, peer.AddrInfo{ID: id})
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			return fail(CodeOffline, "device %s is offline (it could not be reached within %s)", dev, time.Since(start).Round(time.Millisecond))

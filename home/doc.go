@@ -1,6 +1,8 @@
-// Package home implements coconet's home model: resources with typed
-// capabilities served by device nodes, commands authorized where the
-// resource is, time-limited grants for guests, zones and scenes.
+// Package home implements the home model: resources, commands, grants, zones, scenes.
+//
+// It implements coconet's home model: resources with typed capabilities served by
+// device nodes, commands authorized where the resource is, time-limited grants for
+// guests, zones and scenes.
 //
 // # Model
 //
@@ -17,7 +19,7 @@
 //
 // # Serving: Host
 //
-//	h, err := home.NewHost(n, home.HostOptions{})        // n: a started *coconet.Node of the owner
+//	h, err := home.NewHost(n, home.HostOptions{})        // n: a started *engine.Engine of the owner
 //	h.Add(home.Resource{ID: "lamp", Capabilities: home.Caps("on_off", "level")}, nil) // nil driver: simulated
 //	h.Set("lamp", "level", "level", 40)                  // publishes the change
 //	h.Remove("lamp"); h.Close()

@@ -12,7 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 )
@@ -28,16 +29,16 @@ type user struct {
 func newUser(t *testing.T, name string) *user {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
-	if _, err := coconet.Init(home, name); err != nil {
+	if _, err := homedir.Init(home, name); err != nil {
 		t.Fatalf("Init(%s): %v", name, err)
 	}
 	return &user{name, home}
 }
 
-func (u *user) start(t *testing.T, app string) *coconet.Node {
+func (u *user) start(t *testing.T, app string) *engine.Engine {
 	t.Helper()
-	n := &coconet.Node{Home: u.home, Network: "home", App: app, ListenHost: "127.0.0.1", Logf: func(string, ...any) {}}
-	if err := n.Start(context.Background()); err != nil {
+	n, err := engine.StartIn(context.Background(), u.home, "home", engine.Config{App: app, ListenHost: "127.0.0.1"})
+	if err != nil {
 		t.Fatalf("%s/%s: Start: %v", u.name, app, err)
 	}
 	t.Cleanup(func() { n.Close() })
@@ -45,40 +46,40 @@ func (u *user) start(t *testing.T, app string) *coconet.Node {
 }
 
 // network makes alice the owner of "home" with her node started.
-func network(t *testing.T) (*user, *coconet.Node) {
+func network(t *testing.T) (*user, *engine.Engine) {
 	t.Helper()
 	alice := newUser(t, "alice")
-	if _, err := coconet.CreateNetwork(alice.home, "home", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(alice.home, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
 	return alice, alice.start(t, "")
 }
 
 // member invites a new user with role through an's node and starts her node.
-func member(t *testing.T, an *coconet.Node, name string, role ledger.Role) *coconet.Node {
+func member(t *testing.T, an *engine.Engine, name string, role ledger.Role) *engine.Engine {
 	t.Helper()
 	u := newUser(t, name)
-	code, _, err := an.Invite(coconet.InviteOptions{Role: role, TTL: time.Hour})
+	code, _, err := an.Invite(engine.InviteOptions{Role: role, TTL: time.Hour})
 	if err != nil {
 		t.Fatalf("Invite: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, peers, err := coconet.Join(ctx, u.home, code, coconet.JoinOptions{})
+	_, peers, err := homedir.Join(ctx, u.home, code, homedir.JoinOptions{})
 	if err != nil {
 		t.Fatalf("%s: Join: %v", name, err)
 	}
 	n := u.start(t, "")
-	n.Internal().AddPeerAddrs(peers)
+	n.Node().AddPeerAddrs(peers)
 	return n
 }
 
 // device starts another node of the owner's, as a device is: a copy of
 // her home (so it keeps its own ledger copy) running the node of app,
 // which her node certifies first.
-func device(t *testing.T, owner *user, on *coconet.Node, app string) *coconet.Node {
+func device(t *testing.T, owner *user, on *engine.Engine, app string) *engine.Engine {
 	t.Helper()
-	id, err := coconet.LoadIdentity(owner.home)
+	id, err := homedir.LoadIdentity(owner.home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,31 +96,31 @@ func device(t *testing.T, owner *user, on *coconet.Node, app string) *coconet.No
 	// The node remembers its ports per network, not per app: with the
 	// owner's ports.json the copy would bind her node's ports (libp2p
 	// reuses ports) and take some of her connections.
-	os.Remove(filepath.Join(coconet.NetworkDir(dir, on.NetworkID()), "ports.json"))
+	os.Remove(filepath.Join(homedir.NetworkDir(dir, on.NetworkID()), "ports.json"))
 	return (&user{owner.name + "/" + app, dir}).start(t, app)
 }
 
 // mesh connects the nodes to the owner's node an, waits until their
 // ledgers hold everything an's does (so they admit each other), then
 // teaches every node where every other one listens.
-func mesh(t *testing.T, an *coconet.Node, nodes ...*coconet.Node) {
+func mesh(t *testing.T, an *engine.Engine, nodes ...*engine.Engine) {
 	t.Helper()
 	for _, n := range nodes {
-		n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: an.PeerID(), Addrs: an.Internal().Host().Addrs()}})
+		n.Node().AddPeerAddrs([]peer.AddrInfo{{ID: an.PeerID(), Addrs: an.Node().Host().Addrs()}})
 	}
 	synced(t, an, nodes...)
-	meshAll(append([]*coconet.Node{an}, nodes...)...)
+	meshAll(append([]*engine.Engine{an}, nodes...)...)
 }
 
-func meshAll(nodes ...*coconet.Node) {
+func meshAll(nodes ...*engine.Engine) {
 	for _, a := range nodes {
 		var infos []peer.AddrInfo
 		for _, b := range nodes {
 			if a != b {
-				infos = append(infos, peer.AddrInfo{ID: b.PeerID(), Addrs: b.Internal().Host().Addrs()})
+				infos = append(infos, peer.AddrInfo{ID: b.PeerID(), Addrs: b.Node().Host().Addrs()})
 			}
 		}
-		a.Internal().AddPeerAddrs(infos)
+		a.Node().AddPeerAddrs(infos)
 	}
 }
 
@@ -136,7 +137,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // synced waits until every node's ledger holds the records of table as n's does.
-func synced(t *testing.T, n *coconet.Node, others ...*coconet.Node) {
+func synced(t *testing.T, n *engine.Engine, others ...*engine.Engine) {
 	t.Helper()
 	want := len(n.Ledger().IDs())
 	for _, o := range others {
@@ -170,7 +171,7 @@ func (c *clock) Set(t time.Time) {
 
 // direct asks the host on node to for actions from n, bypassing the
 // client's lookup: the host's own decision.
-func direct(t *testing.T, n *coconet.Node, to peer.ID, actions ...Action) []Result {
+func direct(t *testing.T, n *engine.Engine, to peer.ID, actions ...Action) []Result {
 	t.Helper()
 	req, _ := json.Marshal(cmdRequest{Actions: actions})
 	b, err := n.RPC().Request(ctxT(t), to, ServiceCommand, req)
@@ -184,7 +185,7 @@ func direct(t *testing.T, n *coconet.Node, to peer.ID, actions ...Action) []Resu
 	return rep.Results
 }
 
-func listDirect(t *testing.T, n *coconet.Node, to peer.ID) listReply {
+func listDirect(t *testing.T, n *engine.Engine, to peer.ID) listReply {
 	t.Helper()
 	b, err := n.RPC().Request(ctxT(t), to, ServiceList, nil)
 	if err != nil {

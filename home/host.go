@@ -13,7 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/pubsub"
@@ -76,7 +76,7 @@ type Call struct {
 // grants, placements) and its own clock, and publishes attribute changes.
 // Only the network owner's nodes (its devices and apps) serve resources.
 type Host struct {
-	n       *coconet.Node
+	n       *engine.Engine
 	nd      *node.Node
 	self    peer.ID
 	selfStr string // self.String(), which costs a base58 encoding
@@ -98,23 +98,17 @@ type hosted struct {
 	d Driver
 }
 
-var hosts = struct {
-	sync.Mutex
-	m map[*coconet.Node]*Host
-}{m: map[*coconet.Node]*Host{}}
-
-// localHost returns the host running on n, if any.
-func localHost(n *coconet.Node) *Host {
-	hosts.Lock()
-	defer hosts.Unlock()
-	return hosts.m[n]
+// localHost returns the host running on e, if any.
+func localHost(e *engine.Engine) *Host {
+	h, _ := engine.Lookup[*Host](e)
+	return h
 }
 
-// NewHost starts serving resources on a started node (none yet: see Add).
-// It stops when Close is called or the node closes. A node has at most one
-// Host.
-func NewHost(n *coconet.Node, opts HostOptions) (*Host, error) {
-	if n == nil || n.Internal() == nil {
+// NewHost starts serving resources on a running engine (none yet: see Add)
+// and attaches itself to it. It stops when Close is called or the engine
+// closes. An engine has at most one Host.
+func NewHost(e *engine.Engine, opts HostOptions) (*Host, error) {
+	if e == nil {
 		return nil, errors.New("home: the node is not started; call Start first")
 	}
 	if opts.Now == nil {
@@ -123,29 +117,18 @@ func NewHost(n *coconet.Node, opts HostOptions) (*Host, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	nd := n.Internal()
-	h := &Host{n: n, nd: nd, self: n.PeerID(), selfStr: n.PeerID().String(), opts: opts, res: map[string]*hosted{}}
-	h.ctx, h.cancel = context.WithCancel(context.Background())
-	hosts.Lock()
-	if hosts.m[n] != nil {
-		hosts.Unlock()
+	if localHost(e) != nil {
 		return nil, errors.New("home: the node already has a host")
 	}
-	hosts.m[n] = h
-	hosts.Unlock()
-	n.AddPolicy(coconet.Policy{Topic: h.topicAllowed})
-	// Open to every member and device: the handlers check grants.
-	n.Handle(ServiceList, h.handleList, coconet.Everyone)
-	n.Handle(ServiceCommand, h.handleCommand, coconet.Everyone)
-	// The node's lifetime bounds the host's.
-	go func() {
-		select {
-		case <-nd.Context().Done():
-			h.Close()
-		case <-h.ctx.Done():
-		}
-	}()
-	return h, nil
+	return engine.Attach(e, func(e *engine.Engine) (*Host, error) {
+		h := &Host{n: e, nd: e.Node(), self: e.PeerID(), selfStr: e.PeerID().String(), opts: opts, res: map[string]*hosted{}}
+		h.ctx, h.cancel = context.WithCancel(context.Background())
+		e.AddPolicy(engine.Policy{Topic: h.topicAllowed})
+		// Open to every member and device: the handlers check grants.
+		e.Handle(ServiceList, h.handleList, node.Everyone)
+		e.Handle(ServiceCommand, h.handleCommand, node.Everyone)
+		return h, nil
+	})
 }
 
 // Close stops serving: resources are no longer listed or commanded. It is
@@ -161,11 +144,7 @@ func (h *Host) Close() error {
 	h.cancel()
 	h.n.Handle(ServiceList, nil)
 	h.n.Handle(ServiceCommand, nil)
-	hosts.Lock()
-	if hosts.m[h.n] == h {
-		delete(hosts.m, h.n)
-	}
-	hosts.Unlock()
+	engine.Detach(h.n, h)
 	h.wg.Wait()
 	return nil
 }
@@ -189,8 +168,8 @@ func (h *Host) Go(fn func(ctx context.Context)) bool {
 	return true
 }
 
-// Node is the node the host serves from.
-func (h *Host) Node() *coconet.Node { return h.n }
+// Engine is the engine the host serves from.
+func (h *Host) Engine() *engine.Engine { return h.n }
 
 // Now is the host's clock.
 func (h *Host) Now() time.Time { return h.opts.Now() }

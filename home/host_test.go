@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/pubsub"
 )
@@ -86,7 +86,7 @@ func TestRoleMatrix(t *testing.T) {
 
 	type role struct {
 		name string
-		n    *coconet.Node
+		n    *engine.Engine
 	}
 	roles := []role{{"owner", an}, {"admin", bn}, {"guest with grants", cn}, {"guest without", dn}, {"device", sn}}
 
@@ -117,7 +117,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"chat/room", [5]bool{true, true, true, true, true}}, // not the home model's
 	} {
 		for i, r := range roles {
-			s, _ := hub.Internal().SenderOf(r.n.PeerID())
+			s, _ := hub.Node().SenderOf(r.n.PeerID())
 			if got := hub.AuthorizeTopic(s, tc.topic); got != tc.want[i] {
 				t.Errorf("%s: watch %s = %v, want %v", r.name, tc.topic, got, tc.want[i])
 			}
@@ -165,25 +165,25 @@ func TestRoleMatrix(t *testing.T) {
 	var grantID string
 	for _, tc := range []struct {
 		name string
-		op   func(i int, n *coconet.Node) error
+		op   func(i int, n *engine.Engine) error
 		want [4]bool
 	}{
-		{"zone create", func(i int, n *coconet.Node) error {
+		{"zone create", func(i int, n *engine.Engine) error {
 			_, err := NodeStore(n).CreateZone(fmt.Sprintf("zone-%d", i))
 			return err
 		}, [4]bool{true, true, false, false}},
-		{"zone add", func(i int, n *coconet.Node) error {
+		{"zone add", func(i int, n *engine.Engine) error {
 			_, err := NodeStore(n).Place(fmt.Sprintf("x-%d", i), "Living room", false)
 			return err
 		}, [4]bool{true, true, false, false}},
-		{"grant", func(i int, n *coconet.Node) error {
+		{"grant", func(i int, n *engine.Engine) error {
 			g, err := NodeStore(n).Grant(Grant{User: dn.User(), Resources: []string{"lamp"}, Capability: "on_off"})
 			if err == nil {
 				grantID = g.ID
 			}
 			return err
 		}, [4]bool{true, true, false, false}},
-		{"revoke", func(i int, n *coconet.Node) error {
+		{"revoke", func(i int, n *engine.Engine) error {
 			if i < 2 { // owner and admin each revoke a grant of their own
 				g, err := NodeStore(n).Grant(Grant{User: dn.User(), Resources: []string{"lamp"}, Capability: "level"})
 				if err != nil {
@@ -198,15 +198,15 @@ func TestRoleMatrix(t *testing.T) {
 			_, err := NodeStore(n).Revoke(grantID)
 			return err
 		}, [4]bool{true, true, false, false}},
-		{"scene create", func(i int, n *coconet.Node) error {
+		{"scene create", func(i int, n *engine.Engine) error {
 			_, err := NodeStore(n).CreateScene(Scene{Name: fmt.Sprintf("s%d", i), Actions: []Action{act("lamp:on_off:on")}}, false)
 			return err
 		}, [4]bool{true, true, false, false}},
-		{"device add (owner only)", func(i int, n *coconet.Node) error {
+		{"device add (owner only)", func(i int, n *engine.Engine) error {
 			_, err := n.Append(ledger.Op{Kind: ledger.KindPut, Table: ledger.TableDevice, Key: fmt.Sprintf("d%d", i), Value: []byte(`{"name":"x"}`)})
 			return err
 		}, [4]bool{true, false, false, false}},
-		{"ota authorize (owner only)", func(i int, n *coconet.Node) error {
+		{"ota authorize (owner only)", func(i int, n *engine.Engine) error {
 			_, err := n.Append(ledger.Op{Kind: ledger.KindPut, Table: ledger.TableOTA, Key: fmt.Sprintf("o%d", i), Value: []byte(`{}`)})
 			return err
 		}, [4]bool{true, false, false, false}},

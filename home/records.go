@@ -13,7 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 )
@@ -29,7 +29,7 @@ type Store struct {
 }
 
 // NodeStore is the store of a running node's network, writing as its user.
-func NodeStore(n *coconet.Node) *Store { return &Store{log: n.Ledger(), append: n.Append} }
+func NodeStore(n *engine.Engine) *Store { return &Store{log: n.Ledger(), append: n.Append} }
 
 // LogStore is the store of a ledger opened without a node (the daemon's
 // offline mode), writing as the user whose key is given.

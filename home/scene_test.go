@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/ledger"
 )
 
@@ -114,7 +114,7 @@ func TestGrantsOnHost(t *testing.T) {
 // with a reason, and the run is timed.
 func TestScene100(t *testing.T) {
 	alice, an := network(t)
-	var hubs []*coconet.Node
+	var hubs []*engine.Engine
 	for i := 1; i <= 3; i++ {
 		hubs = append(hubs, device(t, alice, an, fmt.Sprintf("hub%d", i)))
 	}
@@ -160,7 +160,7 @@ func TestScene100(t *testing.T) {
 	// open is a device that does not answer (CodeTimeout), not an offline one.
 	hub3 := hubs[2].PeerID()
 	hubs[2].Close()
-	for deadline := time.Now().Add(5 * time.Second); len(an.Internal().Host().Network().ConnsToPeer(hub3)) > 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); len(an.Node().Host().Network().ConnsToPeer(hub3)) > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("alice's node still holds a connection to hub3 5s after it closed")
 		}

@@ -81,6 +81,9 @@ const (
 	ctxNode   = "coconet/v1/node-key"
 	ctxInvite = "coconet/v1/invite-key"
 	ctxDevice = "coconet/v1/device-key"
+	ctxGroup  = "coconet/v1/drive-group-key"
+	ctxDriveW = "coconet/v1/drive-writer-key"
+	ctxDriveS = "coconet/v1/drive-secret"
 )
 
 func derive(secret []byte, info string) [32]byte {
@@ -116,6 +119,28 @@ func (s Seed) NodeKey(network [32]byte, app string) ed25519.PrivateKey {
 func (s Seed) DeviceKey() ed25519.PrivateKey {
 	k := derive(s.b[:], ctxDevice)
 	return ed25519.NewKeyFromSeed(k[:])
+}
+
+// GroupKey is the Ed25519 key of a standalone drive group this user created
+// under label; its public half is the group's address. The label (any
+// string the creator keeps, e.g. a random nonce in the invite) is all a
+// restore from the paper key needs.
+func (s Seed) GroupKey(label string) ed25519.PrivateKey {
+	k := derive(s.b[:], ctxGroup+"\x00"+label)
+	return ed25519.NewKeyFromSeed(k[:])
+}
+
+// DriveWriterKey is the Ed25519 key that signs this user's log in the drive
+// at address: one unrelated key per drive.
+func (s Seed) DriveWriterKey(address [32]byte) ed25519.PrivateKey {
+	k := derive(s.b[:], ctxDriveW+"\x00"+string(address[:]))
+	return ed25519.NewKeyFromSeed(k[:])
+}
+
+// DriveSecret is the symmetric secret of the drive at address, derived from
+// the seed of the drive's creator; members receive it sealed in an invite.
+func (s Seed) DriveSecret(address [32]byte) [32]byte {
+	return derive(s.b[:], ctxDriveS+"\x00"+string(address[:]))
 }
 
 // InviteKey derives the one-time Ed25519 key behind an invite code's secret.

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,36 @@ func TestUserIDText(t *testing.T) {
 	for _, bad := range []string{"", "x", "uAAAA", u.String()[1:]} {
 		if _, err := ParseUserID(bad); err == nil {
 			t.Errorf("ParseUserID(%q) accepted", bad)
+		}
+	}
+}
+
+// TestDriveKeys: drive keys come from the seed alone (a restore from the
+// paper key gets them back), differ per drive and per label, and are
+// unrelated to the user and node keys.
+func TestDriveKeys(t *testing.T) {
+	s, _ := NewSeed()
+	back, err := SeedFromMnemonic(s.Mnemonic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := [32]byte{1}, [32]byte{2}
+	if !s.DriveWriterKey(a).Equal(back.DriveWriterKey(a)) || s.DriveSecret(a) != back.DriveSecret(a) ||
+		!s.GroupKey("team").Equal(back.GroupKey("team")) {
+		t.Fatal("drive keys do not survive a restore")
+	}
+	pubs := [][]byte{
+		s.DriveWriterKey(a).Public().(ed25519.PublicKey), s.DriveWriterKey(b).Public().(ed25519.PublicKey),
+		s.GroupKey("team").Public().(ed25519.PublicKey), s.GroupKey("family").Public().(ed25519.PublicKey),
+		s.UserKey().Public().(ed25519.PublicKey), s.NodeKey(a, "drive").Public().(ed25519.PublicKey),
+	}
+	sa, sb := s.DriveSecret(a), s.DriveSecret(b)
+	pubs = append(pubs, sa[:], sb[:])
+	for i := range pubs {
+		for j := range i {
+			if bytes.Equal(pubs[i], pubs[j]) {
+				t.Fatalf("keys %d and %d are equal", i, j)
+			}
 		}
 	}
 }

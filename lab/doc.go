@@ -1,10 +1,11 @@
-// Package lab builds small networks of Linux network namespaces for tests
-// that need more than loopback: a LAN where nodes must find each other by
-// mDNS with no other help, and an "internet" (a bridge in its own
-// namespace, addresses in 11.0.0.0/24 so that libp2p treats them as public)
-// with hosts of four kinds: public, behind an easy NAT, behind a hard
-// (symmetric) NAT, and behind a router that blocks UDP — nftables routers
-// with a firewall as home routers have.
+// Package lab builds networks of Linux network namespaces and NAT routers for tests.
+//
+// It builds small networks of Linux network namespaces for tests that need more than
+// loopback: a LAN where nodes must find each other by mDNS with no other help, and an
+// "internet" (a bridge in its own namespace, addresses in 11.0.0.0/24 so that libp2p
+// treats them as public) with hosts of four kinds: public, behind an easy NAT, behind
+// a hard (symmetric) NAT, and behind a router that blocks UDP — nftables routers with
+// a firewall as home routers have.
 //
 // Its tests need root, iproute2 and (for NAT) nftables; they skip with a
 // clear message where those are missing:

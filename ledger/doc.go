@@ -1,6 +1,8 @@
-// Package ledger implements a private network's ledger: a signed, hash-linked
-// DAG of operations (genesis, invites, members, nodes) stored on disk, and the
-// State every member computes from it.
+// Package ledger implements a network's ledger: a signed DAG of operations and its fold.
+//
+// It implements a private network's ledger: a signed, hash-linked DAG of operations
+// (genesis, invites, members, nodes) stored on disk, and the State every member
+// computes from it.
 //
 // # Operations
 //

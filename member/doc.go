@@ -1,9 +1,10 @@
-// Package member implements membership proofs that a control plane can
-// verify from a network's ID alone, without the network's ledger: the
-// network's genesis operation (whose hash is the network ID and whose author
-// is the owner), a short-lived node certificate signed by the owner or by an
-// admin, and for an admin the owner's longer-lived delegation. It also
-// defines signed revocations of a node or a user.
+// Package member implements membership proofs a control plane checks without the ledger.
+//
+// It implements membership proofs that a control plane can verify from a network's ID
+// alone, without the network's ledger: the network's genesis operation (whose hash is
+// the network ID and whose author is the owner), a short-lived node certificate signed
+// by the owner or by an admin, and for an admin the owner's longer-lived delegation.
+// It also defines signed revocations of a node or a user.
 //
 // A revocation covers only what existed when it was issued: certificates
 // issued at or before it (for the node key, or for the user), and for a

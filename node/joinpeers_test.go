@@ -21,7 +21,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/record"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -87,8 +88,8 @@ func trapListener(t *testing.T) (ma.Multiaddr, *atomic.Int32) {
 func TestJoinOnlySignedAddresses(t *testing.T) {
 	alice, bob := nettest.Pair(t, ledger.RoleAdmin)
 	trap, dialed := trapListener(t)
-	ah := alice.Internal().Host()
-	waitFor(t, "alice to hold bob's signed peer record", func() bool { return alice.Internal().HasPeerRecord(bob.PeerID()) })
+	ah := alice.Node().Host()
+	waitFor(t, "alice to hold bob's signed peer record", func() bool { return alice.Node().HasPeerRecord(bob.PeerID()) })
 
 	aliceKey := ah.Peerstore().PrivKey(ah.ID())
 	seal := func(key crypto.PrivKey, id peer.ID) []byte {
@@ -113,7 +114,7 @@ func TestJoinOnlySignedAddresses(t *testing.T) {
 	}
 	var rewrote atomic.Bool
 	ah.SetStreamHandler(node.ProtoJoin, func(s network.Stream) {
-		alice.Internal().HandleJoin(&rewriteFirst{Stream: s, fn: func(frame []byte) []byte {
+		alice.Node().HandleJoin(&rewriteFirst{Stream: s, fn: func(frame []byte) []byte {
 			l, n := binary.Uvarint(frame)
 			var rep struct {
 				Error string      `json:"error,omitempty"`
@@ -149,7 +150,7 @@ func TestJoinOnlySignedAddresses(t *testing.T) {
 			}
 		}
 	}
-	book, err := os.ReadFile(filepath.Join(coconet.NetworkDir(home, alice.NetworkID()), "peers.json"))
+	book, err := os.ReadFile(filepath.Join(homedir.NetworkDir(home, alice.NetworkID()), "peers.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,18 +169,14 @@ func TestJoinOnlySignedAddresses(t *testing.T) {
 		}
 	}
 
-	carol := &coconet.Node{Home: home, Network: "home", ListenHost: "127.0.0.1"}
-	if err := carol.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { carol.Close() })
+	carol := startHome(t, home, nil)
 	waitFor(t, "carol to reach bob", func() bool { return connected(carol, bob) })
 	if n := dialed.Load(); n != 0 {
 		t.Fatalf("the address alice named for bob was dialed %d times", n)
 	}
 
 	// An honest join: erin's peer book holds the addresses bob signed.
-	ah.SetStreamHandler(node.ProtoJoin, alice.Internal().HandleJoin)
+	ah.SetStreamHandler(node.ProtoJoin, alice.Node().HandleJoin)
 	_, peers = joinHome(t, alice, "erin", nil)
 	var got []ma.Multiaddr
 	for _, ai := range peers {
@@ -187,7 +184,7 @@ func TestJoinOnlySignedAddresses(t *testing.T) {
 			got = ai.Addrs
 		}
 	}
-	if want := bob.Internal().Host().Addrs(); len(got) == 0 || !ma.Contains(got, want[0]) {
+	if want := bob.Node().Host().Addrs(); len(got) == 0 || !ma.Contains(got, want[0]) {
 		t.Errorf("erin's join gives bob the addresses %v, want those he signed, %v", got, want)
 	}
 	if n := dialed.Load(); n != 0 {
@@ -198,19 +195,19 @@ func TestJoinOnlySignedAddresses(t *testing.T) {
 // joinHome makes a home for name and joins alice's network with a guest
 // invite of alice's; it returns the home and the member addresses Join
 // stored.
-func joinHome(t *testing.T, alice *coconet.Node, name string, logf func(string, ...any)) (string, []peer.AddrInfo) {
+func joinHome(t *testing.T, alice *engine.Engine, name string, logf func(string, ...any)) (string, []peer.AddrInfo) {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
-	if _, err := coconet.Init(home, name); err != nil {
+	if _, err := homedir.Init(home, name); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := alice.Invite(coconet.InviteOptions{Role: ledger.RoleGuest, Uses: 1, TTL: time.Hour})
+	code, _, err := alice.Invite(engine.InviteOptions{Role: ledger.RoleGuest, Uses: 1, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, peers, err := coconet.Join(ctx, home, code, coconet.JoinOptions{Logf: logf})
+	_, peers, err := homedir.Join(ctx, home, code, homedir.JoinOptions{Logf: logf})
 	if err != nil {
 		t.Fatalf("Join(%s): %v", name, err)
 	}

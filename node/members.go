@@ -98,3 +98,16 @@ func (n *Node) OnMemberDisconnected(fn func(peer.ID)) {
 		},
 	})
 }
+
+// NodesOf returns the peer IDs of a user's nodes in the current ledger.
+func NodesOf(st *ledger.State, u identity.UserID) []peer.ID {
+	var out []peer.ID
+	for k, ni := range st.Nodes {
+		if ni.User == u {
+			if id, err := PeerIDOf(k); err == nil {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}

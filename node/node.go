@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -34,7 +35,6 @@ import (
 const (
 	ProtoSync = "/coco/sync/2.0.0"
 	ProtoJoin = "/coco/join/2.0.0"
-	ProtoMsg  = "/coco/msg/1.0.0"
 )
 
 // DefaultApp is the app name of the coco daemon's own node.
@@ -77,6 +77,14 @@ type Config struct {
 	// NodeKey, if set, is the node's key instead of the one derived from
 	// Seed for (network, App): a device's key (identity.Seed.DeviceKey).
 	NodeKey ed25519.PrivateKey
+	// Host, if set, builds the node's libp2p host with the node's key
+	// instead of the TCP+QUIC host on ListenHost: tests build in-memory
+	// hosts with it (go-libp2p's p2p/net/mock). The node then keeps no
+	// ports file and has no relay transport or hole punching. A mocknet
+	// host has no connection gater (mocknet.PeerOptions cannot take one
+	// from outside its package), so it lets in strangers and removed
+	// nodes: what the gater decides is tested on real sockets only.
+	Host func(key crypto.PrivKey) (host.Host, error)
 }
 
 // Node is one running coconet node.
@@ -97,8 +105,6 @@ type Node struct {
 	dialCh chan struct{}
 	busy   busySet   // peers with a sync or join exchange running
 	wants  syncWants // the sync loop's exchanges per peer
-
-	inbox inbox
 
 	records pexRecords // connected peers' signed peer records, for pex
 
@@ -151,7 +157,6 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.self = pubOf(n.nodeKey)
 	n.id, _ = PeerIDOf(n.self)
-	n.inbox.init(1000)
 	return n, nil
 }
 
@@ -194,28 +199,15 @@ func (n *Node) portsPath() string {
 
 // Start opens the host and starts the node's protocols and loops.
 func (n *Node) Start(ctx context.Context) error {
-	var ports portsFile
-	if p := n.portsPath(); p != "" {
-		if b, err := os.ReadFile(p); err == nil {
-			json.Unmarshal(b, &ports)
-		}
+	open := n.openHost
+	if n.cfg.Host != nil {
+		open = n.hostFromConfig
 	}
-	h, err := n.newHost(ports)
-	if err != nil && (ports.TCP != 0 || ports.UDP != 0) {
-		n.cfg.Logf("ports %d/%d busy (%v); picking new ones", ports.TCP, ports.UDP, err)
-		h, err = n.newHost(portsFile{})
-	}
+	h, err := open()
 	if err != nil {
-		return fmt.Errorf("node: start host: %w", err)
+		return err
 	}
 	n.host = h
-	if len(n.controls) > 0 {
-		if n.punch, err = newPuncher(h); err != nil {
-			h.Close()
-			return fmt.Errorf("node: hole punching: %w", err)
-		}
-	}
-	n.savePorts()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.watchPeerRecords(); err != nil {
 		n.cancel()
@@ -225,7 +217,6 @@ func (n *Node) Start(ctx context.Context) error {
 
 	h.SetStreamHandler(ProtoSync, n.tracked(n.handleSync))
 	h.SetStreamHandler(ProtoJoin, n.tracked(n.handleJoin))
-	h.SetStreamHandler(ProtoMsg, n.tracked(n.handleMsg))
 	h.SetStreamHandler(ProtoCert, n.tracked(n.handleCert))
 	h.SetStreamHandler(ProtoPex, n.tracked(n.handlePex))
 	h.Network().Notify(&network.NotifyBundle{
@@ -271,6 +262,46 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// openHost opens the TCP+QUIC host on the ports the node used last (new
+// ones if they are busy), with hole punching when there are control planes.
+func (n *Node) openHost() (host.Host, error) {
+	var ports portsFile
+	if p := n.portsPath(); p != "" {
+		if b, err := os.ReadFile(p); err == nil {
+			json.Unmarshal(b, &ports)
+		}
+	}
+	h, err := n.newHost(ports)
+	if err != nil && (ports.TCP != 0 || ports.UDP != 0) {
+		n.cfg.Logf("ports %d/%d busy (%v); picking new ones", ports.TCP, ports.UDP, err)
+		h, err = n.newHost(portsFile{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: start host: %w", err)
+	}
+	if len(n.controls) > 0 {
+		if n.punch, err = newPuncher(h); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("node: hole punching: %w", err)
+		}
+	}
+	n.savePorts(h)
+	return h, nil
+}
+
+// hostFromConfig builds the host with Config.Host.
+func (n *Node) hostFromConfig() (host.Host, error) {
+	key, err := libp2pKey(n.nodeKey)
+	if err != nil {
+		return nil, err
+	}
+	h, err := n.cfg.Host(key)
+	if err != nil {
+		return nil, fmt.Errorf("node: start host: %w", err)
+	}
+	return h, nil
+}
+
 func (n *Node) newHost(ports portsFile) (host.Host, error) {
 	key, err := libp2pKey(n.nodeKey)
 	if err != nil {
@@ -302,13 +333,13 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 	return libp2p.New(opts...)
 }
 
-func (n *Node) savePorts() {
+func (n *Node) savePorts(h host.Host) {
 	p := n.portsPath()
 	if p == "" {
 		return
 	}
 	var pf portsFile
-	for _, a := range n.host.Network().ListenAddresses() {
+	for _, a := range h.Network().ListenAddresses() {
 		if v, err := a.ValueForProtocol(ma.P_TCP); err == nil {
 			fmt.Sscan(v, &pf.TCP)
 		}
@@ -378,7 +409,6 @@ func (n *Node) Close() error {
 		err = n.host.Close()
 	}
 	n.wg.Wait()
-	n.inbox.close()
 	return err
 }
 

@@ -20,7 +20,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/record"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -29,39 +30,46 @@ import (
 // joinOnly makes a new member name of the network, invited by inviter,
 // that knows where only knows is (no other member's address), and starts
 // its node with logf.
-func joinOnly(t *testing.T, inviter *coconet.Node, name string, knows *coconet.Node, logf func(string, ...any)) *coconet.Node {
+func joinOnly(t *testing.T, inviter *engine.Engine, name string, knows *engine.Engine, logf func(string, ...any)) *engine.Engine {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
-	if _, err := coconet.Init(home, name); err != nil {
+	if _, err := homedir.Init(home, name); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := inviter.Invite(coconet.InviteOptions{Role: ledger.RoleGuest, Uses: 1, TTL: time.Hour})
+	code, _, err := inviter.Invite(engine.InviteOptions{Role: ledger.RoleGuest, Uses: 1, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, _, err := coconet.Join(ctx, home, code, coconet.JoinOptions{}); err != nil {
+	if _, _, err := homedir.Join(ctx, home, code, homedir.JoinOptions{}); err != nil {
 		t.Fatalf("Join(%s): %v", name, err)
 	}
 	// The join's answer named the members the inviter is connected to:
 	// forget them.
-	dir := coconet.NetworkDir(home, inviter.NetworkID())
+	dir := homedir.NetworkDir(home, inviter.NetworkID())
 	os.Remove(filepath.Join(dir, "peers.json"))
-	only := []peer.AddrInfo{{ID: knows.PeerID(), Addrs: knows.Internal().Host().Addrs()}}
+	only := []peer.AddrInfo{{ID: knows.PeerID(), Addrs: knows.Node().Host().Addrs()}}
 	if err := node.WritePeerBook(dir, only); err != nil {
 		t.Fatal(err)
 	}
-	n := &coconet.Node{Home: home, Network: "home", ListenHost: "127.0.0.1", Logf: logf}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return startHome(t, home, logf)
 }
 
-func connected(a, b *coconet.Node) bool {
-	return len(a.Internal().Host().Network().ConnsToPeer(b.PeerID())) > 0
+// startHome starts the node of home in network "home" on loopback, logging
+// to logf, until the test ends.
+func startHome(t *testing.T, home string, logf func(string, ...any)) *engine.Engine {
+	t.Helper()
+	e, err := engine.StartIn(context.Background(), home, "home", engine.Config{ListenHost: "127.0.0.1", Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func connected(a, b *engine.Engine) bool {
+	return len(a.Node().Host().Network().ConnsToPeer(b.PeerID())) > 0
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -107,7 +115,7 @@ func TestPexOnlySignedAddresses(t *testing.T) {
 	}()
 	trapAddr := ma.StringCast("/ip4/127.0.0.1/tcp/" + strings.Split(trap.Addr().String(), ":")[1])
 
-	bh := bob.Internal().Host()
+	bh := bob.Node().Host()
 	bobKey := bh.Peerstore().PrivKey(bh.ID())
 	seal := func(id peer.ID) []byte {
 		env, err := record.Seal(&peer.PeerRecord{PeerID: id, Addrs: []ma.Multiaddr{trapAddr}, Seq: peer.TimestampSeq()}, bobKey)
@@ -117,7 +125,7 @@ func TestPexOnlySignedAddresses(t *testing.T) {
 		b, _ := env.Marshal()
 		return b
 	}
-	dcab, _ := peerstore.GetCertifiedAddrBook(dave.Internal().Host().Peerstore())
+	dcab, _ := peerstore.GetCertifiedAddrBook(dave.Node().Host().Peerstore())
 	daveRec, err := dcab.GetPeerRecord(dave.PeerID()).Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +157,12 @@ func TestPexOnlySignedAddresses(t *testing.T) {
 		logged = append(logged, fmt.Sprintf(format, args...))
 	})
 	waitFor(t, "carol to find dave through bob's pex (a genuine record)", func() bool { return connected(carol, dave) })
-	for _, got := range carol.Internal().Host().Peerstore().Addrs(alice.PeerID()) {
+	for _, got := range carol.Node().Host().Peerstore().Addrs(alice.PeerID()) {
 		if got.Equal(trapAddr) {
 			t.Fatalf("carol keeps %s, named by bob, as alice's address", trapAddr)
 		}
 	}
-	for _, got := range carol.Internal().Host().Peerstore().Addrs(dave.PeerID()) {
+	for _, got := range carol.Node().Host().Peerstore().Addrs(dave.PeerID()) {
 		if got.Equal(trapAddr) {
 			t.Fatalf("carol keeps %s, from the unsigned list next to dave's record, as dave's address", trapAddr)
 		}

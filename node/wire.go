@@ -44,9 +44,3 @@ func readBody(r *bufio.Reader, max int, what string) ([]byte, error) {
 	_ = what
 	return frame.Read(r, max)
 }
-
-// writeBytes writes a uvarint length and b in one write.
-func writeBytes(w io.Writer, b []byte) error { return frame.Write(w, b) }
-
-// readBytes reads what writeBytes wrote, refusing lengths over max.
-func readBytes(r *bufio.Reader, max int) ([]byte, error) { return frame.Read(r, max) }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/device"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -45,8 +45,8 @@ type Request struct {
 // req.Device, and copies the image into store (StoreDir of n's home), from
 // where a Server running on n sends it to the device. Only the owner may
 // authorize; for anyone else the ledger's refusal is the error.
-func Authorize(n *coconet.Node, store string, req Request) (Authorization, error) {
-	return AuthorizeLog(n.Ledger(), n.Internal().UserKey(), n.PeerID(), store, req)
+func Authorize(n *engine.Engine, store string, req Request) (Authorization, error) {
+	return AuthorizeLog(n.Ledger(), n.Node().UserKey(), n.PeerID(), store, req)
 }
 
 // AuthorizeLog is Authorize on a ledger with no running node: key signs the

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/internal/atomicfile"
 )
 
@@ -95,7 +95,7 @@ func copyFile(ctx context.Context, src, dst string) error {
 // downloads in UpdaterDir(home), images installed by DirHook into
 // FirmwareDir(home), whose current.json gives the running version (and
 // the model, when model is "").
-func StartDevice(n *coconet.Node, home, model string, logf func(string, ...any)) (*Updater, error) {
+func StartDevice(n *engine.Engine, home, model string, logf func(string, ...any)) (*Updater, error) {
 	in, err := ReadInstalled(FirmwareDir(home))
 	if err != nil {
 		return nil, err
@@ -103,7 +103,7 @@ func StartDevice(n *coconet.Node, home, model string, logf func(string, ...any))
 	if model == "" {
 		model = in.Model
 	}
-	u := &Updater{Node: n, Dir: UpdaterDir(home), Model: model, Version: in.Version, Apply: DirHook(FirmwareDir(home)), Logf: logf}
+	u := &Updater{Engine: n, Dir: UpdaterDir(home), Model: model, Version: in.Version, Apply: DirHook(FirmwareDir(home)), Logf: logf}
 	if err := u.Start(); err != nil {
 		return nil, err
 	}

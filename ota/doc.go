@@ -1,5 +1,7 @@
-// Package ota authorizes firmware images for a network's devices and
-// updates the devices over the network.
+// Package ota authorizes firmware images for devices and updates them over the network.
+//
+// It authorizes firmware images for a network's devices and updates the devices over
+// the network.
 //
 // The owner authorizes an image for one device node (Authorize): its model,
 // version, size and SHA-256 go into the ledger's ota table, and the image

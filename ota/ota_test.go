@@ -17,7 +17,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/stream"
@@ -30,22 +31,22 @@ func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 // second machine of the owner would.
 type testHome struct {
 	home  string // the owner's
-	owner *coconet.Node
+	owner *engine.Engine
 	store string
 	srv   *Server
-	devs  map[string]*coconet.Node
+	devs  map[string]*engine.Engine
 	homes map[string]string
 }
 
 func newHome(t *testing.T, devices ...string) *testHome {
 	t.Helper()
 	dir := t.TempDir()
-	h := &testHome{home: filepath.Join(dir, "alice"), devs: map[string]*coconet.Node{}, homes: map[string]string{}}
-	id, err := coconet.Init(h.home, "alice")
+	h := &testHome{home: filepath.Join(dir, "alice"), devs: map[string]*engine.Engine{}, homes: map[string]string{}}
+	id, err := homedir.Init(h.home, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := coconet.CreateNetwork(h.home, "home", "user", "")
+	l, err := homedir.CreateNetwork(h.home, "home", "user", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +63,14 @@ func newHome(t *testing.T, devices ...string) *testHome {
 	}
 	h.owner = startNode(t, h.home, "")
 	h.store = StoreDir(h.home)
-	h.srv = &Server{Node: h.owner, Store: h.store, Logf: t.Logf}
+	h.srv = &Server{Engine: h.owner, Store: h.store, Logf: t.Logf}
 	if err := h.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.srv.Close() })
 	for _, d := range devices {
 		n := startNode(t, h.homes[d], d)
-		n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: h.owner.PeerID(), Addrs: h.owner.Internal().Host().Addrs()}})
+		n.Node().AddPeerAddrs([]peer.AddrInfo{{ID: h.owner.PeerID(), Addrs: h.owner.Node().Host().Addrs()}})
 		h.devs[d] = n
 	}
 	for _, n := range h.devs {
@@ -79,10 +80,10 @@ func newHome(t *testing.T, devices ...string) *testHome {
 	return h
 }
 
-func startNode(t *testing.T, home, app string) *coconet.Node {
+func startNode(t *testing.T, home, app string) *engine.Engine {
 	t.Helper()
-	n := &coconet.Node{Home: home, Network: "home", App: app, ListenHost: "127.0.0.1", Logf: t.Logf}
-	if err := n.Start(context.Background()); err != nil {
+	n, err := engine.StartIn(context.Background(), home, "home", engine.Config{App: app, ListenHost: "127.0.0.1", Logf: t.Logf})
+	if err != nil {
 		t.Fatalf("start %s/%s: %v", home, app, err)
 	}
 	t.Cleanup(func() { n.Close() })
@@ -113,10 +114,10 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-func waitConnected(t *testing.T, n *coconet.Node, p peer.ID) {
+func waitConnected(t *testing.T, n *engine.Engine, p peer.ID) {
 	t.Helper()
 	waitFor(t, "connection to "+p.ShortString(), func() bool {
-		for _, q := range n.Internal().ConnectedMembers() {
+		for _, q := range n.Node().ConnectedMembers() {
 			if q == p {
 				return true
 			}
@@ -137,7 +138,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 // waitSynced waits until n's ledger holds the record put by a.
-func waitSynced(t *testing.T, n *coconet.Node, a Authorization) {
+func waitSynced(t *testing.T, n *engine.Engine, a Authorization) {
 	t.Helper()
 	waitFor(t, "authorization "+a.Key()+" on "+n.PeerID().ShortString(), func() bool {
 		got, ok := Lookup(n.Ledger().State(), a.Key())
@@ -197,9 +198,9 @@ func (r *recorder) count() int {
 	return len(r.applied)
 }
 
-func startUpdater(t *testing.T, n *coconet.Node, model, version string, rec *recorder) *Updater {
+func startUpdater(t *testing.T, n *engine.Engine, model, version string, rec *recorder) *Updater {
 	t.Helper()
-	u := &Updater{Node: n, Dir: t.TempDir(), Model: model, Version: version, Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond}
+	u := &Updater{Engine: n, Dir: t.TempDir(), Model: model, Version: version, Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond}
 	if err := u.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestRefused(t *testing.T) {
 		b, _ := os.ReadFile(p)
 		b[len(b)/2] ^= 0xff
 		os.WriteFile(p, b, 0o600)
-		h.srv = &Server{Node: h.owner, Store: h.store, Logf: t.Logf}
+		h.srv = &Server{Engine: h.owner, Store: h.store, Logf: t.Logf}
 		if err := h.srv.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +389,7 @@ func TestRefused(t *testing.T) {
 
 // rawFetch asks src for an image the way an updater does and returns the
 // server's answer.
-func rawFetch(ctx context.Context, n *coconet.Node, src peer.ID, sum string, off int64) (fetchReply, error) {
+func rawFetch(ctx context.Context, n *engine.Engine, src peer.ID, sum string, off int64) (fetchReply, error) {
 	c, err := n.Streams().Dial(ctx, src, ServiceImage)
 	if err != nil {
 		return fetchReply{}, err
@@ -412,7 +413,7 @@ func TestResume(t *testing.T) {
 	h.srv.Close()
 	var mu sync.Mutex
 	var served []Served
-	h.srv = &Server{Node: h.owner, Store: h.store, Logf: t.Logf,
+	h.srv = &Server{Engine: h.owner, Store: h.store, Logf: t.Logf,
 		cut: func(n int) int64 {
 			if n == 1 {
 				return 100 << 10
@@ -430,7 +431,7 @@ func TestResume(t *testing.T) {
 	rec := &recorder{}
 	var smu sync.Mutex
 	var statuses []Status
-	u := &Updater{Node: h.devs["dev1"], Dir: t.TempDir(), Version: "1.0", Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond,
+	u := &Updater{Engine: h.devs["dev1"], Dir: t.TempDir(), Version: "1.0", Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond,
 		OnStatus: func(s Status) {
 			smu.Lock()
 			statuses = append(statuses, s)
@@ -476,16 +477,16 @@ func TestResume(t *testing.T) {
 func TestOnlyOwnerAuthorizes(t *testing.T) {
 	h := newHome(t)
 	bobHome := filepath.Join(t.TempDir(), "bob")
-	if _, err := coconet.Init(bobHome, "bob"); err != nil {
+	if _, err := homedir.Init(bobHome, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := h.owner.Invite(coconet.InviteOptions{Role: ledger.RoleAdmin, TTL: time.Hour})
+	code, _, err := h.owner.Invite(engine.InviteOptions{Role: ledger.RoleAdmin, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, _, err := coconet.Join(ctx, bobHome, code, coconet.JoinOptions{}); err != nil {
+	if _, _, err := homedir.Join(ctx, bobHome, code, homedir.JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	bob := startNode(t, bobHome, "")
@@ -518,12 +519,12 @@ func TestOnlyOwnerAuthorizes(t *testing.T) {
 func TestWithdraw(t *testing.T) {
 	h := newHome(t, "dev1")
 	h.srv.Close()
-	h.srv = &Server{Node: h.owner, Store: h.store, Logf: t.Logf, cut: func(int) int64 { return 64 << 10 }} // never finishes
+	h.srv = &Server{Engine: h.owner, Store: h.store, Logf: t.Logf, cut: func(int) int64 { return 64 << 10 }} // never finishes
 	if err := h.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	u := &Updater{Node: h.devs["dev1"], Dir: t.TempDir(), Version: "1.0", Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond}
+	u := &Updater{Engine: h.devs["dev1"], Dir: t.TempDir(), Version: "1.0", Apply: rec.apply, Logf: t.Logf, RetryDelay: 50 * time.Millisecond}
 	if err := u.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +541,7 @@ func TestWithdraw(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := Withdraw(h.owner.Ledger(), h.owner.Internal().UserKey(), "dev1", "1.1"); err != nil {
+	if _, err := Withdraw(h.owner.Ledger(), h.owner.Node().UserKey(), "dev1", "1.1"); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -557,7 +558,7 @@ func TestWithdraw(t *testing.T) {
 	if rec.get("1.1") != nil {
 		t.Fatal("a withdrawn image was applied")
 	}
-	if _, err := Withdraw(h.owner.Ledger(), h.owner.Internal().UserKey(), "dev1", a.Version); err == nil {
+	if _, err := Withdraw(h.owner.Ledger(), h.owner.Node().UserKey(), "dev1", a.Version); err == nil {
 		t.Fatal("withdrawing twice succeeded")
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/stream"
 )
@@ -25,7 +25,7 @@ const ioTimeout = 30 * time.Second
 // authorizes them for. It does not re-check the images: each device
 // verifies what it receives against its authorization.
 type Server struct {
-	Node *coconet.Node
+	Engine *engine.Engine
 	// Store is the image store (StoreDir of the node's home).
 	Store string
 	Logf  func(format string, args ...any)
@@ -54,8 +54,8 @@ type Served struct {
 }
 
 // StartServer serves the images of home's store (StoreDir) on n.
-func StartServer(n *coconet.Node, home string, logf func(string, ...any)) (*Server, error) {
-	s := &Server{Node: n, Store: StoreDir(home), Logf: logf}
+func StartServer(n *engine.Engine, home string, logf func(string, ...any)) (*Server, error) {
+	s := &Server{Engine: n, Store: StoreDir(home), Logf: logf}
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
@@ -64,24 +64,24 @@ func StartServer(n *coconet.Node, home string, logf func(string, ...any)) (*Serv
 
 // Start listens for image requests on the node.
 func (s *Server) Start() error {
-	if s.Node == nil || s.Store == "" {
-		return errors.New("ota: Server needs Node and Store")
+	if s.Engine == nil || s.Store == "" {
+		return errors.New("ota: Server needs Engine and Store")
 	}
 	if s.Logf == nil {
 		s.Logf = func(string, ...any) {}
 	}
 	// Open to every node: the policy below admits only the nodes an
 	// authorization names.
-	l, err := s.Node.Listen(ServiceImage, coconet.Everyone)
+	l, err := s.Engine.Listen(ServiceImage, node.Everyone)
 	if err != nil {
 		return fmt.Errorf("ota: serve images: %w", err)
 	}
 	// Only a node some authorization names may open an image stream.
-	s.Node.AddPolicy(coconet.Policy{Stream: func(from node.Sender, service string) error {
+	s.Engine.AddPolicy(engine.Policy{Stream: func(from node.Sender, service string) error {
 		if service != ServiceImage {
 			return nil
 		}
-		if len(ForDevice(s.Node.Ledger().State(), from.Node)) == 0 {
+		if len(ForDevice(s.Engine.Ledger().State(), from.Node)) == 0 {
 			return errors.New("no firmware is authorized for your node")
 		}
 		return nil
@@ -174,7 +174,7 @@ func (s *Server) serve(c net.Conn, n int) {
 	// The stream service re-checked membership; the ledger decides what
 	// this node may have.
 	authorized := false
-	for _, a := range ForDevice(s.Node.Ledger().State(), from.Node) {
+	for _, a := range ForDevice(s.Engine.Ledger().State(), from.Node) {
 		if a.SHA256 == q.SHA256 {
 			authorized = true
 			break

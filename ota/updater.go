@@ -18,7 +18,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
@@ -89,7 +89,7 @@ type ApplyFunc func(ctx context.Context, path string, a Authorization) error
 // Updater installs the firmware the owner authorizes for its node. Set the
 // fields, then Start.
 type Updater struct {
-	Node *coconet.Node
+	Engine *engine.Engine
 	// Dir keeps partial downloads and verified images.
 	Dir string
 	// Model is the device's model ("" accepts an image for any model);
@@ -151,8 +151,8 @@ func IsRefusal(err error) bool {
 // Start answers status requests and starts watching the ledger. The
 // updater stops with Close or when its node closes.
 func (u *Updater) Start() error {
-	if u.Node == nil || u.Node.Internal() == nil || u.Dir == "" || u.Apply == nil {
-		return errors.New("ota: Updater needs a started Node, Dir and Apply")
+	if u.Engine == nil || u.Dir == "" || u.Apply == nil {
+		return errors.New("ota: Updater needs a running Engine, Dir and Apply")
 	}
 	if err := checkModel(u.Model); err != nil {
 		return fmt.Errorf("ota: %w", err)
@@ -166,24 +166,24 @@ func (u *Updater) Start() error {
 	if u.RetryDelay <= 0 {
 		u.RetryDelay = 2 * time.Second
 	}
-	u.self = u.Node.PeerID()
+	u.self = u.Engine.PeerID()
 	u.kick = make(chan struct{}, 1)
-	u.ctx, u.cancel = context.WithCancel(u.Node.Internal().Context())
+	u.ctx, u.cancel = context.WithCancel(u.Engine.Node().Context())
 	u.mu.Lock()
 	u.model, u.version = u.Model, u.Version
 	u.done = map[ledger.ID]bool{}
 	u.status = Status{State: StateIdle, Since: time.Now()}
 	u.mu.Unlock()
-	u.Node.AddPolicy(coconet.Policy{Request: func(from node.Sender, service string) error {
+	u.Engine.AddPolicy(engine.Policy{Request: func(from node.Sender, service string) error {
 		if service == ServiceStatus && from.Role < ledger.RoleAdmin {
 			return errors.New("only the owner and admins see firmware status")
 		}
 		return nil
 	}})
-	u.Node.Handle(ServiceStatus, func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	u.Engine.Handle(ServiceStatus, func(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		return json.Marshal(u.Status())
 	})
-	u.Node.Ledger().OnChange(u.onChange)
+	u.Engine.Ledger().OnChange(u.onChange)
 	u.wg.Add(1)
 	go u.run()
 	return nil
@@ -197,8 +197,8 @@ func (u *Updater) Close() error {
 	}
 	u.cancel()
 	u.wg.Wait()
-	if u.Node.RPC() != nil {
-		u.Node.Handle(ServiceStatus, nil)
+	if u.Engine.RPC() != nil {
+		u.Engine.Handle(ServiceStatus, nil)
 	}
 	return nil
 }
@@ -213,7 +213,7 @@ func (u *Updater) Status() Status {
 func (u *Updater) statusLocked() Status {
 	s := u.status
 	s.Device = u.self.String()
-	s.Name = deviceName(u.Node.Ledger().State(), u.self)
+	s.Name = deviceName(u.Engine.Ledger().State(), u.self)
 	s.Model, s.Version = u.model, u.version
 	return s
 }
@@ -294,7 +294,7 @@ func (u *Updater) run() {
 // step acts on the newest authorization for this node and returns when to
 // look again (0: on the next ledger change).
 func (u *Updater) step() time.Duration {
-	auths := ForDevice(u.Node.Ledger().State(), u.self)
+	auths := ForDevice(u.Engine.Ledger().State(), u.self)
 	u.dropStaleParts(auths)
 	if len(auths) == 0 {
 		if s := u.Status(); s.Target != "" && s.State != StateApplied && s.State != StateIdle {
@@ -391,7 +391,7 @@ func (u *Updater) Install(ctx context.Context, a Authorization) error {
 
 func (u *Updater) install(ctx context.Context, a Authorization) error {
 	// The ledger, not the caller, says what is authorized.
-	st := u.Node.Ledger().State()
+	st := u.Engine.Ledger().State()
 	cur, ok := Lookup(st, a.Key())
 	if !ok {
 		return refuse("refused v%s: no authorization for it in the ledger", a.Version)
@@ -525,10 +525,10 @@ func (u *Updater) sources(a Authorization) []peer.ID {
 			out = append(out, id)
 		}
 	}
-	if id, err := peer.Decode(a.Source); err == nil && u.Node.Internal().IsMember(id) {
+	if id, err := peer.Decode(a.Source); err == nil && u.Engine.Node().IsMember(id) {
 		add(id)
 	}
-	for _, id := range u.Node.Internal().ConnectedMembers() {
+	for _, id := range u.Engine.Node().ConnectedMembers() {
 		add(id)
 	}
 	return out
@@ -557,7 +557,7 @@ func (u *Updater) download(ctx context.Context, a Authorization, src peer.ID, pa
 		return nil // complete: verify decides
 	}
 	u.setStatus(Status{State: StateDownloading, Target: a.Version, Done: off, Total: a.Size})
-	c, err := u.Node.Streams().Dial(ctx, src, ServiceImage)
+	c, err := u.Engine.Streams().Dial(ctx, src, ServiceImage)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.ShortString(), err)
 	}
@@ -649,7 +649,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // those named by authorizations) for its status; local, if not nil, answers
 // for n's own node. Devices that do not answer within the context (or 5s)
 // are listed offline.
-func CollectStatus(ctx context.Context, n *coconet.Node, local *Updater) []Status {
+func CollectStatus(ctx context.Context, n *engine.Engine, local *Updater) []Status {
 	st := n.Ledger().State()
 	names := map[peer.ID]string{}
 	var ids []peer.ID
@@ -687,7 +687,7 @@ func CollectStatus(ctx context.Context, n *coconet.Node, local *Updater) []Statu
 	return out
 }
 
-func askStatus(ctx context.Context, n *coconet.Node, local *Updater, id peer.ID, name string) Status {
+func askStatus(ctx context.Context, n *engine.Engine, local *Updater, id peer.ID, name string) Status {
 	if id == n.PeerID() {
 		if local != nil {
 			return local.Status()

@@ -1,5 +1,7 @@
-// Package pubsub is coconet's broker-less publish/subscribe: publishers send
-// straight to the member nodes whose subscriptions match, over the P2P network.
+// Package pubsub is coconet's broker-less publish/subscribe between member nodes.
+//
+// It is coconet's broker-less publish/subscribe: publishers send straight to the
+// member nodes whose subscriptions match, over the P2P network.
 //
 // Topics are '/'-separated levels ("home/kitchen/temp"); patterns may use the
 // MQTT wildcards '+' (exactly one level) and '#' (the rest, last level only;

@@ -3,7 +3,6 @@ package pubsub_test
 import (
 	"context"
 	"fmt"
-	"github.com/coconet/coconet/internal/nettest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,7 +10,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/pubsub"
 )
@@ -22,27 +23,27 @@ func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 type member struct {
 	name string
 	home string
-	n    *coconet.Node
+	n    *engine.Engine
 	ps   *pubsub.PubSub
 	opts pubsub.Options
 }
 
 func (m *member) start(t *testing.T) {
 	t.Helper()
-	m.n = &coconet.Node{Home: m.home, Network: "home", ListenHost: "127.0.0.1", Logf: t.Logf}
-	if err := m.n.Start(context.Background()); err != nil {
+	n, err := engine.StartIn(context.Background(), m.home, "home", engine.Config{ListenHost: "127.0.0.1", Logf: t.Logf})
+	if err != nil {
 		t.Fatalf("%s: Start: %v", m.name, err)
 	}
+	m.n = n
 	opts := m.opts
 	if opts.Logf == nil {
 		opts.Logf = t.Logf
 	}
-	ps, err := pubsub.New(m.n.Internal(), opts)
+	ps, err := pubsub.New(m.n.Node(), opts)
 	if err != nil {
 		t.Fatalf("%s: pubsub.New: %v", m.name, err)
 	}
 	m.ps = ps
-	n := m.n
 	t.Cleanup(func() { ps.Close(); n.Close() })
 }
 
@@ -60,36 +61,36 @@ func cluster(t *testing.T, names []string, opts map[string]pubsub.Options) []*me
 	var ms []*member
 	for _, name := range names {
 		home := filepath.Join(t.TempDir(), name)
-		if _, err := coconet.Init(home, name); err != nil {
+		if _, err := homedir.Init(home, name); err != nil {
 			t.Fatalf("Init(%s): %v", name, err)
 		}
 		ms = append(ms, &member{name: name, home: home, opts: opts[name]})
 	}
 	owner := ms[0]
-	if _, err := coconet.CreateNetwork(owner.home, "home", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(owner.home, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
 	owner.start(t)
 	if len(ms) > 1 {
-		code, _, err := owner.n.Invite(coconet.InviteOptions{Role: ledger.RoleGuest, Uses: len(ms) - 1, TTL: time.Hour})
+		code, _, err := owner.n.Invite(engine.InviteOptions{Role: ledger.RoleGuest, Uses: len(ms) - 1, TTL: time.Hour})
 		if err != nil {
 			t.Fatalf("Invite: %v", err)
 		}
 		for _, m := range ms[1:] {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			_, peers, err := coconet.Join(ctx, m.home, code, coconet.JoinOptions{Logf: t.Logf})
+			_, peers, err := homedir.Join(ctx, m.home, code, homedir.JoinOptions{Logf: t.Logf})
 			cancel()
 			if err != nil {
 				t.Fatalf("%s: Join: %v", m.name, err)
 			}
 			m.start(t)
-			m.n.Internal().AddPeerAddrs(peers)
+			m.n.Node().AddPeerAddrs(peers)
 		}
 	}
 	for _, a := range ms {
 		for _, b := range ms {
 			if a != b {
-				a.n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: b.n.PeerID(), Addrs: b.n.Internal().Host().Addrs()}})
+				a.n.Node().AddPeerAddrs([]peer.AddrInfo{{ID: b.n.PeerID(), Addrs: b.n.Node().Host().Addrs()}})
 			}
 		}
 	}
@@ -107,7 +108,7 @@ func cluster(t *testing.T, names []string, opts map[string]pubsub.Options) []*me
 func waitLinked(t *testing.T, a, b *member) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%s connected to member %s", a.name, b.name), func() bool {
-		in := a.n.Internal()
+		in := a.n.Node()
 		return in.IsMember(b.n.PeerID()) && in.Host().Network().Connectedness(b.n.PeerID()) == network.Connected
 	})
 }

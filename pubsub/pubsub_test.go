@@ -74,7 +74,7 @@ func TestQoS1AcrossSubscriberRestart(t *testing.T) {
 	}
 
 	bob.stop()
-	waitFor(t, "alice to notice bob left", func() bool { return len(alice.n.Internal().ConnectedMembers()) == 0 })
+	waitFor(t, "alice to notice bob left", func() bool { return len(alice.n.Node().ConnectedMembers()) == 0 })
 	for i := 100; i < 300; i++ {
 		publish(t, alice, "q/n", strconv.Itoa(i), qos1)
 	}
@@ -266,7 +266,7 @@ func TestRemovedMemberStopsReceiving(t *testing.T) {
 	}
 	expectNone(t, sc)
 	// Bob, once he learns of the removal, also drops her.
-	waitFor(t, "bob to forget carol", func() bool { return !bob.n.Internal().IsMember(carol.n.PeerID()) })
+	waitFor(t, "bob to forget carol", func() bool { return !bob.n.Node().IsMember(carol.n.PeerID()) })
 	if got := bob.ps.SubscriberNodes(); slices.Contains(got, carol.n.PeerID()) {
 		t.Fatalf("bob still keeps carol's subscriptions")
 	}

@@ -1,6 +1,7 @@
-// Package rpc implements request/reply between the member nodes of a
-// coconet network: a node serves named services and other members call them
-// with a payload and a deadline.
+// Package rpc implements request/reply between the member nodes of a network.
+//
+// It implements request/reply between the member nodes of a coconet network: a node
+// serves named services and other members call them with a payload and a deadline.
 //
 // Each caller keeps one long-lived libp2p stream per peer (protocol
 // "/coco/rpc/1.0.0") that carries many requests at once, told apart by

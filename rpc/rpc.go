@@ -23,7 +23,8 @@ const Proto = "/coco/rpc/1.0.0"
 const maxInflight = 256
 
 // Request is one call as the handler sees it. From is the caller as the
-// serving node's ledger records it.
+// serving node's ledger records it. Payload is the handler's: each request
+// is read into memory of its own, which the handler may keep.
 type Request struct {
 	From    node.Sender
 	Service string
@@ -88,6 +89,9 @@ func New(n *node.Node, opts Options) (*Service, error) {
 	n.Host().SetStreamHandler(Proto, s.handleStream)
 	return s, nil
 }
+
+// Node is the node the service runs on.
+func (s *Service) Node() *node.Node { return s.n }
 
 // handler is a registered service: its handler and who may call it.
 type handler struct {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -24,10 +24,10 @@ var (
 	start = nettest.Start
 )
 
-func newService(t *testing.T, n *coconet.Node, opts rpc.Options) *rpc.Service {
+func newService(t *testing.T, n *engine.Engine, opts rpc.Options) *rpc.Service {
 	t.Helper()
 	opts.Logf = t.Logf
-	s, err := rpc.New(n.Internal(), opts)
+	s, err := rpc.New(n.Node(), opts)
 	if err != nil {
 		t.Fatalf("rpc.New: %v", err)
 	}

@@ -1,5 +1,7 @@
-// Package stream implements ordered, flow-controlled byte streams between
-// the member nodes of a coconet network, as net.Conn and net.Listener.
+// Package stream implements byte streams between member nodes as net.Conn.
+//
+// It implements ordered, flow-controlled byte streams between the member nodes of a
+// coconet network, as net.Conn and net.Listener.
 //
 // A Dial opens one libp2p stream (protocol "/coco/stream/1.0.0", a yamux
 // stream over TCP or a QUIC stream) and names the service in a one-byte

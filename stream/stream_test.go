@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -26,10 +26,10 @@ var (
 	start = nettest.Start
 )
 
-func newService(t *testing.T, n *coconet.Node, opts stream.Options) *stream.Service {
+func newService(t *testing.T, n *engine.Engine, opts stream.Options) *stream.Service {
 	t.Helper()
 	opts.Logf = t.Logf
-	s, err := stream.New(n.Internal(), opts)
+	s, err := stream.New(n.Node(), opts)
 	if err != nil {
 		t.Fatalf("stream.New: %v", err)
 	}

@@ -1,7 +1,9 @@
-// Package tunnel carries TCP connections between member nodes of a coconet
-// network: Expose publishes a local TCP service (say 127.0.0.1:22) under a
-// name, Open listens on a local port of another node and forwards each
-// connection to the exposed service over a coconet stream.
+// Package tunnel carries TCP connections between member nodes of a network.
+//
+// It carries TCP connections between member nodes of a coconet network: Expose
+// publishes a local TCP service (say 127.0.0.1:22) under a name, Open listens on a
+// local port of another node and forwards each connection to the exposed service over
+// a coconet stream.
 //
 // Each TCP connection is one stream (package stream, service
 // "tunnel/NAME"), so connections are independent, flow-controlled and

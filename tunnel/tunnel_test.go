@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
@@ -32,9 +32,9 @@ var (
 	start = nettest.Start
 )
 
-func newStreams(t *testing.T, n *coconet.Node) *stream.Service {
+func newStreams(t *testing.T, n *engine.Engine) *stream.Service {
 	t.Helper()
-	s, err := stream.New(n.Internal(), stream.Options{Logf: t.Logf})
+	s, err := stream.New(n.Node(), stream.Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("stream.New: %v", err)
 	}
@@ -96,7 +96,7 @@ func (l *logLines) has(sub string) bool {
 }
 
 // setup exposes target on alice as name and opens it on bob.
-func setup(t *testing.T, as, bs *stream.Service, alice *coconet.Node, name, target string) (*tunnel.Exposed, *tunnel.Opened, *logLines) {
+func setup(t *testing.T, as, bs *stream.Service, alice *engine.Engine, name, target string) (*tunnel.Exposed, *tunnel.Opened, *logLines) {
 	t.Helper()
 	logs := &logLines{t: t}
 	ctx := context.Background()

@@ -195,7 +195,7 @@ func run(cfg config) error {
 	// the counters.
 	srvCtx, stopSrv := context.WithCancel(ctx)
 	defer stopSrv()
-	srv := exec.CommandContext(srvCtx, cfg.coco, "--home", cfg.home, "push-server", "home", "--listen", "127.0.0.1:0", "--json")
+	srv := exec.CommandContext(srvCtx, cfg.coco, "--home", cfg.home, "push-server", "home", "--listen", "127.0.0.1:0", "--dialect", "coconet", "--json")
 	srv.Stderr = os.Stderr
 	so, _ := srv.StdoutPipe()
 	if err := srv.Start(); err != nil {

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"os"
 	"path/filepath"
@@ -26,9 +25,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet/bench/internal/benchstat"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/home"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/rpc"
@@ -66,12 +68,12 @@ func main() {
 // simulated bulbs, and (with guest) a guest's node with a grant.
 type setup struct {
 	dir         string
-	owner, dev  *coconet.Node
-	guest       *coconet.Node
+	owner, dev  *engine.Engine
+	guest       *engine.Engine
 	host        *home.Host
 	client      *home.Client
 	guestClient *home.Client
-	nodes       []*coconet.Node
+	nodes       []*engine.Engine
 	devID       peer.ID
 	closeOnce   sync.Once
 }
@@ -85,9 +87,9 @@ func (s *setup) close() {
 	})
 }
 
-func startNode(ctx context.Context, home, app string) (*coconet.Node, error) {
-	n := &coconet.Node{Home: home, Network: "bench", App: app, ListenHost: "127.0.0.1"}
-	if err := n.Start(ctx); err != nil {
+func startNode(ctx context.Context, home, app string) (*engine.Engine, error) {
+	n, err := engine.StartIn(ctx, home, "bench", engine.Config{App: app, ListenHost: "127.0.0.1"})
+	if err != nil {
 		return nil, fmt.Errorf("start %s/%s: %w", filepath.Base(home), app, err)
 	}
 	return n, nil
@@ -105,11 +107,11 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 		}
 	}()
 	ah := filepath.Join(dir, "alice")
-	id, err := coconet.Init(ah, "alice")
+	id, err := homedir.Init(ah, "alice")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(ah, "bench", "user", ""); err != nil {
 		return nil, err
 	}
 	if s.owner, err = startNode(ctx, ah, ""); err != nil {
@@ -130,14 +132,14 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 	if err := os.CopyFS(dh, os.DirFS(ah)); err != nil {
 		return nil, err
 	}
-	os.Remove(filepath.Join(coconet.NetworkDir(dh, s.owner.NetworkID()), "ports.json"))
+	os.Remove(filepath.Join(homedir.NetworkDir(dh, s.owner.NetworkID()), "ports.json"))
 	if s.dev, err = startNode(ctx, dh, "device"); err != nil {
 		return nil, err
 	}
 	s.nodes = append(s.nodes, s.dev)
 	s.devID = s.dev.PeerID()
-	s.dev.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: s.owner.PeerID(), Addrs: s.owner.Internal().Host().Addrs()}})
-	s.owner.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Internal().Host().Addrs()}})
+	s.dev.Node().AddPeerAddrs([]peer.AddrInfo{{ID: s.owner.PeerID(), Addrs: s.owner.Node().Host().Addrs()}})
+	s.owner.Node().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Node().Host().Addrs()}})
 
 	if s.host, err = home.NewHost(s.dev, home.HostOptions{Name: "bench device"}); err != nil {
 		return nil, err
@@ -153,14 +155,14 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 
 	if cfg.guest {
 		bh := filepath.Join(dir, "bob")
-		if _, err := coconet.Init(bh, "bob"); err != nil {
+		if _, err := homedir.Init(bh, "bob"); err != nil {
 			return nil, err
 		}
-		code, _, err := s.owner.Invite(coconet.InviteOptions{Role: ledger.RoleGuest, TTL: time.Hour})
+		code, _, err := s.owner.Invite(engine.InviteOptions{Role: ledger.RoleGuest, TTL: time.Hour})
 		if err != nil {
 			return nil, err
 		}
-		_, peers, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{})
+		_, peers, err := homedir.Join(ctx, bh, code, homedir.JoinOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +170,7 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 			return nil, err
 		}
 		s.nodes = append(s.nodes, s.guest)
-		s.guest.Internal().AddPeerAddrs(peers)
+		s.guest.Node().AddPeerAddrs(peers)
 		if _, err := home.NodeStore(s.owner).Grant(home.Grant{User: s.guest.User(), Resources: []string{"bulb-000"}, Capability: "level",
 			Windows: []home.Window{{From: "00:00", To: "00:00"}}, TZ: "Europe/Berlin"}); err != nil {
 			return nil, err
@@ -184,7 +186,7 @@ func build(ctx context.Context, cfg config) (_ *setup, err error) {
 			gl, err := s.guestClient.List(ctx, "")
 			ok = err == nil && len(gl.Resources) == 1
 			if ok {
-				s.guest.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Internal().Host().Addrs()}})
+				s.guest.Node().AddPeerAddrs([]peer.AddrInfo{{ID: s.devID, Addrs: s.dev.Node().Host().Addrs()}})
 			}
 		}
 		if ok {

@@ -1,17 +1,25 @@
-// Command msgbench measures coconet messaging between two nodes on loopback
-// beside raw go-libp2p streams doing the same work, in the same run, and
-// prints the ratios.
+// Command msgbench measures coconet's acknowledged messages (package msg)
+// beside rpc requests between the same two nodes and beside raw go-libp2p
+// streams doing a message's work, in the same run, and prints the ratios.
 //
-// Both sides send each message on a new stream: the sender writes a
-// uvarint-length frame, closes its write side, reads a small ack and closes
-// the stream. Coconet does this through the public API (Node.Send and
-// Node.Messages) with its JSON frames, member checks and inbox; the raw side
-// does it with two plain libp2p hosts built with the same transports,
-// security and muxer (TCP and QUIC, Noise, yamux), no gater, and raw bytes —
-// the floor coconet's protocol runs on. The raw pair is connected over the
-// same transport coconet's nodes chose (or the one forced with -transport).
+// The three sides:
 //
-// Absolute figures are noisy; read the ratios.
+//   - msg: msg.Service.Send of 1 KiB to the other node, which queues it in
+//     its inbox and acknowledges; a consumer drains the subscription.
+//   - rpc: rpc.Service.Request of the same 1 KiB to a handler that counts it
+//     and answers an empty reply, on the same nodes and the same rpc
+//     service msg runs on: the ceiling msg's goal is set against (issue 18:
+//     msg with 16 senders at least 0.8 of rpc's requests/s).
+//   - raw libp2p: the old message protocol's floor, a new stream per
+//     message on two plain libp2p hosts built with the node's transports,
+//     security and muxer (TCP and QUIC, Noise, yamux), no gater: the
+//     sender writes a uvarint-length frame, closes its write side and reads
+//     a one-byte ack.
+//
+// The nodes are built below the library's face: a ledger written by the
+// owner, node.Node, rpc.New and msg.New (internal/nodetest). The raw pair
+// is connected over the transport the nodes chose (or the one forced with
+// -transport). Absolute figures are noisy; read the ratios.
 package main
 
 import (
@@ -24,8 +32,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/coconet/coconet/bench/internal/benchpair"
-	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"math"
 	"os"
@@ -51,7 +57,12 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/bench/internal/benchstat"
+	"github.com/coconet/coconet/internal/nodetest"
+	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/msg"
+	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 // rawProto is the baseline's protocol; it is not coconet's.
@@ -84,7 +95,7 @@ func main() {
 	flag.IntVar(&cfg.warmup, "warmup", 200, "unmeasured messages each side sends before the measurements")
 	flag.StringVar(&cfg.transport, "transport", "auto", "auto (whatever coconet's nodes pick), tcp or quic")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON")
-	flag.StringVar(&cfg.only, "only", "both", "both, coconet or raw: which side to measure (for profiling one side)")
+	flag.StringVar(&cfg.only, "only", "all", "all, msg, rpc or raw: which side to measure (for profiling one side)")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.StringVar(&cfg.memprofile, "memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) to this file at the end")
 	flag.BoolVar(&cfg.verbose, "v", false, "log setup steps and coconet diagnostics to stderr")
@@ -114,9 +125,9 @@ func run(cfg config, out io.Writer) error {
 		return fmt.Errorf("-transport %q: use auto, tcp or quic", cfg.transport)
 	}
 	switch cfg.only {
-	case "both", "coconet", "raw":
+	case "all", "msg", "rpc", "raw":
 	default:
-		return fmt.Errorf("-only %q: use both, coconet or raw", cfg.only)
+		return fmt.Errorf("-only %q: use all, msg, rpc or raw", cfg.only)
 	}
 	if cfg.size <= 0 || cfg.samples <= 0 || cfg.conc <= 0 {
 		return errors.New("-size, -n and -c must be positive")
@@ -133,11 +144,11 @@ func run(cfg config, out io.Writer) error {
 		return fmt.Errorf("coconet setup: %w", err)
 	}
 	defer coco.close()
-	cocoTransport, err := coco.side.transport()
+	cocoTransport, err := coco.msg.transport()
 	if err != nil {
 		return err
 	}
-	logf("coconet nodes connected over %s", cocoTransport)
+	logf("coconet's nodes connected over %s", cocoTransport)
 
 	raw, err := setupRaw(ctx, cfg, cocoTransport, logf)
 	if err != nil {
@@ -152,11 +163,11 @@ func run(cfg config, out io.Writer) error {
 		return fmt.Errorf("raw pair connected over %s, coconet over %s", rawTransport, cocoTransport)
 	}
 
-	sides := []*side{&coco.side, &raw.side}
-	if cfg.only == "coconet" {
-		sides = sides[:1]
-	} else if cfg.only == "raw" {
-		sides = sides[1:]
+	var sides []*side
+	for _, s := range []*side{&coco.msg, &coco.rpc, &raw.side} {
+		if cfg.only == "all" || cfg.only == s.name || cfg.only == "raw" && s == &raw.side {
+			sides = append(sides, s)
+		}
 	}
 
 	if cfg.cpuprofile != "" {
@@ -494,51 +505,78 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, cond func(
 
 // ---- coconet ----
 
+// cocoPair is two member nodes with rpc and msg: alice sends, bob receives.
 type cocoPair struct {
-	side
-	alice, bob *coconet.Node
-	stop       func() // ends the subscription and its reader
-	cleanup    func() // removes the homes, once the nodes are closed
+	msg, rpc side
+	net      *nodetest.Net
+	services []interface{ Close() error }
+	stop     func() // ends the subscription and its reader
+	dir      string
 }
 
 func (c *cocoPair) close() {
-	c.stop()
-	c.alice.Close()
-	c.bob.Close()
-	c.cleanup()
+	if c.stop != nil {
+		c.stop()
+	}
+	for i := len(c.services) - 1; i >= 0; i-- {
+		c.services[i].Close()
+	}
+	if c.net != nil {
+		c.net.Close()
+	}
+	os.RemoveAll(c.dir)
 }
 
-// setupCoconet does what two users would: alice creates a network and
-// invites bob, bob joins, and both start their nodes on 127.0.0.1.
+// benchService is the rpc service of the rpc side: it counts a request and
+// answers nothing, as msg's handler does with one status byte.
+const benchService = "msgbench.count"
+
+// setupCoconet starts alice (owner) and bob (guest) on 127.0.0.1, each with
+// rpc and msg, as an engine would.
 func setupCoconet(ctx context.Context, cfg config, logf func(string, ...any)) (_ *cocoPair, err error) {
 	var nodeLog func(string, ...any)
 	if cfg.verbose {
 		nodeLog = logf
 	}
-	pair, err := benchpair.Start(ctx, "msgbench", nodeLog)
+	dir, err := os.MkdirTemp("", "msgbench-")
 	if err != nil {
 		return nil, err
 	}
-	cleanup := pair.Close
+	c := &cocoPair{dir: dir}
 	defer func() {
 		if err != nil {
-			cleanup()
+			c.close()
 		}
 	}()
-	fail := func(e error) (*cocoPair, error) { return nil, e }
-	alice, bob := pair.Alice, pair.Bob
+	c.net, err = nodetest.Start(ctx, dir, nodeLog, nodetest.User{Name: "alice"}, nodetest.User{Name: "bob", Role: ledger.RoleGuest})
+	if err != nil {
+		return nil, err
+	}
+	alice, bob := c.net.Members[0].Node, c.net.Members[1].Node
+	var rs []*rpc.Service
+	var ms []*msg.Service
+	for _, n := range []*node.Node{alice, bob} {
+		r, err := rpc.New(n, rpc.Options{Logf: nodeLog})
+		if err != nil {
+			return nil, err
+		}
+		c.services = append(c.services, r)
+		m, err := msg.New(r, msg.Options{})
+		if err != nil {
+			return nil, err
+		}
+		c.services = append(c.services, m)
+		rs, ms = append(rs, r), append(ms, m)
+	}
+	var counted atomic.Int64
+	rs[1].Handle(benchService, func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		counted.Add(1)
+		return nil, nil
+	}, node.Everyone)
 
-	ah, bh := alice.Internal().Host(), bob.Internal().Host()
-	connected := func() bool {
-		return len(ah.Network().ConnsToPeer(bob.PeerID())) > 0 && len(bh.Network().ConnsToPeer(alice.PeerID())) > 0
-	}
-	// Bob's node learned alice's addresses from the join and dials her.
-	if err := waitFor(ctx, "the nodes to connect", 15*time.Second, connected); err != nil {
-		return fail(err)
-	}
 	// Bob reads his messages as an app would; the count checks that every
 	// acknowledged message reached him.
-	msgs, unsub := bob.Messages()
+	msgs, unsub := ms[1].Subscribe()
 	var got atomic.Int64
 	done := make(chan struct{})
 	go func() {
@@ -547,35 +585,32 @@ func setupCoconet(ctx context.Context, cfg config, logf func(string, ...any)) (_
 			got.Add(1)
 		}
 	}()
-	// A send also proves that each side admits the other as a member.
-	if err := waitFor(ctx, "a first message", 15*time.Second, func() bool {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		return alice.Send(sctx, "bob", []byte("hello")) == nil
-	}); err != nil {
-		return fail(err)
-	}
+	c.stop = func() { unsub(); <-done }
+
+	ah, bh := alice.Host(), bob.Host()
 	if cfg.transport != "auto" {
 		if err := forceTransport(ctx, ah, bh, cfg.transport); err != nil {
-			return fail(fmt.Errorf("connect coconet's nodes over %s: %w", cfg.transport, err))
+			return nil, fmt.Errorf("connect coconet's nodes over %s: %w", cfg.transport, err)
 		}
 	}
-
-	p := &cocoPair{
-		side: side{
-			name:     "coconet",
-			send:     func(ctx context.Context, data []byte) error { return alice.Send(ctx, "bob", data) },
-			received: got.Load,
-			transport: func() (string, error) {
-				return connTransport(ah, bob.PeerID())
-			},
-		},
-		alice: alice, bob: bob,
-		stop:    func() { unsub(); <-done },
-		cleanup: cleanup,
+	to := bob.ID()
+	transport := func() (string, error) { return connTransport(ah, to) }
+	c.msg = side{
+		name:      "msg",
+		send:      func(ctx context.Context, data []byte) error { return ms[0].Send(ctx, to, data) },
+		received:  got.Load,
+		transport: transport,
 	}
-	p.side.acked.Store(1) // the hello
-	return p, nil
+	c.rpc = side{
+		name: "rpc",
+		send: func(ctx context.Context, data []byte) error {
+			_, err := rs[0].Request(ctx, to, benchService, data)
+			return err
+		},
+		received:  counted.Load,
+		transport: transport,
+	}
+	return c, nil
 }
 
 // forceTransport replaces the connection between two running hosts with one
@@ -710,14 +745,26 @@ func setupRaw(ctx context.Context, cfg config, transport string, logf func(strin
 
 // ---- report ----
 
+// row is one metric for the three sides. The ratios are msg/other for
+// rates and other/msg for times and costs, so 1.0 is parity and below 1
+// means msg does worse.
 type row struct {
-	Metric  string  `json:"metric"`
-	Unit    string  `json:"unit"`
-	Coconet float64 `json:"coconet"`
-	Raw     float64 `json:"raw_libp2p"`
-	// Ratio is coconet/raw for rates and raw/coconet for times and costs,
-	// so 1.0 is parity and below 1 means coconet does worse.
-	Ratio float64 `json:"ratio"`
+	Metric      string  `json:"metric"`
+	Unit        string  `json:"unit"`
+	Msg         float64 `json:"msg"`
+	RPC         float64 `json:"rpc"`
+	Raw         float64 `json:"raw_libp2p"`
+	RatioMsgRPC float64 `json:"ratio_msg_rpc"`
+	RatioMsgRaw float64 `json:"ratio_msg_raw"`
+}
+
+// goal is issue 18's: msg with the parallel senders at least 0.8 of rpc's
+// requests/s in the same run.
+type goal struct {
+	Senders int     `json:"senders"`
+	Ratio   float64 `json:"msg_per_rpc"`
+	Want    float64 `json:"want_at_least"`
+	Met     bool    `json:"met"`
 }
 
 type report struct {
@@ -728,6 +775,7 @@ type report struct {
 	GOMAXPROCS int                     `json:"gomaxprocs"`
 	GoVersion  string                  `json:"go_version"`
 	Rows       []row                   `json:"rows"`
+	Goal       *goal                   `json:"goal,omitempty"`
 	RTT        map[string]rttResult    `json:"rtt"`
 	Throughput map[string][]tputResult `json:"throughput"`
 	Note       string                  `json:"note"`
@@ -738,42 +786,47 @@ type sideResult struct {
 	tput       []tputResult
 }
 
-const ratioNote = "ratio = coconet/raw for throughput, raw/coconet for latency and per-message cost: 1.00 is parity, below 1 means coconet is slower or costlier"
+const ratioNote = "ratios = msg/rpc and msg/raw for throughput, rpc/msg and raw/msg for latency and per-message cost: 1.00 is parity, below 1 means msg is slower or costlier"
+
+// goalRatio is the share of rpc's requests/s msg must reach with the
+// parallel senders.
+const goalRatio = 0.8
 
 func buildReport(cfg config, transport string, res map[string]*sideResult) report {
 	empty := &sideResult{tput: make([]tputResult, 2)}
-	c, r := cmp.Or(res["coconet"], empty), cmp.Or(res["raw libp2p"], empty)
-	cr, rr := summarize(c.rttSamples), summarize(r.rttSamples)
+	m, r, w := cmp.Or(res["msg"], empty), cmp.Or(res["rpc"], empty), cmp.Or(res["raw libp2p"], empty)
+	mr, rr, wr := summarize(m.rttSamples), summarize(r.rttSamples), summarize(w.rttSamples)
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	rate := func(name, unit string, cv, rv float64) row {
-		return row{Metric: name, Unit: unit, Coconet: cv, Raw: rv, Ratio: benchstat.Ratio(cv, rv)}
+	rate := func(name, unit string, mv, rv, wv float64) row {
+		return row{Metric: name, Unit: unit, Msg: mv, RPC: rv, Raw: wv, RatioMsgRPC: benchstat.Ratio(mv, rv), RatioMsgRaw: benchstat.Ratio(mv, wv)}
 	}
-	cost := func(name, unit string, cv, rv float64) row {
-		return row{Metric: name, Unit: unit, Coconet: cv, Raw: rv, Ratio: benchstat.Ratio(rv, cv)}
+	cost := func(name, unit string, mv, rv, wv float64) row {
+		return row{Metric: name, Unit: unit, Msg: mv, RPC: rv, Raw: wv, RatioMsgRPC: benchstat.Ratio(rv, mv), RatioMsgRaw: benchstat.Ratio(wv, mv)}
 	}
 	rows := []row{
-		cost("rtt p50", "µs", us(cr.P50), us(rr.P50)),
-		cost("rtt p99", "µs", us(cr.P99), us(rr.P99)),
-		cost("rtt mean", "µs", us(cr.Mean), us(rr.Mean)),
+		cost("rtt p50", "µs", us(mr.P50), us(rr.P50), us(wr.P50)),
+		cost("rtt p99", "µs", us(mr.P99), us(rr.P99), us(wr.P99)),
+		cost("rtt mean", "µs", us(mr.Mean), us(rr.Mean), us(wr.Mean)),
 	}
-	for i := range c.tput {
-		ct, rt := c.tput[i], r.tput[i]
-		label := fmt.Sprintf("throughput, %d sender(s)", max(ct.Senders, rt.Senders))
+	senders := func(i int) int { return max(m.tput[i].Senders, r.tput[i].Senders, w.tput[i].Senders) }
+	for i := range 2 {
+		mt, rt, wt := m.tput[i], r.tput[i], w.tput[i]
+		label := fmt.Sprintf("throughput, %d sender(s)", senders(i))
 		rows = append(rows,
-			rate(label, "msg/s", ct.msgPerS(), rt.msgPerS()),
-			rate(label, "MB/s", ct.mbPerS(), rt.mbPerS()),
+			rate(label, "msg/s", mt.msgPerS(), rt.msgPerS(), wt.msgPerS()),
+			rate(label, "MB/s", mt.mbPerS(), rt.mbPerS(), wt.mbPerS()),
 		)
 	}
 	// Per-message cost at full load: CPU (sender and receiver together)
 	// and garbage.
-	ct, rt := c.tput[len(c.tput)-1], r.tput[len(r.tput)-1]
-	label := fmt.Sprintf(", %d sender(s)", max(ct.Senders, rt.Senders))
+	mt, rt, wt := m.tput[1], r.tput[1], w.tput[1]
+	label := fmt.Sprintf(", %d sender(s)", senders(1))
 	rows = append(rows,
-		cost("cpu per message"+label, "µs", ct.perMsg(us(ct.CPU)), rt.perMsg(us(rt.CPU))),
-		cost("allocs per message"+label, "allocs", ct.perMsg(float64(ct.Mallocs)), rt.perMsg(float64(rt.Mallocs))),
-		cost("bytes allocated per message"+label, "KiB", ct.perMsg(float64(ct.Alloc))/1024, rt.perMsg(float64(rt.Alloc))/1024),
+		cost("cpu per message"+label, "µs", mt.perMsg(us(mt.CPU)), rt.perMsg(us(rt.CPU)), wt.perMsg(us(wt.CPU))),
+		cost("allocs per message"+label, "allocs", mt.perMsg(float64(mt.Mallocs)), rt.perMsg(float64(rt.Mallocs)), wt.perMsg(float64(wt.Mallocs))),
+		cost("bytes allocated per message"+label, "KiB", mt.perMsg(float64(mt.Alloc))/1024, rt.perMsg(float64(rt.Alloc))/1024, wt.perMsg(float64(wt.Alloc))/1024),
 	)
-	return report{
+	rep := report{
 		Transport:  transport,
 		MsgBytes:   cfg.size,
 		Senders:    cfg.conc,
@@ -781,28 +834,43 @@ func buildReport(cfg config, transport string, res map[string]*sideResult) repor
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 		GoVersion:  runtime.Version(),
 		Rows:       rows,
-		RTT:        map[string]rttResult{"coconet": cr, "raw_libp2p": rr},
-		Throughput: map[string][]tputResult{"coconet": c.tput, "raw_libp2p": r.tput},
+		RTT:        map[string]rttResult{"msg": mr, "rpc": rr, "raw_libp2p": wr},
+		Throughput: map[string][]tputResult{"msg": m.tput, "rpc": r.tput, "raw_libp2p": w.tput},
 		Note:       ratioNote,
 	}
+	if res["msg"] != nil && res["rpc"] != nil {
+		ratio := benchstat.Ratio(mt.msgPerS(), rt.msgPerS())
+		rep.Goal = &goal{Senders: senders(1), Ratio: ratio, Want: goalRatio, Met: ratio >= goalRatio}
+	}
+	return rep
 }
 
 func printTable(w io.Writer, rep report) {
-	fmt.Fprintf(w, "coconet vs raw go-libp2p in one run: %d-byte messages, a new stream per message, both over %s,\n", rep.MsgBytes, rep.Transport)
+	fmt.Fprintf(w, "acknowledged %d-byte messages (msg) vs rpc requests of the same size between the same two nodes,\n", rep.MsgBytes)
+	fmt.Fprintf(w, "and raw go-libp2p with a new stream per message, all over %s,\n", rep.Transport)
 	fmt.Fprintf(w, "%d alternating rounds per measurement, GOMAXPROCS=%d, %s\n\n", rep.Rounds, rep.GOMAXPROCS, rep.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "metric\tunit\tcoconet\traw libp2p\tratio\t")
-	for _, r := range rep.Rows {
-		ratio := "-"
-		if r.Ratio != 0 {
-			ratio = fmt.Sprintf("%.2f", r.Ratio)
+	fmt.Fprintln(tw, "metric\tunit\tmsg\trpc\traw libp2p\tmsg/rpc\tmsg/raw\t")
+	ratio := func(v float64) string {
+		if v == 0 {
+			return "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Metric, r.Unit, num(r.Coconet), num(r.Raw), ratio)
+		return fmt.Sprintf("%.2f", v)
+	}
+	for _, r := range rep.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Metric, r.Unit, num(r.Msg), num(r.RPC), num(r.Raw), ratio(r.RatioMsgRPC), ratio(r.RatioMsgRaw))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, ratioNote+".")
 	fmt.Fprintln(w, "MB/s counts payload bytes (10^6 per MB); cpu is the whole process (sender and receiver) per acknowledged message.")
+	if g := rep.Goal; g != nil {
+		verdict := "met"
+		if !g.Met {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(w, "goal (issue 18): msg with %d senders >= %.1fx rpc requests/s: %.2f, %s.\n", g.Senders, g.Want, g.Ratio, verdict)
+	}
 }
 
 func num(v float64) string {

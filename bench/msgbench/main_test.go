@@ -38,11 +38,11 @@ func TestSummarize(t *testing.T) {
 // working as the library changes. It checks no timings.
 func TestRunSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts four libp2p hosts; skipped with -short")
+		t.Skip("starts two nodes and two libp2p hosts; skipped with -short")
 	}
 	var out bytes.Buffer
 	cfg := config{size: 1024, samples: 20, count: 60, conc: 4, warmup: 5, rounds: 2,
-		transport: "auto", only: "both", jsonOut: true}
+		transport: "auto", only: "all", jsonOut: true}
 	if err := run(cfg, &out); err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -50,7 +50,7 @@ func TestRunSmoke(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("decode report: %v\n%s", err, out.Bytes())
 	}
-	for _, side := range []string{"coconet", "raw_libp2p"} {
+	for _, side := range []string{"msg", "rpc", "raw_libp2p"} {
 		if n := rep.RTT[side].Samples; n != 20 {
 			t.Errorf("%s: %d round-trip samples, want 20", side, n)
 		}
@@ -59,6 +59,9 @@ func TestRunSmoke(t *testing.T) {
 				t.Errorf("%s, %d senders: %d messages, want 60", side, tp.Senders, tp.Messages)
 			}
 		}
+	}
+	if rep.Goal == nil || rep.Goal.Senders != 4 || rep.Goal.Ratio <= 0 {
+		t.Errorf("goal = %+v, want msg/rpc with 4 senders", rep.Goal)
 	}
 	if rep.Transport != "tcp" && rep.Transport != "quic" {
 		t.Errorf("transport = %q, want tcp or quic", rep.Transport)

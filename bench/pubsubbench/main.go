@@ -29,10 +29,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/pubsub"
 )
@@ -312,7 +314,7 @@ func printTable(w io.Writer, rs []result) {
 
 type coco struct {
 	tmp   string
-	nodes []*coconet.Node
+	nodes []*engine.Engine
 	pss   []*pubsub.PubSub
 }
 
@@ -336,20 +338,20 @@ func newCoco(logf func(string, ...any)) (_ *coco, err error) {
 		names = append(names, fmt.Sprintf("sub%d", i))
 	}
 	for _, name := range names {
-		if _, err := coconet.Init(tmp+"/"+name, name); err != nil {
+		if _, err := homedir.Init(tmp+"/"+name, name); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := coconet.CreateNetwork(tmp+"/pub", "bench", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(tmp+"/pub", "bench", "user", ""); err != nil {
 		return nil, err
 	}
-	start := func(name string) (*coconet.Node, error) {
-		n := &coconet.Node{Home: tmp + "/" + name, Network: "bench", ListenHost: "127.0.0.1"}
-		if err := n.Start(ctx); err != nil {
+	start := func(name string) (*engine.Engine, error) {
+		n, err := engine.StartIn(ctx, tmp+"/"+name, "bench", engine.Config{ListenHost: "127.0.0.1"})
+		if err != nil {
 			return nil, err
 		}
 		c.nodes = append(c.nodes, n)
-		ps, err := pubsub.New(n.Internal(), pubsub.Options{})
+		ps, err := pubsub.New(n.Node(), pubsub.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -360,12 +362,12 @@ func newCoco(logf func(string, ...any)) (_ *coco, err error) {
 	if err != nil {
 		return nil, err
 	}
-	code, _, err := pub.Invite(coconet.InviteOptions{Role: ledger.RoleGuest, Uses: maxSubs, TTL: time.Hour})
+	code, _, err := pub.Invite(engine.InviteOptions{Role: ledger.RoleGuest, Uses: maxSubs, TTL: time.Hour})
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range names[1:] {
-		if _, _, err := coconet.Join(ctx, tmp+"/"+name, code, coconet.JoinOptions{}); err != nil {
+		if _, _, err := homedir.Join(ctx, tmp+"/"+name, code, homedir.JoinOptions{}); err != nil {
 			return nil, fmt.Errorf("join %s: %w", name, err)
 		}
 		if _, err := start(name); err != nil {
@@ -374,8 +376,8 @@ func newCoco(logf func(string, ...any)) (_ *coco, err error) {
 	}
 	logf("coconet: %d nodes up; waiting for connections", len(c.nodes))
 	for _, n := range c.nodes[1:] {
-		for !pub.Internal().IsMember(n.PeerID()) || !n.Internal().IsMember(pub.PeerID()) ||
-			len(pub.Internal().Host().Network().ConnsToPeer(n.PeerID())) == 0 {
+		for !pub.Node().IsMember(n.PeerID()) || !n.Node().IsMember(pub.PeerID()) ||
+			len(pub.Node().Host().Network().ConnsToPeer(n.PeerID())) == 0 {
 			if ctx.Err() != nil {
 				return nil, errors.New("the nodes did not connect within 60s")
 			}

@@ -32,10 +32,21 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coconet/coconet/gateway"
 )
 
 // benchKey is the account key of the bench's devices.
 const benchKey = "11FE313037C5327CD35BAC6C8D66867F"
+
+// p2p says the push servers speak the P2Pcluster dialect (the default of
+// `coco push-server`): replies and pushes have no terminator, ids are
+// upper-cased. Commands end with "\n" either way, so the server never
+// waits for its read pause.
+var p2p = true
+
+// pairSeq numbers the pairs of devices.
+var pairSeq atomic.Int64
 
 type config struct {
 	mqtt     string // Mosquitto's host:port; "" skips it
@@ -66,7 +77,14 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds alternating the systems")
 	flag.StringVar(&cfg.only, "only", "conns,rid,p2p,raw", "which parts to run")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the report as JSON")
+	dialect := flag.String("dialect", "p2pcluster", "the push servers' dialect: p2pcluster or coconet")
 	flag.Parse()
+	d, err := gateway.ParseDialect(*dialect)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pushbench:", err)
+		os.Exit(2)
+	}
+	p2p = d == gateway.DialectP2Pcluster
 	if *serveMode != "" {
 		if err := serve(*serveMode, benchKey, *relayTo); err != nil {
 			fmt.Fprintln(os.Stderr, "pushbench -serve:", err)
@@ -94,7 +112,7 @@ func startChild(mode, relayTo string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-serve", mode}
+	args := []string{"-serve", mode, "-dialect", benchDialect().String()}
 	if relayTo != "" {
 		args = append(args, "-relay-to", relayTo)
 	}
@@ -203,7 +221,7 @@ func run(cfg config, out io.Writer) error {
 	defer single.close()
 	addr := single.ready.Push[0]
 	if want("rid") {
-		rows, busy, err := benchOneToOne(cfg, "PUSH RID 1→1, one push server", func() (oneToOne, error) { return newLinePair(addr, addr, "s") }, mq)
+		rows, busy, err := benchOneToOne(cfg, "PUSH RID 1→1, one push server", func() (oneToOne, error) { return newLinePair(addr, addr, "s", cfg.size) }, mq)
 		if err != nil {
 			return fmt.Errorf("rid: %w", err)
 		}
@@ -222,7 +240,7 @@ func run(cfg config, out io.Writer) error {
 	}
 	if want("p2p") {
 		a, b := pair[0], pair[1]
-		rows, busy, err := benchOneToOne(cfg, "PUSH RID 1→1, across two push servers (P2P)", func() (oneToOne, error) { return newLinePair(a, b, "p") }, mq)
+		rows, busy, err := benchOneToOne(cfg, "PUSH RID 1→1, across two push servers (P2P)", func() (oneToOne, error) { return newLinePair(a, b, "p", cfg.size) }, mq)
 		if err != nil {
 			return fmt.Errorf("p2p: %w", err)
 		}
@@ -317,7 +335,7 @@ func benchConns(cfg config, ch *child, addr string) ([]row, error) {
 		for k, c := range conns[first:] {
 			c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			n, err := c.Read(buf)
-			if err != nil || !strings.HasPrefix(string(buf[:n]), "[OK:dev") {
+			if err != nil || !strings.HasPrefix(strings.ToUpper(string(buf[:n])), "[OK:DEV") {
 				return nil, fmt.Errorf("device %d registered: %q, %v", i+k, buf[:n], err)
 			}
 		}
@@ -411,46 +429,100 @@ type linePair struct {
 	w         *bufio.Writer
 	r         *bufio.Reader
 	prefix    []byte
+	size      int // payload bytes
 	busyCount atomic.Int64
 	wg        sync.WaitGroup
 }
 
-func newLinePair(sendAddr, recvAddr, tag string) (*linePair, error) {
+// benchDialect is the dialect the bench's push servers speak.
+func benchDialect() gateway.Dialect {
+	if p2p {
+		return gateway.DialectP2Pcluster
+	}
+	return gateway.DialectCoconet
+}
+
+// reply reads the next reply: a line, or up to ']' in the P2Pcluster
+// dialect; returned as the coconet form ("[OK:x]", no terminator).
+func reply(r *bufio.Reader) (string, error) {
+	if p2p {
+		b, err := r.ReadSlice(']')
+		return string(b), err
+	}
+	b, err := r.ReadSlice('\n')
+	return strings.TrimSuffix(string(b), "\n"), err
+}
+
+// registerID registers c as id.
+func registerID(c net.Conn, r *bufio.Reader, id string) error {
+	if _, err := fmt.Fprintf(c, "TCP:ID:%s:%s\n", benchKey, id); err != nil {
+		return err
+	}
+	want := "[OK:" + id + "]"
+	if p2p {
+		want = "[OK:" + strings.ToUpper(id) + "]"
+	}
+	if got, err := reply(r); err != nil || got != want {
+		return fmt.Errorf("register %s: %q, %v", id, got, err)
+	}
+	return nil
+}
+
+// expectRead reads exactly want (a push or raw notice without a
+// terminator in the P2Pcluster dialect, a line in coconet's).
+func expectRead(r *bufio.Reader, want string) error {
+	if !p2p {
+		want += "\n"
+	}
+	b := make([]byte, len(want))
+	if _, err := io.ReadFull(r, b); err != nil || string(b) != want {
+		return fmt.Errorf("got %q, want %q (%v)", b, want, err)
+	}
+	return nil
+}
+
+func newLinePair(sendAddr, recvAddr, tag string, size int) (*linePair, error) {
 	rcv, err := net.Dial("tcp", recvAddr)
 	if err != nil {
 		return nil, err
 	}
 	r := bufio.NewReaderSize(rcv, 64<<10)
+	// A fresh id for each pair: the P2Pcluster dialect keeps an id for its
+	// first connection until the server has seen it close.
+	tag += "-" + strconv.FormatInt(pairSeq.Add(1), 10)
 	id := "recv-" + tag
-	if _, err := fmt.Fprintf(rcv, "TCP:ID:%s:%s\n", benchKey, id); err != nil {
+	if err := registerID(rcv, r, id); err != nil {
 		rcv.Close()
 		return nil, err
-	}
-	if line, err := r.ReadString('\n'); err != nil || line != "[OK:"+id+"]\n" {
-		rcv.Close()
-		return nil, fmt.Errorf("register receiver: %q, %v", line, err)
 	}
 	snd, err := net.Dial("tcp", sendAddr)
 	if err != nil {
 		rcv.Close()
 		return nil, err
 	}
+	sr := bufio.NewReaderSize(snd, 64<<10)
+	if p2p { // the original's PUSH needs an id
+		if err := registerID(snd, sr, "send-"+tag); err != nil {
+			snd.Close()
+			rcv.Close()
+			return nil, err
+		}
+	}
 	p := &linePair{snd: snd, rcv: rcv, w: bufio.NewWriterSize(snd, 64<<10), r: r,
-		prefix: []byte("TCP:PUSH:" + benchKey + ":RID:" + id + ":")}
+		prefix: []byte("TCP:PUSH:" + benchKey + ":RID:" + id + ":"), size: max(size, 12)}
 	// The sender's replies: [OK:1], or [FAIL:BUSY] when the receiver's
 	// queue is full; anything else is an error of the bench.
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		sr := bufio.NewReaderSize(snd, 64<<10)
 		for {
-			line, err := sr.ReadSlice('\n')
+			line, err := reply(sr)
 			if err != nil {
 				return
 			}
-			switch string(line) {
-			case "[OK:1]\n":
-			case "[FAIL:BUSY]\n":
+			switch line {
+			case "[OK:1]", "[OK:DATA_SENT]":
+			case "[FAIL:BUSY]", "[FAIL:REM_LINK]":
 				p.busyCount.Add(1)
 			default:
 				fmt.Fprintf(os.Stderr, "pushbench: sender got %q\n", line)
@@ -469,6 +541,16 @@ func (p *linePair) send(payload []byte) error {
 func (p *linePair) flush() error { return p.w.Flush() }
 
 func (p *linePair) recv() ([]byte, error) {
+	if p2p { // "PUSH:<payload>": payloads have a fixed size
+		b := make([]byte, 5+p.size)
+		if _, err := io.ReadFull(p.r, b); err != nil {
+			return nil, err
+		}
+		if string(b[:5]) != "PUSH:" {
+			return nil, fmt.Errorf("receiver got %q", b)
+		}
+		return b[5:], nil
+	}
 	line, err := p.r.ReadSlice('\n')
 	if err != nil {
 		return nil, err
@@ -769,13 +851,9 @@ func rawCopy(addrA, addrB string, size int64) (time.Duration, error) {
 			return nil, nil, err
 		}
 		r := bufio.NewReaderSize(c, 64<<10)
-		if _, err := fmt.Fprintf(c, "TCP:ID:%s:%s\n", benchKey, id); err != nil {
+		if err := registerID(c, r, id); err != nil {
 			c.Close()
 			return nil, nil, err
-		}
-		if l, err := r.ReadString('\n'); err != nil || l != "[OK:"+id+"]\n" {
-			c.Close()
-			return nil, nil, fmt.Errorf("register %s: %q, %v", id, l, err)
 		}
 		return c, r, nil
 	}
@@ -795,11 +873,22 @@ func rawCopy(addrA, addrB string, size int64) (time.Duration, error) {
 				return err
 			}
 		}
-		got, err := r.ReadString('\n')
-		if err != nil || got != want+"\n" {
-			return fmt.Errorf("%s: got %q, want %q (%v)", line, got, want, err)
+		if err := expectRead(r, want); err != nil {
+			return fmt.Errorf("%s: %w", line, err)
 		}
 		return nil
+	}
+	if p2p {
+		if err := step(a, ar, "TCP:PUSH:"+benchKey+":RAW:raw-b", "[OK:LINK_SYNC]"); err != nil {
+			return 0, err
+		}
+		if err := step(b, br, "", "PUSHRAW:"); err != nil {
+			return 0, err
+		}
+		if err := step(b, br, "TCP:PUSH:"+benchKey+":RAW:raw-a", "[OK:LINK_SYNC]"); err != nil {
+			return 0, err
+		}
+		return timeCopy(a, br, size)
 	}
 	if err := step(a, ar, "TCP:RAW:"+benchKey+":raw-b", "[OK:WAIT:raw-b]"); err != nil {
 		return 0, err

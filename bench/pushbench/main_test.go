@@ -15,7 +15,9 @@ func TestMain(m *testing.M) {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		mode := fs.String("serve", "", "")
 		relayTo := fs.String("relay-to", "", "")
+		dialect := fs.String("dialect", "p2pcluster", "")
 		fs.Parse(os.Args[1:])
+		p2p = *dialect == "p2pcluster"
 		if err := serve(*mode, benchKey, *relayTo); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
@@ -53,6 +55,14 @@ func TestRunSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts push servers and two libp2p hosts; skipped with -short")
 	}
+	for _, d := range []bool{true, false} {
+		p2p = d
+		t.Run(benchDialect().String(), runSmoke)
+	}
+	p2p = true
+}
+
+func runSmoke(t *testing.T) {
 	var out bytes.Buffer
 	cfg := config{conns: 200, samples: 30, duration: 300 * time.Millisecond, size: 32, window: 8,
 		rawMB: 4, rounds: 2, only: "conns,rid,p2p,raw", jsonOut: true}

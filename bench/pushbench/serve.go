@@ -19,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/bench/internal/benchpair"
 	"github.com/coconet/coconet/gateway"
 	"github.com/coconet/coconet/ledger"
@@ -122,11 +124,11 @@ func serve(mode, key, relayTo string) error {
 		}
 		closers = append(closers, func() { os.RemoveAll(dir) })
 		home := filepath.Join(dir, "home")
-		id, err := coconet.Init(home, "bench")
+		id, err := homedir.Init(home, "bench")
 		if err != nil {
 			return err
 		}
-		l, err := coconet.CreateNetwork(home, "bench", "user", "")
+		l, err := homedir.CreateNetwork(home, "bench", "user", "")
 		if err != nil {
 			return err
 		}
@@ -134,7 +136,7 @@ func serve(mode, key, relayTo string) error {
 			return err
 		}
 		store := gateway.NewLedgerStore(l, id.Seed.UserKey()) // the owner reads the keys
-		s := &gateway.Server{Listen: "127.0.0.1:0", Keys: store, Dir: store, MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns}
+		s := &gateway.Server{Listen: "127.0.0.1:0", Keys: store, Dir: store, MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns, Dialect: benchDialect()}
 		if err := s.Start(ctx); err != nil {
 			return err
 		}
@@ -146,15 +148,11 @@ func serve(mode, key, relayTo string) error {
 			return err
 		}
 		closers = append(closers, p.Close)
-		id, err := coconet.LoadIdentity(p.Alice.Home)
-		if err != nil {
-			return err
-		}
-		aw := logWriter{p.Alice.Ledger(), id.Seed.UserKey()}
+		aw := logWriter{p.Alice.Ledger(), p.Alice.Identity().Seed.UserKey()}
 		if _, err := gateway.CreateKey(aw, "", "", key); err != nil {
 			return err
 		}
-		for _, n := range []*coconet.Node{p.Alice, p.Bob} { // both nodes run push servers
+		for _, n := range []*engine.Engine{p.Alice, p.Bob} { // both nodes run push servers
 			if err := gateway.AddServer(aw, n.PeerID()); err != nil {
 				return err
 			}
@@ -170,8 +168,8 @@ func serve(mode, key, relayTo string) error {
 			return err
 		}
 		var bridges []*gateway.Bridge
-		for _, n := range []*coconet.Node{p.Alice, p.Bob} {
-			b, err := gateway.StartBridge(ctx, n, &gateway.Server{Listen: "127.0.0.1:0", MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns})
+		for _, n := range []*engine.Engine{p.Alice, p.Bob} {
+			b, err := gateway.StartBridge(ctx, n, &gateway.Server{Listen: "127.0.0.1:0", MaxConns: benchMaxConns, MaxConnsPerIP: benchMaxConns, Dialect: benchDialect()})
 			if err != nil {
 				return err
 			}
@@ -184,7 +182,7 @@ func serve(mode, key, relayTo string) error {
 		}); err != nil {
 			return err
 		}
-		for _, c := range p.Alice.Internal().Host().Network().ConnsToPeer(p.Bob.PeerID()) {
+		for _, c := range p.Alice.Node().Host().Network().ConnsToPeer(p.Bob.PeerID()) {
 			fmt.Fprintf(os.Stderr, "pushbench: the push servers' nodes talk over %s\n", c.RemoteMultiaddr())
 		}
 	default:

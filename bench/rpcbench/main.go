@@ -14,8 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/coconet/coconet/bench/internal/benchpair"
-	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"net"
 	"os"
@@ -25,6 +23,9 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coconet/coconet/bench/internal/benchpair"
+	"github.com/coconet/coconet/bench/internal/benchstat"
 
 	"github.com/nats-io/nats.go"
 

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/coconet/coconet/bench/internal/benchpair"
 	"io"
 	"os"
 	"runtime"
@@ -22,6 +21,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coconet/coconet/bench/internal/benchpair"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -213,7 +214,7 @@ func setupCoconet(ctx context.Context) (_ *side, transport string, closeAll func
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	conns := bob.Internal().Host().Network().ConnsToPeer(to)
+	conns := bob.Node().Host().Network().ConnsToPeer(to)
 	if len(conns) == 0 {
 		return nil, "", nil, fmt.Errorf("no connection")
 	}

@@ -16,8 +16,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/coconet/coconet/bench/internal/benchpair"
-	"github.com/coconet/coconet/bench/internal/benchstat"
 	"io"
 	"math"
 	"net"
@@ -29,6 +27,9 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coconet/coconet/bench/internal/benchpair"
+	"github.com/coconet/coconet/bench/internal/benchstat"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -236,7 +237,7 @@ func setupCoconet(ctx context.Context, taddr, tr string) (addr string, closeAll 
 	closers = append(closers, func() { o.Close() })
 	addr = o.Addr().String()
 	if tr == "tcp" {
-		if err = forceTCP(ctx, alice.Internal().Host(), bob.Internal().Host()); err != nil {
+		if err = forceTCP(ctx, alice.Node().Host(), bob.Node().Host()); err != nil {
 			return
 		}
 	}

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/coconet/coconet"
@@ -27,7 +30,7 @@ type demo struct {
 	dir   string
 	start time.Time
 	homes map[string]string
-	nodes map[string]*coconet.Node
+	nodes map[string]*engine.Engine
 	inbox map[string]<-chan coconet.Message
 
 	carolCode string // kept to show it no longer works after the removal
@@ -53,7 +56,7 @@ func runDemo(ctx context.Context, e *env, args []string) (err error) {
 		return fmt.Errorf("create a temporary directory for the demo: %w", err)
 	}
 	d := &demo{e: e, dir: dir, start: time.Now(),
-		homes: map[string]string{}, nodes: map[string]*coconet.Node{}, inbox: map[string]<-chan coconet.Message{}}
+		homes: map[string]string{}, nodes: map[string]*engine.Engine{}, inbox: map[string]<-chan coconet.Message{}}
 	defer func() {
 		d.closeAll()
 		if *keep {
@@ -153,9 +156,9 @@ func (d *demo) closeAll() {
 
 // startNode starts name's node in the demo network on loopback and
 // subscribes to its messages.
-func (d *demo) startNode(ctx context.Context, name string) (*coconet.Node, error) {
-	n := &coconet.Node{Home: d.homes[name], Network: demoNet, ListenHost: "127.0.0.1", MDNS: false}
-	if err := n.Start(ctx); err != nil {
+func (d *demo) startNode(ctx context.Context, name string) (*engine.Engine, error) {
+	n, err := engine.StartIn(ctx, d.homes[name], demoNet, engine.Config{ListenHost: "127.0.0.1"})
+	if err != nil {
 		return nil, fmt.Errorf("start %s's node: %w", name, err)
 	}
 	d.nodes[name] = n
@@ -167,7 +170,7 @@ func (d *demo) create(ctx context.Context) error {
 	ids := map[string]string{}
 	for _, name := range []string{"alice", "bob", "carol"} {
 		home := filepath.Join(d.dir, name)
-		id, err := coconet.Init(home, name)
+		id, err := homedir.Init(home, name)
 		if err != nil {
 			return fmt.Errorf("create %s's identity: %w", name, err)
 		}
@@ -177,7 +180,7 @@ func (d *demo) create(ctx context.Context) error {
 	}
 	d.line("(a user ID is an Ed25519 public key, derived from a fresh 32-byte seed kept in that person's home)")
 	d.set("users", ids)
-	l, err := coconet.CreateNetwork(d.homes["alice"], demoNet, "user", "")
+	l, err := homedir.CreateNetwork(d.homes["alice"], demoNet, "user", "")
 	if err != nil {
 		return fmt.Errorf("alice creates %q: %w", demoNet, err)
 	}
@@ -188,7 +191,7 @@ func (d *demo) create(ctx context.Context) error {
 		return err
 	}
 	var addrs []string
-	for _, a := range n.Internal().Host().Addrs() {
+	for _, a := range n.Node().Host().Addrs() {
 		addrs = append(addrs, a.String())
 	}
 	d.line("alice's node is up at %s", strings.Join(addrs, " and "))
@@ -200,7 +203,7 @@ func (d *demo) create(ctx context.Context) error {
 
 // invite has alice invite name with role; the code is redeemed by join.
 func (d *demo) invite(name string, role ledger.Role) (string, error) {
-	code, expires, err := d.nodes["alice"].Invite(coconet.InviteOptions{Role: role})
+	code, expires, err := d.nodes["alice"].Invite(engine.InviteOptions{Role: role})
 	if err != nil {
 		return "", fmt.Errorf("alice invites %s: %w", name, err)
 	}
@@ -214,15 +217,15 @@ func (d *demo) invite(name string, role ledger.Role) (string, error) {
 
 // join redeems code into name's home, starts name's node and teaches it the
 // member addresses the join returned.
-func (d *demo) join(ctx context.Context, name, code string) (*coconet.Node, error) {
+func (d *demo) join(ctx context.Context, name, code string) (*engine.Engine, error) {
 	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	start := time.Now()
-	l, peers, err := coconet.Join(jctx, d.homes[name], code, coconet.JoinOptions{})
+	l, peers, err := homedir.Join(jctx, d.homes[name], code, homedir.JoinOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("%s joins: %w", name, err)
 	}
-	id, err := coconet.LoadIdentity(d.homes[name])
+	id, err := homedir.LoadIdentity(d.homes[name])
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +235,7 @@ func (d *demo) join(ctx context.Context, name, code string) (*coconet.Node, erro
 	if err != nil {
 		return nil, err
 	}
-	n.Internal().AddPeerAddrs(peers)
+	n.Node().AddPeerAddrs(peers)
 	return n, nil
 }
 
@@ -268,7 +271,7 @@ func (d *demo) describeLink(from, to string, p coconet.PeerInfo) {
 
 	security := "Noise (X25519 key exchange, ChaCha20-Poly1305)"
 	keyType := "Ed25519"
-	if conns := d.nodes[from].Internal().Host().Network().ConnsToPeer(p.Node); len(conns) > 0 {
+	if conns := d.nodes[from].Node().Host().Network().ConnsToPeer(p.Node); len(conns) > 0 {
 		c := conns[0]
 		switch st := c.ConnState(); {
 		case st.Security != "":
@@ -322,7 +325,7 @@ func (d *demo) joinCarol(ctx context.Context) error {
 	d.line("carol → alice: path %s over %s, RTT %s", p.Path, transportOf(p.Addr), rtt)
 	d.line("members of %q, as alice's ledger says:", demoNet)
 	var members []map[string]string
-	for _, m := range d.nodes["alice"].Members() {
+	for _, m := range d.nodes["alice"].Ledger().State().SortedMembers() {
 		d.line("  %-6s %-6s %s", m.Name, m.Role, m.User.Short())
 		members = append(members, map[string]string{"name": m.Name, "role": m.Role.String(), "user": m.User.String()})
 	}
@@ -388,8 +391,8 @@ func (d *demo) remove(ctx context.Context) error {
 	// Both ends must see the connection gone, or carol's next send could
 	// race the close and fail for another reason.
 	if err := waitFor(ctx, 5*time.Second, func() bool {
-		return alice.Internal().Host().Network().Connectedness(carolNode) != network.Connected &&
-			carol.Internal().Host().Network().Connectedness(alice.PeerID()) != network.Connected
+		return alice.Node().Host().Network().Connectedness(carolNode) != network.Connected &&
+			carol.Node().Host().Network().Connectedness(alice.PeerID()) != network.Connected
 	}); err != nil {
 		return fmt.Errorf("alice's node still has a connection to carol's 5s after the removal")
 	}
@@ -411,7 +414,7 @@ func (d *demo) remove(ctx context.Context) error {
 	// Send words every dial failure as "offline"; the node-level error is
 	// what libp2p reported for the refused connection.
 	sctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-	terr := carol.Internal().SendTo(sctx, alice.PeerID(), []byte("still there?"))
+	terr := carol.MessageService().Send(sctx, alice.PeerID(), []byte("still there?"))
 	cancel()
 	if terr == nil {
 		return errors.New("carol's message reached alice's node after carol was removed")
@@ -440,11 +443,11 @@ func (d *demo) remove(ctx context.Context) error {
 	// and her copy of the network gone, as on a fresh install.
 	carol.Close()
 	delete(d.nodes, "carol")
-	if err := os.RemoveAll(coconet.NetworkDir(d.homes["carol"], alice.NetworkID())); err != nil {
+	if err := os.RemoveAll(homedir.NetworkDir(d.homes["carol"], alice.NetworkID())); err != nil {
 		return err
 	}
 	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	_, _, err = coconet.Join(jctx, d.homes["carol"], d.carolCode, coconet.JoinOptions{})
+	_, _, err = homedir.Join(jctx, d.homes["carol"], d.carolCode, homedir.JoinOptions{})
 	cancel()
 	if err == nil {
 		return errors.New("carol's old invite code let her back in")

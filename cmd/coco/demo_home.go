@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	claim "github.com/coconet/coconet/device"
 	"github.com/coconet/coconet/home"
 	"github.com/coconet/coconet/home/zigbee"
@@ -42,7 +44,7 @@ func (c *demoClock) Set(t time.Time) {
 
 func (d *demo) addGateway(ctx context.Context) error {
 	gwHome := filepath.Join(d.dir, "hub")
-	if _, err := coconet.Init(gwHome, "Hub"); err != nil {
+	if _, err := homedir.Init(gwHome, "Hub"); err != nil {
 		return fmt.Errorf("create the gateway's identity: %w", err)
 	}
 	d.homes["hub"] = gwHome
@@ -68,8 +70,8 @@ func (d *demo) addGateway(ctx context.Context) error {
 	d.line("and the gateway checked the whole ledger it was handed before joining %q", cl.Name)
 	d.set("device", info)
 
-	gw := &coconet.Node{Home: gwHome, Network: cl.Network.String(), ListenHost: "127.0.0.1", Device: true}
-	if err := gw.Start(ctx); err != nil {
+	gw, err := engine.StartIn(ctx, gwHome, cl.Network.String(), engine.Config{ListenHost: "127.0.0.1", Device: true})
+	if err != nil {
 		return fmt.Errorf("start the gateway's node: %w", err)
 	}
 	d.nodes["hub"] = gw

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/daemon"
 )
 
@@ -20,7 +21,7 @@ func startDevice(t *testing.T, home, name string) (*daemon.Daemon, <-chan string
 
 func startDeviceSim(t *testing.T, home, name, sim string) (*daemon.Daemon, <-chan string) {
 	t.Helper()
-	if _, err := coconet.Init(home, name); err != nil {
+	if _, err := homedir.Init(home, name); err != nil {
 		t.Fatal(err)
 	}
 	codes := make(chan string, 4)

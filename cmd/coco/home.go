@@ -32,7 +32,7 @@ func runResourceList(ctx context.Context, e *env, args []string) error {
 		if len(l.Resources) == 0 {
 			fmt.Fprintln(w, "No resources you may use are online.")
 		} else {
-			table(w, l.Resources, "", "RESOURCE\tNAME\tZONE\tDEVICE\tSTATE\tCOMMANDS", func(tw io.Writer, r home.Resource) {
+			table(w, l.Resources, "", "RESOURCE\tNAME\tZONE\tDEVICE\tSTATE\tCOMMANDS", func(tw io.Writer, r api.Resource) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, dash(r.Zone), r.Device, homeState(r), homeCommands(r))
 			})
 		}
@@ -43,10 +43,11 @@ func runResourceList(ctx context.Context, e *env, args []string) error {
 }
 
 // homeState renders a resource's attributes: "on_off.on=true level.level=40%".
-func homeState(r home.Resource) string {
+func homeState(r api.Resource) string {
 	var out []string
 	for _, c := range r.Capabilities {
 		for _, a := range c.Attributes {
+			a.Value = homeValue(a)
 			unit := a.Unit
 			if unit == "°C" || unit == "%" || unit == "K" || unit == "°" {
 				out = append(out, fmt.Sprintf("%s.%s=%v%s", c.Name, a.Name, a.Value, unit))
@@ -58,7 +59,7 @@ func homeState(r home.Resource) string {
 	return dash(strings.Join(out, " "))
 }
 
-func homeCommands(r home.Resource) string {
+func homeCommands(r api.Resource) string {
 	var out []string
 	for _, c := range r.Capabilities {
 		for _, cmd := range c.Commands {
@@ -69,16 +70,16 @@ func homeCommands(r home.Resource) string {
 }
 
 func runCmd(ctx context.Context, e *env, args []string) error {
-	a := home.Action{Resource: args[1], Capability: args[2], Command: args[3]}
+	a := api.Action{Resource: args[1], Capability: args[2], Command: args[3]}
 	kv, err := home.ParseArgs(args[4:])
 	if err != nil {
 		return usagef("%v", err)
 	}
 	a.Args = kv
 	r, err := e.svc.HomeCommand(ctx, args[0], a)
-	if err != nil {
+	if ae := (*api.ActionError)(nil); err != nil && !errors.As(err, &ae) {
 		return err
-	}
+	} // a failed action: its result is printed (--json), then its error
 	if err := e.output(r, func(w io.Writer) {
 		if !r.OK {
 			return
@@ -165,7 +166,7 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 	if *capability == "" {
 		return usagef("say which capability: --capability C")
 	}
-	g := home.Grant{Resources: resources, Zone: *zone, Capability: *capability, Command: *command, TZ: *tz}
+	g := api.Grant{Resources: resources, Zone: *zone, Capability: *capability, Command: *command, TZ: *tz}
 	if (*from == "") != (*to == "") {
 		return usagef("give both --from and --to")
 	}
@@ -174,11 +175,11 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usagef("--days: %v", err)
 		}
-		w := home.Window{Days: ds, From: *from, To: *to}
+		w := api.Window{Days: ds, From: *from, To: *to}
 		if *from == "" {
 			w.From, w.To = "00:00", "24:00"
 		}
-		g.Windows = []home.Window{w}
+		g.Windows = []api.Window{w}
 	}
 	if *validFrom != "" {
 		if g.ValidFrom, err = home.ParseTime(*validFrom, *tz); err != nil {
@@ -192,7 +193,7 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 	}
 	out, err := e.svc.GrantCreate(ctx, pos[0], api.GrantRequest{Member: pos[1], Grant: g})
 	return show(e, out, err, func(w io.Writer) {
-		fmt.Fprintf(w, "Granted %s %s (grant %s).\n", out.UserName, out.Describe(), out.ID)
+		fmt.Fprintf(w, "Granted %s %s (grant %s).\n", out.UserName, describeGrant(out), out.ID)
 		fmt.Fprintf(w, "Revoke it with: coco revoke %s %s\n", pos[0], out.ID)
 	})
 }
@@ -200,8 +201,8 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 func runGrantList(ctx context.Context, e *env, args []string) error {
 	gs, err := e.svc.Grants(ctx, args[0])
 	return show(e, gs, err, func(w io.Writer) {
-		table(w, gs, fmt.Sprintf("No grants: guests of %q use nothing yet.", args[0]), "GRANT\tGUEST\tALLOWS\tBY", func(tw io.Writer, g home.Grant) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.ID, g.UserName, g.Describe(), dash(g.GrantedBy))
+		table(w, gs, fmt.Sprintf("No grants: guests of %q use nothing yet.", args[0]), "GRANT\tGUEST\tALLOWS\tBY", func(tw io.Writer, g api.Grant) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.ID, g.UserName, describeGrant(g), dash(g.GrantedBy))
 		})
 	})
 }
@@ -209,7 +210,7 @@ func runGrantList(ctx context.Context, e *env, args []string) error {
 func runRevoke(ctx context.Context, e *env, args []string) error {
 	g, err := e.svc.GrantRevoke(ctx, args[0], args[1])
 	return show(e, g, err, func(w io.Writer) {
-		fmt.Fprintf(w, "Revoked grant %s: %s may no longer use %s.\n", g.ID, g.UserName, g.Describe())
+		fmt.Fprintf(w, "Revoked grant %s: %s may no longer use %s.\n", g.ID, g.UserName, describeGrant(g))
 	})
 }
 
@@ -223,7 +224,7 @@ func runZoneCreate(ctx context.Context, e *env, args []string) error {
 func runZoneList(ctx context.Context, e *env, args []string) error {
 	zs, err := e.svc.Zones(ctx, args[0])
 	return show(e, zs, err, func(w io.Writer) {
-		table(w, zs, fmt.Sprintf("No zones yet: coco zone create %s NAME", args[0]), "ZONE\tRESOURCES", func(tw io.Writer, z home.Zone) {
+		table(w, zs, fmt.Sprintf("No zones yet: coco zone create %s NAME", args[0]), "ZONE\tRESOURCES", func(tw io.Writer, z api.Zone) {
 			fmt.Fprintf(tw, "%s\t%s\n", z.Name, dash(strings.Join(z.Resources, ", ")))
 		})
 	})
@@ -238,7 +239,7 @@ func runZoneMove(ctx context.Context, e *env, args []string) error {
 }
 
 func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
-	var out []home.Placement
+	var out []api.Placement
 	for _, r := range args[2:] {
 		p, err := e.svc.ZonePlace(ctx, args[0], api.PlaceRequest{Resource: r, Zone: args[1], Move: move})
 		if err != nil {
@@ -261,7 +262,7 @@ func zonePlace(ctx context.Context, e *env, args []string, move bool) error {
 }
 
 func runZoneRemove(ctx context.Context, e *env, args []string) error {
-	var out []home.Placement
+	var out []api.Placement
 	for _, r := range args[1:] {
 		p, err := e.svc.ZoneUnplace(ctx, args[0], r)
 		if err != nil {
@@ -293,13 +294,13 @@ func runSceneCreate(ctx context.Context, e *env, args []string) error {
 	if len(actions) == 0 {
 		return usagef("give the scene's actions: --action RESOURCE:CAPABILITY:COMMAND[:k=v…]")
 	}
-	sc := home.Scene{Name: pos[1]}
+	sc := api.Scene{Name: pos[1]}
 	for _, s := range actions {
 		a, err := home.ParseAction(s)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		sc.Actions = append(sc.Actions, a)
+		sc.Actions = append(sc.Actions, api.Action{Resource: a.Resource, Capability: a.Capability, Command: a.Command, Args: a.Args})
 	}
 	out, err := e.svc.SceneCreate(ctx, pos[0], api.SceneRequest{Scene: sc, Replace: *replace})
 	return show(e, out, err, func(w io.Writer) {
@@ -329,7 +330,7 @@ func runSceneRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := e.output(r, func(w io.Writer) {
-		table(w, r.Results, "", "\tACTION\tDEVICE\tTOOK\tRESULT", func(tw io.Writer, x home.Result) {
+		table(w, r.Results, "", "\tACTION\tDEVICE\tTOOK\tRESULT", func(tw io.Writer, x api.ActionResult) {
 			mark, what := "ok", "done"
 			if !x.OK {
 				mark, what = "FAIL", x.Error
@@ -341,7 +342,7 @@ func runSceneRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if r.Failed > 0 {
-		codes := map[home.Code]int{}
+		codes := map[api.Code]int{}
 		for _, x := range r.Results {
 			if !x.OK {
 				codes[x.Code]++
@@ -360,4 +361,25 @@ func runSceneRun(ctx context.Context, e *env, args []string) error {
 func runSceneDelete(ctx context.Context, e *env, args []string) error {
 	s, err := e.svc.SceneDelete(ctx, args[0], args[1])
 	return show(e, s, err, func(w io.Writer) { fmt.Fprintf(w, "Deleted scene %q.\n", s.Name) })
+}
+
+// describeGrant says what a grant allows, as the home model words it:
+// "lock.unlock on door, zone hall, tue 09:00-17:00 (UTC)".
+func describeGrant(g api.Grant) string {
+	hg := home.Grant{Resources: g.Resources, Zone: g.Zone, Capability: g.Capability,
+		Command: g.Command, TZ: g.TZ, ValidFrom: g.ValidFrom, Until: g.Until}
+	for _, w := range g.Windows {
+		hg.Windows = append(hg.Windows, home.Window{Days: w.Days, From: w.From, To: w.To})
+	}
+	return hg.Describe()
+}
+
+// homeValue is an attribute's value in its type (JSON gives a number as a
+// float64; an int attribute's 4000000 prints as such, not as 4e+06).
+func homeValue(a api.Attribute) any {
+	spec := home.Spec{Type: home.Type(a.Type), Min: a.Min, Max: a.Max, Unit: a.Unit, Enum: a.Enum}
+	if v, err := spec.Coerce(a.Name, a.Value); err == nil && a.Value != nil {
+		return v
+	}
+	return a.Value
 }

@@ -8,7 +8,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/identity"
 )
 
@@ -26,7 +27,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	id, err := coconet.Init(e.home, *name)
+	id, err := homedir.Init(e.home, *name)
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func runKeyExport(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected argument %q", args[0])
 	}
-	id, err := coconet.LoadIdentity(e.home)
+	id, err := homedir.LoadIdentity(e.home)
 	if err != nil {
 		return err
 	}

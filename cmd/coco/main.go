@@ -16,7 +16,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/daemon"
 )
@@ -141,7 +142,7 @@ var commands = []command{
 	cmd("ota withdraw", "NET DEVICE VERSION", "take back an authorization (owner only); a device that has not installed it stops", runOTAWithdraw).want(3, 3, "the network, the device and the version").strictly(),
 	cmd("pub", "NET TOPIC MSG [--retain] [--qos 0|1]", "publish a message on a topic", runPub),
 	cmd("sub", "NET PATTERN [--qos 0|1]", "print messages on topics matching PATTERN (+ and # wildcards)", runSub),
-	cmd("push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (P2Pcluster line protocol) while this runs; an admin's node becomes a named push server", runPushServer),
+	cmd("push-server", "NET --listen HOST:PORT", "run a push server for tiny devices (the P2Pcluster protocol; --dialect coconet: newline-framed) while this runs; an admin's node becomes a named push server", runPushServer),
 	cmd("push key", "create|list|revoke|rotate NET [KEY|ACCOUNT] [--account A]", "manage the account keys devices use with push servers (admins)", runPushKey),
 	cmd("push server", "add|remove|list NET [NODE]", "name the nodes that may run push servers and read the account keys (admins)", runPushServerNames),
 	cmd("push group", "NET [ID [PARENT]] [--root] [--remove] [--account A]", "put ID in the push tree under PARENT (--root: at the top), or list the tree", runPushGroup),
@@ -175,7 +176,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{home: coconet.DefaultHome(), stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{home: homedir.DefaultHome(), stdin: stdin, stdout: stdout, stderr: stderr}
 	e.svc = api.Lazy(e.open)
 	defer e.svc.Close()
 	var rest []string

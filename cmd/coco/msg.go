@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 )
 
@@ -51,7 +50,7 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 	net := args[0]
 	ps, err := e.svc.Peers(ctx, net)
 	return show(e, ps, err, func(w io.Writer) {
-		table(w, ps, fmt.Sprintf("No other member nodes in %q yet; invite someone with `coco invite %s`.", net, net), "MEMBER\tROLE\tAPP\tSTATE\tPATH\tADDRESS\tRTT", func(tw io.Writer, p coconet.PeerInfo) {
+		table(w, ps, fmt.Sprintf("No other member nodes in %q yet; invite someone with `coco invite %s`.", net, net), "MEMBER\tROLE\tAPP\tSTATE\tPATH\tADDRESS\tRTT", func(tw io.Writer, p api.PeerInfo) {
 			state, rtt := "offline", "-"
 			if p.Connected {
 				state = "connected"

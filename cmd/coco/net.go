@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/api"
 )
 
@@ -34,7 +33,7 @@ func runNetList(ctx context.Context, e *env, args []string) error {
 	}
 	nets, err := e.svc.Networks(ctx)
 	return show(e, nets, err, func(w io.Writer) {
-		table(w, nets, "You are in no network yet: `coco net create NAME` or `coco join CODE`.", "NAME\tKIND\tYOUR ROLE\tMEMBERS\tNODES\tID", func(tw io.Writer, n coconet.NetworkInfo) {
+		table(w, nets, "You are in no network yet: `coco net create NAME` or `coco join CODE`.", "NAME\tKIND\tYOUR ROLE\tMEMBERS\tNODES\tID", func(tw io.Writer, n api.NetworkInfo) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", n.Name, n.Kind, n.Role, n.Members, n.Nodes, n.ID)
 		})
 	})

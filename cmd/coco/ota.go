@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/ota"
 )
 
 func runOTAAuthorize(ctx context.Context, e *env, args []string) error {
@@ -51,7 +52,7 @@ func runOTAStatus(ctx context.Context, e *env, args []string) error {
 			if name == "" {
 				name = s.Device
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, dash(s.Model), dash(s.Version), s)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, dash(s.Model), dash(s.Version), otaState(s))
 		})
 	})
 }
@@ -74,4 +75,11 @@ func runOTAWithdraw(ctx context.Context, e *env, args []string) error {
 	return show(e, a, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Withdrew v%s for %q; a device that has not installed it stops fetching it.\n", a.Version, a.Name)
 	})
+}
+
+// otaState says what a device's firmware is doing, as package ota words it:
+// "downloading v1.2: 100/400 bytes".
+func otaState(s api.OTAStatus) string {
+	return ota.Status{Version: s.Version, State: s.State, Target: s.Target,
+		Done: s.Done, Total: s.Total, Error: s.Error}.String()
 }

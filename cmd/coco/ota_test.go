@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
 
-	"github.com/coconet/coconet"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/coconet/coconet/daemon"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/ota"
@@ -58,11 +61,11 @@ func otaImage(t *testing.T, n int) (string, []byte) {
 // Call it before alice's daemon starts; start the node with otaStartOwnerDevice.
 func otaOwnerDevice(t *testing.T, home, app string) string {
 	t.Helper()
-	id, err := coconet.LoadIdentity(home)
+	id, err := homedir.LoadIdentity(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := coconet.OpenNetwork(home, "home")
+	l, err := homedir.OpenNetwork(home, "home")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +102,8 @@ func otaOwnerDevice(t *testing.T, home, app string) string {
 // daemon runs (ota.StartDevice), connected to the daemon d.
 func otaStartOwnerDevice(t *testing.T, home, app, model string, d *daemon.Daemon) *ota.Updater {
 	t.Helper()
-	n := &coconet.Node{Home: home, Network: "home", App: app, ListenHost: "127.0.0.1", Logf: t.Logf}
-	if err := n.Start(context.Background()); err != nil {
+	n, err := engine.StartIn(context.Background(), home, "home", engine.Config{App: app, ListenHost: "127.0.0.1", Logf: t.Logf})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
@@ -109,11 +112,18 @@ func otaStartOwnerDevice(t *testing.T, home, app, model string, d *daemon.Daemon
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { u.Close() })
-	on, err := d.Node("home")
-	if err != nil {
+	st, err := d.Status(context.Background())
+	if err != nil || len(st.Networks) != 1 {
+		t.Fatalf("daemon status: %v, %d networks", err, len(st.Networks))
+	}
+	var info peer.AddrInfo
+	if info.ID, err = peer.Decode(st.Networks[0].Node); err != nil {
 		t.Fatal(err)
 	}
-	n.Internal().AddPeerAddrs([]peer.AddrInfo{{ID: on.PeerID(), Addrs: on.Internal().Host().Addrs()}})
+	for _, a := range st.Networks[0].Addrs {
+		info.Addrs = append(info.Addrs, ma.StringCast(a))
+	}
+	n.Node().AddPeerAddrs([]peer.AddrInfo{info})
 	return u
 }
 

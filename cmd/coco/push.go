@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,6 +25,11 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "close a connection that sends no valid line with a key for this long")
 	maxConns := fs.Int("max-conns", 0, fmt.Sprintf("most device connections open at once (0: %d, at most a quarter of the daemon's file descriptor limit)", gateway.DefaultMaxConns))
 	maxPerIP := fs.Int("max-conns-per-ip", gateway.DefaultMaxConnsPerIP, "most device connections open at once from one IP address (IPv6: one /64)")
+	dialect := fs.String("dialect", "p2pcluster", "wire protocol: p2pcluster (the original server's: no terminator needed, replies without one) or coconet (newline-framed)")
+	readPause := fs.Duration("read-pause", gateway.DefaultReadPause, "p2pcluster: how long bytes without a terminator wait for more before they are one command")
+	smtp := fs.String("smtp", "", "p2pcluster: SMTP server HOST:PORT for TCP:EMAIL (STARTTLS when offered); none: TCP:EMAIL is refused")
+	smtpUser := fs.String("smtp-user", "", "SMTP user (password from $COCO_SMTP_PASSWORD)")
+	smtpFrom := fs.String("smtp-from", "", "sender address of TCP:EMAIL mails")
 	pos, err := parseN(fs, args, 1, 1, "the network")
 	if err != nil {
 		return err
@@ -31,7 +37,15 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 	if *listen == "" {
 		return usagef("give the address devices connect to with --listen HOST:PORT")
 	}
-	ch, err := e.svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP})
+	d, err := gateway.ParseDialect(*dialect)
+	if err != nil {
+		return usagef("--dialect: use p2pcluster or coconet")
+	}
+	if *smtp != "" && *smtpFrom == "" {
+		return usagef("give the sender of TCP:EMAIL mails with --smtp-from ADDRESS")
+	}
+	ch, err := e.svc.PushServe(ctx, pos[0], api.PushServeRequest{Listen: *listen, MaxLine: *maxLine, IdleTimeout: *idle, AuthTimeout: *authTimeout, MaxConns: *maxConns, MaxConnsPerIP: *maxPerIP,
+		Dialect: d.String(), ReadPause: *readPause, SMTP: *smtp, SMTPUser: *smtpUser, SMTPPassword: os.Getenv("COCO_SMTP_PASSWORD"), SMTPFrom: *smtpFrom})
 	if err != nil {
 		return err
 	}
@@ -44,7 +58,7 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 		case n == 0:
 			e.output(ev, func(w io.Writer) {
 				fmt.Fprintf(w, "Push server of %q listening on %s.\n", ev.Network, ev.Addr)
-				fmt.Fprintf(w, "Devices send lines like TCP:ID:<key>:<id>; make a key with `coco push key create %s`.\nCtrl-C to stop.\n", pos[0])
+				fmt.Fprintf(w, "Devices (%s dialect) send commands like TCP:ID:<key>:<id>; make a key with `coco push key create %s`.\nCtrl-C to stop.\n", d, pos[0])
 			})
 		case e.json:
 			e.output(ev, nil)
@@ -213,13 +227,13 @@ func runPushGroup(ctx context.Context, e *env, args []string) error {
 		}
 		return e.output(recs.Groups, func(w io.Writer) { printTree(w, recs.Groups) })
 	case len(pos) == 3 && !*root && !*remove:
-		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetParent, Account: *account, ID: pos[1], Parent: pos[2]},
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: api.PushOpSetParent, Account: *account, ID: pos[1], Parent: pos[2]},
 			fmt.Sprintf("%s is now a child of %s.", pos[1], pos[2]))
 	case len(pos) == 2 && *root && !*remove:
-		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetParent, Account: *account, ID: pos[1]},
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: api.PushOpSetParent, Account: *account, ID: pos[1]},
 			fmt.Sprintf("%s is now a root.", pos[1]))
 	case len(pos) == 2 && *remove && !*root:
-		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeUngroup, Account: *account, ID: pos[1]},
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: api.PushOpUngroup, Account: *account, ID: pos[1]},
 			fmt.Sprintf("%s is out of the tree.", pos[1]))
 	}
 	return usagef("use NET (list), NET ID PARENT, NET ID --root or NET ID --remove")
@@ -227,7 +241,7 @@ func runPushGroup(ctx context.Context, e *env, args []string) error {
 
 // printTree prints the tree of each account, children indented under
 // their parent.
-func printTree(w io.Writer, groups []gateway.GroupInfo) {
+func printTree(w io.Writer, groups []api.PushGroup) {
 	if len(groups) == 0 {
 		fmt.Fprintln(w, "The push tree is empty; `coco push group NET ID PARENT` adds to it.")
 		return
@@ -288,21 +302,21 @@ func runPushRouter(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(w, "No mesh routers; `coco push router add %s NAME` makes one.\n", network)
 				return
 			}
-			table(w, recs.Routers, "", "ACCOUNT\tROUTER\tIDS", func(tw io.Writer, r gateway.RouterInfo) {
+			table(w, recs.Routers, "", "ACCOUNT\tROUTER\tIDS", func(tw io.Writer, r api.PushRouter) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Account, r.Name, strings.Join(r.IDs, " "))
 			})
 		})
 	case sub == "add" && len(pos) == 3:
-		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeAddRouter, Account: *account, Name: pos[2]},
+		return pushChange(ctx, e, network, api.PushChange{Op: api.PushOpAddRouter, Account: *account, Name: pos[2]},
 			fmt.Sprintf("Added router %s; attach ids with `coco push router attach %s %s ID`.", pos[2], network, pos[2]))
 	case sub == "remove" && len(pos) == 3:
-		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeRemoveRouter, Account: *account, Name: pos[2]},
+		return pushChange(ctx, e, network, api.PushChange{Op: api.PushOpRemoveRouter, Account: *account, Name: pos[2]},
 			fmt.Sprintf("Removed router %s.", pos[2]))
 	case sub == "attach" && len(pos) == 4:
-		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeAttach, Account: *account, Name: pos[2], ID: pos[3]},
+		return pushChange(ctx, e, network, api.PushChange{Op: api.PushOpAttach, Account: *account, Name: pos[2], ID: pos[3]},
 			fmt.Sprintf("Attached %s to router %s.", pos[3], pos[2]))
 	case sub == "detach" && len(pos) == 4:
-		return pushChange(ctx, e, network, api.PushChange{Op: gateway.ChangeDetach, Account: *account, Name: pos[2], ID: pos[3]},
+		return pushChange(ctx, e, network, api.PushChange{Op: api.PushOpDetach, Account: *account, Name: pos[2], ID: pos[3]},
 			fmt.Sprintf("Detached %s from router %s.", pos[3], pos[2]))
 	}
 	return usagef("use add NET NAME, attach NET NAME ID, detach NET NAME ID, remove NET NAME or list NET")
@@ -326,15 +340,15 @@ func runPushAlias(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(w, "No aliases; `coco push alias %s ALIAS ID` makes one.\n", pos[0])
 				return
 			}
-			table(w, recs.Aliases, "", "ACCOUNT\tALIAS\tID", func(tw io.Writer, a gateway.AliasInfo) {
+			table(w, recs.Aliases, "", "ACCOUNT\tALIAS\tID", func(tw io.Writer, a api.PushAlias) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Account, a.Alias, a.ID)
 			})
 		})
 	case len(pos) == 3 && !*remove:
-		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeSetAlias, Account: *account, Name: pos[1], ID: pos[2]},
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: api.PushOpSetAlias, Account: *account, Name: pos[1], ID: pos[2]},
 			fmt.Sprintf("%s now names %s.", pos[1], pos[2]))
 	case len(pos) == 2 && *remove:
-		return pushChange(ctx, e, pos[0], api.PushChange{Op: gateway.ChangeRemoveAlias, Account: *account, Name: pos[1]},
+		return pushChange(ctx, e, pos[0], api.PushChange{Op: api.PushOpRemoveAlias, Account: *account, Name: pos[1]},
 			fmt.Sprintf("Removed alias %s.", pos[1]))
 	}
 	return usagef("use NET (list), NET ALIAS ID or NET ALIAS --remove")

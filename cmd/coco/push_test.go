@@ -59,7 +59,7 @@ var addrRE = regexp.MustCompile(`"addr": "([^"]+)"`)
 // returns the address it printed.
 func pushServer(t *testing.T, home string) string {
 	t.Helper()
-	out := background(t, "--home", home, "push-server", "home", "--listen", "127.0.0.1:0", "--json")
+	out := background(t, "--home", home, "push-server", "home", "--listen", "127.0.0.1:0", "--dialect", "coconet", "--json")
 	var addr string
 	waitCoco(t, "push-server to print its address", func() bool {
 		m := addrRE.FindStringSubmatch(out.String())
@@ -224,5 +224,65 @@ func TestCLIPush(t *testing.T) {
 	}
 	if _, errOut, code := coco(t, "", "--home", a, "push", "router", "attach", "home", "nope", "x"); code != 1 || !strings.Contains(errOut, "add it first") {
 		t.Errorf("attach to an unknown router: exit %d, %q", code, errOut)
+	}
+}
+
+// TestCLIPushDialect: `coco push-server` speaks the original P2Pcluster
+// protocol by default (no terminator needed, replies without one, ids
+// upper-cased, STCP with the account's user id before TCP:ID).
+func TestCLIPushDialect(t *testing.T) {
+	a := homes(t, "alice")[0]
+	const key = "11FE313037C5327CD35BAC6C8D66867F"
+	mustCoco(t, "--home", a, "push", "key", "create", "home", "--account", "alice@example.com", "--key", key)
+	startDaemon(t, a)
+	if _, errOut, code := coco(t, "", "--home", a, "push-server", "home", "--listen", "127.0.0.1:0", "--dialect", "mqtt"); code != 2 || !strings.Contains(errOut, "--dialect") {
+		t.Fatalf("push-server --dialect mqtt: exit %d, %q", code, errOut)
+	}
+	out := background(t, "--home", a, "push-server", "home", "--listen", "127.0.0.1:0", "--json")
+	var addr string
+	waitCoco(t, "push-server to print its address", func() bool {
+		m := addrRE.FindStringSubmatch(out.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	var d *device
+	exchange := func(cmd, want string) {
+		t.Helper()
+		if _, err := io.WriteString(d.nc, cmd); err != nil {
+			t.Fatal(err)
+		}
+		d.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(d.r, got); err != nil || string(got) != want {
+			t.Fatalf("%q → %q (%v), want %q", cmd, got, err, want)
+		}
+	}
+	waitCoco(t, "the push server to read the key", func() bool {
+		d = dialPush(t, addr) // a connection with too many wrong keys is closed
+		io.WriteString(d.nc, "TCP:ID:"+key+":lamp\r\n")
+		d.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		b := make([]byte, 9)
+		_, err := io.ReadFull(d.r, b)
+		return err == nil && string(b) == "[OK:LAMP]"
+	})
+	exchange("tcp:gid:"+strings.ToLower(key), "[OK:LAMP]")
+	// HTTP on the device port: an edit lands in the network's ledger.
+	h := dialPush(t, addr)
+	io.WriteString(h.nc, "GET /ADDNODE?KEY="+key+"&PNODE=hub&NODE=lamp HTTP/1.0\r\n\r\n")
+	h.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if page, err := io.ReadAll(h.r); err != nil || !strings.Contains(string(page), "hub->lamp") {
+		t.Fatalf("GET /ADDNODE = %q (%v)", page, err)
+	}
+	if out := mustCoco(t, "--home", a, "push", "group", "home", "--account", "alice@example.com"); !strings.Contains(out, "hub") || !strings.Contains(out, "lamp") {
+		t.Fatalf("push group after GET /ADDNODE = %q, want hub and lamp", out)
+	}
+	s := dialPush(t, addr)
+	io.WriteString(s.nc, "STCP:ALICE@example.com:ACTIVATE")
+	s.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	rep := make([]byte, len("[OK:12345678]"))
+	if _, err := io.ReadFull(s.r, rep); err != nil || !regexp.MustCompile(`^\[OK:[0-9A-F]{8}\]$`).Match(rep) {
+		t.Fatalf("STCP ACTIVATE = %q (%v)", rep, err)
 	}
 }

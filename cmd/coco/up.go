@@ -8,7 +8,8 @@ import (
 	"log"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/daemon"
 )
 
@@ -40,13 +41,13 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	lg := log.New(e.stderr, "", log.LstdFlags)
 	if *dev {
-		if id, err := coconet.LoadIdentity(e.home); err == nil && *name == "" {
+		if id, err := homedir.LoadIdentity(e.home); err == nil && *name == "" {
 			*name = id.Name
 		} else if err != nil {
 			if *name == "" {
 				return usagef("name the device: coco up --device --name \"Front door\"")
 			}
-			if _, err := coconet.Init(e.home, *name); err != nil {
+			if _, err := homedir.Init(e.home, *name); err != nil {
 				return err
 			}
 			lg.Printf("coco up: made a new device identity in %s", e.home)

@@ -21,12 +21,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/ledger"
 )
 
 func main() {
-	home := flag.String("home", coconet.DefaultHome(), "coconet home directory")
+	home := flag.String("home", homedir.DefaultHome(), "coconet home directory")
 	network := flag.String("net", "", "network name or ID")
 	flag.Parse()
 	if *network == "" {
@@ -70,11 +72,11 @@ func main() {
 // certify records this app's node key in the ledger, signed by the user.
 // (With the daemon running, restart it afterwards so it learns the node.)
 func certify(home, network string) error {
-	id, err := coconet.LoadIdentity(home)
+	id, err := homedir.LoadIdentity(home)
 	if err != nil {
 		return err
 	}
-	l, err := coconet.OpenNetwork(home, network)
+	l, err := homedir.OpenNetwork(home, network)
 	if err != nil {
 		return err
 	}

@@ -8,47 +8,40 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/home"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
 )
 
 func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 
-func start(t *testing.T, home string) *coconet.Node {
-	t.Helper()
-	n := &coconet.Node{Home: home, Network: "home", ListenHost: "127.0.0.1"}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
+var start = nettest.Start
 
 // TestGateway: the simulated home on the owner's node, used by an admin:
 // commands, faults, drift, and pairing that only the owner may do.
 func TestGateway(t *testing.T) {
 	dir := t.TempDir()
 	ah, bh := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	coconet.Init(ah, "alice")
-	coconet.Init(bh, "bob")
-	if _, err := coconet.CreateNetwork(ah, "home", "user", ""); err != nil {
+	homedir.Init(ah, "alice")
+	homedir.Init(bh, "bob")
+	if _, err := homedir.CreateNetwork(ah, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
 	an := start(t, ah)
-	code, _, err := an.Invite(coconet.InviteOptions{Role: ledger.RoleAdmin})
+	code, _, err := an.Invite(engine.InviteOptions{Role: ledger.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, peers, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{})
+	_, peers, err := homedir.Join(ctx, bh, code, homedir.JoinOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bn := start(t, bh)
-	bn.Internal().AddPeerAddrs(peers)
+	bn.Node().AddPeerAddrs(peers)
 
 	h, err := home.NewHost(an, home.HostOptions{Name: "Gateway"})
 	if err != nil {

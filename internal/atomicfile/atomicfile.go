@@ -1,6 +1,8 @@
-// Package atomicfile writes files so that a crash leaves either the old
-// content or the new one, never a torn mix: write a temporary file in the same
-// directory, fsync it, rename it over the target, fsync the directory.
+// Package atomicfile writes files so that a crash leaves the old content or the new.
+//
+// It writes files so that a crash leaves either the old content or the new one, never
+// a torn mix: write a temporary file in the same directory, fsync it, rename it over
+// the target, fsync the directory.
 package atomicfile
 
 import (

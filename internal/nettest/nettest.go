@@ -1,6 +1,8 @@
-// Package nettest holds the helpers that tests of the packages built on a
-// node share: two members on loopback, and a goroutine leak check that
-// knows which go-libp2p workers outlive a host by design.
+// Package nettest holds helpers shared by tests of packages built on a node.
+//
+// It holds the helpers that tests of the packages built on a node share: two members
+// on loopback, and a goroutine leak check that knows which go-libp2p workers outlive a
+// host by design.
 package nettest
 
 import (
@@ -9,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	"go.uber.org/goleak"
 
-	"github.com/coconet/coconet"
 	"github.com/coconet/coconet/ledger"
 )
 
@@ -36,34 +40,33 @@ func VerifyNoLeaks(m *testing.M) { goleak.VerifyTestMain(m, LeakOptions()...) }
 
 // Pair starts alice (owner of network "home") and bob (a member with role)
 // on loopback and waits until they are connected.
-func Pair(t *testing.T, role ledger.Role) (alice, bob *coconet.Node) {
+func Pair(t *testing.T, role ledger.Role) (alice, bob *engine.Engine) {
 	t.Helper()
 	dir := t.TempDir()
 	ah, bh := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
 	for _, u := range []struct{ home, name string }{{ah, "alice"}, {bh, "bob"}} {
-		if _, err := coconet.Init(u.home, u.name); err != nil {
+		if _, err := homedir.Init(u.home, u.name); err != nil {
 			t.Fatalf("Init(%s): %v", u.name, err)
 		}
 	}
-	if _, err := coconet.CreateNetwork(ah, "home", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(ah, "home", "user", ""); err != nil {
 		t.Fatal(err)
 	}
 	alice = Start(t, ah)
-	code, _, err := alice.Invite(coconet.InviteOptions{Role: role, Uses: 1, TTL: time.Hour})
+	code, _, err := alice.Invite(engine.InviteOptions{Role: role, Uses: 1, TTL: time.Hour})
 	if err != nil {
 		t.Fatalf("Invite: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, peers, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{})
+	_, peers, err := homedir.Join(ctx, bh, code, homedir.JoinOptions{})
 	if err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	bob = Start(t, bh)
-	bob.Internal().AddPeerAddrs(peers)
+	bob.Node().AddPeerAddrs(peers)
 	deadline := time.Now().Add(15 * time.Second)
-	for len(bob.Internal().Host().Network().ConnsToPeer(alice.PeerID())) == 0 ||
-		!alice.Internal().IsMember(bob.PeerID()) || !bob.Internal().IsMember(alice.PeerID()) {
+	for !bob.Connected(alice.PeerID()) || !alice.Node().IsMember(bob.PeerID()) || !bob.Node().IsMember(alice.PeerID()) {
 		if time.Now().After(deadline) {
 			t.Fatal("bob not connected to alice after 15s")
 		}
@@ -72,14 +75,14 @@ func Pair(t *testing.T, role ledger.Role) (alice, bob *coconet.Node) {
 	return alice, bob
 }
 
-// Start starts the node of home in network "home" on loopback until the
+// Start starts the engine of home in network "home" on loopback until the
 // test ends.
-func Start(t *testing.T, home string) *coconet.Node {
+func Start(t *testing.T, home string) *engine.Engine {
 	t.Helper()
-	n := &coconet.Node{Home: home, Network: "home", ListenHost: "127.0.0.1"}
-	if err := n.Start(context.Background()); err != nil {
+	e, err := engine.StartIn(context.Background(), home, "home", engine.Config{ListenHost: "127.0.0.1"})
+	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	t.Cleanup(func() { e.Close() })
+	return e
 }

@@ -1,6 +1,7 @@
-// Package srckey names the source a connection counts against in per-address
-// limits: an IPv4 address, or the /64 of an IPv6 address (what one host or
-// one home network gets).
+// Package srckey names the source a connection counts against in per-address limits.
+//
+// It names the source a connection counts against in per-address limits: an IPv4
+// address, or the /64 of an IPv6 address (what one host or one home network gets).
 package srckey
 
 import (

@@ -1,7 +1,8 @@
-// Package benchpair sets up what every coconet benchmark starts from: two
-// users in temporary homes, alice owning a network and bob joined to it by
-// an invite, both nodes started on 127.0.0.1 — done through the public
-// library API, as users would.
+// Package benchpair starts the two-member network every benchmark begins with.
+//
+// It sets up what every coconet benchmark starts from: two users in temporary homes,
+// alice owning a network and bob joined to it by an invite, both nodes started on
+// 127.0.0.1 — done through the public library API, as users would.
 package benchpair
 
 import (
@@ -11,13 +12,15 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/coconet/coconet"
+	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/homedir"
+
 	"github.com/coconet/coconet/ledger"
 )
 
 // Pair is alice (owner) and bob (guest) with started nodes.
 type Pair struct {
-	Alice, Bob *coconet.Node
+	Alice, Bob *engine.Engine
 	dir        string
 }
 
@@ -35,32 +38,28 @@ func Start(ctx context.Context, prefix string, logf func(string, ...any)) (_ *Pa
 		}
 	}()
 	ah, bh := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	if _, err := coconet.Init(ah, "alice"); err != nil {
+	if _, err := homedir.Init(ah, "alice"); err != nil {
 		return nil, err
 	}
-	if _, err := coconet.Init(bh, "bob"); err != nil {
+	if _, err := homedir.Init(bh, "bob"); err != nil {
 		return nil, err
 	}
-	if _, err := coconet.CreateNetwork(ah, "bench", "user", ""); err != nil {
+	if _, err := homedir.CreateNetwork(ah, "bench", "user", ""); err != nil {
 		return nil, err
 	}
-	p.Alice = &coconet.Node{Home: ah, Network: "bench", ListenHost: "127.0.0.1", Logf: logf}
-	if err := p.Alice.Start(ctx); err != nil {
-		p.Alice = nil
+	if p.Alice, err = engine.StartIn(ctx, ah, "bench", engine.Config{ListenHost: "127.0.0.1", Logf: logf}); err != nil {
 		return nil, fmt.Errorf("start alice: %w", err)
 	}
 	// Bob is an admin: alice's streams, services and tunnels are open to
 	// the owner and admins by default.
-	code, _, err := p.Alice.Invite(coconet.InviteOptions{Role: ledger.RoleAdmin, TTL: time.Hour})
+	code, _, err := p.Alice.Invite(engine.InviteOptions{Role: ledger.RoleAdmin, TTL: time.Hour})
 	if err != nil {
 		return nil, fmt.Errorf("invite: %w", err)
 	}
-	if _, _, err := coconet.Join(ctx, bh, code, coconet.JoinOptions{Logf: logf}); err != nil {
+	if _, _, err := homedir.Join(ctx, bh, code, homedir.JoinOptions{Logf: logf}); err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	p.Bob = &coconet.Node{Home: bh, Network: "bench", ListenHost: "127.0.0.1", Logf: logf}
-	if err := p.Bob.Start(ctx); err != nil {
-		p.Bob = nil
+	if p.Bob, err = engine.StartIn(ctx, bh, "bench", engine.Config{ListenHost: "127.0.0.1", Logf: logf}); err != nil {
 		return nil, fmt.Errorf("start bob: %w", err)
 	}
 	return p, nil

@@ -1,5 +1,7 @@
-// Package benchstat holds the arithmetic the benchmark programs share:
-// latency summaries of round-trip samples and ratios between two sides.
+// Package benchstat holds the arithmetic the benchmark programs share.
+//
+// It holds the arithmetic the benchmark programs share: latency summaries of round-
+// trip samples and ratios between two sides.
 package benchstat
 
 import (
