@@ -1,0 +1,158 @@
+package consortium
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func secretCluster(t *testing.T, k int) *cluster {
+	t.Helper()
+	return newClusterWith(t, 3, 3, func(c *cluster) {
+		s, err := NewLedgerSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.secret = s
+		if c.genesis.Recovery, err = SealRecovery(s, c.genesis.Members, k); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// containsOnDisk reports whether any file under dir holds needle.
+func containsOnDisk(t *testing.T, dir string, needle []byte) bool {
+	t.Helper()
+	found := false
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		found = found || bytes.Contains(b, needle)
+		return nil
+	})
+	return found
+}
+
+// TestPrivateTableSealed: a private table's values are ciphertext in the
+// log, the WAL, snapshots and state.db, and plaintext through Get and Range.
+func TestPrivateTableSealed(t *testing.T) {
+	c := secretCluster(t, 2)
+	c.snapN = 5 // snapshots too
+	for id := range c.nodes {
+		c.crash(id)
+	}
+	for id := uint64(1); id <= 3; id++ {
+		c.start(id, false)
+	}
+	n := c.leader()
+	secretVal := []byte("salary-of-alice-123456")
+	publicVal := []byte("public-value-of-bob-654321")
+	for i := 0; i < 8; i++ {
+		txn := Txn{Caller: c.members[0].ID(), Writes: []Write{
+			{Table: "private.salaries", Key: []byte("alice"), Value: secretVal},
+			{Table: "accounts", Key: []byte("bob"), Value: publicVal},
+		}}
+		if _, err := n.Transact(ctxT(t), txn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, node := range c.nodes {
+		v, _, err := node.Get(ctxT(t), "private.salaries", []byte("alice"))
+		if err != nil || !bytes.Equal(v, secretVal) {
+			c.dump()
+			t.Fatalf("node %d Get(private) = %q, %v", id, v, err)
+		}
+		kvs, err := node.Range(ctxT(t), "private.salaries", nil, nil, 0)
+		if err != nil || len(kvs) != 1 || !bytes.Equal(kvs[0].Value, secretVal) {
+			t.Fatalf("node %d Range(private) = %v, %v", id, kvs, err)
+		}
+	}
+	for id := range c.nodes {
+		c.crash(id) // close files so everything is on disk
+	}
+	for id, dir := range c.dirs {
+		if !containsOnDisk(t, dir, publicVal) {
+			t.Fatalf("node %d: the public value is not on disk: the search is broken", id)
+		}
+		if containsOnDisk(t, dir, secretVal) {
+			t.Fatalf("node %d: the private value is on disk in plaintext", id)
+		}
+	}
+}
+
+// TestRecoveryFromShares: nodes restarted without the ledger secret cannot
+// read private tables; k members' shares recover it, k-1 do not.
+func TestRecoveryFromShares(t *testing.T) {
+	c := secretCluster(t, 2)
+	n := c.leader()
+	txn := Txn{Caller: c.members[0].ID(), Writes: []Write{{Table: "private.t", Key: []byte("k"), Value: []byte("v")}}}
+	if _, err := n.Transact(ctxT(t), txn); err != nil {
+		t.Fatal(err)
+	}
+	// Every node lost its secret (its memory); the ledger files remain.
+	for id := range c.nodes {
+		c.crash(id)
+	}
+	c.secret = nil
+	for id := uint64(1); id <= 3; id++ {
+		c.start(id, false)
+	}
+	n = c.leader()
+	if _, _, err := n.Get(ctxT(t), "private.t", []byte("k")); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("Get(private) without the secret = %v, want ErrNoSecret", err)
+	}
+	if _, err := n.Transact(ctxT(t), txn); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("Transact(private) without the secret = %v, want ErrNoSecret", err)
+	}
+	if v, _, err := n.Get(ctxT(t), "accounts", []byte("x")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("public tables still work: Get = %q, %v", v, err)
+	}
+	r := c.genesis.Recovery
+	var shares [][]byte
+	for _, m := range c.members {
+		s, err := m.OpenShare(r)
+		if err != nil {
+			t.Fatalf("member %s OpenShare = %v", m.ID()[:8], err)
+		}
+		shares = append(shares, s)
+	}
+	// A member cannot open another's share.
+	other := *r
+	other.Shares = map[string][]byte{c.members[0].ID(): r.Shares[c.members[1].ID()]}
+	if _, err := c.members[0].OpenShare(&other); !errors.Is(err, ErrBadShares) {
+		t.Fatalf("OpenShare(another member's share) = %v, want ErrBadShares", err)
+	}
+	if _, err := RecoverSecret(r, shares[:1]); !errors.Is(err, ErrBadShares) {
+		t.Fatalf("RecoverSecret(k-1 shares) = %v, want ErrBadShares", err)
+	}
+	bad := append([]byte(nil), shares[1]...)
+	bad[5] ^= 1
+	if _, err := RecoverSecret(r, [][]byte{shares[0], bad}); !errors.Is(err, ErrBadShares) {
+		t.Fatalf("RecoverSecret(a corrupted share) = %v, want ErrBadShares", err)
+	}
+	secret, err := RecoverSecret(r, [][]byte{shares[2], shares[0]})
+	if err != nil {
+		t.Fatalf("RecoverSecret(k shares) = %v", err)
+	}
+	for id := range c.nodes {
+		c.crash(id)
+	}
+	c.secret = secret
+	for id := uint64(1); id <= 3; id++ {
+		c.start(id, false)
+	}
+	if v, _, err := c.leader().Get(ctxT(t), "private.t", []byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("Get(private) after recovery = %q, %v", v, err)
+	}
+	// A node refuses a secret that is not the genesis'.
+	wrong, _ := NewLedgerSecret()
+	cfg := Config{ID: 9, Dir: t.TempDir(), Genesis: c.genesis, Key: c.keys[1], Transport: c.net.Transport(9), LedgerSecret: wrong}
+	if _, err := Start(cfg); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("Start(wrong secret) = %v, want ErrNoSecret", err)
+	}
+}
