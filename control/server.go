@@ -128,6 +128,8 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	pending *pendingStreams // control streams of peers without a live proof
+	proofs  *proofCache     // proofs verified before
+	genesis *member.GenesisCache
 	owners  map[identity.UserID]bool
 	rsvpTTL time.Duration
 
@@ -233,6 +235,8 @@ func New(cfg Config) (*Server, error) {
 		plans:   plans,
 		meter:   newMeter(cfg.Dir, cfg.Now()),
 		pending: newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
+		proofs:  newProofCache(proofCacheSize),
+		genesis: member.NewGenesisCache(genesisCacheSize),
 		nets:    map[[32]byte]*netState{},
 		holders: map[peer.ID]*holder{},
 		joins:   map[peer.ID]*joinGrant{},
@@ -287,6 +291,9 @@ func (s *Server) Start(ctx context.Context) error {
 		// Limits); plans bound what members use.
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent("coconet-control/0.1"),
+		// Nothing reads go-libp2p's Prometheus metrics here; collecting
+		// them costs a lock and a few allocations per stream.
+		libp2p.DisableMetrics(),
 	)
 	if err != nil {
 		rm.Close()
@@ -500,9 +507,15 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 		return fail(controlproto.CodeBadRequest, err)
 	}
 	now := s.cfg.Now()
-	proof, err := member.UnmarshalProof(req.Proof)
-	if err != nil {
-		return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+	// A proof seen verified before (a node's renewals and lookups) is
+	// not checked again while valid; see proofCache.
+	pkey := proofCacheKey(req.Proof)
+	v := s.proofs.get(pkey, now)
+	var proof *member.Proof
+	if v == nil {
+		if proof, err = member.UnmarshalProof(req.Proof); err != nil {
+			return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+		}
 	}
 	// The key whose possession the request proves: the record's signer for
 	// a registration (so one connection may register for several nodes, as
@@ -527,9 +540,16 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	if err != nil {
 		return fail(controlproto.CodeUnauthorized, err)
 	}
-	v, err := proof.Verify(nodeKey, now)
-	if err != nil {
-		return fail(controlproto.CodeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
+	if v == nil || v.Cert.Node != nodeKey {
+		if proof == nil {
+			if proof, err = member.UnmarshalProof(req.Proof); err != nil {
+				return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+			}
+		}
+		if v, err = proof.VerifyWith(nodeKey, now, s.genesis); err != nil {
+			return fail(controlproto.CodeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
+		}
+		s.proofs.add(pkey, v, now)
 	}
 	if s.owners != nil && !s.owners[v.Owner] {
 		return fail(controlproto.CodeUnauthorized, fmt.Errorf("%w: this control plane serves only the networks of the owners its operator listed, and the owner of this network (%s) is not one of them; ask the operator to add it, or use another control plane", ErrNotServed, v.Owner))

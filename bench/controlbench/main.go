@@ -18,14 +18,15 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -57,6 +58,9 @@ type config struct {
 	conns    int
 	workers  int
 	json     bool
+	only     string
+	cpuprof  string
+	memprof  string
 }
 
 type throughput struct {
@@ -68,14 +72,19 @@ type throughput struct {
 }
 
 type capacity struct {
-	Nodes         int     `json:"nodes"`
-	Networks      int     `json:"networks"`
-	Conns         int     `json:"connections"`
-	Seconds       float64 `json:"seconds"`
-	PerSecond     float64 `json:"registrations_per_s"`
-	BytesPerNode  float64 `json:"heap_bytes_per_node"`
-	HeapMB        float64 `json:"heap_mb_after"`
-	Registrations int     `json:"registrations_held"`
+	Nodes     int     `json:"nodes"`
+	Networks  int     `json:"networks"`
+	Conns     int     `json:"connections"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"registrations_per_s"`
+	CPUPerReg float64 `json:"cpu_us_per_registration"`
+	// Renewal: the same nodes again, same proofs, new records.
+	RenewSeconds   float64 `json:"renewal_seconds"`
+	RenewPerSecond float64 `json:"renewals_per_s"`
+	RenewCPUPerReg float64 `json:"cpu_us_per_renewal"`
+	BytesPerNode   float64 `json:"heap_bytes_per_node"`
+	HeapMB         float64 `json:"heap_mb_after"`
+	Registrations  int     `json:"registrations_held"`
 }
 
 func main() {
@@ -83,9 +92,12 @@ func main() {
 	flag.Int64Var(&c.bytes, "bytes", 256<<20, "bytes per throughput run")
 	flag.IntVar(&c.nodes, "nodes", 10000, "simulated nodes to register")
 	flag.IntVar(&c.networks, "networks", 10, "networks the simulated nodes belong to")
-	flag.IntVar(&c.conns, "conns", 4, "client connections for registrations")
-	flag.IntVar(&c.workers, "workers", 16, "concurrent registrations per connection")
+	flag.IntVar(&c.conns, "conns", 8, "client connections for registrations")
+	flag.IntVar(&c.workers, "workers", 8, "concurrent registrations per connection (at most control.Limits.ControlStreamsPerPeer, 8, or the control plane resets the excess)")
 	flag.BoolVar(&c.json, "json", false, "print JSON")
+	flag.StringVar(&c.only, "only", "", "run one part only: throughput or capacity")
+	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the measured part(s) to this file")
+	flag.StringVar(&c.memprof, "memprofile", "", "write an allocation profile to this file at the end")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "controlbench:", err)
@@ -110,18 +122,42 @@ func run(c config) error {
 	}
 	defer srv.Close()
 	net := newNetwork()
+	if c.cpuprof != "" {
+		f, err := os.Create(c.cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		// Started by the first measured phase, so that setup (generating
+		// keys and certificates) stays out of it.
+		startProfile = sync.OnceFunc(func() { pprof.StartCPUProfile(f) })
+		defer pprof.StopCPUProfile()
+	}
+	if c.memprof != "" {
+		runtime.MemProfileRate = 4096
+		defer func() {
+			if f, err := os.Create(c.memprof); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 
 	var tps []throughput
-	for _, tr := range []string{"tcp", "quic"} {
-		tp, err := measureThroughput(ctx, srv, net, tr, c.bytes)
-		if err != nil {
-			return fmt.Errorf("%s throughput: %w", tr, err)
+	if c.only == "" || c.only == "throughput" {
+		for _, tr := range []string{"tcp", "quic"} {
+			tp, err := measureThroughput(ctx, srv, net, tr, c.bytes)
+			if err != nil {
+				return fmt.Errorf("%s throughput: %w", tr, err)
+			}
+			tps = append(tps, tp)
 		}
-		tps = append(tps, tp)
 	}
-	cp, err := measureCapacity(ctx, srv, plans, c)
-	if err != nil {
-		return fmt.Errorf("capacity: %w", err)
+	var cp capacity
+	if c.only == "" || c.only == "capacity" {
+		if cp, err = measureCapacity(ctx, srv, plans, c); err != nil {
+			return fmt.Errorf("capacity: %w", err)
+		}
 	}
 	if c.json {
 		enc := json.NewEncoder(os.Stdout)
@@ -136,8 +172,9 @@ func run(c config) error {
 	w.Flush()
 	fmt.Println()
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "nodes\tnetworks\tconns\tseconds\tregistrations/s\theap bytes/node\theap MB\t")
-	fmt.Fprintf(w, "%d\t%d\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t\n", cp.Nodes, cp.Networks, cp.Conns, cp.Seconds, cp.PerSecond, cp.BytesPerNode, cp.HeapMB)
+	fmt.Fprintln(w, "nodes\tnetworks\tconns\tphase\tseconds\tregistrations/s\tCPU µs/registration\theap bytes/node\theap MB\t")
+	fmt.Fprintf(w, "%d\t%d\t%d\tfirst\t%.2f\t%.0f\t%.0f\t%.0f\t%.1f\t\n", cp.Nodes, cp.Networks, cp.Conns, cp.Seconds, cp.PerSecond, cp.CPUPerReg, cp.BytesPerNode, cp.HeapMB)
+	fmt.Fprintf(w, "%d\t%d\t%d\trenewal\t%.2f\t%.0f\t%.0f\t\t\t\n", cp.Nodes, cp.Networks, cp.Conns, cp.RenewSeconds, cp.RenewPerSecond, cp.RenewCPUPerReg)
 	return w.Flush()
 }
 
@@ -171,7 +208,7 @@ func (n *testNet) proofFor(pub ed25519.PublicKey) []byte {
 func newHost(tr string, listen bool) (host.Host, ed25519.PrivateKey, error) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	k, _ := crypto.UnmarshalEd25519PrivateKey(priv)
-	opts := []libp2p.Option{libp2p.Identity(k), libp2p.Security(noise.ID, noise.New), libp2p.EnableRelay()}
+	opts := []libp2p.Option{libp2p.Identity(k), libp2p.Security(noise.ID, noise.New), libp2p.EnableRelay(), libp2p.DisableMetrics()}
 	switch tr {
 	case "tcp":
 		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
@@ -274,6 +311,7 @@ func bulk(ctx context.Context, h host.Host, to peer.ID, size int64, got chan int
 	}
 	buf := make([]byte, 64<<10)
 	rand.Read(buf)
+	startProfile()
 	start := time.Now()
 	for sent := int64(0); sent < size; {
 		n := min(int64(len(buf)), size-sent)
@@ -295,8 +333,12 @@ func bulk(ctx context.Context, h host.Host, to peer.ID, size int64, got chan int
 	return float64(size) * 8 / el.Seconds() / 1e9, nil
 }
 
+// startProfile starts the CPU profile (-cpuprofile) when a measured phase
+// begins.
+var startProfile = func() {}
+
 type simNode struct {
-	proof, env []byte
+	proof, env, renew []byte
 }
 
 func measureCapacity(ctx context.Context, srv *control.Server, plans *control.Plans, c config) (capacity, error) {
@@ -311,12 +353,17 @@ func measureCapacity(ctx context.Context, srv *control.Server, plans *control.Pl
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 		k, _ := crypto.UnmarshalEd25519PrivateKey(priv)
 		id, _ := peer.IDFromPrivateKey(k)
-		env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: id, Addrs: addrs}), k)
-		if err != nil {
-			return out, err
+		// Two records: the first registration's and a renewal's, which a
+		// node signs afresh (a newer sequence number) each time.
+		var envs [2][]byte
+		for j := range envs {
+			env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: id, Addrs: addrs}), k)
+			if err != nil {
+				return out, err
+			}
+			envs[j], _ = env.Marshal()
 		}
-		eb, _ := env.Marshal()
-		sims[i] = simNode{proof: nets[i%len(nets)].proofFor(pub), env: eb}
+		sims[i] = simNode{proof: nets[i%len(nets)].proofFor(pub), env: envs[0], renew: envs[1]}
 	}
 	var clients []host.Host
 	for i := 0; i < c.conns; i++ {
@@ -332,13 +379,51 @@ func measureCapacity(ctx context.Context, srv *control.Server, plans *control.Pl
 	}
 	before := srv.Registrations()
 	heap0 := heap()
+	startProfile()
+	el, cpu, err := registerAll(ctx, srv, clients, c.workers, sims, func(n *simNode) []byte { return n.env })
+	if err != nil {
+		return out, err
+	}
+	heap1 := heap()
+	out.Registrations = srv.Registrations() - before
+	if out.Registrations != c.nodes {
+		return out, fmt.Errorf("control plane holds %d registrations, want %d", out.Registrations, c.nodes)
+	}
+	out.Seconds = el.Seconds()
+	out.PerSecond = float64(c.nodes) / el.Seconds()
+	out.CPUPerReg = float64(cpu.Microseconds()) / float64(c.nodes)
+	out.BytesPerNode = float64(int64(heap1)-int64(heap0)) / float64(c.nodes)
+	out.HeapMB = float64(heap1) / (1 << 20)
+
+	// Renewal: every node registers again with the same proof and a new
+	// record, as each does every few minutes (what a control plane
+	// serves all day).
+	el, cpu, err = registerAll(ctx, srv, clients, c.workers, sims, func(n *simNode) []byte { return n.renew })
+	if err != nil {
+		return out, fmt.Errorf("renewal: %w", err)
+	}
+	if n := srv.Registrations() - before; n != c.nodes {
+		return out, fmt.Errorf("control plane holds %d registrations after renewal, want %d", n, c.nodes)
+	}
+	out.RenewSeconds = el.Seconds()
+	out.RenewPerSecond = float64(c.nodes) / el.Seconds()
+	out.RenewCPUPerReg = float64(cpu.Microseconds()) / float64(c.nodes)
+	runtime.KeepAlive(sims)
+	return out, nil
+}
+
+// registerAll registers every sim node, workers at a time on each client
+// connection, and returns the time it took and the CPU the process spent
+// (both sides: the clients and the control plane).
+func registerAll(ctx context.Context, srv *control.Server, clients []host.Host, workers int, sims []simNode, env func(*simNode) []byte) (time.Duration, time.Duration, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	cpu0 := cpuTime()
 	start := time.Now()
 	for _, h := range clients {
-		for w := 0; w < c.workers; w++ {
+		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func(h host.Host) {
 				defer wg.Done()
@@ -347,7 +432,7 @@ func measureCapacity(ctx context.Context, srv *control.Server, plans *control.Pl
 					if i >= int64(len(sims)) {
 						return
 					}
-					_, err := controlproto.Register(ctx, h, srv.ID(), sims[i].proof, sims[i].env, time.Hour)
+					_, err := controlproto.Register(ctx, h, srv.ID(), sims[i].proof, env(&sims[i]), time.Hour)
 					if err != nil {
 						mu.Lock()
 						if firstErr == nil {
@@ -361,21 +446,14 @@ func measureCapacity(ctx context.Context, srv *control.Server, plans *control.Pl
 		}
 	}
 	wg.Wait()
-	el := time.Since(start)
-	if firstErr != nil {
-		return out, firstErr
-	}
-	heap1 := heap()
-	runtime.KeepAlive(sims)
-	out.Registrations = srv.Registrations() - before
-	if out.Registrations != c.nodes {
-		return out, errors.New(fmt.Sprintf("control plane holds %d registrations, want %d", out.Registrations, c.nodes))
-	}
-	out.Seconds = el.Seconds()
-	out.PerSecond = float64(c.nodes) / el.Seconds()
-	out.BytesPerNode = float64(int64(heap1)-int64(heap0)) / float64(c.nodes)
-	out.HeapMB = float64(heap1) / (1 << 20)
-	return out, nil
+	return time.Since(start), cpuTime() - cpu0, firstErr
+}
+
+// cpuTime is the user and system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heap() uint64 {
