@@ -3,27 +3,35 @@
 //   - relay throughput: two libp2p hosts (TCP or QUIC, Noise, yamux) with
 //     membership proofs send one stream of bytes through the control
 //     plane's circuit relay, then over a direct connection on the same
-//     transport; it prints both and their ratio;
+//     transport; it prints both, their ratio, and the CPU time each side
+//     spent per GB (the hosts' process and the relay's). The relay runs in
+//     a child process of its own (this command with -serve), as `coco
+//     control` does; -relay-inproc keeps it in this process;
 //   - capacity: it registers simulated nodes (generated node keys,
 //     certificates signed by the owner, signed peer records) over a few
 //     connections and prints registrations per second and the control
 //     plane's heap per registered node.
 //
-// Everything runs in this process on 127.0.0.1. Absolute figures are noisy;
-// read the ratios.
+// Everything else runs in this process on 127.0.0.1. Absolute figures are
+// noisy; read the ratios.
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,6 +69,12 @@ type config struct {
 	only     string
 	cpuprof  string
 	memprof  string
+	// relay
+	serve      bool
+	inproc     bool
+	relayProf  string
+	relayBuf   int
+	transports string
 }
 
 type throughput struct {
@@ -69,6 +83,12 @@ type throughput struct {
 	DirectGbps  float64 `json:"direct_gbit_s"`
 	RelayedGbps float64 `json:"relayed_gbit_s"`
 	Ratio       float64 `json:"relayed_over_direct"`
+	// CPU seconds per GB moved: the two hosts' process, direct and
+	// relayed, and the relay's (its own process, or 0 when in this one).
+	RelayProcess    bool    `json:"relay_own_process"`
+	DirectCPU       float64 `json:"direct_cpu_s_per_gb"`
+	RelayedHostsCPU float64 `json:"relayed_hosts_cpu_s_per_gb"`
+	RelayCPU        float64 `json:"relay_cpu_s_per_gb"`
 }
 
 type capacity struct {
@@ -98,6 +118,11 @@ func main() {
 	flag.StringVar(&c.only, "only", "", "run one part only: throughput or capacity")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the measured part(s) to this file")
 	flag.StringVar(&c.memprof, "memprofile", "", "write an allocation profile to this file at the end")
+	flag.StringVar(&c.transports, "transports", "tcp,quic", "transports of the throughput runs")
+	flag.BoolVar(&c.serve, "serve", false, "run only a control plane (the relay's child process): print its ID and addresses, serve until stdin closes")
+	flag.BoolVar(&c.inproc, "relay-inproc", false, "run the relay for the throughput runs in this process instead of a child")
+	flag.StringVar(&c.relayProf, "relay-cpuprofile", "", "write a CPU profile of the relay's child process to this file")
+	flag.IntVar(&c.relayBuf, "relay-buffer", 0, "the relay's copy buffer per circuit direction (0: control.RelayLimits' default)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "controlbench:", err)
@@ -105,19 +130,131 @@ func main() {
 	}
 }
 
-func run(c config) error {
-	ctx := context.Background()
+func startServer(ctx context.Context, c config) (*control.Server, *control.Plans, error) {
 	plans := control.DefaultPlans()
 	plans.Plans["bench"] = control.Plan{Networks: c.networks + 10, Nodes: c.nodes + 10, Bytes: 1 << 50}
 	plans.Default = "bench"
 	srv, err := control.New(control.Config{
 		Listen: []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"},
 		Plans:  plans,
+		Relay:  control.RelayLimits{BufferSize: c.relayBuf},
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return srv, plans, nil
+}
+
+// serve is the relay's child process: a control plane that prints its ID
+// and addresses, one a line, then "ready", and serves until stdin closes;
+// then it prints the CPU time it spent.
+func serve(c config) error {
+	srv, _, err := startServer(context.Background(), c)
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(ctx); err != nil {
+	defer srv.Close()
+	if c.cpuprof != "" {
+		f, err := os.Create(c.cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Println(srv.ID())
+	for _, a := range srv.Host().Addrs() {
+		fmt.Println(a)
+	}
+	fmt.Println("ready")
+	// Each line on stdin asks for the CPU time spent so far.
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Println(cpuTime().Nanoseconds())
+	}
+	return nil
+}
+
+// relayProc is the relay's child process.
+type relayProc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+	ai  peer.AddrInfo
+}
+
+func startRelay(c config) (*relayProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-serve", "-relay-buffer", strconv.Itoa(c.relayBuf)}
+	if c.relayProf != "" {
+		args = append(args, "-cpuprofile", c.relayProf)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &relayProc{cmd: cmd, in: in, out: bufio.NewScanner(stdout)}
+	for r.out.Scan() {
+		line := r.out.Text()
+		switch {
+		case line == "ready":
+			return r, nil
+		case r.ai.ID == "":
+			if r.ai.ID, err = peer.Decode(line); err != nil {
+				r.stop()
+				return nil, fmt.Errorf("relay process: %q: %w", line, err)
+			}
+		default:
+			a, err := ma.NewMultiaddr(line)
+			if err != nil {
+				r.stop()
+				return nil, fmt.Errorf("relay process: %q: %w", line, err)
+			}
+			r.ai.Addrs = append(r.ai.Addrs, a)
+		}
+	}
+	r.stop()
+	return nil, errors.New("relay process ended before it was ready")
+}
+
+// cpu is the relay process's CPU time so far.
+func (r *relayProc) cpu() time.Duration {
+	fmt.Fprintln(r.in, "cpu")
+	if !r.out.Scan() {
+		return 0
+	}
+	n, _ := strconv.ParseInt(r.out.Text(), 10, 64)
+	return time.Duration(n)
+}
+
+func (r *relayProc) stop() {
+	r.in.Close()
+	r.cmd.Wait()
+}
+
+func run(c config) error {
+	ctx := context.Background()
+	if c.serve {
+		return serve(c)
+	}
+	srv, plans, err := startServer(ctx, c)
+	if err != nil {
 		return err
 	}
 	defer srv.Close()
@@ -145,8 +282,17 @@ func run(c config) error {
 
 	var tps []throughput
 	if c.only == "" || c.only == "throughput" {
-		for _, tr := range []string{"tcp", "quic"} {
-			tp, err := measureThroughput(ctx, srv, net, tr, c.bytes)
+		rl := relayOf{ai: peer.AddrInfo{ID: srv.ID(), Addrs: srv.Host().Addrs()}, cpu: func() time.Duration { return 0 }}
+		if !c.inproc {
+			rp, err := startRelay(c)
+			if err != nil {
+				return fmt.Errorf("relay process: %w", err)
+			}
+			defer rp.stop()
+			rl = relayOf{ai: rp.ai, cpu: rp.cpu, own: true}
+		}
+		for _, tr := range strings.Split(c.transports, ",") {
+			tp, err := measureThroughput(ctx, rl, net, tr, c.bytes)
 			if err != nil {
 				return fmt.Errorf("%s throughput: %w", tr, err)
 			}
@@ -164,18 +310,36 @@ func run(c config) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"throughput": tps, "capacity": cp})
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "transport\tMiB\tdirect Gbit/s\trelayed Gbit/s\trelayed/direct\t")
-	for _, t := range tps {
-		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.2f\t\n", t.Transport, t.Bytes>>20, t.DirectGbps, t.RelayedGbps, t.Ratio)
+	if len(tps) > 0 {
+		if err := printThroughput(tps); err != nil {
+			return err
+		}
 	}
-	w.Flush()
-	fmt.Println()
-	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if c.only == "throughput" {
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "nodes\tnetworks\tconns\tphase\tseconds\tregistrations/s\tCPU µs/registration\theap bytes/node\theap MB\t")
 	fmt.Fprintf(w, "%d\t%d\t%d\tfirst\t%.2f\t%.0f\t%.0f\t%.0f\t%.1f\t\n", cp.Nodes, cp.Networks, cp.Conns, cp.Seconds, cp.PerSecond, cp.CPUPerReg, cp.BytesPerNode, cp.HeapMB)
 	fmt.Fprintf(w, "%d\t%d\t%d\trenewal\t%.2f\t%.0f\t%.0f\t\t\t\n", cp.Nodes, cp.Networks, cp.Conns, cp.RenewSeconds, cp.RenewPerSecond, cp.RenewCPUPerReg)
 	return w.Flush()
+}
+
+func printThroughput(tps []throughput) error {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "transport\tMiB\tdirect Gbit/s\trelayed Gbit/s\trelayed/direct\tCPU s/GB direct\thosts relayed\trelay\t")
+	for _, t := range tps {
+		relay := fmt.Sprintf("%.2f", t.RelayCPU)
+		if !t.RelayProcess {
+			relay = "(in hosts)"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t\n", t.Transport, t.Bytes>>20, t.DirectGbps, t.RelayedGbps, t.Ratio, t.DirectCPU, t.RelayedHostsCPU, relay)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Println()
+	return nil
 }
 
 // network is a generated network: its genesis and owner key.
@@ -223,8 +387,12 @@ func newHost(tr string, listen bool) (host.Host, ed25519.PrivateKey, error) {
 }
 
 func serverAddrs(srv *control.Server, tr string) []ma.Multiaddr {
+	return addrsFor(srv.Host().Addrs(), tr)
+}
+
+func addrsFor(addrs []ma.Multiaddr, tr string) []ma.Multiaddr {
 	var out []ma.Multiaddr
-	for _, a := range srv.Host().Addrs() {
+	for _, a := range addrs {
 		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); (err == nil) == (tr == "quic") {
 			out = append(out, a)
 		}
@@ -232,19 +400,27 @@ func serverAddrs(srv *control.Server, tr string) []ma.Multiaddr {
 	return out
 }
 
-func register(ctx context.Context, h host.Host, srv *control.Server, proof []byte) error {
+// relayOf is the control plane that relays: its address, whether it runs
+// in a process of its own, and that process's CPU time so far.
+type relayOf struct {
+	ai  peer.AddrInfo
+	own bool
+	cpu func() time.Duration
+}
+
+func register(ctx context.Context, h host.Host, srv peer.ID, proof []byte) error {
 	rec := peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
 	env, err := record.Seal(rec, h.Peerstore().PrivKey(h.ID()))
 	if err != nil {
 		return err
 	}
 	eb, _ := env.Marshal()
-	_, err = controlproto.Register(ctx, h, srv.ID(), proof, eb, time.Hour)
+	_, err = controlproto.Register(ctx, h, srv, proof, eb, time.Hour)
 	return err
 }
 
-func measureThroughput(ctx context.Context, srv *control.Server, net *testNet, tr string, size int64) (throughput, error) {
-	out := throughput{Transport: tr, Bytes: size}
+func measureThroughput(ctx context.Context, rl relayOf, net *testNet, tr string, size int64) (throughput, error) {
+	out := throughput{Transport: tr, Bytes: size, RelayProcess: rl.own}
 	a, ak, err := newHost(tr, true)
 	if err != nil {
 		return out, err
@@ -262,7 +438,7 @@ func measureThroughput(ctx context.Context, srv *control.Server, net *testNet, t
 		s.Close()
 		got <- n
 	})
-	relayInfo := peer.AddrInfo{ID: srv.ID(), Addrs: serverAddrs(srv, tr)}
+	relayInfo := peer.AddrInfo{ID: rl.ai.ID, Addrs: addrsFor(rl.ai.Addrs, tr)}
 	for _, x := range []struct {
 		h host.Host
 		k ed25519.PrivateKey
@@ -270,7 +446,7 @@ func measureThroughput(ctx context.Context, srv *control.Server, net *testNet, t
 		if err := x.h.Connect(ctx, relayInfo); err != nil {
 			return out, err
 		}
-		if err := register(ctx, x.h, srv, net.proofFor(x.k.Public().(ed25519.PublicKey))); err != nil {
+		if err := register(ctx, x.h, rl.ai.ID, net.proofFor(x.k.Public().(ed25519.PublicKey))); err != nil {
 			return out, err
 		}
 	}
@@ -279,24 +455,30 @@ func measureThroughput(ctx context.Context, srv *control.Server, net *testNet, t
 	}
 	var circuit []ma.Multiaddr
 	for _, ra := range relayInfo.Addrs {
-		circuit = append(circuit, ra.Encapsulate(ma.StringCast("/p2p/"+srv.ID().String()+"/p2p-circuit")))
+		circuit = append(circuit, ra.Encapsulate(ma.StringCast("/p2p/"+rl.ai.ID.String()+"/p2p-circuit")))
 	}
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: circuit}); err != nil {
 		return out, fmt.Errorf("connect through relay: %w", err)
 	}
+	cpu0, rcpu0 := cpuTime(), rl.cpu()
 	relayed, err := bulk(ctx, a, b.ID(), size, got)
 	if err != nil {
 		return out, fmt.Errorf("relayed: %w", err)
 	}
+	gb := float64(size) / 1e9
+	out.RelayedHostsCPU = (cpuTime() - cpu0).Seconds() / gb
+	out.RelayCPU = (rl.cpu() - rcpu0).Seconds() / gb
 	a.Network().ClosePeer(b.ID())
 	a.Peerstore().ClearAddrs(b.ID())
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		return out, fmt.Errorf("connect directly: %w", err)
 	}
+	cpu0 = cpuTime()
 	direct, err := bulk(ctx, a, b.ID(), size, got)
 	if err != nil {
 		return out, fmt.Errorf("direct: %w", err)
 	}
+	out.DirectCPU = (cpuTime() - cpu0).Seconds() / gb
 	out.RelayedGbps, out.DirectGbps = relayed, direct
 	out.Ratio = relayed / direct
 	return out, nil
