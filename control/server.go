@@ -136,6 +136,7 @@ type Server struct {
 	mu        sync.Mutex // guards following fields
 	closed    bool
 	nets      map[[32]byte]*netState
+	ownerNets map[identity.UserID]int // networks in nets, per owner
 	holders   map[peer.ID]*holder
 	joins     map[peer.ID]*joinGrant             // join allowances of peers without a proof
 	joinIPs   map[string][]time.Time             // when each source IP (IPv6 /64) got its recent join allowances
@@ -229,17 +230,18 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return &Server{
-		owners:  owners,
-		rsvps:   map[[32]byte]map[peer.ID]time.Time{},
-		cfg:     cfg,
-		plans:   plans,
-		meter:   newMeter(cfg.Dir, cfg.Now()),
-		pending: newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
-		proofs:  newProofCache(proofCacheSize),
-		genesis: member.NewGenesisCache(genesisCacheSize),
-		nets:    map[[32]byte]*netState{},
-		holders: map[peer.ID]*holder{},
-		joins:   map[peer.ID]*joinGrant{},
+		owners:    owners,
+		rsvps:     map[[32]byte]map[peer.ID]time.Time{},
+		cfg:       cfg,
+		plans:     plans,
+		meter:     newMeter(cfg.Dir, cfg.Now()),
+		pending:   newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
+		proofs:    newProofCache(proofCacheSize),
+		genesis:   member.NewGenesisCache(genesisCacheSize),
+		nets:      map[[32]byte]*netState{},
+		ownerNets: map[identity.UserID]int{},
+		holders:   map[peer.ID]*holder{},
+		joins:     map[peer.ID]*joinGrant{},
 	}, nil
 }
 
@@ -443,6 +445,9 @@ func (s *Server) gc() {
 		if len(ns.regs) == 0 && len(ns.revs) == 0 && !held[key] {
 			delete(s.nets, key)
 			delete(s.rsvps, key)
+			if s.ownerNets[ns.owner]--; s.ownerNets[ns.owner] <= 0 {
+				delete(s.ownerNets, ns.owner)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -634,6 +639,7 @@ func (s *Server) newNetLocked(out *served, v *member.Verified, use controlproto.
 	}
 	ns := &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
 	s.nets[v.Key] = ns
+	s.ownerNets[v.Owner]++
 	return ns, nil
 }
 
@@ -655,11 +661,9 @@ func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time)
 	if ns := s.nets[key]; ns != nil {
 		u.Nodes = len(ns.regs)
 	}
-	for _, ns := range s.nets {
-		if ns.owner == owner {
-			u.Networks++
-		}
-	}
+	// Counted as networks come and go: a walk over every network would
+	// cost each request time in proportion to all the control plane serves.
+	u.Networks = s.ownerNets[owner]
 	switch {
 	case u.Bytes >= u.LimitBytes:
 		next := time.Date(now.UTC().Year(), now.UTC().Month()+1, 1, 0, 0, 0, 0, time.UTC)
