@@ -8,6 +8,7 @@
 #   bench/pubsub.sh --json
 #   bench/pubsub.sh -duration 3s -rounds 5 -v
 #   bench/pubsub.sh -paho=false
+#   PUBSUBBENCH=/tmp/pubsubbench-old bench/pubsub.sh -only 1KiB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,5 +87,7 @@ waitport "$mport"
 waitport "$nport"
 waitport "$tport"
 echo "mosquitto $("$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}') on :$mport, nats-server $("$NATS" --version 2>/dev/null | awk '{print $NF}') on :$nport (TLS :$tport)" >&2
-go run ./bench/pubsubbench -nats "nats://127.0.0.1:$nport" -nats-tls "tls://127.0.0.1:$tport" -nats-ca "$tmp/cert.pem" \
+# PUBSUBBENCH=path runs another build of bench/pubsubbench (e.g. one of an
+# older checkout, for before/after).
+${PUBSUBBENCH:-go run ./bench/pubsubbench} -nats "nats://127.0.0.1:$nport" -nats-tls "tls://127.0.0.1:$tport" -nats-ca "$tmp/cert.pem" \
 	-mqtt "tcp://127.0.0.1:$mport" "$@"
