@@ -87,7 +87,7 @@ type PubSub struct {
 	gen       atomic.Uint64 // announcement generation
 	nextSubID atomic.Uint64
 	localSeq  atomic.Uint64
-	lastTopic atomic.Pointer[string] // the last topic Publish found valid
+	lastTopic atomic.Pointer[string]    // the last topic Publish found valid
 	remoteSet atomic.Pointer[[]*remote] // snapshot of remotes for Publish
 
 	smu  sync.RWMutex // guards subs
