@@ -6,7 +6,7 @@
 #   bench/all.sh                          # the table
 #   bench/all.sh --json > bench-$(date +%F).json
 #   bench/all.sh --only pubsub,control    # some scripts
-#   bench/all.sh --skip controlattack,pushflood --out /tmp/bench-all
+#   bench/all.sh --skip controlattack,pushflood --out /tmp/bench-all --timeout 5m
 # bench/nat.sh (the NAT lab: root, network namespaces) is not included.
 set -euo pipefail
 cd "$(dirname "$0")/.."

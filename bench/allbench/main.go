@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -69,11 +70,13 @@ func main() {
 		only    string
 		skip    string
 		out     string
+		timeout time.Duration
 	)
 	flag.BoolVar(&jsonOut, "json", false, "print JSON instead of a table")
 	flag.StringVar(&only, "only", "", "comma-separated scripts to run (default all: "+strings.Join(scripts, ",")+")")
 	flag.StringVar(&skip, "skip", "", "comma-separated scripts to leave out")
 	flag.StringVar(&out, "out", "", "directory for each script's JSON and stderr (default: a new temporary directory)")
+	flag.DurationVar(&timeout, "timeout", 15*time.Minute, "longest one script may run; past it its process group is killed and it counts as failed")
 	flag.Parse()
 	if out == "" {
 		d, err := os.MkdirTemp("", "bench-all-")
@@ -104,7 +107,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "allbench: no comparison script %q (have %s)\n", name, strings.Join(scripts, ", "))
 			os.Exit(2)
 		}
-		j, rows := runScript(name, out)
+		j, rows := runScript(name, out, timeout)
 		rep.Jobs = append(rep.Jobs, j)
 		rep.Rows = append(rep.Rows, rows...)
 		if !j.OK {
@@ -134,7 +137,7 @@ func main() {
 }
 
 // runScript runs bench/NAME.sh --json and turns its JSON into rows.
-func runScript(name, out string) (job, []row) {
+func runScript(name, out string, timeout time.Duration) (job, []row) {
 	j := job{Script: name + ".sh", Raw: filepath.Join(out, name+".json")}
 	fmt.Fprintf(os.Stderr, "allbench: %s.sh --json ...\n", name)
 	start := time.Now()
@@ -148,7 +151,18 @@ func runScript(name, out string) (job, []row) {
 	cmd := exec.Command("bash", filepath.Join("bench", name+".sh"), "--json")
 	cmd.Stdout = &stdout
 	cmd.Stderr = logf
-	err = cmd.Run()
+	// Its own process group, so that a script that hangs goes with
+	// everything it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		j.Error = err.Error()
+		return j, nil
+	}
+	timer := time.AfterFunc(timeout, func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	err = cmd.Wait()
+	if !timer.Stop() {
+		err = fmt.Errorf("killed after %v: %w", timeout, err)
+	}
 	j.Seconds = math.Round(time.Since(start).Seconds()*10) / 10
 	os.WriteFile(j.Raw, stdout.Bytes(), 0o644)
 	if err != nil {
@@ -367,7 +381,7 @@ func num(v any) float64 {
 // goal is a target an issue set for one figure: on the ratio, or (no
 // peer) on coconet's own figure.
 type goal struct {
-	job, metric, peer string // substrings; "" matches all
+	job, metric, peer string // job and peer exact, metric a substring; "" matches all
 	onRatio           bool
 	atLeast           bool
 	value             float64
@@ -378,7 +392,7 @@ var goals = []goal{
 	{job: "pubsub", metric: "1KiB", peer: "NATS", onRatio: true, atLeast: true, value: 1, text: "≥ 1× NATS (issue 16)"},
 	{job: "pubsub", metric: "B 1→", peer: "Mosquitto", onRatio: true, atLeast: true, value: 2, text: "≥ 2× Mosquitto (issue 4)"},
 	{job: "rpc", metric: "p50", onRatio: true, atLeast: true, value: 1, text: "p50 ≤ NATS (issue 4)"},
-	{job: "tunnel", metric: "throughput", peer: "ssh", onRatio: true, atLeast: true, value: 1.5, text: "≥ 1.5× ssh -L (issue 16)"},
+	{job: "tunnel", metric: "throughput", peer: "ssh -L", onRatio: true, atLeast: true, value: 1.5, text: "≥ 1.5× ssh -L (issue 16)"},
 	{job: "stream", metric: "throughput", onRatio: true, atLeast: true, value: 1, text: "≥ 1.0× raw (issue 16)"},
 	{job: "home", metric: "command round trip p50", onRatio: true, atLeast: true, value: 0.8, text: "≥ 0.8 (issue 16)"},
 	{job: "control", metric: "relayed throughput", onRatio: true, atLeast: true, value: 0.6, text: "≥ 0.6 (issue 16)"},
@@ -391,7 +405,7 @@ var goals = []goal{
 
 func applyGoal(r *row) {
 	for _, g := range goals {
-		if g.job != r.Job || !strings.Contains(r.Metric, g.metric) || !strings.Contains(r.Peer, g.peer) {
+		if g.job != r.Job || !strings.Contains(r.Metric, g.metric) || (g.peer != "" && r.Peer != g.peer) {
 			continue
 		}
 		if g.onRatio && r.Peer == "" {
