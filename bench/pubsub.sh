@@ -57,6 +57,7 @@ log_type error
 CONF
 "$MOSQUITTO" -c "$tmp/mosquitto.conf" 2>"$tmp/mosquitto.log" &
 pids+=($!)
+mpid=$!
 
 nport=$(freeport)
 cat >"$tmp/nats.conf" <<CONF
@@ -65,6 +66,7 @@ max_payload: 1MB
 CONF
 "$NATS" -c "$tmp/nats.conf" 2>"$tmp/nats.log" &
 pids+=($!)
+npid=$!
 
 # NATS with TLS, as its users run it across machines: a self-signed P-256
 # certificate for 127.0.0.1, which the client trusts as its CA.
@@ -82,6 +84,7 @@ tls {
 CONF
 "$NATS" -c "$tmp/nats-tls.conf" 2>"$tmp/nats-tls.log" &
 pids+=($!)
+tpid=$!
 
 waitport "$mport"
 waitport "$nport"
@@ -90,4 +93,4 @@ echo "mosquitto $("$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}') on :
 # PUBSUBBENCH=path runs another build of bench/pubsubbench (e.g. one of an
 # older checkout, for before/after).
 ${PUBSUBBENCH:-go run ./bench/pubsubbench} -nats "nats://127.0.0.1:$nport" -nats-tls "tls://127.0.0.1:$tport" -nats-ca "$tmp/cert.pem" \
-	-mqtt "tcp://127.0.0.1:$mport" "$@"
+	-mqtt "tcp://127.0.0.1:$mport" -nats-pid "$npid" -nats-tls-pid "$tpid" -mqtt-pid "$mpid" "$@"

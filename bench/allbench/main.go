@@ -264,6 +264,7 @@ func parsePubsub(b []byte) ([]row, error) {
 			Rates  map[string]float64 `json:"msgs_per_s"`
 			P50    float64            `json:"latency_p50_ns"`
 			P99    float64            `json:"latency_p99_ns"`
+			CPU    map[string]float64 `json:"cpu_us_per_delivery"`
 		} `json:"results"`
 	}
 	if err := lastJSON(b, &v); err != nil {
@@ -285,6 +286,12 @@ func parsePubsub(b []byte) ([]row, error) {
 				continue
 			}
 			out = append(out, row{Metric: k, Unit: "msg/s per subscriber", Coconet: c.Rates[k], Peer: o.System, PeerVal: o.Rates[k], Ratio: c.Rates[k] / o.Rates[k]})
+		}
+		for _, k := range names {
+			if o.CPU[k] == 0 || c.CPU[k] == 0 {
+				continue
+			}
+			out = append(out, row{Metric: "CPU per delivery, " + k, Unit: "µs", Coconet: c.CPU[k], Peer: o.System, PeerVal: o.CPU[k], Ratio: o.CPU[k] / c.CPU[k]})
 		}
 		out = append(out, row{Metric: "latency p50", Unit: "µs", Coconet: c.P50 / 1e3, Peer: o.System, PeerVal: o.P50 / 1e3, Ratio: o.P50 / c.P50})
 	}

@@ -22,6 +22,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +53,7 @@ type config struct {
 	natsCA   string
 	mqttAddr string
 	paho     bool
+	pids     map[string]int // server process per system name, for its CPU
 	only     string
 	rounds   int
 	duration time.Duration
@@ -85,6 +88,10 @@ func main() {
 	flag.StringVar(&cfg.natsTLS, "nats-tls", "", "NATS server URL with TLS (tls://127.0.0.1:PORT); empty skips NATS+TLS")
 	flag.StringVar(&cfg.natsCA, "nats-ca", "", "CA certificate (PEM) of the NATS TLS server")
 	flag.StringVar(&cfg.mqttAddr, "mqtt", "", "Mosquitto address (tcp://127.0.0.1:PORT); empty skips Mosquitto")
+	var natsPID, natsTLSPID, mqttPID int
+	flag.IntVar(&natsPID, "nats-pid", 0, "the NATS server's process ID (its CPU counts in CPU per message)")
+	flag.IntVar(&natsTLSPID, "nats-tls-pid", 0, "the NATS TLS server's process ID")
+	flag.IntVar(&mqttPID, "mqtt-pid", 0, "Mosquitto's process ID")
 	flag.BoolVar(&cfg.paho, "paho", true, "also measure Mosquitto with the paho client (1→1 and 1→10)")
 	flag.StringVar(&cfg.only, "only", "", "run only the throughput scenarios whose name contains this (e.g. \"1KiB 1→10\")")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of each throughput scenario (systems take turns; the median counts)")
@@ -94,6 +101,7 @@ func main() {
 	flag.BoolVar(&cfg.verbose, "v", false, "log progress to stderr")
 	flag.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	cfg.pids = map[string]int{"NATS": natsPID, "NATS+TLS": natsTLSPID, "Mosquitto": mqttPID, pahoName: mqttPID}
 	if cfg.cpuprof != "" {
 		f, err := os.Create(cfg.cpuprof)
 		if err != nil {
@@ -114,8 +122,11 @@ type result struct {
 	System string             `json:"system"`
 	Rates  map[string]float64 `json:"msgs_per_s"` // scenario → messages/s per subscriber
 	Lost   map[string]int64   `json:"lost,omitempty"`
-	P50    time.Duration      `json:"latency_p50_ns"`
-	P99    time.Duration      `json:"latency_p99_ns"`
+	// CPU per delivered message (µs): this process (publisher and
+	// subscribers; for coconet every node) and the broker's process.
+	CPU map[string]float64 `json:"cpu_us_per_delivery"`
+	P50 time.Duration      `json:"latency_p50_ns"`
+	P99 time.Duration      `json:"latency_p99_ns"`
 }
 
 var scenarios = []struct {
@@ -174,9 +185,11 @@ func run(cfg config, out io.Writer) error {
 	}()
 	results := make([]result, len(systems))
 	samples := make([]map[string][]float64, len(systems))
+	cpus := make([]map[string][]float64, len(systems))
 	for i, s := range systems {
-		results[i] = result{System: s.name(), Rates: map[string]float64{}, Lost: map[string]int64{}}
+		results[i] = result{System: s.name(), Rates: map[string]float64{}, Lost: map[string]int64{}, CPU: map[string]float64{}}
 		samples[i] = map[string][]float64{}
+		cpus[i] = map[string][]float64{}
 	}
 	for round := range cfg.rounds {
 		for k, sc := range scenarios {
@@ -185,9 +198,18 @@ func run(cfg config, out io.Writer) error {
 					continue
 				}
 				topic := fmt.Sprintf("bench/t%d/r%d", k, round)
-				rate, lost, err := throughput(s, topic, sc.size, sc.fan, cfg.duration)
+				pid := "none"
+				if p := cfg.pids[s.name()]; p != 0 {
+					pid = strconv.Itoa(p)
+				}
+				cpu0 := cpuTime("self") + cpuTime(pid)
+				rate, lost, delivered, err := throughput(s, topic, sc.size, sc.fan, cfg.duration)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", s.name(), sc.name, err)
+				}
+				if delivered > 0 {
+					cpu := cpuTime("self") + cpuTime(pid) - cpu0
+					cpus[i][sc.name] = append(cpus[i][sc.name], float64(cpu.Microseconds())/float64(delivered))
 				}
 				logf("round %d: %s %s: %.0f msg/s (lost %d)", round+1, s.name(), sc.name, rate, lost)
 				samples[i][sc.name] = append(samples[i][sc.name], rate)
@@ -200,6 +222,10 @@ func run(cfg config, out io.Writer) error {
 		for name, rs := range samples[i] {
 			slices.Sort(rs)
 			r.Rates[name] = rs[len(rs)/2]
+		}
+		for name, cs := range cpus[i] {
+			slices.Sort(cs)
+			r.CPU[name] = cs[len(cs)/2]
 		}
 		for name, l := range r.Lost {
 			if l == 0 {
@@ -224,7 +250,7 @@ func run(cfg config, out io.Writer) error {
 
 // throughput publishes for dur and reports the per-subscriber delivery rate
 // and how many messages the slowest subscriber never received.
-func throughput(s system, topic string, size, fan int, dur time.Duration) (float64, int64, error) {
+func throughput(s system, topic string, size, fan int, dur time.Duration) (float64, int64, int64, error) {
 	counts := make([]atomic.Int64, fan)
 	var unsubs []func()
 	defer func() {
@@ -235,7 +261,7 @@ func throughput(s system, topic string, size, fan int, dur time.Duration) (float
 	for i := range fan {
 		u, err := s.subscribe(i, topic, func([]byte) { counts[i].Add(1) })
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		unsubs = append(unsubs, u)
 	}
@@ -245,13 +271,13 @@ func throughput(s system, topic string, size, fan int, dur time.Duration) (float
 	for time.Since(start) < dur {
 		for range 64 {
 			if err := s.publish(topic, payload); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			sent++
 		}
 	}
 	if err := s.flush(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	minCount := func() int64 {
 		m := counts[0].Load()
@@ -268,7 +294,11 @@ func throughput(s system, topic string, size, fan int, dur time.Duration) (float
 		}
 	}
 	elapsed := lastChange.Sub(start)
-	return float64(last) / elapsed.Seconds(), sent - last, nil
+	var delivered int64
+	for i := range counts {
+		delivered += counts[i].Load()
+	}
+	return float64(last) / elapsed.Seconds(), sent - last, delivered, nil
 }
 
 // latency measures publish-to-receipt of one message at a time.
@@ -354,6 +384,27 @@ func printTable(w io.Writer, rs []result) {
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
+	for _, sc := range scenarios {
+		if rs[0].CPU[sc.name] == 0 {
+			continue
+		}
+		row := []string{"CPU µs/delivery " + sc.name}
+		for _, r := range rs {
+			cell := fmt.Sprintf("%.2f", r.CPU[sc.name])
+			if r.CPU[sc.name] == 0 {
+				cell = "—"
+			}
+			row = append(row, cell)
+		}
+		for _, r := range rs[1:] {
+			if r.CPU[sc.name] == 0 {
+				row = append(row, "—")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.2f", r.CPU[sc.name]/rs[0].CPU[sc.name]))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
 	for _, q := range []struct {
 		name string
 		get  func(result) time.Duration
@@ -368,7 +419,7 @@ func printTable(w io.Writer, rs []result) {
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "ratios > 1 mean coconet delivers more messages/s; for latency < 1 means coconet is faster.")
+	fmt.Fprintln(w, "ratios > 1 mean coconet delivers more messages/s, or spends less CPU per delivered message (this process and the broker's, from /proc); for latency < 1 means coconet is faster.")
 }
 
 // --- coconet ---
@@ -655,4 +706,29 @@ func (m *mqttFast) close() {
 	for _, c := range m.subs {
 		c.close()
 	}
+}
+
+// cpuTime is the user and system CPU time so far of process pid ("self":
+// this one); 0 for "none" or if it cannot be read.
+func cpuTime(pid string) time.Duration {
+	if pid == "none" {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command, which is in parentheses and may hold
+	// spaces: utime and stime are the 12th and 13th.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // clock ticks (USER_HZ, 100 on Linux)
 }
