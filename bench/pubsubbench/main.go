@@ -12,7 +12,10 @@
 // is messages per second delivered to every subscriber: the messages sent
 // divided by the time until the slowest subscriber had them all. Each
 // scenario runs -rounds times, the systems taking turns, and the median
-// counts, so that load on a shared machine hits every system alike.
+// counts, so that load on a shared machine hits every system alike. CPU
+// per delivered message adds this process's CPU time (every client and
+// coconet node runs here) and the broker's (-nats-pid, -mqtt-pid, read
+// from /proc), divided by the messages all subscribers received.
 // Latency is one message at a time, publish to receipt (taken in the
 // receiving callback), 16 B, one subscriber. All clients run in this
 // process, like the coconet nodes.
