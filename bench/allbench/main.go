@@ -305,6 +305,9 @@ func parseControl(b []byte) ([]row, error) {
 			Direct    float64 `json:"direct_gbit_s"`
 			Relayed   float64 `json:"relayed_gbit_s"`
 			Ratio     float64 `json:"relayed_over_direct"`
+			DirectCPU float64 `json:"direct_cpu_s_per_gb"`
+			HostsCPU  float64 `json:"relayed_hosts_cpu_s_per_gb"`
+			RelayCPU  float64 `json:"relay_cpu_s_per_gb"`
 		} `json:"throughput"`
 		Capacity struct {
 			PerSecond float64 `json:"registrations_per_s"`
@@ -319,6 +322,9 @@ func parseControl(b []byte) ([]row, error) {
 	var out []row
 	for _, t := range v.Throughput {
 		out = append(out, row{Metric: "relayed throughput, " + t.Transport, Unit: "Gbit/s", Coconet: t.Relayed, Peer: "direct " + t.Transport, PeerVal: t.Direct, Ratio: t.Ratio})
+		if cpu := t.HostsCPU + t.RelayCPU; cpu > 0 && t.DirectCPU > 0 {
+			out = append(out, row{Metric: "CPU per GB relayed (hosts + relay), " + t.Transport, Unit: "s/GB", Coconet: cpu, Peer: "direct " + t.Transport, PeerVal: t.DirectCPU, Ratio: t.DirectCPU / cpu})
+		}
 	}
 	out = append(out,
 		row{Metric: "registrations/s, first", Unit: "1/s", Coconet: v.Capacity.PerSecond},
