@@ -10,7 +10,7 @@ import (
 // TestParse reads each script's JSON of a real run (testdata/, from
 // bench/all.sh --out) into rows with a peer, a ratio and goals.
 func TestParse(t *testing.T) {
-	for _, name := range []string{"messaging", "stream", "rpc", "pubsub", "tunnel", "home", "control", "push", "controlattack"} {
+	for _, name := range []string{"messaging", "stream", "rpc", "pubsub", "tunnel", "home", "control", "push", "controlattack", "pushflood"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name+".json"))
 		if err != nil {
 			t.Fatal(err)
