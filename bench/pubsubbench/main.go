@@ -562,6 +562,10 @@ func newNATS(label, url string, opts ...nats.Option) (*natsSys, error) {
 	return s, nil
 }
 
+// natsFlush bounds a flush's round trip: nats.go's default (10 s) failed
+// runs on a machine at a load average of 19.
+const natsFlush = time.Minute
+
 func natsSubject(topic string) string { return strings.ReplaceAll(topic, "/", ".") }
 
 func (n *natsSys) subscribe(i int, topic string, onMsg func([]byte)) (func(), error) {
@@ -571,17 +575,17 @@ func (n *natsSys) subscribe(i int, topic string, onMsg func([]byte)) (func(), er
 		return nil, err
 	}
 	sub.SetPendingLimits(-1, -1)
-	if err := c.Flush(); err != nil {
+	if err := c.FlushTimeout(natsFlush); err != nil {
 		return nil, err
 	}
-	return func() { sub.Unsubscribe(); c.Flush() }, nil
+	return func() { sub.Unsubscribe(); c.FlushTimeout(natsFlush) }, nil
 }
 
 func (n *natsSys) publish(topic string, data []byte) error {
 	return n.pub.Publish(natsSubject(topic), data)
 }
 
-func (n *natsSys) flush() error { return n.pub.Flush() }
+func (n *natsSys) flush() error { return n.pub.FlushTimeout(natsFlush) }
 
 func (n *natsSys) close() {
 	if n.pub != nil {
