@@ -421,8 +421,8 @@ func applyGoal(r *row) {
 		if g.job != r.Job || !strings.Contains(r.Metric, g.metric) || (g.peer != "" && r.Peer != g.peer) {
 			continue
 		}
-		if g.onRatio && r.Peer == "" {
-			continue
+		if (g.onRatio && r.Peer == "") || (strings.HasPrefix(r.Metric, "CPU per") && !strings.HasPrefix(g.metric, "CPU per")) {
+			continue // the goals are on rates and latencies, not on CPU
 		}
 		v := r.Coconet
 		if g.onRatio {
