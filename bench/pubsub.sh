@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Measures coconet pub-sub beside Mosquitto 2 and NATS in one run on
-# loopback and prints the ratios. Installs mosquitto and nats-server with
-# apt-get if missing, starts both on free 127.0.0.1 ports with configs in a
-# temp dir, and stops them at the end. Flags go to bench/pubsubbench, e.g.
+# Measures coconet pub-sub beside Mosquitto 2 and NATS (plain and with TLS)
+# in one run on loopback and prints the ratios. Installs mosquitto,
+# nats-server and openssl with apt-get if missing, starts Mosquitto and two
+# NATS servers (one with a self-signed TLS certificate) on free 127.0.0.1
+# ports with configs in a temp dir, and stops them at the end. Flags go to
+# bench/pubsubbench, e.g.
 #   bench/pubsub.sh --json
-#   bench/pubsub.sh -duration 3s -v
+#   bench/pubsub.sh -duration 3s -rounds 5 -v
+#   bench/pubsub.sh -paho=false
+#   PUBSUBBENCH=/tmp/pubsubbench-old bench/pubsub.sh -only 1KiB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing ${need[*]}" >&2
 	SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -52,6 +57,7 @@ log_type error
 CONF
 "$MOSQUITTO" -c "$tmp/mosquitto.conf" 2>"$tmp/mosquitto.log" &
 pids+=($!)
+mpid=$!
 
 nport=$(freeport)
 cat >"$tmp/nats.conf" <<CONF
@@ -60,8 +66,31 @@ max_payload: 1MB
 CONF
 "$NATS" -c "$tmp/nats.conf" 2>"$tmp/nats.log" &
 pids+=($!)
+npid=$!
+
+# NATS with TLS, as its users run it across machines: a self-signed P-256
+# certificate for 127.0.0.1, which the client trusts as its CA.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 2>/dev/null
+tport=$(freeport)
+cat >"$tmp/nats-tls.conf" <<CONF
+listen: 127.0.0.1:$tport
+max_payload: 1MB
+tls {
+  cert_file: "$tmp/cert.pem"
+  key_file: "$tmp/key.pem"
+}
+CONF
+"$NATS" -c "$tmp/nats-tls.conf" 2>"$tmp/nats-tls.log" &
+pids+=($!)
+tpid=$!
 
 waitport "$mport"
 waitport "$nport"
-echo "mosquitto $("$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}') on :$mport, nats-server $("$NATS" --version 2>/dev/null | awk '{print $NF}') on :$nport" >&2
-go run ./bench/pubsubbench -nats "nats://127.0.0.1:$nport" -mqtt "tcp://127.0.0.1:$mport" "$@"
+waitport "$tport"
+echo "mosquitto $("$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}') on :$mport, nats-server $("$NATS" --version 2>/dev/null | awk '{print $NF}') on :$nport (TLS :$tport)" >&2
+# PUBSUBBENCH=path runs another build of bench/pubsubbench (e.g. one of an
+# older checkout, for before/after).
+${PUBSUBBENCH:-go run ./bench/pubsubbench} -nats "nats://127.0.0.1:$nport" -nats-tls "tls://127.0.0.1:$tport" -nats-ca "$tmp/cert.pem" \
+	-mqtt "tcp://127.0.0.1:$mport" -nats-pid "$npid" -nats-tls-pid "$tpid" -mqtt-pid "$mpid" "$@"

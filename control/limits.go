@@ -165,7 +165,8 @@ func (l Limits) resourceManager(rl RelayLimits) (network.ResourceManager, error)
 		},
 	}
 	limits := cfg.Build(rcmgr.DefaultLimits.Scale(l.Memory, l.Conns))
-	var opts []rcmgr.Option
+	// Nothing reads the resource manager's metrics (see Start).
+	opts := []rcmgr.Option{rcmgr.WithMetricsDisabled()}
 	opts = append(opts, rcmgr.WithLimitPerSubnet(
 		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: l.ConnsPerIP}, {PrefixLength: 16, ConnCount: l.ConnsPerSubnet}},
 		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 64, ConnCount: l.ConnsPerIP}, {PrefixLength: 48, ConnCount: l.ConnsPerSubnet}},

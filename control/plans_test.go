@@ -175,3 +175,37 @@ func TestLoadOwners(t *testing.T) {
 		t.Error("LoadOwners(missing file) = nil error")
 	}
 }
+
+// TestNetworksPerOwner: an owner's plan bounds its networks on the control
+// plane; another owner's networks do not count against it.
+func TestNetworksPerOwner(t *testing.T) {
+	plans := control.DefaultPlans()
+	plans.Plans["two"] = control.Plan{Networks: 2, Nodes: 10, Bytes: 1 << 30}
+	plans.Default = "two"
+	srv := startServer(t, control.Config{Plans: plans})
+	m := newNet(t, "mallory")[0]
+	nets := []*tuser{m}
+	for _, name := range []string{"second", "third"} {
+		l, err := ledger.Create(filepath.Join(t.TempDir(), name), m.seed.UserKey(), "mallory", name, "user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nets = append(nets, &tuser{name: m.name, seed: m.seed, log: l})
+	}
+	for i, n := range nets {
+		node := newRawNode(t, srv)
+		err := node.register(t, node.proof(n, m.id(), ledger.RoleOwner, m.seed.UserKey(), nil, time.Now()))
+		var le *controlproto.LimitError
+		switch {
+		case i < 2 && err != nil:
+			t.Fatalf("Register in network %d of 2 = %v, want ok", i+1, err)
+		case i == 2 && (!errors.As(err, &le) || le.Limit != controlproto.LimitNetworks):
+			t.Fatalf("Register in a third network = %v, want the networks limit", err)
+		}
+	}
+	other := newNet(t, "olivia")[0]
+	node := newRawNode(t, srv)
+	if err := node.register(t, node.proof(other, other.id(), ledger.RoleOwner, other.seed.UserKey(), nil, time.Now())); err != nil {
+		t.Fatalf("Register in another owner's network = %v, want ok", err)
+	}
+}

@@ -128,12 +128,15 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	pending *pendingStreams // control streams of peers without a live proof
+	proofs  *proofCache     // proofs verified before
+	genesis *member.GenesisCache
 	owners  map[identity.UserID]bool
 	rsvpTTL time.Duration
 
 	mu        sync.Mutex // guards following fields
 	closed    bool
 	nets      map[[32]byte]*netState
+	ownerNets map[identity.UserID]int // networks in nets, per owner
 	holders   map[peer.ID]*holder
 	joins     map[peer.ID]*joinGrant             // join allowances of peers without a proof
 	joinIPs   map[string][]time.Time             // when each source IP (IPv6 /64) got its recent join allowances
@@ -227,15 +230,18 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return &Server{
-		owners:  owners,
-		rsvps:   map[[32]byte]map[peer.ID]time.Time{},
-		cfg:     cfg,
-		plans:   plans,
-		meter:   newMeter(cfg.Dir, cfg.Now()),
-		pending: newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
-		nets:    map[[32]byte]*netState{},
-		holders: map[peer.ID]*holder{},
-		joins:   map[peer.ID]*joinGrant{},
+		owners:    owners,
+		rsvps:     map[[32]byte]map[peer.ID]time.Time{},
+		cfg:       cfg,
+		plans:     plans,
+		meter:     newMeter(cfg.Dir, cfg.Now()),
+		pending:   newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
+		proofs:    newProofCache(proofCacheSize),
+		genesis:   member.NewGenesisCache(genesisCacheSize),
+		nets:      map[[32]byte]*netState{},
+		ownerNets: map[identity.UserID]int{},
+		holders:   map[peer.ID]*holder{},
+		joins:     map[peer.ID]*joinGrant{},
 	}, nil
 }
 
@@ -287,6 +293,9 @@ func (s *Server) Start(ctx context.Context) error {
 		// Limits); plans bound what members use.
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent("coconet-control/0.1"),
+		// Nothing reads go-libp2p's Prometheus metrics here; collecting
+		// them costs a lock and a few allocations per stream.
+		libp2p.DisableMetrics(),
 	)
 	if err != nil {
 		rm.Close()
@@ -436,6 +445,9 @@ func (s *Server) gc() {
 		if len(ns.regs) == 0 && len(ns.revs) == 0 && !held[key] {
 			delete(s.nets, key)
 			delete(s.rsvps, key)
+			if s.ownerNets[ns.owner]--; s.ownerNets[ns.owner] <= 0 {
+				delete(s.ownerNets, ns.owner)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -500,9 +512,15 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 		return fail(controlproto.CodeBadRequest, err)
 	}
 	now := s.cfg.Now()
-	proof, err := member.UnmarshalProof(req.Proof)
-	if err != nil {
-		return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+	// A proof seen verified before (a node's renewals and lookups) is
+	// not checked again while valid; see proofCache.
+	pkey := proofCacheKey(req.Proof)
+	v := s.proofs.get(pkey, now)
+	var proof *member.Proof
+	if v == nil {
+		if proof, err = member.UnmarshalProof(req.Proof); err != nil {
+			return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+		}
 	}
 	// The key whose possession the request proves: the record's signer for
 	// a registration (so one connection may register for several nodes, as
@@ -527,9 +545,16 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	if err != nil {
 		return fail(controlproto.CodeUnauthorized, err)
 	}
-	v, err := proof.Verify(nodeKey, now)
-	if err != nil {
-		return fail(controlproto.CodeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
+	if v == nil || v.Cert.Node != nodeKey {
+		if proof == nil {
+			if proof, err = member.UnmarshalProof(req.Proof); err != nil {
+				return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
+			}
+		}
+		if v, err = proof.VerifyWith(nodeKey, now, s.genesis); err != nil {
+			return fail(controlproto.CodeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
+		}
+		s.proofs.add(pkey, v, now)
 	}
 	if s.owners != nil && !s.owners[v.Owner] {
 		return fail(controlproto.CodeUnauthorized, fmt.Errorf("%w: this control plane serves only the networks of the owners its operator listed, and the owner of this network (%s) is not one of them; ask the operator to add it, or use another control plane", ErrNotServed, v.Owner))
@@ -614,6 +639,7 @@ func (s *Server) newNetLocked(out *served, v *member.Verified, use controlproto.
 	}
 	ns := &netState{owner: v.Owner, regs: map[peer.ID]*registration{}}
 	s.nets[v.Key] = ns
+	s.ownerNets[v.Owner]++
 	return ns, nil
 }
 
@@ -635,11 +661,9 @@ func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time)
 	if ns := s.nets[key]; ns != nil {
 		u.Nodes = len(ns.regs)
 	}
-	for _, ns := range s.nets {
-		if ns.owner == owner {
-			u.Networks++
-		}
-	}
+	// Counted as networks come and go: a walk over every network would
+	// cost each request time in proportion to all the control plane serves.
+	u.Networks = s.ownerNets[owner]
 	switch {
 	case u.Bytes >= u.LimitBytes:
 		next := time.Date(now.UTC().Year(), now.UTC().Month()+1, 1, 0, 0, 0, 0, time.UTC)

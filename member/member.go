@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/coconet/coconet/identity"
@@ -366,13 +367,26 @@ type Verified struct {
 // Verify checks a proof presented by the peer whose Ed25519 key is node,
 // at time now.
 func (p *Proof) Verify(node [32]byte, now time.Time) (*Verified, error) {
+	return p.VerifyWith(node, now, nil)
+}
+
+// VerifyWith is Verify that checks the genesis's signature only if gc (nil:
+// always) has not seen that genesis checked before; a control plane serving
+// many nodes of one network so checks it once. The certificate and the
+// delegation are checked every time.
+func (p *Proof) VerifyWith(node [32]byte, now time.Time, gc *GenesisCache) (*Verified, error) {
 	if p.Genesis == nil || p.Cert == nil {
 		return nil, fmt.Errorf("%w: incomplete proof", ErrMalformed)
 	}
-	if err := p.Genesis.VerifySignature(); err != nil {
-		return nil, fmt.Errorf("%w on the genesis", ErrBadSignature)
-	}
+	// The ID hashes the whole operation, its signature included: the same
+	// ID is the same signed bytes.
 	net := ledger.NetworkID(p.Genesis.ID())
+	if !gc.has(net) {
+		if err := p.Genesis.VerifySignature(); err != nil {
+			return nil, fmt.Errorf("%w on the genesis", ErrBadSignature)
+		}
+		gc.add(net)
+	}
 	owner := p.Genesis.Author
 	c := p.Cert
 	if c.Net != net {
@@ -402,6 +416,51 @@ func (p *Proof) Verify(node [32]byte, now time.Time) (*Verified, error) {
 		}
 	}
 	return &Verified{Net: net, Key: RendezvousKey(net), Owner: owner, Cert: *c, Delegated: delegated, Until: until}, nil
+}
+
+// GenesisCache remembers the genesis operations (by ID) whose signature
+// checked, at most a fixed number; past it the oldest is forgotten. It is
+// safe for concurrent use; a nil *GenesisCache remembers nothing.
+type GenesisCache struct {
+	mu   sync.Mutex // guards following fields
+	max  int
+	seen map[ledger.NetworkID]struct{}
+	ring []ledger.NetworkID // in the order added; next is the oldest once full
+	next int
+}
+
+// NewGenesisCache returns a cache of at most max genesis operations.
+func NewGenesisCache(max int) *GenesisCache {
+	return &GenesisCache{max: max, seen: make(map[ledger.NetworkID]struct{}, max)}
+}
+
+func (gc *GenesisCache) has(id ledger.NetworkID) bool {
+	if gc == nil {
+		return false
+	}
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	_, ok := gc.seen[id]
+	return ok
+}
+
+func (gc *GenesisCache) add(id ledger.NetworkID) {
+	if gc == nil || gc.max <= 0 {
+		return
+	}
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	if _, ok := gc.seen[id]; ok {
+		return
+	}
+	if len(gc.ring) < gc.max {
+		gc.ring = append(gc.ring, id)
+	} else {
+		delete(gc.seen, gc.ring[gc.next])
+		gc.ring[gc.next] = id
+		gc.next = (gc.next + 1) % gc.max
+	}
+	gc.seen[id] = struct{}{}
 }
 
 // authorize checks that issuer is the owner, or an admin with a valid

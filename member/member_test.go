@@ -29,7 +29,7 @@ func uid(k ed25519.PrivateKey) identity.UserID {
 	return identity.UserIDOf(k.Public().(ed25519.PublicKey))
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{owner: keyOf(1), admin: keyOf(2), guest: keyOf(3), now: time.Unix(1_800_000_000, 0)}
 	g := &ledger.Op{V: ledger.Version, Time: f.now.UnixMilli(), Kind: ledger.KindGenesis, SubjectName: "alice",
@@ -121,11 +121,22 @@ func TestVerifyRefuses(t *testing.T) {
 			return p
 		}, 0, ErrExpired},
 	}
+	// A cache that has seen both genesis operations checked changes none
+	// of the refusals.
+	gc := NewGenesisCache(4)
+	for _, g := range []*ledger.Op{f.genesis, other.genesis} {
+		p := f.ownerProof()
+		p.Genesis = g
+		p.VerifyWith(f.node, f.now, gc)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := roundTrip(t, tt.mod(f.ownerProof()))
 			if _, err := p.Verify(f.node, f.now.Add(tt.at)); !errors.Is(err, tt.want) {
 				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+			if _, err := p.VerifyWith(f.node, f.now.Add(tt.at), gc); !errors.Is(err, tt.want) {
+				t.Fatalf("VerifyWith (warm cache) = %v, want %v", err, tt.want)
 			}
 		})
 	}
@@ -134,6 +145,52 @@ func TestVerifyRefuses(t *testing.T) {
 	p.Delegation = Delegate(f.owner, f.net, uid(f.admin), f.now.Add(-time.Hour), time.Hour+time.Minute)
 	if _, err := p.Verify(f.node, f.now.Add(2*time.Minute)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("Verify with expired delegation = %v, want ErrExpired", err)
+	}
+}
+
+// A genesis whose signature was forged is refused though the cache holds
+// the real one: the cache is keyed by the whole signed operation.
+func TestGenesisCacheForgedGenesis(t *testing.T) {
+	f := newFixture(t)
+	gc := NewGenesisCache(2)
+	if _, err := f.ownerProof().VerifyWith(f.node, f.now, gc); err != nil {
+		t.Fatalf("VerifyWith = %v, want ok", err)
+	}
+	p := f.ownerProof()
+	p.Genesis = f.genesis.Clone()
+	p.Genesis.Sig = append([]byte(nil), p.Genesis.Sig...)
+	p.Genesis.Sig[0] ^= 1
+	if _, err := roundTrip(t, p).VerifyWith(f.node, f.now, gc); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("VerifyWith forged genesis = %v, want ErrBadSignature", err)
+	}
+	// Bounded: three networks in a cache of two forget the first.
+	for i := 0; i < 3; i++ {
+		gc.add(ledger.NetworkID{byte(i + 1)})
+	}
+	if len(gc.seen) != 2 || len(gc.ring) != 2 || gc.has(ledger.NetworkID{1}) || !gc.has(ledger.NetworkID{3}) {
+		t.Fatalf("cache holds %d (ring %d), want the 2 newest", len(gc.seen), len(gc.ring))
+	}
+}
+
+func BenchmarkProofVerify(b *testing.B) {
+	f := newFixture(b)
+	raw := f.ownerProof().Marshal()
+	for _, c := range []struct {
+		name string
+		gc   *GenesisCache
+	}{{"cold", nil}, {"genesis-cached", NewGenesisCache(16)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := UnmarshalProof(raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := p.VerifyWith(f.node, f.now, c.gc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -28,7 +28,7 @@ type member struct {
 	opts pubsub.Options
 }
 
-func (m *member) start(t *testing.T) {
+func (m *member) start(t testing.TB) {
 	t.Helper()
 	n, err := engine.StartIn(context.Background(), m.home, "home", engine.Config{ListenHost: "127.0.0.1", Logf: t.Logf})
 	if err != nil {
@@ -56,7 +56,7 @@ func (m *member) stop() {
 
 // cluster makes a network owned by the first name, joins the others as
 // guests, starts everyone and waits until every pair is connected.
-func cluster(t *testing.T, names []string, opts map[string]pubsub.Options) []*member {
+func cluster(t testing.TB, names []string, opts map[string]pubsub.Options) []*member {
 	t.Helper()
 	var ms []*member
 	for _, name := range names {
@@ -105,7 +105,7 @@ func cluster(t *testing.T, names []string, opts map[string]pubsub.Options) []*me
 }
 
 // waitLinked waits until a knows b as a member and is connected to it.
-func waitLinked(t *testing.T, a, b *member) {
+func waitLinked(t testing.TB, a, b *member) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%s connected to member %s", a.name, b.name), func() bool {
 		in := a.n.Node()
@@ -113,7 +113,7 @@ func waitLinked(t *testing.T, a, b *member) {
 	})
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

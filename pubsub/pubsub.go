@@ -87,6 +87,7 @@ type PubSub struct {
 	gen       atomic.Uint64 // announcement generation
 	nextSubID atomic.Uint64
 	localSeq  atomic.Uint64
+	lastTopic atomic.Pointer[string]    // the last topic Publish found valid
 	remoteSet atomic.Pointer[[]*remote] // snapshot of remotes for Publish
 
 	smu  sync.RWMutex // guards subs
@@ -251,8 +252,14 @@ func (ps *PubSub) storeRemotesLocked() {
 // each of them; it waits (bounded by ctx) while a connected subscriber
 // node's queue is full.
 func (ps *PubSub) Publish(ctx context.Context, topic string, data []byte, opts PublishOptions) error {
-	if err := ValidTopic(topic); err != nil {
-		return err
+	// A publisher mostly publishes to the topic it published to last: that
+	// one was checked.
+	if last := ps.lastTopic.Load(); last == nil || *last != topic {
+		if err := ValidTopic(topic); err != nil {
+			return err
+		}
+		checked := topic // a copy, so that topic itself does not escape
+		ps.lastTopic.Store(&checked)
 	}
 	if len(data) > MaxMessage {
 		return fmt.Errorf("pubsub: message of %d bytes is over the %d byte limit", len(data), MaxMessage)

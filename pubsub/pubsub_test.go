@@ -328,3 +328,22 @@ func TestValidation(t *testing.T) {
 		t.Errorf("Publish after Close = nil, want an error")
 	}
 }
+
+// TestPublishChecksEveryNewTopic: Publish remembers the last topic it found
+// valid, and still refuses every invalid one that follows it.
+func TestPublishChecksEveryNewTopic(t *testing.T) {
+	ps := cluster(t, []string{"alice"}, nil)[0].ps
+	ctx := context.Background()
+	for _, c := range []struct {
+		topic string
+		ok    bool
+	}{
+		{"home/temp", true}, {"home/temp", true}, {"home/+", false}, {"home/temp", true},
+		{"home/#", false}, {"", false}, {"home/temp\x00", false}, {"home/temp", true},
+	} {
+		err := ps.Publish(ctx, c.topic, []byte("x"), pubsub.PublishOptions{})
+		if (err == nil) != c.ok {
+			t.Errorf("Publish(%q) = %v, want ok %v", c.topic, err, c.ok)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
 
 	"github.com/coconet/coconet/node"
 )
@@ -354,6 +355,13 @@ func (r *remote) endStreamLocked() {
 	r.queue = append(r.queue[:0], keep...)
 }
 
+// writeBuffer is the size of the writer's batches: one yamux frame of it
+// (a 12-byte header and its bytes) is one Noise message of the most
+// (noise.MaxPlaintextLength, 65,519 bytes). A 64 KiB batch went out as a
+// frame of 65,536 bytes, two Noise messages, and one of 12 bytes more:
+// three seals and three write syscalls instead of one.
+const writeBuffer = noise.MaxPlaintextLength - 12
+
 // serve opens one stream and writes to it until it breaks; opened reports
 // whether the stream opened.
 func (r *remote) serve() (opened bool, err error) {
@@ -382,7 +390,7 @@ func (r *remote) serve() (opened bool, err error) {
 		return false, err
 	}
 	s.SetReadDeadline(time.Time{})
-	bw := bufio.NewWriterSize(s, 64<<10)
+	bw := bufio.NewWriterSize(s, writeBuffer)
 	r.mu.Lock()
 	if ps.ctx.Err() != nil || r.removed.Load() {
 		r.mu.Unlock()

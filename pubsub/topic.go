@@ -61,6 +61,9 @@ func validCommon(what, s string) error {
 
 // Match reports whether topic matches pattern. Both are assumed valid.
 func Match(pattern, topic string) bool {
+	if pattern == topic {
+		return true // a topic has no wildcards: it matches itself
+	}
 	for {
 		var p, t string
 		pi := strings.IndexByte(pattern, '/')

@@ -201,7 +201,8 @@ func run(cfg config) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	defer srv.Wait()
+	// Stop it, then wait: the deferred stopSrv above runs after this one.
+	defer func() { stopSrv(); srv.Wait() }()
 	dec := json.NewDecoder(so)
 	var ev struct {
 		Addr  string `json:"addr"`
