@@ -26,6 +26,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "the device's name (with --device)")
 	model := fs.String("model", "", "the device's model, for OTA (with --device)")
 	sim := fs.String("sim", "", "serve simulated resources: zigbee (bulbs, a plug, a lock, a sensor)")
+	webAddr := fs.String("web", webDefault, "serve the network app on ADDR (loopback), or off")
 	var controls listFlag
 	fs.Var(&controls, "control", "control plane multiaddr ending in /p2p/ID (repeatable, or comma-separated)")
 	if pos, err := parse(fs, args); err != nil {
@@ -75,6 +76,12 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	for _, n := range st.Networks {
 		lg.Printf("  %s (%s): node %s on %v", n.Name, n.Role, n.Node, n.Addrs)
 	}
+	app, err := startApp(e, d, *webAddr, lg)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	defer app.Close()
 	<-ctx.Done()
 	lg.Printf("coco up: shutting down")
 	done := make(chan struct{})
