@@ -23,12 +23,8 @@ func startApp(e *env, d *daemon.Daemon, addr string, lg *log.Logger) (interface{
 	if addr == "off" || addr == "" {
 		return nopCloser{}, nil
 	}
-	if host, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, usagef("--web %q: want HOST:PORT or off", addr)
-	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		// The login link and the session cookie would cross the network
-		// in clear: the app is for this machine.
-		return nil, usagef("--web %q: the app serves plain HTTP, so only on a loopback address (127.0.0.1:PORT)", addr)
+	if err := checkWebAddr(addr); err != nil {
+		return nil, err
 	}
 	s, err := web.New(d, e.home, lg.Printf)
 	if err != nil {
@@ -39,6 +35,22 @@ func startApp(e *env, d *daemon.Daemon, addr string, lg *log.Logger) (interface{
 	}
 	lg.Printf("coco up: the network app is on %s; open it with `coco app`", s.URL())
 	return s, nil
+}
+
+// checkWebAddr refuses a --web address that is not HOST:PORT on loopback
+// (or off).
+func checkWebAddr(addr string) error {
+	if addr == "off" {
+		return nil
+	}
+	if host, _, err := net.SplitHostPort(addr); err != nil {
+		return usagef("--web %q: want HOST:PORT or off", addr)
+	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		// The login link and the session cookie would cross the network
+		// in clear: the app is for this machine.
+		return usagef("--web %q: the app serves plain HTTP, so only on a loopback address (127.0.0.1:PORT)", addr)
+	}
+	return nil
 }
 
 type nopCloser struct{}

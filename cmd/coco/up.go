@@ -34,6 +34,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
+	if err := checkWebAddr(*webAddr); err != nil {
+		return err
+	}
 	if *sim != "" && *sim != "zigbee" {
 		return usagef("--sim %q: the simulation there is is zigbee", *sim)
 	}
