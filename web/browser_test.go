@@ -271,18 +271,46 @@ func TestBrowserOwnerStory(t *testing.T) {
 	until(t, ctx, "labels on the devices page", labelled)
 	shot(t, ctx, "6-devices")
 
+	// A scene built from actions, run, each action's result shown.
+	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/scenes", netID)), chromedp.WaitVisible(css("#scene-form")),
+		chromedp.SendKeys(css("#scene-name"), "evening"),
+		chromedp.SendKeys(css("#scene-actions"), "living-lamp:level:set:level=20\nfront-door:lock:lock\nno-such-thing:on_off:on"),
+		chromedp.Click(css(`#scene-form button[type="submit"]`)))
+	run(t, ctx, chromedp.WaitVisible(css(`button[aria-label="Run evening"]`)), chromedp.Click(css(`button[aria-label="Run evening"]`)),
+		chromedp.WaitVisible(css("#result-evening")))
+	until(t, ctx, "each action's result", `(() => { const t = document.querySelector("#result-evening tbody").innerText; return t.includes("living-lamp:level:set") && /front-door:lock:lock\s+ok/.test(t) && t.includes("not_found"); })()`)
+	until(t, ctx, "labels on the scenes page", labelled)
+	shot(t, ctx, "7-scenes")
+
+	// A grant for bob with the weekly window editor.
+	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/grants", netID)), chromedp.WaitVisible(css("#grant-form")))
+	until(t, ctx, "bob in the member picker", `[...document.querySelectorAll("#g-member option")].some(o => o.textContent.startsWith("bob"))`)
+	run(t, ctx, chromedp.SendKeys(css("#g-resource"), "front-door"),
+		chromedp.SendKeys(css("#g-cap"), "lock"),
+		chromedp.Click(css(`input[name="days"][value="tue"]`)),
+		chromedp.Click(css(`input[name="days"][value="thu"]`)),
+		js(`document.getElementById("g-from").value = "09:00"; document.getElementById("g-to").value = "17:30"; document.getElementById("g-tz").value = "Europe/Paris"`),
+		chromedp.Click(css(`#grant-form button[type="submit"]`)))
+	until(t, ctx, "the grant listed with its window", `(() => { const t = document.querySelector("tbody") ? document.querySelector("tbody").innerText : ""; return t.includes("bob") && t.includes("tue,thu 09:00–17:30") && t.includes("Europe/Paris"); })()`)
+	until(t, ctx, "labels on the grants page", labelled)
+	shot(t, ctx, "8-grants")
+
+	// Usage against the plan (no control plane here: it says so).
+	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/usage", netID)), chromedp.WaitVisible(css("main")))
+	shot(t, ctx, "9-usage")
+
 	// Remove bob, after a confirmation: Cancel keeps him, Confirm removes.
 	members := base + fmt.Sprintf("/n/%s/", netID)
 	run(t, ctx, chromedp.Navigate(members), chromedp.WaitVisible(css(`button[aria-label="Remove bob"]`)))
 	run(t, ctx, chromedp.Click(css(`button[aria-label="Remove bob"]`)), chromedp.WaitVisible(css("#confirm")))
-	shot(t, ctx, "7-remove-confirm")
+	shot(t, ctx, "10-remove-confirm")
 	run(t, ctx, chromedp.Click(css("#confirm-cancel")), chromedp.WaitNotVisible(css("#confirm")))
 	time.Sleep(300 * time.Millisecond) // nothing should happen; give it the chance to
 	run(t, ctx, chromedp.Navigate(members), chromedp.WaitVisible(css(`button[aria-label="Remove bob"]`)))
 	run(t, ctx, chromedp.Click(css(`button[aria-label="Remove bob"]`)), chromedp.WaitVisible(css("#confirm")),
 		chromedp.Click(css("#confirm-ok")))
 	until(t, ctx, "bob gone from the members", `document.querySelector("tbody").innerText.includes("alice") && !document.querySelector("tbody").innerText.includes("bob")`)
-	shot(t, ctx, "8-members-removed")
+	shot(t, ctx, "11-members-removed")
 }
 
 // css is a CSS selector.

@@ -33,6 +33,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"attrID":  attrID,
 	"hasCap":  hasCap,
 	"attrVal": attrVal,
+	"bytes":   bytes,
 	"ms":      func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
 }).ParseFS(assets, "assets/*.html"))
 
@@ -118,6 +119,9 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /n/{net}/devices", s.page("devices", s.devices))
 	mux.HandleFunc("GET /n/{net}/resources", s.page("resources", s.resources))
 	mux.HandleFunc("GET /n/{net}/peers", s.page("peers", s.peers))
+	mux.HandleFunc("GET /n/{net}/scenes", s.page("scenes", s.scenes))
+	mux.HandleFunc("GET /n/{net}/grants", s.page("grants", s.grants))
+	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usage))
 	return secure(s.auth.guard(allowedHosts(addr), mux))
 }
 
@@ -217,6 +221,48 @@ func (s *Server) peers(r *http.Request, v *view) error {
 	v.Title = v.Net.Name + ": peers"
 	ps, err := s.svc.Peers(r.Context(), v.Net.ID.String())
 	v.Data = ps
+	return err
+}
+
+func (s *Server) scenes(r *http.Request, v *view) error {
+	v.Title = v.Net.Name + ": scenes"
+	sc, err := s.svc.Scenes(r.Context(), v.Net.ID.String())
+	v.Data = sc
+	return err
+}
+
+type grantsData struct {
+	Grants  []api.Grant
+	Members []api.MemberInfo
+	Zones   []api.Zone
+	Days    []string
+}
+
+func (s *Server) grants(r *http.Request, v *view) error {
+	v.Title = v.Net.Name + ": grants"
+	ctx, id := r.Context(), v.Net.ID.String()
+	d := grantsData{Days: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}}
+	var err error
+	if d.Grants, err = s.svc.Grants(ctx, id); err != nil {
+		return err
+	}
+	if d.Members, err = s.svc.Members(ctx, id); err != nil {
+		return err
+	}
+	d.Zones, err = s.svc.Zones(ctx, id)
+	v.Data = d
+	return err
+}
+
+// usageData is the month's usage and each limit as a share of it.
+type usageData struct {
+	api.Usage
+}
+
+func (s *Server) usage(r *http.Request, v *view) error {
+	v.Title = v.Net.Name + ": usage"
+	u, err := s.svc.Usage(r.Context(), v.Net.ID.String())
+	v.Data = usageData{u}
 	return err
 }
 
@@ -350,4 +396,18 @@ func attrVal(r api.Resource, capability, attr string) any {
 		}
 	}
 	return nil
+}
+
+// bytes writes n bytes for people.
+func bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

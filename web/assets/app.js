@@ -43,6 +43,22 @@ function confirmFirst(text) {
 
 const then = {
   reload: () => location.reload(),
+  scene: (v, el) => {
+    const t = document.getElementById("result-" + el.dataset.scene);
+    const tb = t.querySelector("tbody");
+    tb.replaceChildren();
+    for (const r of v.results || []) {
+      const tr = document.createElement("tr");
+      const a = document.createElement("td");
+      a.textContent = r.action.resource + ":" + r.action.capability + ":" + r.action.command;
+      const b = document.createElement("td");
+      b.textContent = r.ok ? "ok" : (r.code || "failed") + ": " + r.error;
+      b.className = r.ok ? "ok" : "error";
+      tr.append(a, b);
+      tb.append(tr);
+    }
+    t.hidden = false;
+  },
   invite: (v) => {
     document.getElementById("invite-code").value = v.code;
     document.getElementById("invite-uses-left").textContent = v.uses;
@@ -54,7 +70,50 @@ const then = {
   },
 };
 
+// bodies builds the request of forms whose fields do not map one to one
+// onto the API's JSON (data-body).
+const bodies = {
+  scene: (f) => ({
+    name: f.elements.name.value.trim(),
+    actions: f.elements.actions.value.split("\n").map((l) => l.trim()).filter(Boolean).map(parseAction),
+  }),
+  grant: (f) => {
+    const e = f.elements;
+    const g = { member: e.member.value, capability: e.capability.value.trim() };
+    const rs = e.resources.value.split(",").map((s) => s.trim()).filter(Boolean);
+    if (rs.length) g.resources = rs;
+    if (e.zone.value) g.zone = e.zone.value;
+    if (e.command.value.trim()) g.command = e.command.value.trim();
+    const days = [...f.querySelectorAll('input[name="days"]:checked')].map((c) => c.value);
+    if (e.from.value || e.to.value || days.length) {
+      if (!e.from.value || !e.to.value) throw new Error("give the window both a From and a To time");
+      g.windows = [{ days, from: e.from.value, to: e.to.value }];
+    }
+    if (e.tz.value.trim()) g.tz = e.tz.value.trim();
+    // Dates are read in this browser's time zone.
+    if (e.valid_from.value) g.valid_from = new Date(e.valid_from.value).toISOString();
+    if (e.until.value) g.until = new Date(e.until.value).toISOString();
+    return g;
+  },
+};
+
+// parseAction reads "resource:capability:command[:arg=value…]", as the CLI does.
+function parseAction(line) {
+  const [resource, capability, command, ...rest] = line.split(":");
+  if (!command) throw new Error("not an action: " + line + " (want resource:capability:command)");
+  const a = { resource, capability, command };
+  for (const kv of rest) {
+    const i = kv.indexOf("=");
+    if (i < 0) throw new Error("not an argument: " + kv + " (want name=value)");
+    const k = kv.slice(0, i), v = kv.slice(i + 1);
+    a.args = a.args || {};
+    a.args[k] = v === "true" ? true : v === "false" ? false : v !== "" && !isNaN(Number(v)) ? Number(v) : v;
+  }
+  return a;
+}
+
 function formBody(form) {
+  if (form.dataset.body) return bodies[form.dataset.body](form);
   const body = {};
   for (const el of form.elements) {
     if (!el.name) continue;
@@ -70,7 +129,7 @@ async function run(el, body) {
   try {
     const v = await call(method, path, body);
     const f = then[el.dataset.then];
-    if (f) f(v);
+    if (f) f(v, el);
   } catch (err) {
     showError(err.message);
   }
@@ -80,7 +139,9 @@ document.addEventListener("submit", (ev) => {
   const f = ev.target.closest("form[data-api]");
   if (!f) return;
   ev.preventDefault();
-  run(f, formBody(f));
+  let body;
+  try { body = formBody(f); } catch (err) { showError(err.message); return; }
+  run(f, body);
 });
 
 document.addEventListener("click", (ev) => {
@@ -144,4 +205,18 @@ if (document.getElementById("live-state") && net) {
   es.addEventListener("open", () => { st.textContent = "Live"; st.dataset.state = "live"; });
   es.addEventListener("error", () => { st.textContent = "Reconnecting…"; st.dataset.state = "down"; });
   es.addEventListener("change", (ev) => applyChange(JSON.parse(ev.data)));
+}
+
+// The time zone picker offers the zones this browser knows, its own first.
+const tzs = document.getElementById("tzs");
+if (tzs) {
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const all = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
+  for (const z of [here, ...all.filter((z) => z !== here)]) {
+    const o = document.createElement("option");
+    o.value = z;
+    tzs.append(o);
+  }
+  const tz = document.getElementById("g-tz");
+  if (tz && !tz.value) tz.value = here;
 }
