@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/daemon"
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/web"
@@ -315,3 +316,104 @@ func TestBrowserOwnerStory(t *testing.T) {
 
 // css is a CSS selector.
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// The guest's story: bob, given the front door inside a weekly window by
+// alice, sees the door on his own daemon's app and unlocks it; outside his
+// window the app shows the refusal. The windows are set around the real
+// time of day (no clock to move): one that holds now, one that does not.
+func TestBrowserGuestWindow(t *testing.T) {
+	ctx := browser(t)
+	_, alice := startOwner(t)
+	bg := context.Background()
+	netw, err := alice.CreateNetwork(bg, api.CreateNetworkRequest{Name: "home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := alice.Invite(bg, "home", api.InviteRequest{Role: "guest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobHome := filepath.Join(t.TempDir(), "bob")
+	if _, err := homedir.Init(bobHome, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob := &daemon.Daemon{Home: bobHome, ListenHost: "127.0.0.1", Logf: t.Logf}
+	if err := bob.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bob.Close() })
+	jctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if _, err := bob.Join(jctx, inv.Code); err != nil {
+		t.Fatalf("bob joins: %v", err)
+	}
+	var bobID string
+	ms, _ := alice.Members(bg, "home")
+	for _, m := range ms {
+		if m.Name == "bob" {
+			bobID = m.User.String()
+		}
+	}
+	now := time.Now().UTC()
+	hm := func(d time.Duration) string { return now.Add(d).Format("15:04") }
+	grant := func(from, to time.Duration) api.Grant {
+		g, err := alice.GrantCreate(bg, "home", api.GrantRequest{Member: bobID, Grant: api.Grant{
+			Resources: []string{"front-door"}, Capability: "lock", TZ: "UTC",
+			Windows: []api.Window{{From: hm(from), To: hm(to)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	inside := grant(-time.Hour, time.Hour)
+
+	s, err := web.New(bob, bobHome, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	link, err := web.LoginURL(bobHome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.URL() + "/n/" + netw.ID.String() + "/resources"
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(css("main")))
+	for i := 0; ; i++ {
+		run(t, ctx, chromedp.Navigate(res), chromedp.WaitVisible(css("main")))
+		if get(t, ctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-resource="front-door"][data-control="lock"]')`)) {
+			break
+		}
+		if i > 100 {
+			body := get(t, ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("bob's app never shows the front door:\n%s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	until(t, ctx, "bob's live stream", `document.getElementById("live-state").dataset.state === "live"`)
+
+	// Inside the window: unlock works.
+	until(t, ctx, "the door's button to say Unlock", `document.querySelector('[data-resource="front-door"][data-control="lock"]').textContent.trim() === "Unlock"`)
+	run(t, ctx, chromedp.Click(css(`[data-resource="front-door"][data-control="lock"]`)))
+	until(t, ctx, "the door unlocked", `document.getElementById("v-front-door-lock-state").textContent === "unlocked"`)
+	shot(t, ctx, "guest-1-unlocked")
+
+	// Outside it: the app shows the refusal, and the door stays as it is.
+	if _, err := alice.GrantRevoke(bg, "home", inside.ID); err != nil {
+		t.Fatal(err)
+	}
+	grant(2*time.Hour, 3*time.Hour)
+	// The gateway is alice's own node: the new grant holds there at once.
+	run(t, ctx, chromedp.Click(css(`[data-resource="front-door"][data-control="lock"]`)))
+	until(t, ctx, "the refusal shown", `document.getElementById("res-front-door").textContent.includes("denied")`)
+	txt := get(t, ctx, chromedp.Text(css("#res-front-door")))
+	if !strings.Contains(txt, "outside the grant's hours") {
+		t.Fatalf("refusal %q; want it to say the window", txt)
+	}
+	if st := get(t, ctx, chromedp.Text(css("#v-front-door-lock-state"))); st != "unlocked" {
+		t.Fatalf("after the refusal the door shows %q", st)
+	}
+	shot(t, ctx, "guest-2-refused")
+}
