@@ -241,3 +241,16 @@ func FuzzExchange(f *testing.F) {
 		a.exchange(tok) // must not panic
 	})
 }
+
+// The page templates are not served as files; the script and style are.
+func TestStaticOnlyAssets(t *testing.T) {
+	r := newRig(t)
+	c, _ := r.login()
+	for path, want := range map[string]int{"/static/app.js": 200, "/static/app.css": 200, "/static/layout.html": 404, "/static/": 404} {
+		req := httptest.NewRequest("GET", "http://"+host+path, nil)
+		req.AddCookie(c)
+		if w := r.do(req); w.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, w.Code, want)
+		}
+	}
+}

@@ -106,7 +106,14 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api.Handler(s.svc)) // the local API itself, for the page's script
 	static, _ := fs.Sub(assets, "assets")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	mux.HandleFunc("GET /static/{file}", func(w http.ResponseWriter, r *http.Request) {
+		if f := r.PathValue("file"); !strings.HasSuffix(f, ".js") && !strings.HasSuffix(f, ".css") {
+			http.NotFound(w, r) // the templates are not assets
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /events", s.events)
 	mux.HandleFunc("GET /qr.png", s.qr)
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
@@ -210,11 +217,27 @@ func (s *Server) members(r *http.Request, v *view) error {
 	return err
 }
 
+type devicesData struct {
+	Devices []api.DeviceInfo
+	OTA     []api.OTAStatus
+	OTAErr  string
+}
+
 func (s *Server) devices(r *http.Request, v *view) error {
 	v.Title = v.Net.Name + ": devices"
 	ds, err := s.svc.Devices(r.Context(), v.Net.ID.String())
-	v.Data = ds
-	return err
+	d := devicesData{Devices: ds}
+	v.Data = &d
+	if err != nil || len(ds) == 0 {
+		return err
+	}
+	// The devices are asked what they run: a slow one must not hold the page.
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if d.OTA, err = s.svc.OTAStatus(ctx, v.Net.ID.String()); err != nil {
+		d.OTAErr = err.Error()
+	}
+	return nil
 }
 
 func (s *Server) peers(r *http.Request, v *view) error {
