@@ -417,3 +417,87 @@ func TestBrowserGuestWindow(t *testing.T) {
 	}
 	shot(t, ctx, "guest-2-refused")
 }
+
+// The owner claims a device by pasting its claim code: the simulated
+// Zigbee gateway, run as a device daemon, joins the network, shows as
+// online with its firmware state, and its resources appear.
+func TestBrowserClaimDevice(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	home := filepath.Join(t.TempDir(), "alice")
+	if _, err := homedir.Init(home, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Logf: t.Logf}
+	if err := alice.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alice.Close() })
+	netw, err := alice.CreateNetwork(bg, api.CreateNetworkRequest{Name: "home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := web.New(alice, home, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	hubHome := filepath.Join(t.TempDir(), "hub")
+	if _, err := homedir.Init(hubHome, "Hub"); err != nil {
+		t.Fatal(err)
+	}
+	codes := make(chan string, 4)
+	hub := &daemon.Daemon{Home: hubHome, ListenHost: "127.0.0.1", Device: true, DeviceName: "Hub", Sim: "zigbee", Logf: t.Logf,
+		OnClaimCode: func(c string) { codes <- c }}
+	if err := hub.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	var code string
+	select {
+	case code = <-codes:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the device shows no claim code")
+	}
+
+	link, err := web.LoginURL(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := s.URL() + "/n/" + netw.ID.String()
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(css("main")),
+		chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(css("#claim-form")),
+		chromedp.SendKeys(css("#claim-code"), code),
+		chromedp.Click(css(`#claim-form button[type="submit"]`)))
+	until(t, ctx, "the hub listed as a device", `!!document.querySelector('button[aria-label="Remove Hub"]')`)
+	for i := 0; ; i++ {
+		run(t, ctx, chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(css("#claim-form")))
+		if get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("tbody").innerText.includes("online") && !!document.getElementById("h-ota")`)) {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the hub never shows online")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	shot(t, ctx, "claim-1-devices")
+	for i := 0; ; i++ {
+		run(t, ctx, chromedp.Navigate(base+"/resources"), chromedp.WaitVisible(css("main")))
+		if get(t, ctx, chromedp.Evaluate[bool](`!!document.getElementById("r-front-door")`)) {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the hub's resources never show")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	until(t, ctx, "live values", `document.getElementById("live-state").dataset.state === "live"`)
+	run(t, ctx, chromedp.SetValue(css("#lvl-kitchen-light"), "55"),
+		js(`document.getElementById("lvl-kitchen-light").dispatchEvent(new Event("change", {bubbles: true}))`))
+	until(t, ctx, "the light's new level", `document.getElementById("v-kitchen-light-level-level").textContent === "55"`)
+	shot(t, ctx, "claim-2-resources")
+}
