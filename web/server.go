@@ -155,15 +155,14 @@ func withSession(ctx context.Context, s session) context.Context {
 
 // view is what every page's template gets.
 type view struct {
-	Title   string
-	Page    string
-	CSRF    string
-	Net     *api.NetworkInfo
-	Nets    []api.NetworkInfo
-	Status  api.Status
-	Data    any
-	Err     string
-	Version string
+	Title  string
+	Page   string
+	CSRF   string
+	Net    *api.NetworkInfo
+	Nets   []api.NetworkInfo
+	Status api.Status
+	Data   any
+	Err    string
 }
 
 // page renders the template name with what load returns.
@@ -207,7 +206,6 @@ func (s *Server) networks(r *http.Request, v *view) error {
 
 type membersData struct {
 	Members []api.MemberInfo
-	Grants  []api.Grant
 }
 
 func (s *Server) members(r *http.Request, v *view) error {
@@ -277,15 +275,10 @@ func (s *Server) grants(r *http.Request, v *view) error {
 	return err
 }
 
-// usageData is the month's usage and each limit as a share of it.
-type usageData struct {
-	api.Usage
-}
-
 func (s *Server) usage(r *http.Request, v *view) error {
 	v.Title = v.Net.Name + ": usage"
 	u, err := s.svc.Usage(r.Context(), v.Net.ID.String())
-	v.Data = usageData{u}
+	v.Data = u
 	return err
 }
 
