@@ -298,6 +298,7 @@ func TestBrowserOwnerStory(t *testing.T) {
 
 	// Usage against the plan (no control plane here: it says so).
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/usage", netID)), chromedp.WaitVisible(css("main")))
+	until(t, ctx, "the usage, or why there is none", `!!document.getElementById("h-usage") || !document.getElementById("error").hidden`)
 	shot(t, ctx, "9-usage")
 
 	// Remove bob, after a confirmation: Cancel keeps him, Confirm removes.
