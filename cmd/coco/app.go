@@ -19,7 +19,10 @@ var webDefault = web.DefaultAddr
 
 // startApp serves the network app of `coco up` on addr ("off": not at
 // all). The app is a client of the daemon's Service, like the socket's.
-func startApp(e *env, d *daemon.Daemon, addr string, lg *log.Logger) (interface{ Close() error }, error) {
+// When the default address is taken (another home's daemon on this
+// machine), it says so and runs without the app; an address given with
+// --web must be free.
+func startApp(e *env, d *daemon.Daemon, addr string, explicit bool, lg *log.Logger) (interface{ Close() error }, error) {
 	if addr == "off" || addr == "" {
 		return nopCloser{}, nil
 	}
@@ -30,7 +33,10 @@ func startApp(e *env, d *daemon.Daemon, addr string, lg *log.Logger) (interface{
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Start(addr); err != nil {
+	if err := s.Start(addr); err != nil && !explicit {
+		lg.Printf("coco up: not serving the network app: %v (choose another address with --web ADDR)", err)
+		return nopCloser{}, nil
+	} else if err != nil {
 		return nil, fmt.Errorf("%w (choose another with --web ADDR, or --web off)", err)
 	}
 	lg.Printf("coco up: the network app is on %s; open it with `coco app`", s.URL())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"path/filepath"
@@ -65,5 +66,36 @@ func TestAppWebOff(t *testing.T) {
 	}
 	if _, errOut, code := coco(t, "", "--home", home, "app", "--no-open"); code == 0 || !strings.Contains(errOut, "not being served") {
 		t.Fatalf("coco app with no app served: exit %d %q", code, errOut)
+	}
+}
+
+// A second home's `coco up` on the same machine finds the default address
+// taken: it runs without the app and says so; with --web naming the taken
+// address it fails.
+func TestAppDefaultPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	old := webDefault
+	webDefault = ln.Addr().String()
+	defer func() { webDefault = old }()
+	home := filepath.Join(t.TempDir(), "alice")
+	mustCoco(t, "--home", home, "init", "--name", "alice")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr homeBuf
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"--home", home, "up", "--listen-host", "127.0.0.1", "--no-mdns"}, strings.NewReader(""), &homeBuf{}, &stderr)
+	}()
+	waitCoco(t, "coco up to say it runs without the app", func() bool { return strings.Contains(stderr.String(), "not serving the network app") })
+	cancel()
+	if c := <-done; c != 0 {
+		t.Fatalf("coco up: exit %d: %s", c, stderr.String())
+	}
+	if _, errOut, code := coco(t, "", "--home", home, "up", "--listen-host", "127.0.0.1", "--no-mdns", "--web", ln.Addr().String()); code == 0 || !strings.Contains(errOut, "--web ADDR") {
+		t.Fatalf("coco up --web TAKEN: exit %d %q; want a failure naming --web", code, errOut)
 	}
 }

@@ -79,7 +79,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	for _, n := range st.Networks {
 		lg.Printf("  %s (%s): node %s on %v", n.Name, n.Role, n.Node, n.Addrs)
 	}
-	app, err := startApp(e, d, *webAddr, lg)
+	webSet := false
+	fs.Visit(func(f *flag.Flag) { webSet = webSet || f.Name == "web" })
+	app, err := startApp(e, d, *webAddr, webSet, lg)
 	if err != nil {
 		d.Close()
 		return err
