@@ -254,3 +254,18 @@ func TestStaticOnlyAssets(t *testing.T) {
 		}
 	}
 }
+
+// After logging out, the session's cookie opens nothing.
+func TestLogout(t *testing.T) {
+	r := newRig(t)
+	c, csrf := r.login()
+	req := httptest.NewRequest("POST", "http://"+host+"/logout", nil)
+	req.AddCookie(c)
+	req.Header.Set(csrfHeader, csrf)
+	if w := r.do(req); w.Code != http.StatusNoContent {
+		t.Fatalf("logout: %d", w.Code)
+	}
+	if w := r.do(post(c, csrf)); w.Code != http.StatusUnauthorized {
+		t.Fatalf("the old cookie after logout: %d, want 401", w.Code)
+	}
+}

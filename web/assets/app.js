@@ -43,6 +43,7 @@ function confirmFirst(text) {
 
 const then = {
   reload: () => location.reload(),
+  loggedOut: () => { document.body.replaceChildren(Object.assign(document.createElement("p"), { textContent: "Logged out. Run `coco app` to log in again." })); },
   scene: (v, el) => {
     const t = document.getElementById("result-" + el.dataset.scene);
     const tb = t.querySelector("tbody");
