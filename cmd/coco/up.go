@@ -26,12 +26,16 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "the device's name (with --device)")
 	model := fs.String("model", "", "the device's model, for OTA (with --device)")
 	sim := fs.String("sim", "", "serve simulated resources: zigbee (bulbs, a plug, a lock, a sensor)")
+	webAddr := fs.String("web", webDefault, "serve the network app on ADDR (loopback), or off")
 	var controls listFlag
 	fs.Var(&controls, "control", "control plane multiaddr ending in /p2p/ID (repeatable, or comma-separated)")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := checkWebAddr(*webAddr); err != nil {
+		return err
 	}
 	if *sim != "" && *sim != "zigbee" {
 		return usagef("--sim %q: the simulation there is is zigbee", *sim)
@@ -75,6 +79,14 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	for _, n := range st.Networks {
 		lg.Printf("  %s (%s): node %s on %v", n.Name, n.Role, n.Node, n.Addrs)
 	}
+	webSet := false
+	fs.Visit(func(f *flag.Flag) { webSet = webSet || f.Name == "web" })
+	app, err := startApp(e, d, *webAddr, webSet, lg)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	defer app.Close()
 	<-ctx.Done()
 	lg.Printf("coco up: shutting down")
 	done := make(chan struct{})

@@ -1,0 +1,271 @@
+package web
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coconet/coconet/api"
+)
+
+// fakeService answers what the tests call and counts the networks created.
+type fakeService struct {
+	api.Service // the rest: not called
+	created     atomic.Int32
+}
+
+func (f *fakeService) Status(context.Context) (api.Status, error) {
+	return api.Status{Name: "alice"}, nil
+}
+
+func (f *fakeService) Networks(context.Context) ([]api.NetworkInfo, error) {
+	return []api.NetworkInfo{{Name: "home", Role: "owner"}}, nil
+}
+
+func (f *fakeService) CreateNetwork(_ context.Context, req api.CreateNetworkRequest) (api.NetworkInfo, error) {
+	f.created.Add(1)
+	return api.NetworkInfo{Name: req.Name}, nil
+}
+
+const host = "127.0.0.1:7777"
+
+type rig struct {
+	t   *testing.T
+	svc *fakeService
+	s   *Server
+	h   http.Handler
+	now time.Time
+}
+
+func newRig(t *testing.T) *rig {
+	svc := &fakeService{}
+	s, err := New(svc, t.TempDir(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, svc: svc, s: s, now: time.Now()}
+	s.auth.now = func() time.Time { return r.now }
+	r.h = s.Handler(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7777})
+	return r
+}
+
+func (r *rig) do(req *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	r.h.ServeHTTP(w, req)
+	return w
+}
+
+func (r *rig) token() string { return MintToken(r.s.auth.key, r.now) }
+
+// login exchanges a fresh token as a browser opening `coco app`'s link
+// does, and returns the session cookie and its CSRF token.
+func (r *rig) login() (*http.Cookie, string) {
+	r.t.Helper()
+	req := httptest.NewRequest("GET", "http://"+host+"/login?token="+r.token(), nil)
+	req.Header.Set("Sec-Fetch-Site", "none")
+	w := r.do(req)
+	if w.Code != http.StatusSeeOther {
+		r.t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	cs := w.Result().Cookies()
+	if len(cs) != 1 {
+		r.t.Fatalf("login set %d cookies", len(cs))
+	}
+	r.s.auth.mu.Lock()
+	csrf := r.s.auth.sessions[cs[0].Value].csrf
+	r.s.auth.mu.Unlock()
+	return cs[0], csrf
+}
+
+// post is the page's script creating a network: cookie, CSRF header,
+// same origin.
+func post(c *http.Cookie, csrf string) *http.Request {
+	req := httptest.NewRequest("POST", "http://"+host+"/v1/networks", strings.NewReader(`{"name":"lab"}`))
+	req.AddCookie(c)
+	req.Header.Set(csrfHeader, csrf)
+	req.Header.Set("Origin", "http://"+host)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return req
+}
+
+func TestLoginSetsStrictHttpOnlyCookie(t *testing.T) {
+	r := newRig(t)
+	c, csrf := r.login()
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
+		t.Fatalf("cookie %+v: want HttpOnly, SameSite=Strict, Path=/", c)
+	}
+	if w := r.do(post(c, csrf)); w.Code != 200 || r.svc.created.Load() != 1 {
+		t.Fatalf("the page's own POST: %d %s; created %d", w.Code, w.Body, r.svc.created.Load())
+	}
+	req := httptest.NewRequest("GET", "http://"+host+"/", nil)
+	req.AddCookie(c)
+	if w := r.do(req); w.Code != 200 || !strings.Contains(w.Body.String(), csrf) {
+		t.Fatalf("the networks page: %d; want 200 carrying the CSRF token", w.Code)
+	}
+}
+
+// Attack: a request without the session cookie (another local user, a
+// script that found the port) gets nothing, not a page, not the API.
+func TestRefusedWithoutCookie(t *testing.T) {
+	r := newRig(t)
+	for _, req := range []*http.Request{
+		httptest.NewRequest("GET", "http://"+host+"/", nil),
+		httptest.NewRequest("GET", "http://"+host+"/v1/networks", nil),
+		httptest.NewRequest("GET", "http://"+host+"/v1/status", nil),
+		httptest.NewRequest("GET", "http://"+host+"/events?net=home", nil),
+		httptest.NewRequest("POST", "http://"+host+"/v1/networks", strings.NewReader(`{"name":"x"}`)),
+	} {
+		if w := r.do(req); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s %s without a cookie: %d, want 401", req.Method, req.URL.Path, w.Code)
+		}
+	}
+	bad := &http.Cookie{Name: cookieName, Value: "forged"}
+	req := httptest.NewRequest("GET", "http://"+host+"/v1/networks", nil)
+	req.AddCookie(bad)
+	if w := r.do(req); w.Code != http.StatusUnauthorized {
+		t.Errorf("with a made-up cookie: %d, want 401", w.Code)
+	}
+	if r.svc.created.Load() != 0 {
+		t.Fatal("a network was created without a session")
+	}
+}
+
+// Attack: a login link seen once (shell history, a shoulder, a proxy log)
+// is replayed after its owner used it; and links not minted with the
+// home's key, or expired, are refused.
+func TestLoginTokenReplayRefused(t *testing.T) {
+	r := newRig(t)
+	tok := r.token()
+	login := func(tok string) int {
+		return r.do(httptest.NewRequest("GET", "http://"+host+"/login?token="+url.QueryEscape(tok), nil)).Code
+	}
+	if c := login(tok); c != http.StatusSeeOther {
+		t.Fatalf("first use: %d", c)
+	}
+	if c := login(tok); c != http.StatusUnauthorized {
+		t.Fatalf("replayed token: %d, want 401", c)
+	}
+	other := MintToken(make([]byte, 32), r.now) // another key: another home's, or a guess
+	if c := login(other); c != http.StatusUnauthorized {
+		t.Fatalf("token under another key: %d, want 401", c)
+	}
+	if c := login(""); c != http.StatusUnauthorized {
+		t.Fatalf("no token: %d, want 401", c)
+	}
+	late := r.token()
+	r.now = r.now.Add(TokenTTL + time.Second)
+	if c := login(late); c != http.StatusUnauthorized {
+		t.Fatalf("expired token: %d, want 401", c)
+	}
+	if _, err := r.s.auth.exchange(tok); err != ErrTokenExpired && err != ErrTokenUsed {
+		t.Fatalf("replay after expiry: %v", err)
+	}
+}
+
+// Attack: a page of another site (or another port of localhost, which is
+// the same site) makes the logged-in browser POST to the app. The cookie
+// is SameSite=Strict, but the server does not rely on it: Origin and
+// Sec-Fetch-Site are checked, and the CSRF header is required.
+func TestCrossOriginRefused(t *testing.T) {
+	r := newRig(t)
+	c, csrf := r.login()
+	cases := map[string]func(*http.Request){
+		"other origin":         func(q *http.Request) { q.Header.Set("Origin", "http://evil.example") },
+		"localhost other port": func(q *http.Request) { q.Header.Set("Origin", "http://127.0.0.1:8080") },
+		"cross-site":           func(q *http.Request) { q.Header.Del("Origin"); q.Header.Set("Sec-Fetch-Site", "cross-site") },
+		"same-site":            func(q *http.Request) { q.Header.Del("Origin"); q.Header.Set("Sec-Fetch-Site", "same-site") },
+		"no CSRF header":       func(q *http.Request) { q.Header.Del(csrfHeader) },
+		"wrong CSRF header":    func(q *http.Request) { q.Header.Set(csrfHeader, "x"+csrf[1:]) },
+	}
+	for name, mod := range cases {
+		req := post(c, csrf)
+		mod(req)
+		if w := r.do(req); w.Code != http.StatusForbidden {
+			t.Errorf("%s: %d %s, want 403", name, w.Code, w.Body)
+		}
+	}
+	// A cross-site GET of the event stream or a page is refused too.
+	req := httptest.NewRequest("GET", "http://"+host+"/v1/networks", nil)
+	req.AddCookie(c)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if w := r.do(req); w.Code != http.StatusForbidden {
+		t.Errorf("cross-site GET: %d, want 403", w.Code)
+	}
+	if n := r.svc.created.Load(); n != 0 {
+		t.Fatalf("%d network(s) created by refused requests", n)
+	}
+}
+
+// Attack: DNS rebinding. evil.example resolves to 127.0.0.1 after the
+// page loaded, so the browser sends the attacker's page's requests to the
+// app as same-origin, with Host: evil.example:7777. Refused, even with a
+// cookie (it would not have one: the cookie is for 127.0.0.1).
+func TestWrongHostRefused(t *testing.T) {
+	r := newRig(t)
+	c, csrf := r.login()
+	for _, h := range []string{"evil.example:7777", "127.0.0.1:8080", "evil.example", "192.168.1.5:7777"} {
+		req := post(c, csrf)
+		req.Host = h
+		req.Header.Set("Origin", "http://"+h)
+		if w := r.do(req); w.Code != http.StatusMisdirectedRequest {
+			t.Errorf("Host %s: %d, want 421", h, w.Code)
+		}
+		req = httptest.NewRequest("GET", "http://"+h+"/login?token="+r.token(), nil)
+		if w := r.do(req); w.Code != http.StatusMisdirectedRequest {
+			t.Errorf("login with Host %s: %d, want 421", h, w.Code)
+		}
+	}
+	for _, h := range []string{"localhost:7777", "127.0.0.1:7777"} {
+		req := post(c, csrf)
+		req.Host = h
+		req.Header.Set("Origin", "http://"+h)
+		if w := r.do(req); w.Code != 200 {
+			t.Errorf("Host %s: %d, want 200", h, w.Code)
+		}
+	}
+}
+
+func FuzzExchange(f *testing.F) {
+	key := make([]byte, 32)
+	f.Add(MintToken(key, time.Now()))
+	f.Add("a.b")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, tok string) {
+		a := newAuth(key, nil)
+		a.exchange(tok) // must not panic
+	})
+}
+
+// The page templates are not served as files; the script and style are.
+func TestStaticOnlyAssets(t *testing.T) {
+	r := newRig(t)
+	c, _ := r.login()
+	for path, want := range map[string]int{"/static/app.js": 200, "/static/app.css": 200, "/static/layout.html": 404, "/static/": 404} {
+		req := httptest.NewRequest("GET", "http://"+host+path, nil)
+		req.AddCookie(c)
+		if w := r.do(req); w.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, w.Code, want)
+		}
+	}
+}
+
+// After logging out, the session's cookie opens nothing.
+func TestLogout(t *testing.T) {
+	r := newRig(t)
+	c, csrf := r.login()
+	req := httptest.NewRequest("POST", "http://"+host+"/logout", nil)
+	req.AddCookie(c)
+	req.Header.Set(csrfHeader, csrf)
+	if w := r.do(req); w.Code != http.StatusNoContent {
+		t.Fatalf("logout: %d", w.Code)
+	}
+	if w := r.do(post(c, csrf)); w.Code != http.StatusUnauthorized {
+		t.Fatalf("the old cookie after logout: %d, want 401", w.Code)
+	}
+}

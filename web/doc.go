@@ -1,0 +1,20 @@
+// Package web serves the network app: the daemon's pages for a browser, behind a one-time login token.
+//
+// The app uses the daemon's local API and nothing else: pages are rendered
+// on the server from an api.Service (the daemon itself, or an api.Client),
+// and the browser's script calls the same api.Handler routes (/v1/…),
+// mounted under the web server behind its authentication. Live attribute
+// values come as server-sent events from the API's HomeWatch stream.
+//
+// Authentication (auth.go): `coco app` mints a one-time login token, an
+// HMAC under a key kept in the home (web.key, mode 0600), so whoever can
+// read the home, and no one else, can log in; the server exchanges the
+// token for a session cookie (HttpOnly, SameSite=Strict) and refuses a
+// token used once. Every request must carry the cookie and a Host header
+// naming the server (DNS rebinding); a request a browser marks as coming
+// from another site, or with another Origin, is refused; state-changing
+// requests must also carry the session's CSRF token in a header.
+//
+// Every asset is embedded (assets/): no CDN, no build step. The script is
+// plain JavaScript (assets/app.js), small enough to read.
+package web
