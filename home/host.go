@@ -86,7 +86,8 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	vc atomic.Pointer[view]
+	vc   atomic.Pointer[view]
+	pubq chan pubItem // to the publisher goroutine, in order
 
 	mu     sync.Mutex // guards following fields
 	closed bool
@@ -121,8 +122,11 @@ func NewHost(e *engine.Engine, opts HostOptions) (*Host, error) {
 		return nil, errors.New("home: the node already has a host")
 	}
 	return engine.Attach(e, func(e *engine.Engine) (*Host, error) {
-		h := &Host{n: e, nd: e.Node(), self: e.PeerID(), selfStr: e.PeerID().String(), opts: opts, res: map[string]*hosted{}}
+		h := &Host{n: e, nd: e.Node(), self: e.PeerID(), selfStr: e.PeerID().String(), opts: opts, res: map[string]*hosted{},
+			pubq: make(chan pubItem, pubQueue)}
 		h.ctx, h.cancel = context.WithCancel(context.Background())
+		h.wg.Add(1)
+		go h.publisher()
 		e.AddPolicy(engine.Policy{Topic: h.topicAllowed})
 		// Open to every member and device: the handlers check grants.
 		e.Handle(ServiceList, h.handleList, node.Everyone)
@@ -181,6 +185,7 @@ func (h *Host) view() *view {
 		return v
 	}
 	v := newView(st)
+	v.device = h.deviceName(st)
 	h.vc.Store(v)
 	return v
 }
@@ -268,13 +273,13 @@ func (h *Host) Remove(id string) error {
 	if hr == nil {
 		return fmt.Errorf("home: no resource %s here: %w", id, ErrNotFound)
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
-	defer cancel()
+	var clear []string
 	for _, c := range hr.r.Capabilities {
 		for _, a := range c.Attributes {
-			h.n.Publish(ctx, topic(id, c.Name, a.Name), nil, pubsub.PublishOptions{Retain: true})
+			clear = append(clear, topic(id, c.Name, a.Name))
 		}
 	}
+	h.enqueue(pubItem{clear: clear, done: make(chan struct{})})
 	return nil
 }
 
@@ -354,15 +359,80 @@ func topic(resource, capability, attribute string) string {
 	return TopicPrefix + resource + "/" + capability + "/" + attribute
 }
 
-// publish sends changes as retained values on their topics.
+// pubQueue bounds the publications waiting for the publisher; a full
+// queue holds back the commands that change attributes.
+const pubQueue = 1024
+
+// pubItem is work for the publisher: changes to publish as retained
+// values, or topics whose retained value to clear. done, if not nil, is
+// closed when it has been done.
+type pubItem struct {
+	changes []Change
+	clear   []string
+	done    chan struct{}
+}
+
+// publish sends changes as retained values on their topics, and returns
+// when they have been sent (or the host closes).
 func (h *Host) publish(changes []Change) {
 	if len(changes) == 0 {
 		return
 	}
-	dev := h.DeviceName()
+	h.enqueue(pubItem{changes: changes, done: make(chan struct{})})
+}
+
+// publishLater queues changes for the publisher without waiting: a
+// command's reply does not wait for its change to reach the watchers.
+// Changes are published in the order they were queued.
+func (h *Host) publishLater(changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	h.enqueue(pubItem{changes: changes})
+}
+
+func (h *Host) enqueue(it pubItem) {
+	select {
+	case h.pubq <- it:
+	case <-h.ctx.Done():
+		return
+	}
+	if it.done != nil {
+		select {
+		case <-it.done:
+		case <-h.ctx.Done():
+		}
+	}
+}
+
+// publisher publishes the queued changes, one item after the other, until
+// the host closes.
+func (h *Host) publisher() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case it := <-h.pubq:
+			h.publishNow(it)
+			if it.done != nil {
+				close(it.done)
+			}
+		}
+	}
+}
+
+func (h *Host) publishNow(it pubItem) {
 	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
 	defer cancel()
-	for _, c := range changes {
+	for _, t := range it.clear {
+		h.n.Publish(ctx, t, nil, pubsub.PublishOptions{Retain: true})
+	}
+	if len(it.changes) == 0 {
+		return
+	}
+	dev := h.view().device
+	for _, c := range it.changes {
 		c.Device = dev
 		if c.Time.IsZero() {
 			c.Time = h.opts.Now()
@@ -443,7 +513,7 @@ func (h *Host) list(from node.Sender, zone string) listReply {
 	v := h.view()
 	role, grants := v.access(from)
 	now := h.opts.Now()
-	out := listReply{Device: h.deviceName(v.st), Resources: []Resource{}}
+	out := listReply{Device: v.device, Resources: []Resource{}}
 	for _, r := range h.Resources() {
 		r.Zone = v.zoneOf(r.ID, r.Zone)
 		if zone != "" && !strings.EqualFold(zone, r.Zone) {
@@ -471,11 +541,26 @@ func (h *Host) handleCommand(ctx context.Context, req *rpc.Request) ([]byte, err
 		// The caller knows what it asked and whom: keep the reply small.
 		res[i].Action, res[i].Node = Action{}, ""
 	}
+	if isCompact(req.Payload) {
+		return encodeCmdReply(make([]byte, 0, 64+96*len(res)), res), nil
+	}
 	return json.Marshal(cmdReply{Results: res})
 }
 
+// isCompact says whether a command request (or reply) is in the compact
+// encoding rather than JSON.
+func isCompact(b []byte) bool { return len(b) > 0 && b[0] == wireV1 }
+
 func parseCmdRequest(b []byte) (cmdRequest, error) {
 	var cr cmdRequest
+	if isCompact(b) {
+		actions, err := decodeCmdRequest(b)
+		if err != nil {
+			return cr, fmt.Errorf("home: bad command request: %w", err)
+		}
+		cr.Actions = actions
+		return cr, nil
+	}
 	if err := json.Unmarshal(b, &cr); err != nil {
 		return cr, fmt.Errorf("home: bad command request: %w", err)
 	}
@@ -514,7 +599,7 @@ func (h *Host) run(ctx context.Context, from node.Sender, actions []Action) []Re
 // do runs one action for from, deciding from the view v.
 func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res Result) {
 	start := time.Now()
-	dev := h.deviceName(v.st)
+	dev := v.device
 	defer func() {
 		res.Device, res.Node, res.Took = dev, h.selfStr, time.Since(start)
 	}()
@@ -582,7 +667,7 @@ func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res
 			if err != nil {
 				return failed(a, CodeFailed, "%v", err)
 			}
-			h.publish(ch)
+			h.publishLater(slices.Clone(ch)) // the caller may change res
 			res.Changes = ch
 		}
 	}
