@@ -88,6 +88,7 @@ type Host struct {
 
 	vc   atomic.Pointer[view]
 	pubq chan pubItem // to the publisher goroutine, in order
+	cmdq chan *cmdJob // to the command workers
 
 	mu     sync.Mutex // guards following fields
 	closed bool
@@ -123,10 +124,13 @@ func NewHost(e *engine.Engine, opts HostOptions) (*Host, error) {
 	}
 	return engine.Attach(e, func(e *engine.Engine) (*Host, error) {
 		h := &Host{n: e, nd: e.Node(), self: e.PeerID(), selfStr: e.PeerID().String(), opts: opts, res: map[string]*hosted{},
-			pubq: make(chan pubItem, pubQueue)}
+			pubq: make(chan pubItem, pubQueue), cmdq: make(chan *cmdJob)}
 		h.ctx, h.cancel = context.WithCancel(context.Background())
-		h.wg.Add(1)
+		h.wg.Add(1 + cmdWorkers)
 		go h.publisher()
+		for range cmdWorkers {
+			go h.cmdWorker()
+		}
 		e.AddPolicy(engine.Policy{Topic: h.topicAllowed})
 		// Open to every member and device: the handlers check grants.
 		e.Handle(ServiceList, h.handleList, node.Everyone)
@@ -531,7 +535,47 @@ func (h *Host) list(from node.Sender, zone string) listReply {
 	return out
 }
 
+// cmdWorkers is the number of long-lived goroutines that run commands.
+// The rpc service runs each request on a new goroutine, whose small stack
+// grew (copied) twice on the way through a command: a worker's has grown
+// once for all. When every worker is busy, the request's goroutine runs
+// the command itself.
+const cmdWorkers = 4
+
+// cmdJob is a command request handed to a worker, and its answer.
+type cmdJob struct {
+	ctx  context.Context
+	req  *rpc.Request
+	out  []byte
+	err  error
+	done chan struct{}
+}
+
+func (h *Host) cmdWorker() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case j := <-h.cmdq:
+			j.out, j.err = h.command(j.ctx, j.req)
+			close(j.done)
+		}
+	}
+}
+
 func (h *Host) handleCommand(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	j := &cmdJob{ctx: ctx, req: req, done: make(chan struct{})}
+	select {
+	case h.cmdq <- j:
+		<-j.done
+		return j.out, j.err
+	default:
+		return h.command(ctx, req)
+	}
+}
+
+func (h *Host) command(ctx context.Context, req *rpc.Request) ([]byte, error) {
 	cr, err := parseCmdRequest(req.Payload)
 	if err != nil {
 		return nil, err
