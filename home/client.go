@@ -222,6 +222,18 @@ func (c *Client) missing(actions []Action) bool {
 // dispatch runs actions grouped by node and fills out; it returns the
 // indexes of the actions whose host no longer served their resource.
 func (c *Client) dispatch(ctx context.Context, actions []Action, out []Result, offline []string, start time.Time) (retry []int) {
+	if len(actions) == 1 {
+		c.mu.Lock()
+		id, ok := c.where[actions[0].Resource]
+		c.mu.Unlock()
+		if ok { // the common case, without the grouping
+			out[0] = c.call(ctx, id, actions, start)[0]
+			if out[0].Code == CodeNotFound {
+				retry = []int{0}
+			}
+			return retry
+		}
+	}
 	groups := map[peer.ID][]int{}
 	c.mu.Lock()
 	for i, a := range actions {

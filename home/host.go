@@ -655,7 +655,12 @@ func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res
 	var r Resource
 	var d Driver
 	if hr != nil {
-		r, d = hr.r.clone(), hr.d
+		d = hr.d
+		if d != nil {
+			r = hr.r.clone() // the driver's copy
+		} else {
+			r = hr.r.shallow(a.Capability)
+		}
 	}
 	closed := h.closed
 	h.mu.Unlock()

@@ -136,6 +136,24 @@ func (r Resource) clone() Resource {
 	return r
 }
 
+// shallow copies what a host needs to run a command of capability on a
+// simulated resource: the resource's names and that capability with its
+// current values (the other capabilities without their attributes).
+// Commands and parameters are not copied: nothing changes them once the
+// resource is served.
+func (r Resource) shallow(capability string) Resource {
+	caps := make([]Capability, len(r.Capabilities))
+	for i, c := range r.Capabilities {
+		caps[i].Name = c.Name
+		if c.Name == capability {
+			caps[i] = c
+			caps[i].Attributes = slices.Clone(c.Attributes)
+		}
+	}
+	r.Capabilities, r.Metadata = caps, nil
+	return r
+}
+
 func (c Capability) clone() Capability {
 	c.Attributes = slices.Clone(c.Attributes)
 	c.Commands = slices.Clone(c.Commands)
