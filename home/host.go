@@ -418,17 +418,25 @@ func (h *Host) publisher() {
 		case <-h.ctx.Done():
 			return
 		case it := <-h.pubq:
-			h.publishNow(it)
-			if it.done != nil {
-				close(it.done)
+			// What queued up meanwhile goes out under the same deadline.
+			ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
+			for more := true; more; {
+				h.publishNow(ctx, it)
+				if it.done != nil {
+					close(it.done)
+				}
+				select {
+				case it = <-h.pubq:
+				default:
+					more = false
+				}
 			}
+			cancel()
 		}
 	}
 }
 
-func (h *Host) publishNow(it pubItem) {
-	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
-	defer cancel()
+func (h *Host) publishNow(ctx context.Context, it pubItem) {
 	for _, t := range it.clear {
 		h.n.Publish(ctx, t, nil, pubsub.PublishOptions{Retain: true})
 	}
