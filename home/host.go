@@ -418,17 +418,17 @@ func (h *Host) publisher() {
 		case <-h.ctx.Done():
 			return
 		case it := <-h.pubq:
-			// What queued up meanwhile goes out under the same deadline.
+			// What queued up meanwhile (a few dozen items at most) goes
+			// out under the same deadline.
 			ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
-			for more := true; more; {
-				h.publishNow(ctx, it)
-				if it.done != nil {
-					close(it.done)
-				}
+			h.publishNow(ctx, it)
+		batch:
+			for range 32 {
 				select {
-				case it = <-h.pubq:
+				case it := <-h.pubq:
+					h.publishNow(ctx, it)
 				default:
-					more = false
+					break batch
 				}
 			}
 			cancel()
@@ -437,6 +437,9 @@ func (h *Host) publisher() {
 }
 
 func (h *Host) publishNow(ctx context.Context, it pubItem) {
+	if it.done != nil {
+		defer close(it.done)
+	}
 	for _, t := range it.clear {
 		h.n.Publish(ctx, t, nil, pubsub.PublishOptions{Retain: true})
 	}
