@@ -413,14 +413,25 @@ func (h *Host) enqueue(it pubItem) {
 // the host closes.
 func (h *Host) publisher() {
 	defer h.wg.Done()
+	// A publication waits at most 1 to 2 s for a slow subscriber: the
+	// deadline is renewed when less than 1 s of it is left (a new timer
+	// per publication cost more than the rest of it).
+	ctx, stop := h.ctx, context.CancelFunc(func() {})
+	defer func() { stop() }()
+	var deadline time.Time
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
 		case it := <-h.pubq:
+			if time.Until(deadline) < time.Second {
+				stop()
+				deadline = time.Now().Add(2 * time.Second)
+				c, cancel := context.WithDeadline(h.ctx, deadline)
+				ctx, stop = c, cancel
+			}
 			// What queued up meanwhile (a few dozen items at most) goes
-			// out under the same deadline.
-			ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
+			// out too.
 			h.publishNow(ctx, it)
 		batch:
 			for range 32 {
@@ -431,7 +442,6 @@ func (h *Host) publisher() {
 					break batch
 				}
 			}
-			cancel()
 		}
 	}
 }
@@ -452,7 +462,7 @@ func (h *Host) publishNow(ctx context.Context, it pubItem) {
 		if c.Time.IsZero() {
 			c.Time = h.opts.Now()
 		}
-		b, _ := json.Marshal(c)
+		b := appendChangeJSON(make([]byte, 0, 192), c)
 		if err := h.n.Publish(ctx, topic(c.Resource, c.Capability, c.Attribute), b, pubsub.PublishOptions{Retain: true}); err != nil && h.ctx.Err() == nil {
 			h.opts.Logf("home: publish %s.%s.%s: %v", c.Resource, c.Capability, c.Attribute, err)
 		}

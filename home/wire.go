@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -290,4 +291,68 @@ func decodeCmdReply(b []byte, want int) ([]Result, error) {
 		return nil, fmt.Errorf("%d bytes after the results: %w", len(r.b), errWire)
 	}
 	return out, nil
+}
+
+// appendChangeJSON appends c as json.Marshal would write it (the payload
+// of a published change; watchers and other clients read it as JSON),
+// without reflection for the values hosts publish.
+func appendChangeJSON(b []byte, c Change) []byte {
+	if y := c.Time.Year(); y < 0 || y > 9999 {
+		j, _ := json.Marshal(c) // json's error for such a time, kept as is
+		return append(b, j...)
+	}
+	b = append(b, `{"resource":`...)
+	b = appendJSONString(b, c.Resource)
+	b = append(b, `,"capability":`...)
+	b = appendJSONString(b, c.Capability)
+	b = append(b, `,"attribute":`...)
+	b = appendJSONString(b, c.Attribute)
+	b = append(b, `,"value":`...)
+	switch v := c.Value.(type) {
+	case nil:
+		b = append(b, "null"...)
+	case bool:
+		b = strconv.AppendBool(b, v)
+	case int64:
+		b = strconv.AppendInt(b, v, 10)
+	case int:
+		b = strconv.AppendInt(b, int64(v), 10)
+	case string:
+		b = appendJSONString(b, v)
+	default:
+		j, err := json.Marshal(v)
+		if err != nil {
+			j, _ = json.Marshal(c)
+			return append(b[:0], j...)
+		}
+		b = append(b, j...)
+	}
+	if c.Type != "" {
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, string(c.Type))
+	}
+	if c.Device != "" {
+		b = append(b, `,"device":`...)
+		b = appendJSONString(b, c.Device)
+	}
+	b = append(b, `,"time":"`...)
+	b = c.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if c.Retained {
+		b = append(b, `,"retained":true`...)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted as json.Marshal quotes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(s)
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

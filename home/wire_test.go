@@ -146,3 +146,26 @@ func TestValidNamesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestChangeJSONReference: the hand-written encoding of a published
+// change is byte for byte json.Marshal's.
+func TestChangeJSONReference(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 14, 5, 6, 789000000, time.FixedZone("CET", 3600))
+	for _, c := range []Change{
+		{Resource: "bulb-1", Capability: "level", Attribute: "level", Value: int64(40), Type: Int, Device: "hub", Time: t0},
+		{Resource: "lamp", Capability: "on_off", Attribute: "on", Value: true, Time: t0.UTC()},
+		{Resource: "lamp", Capability: "on_off", Attribute: "on", Value: false, Retained: true},
+		{Resource: "door", Capability: "lock", Attribute: "state", Value: "unlocked", Type: Enum, Device: `alice's "hub" <1> & é\n`, Time: time.Unix(0, 1)},
+		{Resource: "t", Capability: "temp", Attribute: "c", Value: 21.5, Type: Number, Time: t0},
+		{Resource: "t", Capability: "temp", Attribute: "c", Value: 1e21, Time: t0},
+		{Resource: "t", Capability: "temp", Attribute: "c", Value: nil},
+		{Resource: "t", Capability: "x", Attribute: "y", Value: 7, Type: Int},
+		{Resource: "t", Capability: "x", Attribute: "y", Value: []any{1.0, "a"}},
+		{Resource: "t", Capability: "x", Attribute: "y", Value: "\u2028\x7f", Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		want, _ := json.Marshal(c)
+		if got := appendChangeJSON(nil, c); !bytes.Equal(got, want) {
+			t.Errorf("appendChangeJSON(%+v) =\n%s\nwant\n%s", c, got, want)
+		}
+	}
+}
