@@ -185,6 +185,20 @@ func direct(t *testing.T, n *engine.Engine, to peer.ID, actions ...Action) []Res
 	return rep.Results
 }
 
+// directCompact is direct with the request in the compact encoding.
+func directCompact(t *testing.T, n *engine.Engine, to peer.ID, actions ...Action) []Result {
+	t.Helper()
+	b, err := n.RPC().Request(ctxT(t), to, ServiceCommand, encodeCmdRequest(nil, actions))
+	if err != nil {
+		t.Fatalf("request %s: %v", ServiceCommand, err)
+	}
+	res, err := decodeCmdReply(b, len(actions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func listDirect(t *testing.T, n *engine.Engine, to peer.ID) listReply {
 	t.Helper()
 	b, err := n.RPC().Request(ctxT(t), to, ServiceList, nil)
