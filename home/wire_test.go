@@ -2,11 +2,17 @@ package home
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 // TestCompactRoundTrip: requests and replies survive the compact
@@ -167,5 +173,36 @@ func TestChangeJSONReference(t *testing.T) {
 		if got := appendChangeJSON(nil, c); !bytes.Equal(got, want) {
 			t.Errorf("appendChangeJSON(%+v) =\n%s\nwant\n%s", c, got, want)
 		}
+	}
+}
+
+// TestOldHostGetsJSON: a device running a version that reads only JSON
+// (it refuses the compact encoding as a bad request) still runs the
+// client's commands: the client falls back to JSON for it.
+func TestOldHostGetsJSON(t *testing.T) {
+	alice, an := network(t)
+	old := device(t, alice, an, "old")
+	mesh(t, an, old)
+	var compact, plain atomic.Int32
+	old.Handle(ServiceList, func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		return json.Marshal(listReply{Device: "old", Resources: []Resource{{ID: "lamp", Capabilities: Caps("on_off")}}})
+	}, node.Everyone)
+	old.Handle(ServiceCommand, func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		var cr cmdRequest
+		if err := json.Unmarshal(req.Payload, &cr); err != nil {
+			compact.Add(1)
+			return nil, fmt.Errorf("home: bad command request: %w", err) // as an older host says it
+		}
+		plain.Add(1)
+		return json.Marshal(cmdReply{Results: []Result{{OK: true, Device: "old"}}})
+	}, node.Everyone)
+	c := NewClient(an)
+	for range 2 {
+		if r, err := c.Command(ctxT(t), act("lamp:on_off:on")); err != nil || r.Device != "old" {
+			t.Fatalf("Command on an old host = %+v, %v", r, err)
+		}
+	}
+	if compact.Load() != 1 || plain.Load() != 2 {
+		t.Errorf("requests: %d compact, %d JSON; want 1 compact, then JSON only", compact.Load(), plain.Load())
 	}
 }
