@@ -26,6 +26,7 @@ type view struct {
 	st     *ledger.State
 	grants map[identity.UserID][]Grant
 	zones  map[string]string // resource → zone, from placement records
+	device string            // the host's device name in this state
 }
 
 func newView(st *ledger.State) *view {

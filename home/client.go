@@ -34,13 +34,15 @@ const unconnectedTimeout = 3 * time.Second
 type Client struct {
 	n *engine.Engine
 
-	mu    sync.Mutex         // guards following fields
-	where map[string]peer.ID // resource → node serving it, from listings
+	mu       sync.Mutex         // guards following fields
+	where    map[string]peer.ID // resource → node serving it, from listings
+	idStr    map[peer.ID]string // id.String() of the nodes in where
+	jsonOnly map[peer.ID]bool   // hosts that do not read the compact encoding
 }
 
 // NewClient returns a client on a started node.
 func NewClient(n *engine.Engine) *Client {
-	return &Client{n: n, where: map[string]peer.ID{}}
+	return &Client{n: n, where: map[string]peer.ID{}, idStr: map[peer.ID]string{}, jsonOnly: map[peer.ID]bool{}}
 }
 
 // Store is the client's network's store of zones, grants and scenes.
@@ -220,6 +222,18 @@ func (c *Client) missing(actions []Action) bool {
 // dispatch runs actions grouped by node and fills out; it returns the
 // indexes of the actions whose host no longer served their resource.
 func (c *Client) dispatch(ctx context.Context, actions []Action, out []Result, offline []string, start time.Time) (retry []int) {
+	if len(actions) == 1 {
+		c.mu.Lock()
+		id, ok := c.where[actions[0].Resource]
+		c.mu.Unlock()
+		if ok { // the common case, without the grouping
+			out[0] = c.call(ctx, id, actions, start)[0]
+			if out[0].Code == CodeNotFound {
+				retry = []int{0}
+			}
+			return retry
+		}
+	}
 	groups := map[peer.ID][]int{}
 	c.mu.Lock()
 	for i, a := range actions {
@@ -238,23 +252,30 @@ func (c *Client) dispatch(ctx context.Context, actions []Action, out []Result, o
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	one := func(id peer.ID, idx []int) {
+		sub := make([]Action, len(idx))
+		for i, j := range idx {
+			sub[i] = actions[j]
+		}
+		res := c.call(ctx, id, sub, start)
+		mu.Lock()
+		defer mu.Unlock()
+		for i, j := range idx {
+			out[j] = res[i]
+			if res[i].Code == CodeNotFound {
+				retry = append(retry, j)
+			}
+		}
+	}
 	for id, idx := range groups {
+		if len(groups) == 1 {
+			one(id, idx) // no goroutine for the common case
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub := make([]Action, len(idx))
-			for i, j := range idx {
-				sub[i] = actions[j]
-			}
-			res := c.call(ctx, id, sub, start)
-			mu.Lock()
-			defer mu.Unlock()
-			for i, j := range idx {
-				out[j] = res[i]
-				if res[i].Code == CodeNotFound {
-					retry = append(retry, j)
-				}
-			}
+			one(id, idx)
 		}()
 	}
 	wg.Wait()
@@ -274,20 +295,21 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 		}
 	}
 	st := c.n.Ledger().State()
-	dev, idStr := nodeName(st, id), id.String()
+	idStr := c.nodeString(id)
 	fail := func(code Code, format string, args ...any) []Result {
 		out := make([]Result, len(actions))
+		dev := nodeName(st, id)
 		for i, a := range actions {
 			out[i] = failed(a, code, format, args...)
 			out[i].Device, out[i].Node, out[i].Took = dev, idStr, time.Since(start)
 		}
 		return out
 	}
+	dev := func() string { return nodeName(st, id) }
 	if !st.IsMemberNode(mustKey(id)) {
 		c.forget(id)
-		return fail(CodeNotFound, "device %s is no longer a node of %q", dev, st.Name)
+		return fail(CodeNotFound, "device %s is no longer a node of %q", dev(), st.Name)
 	}
-	req, _ := json.Marshal(cmdRequest{Actions: actions})
 	connected := c.n.Connected(id)
 	if !connected {
 		// A device that is off fails its actions within ReachTimeout, not
@@ -296,32 +318,37 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 		err := c.n.Node().Host().Connect(cctx, peer.AddrInfo{ID: id})
 		cancel()
 		if err != nil && ctx.Err() == nil {
-			return fail(CodeOffline, "device %s is offline (it could not be reached within %s)", dev, time.Since(start).Round(time.Millisecond))
+			return fail(CodeOffline, "device %s is offline (it could not be reached within %s)", dev(), time.Since(start).Round(time.Millisecond))
 		}
 	}
-	b, err := c.n.RPC().Request(ctx, id, ServiceCommand, req)
+	b, err := c.request(ctx, id, actions)
 	var re *rpc.RemoteError
 	switch {
 	case err == nil:
 	case errors.Is(err, rpc.ErrUnreachable):
-		return fail(CodeOffline, "device %s is offline (it could not be reached)", dev)
+		return fail(CodeOffline, "device %s is offline (it could not be reached)", dev())
 	case (errors.Is(err, rpc.ErrDeadline) || errors.Is(err, context.DeadlineExceeded)) && !connected:
-		return fail(CodeOffline, "device %s is offline (it could not be reached within %s)", dev, time.Since(start).Round(time.Millisecond))
+		return fail(CodeOffline, "device %s is offline (it could not be reached within %s)", dev(), time.Since(start).Round(time.Millisecond))
 	case errors.Is(err, rpc.ErrDeadline), errors.Is(err, context.DeadlineExceeded):
-		return fail(CodeTimeout, "device %s did not answer within %s", dev, time.Since(start).Round(time.Millisecond))
+		return fail(CodeTimeout, "device %s did not answer within %s", dev(), time.Since(start).Round(time.Millisecond))
 	case errors.Is(err, rpc.ErrNotAllowed):
-		return fail(CodeDenied, "device %s refused: %v", dev, err)
+		return fail(CodeDenied, "device %s refused: %v", dev(), err)
 	case errors.Is(err, rpc.ErrUnknownService):
 		c.forget(id)
-		return fail(CodeNotFound, "device %s serves no resources now", dev)
+		return fail(CodeNotFound, "device %s serves no resources now", dev())
 	case errors.As(err, &re):
-		return fail(CodeFailed, "device %s: %s", dev, re.Message)
+		return fail(CodeFailed, "device %s: %s", dev(), re.Message)
 	default:
-		return fail(CodeOffline, "device %s: %v", dev, err)
+		return fail(CodeOffline, "device %s: %v", dev(), err)
 	}
 	var rep cmdReply
-	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Results) != len(actions) {
-		return fail(CodeFailed, "device %s answered something that is not %d results", dev, len(actions))
+	if isCompact(b) {
+		rep.Results, err = decodeCmdReply(b, len(actions))
+	} else {
+		err = json.Unmarshal(b, &rep)
+	}
+	if err != nil || len(rep.Results) != len(actions) {
+		return fail(CodeFailed, "device %s answered something that is not %d results", dev(), len(actions))
 	}
 	for i := range rep.Results {
 		rep.Results[i].Action = actions[i] // what we asked, not what it says we asked
@@ -331,6 +358,41 @@ func (c *Client) call(ctx context.Context, id peer.ID, actions []Action, start t
 		}
 	}
 	return rep.Results
+}
+
+// request sends actions to the host on id in the compact encoding, or in
+// JSON to a host that does not read it (an older version).
+func (c *Client) request(ctx context.Context, id peer.ID, actions []Action) ([]byte, error) {
+	c.mu.Lock()
+	old := c.jsonOnly[id]
+	c.mu.Unlock()
+	if !old {
+		b, err := c.n.RPC().Request(ctx, id, ServiceCommand, encodeCmdRequest(make([]byte, 0, 64*len(actions)), actions))
+		var re *rpc.RemoteError
+		if !errors.As(err, &re) || !strings.Contains(re.Message, "bad command request: invalid character") {
+			return b, err
+		}
+		c.mu.Lock()
+		c.jsonOnly[id] = true
+		c.mu.Unlock()
+	}
+	req, _ := json.Marshal(cmdRequest{Actions: actions})
+	return c.n.RPC().Request(ctx, id, ServiceCommand, req)
+}
+
+// nodeString is id.String(), remembered (it costs a base58 encoding).
+func (c *Client) nodeString(id peer.ID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.idStr[id]
+	if !ok {
+		s = id.String()
+		if len(c.idStr) > 4096 {
+			clear(c.idStr)
+		}
+		c.idStr[id] = s
+	}
+	return s
 }
 
 func mustKey(id peer.ID) [32]byte {

@@ -26,7 +26,7 @@ type user struct {
 	home string
 }
 
-func newUser(t *testing.T, name string) *user {
+func newUser(t testing.TB, name string) *user {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
 	if _, err := homedir.Init(home, name); err != nil {
@@ -35,7 +35,7 @@ func newUser(t *testing.T, name string) *user {
 	return &user{name, home}
 }
 
-func (u *user) start(t *testing.T, app string) *engine.Engine {
+func (u *user) start(t testing.TB, app string) *engine.Engine {
 	t.Helper()
 	n, err := engine.StartIn(context.Background(), u.home, "home", engine.Config{App: app, ListenHost: "127.0.0.1"})
 	if err != nil {
@@ -46,7 +46,7 @@ func (u *user) start(t *testing.T, app string) *engine.Engine {
 }
 
 // network makes alice the owner of "home" with her node started.
-func network(t *testing.T) (*user, *engine.Engine) {
+func network(t testing.TB) (*user, *engine.Engine) {
 	t.Helper()
 	alice := newUser(t, "alice")
 	if _, err := homedir.CreateNetwork(alice.home, "home", "user", ""); err != nil {
@@ -77,7 +77,7 @@ func member(t *testing.T, an *engine.Engine, name string, role ledger.Role) *eng
 // device starts another node of the owner's, as a device is: a copy of
 // her home (so it keeps its own ledger copy) running the node of app,
 // which her node certifies first.
-func device(t *testing.T, owner *user, on *engine.Engine, app string) *engine.Engine {
+func device(t testing.TB, owner *user, on *engine.Engine, app string) *engine.Engine {
 	t.Helper()
 	id, err := homedir.LoadIdentity(owner.home)
 	if err != nil {
@@ -103,7 +103,7 @@ func device(t *testing.T, owner *user, on *engine.Engine, app string) *engine.En
 // mesh connects the nodes to the owner's node an, waits until their
 // ledgers hold everything an's does (so they admit each other), then
 // teaches every node where every other one listens.
-func mesh(t *testing.T, an *engine.Engine, nodes ...*engine.Engine) {
+func mesh(t testing.TB, an *engine.Engine, nodes ...*engine.Engine) {
 	t.Helper()
 	for _, n := range nodes {
 		n.Node().AddPeerAddrs([]peer.AddrInfo{{ID: an.PeerID(), Addrs: an.Node().Host().Addrs()}})
@@ -125,7 +125,7 @@ func meshAll(nodes ...*engine.Engine) {
 }
 
 // waitFor polls cond until it holds or 15 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
@@ -137,7 +137,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // synced waits until every node's ledger holds the records of table as n's does.
-func synced(t *testing.T, n *engine.Engine, others ...*engine.Engine) {
+func synced(t testing.TB, n *engine.Engine, others ...*engine.Engine) {
 	t.Helper()
 	want := len(n.Ledger().IDs())
 	for _, o := range others {
@@ -183,6 +183,20 @@ func direct(t *testing.T, n *engine.Engine, to peer.ID, actions ...Action) []Res
 		t.Fatal(err)
 	}
 	return rep.Results
+}
+
+// directCompact is direct with the request in the compact encoding.
+func directCompact(t *testing.T, n *engine.Engine, to peer.ID, actions ...Action) []Result {
+	t.Helper()
+	b, err := n.RPC().Request(ctxT(t), to, ServiceCommand, encodeCmdRequest(nil, actions))
+	if err != nil {
+		t.Fatalf("request %s: %v", ServiceCommand, err)
+	}
+	res, err := decodeCmdReply(b, len(actions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 func listDirect(t *testing.T, n *engine.Engine, to peer.ID) listReply {

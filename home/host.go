@@ -86,7 +86,9 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	vc atomic.Pointer[view]
+	vc   atomic.Pointer[view]
+	pubq chan pubItem // to the publisher goroutine, in order
+	cmdq chan *cmdJob // to the command workers
 
 	mu     sync.Mutex // guards following fields
 	closed bool
@@ -121,8 +123,14 @@ func NewHost(e *engine.Engine, opts HostOptions) (*Host, error) {
 		return nil, errors.New("home: the node already has a host")
 	}
 	return engine.Attach(e, func(e *engine.Engine) (*Host, error) {
-		h := &Host{n: e, nd: e.Node(), self: e.PeerID(), selfStr: e.PeerID().String(), opts: opts, res: map[string]*hosted{}}
+		h := &Host{n: e, nd: e.Node(), self: e.PeerID(), selfStr: e.PeerID().String(), opts: opts, res: map[string]*hosted{},
+			pubq: make(chan pubItem, pubQueue), cmdq: make(chan *cmdJob)}
 		h.ctx, h.cancel = context.WithCancel(context.Background())
+		h.wg.Add(1 + cmdWorkers)
+		go h.publisher()
+		for range cmdWorkers {
+			go h.cmdWorker()
+		}
 		e.AddPolicy(engine.Policy{Topic: h.topicAllowed})
 		// Open to every member and device: the handlers check grants.
 		e.Handle(ServiceList, h.handleList, node.Everyone)
@@ -181,6 +189,7 @@ func (h *Host) view() *view {
 		return v
 	}
 	v := newView(st)
+	v.device = h.deviceName(st)
 	h.vc.Store(v)
 	return v
 }
@@ -268,13 +277,13 @@ func (h *Host) Remove(id string) error {
 	if hr == nil {
 		return fmt.Errorf("home: no resource %s here: %w", id, ErrNotFound)
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
-	defer cancel()
+	var clear []string
 	for _, c := range hr.r.Capabilities {
 		for _, a := range c.Attributes {
-			h.n.Publish(ctx, topic(id, c.Name, a.Name), nil, pubsub.PublishOptions{Retain: true})
+			clear = append(clear, topic(id, c.Name, a.Name))
 		}
 	}
+	h.enqueue(pubItem{clear: clear, done: make(chan struct{})})
 	return nil
 }
 
@@ -354,20 +363,106 @@ func topic(resource, capability, attribute string) string {
 	return TopicPrefix + resource + "/" + capability + "/" + attribute
 }
 
-// publish sends changes as retained values on their topics.
+// pubQueue bounds the publications waiting for the publisher; a full
+// queue holds back the commands that change attributes.
+const pubQueue = 1024
+
+// pubItem is work for the publisher: changes to publish as retained
+// values, or topics whose retained value to clear. done, if not nil, is
+// closed when it has been done.
+type pubItem struct {
+	changes []Change
+	clear   []string
+	done    chan struct{}
+}
+
+// publish sends changes as retained values on their topics, and returns
+// when they have been sent (or the host closes).
 func (h *Host) publish(changes []Change) {
 	if len(changes) == 0 {
 		return
 	}
-	dev := h.DeviceName()
-	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
-	defer cancel()
-	for _, c := range changes {
+	h.enqueue(pubItem{changes: changes, done: make(chan struct{})})
+}
+
+// publishLater queues changes for the publisher without waiting: a
+// command's reply does not wait for its change to reach the watchers.
+// Changes are published in the order they were queued.
+func (h *Host) publishLater(changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	h.enqueue(pubItem{changes: changes})
+}
+
+func (h *Host) enqueue(it pubItem) {
+	select {
+	case h.pubq <- it:
+	case <-h.ctx.Done():
+		return
+	}
+	if it.done != nil {
+		select {
+		case <-it.done:
+		case <-h.ctx.Done():
+		}
+	}
+}
+
+// publisher publishes the queued changes, one item after the other, until
+// the host closes.
+func (h *Host) publisher() {
+	defer h.wg.Done()
+	// A publication waits at most 1 to 2 s for a slow subscriber: the
+	// deadline is renewed when less than 1 s of it is left (a new timer
+	// per publication cost more than the rest of it).
+	ctx, stop := h.ctx, context.CancelFunc(func() {})
+	defer func() { stop() }()
+	var deadline time.Time
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case it := <-h.pubq:
+			if time.Until(deadline) < time.Second {
+				stop()
+				deadline = time.Now().Add(2 * time.Second)
+				c, cancel := context.WithDeadline(h.ctx, deadline)
+				ctx, stop = c, cancel
+			}
+			// What queued up meanwhile (a few dozen items at most) goes
+			// out too.
+			h.publishNow(ctx, it)
+		batch:
+			for range 32 {
+				select {
+				case it := <-h.pubq:
+					h.publishNow(ctx, it)
+				default:
+					break batch
+				}
+			}
+		}
+	}
+}
+
+func (h *Host) publishNow(ctx context.Context, it pubItem) {
+	if it.done != nil {
+		defer close(it.done)
+	}
+	for _, t := range it.clear {
+		h.n.Publish(ctx, t, nil, pubsub.PublishOptions{Retain: true})
+	}
+	if len(it.changes) == 0 {
+		return
+	}
+	dev := h.view().device
+	for _, c := range it.changes {
 		c.Device = dev
 		if c.Time.IsZero() {
 			c.Time = h.opts.Now()
 		}
-		b, _ := json.Marshal(c)
+		b := appendChangeJSON(make([]byte, 0, 192), c)
 		if err := h.n.Publish(ctx, topic(c.Resource, c.Capability, c.Attribute), b, pubsub.PublishOptions{Retain: true}); err != nil && h.ctx.Err() == nil {
 			h.opts.Logf("home: publish %s.%s.%s: %v", c.Resource, c.Capability, c.Attribute, err)
 		}
@@ -443,7 +538,7 @@ func (h *Host) list(from node.Sender, zone string) listReply {
 	v := h.view()
 	role, grants := v.access(from)
 	now := h.opts.Now()
-	out := listReply{Device: h.deviceName(v.st), Resources: []Resource{}}
+	out := listReply{Device: v.device, Resources: []Resource{}}
 	for _, r := range h.Resources() {
 		r.Zone = v.zoneOf(r.ID, r.Zone)
 		if zone != "" && !strings.EqualFold(zone, r.Zone) {
@@ -461,7 +556,47 @@ func (h *Host) list(from node.Sender, zone string) listReply {
 	return out
 }
 
+// cmdWorkers is the number of long-lived goroutines that run commands.
+// The rpc service runs each request on a new goroutine, whose small stack
+// grew (copied) twice on the way through a command: a worker's has grown
+// once for all. When every worker is busy, the request's goroutine runs
+// the command itself.
+const cmdWorkers = 4
+
+// cmdJob is a command request handed to a worker, and its answer.
+type cmdJob struct {
+	ctx  context.Context
+	req  *rpc.Request
+	out  []byte
+	err  error
+	done chan struct{}
+}
+
+func (h *Host) cmdWorker() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case j := <-h.cmdq:
+			j.out, j.err = h.command(j.ctx, j.req)
+			close(j.done)
+		}
+	}
+}
+
 func (h *Host) handleCommand(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	j := &cmdJob{ctx: ctx, req: req, done: make(chan struct{})}
+	select {
+	case h.cmdq <- j:
+		<-j.done
+		return j.out, j.err
+	default:
+		return h.command(ctx, req)
+	}
+}
+
+func (h *Host) command(ctx context.Context, req *rpc.Request) ([]byte, error) {
 	cr, err := parseCmdRequest(req.Payload)
 	if err != nil {
 		return nil, err
@@ -471,11 +606,26 @@ func (h *Host) handleCommand(ctx context.Context, req *rpc.Request) ([]byte, err
 		// The caller knows what it asked and whom: keep the reply small.
 		res[i].Action, res[i].Node = Action{}, ""
 	}
+	if isCompact(req.Payload) {
+		return encodeCmdReply(make([]byte, 0, 64+96*len(res)), res), nil
+	}
 	return json.Marshal(cmdReply{Results: res})
 }
 
+// isCompact says whether a command request (or reply) is in the compact
+// encoding rather than JSON.
+func isCompact(b []byte) bool { return len(b) > 0 && b[0] == wireV1 }
+
 func parseCmdRequest(b []byte) (cmdRequest, error) {
 	var cr cmdRequest
+	if isCompact(b) {
+		actions, err := decodeCmdRequest(b)
+		if err != nil {
+			return cr, fmt.Errorf("home: bad command request: %w", err)
+		}
+		cr.Actions = actions
+		return cr, nil
+	}
 	if err := json.Unmarshal(b, &cr); err != nil {
 		return cr, fmt.Errorf("home: bad command request: %w", err)
 	}
@@ -514,7 +664,7 @@ func (h *Host) run(ctx context.Context, from node.Sender, actions []Action) []Re
 // do runs one action for from, deciding from the view v.
 func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res Result) {
 	start := time.Now()
-	dev := h.deviceName(v.st)
+	dev := v.device
 	defer func() {
 		res.Device, res.Node, res.Took = dev, h.selfStr, time.Since(start)
 	}()
@@ -526,7 +676,12 @@ func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res
 	var r Resource
 	var d Driver
 	if hr != nil {
-		r, d = hr.r.clone(), hr.d
+		d = hr.d
+		if d != nil {
+			r = hr.r.clone() // the driver's copy
+		} else {
+			r = hr.r.shallow(a.Capability)
+		}
 	}
 	closed := h.closed
 	h.mu.Unlock()
@@ -582,7 +737,7 @@ func (h *Host) do(ctx context.Context, from node.Sender, v *view, a Action) (res
 			if err != nil {
 				return failed(a, CodeFailed, "%v", err)
 			}
-			h.publish(ch)
+			h.publishLater(slices.Clone(ch)) // the caller may change res
 			res.Changes = ch
 		}
 	}

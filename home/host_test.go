@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/pubsub"
@@ -139,17 +141,22 @@ func TestRoleMatrix(t *testing.T) {
 		{"lamp:level:set:level=140", [5]Code{CodeInvalid, CodeInvalid, CodeInvalid, CodeDenied, CodeDenied}},
 		{"nothing:on_off:on", [5]Code{CodeNotFound, CodeNotFound, CodeNotFound, CodeNotFound, CodeNotFound}},
 	} {
-		for i, r := range roles {
-			if strings.Contains(tc.action, "remove") {
-				h.Add(Resource{ID: fmt.Sprintf("lamp2-%d", i), Capabilities: Caps("on_off")}, nil)
-			}
-			a := act(strings.ReplaceAll(tc.action, "%d", fmt.Sprint(i)))
-			res := direct(t, r.n, hub.PeerID(), a)[0]
-			if res.Code != tc.want[i] || res.OK != (tc.want[i] == "") {
-				t.Errorf("%s: %s = ok %v code %q (%s), want code %q", r.name, a, res.OK, res.Code, res.Error, tc.want[i])
-			}
-			if res.Device != "Hub" {
-				t.Errorf("%s: %s: device = %q, want Hub", r.name, a, res.Device)
+		// Each request in JSON and in the compact encoding: the host
+		// decides the same either way.
+		for e, ask := range []func(*testing.T, *engine.Engine, peer.ID, ...Action) []Result{direct, directCompact} {
+			for i, r := range roles {
+				id := i + 10*e
+				if strings.Contains(tc.action, "remove") {
+					h.Add(Resource{ID: fmt.Sprintf("lamp2-%d", id), Capabilities: Caps("on_off")}, nil)
+				}
+				a := act(strings.ReplaceAll(tc.action, "%d", fmt.Sprint(id)))
+				res := ask(t, r.n, hub.PeerID(), a)[0]
+				if res.Code != tc.want[i] || res.OK != (tc.want[i] == "") {
+					t.Errorf("%s (encoding %d): %s = ok %v code %q (%s), want code %q", r.name, e, a, res.OK, res.Code, res.Error, tc.want[i])
+				}
+				if res.Device != "Hub" {
+					t.Errorf("%s: %s: device = %q, want Hub", r.name, a, res.Device)
+				}
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,28 +136,75 @@ func (r Resource) clone() Resource {
 	return r
 }
 
+// shallow copies what a host needs to run a command of capability on a
+// simulated resource: the resource's names and that capability with its
+// current values (the other capabilities without their attributes).
+// Commands and parameters are not copied: nothing changes them once the
+// resource is served.
+func (r Resource) shallow(capability string) Resource {
+	caps := make([]Capability, len(r.Capabilities))
+	for i, c := range r.Capabilities {
+		caps[i].Name = c.Name
+		if c.Name == capability {
+			caps[i] = c
+			caps[i].Attributes = slices.Clone(c.Attributes)
+		}
+	}
+	r.Capabilities, r.Metadata = caps, nil
+	return r
+}
+
 func (c Capability) clone() Capability {
 	c.Attributes = slices.Clone(c.Attributes)
 	c.Commands = slices.Clone(c.Commands)
 	return c
 }
 
-var (
-	idRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
-)
+// isIDByte and isNameByte are the characters of IDs and names.
+func isIDByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+func isNameByte(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' }
+
+// validID is ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ (without a regexp: it is
+// checked for every action of every command).
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 || id[0] == '.' || id[0] == '_' || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !isIDByte(id[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// validNameString is ^[a-z][a-z0-9_]{0,31}$.
+func validNameString(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidID checks a resource ID: 1 to 64 letters, digits, '.', '_' or '-',
 // starting with a letter or digit (it is a segment of pub-sub topics).
 func ValidID(id string) error {
-	if !idRE.MatchString(id) {
+	if !validID(id) {
 		return fmt.Errorf("resource ID %q is not valid: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
 	}
 	return nil
 }
 
 func validName(what, s string) error {
-	if !nameRE.MatchString(s) {
+	if !validNameString(s) {
 		return fmt.Errorf("%s name %q is not valid: use 1 to 32 lowercase letters, digits or '_', starting with a letter", what, s)
 	}
 	return nil

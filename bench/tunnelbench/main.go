@@ -1,6 +1,9 @@
 // Command tunnelbench measures a coconet tunnel (package tunnel) beside
-// `ssh -L` through its own sshd on 127.0.0.1 and beside plain TCP, all to
-// the same target server, in the same run, and prints the ratios.
+// `ssh -L` through its own sshd on 127.0.0.1 (with its default cipher and
+// with AES-GCM), beside an unencrypted two-hop relay of io.Copy calls (the
+// tunnel's shape without its cipher: client → hop → hop → target) and
+// beside plain TCP, all to the same target server, in the same run, and
+// prints the ratios.
 //
 // The target reads a connection to EOF and answers the byte count. The
 // throughput run sends -mib MiB on one connection; the setup run opens a
@@ -149,13 +152,22 @@ func run(cfg config, out io.Writer) error {
 	defer closeCoco()
 	paths = append(paths, &path{name: "coconet", addr: coAddr})
 
+	rAddr, closeRelay, err := setupRelay(taddr)
+	if err != nil {
+		return fmt.Errorf("relay setup: %w", err)
+	}
+	defer closeRelay()
+	paths = append(paths, &path{name: "io.Copy relay", addr: rAddr})
+
 	if !cfg.noSSH {
-		sshAddr, closeSSH, err := setupSSH(ctx, taddr)
-		if err != nil {
-			return fmt.Errorf("ssh -L setup: %w (run with -no-ssh to skip it)", err)
+		for _, c := range []struct{ name, cipher string }{{"ssh -L", ""}, {"ssh -L aes-gcm", "aes128-gcm@openssh.com"}} {
+			sshAddr, closeSSH, err := setupSSH(ctx, taddr, c.cipher)
+			if err != nil {
+				return fmt.Errorf("%s setup: %w (run with -no-ssh to skip it)", c.name, err)
+			}
+			defer closeSSH()
+			paths = append(paths, &path{name: c.name, addr: sshAddr})
 		}
-		defer closeSSH()
-		paths = append(paths, &path{name: "ssh -L", addr: sshAddr})
 	}
 
 	buf := make([]byte, 128<<10)
@@ -253,6 +265,58 @@ func setupCoconet(ctx context.Context, taddr, tr string) (addr string, closeAll 
 	}
 }
 
+// ---- io.Copy relay ----
+
+// setupRelay starts two relays in this process: the first accepts the
+// client and dials the second, which dials the target; each copies both
+// ways with io.Copy and carries half-close. It is what a tunnel does (TCP
+// in, a connection between two nodes, TCP out) without encryption or
+// multiplexing.
+func setupRelay(taddr string) (addr string, closeAll func(), err error) {
+	hop := func(to string) (net.Listener, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					d, err := net.Dial("tcp", to)
+					if err != nil {
+						return
+					}
+					defer d.Close()
+					done := make(chan struct{})
+					go func() {
+						io.Copy(d, c)
+						d.(*net.TCPConn).CloseWrite()
+						close(done)
+					}()
+					io.Copy(c, d)
+					c.(*net.TCPConn).CloseWrite()
+					<-done
+				}()
+			}
+		}()
+		return l, nil
+	}
+	second, err := hop(taddr)
+	if err != nil {
+		return "", nil, err
+	}
+	first, err := hop(second.Addr().String())
+	if err != nil {
+		second.Close()
+		return "", nil, err
+	}
+	return first.Addr().String(), func() { first.Close(); second.Close() }, nil
+}
+
 // ---- ssh -L ----
 
 func freePort() (int, error) {
@@ -267,7 +331,7 @@ func freePort() (int, error) {
 // setupSSH runs sshd on 127.0.0.1 with its own config, host key and
 // authorized key in a temp dir, and `ssh -N -L` forwarding a local port to
 // taddr through it.
-func setupSSH(ctx context.Context, taddr string) (addr string, closeAll func(), err error) {
+func setupSSH(ctx context.Context, taddr, cipher string) (addr string, closeAll func(), err error) {
 	sshd, err := exec.LookPath("sshd")
 	if err != nil {
 		if _, e := os.Stat("/usr/sbin/sshd"); e != nil {
@@ -340,11 +404,14 @@ LogLevel ERROR
 	if user == "" {
 		user = "root"
 	}
-	cli := exec.Command("ssh", "-N", "-L", fmt.Sprintf("127.0.0.1:%d:%s", localPort, taddr),
+	args := []string{"-N", "-L", fmt.Sprintf("127.0.0.1:%d:%s", localPort, taddr),
 		"-p", fmt.Sprint(sshPort), "-i", filepath.Join(dir, "client_key"),
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR",
-		user+"@127.0.0.1")
+		"-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR"}
+	if cipher != "" {
+		args = append(args, "-c", cipher)
+	}
+	cli := exec.Command("ssh", append(args, user+"@127.0.0.1")...)
 	cli.Stderr = os.Stderr
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if c, e := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", sshPort)); e == nil {
@@ -383,13 +450,17 @@ type pathResult struct {
 }
 
 type row struct {
-	Metric  string  `json:"metric"`
-	Unit    string  `json:"unit"`
-	Coconet float64 `json:"coconet"`
-	SSH     float64 `json:"ssh_l"`
-	TCP     float64 `json:"plain_tcp"`
-	VsSSH   float64 `json:"ratio_vs_ssh"`
-	VsTCP   float64 `json:"ratio_vs_tcp"`
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit"`
+	Coconet  float64 `json:"coconet"`
+	SSH      float64 `json:"ssh_l"`
+	SSHAES   float64 `json:"ssh_l_aes_gcm"`
+	Relay    float64 `json:"io_copy_relay"`
+	TCP      float64 `json:"plain_tcp"`
+	VsSSH    float64 `json:"ratio_vs_ssh"`
+	VsSSHAES float64 `json:"ratio_vs_ssh_aes_gcm"`
+	VsRelay  float64 `json:"ratio_vs_relay"`
+	VsTCP    float64 `json:"ratio_vs_tcp"`
 }
 
 type report struct {
@@ -403,7 +474,7 @@ type report struct {
 	Note       string                `json:"note"`
 }
 
-const note = "ratios are coconet/other for throughput and other/coconet for setup time: above 1 means coconet does better; the goal is throughput at least 2x ssh -L"
+const note = "ratios are coconet/other for throughput and other/coconet for setup time: above 1 means coconet does better; the goal is throughput at least 1.5x ssh -L and 0.6x the io.Copy relay"
 
 func buildReport(cfg config, paths []*path) report {
 	res := map[string]pathResult{}
@@ -416,11 +487,14 @@ func buildReport(cfg config, paths []*path) report {
 		res[p.name] = pathResult{MBps: p.tput, MedMBps: t[len(t)/2],
 			SetP50: float64(s[(n-1)/2]) / 1e3, SetP99: float64(s[int(math.Ceil(0.99*float64(n)))-1]) / 1e3}
 	}
-	c, s, t := res["coconet"], res["ssh -L"], res["plain tcp"]
+	c, s, a, r, t := res["coconet"], res["ssh -L"], res["ssh -L aes-gcm"], res["io.Copy relay"], res["plain tcp"]
+	tput := func(x pathResult) float64 { return benchstat.Ratio(c.MedMBps, x.MedMBps) }
+	p50 := func(x pathResult) float64 { return benchstat.Ratio(x.SetP50, c.SetP50) }
+	p99 := func(x pathResult) float64 { return benchstat.Ratio(x.SetP99, c.SetP99) }
 	rows := []row{
-		{"throughput, 1 connection (median)", "MB/s", c.MedMBps, s.MedMBps, t.MedMBps, benchstat.Ratio(c.MedMBps, s.MedMBps), benchstat.Ratio(c.MedMBps, t.MedMBps)},
-		{"connection setup + first exchange p50", "µs", c.SetP50, s.SetP50, t.SetP50, benchstat.Ratio(s.SetP50, c.SetP50), benchstat.Ratio(t.SetP50, c.SetP50)},
-		{"connection setup + first exchange p99", "µs", c.SetP99, s.SetP99, t.SetP99, benchstat.Ratio(s.SetP99, c.SetP99), benchstat.Ratio(t.SetP99, c.SetP99)},
+		{"throughput, 1 connection (median)", "MB/s", c.MedMBps, s.MedMBps, a.MedMBps, r.MedMBps, t.MedMBps, tput(s), tput(a), tput(r), tput(t)},
+		{"connection setup + first exchange p50", "µs", c.SetP50, s.SetP50, a.SetP50, r.SetP50, t.SetP50, p50(s), p50(a), p50(r), p50(t)},
+		{"connection setup + first exchange p99", "µs", c.SetP99, s.SetP99, a.SetP99, r.SetP99, t.SetP99, p99(s), p99(a), p99(r), p99(t)},
 	}
 	tr := cfg.tr
 	if tr == "auto" {
@@ -430,12 +504,12 @@ func buildReport(cfg config, paths []*path) report {
 }
 
 func printTable(w io.Writer, rep report) {
-	fmt.Fprintf(w, "tunnel (coconet over %s): coconet tunnel vs ssh -L (own sshd on 127.0.0.1, default ciphers) vs plain TCP, to one target server;\n", rep.Transport)
+	fmt.Fprintf(w, "tunnel (coconet over %s): coconet tunnel vs ssh -L (own sshd on 127.0.0.1, default cipher and aes128-gcm)\nvs an unencrypted two-hop io.Copy relay vs plain TCP, to one target server;\n", rep.Transport)
 	fmt.Fprintf(w, "%d MiB per transfer x %d rounds, %d connection setups per path, GOMAXPROCS=%d\n\n", rep.MiB, rep.Rounds, rep.Setups, rep.GOMAXPROCS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "metric\tunit\tcoconet\tssh -L\tplain tcp\tvs ssh\tvs tcp\t")
+	fmt.Fprintln(tw, "metric\tunit\tcoconet\tssh -L\tssh aes\trelay\tplain tcp\tvs ssh\tvs ssh aes\tvs relay\tvs tcp\t")
 	for _, r := range rep.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", r.Metric, r.Unit, r.Coconet, r.SSH, r.TCP, r.VsSSH, r.VsTCP)
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.Metric, r.Unit, r.Coconet, r.SSH, r.SSHAES, r.Relay, r.TCP, r.VsSSH, r.VsSSHAES, r.VsRelay, r.VsTCP)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\n"+note+".")
