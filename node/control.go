@@ -175,7 +175,7 @@ func (n *Node) controlLoop() {
 		}
 		for _, p := range n.ConnectedMembers() {
 			if n.onlyRelayed(p) {
-				n.punch.punch(p, n.cfg.Logf)
+				n.punch.punch(p) // when this node starts DCUtR and the back-off allows
 			}
 		}
 		if obs := n.observedAddrs(); obs != lastObserved || time.Since(lastUpgrade) > upgradeEvery {
@@ -270,11 +270,16 @@ func (n *Node) register(ctx context.Context, cp *cpState, proof []byte, addrs st
 		return err
 	}
 	first := cp.regUntil.IsZero()
+	changed := false
 	n.setCP(cp, func() {
 		cp.regUntil = time.Now().Add(r.TTL / 2)
 		cp.regAddrs = addrs
+		changed = cp.observed == nil || r.Observed == nil || !cp.observed.Equal(r.Observed)
 		cp.observed = r.Observed
 	})
+	if changed {
+		n.punch.addrsChanged() // a hole punch waiting for this node's public address goes on
+	}
 	if first {
 		n.cfg.Logf("control: registered at %s, seen as %v", cp.info.ID.ShortString(), r.Observed)
 	}

@@ -210,10 +210,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.host = h
 	if len(n.controls) > 0 {
-		if n.punch, err = newPuncher(h); err != nil {
-			h.Close()
-			return fmt.Errorf("node: hole punching: %w", err)
-		}
+		n.punch = newPuncher(h, func(p peer.ID) bool { m, _ := n.classify(p); return m }, n.cfg.Logf)
 	}
 	n.savePorts()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -246,6 +243,9 @@ func (n *Node) Start(ctx context.Context) error {
 		DisconnectedF: func(nw network.Network, c network.Conn) {
 			if n.isControl(c.RemotePeer()) && nw.Connectedness(c.RemotePeer()) != network.Connected {
 				n.kickControl() // reconnect and register again
+			}
+			if nw.Connectedness(c.RemotePeer()) != network.Connected {
+				n.punch.forget(c.RemotePeer())
 			}
 		},
 	})
