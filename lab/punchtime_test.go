@@ -92,7 +92,7 @@ func TestPunchTime(t *testing.T) {
 		distLine("start -> first message", firstMsg),
 		distLine("start -> coco peers says direct", seenDirect))
 	t.Logf("\n%s", out)
-	appendTable(out)
+	appendTable(out, *punchTimeTable)
 }
 
 // TestLibp2pPunchTime runs plain go-libp2p's hole punching (as
@@ -128,7 +128,7 @@ func TestLibp2pPunchTime(t *testing.T) {
 		}
 		out := fmt.Sprintf("%s, easy-easy, %d runs\n%s\n", v.name, len(ds), distLine("relayed conn -> direct", ds))
 		t.Logf("\n%s", out)
-		appendTable(out)
+		appendTable(out, *punchTimeTable)
 	}
 }
 
@@ -150,11 +150,12 @@ func distLine(what string, ds []time.Duration) string {
 	return fmt.Sprintf("  %-34s p50 %-8s p90 %-8s max %-8s within 1 s: %d/%d", what, r(q(0.5)), r(q(0.9)), r(s[len(s)-1]), within, len(s))
 }
 
-func appendTable(out string) {
-	if *punchTimeTable == "" {
+// appendTable appends out to the file named path, if any.
+func appendTable(out, path string) {
+	if path == "" {
 		return
 	}
-	f, err := os.OpenFile(*punchTimeTable, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return
 	}

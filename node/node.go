@@ -104,6 +104,7 @@ type Node struct {
 
 	controls  []*cpState // fixed at New; their fields are guarded by mu
 	punch     *puncher   // set in Start when there are control planes
+	live      liveness
 	controlCh chan struct{}
 
 	mu         sync.Mutex // guards following fields
@@ -263,6 +264,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.goLoop(n.syncLoop)
 	n.goLoop(n.reconnectLoop)
+	n.goLoop(n.livenessLoop)
 	n.kickReconnect() // dial the member nodes of the peer book now, not at the first tick
 	if len(n.controls) > 0 {
 		n.goLoop(n.controlLoop)
