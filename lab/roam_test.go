@@ -50,6 +50,7 @@ func TestRoaming(t *testing.T) {
 			t.Fatal(err)
 		}
 		t0 := time.Now()
+		aliceFrom, bobFrom := len(l.alice.logs()), len(l.bob.logs())
 		pw := watchPeer(l.bob, "alice", t0)
 		var msg time.Duration
 		for deadline := t0.Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -65,6 +66,9 @@ func TestRoaming(t *testing.T) {
 		pw.stop()
 		t.Logf("run %2d: %s → %s: message after %v, peers truthful after %v, direct to the new address after %v\n  bob's view: %s",
 			run, old, moved, msg.Round(time.Millisecond), tr.Round(time.Millisecond), dir.Round(time.Millisecond), pw.timeline())
+		if msg > 3*time.Second || tr > 3*time.Second || dir == 0 || dir > 5*time.Second {
+			t.Logf("run %d missed a goal; logs since the change:\nalice:\n%s\nbob:\n%s", run, l.alice.logs()[aliceFrom:], l.bob.logs()[bobFrom:])
+		}
 		if dir == 0 {
 			t.Fatalf("run %d: not direct again within 30 s of the change%s", run, l.dump())
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -221,7 +222,10 @@ func (n *Node) serviceControl(ctx context.Context, cp *cpState, proof []byte) {
 		return
 	}
 	addrs := fmt.Sprint(n.host.Addrs())
-	if now.After(cp.regUntil) || addrs != cp.regAddrs {
+	n.mu.Lock() // pathDied and reflect write these too
+	stale := now.After(cp.regUntil) || addrs != cp.regAddrs
+	n.mu.Unlock()
+	if stale {
 		if err := n.register(ctx, cp, proof, addrs); err != nil {
 			n.setCP(cp, func() { cp.err = err; cp.regUntil = time.Time{} })
 			return
@@ -269,9 +273,9 @@ func (n *Node) register(ctx context.Context, cp *cpState, proof []byte, addrs st
 	if err != nil {
 		return err
 	}
-	first := cp.regUntil.IsZero()
-	changed := false
+	first, changed := false, false
 	n.setCP(cp, func() {
+		first = cp.regUntil.IsZero()
 		cp.regUntil = time.Now().Add(r.TTL / 2)
 		cp.regAddrs = addrs
 		changed = cp.observed == nil || r.Observed == nil || !cp.observed.Equal(r.Observed)
@@ -279,6 +283,11 @@ func (n *Node) register(ctx context.Context, cp *cpState, proof []byte, addrs st
 	})
 	if changed {
 		n.punch.addrsChanged() // a hole punch waiting for this node's public address goes on
+		if !first {
+			// This node's public address changed: its direct paths
+			// may have died with the old one.
+			n.goLoop(n.verifyAllDirect)
+		}
 	}
 	if first {
 		n.cfg.Logf("control: registered at %s, seen as %v", cp.info.ID.ShortString(), r.Observed)
@@ -312,6 +321,34 @@ func (n *Node) lookup(ctx context.Context, cp *cpState, proof []byte) error {
 		n.kickReconnect()
 	}
 	return nil
+}
+
+// reflect registers again at every connected control plane, concurrently,
+// to learn the address each sees this node's packets come from now (see
+// puncher.reflect).
+func (n *Node) reflect(ctx context.Context) {
+	n.mu.Lock()
+	proof := n.proof
+	n.mu.Unlock()
+	if proof == nil {
+		return
+	}
+	pb := proof.Marshal()
+	addrs := fmt.Sprint(n.host.Addrs())
+	var wg sync.WaitGroup
+	for _, cp := range n.controls {
+		if n.host.Network().Connectedness(cp.info.ID) != network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.register(ctx, cp, pb, addrs); err != nil {
+				n.cfg.Logf("control: reflect at %s: %v", cp.info.ID.ShortString(), err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (n *Node) observedAddrs() string {

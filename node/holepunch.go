@@ -52,6 +52,12 @@ const (
 	punchRetryMin     = 2 * time.Second
 	punchRetryMax     = 5 * time.Minute
 	punchCloseTimeout = time.Second
+	// punchNudgeAfter: how long the side that cannot start DCUtR leaves
+	// the other to start before it nudges (see punch).
+	punchNudgeAfter = 2 * time.Second
+	// punchReflectTimeout bounds asking the control planes for this
+	// node's public address before a punch.
+	punchReflectTimeout = time.Second
 	// punchReceiverDelay is how long the receiver waits after SYNC before
 	// it dials (see handle).
 	punchReceiverDelay = 25 * time.Millisecond
@@ -72,7 +78,14 @@ type puncher struct {
 	// a peer's it dials: public ones (tests on loopback replace it).
 	addrOK func(ma.Multiaddr) bool
 
+	// verify checks this node's direct connections to a peer, closing
+	// dead ones; refresh asks the control planes which public address
+	// they see this node at now. Either may be nil.
+	verify  func(peer.ID)
+	refresh func(context.Context)
+
 	initiated atomic.Int64 // exchanges started as initiator, for tests
+	nudges    atomic.Int64 // nudges sent, for tests
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -85,9 +98,10 @@ type puncher struct {
 
 // punchPeer is the puncher's state for one peer it initiates to.
 type punchPeer struct {
-	active bool
-	fails  int
-	next   time.Time // no new attempt before
+	active    bool
+	fails     int
+	next      time.Time // no new attempt before
+	lastNudge time.Time // the peer's last nudge honoured
 }
 
 func newPuncher(h host.Host, member func(peer.ID) bool, logf func(string, ...any)) *puncher {
@@ -97,7 +111,10 @@ func newPuncher(h host.Host, member func(peer.ID) bool, logf func(string, ...any
 	h.SetStreamHandler(holepunch.Protocol, p.handle)
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			if isRelayed(c) && c.Stat().Direction == network.DirInbound {
+			switch {
+			case !isRelayed(c):
+				p.reset(c.RemotePeer()) // direct: the next loss starts afresh
+			case c.Stat().Direction == network.DirInbound:
 				p.punch(c.RemotePeer())
 			}
 		},
@@ -181,11 +198,44 @@ func (p *puncher) initiatorConn(peerID peer.ID) network.Conn {
 	return in
 }
 
+// reset forgets a peer's failures.
+func (p *puncher) reset(peerID peer.ID) {
+	p.mu.Lock()
+	if st := p.peers[peerID]; st != nil {
+		st.fails, st.next = 0, time.Time{}
+	}
+	p.mu.Unlock()
+}
+
+// nudgeConn returns a relayed connection this node dialed to peer, on
+// which it can nudge the peer to start DCUtR, or nil.
+func (p *puncher) nudgeConn(peerID peer.ID) network.Conn {
+	for _, c := range p.h.Network().ConnsToPeer(peerID) {
+		if isRelayed(c) && c.Stat().Direction == network.DirOutbound {
+			return c
+		}
+	}
+	return nil
+}
+
 // punch starts a DCUtR attempt to peer if this node is the side that
 // starts it, none is running and the last failure's back-off has passed.
+// On the other side of the relayed connection it cannot start DCUtR; it
+// nudges the peer instead (with the same back-off), once the peer has had
+// punchNudgeAfter to start by itself: the peer may still hold a direct
+// connection that died without its knowing (its NAT's address changed),
+// and the nudge makes it check that connection and punch again.
 func (p *puncher) punch(peerID peer.ID) {
-	if p == nil || !p.member(peerID) || p.initiatorConn(peerID) == nil {
+	if p == nil || !p.member(peerID) || direct(p.h, peerID) {
 		return
+	}
+	nudge := false
+	if p.initiatorConn(peerID) == nil {
+		c := p.nudgeConn(peerID)
+		if c == nil || p.now().Sub(c.Stat().Opened) < punchNudgeAfter {
+			return
+		}
+		nudge = true
 	}
 	p.mu.Lock()
 	if p.ctx.Err() != nil {
@@ -206,7 +256,14 @@ func (p *puncher) punch(peerID peer.ID) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		err := p.attempt(peerID)
+		var err error
+		if nudge {
+			if err = p.sendNudge(peerID); err == nil {
+				err = errNudged // counts as a try: nudges back off too
+			}
+		} else {
+			err = p.attempt(peerID)
+		}
 		p.mu.Lock()
 		st.active = false
 		if err == nil {
@@ -216,7 +273,7 @@ func (p *puncher) punch(peerID peer.ID) {
 			st.next = p.now().Add(punchBackoff(st.fails))
 		}
 		p.mu.Unlock()
-		if err != nil && p.ctx.Err() == nil {
+		if err != nil && p.ctx.Err() == nil && !errors.Is(err, errNudged) {
 			p.logf("hole punch to %s: %v (next try in %v)", peerID.ShortString(), err, punchBackoff(st.fails))
 		}
 	}()
@@ -243,8 +300,72 @@ func (p *puncher) forget(peerID peer.ID) {
 	p.mu.Unlock()
 }
 
+// errNudged means the peer was asked to punch.
+var errNudged = errors.New("nudged the peer")
+
+// sendNudge asks the peer to start DCUtR: a DCUtR stream on a relayed
+// connection this node dialed, which the peer sees as inbound (go-libp2p
+// resets such a stream; a coconet node resets it and punches).
+func (p *puncher) sendNudge(peerID peer.ID) error {
+	c := p.nudgeConn(peerID)
+	if c == nil {
+		return errors.New("relayed connection gone")
+	}
+	p.nudges.Add(1)
+	p.logf("hole punch: asking %s to start one (it holds the inbound relayed connection)", peerID.ShortString())
+	ctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(p.ctx, "hole-punch"), punchStreamTime)
+	defer cancel()
+	s, err := c.NewStream(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.SetProtocol(holepunch.Protocol); err != nil {
+		s.Reset()
+		return err
+	}
+	s.SetDeadline(time.Now().Add(punchStreamTime))
+	w := pbio.NewDelimitedWriter(msmux.NewMSSelect(s, holepunch.Protocol))
+	return w.WriteMsg(&pb.HolePunch{Type: pb.HolePunch_CONNECT.Enum()})
+}
+
+// nudged handles a peer's nudge: check the direct connections this node
+// may still hold to it (the peer sees none), then punch, sooner than the
+// back-off would allow (at most once per punchRetryMin per peer).
+func (p *puncher) nudged(peerID peer.ID) {
+	p.mu.Lock()
+	st := p.peers[peerID]
+	if st == nil {
+		st = &punchPeer{}
+		p.peers[peerID] = st
+	}
+	if p.now().Sub(st.lastNudge) < punchRetryMin {
+		p.mu.Unlock()
+		return
+	}
+	p.logf("hole punch: %s asks for one", peerID.ShortString())
+	st.lastNudge, st.next = p.now(), time.Time{}
+	p.mu.Unlock()
+	if p.verify != nil && direct(p.h, peerID) {
+		p.verify(peerID)
+	}
+	p.punch(peerID)
+}
+
+// reflect refreshes this node's public address before a punch offers it:
+// its NAT may have changed it since the control plane last saw it.
+func (p *puncher) reflect() {
+	if p.refresh == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, punchReflectTimeout)
+	defer cancel()
+	p.refresh(ctx)
+}
+
 // attempt runs up to punchTries DCUtR exchanges with peer, as initiator.
 func (p *puncher) attempt(peerID peer.ID) error {
+	p.reflect()
 	own, err := p.waitAddrs(p.ctx)
 	if err != nil {
 		return err
@@ -332,11 +453,22 @@ func (p *puncher) initiate(c network.Conn, own []ma.Multiaddr) ([]ma.Multiaddr, 
 // this node dialed and starts an exchange on it.
 func (p *puncher) handle(s network.Stream) {
 	rp := s.Conn().RemotePeer()
-	if s.Conn().Stat().Direction == network.DirInbound || !isRelayed(s.Conn()) || !p.member(rp) {
-		// Only members, and only on a relayed connection this node
-		// dialed: a stranger cannot make this node send packets to
-		// addresses of its choice.
+	if !isRelayed(s.Conn()) || !p.member(rp) {
+		// Only members: a stranger cannot make this node send packets
+		// to addresses of its choice.
 		s.Reset()
+		return
+	}
+	if s.Conn().Stat().Direction == network.DirInbound {
+		// The peer dialed this relayed connection, so this node is the
+		// initiator: a nudge (see punch).
+		s.Reset()
+		p.mu.Lock()
+		if p.ctx.Err() == nil {
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); p.nudged(rp) }()
+		}
+		p.mu.Unlock()
 		return
 	}
 	p.mu.Lock()
@@ -355,6 +487,10 @@ func (p *puncher) handle(s network.Stream) {
 		s.Reset()
 		return
 	}
+	if p.verify != nil && direct(p.h, rp) {
+		p.verify(rp) // the peer sees no direct path: is this node's dead?
+	}
+	p.reflect()
 	own, err := p.waitAddrs(p.ctx)
 	addrs := p.dialableAddrs(msg.ObsAddrs)
 	if err != nil || len(addrs) == 0 {

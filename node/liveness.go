@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	msmux "github.com/multiformats/go-multistream"
 )
@@ -23,25 +24,36 @@ import (
 // QUIC notices only at its idle timeout (30 s). Issue 15 measured `coco
 // send` failing for 30.7 s while `coco peers` said "direct".
 //
-// So, like Tailscale's disco pings, a node checks a direct connection
-// while traffic on it is pending (a stream open on it) once every
-// liveTick, and when `coco peers` asks: a ping on that very connection
-// that gets no answer within liveTimeout (longer on slow paths) means the
-// path is dead. The node then closes it, so that traffic moves to the
-// relayed connection (or a new one), registers again at its control planes
-// (its own public address may be what changed; the answer tells it) and
-// punches a new direct path.
+// So, like Tailscale's disco pings, a node checks a connection to a member
+// (direct or relayed) while traffic on it is pending: once a liveTick
+// while a stream is open on it, at once when a message's acknowledgement
+// is late (watchAck), and when `coco peers` asks. A ping on that very
+// connection that gets no answer within liveTimeout (longer on slow paths)
+// means the path is dead. The node then closes it, so that traffic moves
+// to another connection (or a new one), registers again at its control
+// planes (its own public address may be what changed; the answer tells it)
+// and punches a new direct path (puncher: the side that cannot start DCUtR
+// nudges the other). The control plane connection, which carries every
+// relayed one, is pinged once a cpPingEvery (controlPingLoop).
 
 const (
 	liveTick    = time.Second
-	liveTimeout = time.Second // at least; 4 RTTs on a slow path
-	liveEvery   = time.Second // at most one check per connection per this
+	liveTimeout = 750 * time.Millisecond // at least; 4 RTTs on a slow path
+	liveEvery   = time.Second            // at most one check per connection per this
+	// ackCheckAfter: a message's acknowledgement later than this (or 3
+	// RTTs) checks its connection (watchAck).
+	ackCheckAfter = 300 * time.Millisecond
+	// A control plane is pinged once a cpPingEvery and disconnected if it
+	// does not answer within cpPingTimeout (controlPingLoop).
+	cpPingEvery   = time.Second
+	cpPingTimeout = 2 * time.Second
 )
 
 // liveness tracks checks per connection.
 type liveness struct {
-	mu    sync.Mutex
-	conns map[network.Conn]*connCheck
+	mu        sync.Mutex
+	conns     map[network.Conn]*connCheck
+	cpPinging map[network.Conn]bool // control plane pings in flight
 }
 
 type connCheck struct {
@@ -50,7 +62,7 @@ type connCheck struct {
 	alive   bool          // the last check's result
 }
 
-// livenessLoop checks the node's busy direct connections.
+// livenessLoop checks the node's busy connections to members.
 func (n *Node) livenessLoop() {
 	t := time.NewTicker(liveTick)
 	defer t.Stop()
@@ -61,7 +73,7 @@ func (n *Node) livenessLoop() {
 		case <-t.C:
 		}
 		for _, c := range n.host.Network().Conns() {
-			if isRelayed(c) || n.isControl(c.RemotePeer()) || c.Stat().NumStreams == 0 {
+			if n.isControl(c.RemotePeer()) || c.Stat().NumStreams == 0 {
 				continue
 			}
 			if m, _ := n.classify(c.RemotePeer()); !m {
@@ -126,7 +138,7 @@ func (n *Node) pingCheck(c network.Conn) bool {
 	if rtt := n.host.Peerstore().LatencyEWMA(c.RemotePeer()); 4*rtt > timeout {
 		timeout = 4 * rtt
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, timeout)
+	ctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(n.ctx, "liveness"), timeout)
 	defer cancel()
 	rtt, err := pingConn(ctx, c)
 	if err == nil {
@@ -155,6 +167,41 @@ func (n *Node) pathDied(p peer.ID) {
 	if n.host.Network().Connectedness(p) != network.Connected {
 		n.kickReconnect()
 	}
+}
+
+// watchAck checks connection c if the answer to a request on it
+// is late (ackCheckAfter, or 3 RTTs on a slow path): a dead path then
+// fails the request within a second instead of at its deadline. stop
+// ends the watch.
+func (n *Node) watchAck(c network.Conn) (stop func()) {
+	wait := max(ackCheckAfter, 3*n.host.Peerstore().LatencyEWMA(c.RemotePeer()))
+	t := time.AfterFunc(wait, func() { n.goLoop(func() { n.checkConn(c, 0) }) })
+	return func() { t.Stop() }
+}
+
+// verifyDirect checks every direct connection to p now (closing dead ones).
+func (n *Node) verifyDirect(p peer.ID) {
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		if !isRelayed(c) {
+			n.checkConn(c, 0)
+		}
+	}
+}
+
+// verifyAllDirect checks every direct connection to a member now.
+func (n *Node) verifyAllDirect() {
+	var wg sync.WaitGroup
+	for _, c := range n.host.Network().Conns() {
+		if isRelayed(c) || n.isControl(c.RemotePeer()) {
+			continue
+		}
+		if m, _ := n.classify(c.RemotePeer()); !m {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); n.checkConn(c, 0) }()
+	}
+	wg.Wait()
 }
 
 // prune forgets closed connections.
@@ -200,4 +247,80 @@ func pingConn(ctx context.Context, c network.Conn) (time.Duration, error) {
 		return 0, errors.New("wrong ping answer")
 	}
 	return time.Since(start), nil
+}
+
+// controlPingLoop pings every control plane this node is connected to once
+// a cpPingEvery on its direct connection. It keeps the relay path working
+// when this node's NAT changes its public address: the control plane's
+// QUIC connection follows the node to its new address only once the node
+// sends something, and until then every relayed connection to this node
+// is dead. A control plane that does not answer within cpPingTimeout is
+// disconnected, so the control loop reconnects (from the new address, if
+// the connection could not follow) and status says so at once.
+func (n *Node) controlPingLoop() {
+	t := time.NewTicker(cpPingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, cp := range n.controls {
+			var c network.Conn
+			for _, cc := range n.host.Network().ConnsToPeer(cp.info.ID) {
+				if !isRelayed(cc) {
+					c = cc
+				}
+			}
+			if c == nil {
+				continue
+			}
+			n.goLoop(func() { n.pingControl(cp, c) })
+		}
+	}
+}
+
+func (n *Node) pingControl(cp *cpState, c network.Conn) {
+	if !n.live.startControl(c) {
+		return // the last ping still runs
+	}
+	defer n.live.endControl(c)
+	ctx, cancel := context.WithTimeout(n.ctx, cpPingTimeout)
+	_, err := pingConn(ctx, c)
+	cancel()
+	if err == nil || n.ctx.Err() != nil || c.IsClosed() {
+		return
+	}
+	n.cfg.Logf("control: %s does not answer (%v); reconnecting", cp.info.ID.ShortString(), err)
+	n.setCP(cp, func() {
+		cp.connected, cp.regUntil, cp.rsvpUntil = false, time.Time{}, time.Time{}
+		cp.err = fmt.Errorf("the control plane does not answer: %v", err)
+	})
+	c.Close()
+	if s, ok := n.host.Network().(*swarm.Swarm); ok {
+		s.Backoff().Clear(cp.info.ID)
+	}
+	n.kickControl()
+	// This node's network may have changed: its direct paths too.
+	n.verifyAllDirect()
+}
+
+func (l *liveness) startControl(c network.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cpPinging == nil {
+		l.cpPinging = map[network.Conn]bool{}
+	}
+	if l.cpPinging[c] {
+		return false
+	}
+	l.cpPinging[c] = true
+	return true
+}
+
+func (l *liveness) endControl(c network.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.cpPinging, c)
 }

@@ -62,8 +62,11 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 		return n.explain(p, fmt.Errorf("send: %w", err))
 	}
 	s.CloseWrite()
+	stop := n.watchAck(s.Conn())
 	var ack [1]byte
-	if _, err := io.ReadFull(s, ack[:]); err != nil {
+	_, err = io.ReadFull(s, ack[:])
+	stop()
+	if err != nil {
 		return n.explain(p, fmt.Errorf("send: no acknowledgement: %w", err))
 	}
 	if ack[0] != ackOK {

@@ -212,6 +212,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.host = h
 	if len(n.controls) > 0 {
 		n.punch = newPuncher(h, func(p peer.ID) bool { m, _ := n.classify(p); return m }, n.cfg.Logf)
+		n.punch.verify, n.punch.refresh = n.verifyDirect, n.reflect
 	}
 	n.savePorts()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -268,6 +269,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.kickReconnect() // dial the member nodes of the peer book now, not at the first tick
 	if len(n.controls) > 0 {
 		n.goLoop(n.controlLoop)
+		n.goLoop(n.controlPingLoop)
 	}
 	n.cfg.Logf("node %s up for %q on %v", n.ID().ShortString(), n.log.State().Name, h.Addrs())
 	return nil

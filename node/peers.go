@@ -109,7 +109,7 @@ func (n *Node) measurePath(ctx context.Context, pi *PeerInfo) {
 			n.describePath(pi)
 			return
 		}
-		if !isRelayed(c) && !n.checkConn(c, 0) {
+		if !n.checkConn(c, 0) {
 			n.describePath(pi)
 			continue
 		}
