@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/record"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -33,6 +34,10 @@ const (
 	registrationTTL  = 10 * time.Minute
 	reserveBeforeEnd = 5 * time.Minute
 	upgradeEvery     = time.Minute
+	// While a control plane is unreachable the loop tries again every
+	// controlRetry, each dial for at most controlDialTimeout.
+	controlRetry       = 500 * time.Millisecond
+	controlDialTimeout = 3 * time.Second
 )
 
 // ControlStatus is this node's standing at one control plane.
@@ -186,13 +191,30 @@ func (n *Node) controlLoop() {
 			n.tryUpgrade()
 		}
 		cancel()
+		var retry <-chan time.Time
+		if n.controlDown() {
+			retry = time.After(controlRetry)
+		}
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		case <-retry:
 		case <-n.controlCh:
 		}
 	}
+}
+
+// controlDown reports whether some control plane is not connected.
+func (n *Node) controlDown() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, cp := range n.controls {
+		if !cp.connected {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) setCP(cp *cpState, f func()) {
@@ -206,7 +228,14 @@ func (n *Node) serviceControl(ctx context.Context, cp *cpState, proof []byte) {
 	id := cp.info.ID
 	if n.host.Network().Connectedness(id) != network.Connected {
 		n.setCP(cp, func() { cp.connected, cp.regUntil, cp.rsvpUntil = false, time.Time{}, time.Time{} })
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// The control loop paces these dials (controlRetry while
+		// disconnected); the swarm's own back-off, which grows through an
+		// outage, would keep the node away for long after the control
+		// plane is back (issue 15: 21 s after a 90 s outage).
+		if s, ok := n.host.Network().(*swarm.Swarm); ok {
+			s.Backoff().Clear(id)
+		}
+		cctx, cancel := context.WithTimeout(ctx, controlDialTimeout)
 		err := n.host.Connect(cctx, cp.info)
 		cancel()
 		if err != nil {

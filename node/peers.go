@@ -178,6 +178,11 @@ func (n *Node) reconnectLoop() {
 			if now.Before(next) {
 				continue
 			}
+			// This loop paces its dials (n.backoff); the swarm's back-off
+			// would add to it (it grows through a control plane outage).
+			if s, ok := n.host.Network().(*swarm.Swarm); ok {
+				s.Backoff().Clear(id)
+			}
 			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 			err = n.host.Connect(ctx, peer.AddrInfo{ID: id})
 			cancel()
