@@ -96,6 +96,7 @@ func TestControlOutage(t *testing.T) {
 	if rest := *outageFor - time.Since(t0); rest > 0 {
 		time.Sleep(rest)
 	}
+	aliceFrom, bobFrom := len(l.alice.logs()), len(l.bob.logs())
 	l.cp.start()
 	t1 := time.Now()
 	back := waitStatus(t, hs, t1, 60*time.Second, func(c, r, rl bool) bool { return c && r && rl })
@@ -107,9 +108,12 @@ func TestControlOutage(t *testing.T) {
 		if _, err := l.bob.cocoTimeout(10*time.Second, "send", "home", "alice", "after"); err == nil {
 			msg = time.Since(t1)
 			break
-		} else if time.Now().After(deadline) {
+		} else if t.Logf("send failed at %v: %v", time.Since(t1).Round(time.Millisecond), err); time.Now().After(deadline) {
 			t.Fatalf("no message 60 s after the control plane returned: %v%s", err, l.dump())
 		}
+	}
+	if msg > 2*time.Second {
+		t.Logf("missed a goal; logs since the restart (at %s):\nalice:\n%s\nbob:\n%s", t1.Format("15:04:05.000"), l.alice.logs()[aliceFrom:], l.bob.logs()[bobFrom:])
 	}
 	out := fmt.Sprintf("control plane killed, down %v (hard-hard pair, relayed)\n"+
 		"  status says disconnected after the kill (goal 5 s):     %v\n"+

@@ -275,6 +275,8 @@ func (n *Node) serviceControl(ctx context.Context, cp *cpState, proof []byte) {
 		}
 		n.setCP(cp, func() { cp.rsvpUntil = until })
 		n.cfg.Logf("control: relay slot at %s until %s", id.ShortString(), rsvp.Expiration.Format(time.TimeOnly))
+		n.kickReconnect() // members that tried this node before it held the slot
+
 	}
 	if now.Sub(cp.lastLookup) >= lookupEvery {
 		if err := n.lookup(ctx, cp, proof); err != nil {

@@ -47,6 +47,9 @@ const (
 	// does not answer within cpPingTimeout (controlPingLoop).
 	cpPingEvery   = time.Second
 	cpPingTimeout = 2 * time.Second
+	// dialRound bounds one dial to a member that sends wait on
+	// (connectRounds) and one of the reconnect loop.
+	dialRound = 2 * time.Second
 )
 
 // liveness tracks checks per connection.
@@ -186,6 +189,22 @@ func (n *Node) verifyDirect(p peer.ID) {
 			n.checkConn(c, 0)
 		}
 	}
+}
+
+// connectOnce dials member p once, for at most dialRound, after clearing
+// the swarm's back-off for it (its callers pace their tries). Bounded, so
+// that the next try is a fresh dial: one long dial waits for every
+// address to fail (a stale direct address of a peer behind a firewall
+// takes the whole QUIC handshake timeout), while its relay address,
+// refused a moment earlier because the peer had not yet taken its relay
+// slot again (after a control plane outage), would work now.
+func (n *Node) connectOnce(ctx context.Context, p peer.ID) error {
+	if s, ok := n.host.Network().(*swarm.Swarm); ok {
+		s.Backoff().Clear(p)
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialRound)
+	defer cancel()
+	return n.host.Connect(network.WithAllowLimitedConn(dctx, "connect"), peer.AddrInfo{ID: p})
 }
 
 // verifyAllDirect checks every direct connection to a member now.

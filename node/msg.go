@@ -43,7 +43,20 @@ func (n *Node) SendTo(ctx context.Context, p peer.ID, data []byte) error {
 	if len(data) > MaxMessage {
 		return fmt.Errorf("message of %d bytes is over the %d byte limit", len(data), MaxMessage)
 	}
-	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "msg"), p, ProtoMsg)
+	if n.host.Network().Connectedness(p) != network.Connected {
+		// One bounded dial; the caller's retries (coconet's reach) make
+		// the next one fresh (see connectOnce).
+		if err := n.connectOnce(ctx, p); err != nil && n.host.Network().Connectedness(p) != network.Connected {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if dialerr.Refused(err) {
+				return fmt.Errorf("%w (%v)", ErrRefused, err)
+			}
+			return n.offline(p, err)
+		}
+	}
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(network.WithNoDial(ctx, "dialed"), "msg"), p, ProtoMsg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

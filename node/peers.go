@@ -162,6 +162,9 @@ func (n *Node) reconnectLoop() {
 			return
 		case <-t.C:
 		case <-n.dialCh:
+			// A kick (a new address, a relay slot, a control plane's
+			// list) starts the back-off afresh.
+			clear(fails)
 		}
 		now := time.Now()
 		for k := range n.log.State().Nodes {
@@ -183,7 +186,7 @@ func (n *Node) reconnectLoop() {
 			if s, ok := n.host.Network().(*swarm.Swarm); ok {
 				s.Backoff().Clear(id)
 			}
-			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			ctx, cancel := context.WithTimeout(n.ctx, dialRound)
 			err = n.host.Connect(ctx, peer.AddrInfo{ID: id})
 			cancel()
 			if err != nil {
@@ -284,11 +287,9 @@ func WritePeerBook(dir string, infos []peer.AddrInfo) error {
 }
 
 // ConnectTo connects to member node p with the addresses the node knows,
-// forgetting any earlier failed dial to it first: the caller decides how
-// often to try (coconet.Node waits within its context for a path).
+// forgetting any earlier failed dial to it first, for at most dialRound
+// (connectOnce): the caller decides how often to try (coconet.Node waits
+// within its context for a path).
 func (n *Node) ConnectTo(ctx context.Context, p peer.ID) error {
-	if s, ok := n.host.Network().(*swarm.Swarm); ok {
-		s.Backoff().Clear(p)
-	}
-	return n.host.Connect(ctx, peer.AddrInfo{ID: p})
+	return n.connectOnce(ctx, p)
 }
