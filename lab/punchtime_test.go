@@ -133,7 +133,10 @@ func TestLibp2pPunchTime(t *testing.T) {
 }
 
 // distLine formats p50, p90, max and how many were within 1 s.
-func distLine(what string, ds []time.Duration) string {
+func distLine(what string, ds []time.Duration) string { return distGoal(what, ds, time.Second) }
+
+// distGoal formats p50, p90, max and how many were within goal.
+func distGoal(what string, ds []time.Duration, goal time.Duration) string {
 	if len(ds) == 0 {
 		return what + ": no runs"
 	}
@@ -142,12 +145,12 @@ func distLine(what string, ds []time.Duration) string {
 	q := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))] }
 	within := 0
 	for _, d := range s {
-		if d <= time.Second {
+		if d <= goal {
 			within++
 		}
 	}
 	r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
-	return fmt.Sprintf("  %-34s p50 %-8s p90 %-8s max %-8s within 1 s: %d/%d", what, r(q(0.5)), r(q(0.9)), r(s[len(s)-1]), within, len(s))
+	return fmt.Sprintf("  %-34s p50 %-8s p90 %-8s max %-8s within %v: %d/%d", what, r(q(0.5)), r(q(0.9)), r(s[len(s)-1]), goal, within, len(s))
 }
 
 // appendTable appends out to the file named path, if any.

@@ -76,9 +76,9 @@ func TestRoaming(t *testing.T) {
 	}
 	out := fmt.Sprintf("coconet easy-easy, alice's NAT renumbered %d times (times from the change)\n%s\n%s\n%s\n",
 		len(msgs),
-		distLine("first message (goal 3 s)", msgs),
-		distLine("coco peers truthful (goal 3 s)", truthful),
-		distLine("direct again (goal 5 s)", direct))
+		distGoal("first message", msgs, 3*time.Second),
+		distGoal("coco peers truthful", truthful, 3*time.Second),
+		distGoal("direct again", direct, 5*time.Second))
 	t.Logf("\n%s", out)
 	appendTable(out, *roamTable)
 }
