@@ -266,15 +266,17 @@ func (p *puncher) punch(peerID peer.ID) {
 		}
 		p.mu.Lock()
 		st.active = false
+		wait := time.Duration(0)
 		if err == nil {
 			st.fails, st.next = 0, time.Time{}
 		} else {
 			st.fails++
-			st.next = p.now().Add(punchBackoff(st.fails))
+			wait = punchBackoff(st.fails)
+			st.next = p.now().Add(wait)
 		}
 		p.mu.Unlock()
 		if err != nil && p.ctx.Err() == nil && !errors.Is(err, errNudged) {
-			p.logf("hole punch to %s: %v (next try in %v)", peerID.ShortString(), err, punchBackoff(st.fails))
+			p.logf("hole punch to %s: %v (next try in %v)", peerID.ShortString(), err, wait)
 		}
 	}()
 }

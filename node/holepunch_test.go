@@ -240,3 +240,36 @@ func TestPunchStrangerRefused(t *testing.T) {
 		t.Fatalf("the node answered a stranger's CONNECT with %v", msg.GetType())
 	}
 }
+
+// TestPunchNudge: the side that dialed the relayed connection cannot start
+// DCUtR; when the other side has not (here: it did not take bob for a
+// member yet; after roaming: it holds a dead direct connection), bob
+// nudges it once punchNudgeAfter has passed, and it punches. Nudges back
+// off like attempts.
+func TestPunchNudge(t *testing.T) {
+	relay := newRelay(t)
+	alice, bob := newPunchHost(t, relay, "alice"), newPunchHost(t, relay, "bob")
+	alice.public.Store(true)
+	bob.public.Store(true)
+	alice.strange.Store(true) // alice does not punch on the relayed connection
+	var clock atomic.Int64
+	bob.p.now = func() time.Time { return time.Now().Add(time.Duration(clock.Load()) * time.Second) }
+	relayTo(t, relay, bob, alice)
+	bob.p.punch(alice.h.ID()) // too early: alice may still start by herself
+	if n := bob.p.nudges.Load(); n != 0 {
+		t.Fatalf("bob nudged %d times before punchNudgeAfter", n)
+	}
+	alice.strange.Store(false)
+	clock.Add(int64(punchNudgeAfter/time.Second) + 1)
+	bob.p.punch(alice.h.ID())
+	waitCond(t, 10*time.Second, "a direct connection", func() bool { return direct(bob.h, alice.h.ID()) })
+	if n := bob.p.nudges.Load(); n != 1 {
+		t.Errorf("bob nudged %d times, want 1", n)
+	}
+	if n := alice.p.initiated.Load(); n != 1 {
+		t.Errorf("alice started %d exchanges, want 1", n)
+	}
+	if n := bob.p.initiated.Load(); n != 0 {
+		t.Errorf("bob started %d exchanges, want none", n)
+	}
+}
