@@ -393,7 +393,13 @@ func (p *puncher) attempt(peerID peer.ID) error {
 		// instead of racing it and leaving the receiver to retransmit
 		// after its first probe timeout (~200 ms measured in the lab).
 		_ = rtt
-		if err := p.connect(peerID, addrs, false); err != nil {
+		// From the second try on this side dials as a QUIC client too
+		// (go-libp2p's initiator switches on its last try): a receiver
+		// that is directly reachable (a public host) accepts that dial,
+		// while its own dial to this side fails when this side is behind
+		// a symmetric NAT (measured in the lab: public×hard stayed
+		// relayed with the spec's roles only).
+		if err := p.connect(peerID, addrs, try > 1); err != nil {
 			last = err
 			continue
 		}

@@ -167,6 +167,7 @@ func TestPunchBackoff(t *testing.T) {
 	alice, bob := newPunchHost(t, relay, "alice"), newPunchHost(t, relay, "bob")
 	alice.public.Store(true)
 	bob.public.Store(true)
+	alice.direct.Store(false)
 	bob.direct.Store(false)
 	var clock atomic.Int64 // seconds added to the real clock
 	alice.p.now = func() time.Time { return time.Now().Add(time.Duration(clock.Load()) * time.Second) }
@@ -208,6 +209,7 @@ func TestPunchBackoff(t *testing.T) {
 		t.Errorf("punchBackoff(100) = %v, want %v", got, punchRetryMax)
 	}
 	// A new public address: try again at once; now it works.
+	alice.direct.Store(true)
 	bob.direct.Store(true)
 	alice.p.addrsChanged()
 	alice.p.punch(bob.h.ID())
