@@ -486,7 +486,7 @@ func (s *Server) handle(st network.Stream) {
 	st.SetDeadline(time.Now().Add(10 * time.Second))
 	resp := s.serve(st.Conn(), b)
 	resp.V = controlproto.WireVersion
-	resp.Observed = st.Conn().RemoteMultiaddr().String()
+	resp.Observed = observedAddr(st.Conn()).String()
 	out, _ := json.Marshal(resp)
 	if resp.key != nil && s.known(*resp.key) {
 		c := s.meter.get(*resp.key, s.cfg.Now())

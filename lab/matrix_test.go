@@ -168,18 +168,70 @@ func (c *controlPlane) flags() []string {
 	return f
 }
 
-// runPair measures one pair in a fresh lab.
-func runPair(t *testing.T, a, b Kind) pairResult {
-	t.Helper()
-	r := pairResult{a: a, b: b, want: "relayed"}
-	if directExpected(a, b) {
-		r.want = "direct"
+// pairLab is a lab with a control plane and alice (kind a) and bob (kind
+// b), both members of alice's network "home" holding a membership
+// certificate, stopped; see setupPair.
+type pairLab struct {
+	in         *Internet
+	ha, hb     *Host
+	cp         *controlPlane
+	alice, bob *host
+	join       string        // how bob's `coco join` reached alice: "direct" or "relay"
+	joinTime   time.Duration // how long `coco join` took
+}
+
+// dump is every log of the lab, for a failure message.
+func (l *pairLab) dump() string {
+	return fmt.Sprintf("\nalice (%s) log:\n%s\nbob (%s) log:\n%s\ncontrol plane log:\n%s", l.ha.Kind, l.alice.logs(), l.hb.Kind, l.bob.logs(), l.cp.p.output())
+}
+
+// close stops everything and deletes the lab.
+func (l *pairLab) close() {
+	l.alice.stop()
+	l.bob.stop()
+	l.cp.p.stop()
+	l.in.Close()
+}
+
+// forget deletes what alice's and bob's nodes remember of each other's
+// addresses (and, with ports, their own ports, so that the next start
+// uses new NAT mappings).
+func (l *pairLab) forget(ports bool) {
+	for _, h := range []*host{l.alice, l.bob} {
+		pats := []string{"peers.json"}
+		if ports {
+			pats = append(pats, "ports*.json")
+		}
+		for _, p := range pats {
+			matches, _ := filepath.Glob(filepath.Join(h.home, "networks", "*", p))
+			for _, m := range matches {
+				os.Remove(m)
+			}
+		}
 	}
+}
+
+// setupPair builds a fresh lab for a pair and runs its setup phase through
+// the control plane alone: alice, up and holding a relay slot, makes an
+// invite code (which carries her relay address and the control plane); bob
+// joins through the relay, then his node, with no membership proof yet,
+// reaches alice's through a join circuit for its first certificate. Then
+// both stop and forget every remembered address, and the control plane
+// restarts (forgetting registrations). Alice's node also serves simulated
+// Zigbee devices.
+func setupPair(t *testing.T, a, b Kind) *pairLab {
+	t.Helper()
 	in, err := NewInternet("coconat-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
+	l := &pairLab{in: in}
+	ok := false
+	defer func() {
+		if !ok {
+			in.Close()
+		}
+	}()
 	cpHost, err := in.Host("cp", Public)
 	if err != nil {
 		t.Fatal(err)
@@ -195,23 +247,18 @@ func runPair(t *testing.T, a, b Kind) pairResult {
 	dir := t.TempDir()
 	cp := &controlPlane{t: t, ns: cpHost.NS, home: filepath.Join(dir, "cp")}
 	cp.start()
-	defer func() { cp.p.stop() }()
-
-	// Alice's node also serves the simulated Zigbee devices: bob, a guest,
-	// commands one across the NATs at the end.
 	alice := &host{t: t, ns: ha.NS, home: filepath.Join(dir, "alice"), upArgs: append([]string{"--no-mdns", "--sim", "zigbee"}, cp.flags()...)}
 	bob := &host{t: t, ns: hb.NS, home: filepath.Join(dir, "bob"), upArgs: append([]string{"--no-mdns"}, cp.flags()...)}
-	defer alice.stop()
-	defer bob.stop()
-	dump := func() string {
-		return fmt.Sprintf("\nalice (%s) log:\n%s\nbob (%s) log:\n%s\ncontrol plane log:\n%s", a, alice.logs(), b, bob.logs(), cp.p.output())
-	}
+	l.ha, l.hb, l.cp, l.alice, l.bob = ha, hb, cp, alice, bob
+	defer func() {
+		if !ok {
+			alice.stop()
+			bob.stop()
+			cp.p.stop()
+		}
+	}()
+	dump := l.dump
 
-	// Setup through the control plane: alice invites bob from behind her
-	// NAT; bob joins through the relay (the code carries alice's relay
-	// address and the control plane), then his node, with no membership
-	// proof yet, reaches alice's through a join circuit for its first
-	// certificate.
 	alice.must("init", "--name", "alice")
 	bob.must("init", "--name", "bob")
 	alice.must("net", "create", "home")
@@ -232,11 +279,11 @@ func runPair(t *testing.T, a, b Kind) pairResult {
 	if _, err := bob.cocoTimeout(45*time.Second, "join", code); err != nil {
 		t.Fatalf("setup: bob could not join through the control plane: %v%s", err, dump())
 	}
-	r.joinTime, r.join = time.Since(tj), "direct"
+	l.joinTime, l.join = time.Since(tj), "direct"
 	if strings.Count(cp.p.output(), "join circuit") > circuits {
-		r.join = "relay"
+		l.join = "relay"
 	}
-	if a != Public && r.join != "relay" {
+	if a != Public && l.join != "relay" {
 		t.Errorf("%s-%s: bob joined alice (behind a NAT) directly; want through the relay", a, b)
 	}
 	bob.start()
@@ -245,14 +292,24 @@ func runPair(t *testing.T, a, b Kind) pairResult {
 	}
 	alice.stop()
 	bob.stop()
-	for _, h := range []*host{alice, bob} {
-		matches, _ := filepath.Glob(filepath.Join(h.home, "networks", "*", "peers.json"))
-		for _, m := range matches {
-			os.Remove(m)
-		}
-	}
+	l.forget(false)
 	cp.p.stop()
 	cp.start()
+	ok = true
+	return l
+}
+
+// runPair measures one pair in a fresh lab.
+func runPair(t *testing.T, a, b Kind) pairResult {
+	t.Helper()
+	r := pairResult{a: a, b: b, want: "relayed"}
+	if directExpected(a, b) {
+		r.want = "direct"
+	}
+	l := setupPair(t, a, b)
+	defer l.close()
+	r.join, r.joinTime = l.join, l.joinTime
+	alice, bob, dump := l.alice, l.bob, l.dump
 
 	// Measured phase: only the control plane brings them together.
 	t0 := time.Now()

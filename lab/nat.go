@@ -197,3 +197,33 @@ var routerRules = map[Kind]string{
 	Hard:       fmt.Sprintf(nat, "random,fully-random") + fmt.Sprintf(firewall, ""),
 	UDPBlocked: fmt.Sprintf(nat, "") + fmt.Sprintf(firewall, "meta l4proto udp drop"),
 }
+
+// Renumber gives a NATed host's router a new public address, as a home
+// router that got a new lease or a laptop that moved to another network
+// behind the same kind of NAT: the old address is deleted (masquerade
+// drops its mappings with it) and the next free internet address takes
+// its place. It returns the new address; h.WAN is updated.
+func (in *Internet) Renumber(h *Host) (string, error) {
+	if h.Router == "" {
+		return "", fmt.Errorf("lab: %s has no router to renumber", h.Name)
+	}
+	in.mu.Lock()
+	in.hosts++
+	n := in.hosts
+	in.mu.Unlock()
+	if n > 250 {
+		return "", fmt.Errorf("lab internet is full")
+	}
+	addr := fmt.Sprintf("%s%d", internetBase, n)
+	for _, args := range [][]string{
+		{"ip", "-n", h.Router, "addr", "del", h.WAN + "/24", "dev", "wan"},
+		{"ip", "-n", h.Router, "addr", "add", addr + "/24", "dev", "wan"},
+		{"ip", "-n", h.Router, "route", "replace", "default", "dev", "wan"},
+	} {
+		if err := run(args...); err != nil {
+			return "", err
+		}
+	}
+	h.WAN = addr
+	return addr, nil
+}

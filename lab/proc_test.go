@@ -130,6 +130,19 @@ func (p *proc) stop() {
 	})
 }
 
+// kill ends the program at once (SIGKILL: a crash, no goodbye to its
+// peers) and waits for it; stop is a no-op afterwards.
+func (p *proc) kill() {
+	p.once.Do(func() {
+		if p.cmd.Process == nil {
+			return
+		}
+		p.cmd.Process.Kill()
+		<-p.ended
+		<-p.done
+	})
+}
+
 var (
 	buildMu  sync.Mutex
 	builtBin = map[string]string{}

@@ -144,7 +144,8 @@ func TestLibp2pHolePunch(t *testing.T) {
 // punchPair runs a relay and hosts of kinds a and b; b connects to a through
 // the relay. It returns "direct" or "relayed" and, when direct, how long
 // after the relayed connection the direct one appeared.
-func punchPair(t *testing.T, bin string, a, b Kind) (string, time.Duration) {
+// peerArgs are extra flags of both `punch peer` processes.
+func punchPair(t *testing.T, bin string, a, b Kind, peerArgs ...string) (string, time.Duration) {
 	t.Helper()
 	in, err := NewInternet("cocopunch-")
 	if err != nil {
@@ -176,7 +177,7 @@ func punchPair(t *testing.T, bin string, a, b Kind) (string, time.Duration) {
 	}
 	relayArg := strings.Join(addrs, ",")
 
-	pa := startProc(t, "peer a ("+string(a)+")", ha.NS, bin, "peer", "-relay", relayArg)
+	pa := startProc(t, "peer a ("+string(a)+")", ha.NS, bin, append([]string{"peer", "-relay", relayArg}, peerArgs...)...)
 	defer pa.stop()
 	t0 := time.Now()
 	ready, err := pa.waitLine("ready ", 20*time.Second)
@@ -188,8 +189,8 @@ func punchPair(t *testing.T, bin string, a, b Kind) (string, time.Duration) {
 	if !directExpected(a, b) {
 		wait = 8 * time.Second // long enough for go-libp2p's attempts (a 5 s direct dial, then punches)
 	}
-	pb := startProc(t, "peer b ("+string(b)+")", hb.NS, bin, "peer", "-relay", relayArg,
-		"-dial", strings.Fields(ready)[1], "-wait", wait.String())
+	pb := startProc(t, "peer b ("+string(b)+")", hb.NS, bin, append([]string{"peer", "-relay", relayArg,
+		"-dial", strings.Fields(ready)[1], "-wait", wait.String()}, peerArgs...)...)
 	defer pb.stop()
 	if _, err := pb.waitLine("relayed ", 20*time.Second); err != nil {
 		t.Fatalf("%v\npeer a:\n%s", err, pa.output())

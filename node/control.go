@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/record"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -32,6 +34,10 @@ const (
 	registrationTTL  = 10 * time.Minute
 	reserveBeforeEnd = 5 * time.Minute
 	upgradeEvery     = time.Minute
+	// While a control plane is unreachable the loop tries again every
+	// controlRetry, each dial for at most controlDialTimeout.
+	controlRetry       = 500 * time.Millisecond
+	controlDialTimeout = 3 * time.Second
 )
 
 // ControlStatus is this node's standing at one control plane.
@@ -175,7 +181,7 @@ func (n *Node) controlLoop() {
 		}
 		for _, p := range n.ConnectedMembers() {
 			if n.onlyRelayed(p) {
-				n.punch.punch(p, n.cfg.Logf)
+				n.punch.punch(p) // when this node starts DCUtR and the back-off allows
 			}
 		}
 		if obs := n.observedAddrs(); obs != lastObserved || time.Since(lastUpgrade) > upgradeEvery {
@@ -185,13 +191,30 @@ func (n *Node) controlLoop() {
 			n.tryUpgrade()
 		}
 		cancel()
+		var retry <-chan time.Time
+		if n.controlDown() {
+			retry = time.After(controlRetry)
+		}
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		case <-retry:
 		case <-n.controlCh:
 		}
 	}
+}
+
+// controlDown reports whether some control plane is not connected.
+func (n *Node) controlDown() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, cp := range n.controls {
+		if !cp.connected {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) setCP(cp *cpState, f func()) {
@@ -205,7 +228,14 @@ func (n *Node) serviceControl(ctx context.Context, cp *cpState, proof []byte) {
 	id := cp.info.ID
 	if n.host.Network().Connectedness(id) != network.Connected {
 		n.setCP(cp, func() { cp.connected, cp.regUntil, cp.rsvpUntil = false, time.Time{}, time.Time{} })
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// The control loop paces these dials (controlRetry while
+		// disconnected); the swarm's own back-off, which grows through an
+		// outage, would keep the node away for long after the control
+		// plane is back (issue 15: 21 s after a 90 s outage).
+		if s, ok := n.host.Network().(*swarm.Swarm); ok {
+			s.Backoff().Clear(id)
+		}
+		cctx, cancel := context.WithTimeout(ctx, controlDialTimeout)
 		err := n.host.Connect(cctx, cp.info)
 		cancel()
 		if err != nil {
@@ -221,7 +251,10 @@ func (n *Node) serviceControl(ctx context.Context, cp *cpState, proof []byte) {
 		return
 	}
 	addrs := fmt.Sprint(n.host.Addrs())
-	if now.After(cp.regUntil) || addrs != cp.regAddrs {
+	n.mu.Lock() // pathDied and reflect write these too
+	stale := now.After(cp.regUntil) || addrs != cp.regAddrs
+	n.mu.Unlock()
+	if stale {
 		if err := n.register(ctx, cp, proof, addrs); err != nil {
 			n.setCP(cp, func() { cp.err = err; cp.regUntil = time.Time{} })
 			return
@@ -242,6 +275,8 @@ func (n *Node) serviceControl(ctx context.Context, cp *cpState, proof []byte) {
 		}
 		n.setCP(cp, func() { cp.rsvpUntil = until })
 		n.cfg.Logf("control: relay slot at %s until %s", id.ShortString(), rsvp.Expiration.Format(time.TimeOnly))
+		n.kickReconnect() // members that tried this node before it held the slot
+
 	}
 	if now.Sub(cp.lastLookup) >= lookupEvery {
 		if err := n.lookup(ctx, cp, proof); err != nil {
@@ -269,12 +304,22 @@ func (n *Node) register(ctx context.Context, cp *cpState, proof []byte, addrs st
 	if err != nil {
 		return err
 	}
-	first := cp.regUntil.IsZero()
+	first, changed := false, false
 	n.setCP(cp, func() {
+		first = cp.regUntil.IsZero()
 		cp.regUntil = time.Now().Add(r.TTL / 2)
 		cp.regAddrs = addrs
+		changed = cp.observed == nil || r.Observed == nil || !cp.observed.Equal(r.Observed)
 		cp.observed = r.Observed
 	})
+	if changed {
+		n.punch.addrsChanged() // a hole punch waiting for this node's public address goes on
+		if !first {
+			// This node's public address changed: its direct paths
+			// may have died with the old one.
+			n.goLoop(n.verifyAllDirect)
+		}
+	}
 	if first {
 		n.cfg.Logf("control: registered at %s, seen as %v", cp.info.ID.ShortString(), r.Observed)
 	}
@@ -307,6 +352,34 @@ func (n *Node) lookup(ctx context.Context, cp *cpState, proof []byte) error {
 		n.kickReconnect()
 	}
 	return nil
+}
+
+// reflect registers again at every connected control plane, concurrently,
+// to learn the address each sees this node's packets come from now (see
+// puncher.reflect).
+func (n *Node) reflect(ctx context.Context) {
+	n.mu.Lock()
+	proof := n.proof
+	n.mu.Unlock()
+	if proof == nil {
+		return
+	}
+	pb := proof.Marshal()
+	addrs := fmt.Sprint(n.host.Addrs())
+	var wg sync.WaitGroup
+	for _, cp := range n.controls {
+		if n.host.Network().Connectedness(cp.info.ID) != network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.register(ctx, cp, pb, addrs); err != nil {
+				n.cfg.Logf("control: reflect at %s: %v", cp.info.ID.ShortString(), err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (n *Node) observedAddrs() string {

@@ -110,6 +110,7 @@ type Node struct {
 
 	controls  []*cpState // fixed at New; their fields are guarded by mu
 	punch     *puncher   // set in Start when there are control planes
+	live      liveness
 	controlCh chan struct{}
 
 	mu         sync.Mutex // guards following fields
@@ -238,6 +239,9 @@ func (n *Node) Start(ctx context.Context) error {
 			if n.isControl(c.RemotePeer()) && nw.Connectedness(c.RemotePeer()) != network.Connected {
 				n.kickControl() // reconnect and register again
 			}
+			if nw.Connectedness(c.RemotePeer()) != network.Connected {
+				n.punch.forget(c.RemotePeer())
+			}
 		},
 	})
 	n.loadPeers()
@@ -254,9 +258,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.goLoop(n.syncLoop)
 	n.goLoop(n.reconnectLoop)
+	n.goLoop(n.livenessLoop)
 	n.kickReconnect() // dial the member nodes of the peer book now, not at the first tick
 	if len(n.controls) > 0 {
 		n.goLoop(n.controlLoop)
+		n.goLoop(n.controlPingLoop)
 	}
 	n.cfg.Logf("node %s up for %q on %v", n.ID().ShortString(), n.log.State().Name, h.Addrs())
 	return nil
@@ -280,10 +286,8 @@ func (n *Node) openHost() (host.Host, error) {
 		return nil, fmt.Errorf("node: start host: %w", err)
 	}
 	if len(n.controls) > 0 {
-		if n.punch, err = newPuncher(h); err != nil {
-			h.Close()
-			return nil, fmt.Errorf("node: hole punching: %w", err)
-		}
+		n.punch = newPuncher(h, func(p peer.ID) bool { m, _ := n.classify(p); return m }, n.cfg.Logf)
+		n.punch.verify, n.punch.refresh = n.verifyDirect, n.reflect
 	}
 	n.savePorts(h)
 	return h, nil

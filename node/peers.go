@@ -13,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coconet/coconet/identity"
@@ -50,20 +49,7 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 		if m, ok := st.Members[ni.User]; ok {
 			pi.UserName, pi.Role = m.Name, m.Role.String()
 		}
-		if conns := n.host.Network().ConnsToPeer(id); len(conns) > 0 {
-			c := conns[0]
-			for _, cc := range conns[1:] {
-				if isRelayed(c) && !isRelayed(cc) {
-					c = cc
-				}
-			}
-			pi.Connected = true
-			pi.Addr = c.RemoteMultiaddr().String()
-			pi.Path = "direct"
-			if isRelayed(c) {
-				pi.Path = "relayed"
-			}
-		}
+		n.describePath(&pi)
 		out = append(out, pi)
 	}
 	var wg sync.WaitGroup
@@ -74,11 +60,7 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 		wg.Add(1)
 		go func(pi *PeerInfo) {
 			defer wg.Done()
-			pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "ping"), 2*time.Second)
-			defer cancel()
-			if r := <-ping.Ping(pctx, n.host, pi.Node); r.Error == nil {
-				pi.RTT = r.RTT
-			}
+			n.measurePath(ctx, pi)
 		}(&out[i])
 	}
 	wg.Wait()
@@ -89,6 +71,56 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 		return out[i].Node < out[j].Node
 	})
 	return out
+}
+
+// bestConn is the connection traffic to p takes: a direct one if any.
+func (n *Node) bestConn(p peer.ID) network.Conn {
+	var best network.Conn
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		if best == nil || isRelayed(best) && !isRelayed(c) {
+			best = c
+		}
+	}
+	return best
+}
+
+// describePath fills in pi's path from its node's current connections.
+func (n *Node) describePath(pi *PeerInfo) {
+	pi.Connected, pi.Path, pi.Addr = false, "", ""
+	c := n.bestConn(pi.Node)
+	if c == nil {
+		return
+	}
+	pi.Connected = true
+	pi.Addr = c.RemoteMultiaddr().String()
+	pi.Path = "direct"
+	if isRelayed(c) {
+		pi.Path = "relayed"
+	}
+}
+
+// measurePath pings the connection pi's path takes. A direct path that
+// does not answer is closed (checkConn) and pi describes the path that
+// remains, so that `coco peers` never reports a dead path as direct.
+func (n *Node) measurePath(ctx context.Context, pi *PeerInfo) {
+	for range 2 {
+		c := n.bestConn(pi.Node)
+		if c == nil {
+			n.describePath(pi)
+			return
+		}
+		if !n.checkConn(c, 0) {
+			n.describePath(pi)
+			continue
+		}
+		pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "ping"), 2*time.Second)
+		rtt, err := pingConn(pctx, c)
+		cancel()
+		if err == nil {
+			pi.RTT = rtt
+		}
+		return
+	}
 }
 
 // isRelayed reports whether c goes through a relay.
@@ -130,6 +162,9 @@ func (n *Node) reconnectLoop() {
 			return
 		case <-t.C:
 		case <-n.dialCh:
+			// A kick (a new address, a relay slot, a control plane's
+			// list) starts the back-off afresh.
+			clear(fails)
 		}
 		now := time.Now()
 		for k := range n.log.State().Nodes {
@@ -146,7 +181,12 @@ func (n *Node) reconnectLoop() {
 			if now.Before(next) {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			// This loop paces its dials (n.backoff); the swarm's back-off
+			// would add to it (it grows through a control plane outage).
+			if s, ok := n.host.Network().(*swarm.Swarm); ok {
+				s.Backoff().Clear(id)
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, dialRound)
 			err = n.host.Connect(ctx, peer.AddrInfo{ID: id})
 			cancel()
 			if err != nil {
@@ -247,11 +287,9 @@ func WritePeerBook(dir string, infos []peer.AddrInfo) error {
 }
 
 // ConnectTo connects to member node p with the addresses the node knows,
-// forgetting any earlier failed dial to it first: the caller decides how
-// often to try (coconet.Node waits within its context for a path).
+// forgetting any earlier failed dial to it first, for at most dialRound
+// (connectOnce): the caller decides how often to try (coconet.Node waits
+// within its context for a path).
 func (n *Node) ConnectTo(ctx context.Context, p peer.ID) error {
-	if s, ok := n.host.Network().(*swarm.Swarm); ok {
-		s.Backoff().Clear(p)
-	}
-	return n.host.Connect(ctx, peer.AddrInfo{ID: p})
+	return n.connectOnce(ctx, p)
 }

@@ -325,6 +325,10 @@ func (c *clientConn) call(ctx context.Context, service string, payload []byte) (
 		c.fail(err)
 		return nil, false, fmt.Errorf("rpc: call %q on %s: %w: %v", service, c.peer.ShortString(), ErrUnreachable, err)
 	}
+	// A late reply makes the node check this connection: a dead path then
+	// fails the call within a second, not at its deadline.
+	stop := c.s.n.WatchPending(c.st.Conn())
+	defer stop()
 	select {
 	case r := <-ch:
 		return replyResult(service, c.peer, r)
