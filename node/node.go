@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -306,6 +307,16 @@ func (n *Node) hostFromConfig() (host.Host, error) {
 	return h, nil
 }
 
+// yamuxTransport is go-libp2p's yamux with frames that fit one Noise
+// message: a default 64 KiB frame is 17 bytes over Noise's largest
+// plaintext, so every full frame went out as two messages (two
+// encryptions, two writes, the second of 35 bytes).
+func yamuxTransport() *yamux.Transport {
+	t := *yamux.DefaultTransport
+	t.MaxMessageSize = noise.MaxPlaintextLength
+	return &t
+}
+
 func (n *Node) newHost(ports portsFile) (host.Host, error) {
 	key, err := libp2pKey(n.nodeKey)
 	if err != nil {
@@ -321,6 +332,7 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamuxTransport()),
 		libp2p.ConnectionGater(g),
 		libp2p.DialRanker(dialRanker),
 		libp2p.UserAgent("coconet/0.1"),
