@@ -223,7 +223,7 @@ func (s *Service) loop() {
 		case <-s.kick:
 		}
 		for _, d := range s.List() {
-			if _, err := s.Sync(s.ctx, d.Name); err != nil && s.ctx.Err() == nil {
+			if _, err := s.sync(s.ctx, d.Name, true); err != nil && s.ctx.Err() == nil {
 				s.opts.Logf("drive %s: %v", d.Name, err)
 			}
 		}
@@ -495,11 +495,20 @@ type PeerSync struct {
 // parallel, each within Options.PeerTimeout. It fails only when no peer
 // answered and there was one to ask.
 func (s *Service) Sync(ctx context.Context, name string) ([]PeerSync, error) {
+	return s.sync(ctx, name, false)
+}
+
+// sync syncs with the member nodes, or only the connected ones (the loop:
+// an offline node is not dialled every round).
+func (s *Service) sync(ctx context.Context, name string, connected bool) ([]PeerSync, error) {
 	d, err := s.Open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	ps := s.peers()
+	if connected {
+		ps = slices.DeleteFunc(ps, func(p peer.ID) bool { return !s.e.Connected(p) })
+	}
 	out := make([]PeerSync, len(ps))
 	var wg sync.WaitGroup
 	for i, p := range ps {

@@ -123,3 +123,37 @@ func askKey(ctx context.Context, from, to *engine.Engine, addr drive.Address) ([
 	}
 	return [32]byte(b), nil
 }
+
+// TestLoopSyncs: with the loop on, bob's node learns alice's new file
+// without being asked to sync.
+func TestLoopSyncs(t *testing.T) {
+	n := enginetest.New(t, "alice")
+	n.AddUser("bob", ledger.RoleAdmin)
+	a := n.Start("alice", enginetest.Options{})
+	b := n.Start("bob", enginetest.Options{})
+	n.WaitConnected(a, b)
+	sa, sb := attach(t, a, 20*time.Millisecond), attach(t, b, 20*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := sa.Create("docs"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sb.Member(ctx, "docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := sa.Member(ctx, "docs")
+	if _, err := da.Drive.WriteFile("a.txt", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		db.Drive.Refresh()
+		if _, err := db.Drive.Stat("a.txt"); err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatal("bob's node never synced the file")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
