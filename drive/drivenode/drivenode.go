@@ -481,8 +481,17 @@ func (d dialer) Open(ctx context.Context, p drive.PeerID) (io.ReadWriteCloser, e
 	if err != nil {
 		return nil, err
 	}
+	if !d.e.Connected(id) {
+		// An offline node should not hold a sync up for the whole session's time.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+	}
 	return d.e.Streams().Dial(ctx, id, d.service)
 }
+
+// dialTimeout bounds reaching a member node not connected yet.
+const dialTimeout = 10 * time.Second
 
 // PeerSync is the result of one sync with one peer.
 type PeerSync struct {
