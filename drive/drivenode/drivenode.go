@@ -77,6 +77,47 @@ type meta struct {
 	Name   string `json:"name"`
 	Role   string `json:"role"`
 	Secret string `json:"secret,omitempty"` // hex; members only
+	Bandwidth
+}
+
+// Bandwidth is a drive's bandwidth on this node: Limit bounds the bytes
+// per second of all its sessions ("2MB/s"; "" none); outside Schedule
+// ("mon-fri 19:00-07:00" in TZ, "" the machine's zone; "" always) only
+// logs move, not content.
+type Bandwidth struct {
+	Limit    string `json:"limit,omitempty"`
+	Schedule string `json:"schedule,omitempty"`
+	TZ       string `json:"tz,omitempty"`
+}
+
+// parse reads b.
+func (b Bandwidth) parse() (*drive.Limiter, *drive.Schedule, error) {
+	var lim *drive.Limiter
+	var sch *drive.Schedule
+	if b.Limit != "" {
+		r, err := drive.ParseRate(b.Limit)
+		if err != nil {
+			return nil, nil, err
+		}
+		lim = drive.NewLimiter(r)
+	}
+	if b.TZ != "" && b.Schedule == "" {
+		return nil, nil, fmt.Errorf("drivenode: a time zone without a schedule")
+	}
+	if b.Schedule != "" {
+		var loc *time.Location
+		if b.TZ != "" {
+			var err error
+			if loc, err = time.LoadLocation(b.TZ); err != nil {
+				return nil, nil, fmt.Errorf("drivenode: time zone %q: %w", b.TZ, err)
+			}
+		}
+		var err error
+		if sch, err = drive.ParseSchedule(b.Schedule, loc); err != nil {
+			return nil, nil, err
+		}
+	}
+	return lim, sch, nil
 }
 
 // Info describes a drive this node holds.
@@ -93,6 +134,7 @@ type Drive struct {
 	Drive   *drive.Drive // nil on a blind replicator
 	Replica *drive.Replica
 	secret  [32]byte
+	meta    meta // guarded by Service.mu after open
 	service string
 	ln      interface{ Close() error }
 }
@@ -203,6 +245,40 @@ func (s *Service) Close() error {
 	return errors.Join(errs...)
 }
 
+// SetBandwidth sets and keeps the bandwidth of the drive called name on
+// this node.
+func (s *Service) SetBandwidth(ctx context.Context, name string, b Bandwidth) (Bandwidth, error) {
+	d, err := s.Open(ctx, name)
+	if err != nil {
+		return Bandwidth{}, err
+	}
+	lim, sch, err := b.parse()
+	if err != nil {
+		return Bandwidth{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := d.meta
+	m.Bandwidth = b
+	if err := s.save(d.Address, m); err != nil {
+		return Bandwidth{}, err
+	}
+	d.meta = m
+	d.Replica.SetBandwidth(lim, sch)
+	return b, nil
+}
+
+// GetBandwidth is the bandwidth of the drive called name on this node.
+func (s *Service) GetBandwidth(ctx context.Context, name string) (Bandwidth, error) {
+	d, err := s.Open(ctx, name)
+	if err != nil {
+		return Bandwidth{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return d.meta.Bandwidth, nil
+}
+
 // Kick asks the loop to sync every drive now (without waiting).
 func (s *Service) Kick() {
 	select {
@@ -262,7 +338,13 @@ func (s *Service) open(addr drive.Address, m meta) (*Drive, error) {
 			return nil, err
 		}
 	}
-	d.Replica = drive.NewReplica(st, drive.ReplicaOptions{AllowPeer: s.allowPeer, Logf: s.opts.Logf})
+	lim, sch, err := m.Bandwidth.parse()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.Replica = drive.NewReplica(st, drive.ReplicaOptions{AllowPeer: s.allowPeer, Logf: s.opts.Logf, Limit: lim, Schedule: sch})
+	d.meta = m
 	ln, err := s.e.Listen(d.service, node.Access{What: "drive " + m.Name})
 	if err != nil {
 		st.Close()

@@ -157,3 +157,37 @@ func TestLoopSyncs(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestBandwidthKept: a bad rate, schedule or zone is refused; a good one
+// is kept across a restart.
+func TestBandwidthKept(t *testing.T) {
+	n := enginetest.New(t, "alice")
+	a := n.Start("alice", enginetest.Options{})
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "drives")
+	s, err := Start(a, dir, Options{Every: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create("docs"); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []Bandwidth{{Limit: "fast"}, {Schedule: "someday 19:00-07:00"}, {TZ: "Europe/Paris"}, {Schedule: "daily 19:00-07:00", TZ: "Mars/Base"}} {
+		if _, err := s.SetBandwidth(ctx, "docs", b); err == nil {
+			t.Errorf("SetBandwidth(%+v) accepted", b)
+		}
+	}
+	good := Bandwidth{Limit: "2MB/s", Schedule: "mon-fri 19:00-07:00", TZ: "Europe/Paris"}
+	if _, err := s.SetBandwidth(ctx, "docs", good); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Start(a, dir, Options{Every: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.GetBandwidth(ctx, "docs"); err != nil || got != good {
+		t.Fatalf("after a restart: %+v, %v; want %+v", got, err, good)
+	}
+}
