@@ -523,3 +523,9 @@ func (f *fake) DriveStatus(c ctx, n, d string, copies int) (DriveHealth, error) 
 func (f *fake) DriveSync(c ctx, n, d string) (DriveSyncResult, error) {
 	return ret[DriveSyncResult](f, "DriveSync", n, d)
 }
+func (f *fake) DriveBandwidth(c ctx, n, d string) (DriveBandwidth, error) {
+	return ret[DriveBandwidth](f, "DriveBandwidth", n, d)
+}
+func (f *fake) DriveSetBandwidth(c ctx, n, d string, r DriveBandwidth) (DriveBandwidth, error) {
+	return ret[DriveBandwidth](f, "DriveSetBandwidth", n, d, r)
+}

@@ -38,6 +38,19 @@ type DriveService interface {
 	DriveStatus(ctx context.Context, network, drive string, copies int) (DriveHealth, error)
 	// DriveSync syncs a drive now with every member node reached.
 	DriveSync(ctx context.Context, network, drive string) (DriveSyncResult, error)
+	// DriveBandwidth is a drive's bandwidth on this node.
+	DriveBandwidth(ctx context.Context, network, drive string) (DriveBandwidth, error)
+	// DriveSetBandwidth sets it (every field: "" is none).
+	DriveSetBandwidth(ctx context.Context, network, drive string, req DriveBandwidth) (DriveBandwidth, error)
+}
+
+// DriveBandwidth is a drive's bandwidth on this node: Limit bounds the
+// bytes per second of its syncs ("2MB/s"); outside Schedule ("mon-fri
+// 19:00-07:00", in TZ or the machine's zone) only logs move, not content.
+type DriveBandwidth struct {
+	Limit    string `json:"limit,omitempty"`
+	Schedule string `json:"schedule,omitempty"`
+	TZ       string `json:"tz,omitempty"`
 }
 
 // DriveMaxContent is the most bytes of a file's content an answer of
@@ -251,4 +264,20 @@ var rDriveSync = newRoute("POST", drivePath+"/sync", func(ctx context.Context, s
 
 func (c *Client) DriveSync(ctx context.Context, network, drive string) (DriveSyncResult, error) {
 	return rDriveSync.do(ctx, c, none{}, network, drive)
+}
+
+var rDriveBandwidth = newRoute("GET", drivePath+"/bandwidth", func(ctx context.Context, s Service, p []string, _ none) (DriveBandwidth, error) {
+	return s.DriveBandwidth(ctx, p[0], p[1])
+})
+
+func (c *Client) DriveBandwidth(ctx context.Context, network, drive string) (DriveBandwidth, error) {
+	return rDriveBandwidth.do(ctx, c, none{}, network, drive)
+}
+
+var rDriveSetBandwidth = newRoute("PUT", drivePath+"/bandwidth", func(ctx context.Context, s Service, p []string, req DriveBandwidth) (DriveBandwidth, error) {
+	return s.DriveSetBandwidth(ctx, p[0], p[1], req)
+})
+
+func (c *Client) DriveSetBandwidth(ctx context.Context, network, drive string, req DriveBandwidth) (DriveBandwidth, error) {
+	return rDriveSetBandwidth.do(ctx, c, req, network, drive)
 }

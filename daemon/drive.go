@@ -255,3 +255,29 @@ func (d *Daemon) DriveSync(ctx context.Context, network, name string) (api.Drive
 	// not an error of the call.
 	return wireDriveSync(ps), nil
 }
+
+func (d *Daemon) DriveBandwidth(ctx context.Context, network, name string) (api.DriveBandwidth, error) {
+	s, err := d.drives(network, "reading a drive's bandwidth")
+	if err != nil {
+		return api.DriveBandwidth{}, err
+	}
+	b, err := s.GetBandwidth(ctx, name)
+	return api.DriveBandwidth(b), notFoundDrive(err)
+}
+
+func (d *Daemon) DriveSetBandwidth(ctx context.Context, network, name string, req api.DriveBandwidth) (api.DriveBandwidth, error) {
+	s, err := d.drives(network, "setting a drive's bandwidth")
+	if err != nil {
+		return api.DriveBandwidth{}, err
+	}
+	b, err := s.SetBandwidth(ctx, name, drivenode.Bandwidth(req))
+	return api.DriveBandwidth(b), notFoundDrive(err)
+}
+
+// notFoundDrive marks a drive no node holds as not found (404).
+func notFoundDrive(err error) error {
+	if errors.Is(err, drivenode.ErrNoDrive) {
+		return api.NotFound{Err: err}
+	}
+	return err
+}

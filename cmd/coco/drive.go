@@ -257,3 +257,56 @@ func runDriveSync(ctx context.Context, e *env, args []string) error {
 		})
 	})
 }
+
+func runDriveBandwidth(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("drive bandwidth", flag.ContinueOnError)
+	fs.String("limit", "", `bytes per second of the drive's syncs, e.g. "2MB/s" ("none": no limit)`)
+	fs.String("schedule", "", `when content moves, e.g. "mon-fri 19:00-07:00" (outside it only logs do; "none": always)`)
+	fs.String("tz", "", "the schedule's time zone, e.g. Europe/Paris (default: the machine's)")
+	pos, err := parseN(fs, args, 1, 1, "the drive as NET/NAME")
+	if err != nil {
+		return err
+	}
+	network, name, err := driveRef(pos[0])
+	if err != nil {
+		return err
+	}
+	b, err := e.svc.DriveBandwidth(ctx, network, name)
+	if err != nil {
+		return err
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		set = true
+		v := f.Value.String()
+		if v == "none" {
+			v = ""
+		}
+		switch f.Name {
+		case "limit":
+			b.Limit = v
+		case "schedule":
+			b.Schedule = v
+		case "tz":
+			b.TZ = v
+		}
+	})
+	if set {
+		if b, err = e.svc.DriveSetBandwidth(ctx, network, name, b); err != nil {
+			return err
+		}
+	}
+	return show(e, b, nil, func(w io.Writer) {
+		rate, when := "no limit", "always"
+		if b.Limit != "" {
+			rate = b.Limit
+		}
+		if b.Schedule != "" {
+			when = b.Schedule
+			if b.TZ != "" {
+				when += " (" + b.TZ + ")"
+			}
+		}
+		fmt.Fprintf(w, "%s/%s on this node: %s; content moves %s, logs always.\n", network, name, rate, when)
+	})
+}

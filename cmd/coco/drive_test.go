@@ -158,6 +158,16 @@ func TestDriveStory(t *testing.T) {
 		t.Fatalf("guest holds logs: %s", st)
 	}
 
+	// Bandwidth: set, kept, refused when bad.
+	mustCoco(t, "--home", a, "drive", "bandwidth", "home/docs", "--limit", "2MB/s")
+	if out := mustCoco(t, "--home", a, "drive", "bandwidth", "home/docs", "--schedule", "mon-fri 19:00-07:00", "--json"); !strings.Contains(out, `"limit": "2MB/s"`) || !strings.Contains(out, `"schedule": "mon-fri 19:00-07:00"`) {
+		t.Fatalf("bandwidth: %s", out)
+	}
+	if _, errOut, code := coco(t, "", "--home", a, "drive", "bandwidth", "home/docs", "--limit", "fast"); code == 0 || errOut == "" {
+		t.Fatalf("bad limit: exit %d, %q", code, errOut)
+	}
+	mustCoco(t, "--home", a, "drive", "bandwidth", "home/docs", "--limit", "none", "--schedule", "none")
+
 	// Bob goes offline; alice writes; carol syncs; alice goes offline; bob
 	// comes back and gets the file from carol alone.
 	db.Close()
