@@ -191,3 +191,34 @@ func TestBandwidthKept(t *testing.T) {
 		t.Fatalf("after a restart: %+v, %v; want %+v", got, err, good)
 	}
 }
+
+// TestStrangerRefused: a node with throwaway keys, not in the ledger, gets
+// neither the key nor the logs of alice's drive.
+func TestStrangerRefused(t *testing.T) {
+	n := enginetest.New(t, "alice")
+	n.Stranger("eve")
+	a := n.Start("alice", enginetest.Options{})
+	ev := n.Start("eve", enginetest.Options{})
+	sa, se := attach(t, a, -1), attach(t, ev, -1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	da, err := sa.Create("docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := sa.Member(ctx, "docs")
+	d.Drive.WriteFile("a.txt", []byte("x"))
+	if _, err := askKey(ctx, ev, a, da.Address); err == nil {
+		t.Fatal("a stranger was handed the key")
+	}
+	if _, err := se.Replicate("docs"); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := se.Open(ctx, "docs")
+	if _, err := r.Replica.Sync(ctx, dialer{ev, r.service}, drive.PeerID(a.PeerID().String())); err == nil {
+		t.Fatal("a stranger synced alice's drive")
+	}
+	if h := r.Store.Heads(); len(h) != 0 {
+		t.Fatalf("the stranger holds %d logs", len(h))
+	}
+}
