@@ -359,8 +359,8 @@ func (s *Service) open(addr drive.Address, m meta) (*Drive, error) {
 		return nil, ErrClosed
 	}
 	s.drives[addr] = d
+	s.wg.Add(1) // under mu: Close waits only once it has set closed
 	s.mu.Unlock()
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for {
