@@ -497,7 +497,11 @@ func (s *Service) Member(ctx context.Context, name string) (*Drive, error) {
 func (s *Service) fetchKey(ctx context.Context, addr drive.Address) ([32]byte, error) {
 	var errs []error
 	for _, p := range s.peers() {
-		cctx, cancel := context.WithTimeout(ctx, s.opts.PeerTimeout)
+		wait := s.opts.PeerTimeout
+		if !s.e.Connected(p) {
+			wait = min(wait, dialTimeout)
+		}
+		cctx, cancel := context.WithTimeout(ctx, wait)
 		b, err := s.e.RPC().Request(cctx, p, KeyService, addr[:])
 		cancel()
 		if err == nil && len(b) == 32 {
