@@ -651,4 +651,3 @@ func (s *Service) Fetch(ctx context.Context, d *Drive, path string) error {
 	}
 	return fmt.Errorf("drivenode: %d chunks of %s held by no member node reached: %w", len(missing), path, errors.Join(errs...))
 }
-

@@ -21,7 +21,9 @@ func TestMain(m *testing.M) { nettest.VerifyNoLeaks(m) }
 func attach(t *testing.T, e *engine.Engine, every time.Duration) *Service {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "drives")
-	s, err := engine.Attach(e, func(e *engine.Engine) (*Service, error) { return Start(e, dir, Options{Every: every, PeerTimeout: 10 * time.Second}) })
+	s, err := engine.Attach(e, func(e *engine.Engine) (*Service, error) {
+		return Start(e, dir, Options{Every: every, PeerTimeout: 10 * time.Second})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
