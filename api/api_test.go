@@ -488,3 +488,44 @@ func TestHomeCommandFailed(t *testing.T) {
 		t.Errorf("POST a failing command: %s %s, want 200 and the result", resp.Status, b.String())
 	}
 }
+
+func (f *fake) Drives(c ctx, n string) ([]DriveInfo, error) { return ret[[]DriveInfo](f, "Drives", n) }
+func (f *fake) DriveCreate(c ctx, n string, r DriveCreateRequest) (DriveInfo, error) {
+	return ret[DriveInfo](f, "DriveCreate", n, r)
+}
+func (f *fake) DriveReplicate(c ctx, n, d string) (DriveInfo, error) {
+	return ret[DriveInfo](f, "DriveReplicate", n, d)
+}
+func (f *fake) DriveList(c ctx, n, d, p string) ([]DriveFile, error) {
+	return ret[[]DriveFile](f, "DriveList", n, d, p)
+}
+func (f *fake) DrivePut(c ctx, n, d string, r DrivePutRequest) (DriveFile, error) {
+	return ret[DriveFile](f, "DrivePut", n, d, r)
+}
+func (f *fake) DriveGet(c ctx, n, d string, r DriveGetRequest) (DriveContent, error) {
+	return ret[DriveContent](f, "DriveGet", n, d, r)
+}
+func (f *fake) DriveRemove(c ctx, n, d, p string) (DriveFile, error) {
+	return ret[DriveFile](f, "DriveRemove", n, d, p)
+}
+func (f *fake) DriveMove(c ctx, n, d string, r DriveMoveRequest) (DriveFile, error) {
+	return ret[DriveFile](f, "DriveMove", n, d, r)
+}
+func (f *fake) DriveHistory(c ctx, n, d, p string) ([]DriveFile, error) {
+	return ret[[]DriveFile](f, "DriveHistory", n, d, p)
+}
+func (f *fake) DriveConflicts(c ctx, n, d string) ([]DriveFile, error) {
+	return ret[[]DriveFile](f, "DriveConflicts", n, d)
+}
+func (f *fake) DriveStatus(c ctx, n, d string, copies int) (DriveHealth, error) {
+	return ret[DriveHealth](f, "DriveStatus", n, d, copies)
+}
+func (f *fake) DriveSync(c ctx, n, d string) (DriveSyncResult, error) {
+	return ret[DriveSyncResult](f, "DriveSync", n, d)
+}
+func (f *fake) DriveBandwidth(c ctx, n, d string) (DriveBandwidth, error) {
+	return ret[DriveBandwidth](f, "DriveBandwidth", n, d)
+}
+func (f *fake) DriveSetBandwidth(c ctx, n, d string, r DriveBandwidth) (DriveBandwidth, error) {
+	return ret[DriveBandwidth](f, "DriveSetBandwidth", n, d, r)
+}

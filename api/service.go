@@ -45,6 +45,7 @@ type Service interface {
 	DeviceService
 	OTAService
 	PushService
+	DriveService
 }
 
 // CallRequest calls a service.

@@ -57,6 +57,8 @@ type Daemon struct {
 	// fails with ErrNodeNotRunning. The CLI runs it when no daemon does. Start
 	// takes the home's lock and Close releases it.
 	LedgerOnly bool
+	// DriveSyncEvery is how often drives sync (daemon/drive.go).
+	DriveSyncEvery time.Duration
 
 	dev     deviceState // guarded by mu
 	closing bool        // Close has begun; guarded by mu

@@ -161,9 +161,17 @@ type Replica struct {
 	opts   ReplicaOptions
 	tamper func(*Batch) // tests: a modified client altering what it sends
 
-	mu       sync.Mutex // guards all following fields
+	mu       sync.Mutex // guards all following fields, and opts.Limit and opts.Schedule
 	sessions map[PeerID]int
 	peers    map[PeerID]PeerState
+}
+
+// SetBandwidth replaces the rate limit and the schedule (nil: none);
+// sessions begun afterwards use the limit, every session the schedule.
+func (r *Replica) SetBandwidth(l *Limiter, s *Schedule) {
+	r.mu.Lock()
+	r.opts.Limit, r.opts.Schedule = l, s
+	r.mu.Unlock()
 }
 
 // NewReplica returns a replica serving store.
@@ -297,8 +305,11 @@ func (r *Replica) newSession(ctx context.Context, peer PeerID, rw io.ReadWriteCl
 	// A session lives as long as ctx: when it ends, the stream closes and
 	// the blocked read or write returns.
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
-	if r.opts.Limit != nil {
-		rw = limited{rw, ctx, r.opts.Limit}
+	r.mu.Lock()
+	lim := r.opts.Limit
+	r.mu.Unlock()
+	if lim != nil {
+		rw = limited{rw, ctx, lim}
 	}
 	return &session{r: r, peer: peer, rw: rw, br: bufio.NewReader(rw), stop: stop}
 }
@@ -524,7 +535,10 @@ func (s *session) recvBlocks() error {
 
 // contentTime reports whether chunks may move now.
 func (s *session) contentTime() bool {
-	return s.r.opts.Schedule == nil || s.r.opts.Schedule.Active(s.r.opts.Now())
+	s.r.mu.Lock()
+	sch := s.r.opts.Schedule
+	s.r.mu.Unlock()
+	return sch == nil || sch.Active(s.r.opts.Now())
 }
 
 // want asks the peer for the chunks in hs, MaxWant at a time, and stores
