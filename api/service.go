@@ -45,6 +45,7 @@ type Service interface {
 	DeviceService
 	OTAService
 	PushService
+	ConsortiumService
 }
 
 // CallRequest calls a service.
