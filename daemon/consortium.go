@@ -15,6 +15,7 @@ import (
 	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/internal/atomicfile"
+	"github.com/coconet/coconet/ledger"
 )
 
 // errNoConsortium: the network's node runs no validating node.
@@ -69,6 +70,9 @@ func (d *Daemon) ConsortiumStart(ctx context.Context, network string, req api.Co
 	e, err := d.runningEngine(network, "starting a consortium")
 	if err != nil {
 		return api.ConsortiumStatus{}, err
+	}
+	if k := e.Ledger().State().Kind; k != ledger.NetKindConsortium {
+		return api.ConsortiumStatus{}, api.Conflict{Err: fmt.Errorf("%q is a %s network: a consortium runs in a network created with `coco net create NAME --kind consortium`", network, k)}
 	}
 	if _, ok := engine.Lookup[*consnode.Service](e); ok {
 		return api.ConsortiumStatus{}, api.Conflict{Err: errors.New("this node already runs a consortium")}
