@@ -63,6 +63,7 @@ type Config struct {
 // and its transport on the engine's streams.
 type Service struct {
 	e      *engine.Engine
+	cfg    Config
 	n      *consortium.Node
 	ln     net.Listener
 	ctx    context.Context
@@ -74,6 +75,10 @@ type Service struct {
 	mu    sync.Mutex // guards all following fields
 	peers map[uint64]chan []byte
 	conns map[net.Conn]bool
+	// learned maps the raft IDs of peers that streamed to this node while it
+	// was joining (not yet in its own table) to those peers: RaftID of the
+	// authenticated peer, so that it can answer the leader.
+	learned map[uint64]peer.ID
 }
 
 // Attach starts a validating node on e with cfg and attaches it; the engine
@@ -96,7 +101,8 @@ func Start(e *engine.Engine, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("consnode: listen: %w", err)
 	}
 	ctx, cancel := context.WithCancel(e.Context())
-	s := &Service{e: e, ln: ln, ctx: ctx, cancel: cancel, peers: map[uint64]chan []byte{}, conns: map[net.Conn]bool{}}
+	s := &Service{e: e, cfg: cfg, ln: ln, ctx: ctx, cancel: cancel, peers: map[uint64]chan []byte{}, conns: map[net.Conn]bool{},
+		learned: map[uint64]peer.ID{}}
 	n, err := consortium.Start(consortium.Config{
 		ID: cfg.ID, Dir: cfg.Dir, Genesis: cfg.Genesis, Key: NodeKey(e.Identity(), e.PeerID()), Transport: s,
 		LedgerSecret: cfg.LedgerSecret, Join: cfg.Join, TickInterval: cfg.TickInterval, ElectionTicks: cfg.ElectionTicks,
@@ -227,7 +233,23 @@ func (s *Service) peerOf(id uint64) (peer.ID, bool) {
 			return p, err == nil
 		}
 	}
-	return "", false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.learned[id]
+	return p, ok
+}
+
+// joining reports whether the node joins and is not yet in its own table.
+func (s *Service) joining() bool {
+	if !s.cfg.Join {
+		return false
+	}
+	for _, ni := range s.n.Nodes() {
+		if ni.ID == s.cfg.ID {
+			return false
+		}
+	}
+	return true
 }
 
 // idOf is the raft ID the committed node table gives peer p (0 = none).
@@ -346,6 +368,16 @@ func (s *Service) serve(c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	for {
 		from := s.idOf(p)
+		if from == 0 && s.joining() {
+			// The leader that adds a joining node may be newer than the
+			// joining node's table: while joining, a peer is the raft ID
+			// derived from its authenticated peer ID (consortium.Node
+			// takes messages from unlisted nodes only then).
+			from = RaftID(p)
+			s.mu.Lock()
+			s.learned[from] = p
+			s.mu.Unlock()
+		}
 		if from == 0 {
 			s.refused.Add(1)
 			s.e.Logf("consortium: refused raft stream from %s: %v", p.ShortString(), ErrNotValidating)

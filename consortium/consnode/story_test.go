@@ -1,9 +1,11 @@
 package consnode_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/coconet/coconet/internal/frame"
 	"github.com/coconet/coconet/internal/nettest"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/node"
 )
 
 // network starts the owner's engine and one invited member per further
@@ -336,5 +339,105 @@ func TestAttackForgedRaftSender(t *testing.T) {
 	}
 	if stolen() {
 		t.Fatal("a forged raft proposal from a non-validating node committed")
+	}
+}
+
+// A fourth member's node joins the consortium after the members vote to
+// add it, and catches up with what was committed before.
+func TestJoinByProposal(t *testing.T) {
+	es := network(t, "alice", "bob", "carol", "dave")
+	g := consortiumOf(t, es[:3])
+	var ss []*consnode.Service
+	for _, e := range es[:3] {
+		ss = append(ss, attach(t, e, g))
+	}
+	leaderOf(t, ss)
+	ctx := ctxT(t)
+	alice, bob := member(t, es[0]), member(t, es[1])
+	if _, err := ss[0].Node().Transact(ctx, putTxn(alice, "before", "1")); err != nil {
+		t.Fatal(err)
+	}
+	info, err := consnode.Info(es[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop, _ := alice.Propose(g.ID(), consortium.Action{Kind: consortium.ActAddNode, Node: &info})
+	r, err := ss[0].Node().Govern(ctx, prop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*consortium.Member{alice, bob} {
+		b, _ := m.Ballot(g.ID(), r.Proposal.ID, true)
+		if r, err = ss[1].Node().Govern(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Proposal.State != consortium.StateAccepted {
+		t.Fatalf("add_node is %s", r.Proposal.State)
+	}
+	d, err := consnode.Attach(es[3], consnode.Config{Genesis: g, Dir: filepath.Join(t.TempDir(), "consortium"), Join: true,
+		TickInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "dave's node applies the earlier put", func() bool {
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		v, _, err := d.Node().Get(c, "accounts", []byte("before"))
+		return err == nil && string(v) == "1"
+	})
+	if _, err := d.Node().Transact(ctx, putTxn(alice, "via-dave", "1")); err != nil {
+		t.Fatalf("put through the joined node: %v", err)
+	}
+}
+
+// A joining node takes the log from a leader newer than its table: it
+// names a peer it does not list by the raft ID derived from the peer's
+// authenticated ID, and answers it on a stream to that peer.
+func TestJoiningNodeAnswersUnlistedLeader(t *testing.T) {
+	es := network(t, "alice", "bob", "erin")
+	g := consortiumOf(t, es[:1])
+	ln, err := es[2].Listen(consnode.ServiceName, node.Access{Roles: []ledger.Role{ledger.RoleGuest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d, err := consnode.Attach(es[1], consnode.Config{Genesis: g, Dir: filepath.Join(t.TempDir(), "consortium"), Join: true,
+		TickInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	erin := consnode.RaftID(es[2].PeerID())
+	hb := &pb.Message{Type: pb.MessageType_MsgHeartbeat.Enum(), From: proto.Uint64(erin), To: proto.Uint64(d.Node().ID()), Term: proto.Uint64(1)}
+	msg, _ := proto.Marshal(hb)
+	c, err := es[2].Streams().Dial(ctx, es[1].PeerID(), consnode.ServiceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := frame.Write(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if in, err := ln.Accept(); err == nil {
+			accepted <- in
+		}
+	}()
+	var in net.Conn
+	select {
+	case in = <-accepted:
+	case <-ctx.Done():
+		t.Fatal("the joining node never answered the unlisted leader")
+	}
+	defer in.Close()
+	b, err := frame.Read(bufio.NewReader(in), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m pb.Message
+	if err := proto.Unmarshal(b, &m); err != nil || m.GetType() != pb.MessageType_MsgHeartbeatResp || m.GetTo() != erin {
+		t.Fatalf("answer = %v, %v; want a heartbeat response to erin's raft ID", &m, err)
 	}
 }
