@@ -34,6 +34,9 @@ type ConsortiumService interface {
 // consortium genesis` writes it).
 type ConsortiumStartRequest struct {
 	Genesis []byte `json:"genesis"`
+	// Join starts a node that is not in the genesis: the members added it
+	// with an add_node proposal, and the leader sends it the log.
+	Join bool `json:"join,omitempty"`
 }
 
 // ConsortiumStatus is a validating node's view of its consortium.

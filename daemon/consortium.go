@@ -26,6 +26,10 @@ func (d *Daemon) genesisFile(e *engine.Engine) string {
 	return filepath.Join(consnode.Dir(homedir.NetworkDir(d.Home, e.NetworkID())), "genesis.json")
 }
 
+// joinFile marks a node started with Join: it must never bootstrap as a
+// genesis node, even when restarted before the leader reached it.
+func joinFile(genesisFile string) string { return filepath.Join(filepath.Dir(genesisFile), "join") }
+
 // attachConsortium starts the validating node of a network whose genesis
 // was saved by ConsortiumStart.
 func (d *Daemon) attachConsortium(ctx context.Context, p *parts) error {
@@ -36,16 +40,17 @@ func (d *Daemon) attachConsortium(ctx context.Context, p *parts) error {
 	if err != nil {
 		return fmt.Errorf("consortium genesis: %w", err)
 	}
-	_, err = d.startConsortium(p.e, b)
+	_, statErr := os.Stat(joinFile(d.genesisFile(p.e)))
+	_, err = d.startConsortium(p.e, b, statErr == nil)
 	return err
 }
 
-func (d *Daemon) startConsortium(e *engine.Engine, genesis []byte) (*consnode.Service, error) {
+func (d *Daemon) startConsortium(e *engine.Engine, genesis []byte, join bool) (*consnode.Service, error) {
 	var g consortium.Genesis
 	if err := json.Unmarshal(genesis, &g); err != nil {
 		return nil, fmt.Errorf("consortium genesis: %w", err)
 	}
-	return consnode.Attach(e, consnode.Config{Genesis: &g, Dir: consnode.Dir(homedir.NetworkDir(d.Home, e.NetworkID()))})
+	return consnode.Attach(e, consnode.Config{Genesis: &g, Dir: consnode.Dir(homedir.NetworkDir(d.Home, e.NetworkID())), Join: join})
 }
 
 // consortiumOf is the validating node of a network's running node and the
@@ -85,11 +90,17 @@ func (d *Daemon) ConsortiumStart(ctx context.Context, network string, req api.Co
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return api.ConsortiumStatus{}, err
 	}
+	if req.Join {
+		if err := atomicfile.Write(joinFile(path), nil, 0o600); err != nil {
+			return api.ConsortiumStatus{}, err
+		}
+	}
 	if err := atomicfile.Write(path, req.Genesis, 0o600); err != nil {
 		return api.ConsortiumStatus{}, err
 	}
-	if _, err := d.startConsortium(e, req.Genesis); err != nil {
+	if _, err := d.startConsortium(e, req.Genesis, req.Join); err != nil {
 		os.Remove(path)
+		os.Remove(joinFile(path))
 		return api.ConsortiumStatus{}, err
 	}
 	return d.ConsortiumStatus(ctx, network)

@@ -98,11 +98,17 @@ func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func runConsStart(ctx context.Context, e *env, args []string) error {
-	b, err := os.ReadFile(args[1])
+	fs := flag.NewFlagSet("consortium start", flag.ContinueOnError)
+	join := fs.Bool("join", false, "this node is not in the genesis: the members added it with `coco consortium propose NET add_node IDENTITY-FILE`")
+	pos, err := parseN(fs, args, 2, 2, "the network and the genesis file")
 	if err != nil {
 		return err
 	}
-	st, err := e.svc.ConsortiumStart(ctx, args[0], api.ConsortiumStartRequest{Genesis: b})
+	b, err := os.ReadFile(pos[1])
+	if err != nil {
+		return err
+	}
+	st, err := e.svc.ConsortiumStart(ctx, pos[0], api.ConsortiumStartRequest{Genesis: b, Join: *join})
 	return show(e, st, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Started validating node %d of consortium %s (%s).\n", st.Node, st.Name, st.ID[:16])
 	})
