@@ -46,6 +46,7 @@ type Service interface {
 	OTAService
 	PushService
 	DriveService
+	ConsortiumService
 }
 
 // CallRequest calls a service.

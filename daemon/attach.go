@@ -29,7 +29,7 @@ func (d *Daemon) attach(ctx context.Context, n *coconet.Node) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range []func(context.Context, *parts) error{d.attachHome, d.attachDevice, d.attachOTA, d.attachPush, d.attachDrive} {
+	for _, f := range []func(context.Context, *parts) error{d.attachHome, d.attachDevice, d.attachOTA, d.attachPush, d.attachDrive, d.attachConsortium} {
 		if err := f(ctx, p); err != nil {
 			return err
 		}

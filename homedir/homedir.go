@@ -121,8 +121,8 @@ func CreateNetwork(home, name, kind, app string) (*ledger.Log, error) {
 	if kind == "" {
 		kind = "user"
 	}
-	if kind != "user" && kind != "developer" {
-		return nil, fmt.Errorf("network kind %q is not known; use user or developer", kind)
+	if kind != "user" && kind != "developer" && kind != ledger.NetKindConsortium {
+		return nil, fmt.Errorf("network kind %q is not known; use user, developer or consortium", kind)
 	}
 	if app == "" {
 		app = node.DefaultApp

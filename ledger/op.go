@@ -401,6 +401,9 @@ func decodeOp(b []byte) (*Op, error) {
 const (
 	NetKindUser      = "user"
 	NetKindDeveloper = "developer"
+	// NetKindConsortium is a network whose member nodes run a consortium's
+	// validating nodes (package consortium); its ledger is a user network's.
+	NetKindConsortium = "consortium"
 )
 
 // Limits on text fields.
@@ -435,8 +438,8 @@ func (o *Op) shapeProblem() string {
 			return "a genesis has no parents"
 		case o.Name == "":
 			return "the genesis has no network name"
-		case o.NetKind != NetKindUser && o.NetKind != NetKindDeveloper:
-			return fmt.Sprintf("network kind %q is neither %q nor %q", o.NetKind, NetKindUser, NetKindDeveloper)
+		case o.NetKind != NetKindUser && o.NetKind != NetKindDeveloper && o.NetKind != NetKindConsortium:
+			return fmt.Sprintf("network kind %q is not %q, %q or %q", o.NetKind, NetKindUser, NetKindDeveloper, NetKindConsortium)
 		case len(o.Nonce) != NonceSize:
 			return fmt.Sprintf("the genesis nonce is %d bytes, want %d", len(o.Nonce), NonceSize)
 		}

@@ -101,6 +101,16 @@ func count(args []string, min, max int, what string) error {
 // commands are coco's commands, in the order `coco help` lists them.
 var commands = []command{
 	cmd("call", "NET MEMBER SERVICE [PAYLOAD] [--timeout 10s]", "call a member's request/reply service (every node serves coco.info and coco.echo)", runCall),
+	cmd("consortium genesis", "NAME IDENTITY-FILE… [--participant CERT]…", "write a consortium's genesis: the identity files' users are its members, their nodes its validating nodes", runConsGenesis),
+	cmd("consortium get", "NET KEY [--table T]", "read a key of the consortium's store", runConsGet),
+	cmd("consortium identity", "NET", "your consortium member certificate (derived from your seed) and your node's entry", runConsIdentity).want(1, 1, "the network").strictly(),
+	cmd("consortium proposals", "NET", "list the consortium's proposals", runConsProposals).want(1, 1, "the network").strictly(),
+	cmd("consortium propose", "NET ACTION [ARG]", "propose a change of the constitution (add_member CERT, remove_member ID, add_node IDENTITY-FILE…)", runConsPropose).want(2, 3, "the network, an action and its argument"),
+	cmd("consortium put", "NET KEY VALUE [--table T] [--receipt FILE]", "write a key of the consortium's store; answers once committed", runConsPut),
+	cmd("consortium start", "NET GENESIS [--join]", "start this node's validating node of the consortium the genesis file describes", runConsStart),
+	cmd("consortium status", "NET", "the consortium's leader, applied index, voters, members and nodes", runConsStatus).want(1, 1, "the network").strictly(),
+	cmd("consortium verify-receipt", "FILE (--genesis GENESIS | --key HEX)", "check a transaction's receipt offline", runConsVerify),
+	cmd("consortium vote", "NET PROPOSAL yes|no", "vote on a proposal (members only)", runConsVote).want(3, 3, "the network, the proposal and yes or no").strictly(),
 	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]", "run a control plane: rendezvous, address reflection, relay, usage limits", runControl),
 	cmd("demo", "[--keep]", "watch three people share a private network and a simulated home, on this machine, in a few seconds", runDemo),
 	cmd("device add", "NET CODE", "claim a device into a network with the code it shows (owner only)", runDeviceAdd).want(2, 2, "the network and the device's claim code").strictly(),

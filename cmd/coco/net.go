@@ -15,7 +15,7 @@ import (
 
 func runNetCreate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("net create", flag.ContinueOnError)
-	kind := fs.String("kind", "user", "user or developer")
+	kind := fs.String("kind", "user", "user, developer or consortium (its members' nodes run a consortium: coco consortium start)")
 	pos, err := parseN(fs, args, 1, 1, "the network one name")
 	if err != nil {
 		return err
