@@ -96,6 +96,7 @@ type Server struct {
 	evicted   atomic.Int64 // connections without a key closed for a new one
 
 	ln           net.Listener
+	poller       *poller                         // parked connections; nil: readers never park
 	wrapListener func(net.Listener) net.Listener // tests: fail some accepts
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -173,6 +174,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ids = make(map[acctID]*conn)
 	s.rawWant = make(map[acctID]*rawAsk)
 	s.rawFar = make(map[acctID]map[string]string)
+	if s.poller, err = newPoller(); err != nil {
+		s.Logf("gateway: idle connections keep their reader: %v", err)
+	}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return nil
@@ -220,6 +224,9 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		for _, c := range conns {
 			c.close()
+		}
+		if s.poller != nil {
+			s.poller.stop()
 		}
 		s.wg.Wait()
 	})
@@ -425,6 +432,8 @@ type conn struct {
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
 	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
+	rd         readState     // read goroutine
+	pk         parking       // see park.go
 	slotTokens chan struct{} // read goroutine makes it: one token per reply in slots
 
 	rmu     sync.Mutex   // guards slots and capture; taken before wmu
@@ -466,6 +475,7 @@ func (c *conn) close() {
 	c.room.Broadcast()
 	c.wmu.Unlock()
 	c.nc.Close()
+	c.unpark()
 	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -744,63 +754,111 @@ func (c *conn) finish() {
 	c.close()
 }
 
+// readState is the reader's state, kept in the conn so that a parked
+// reader (see park.go) resumes where it stopped.
+type readState struct {
+	buf       []byte    // nil while parked
+	n         int       // bytes of buf holding the incomplete line
+	started   bool      // the reader has run
+	authBy    time.Time // a valid key must come by then
+	base      time.Time // the read deadline while no partial command waits
+	dl        time.Time // the read deadline set on nc
+	paused    bool      // P2Pcluster: the deadline is the read pause of buf[:n]
+	first     bool      // P2Pcluster: the first read is checked for a TLS ClientHello
+	holdSince time.Time // P2Pcluster: when the raw hold began
+	lingering bool      // this read's deadline is parkAfter, not dl
+}
+
+// setReadDeadline sets and remembers the read deadline.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.rd.dl = t
+	c.nc.SetReadDeadline(t)
+}
+
+// readLoop reads and handles the device's lines. It runs as one goroutine
+// at a time: it returns when the connection ends, goes raw, or is parked
+// (idle, registered: see park.go), and a parked connection's next bytes or
+// deadline start it again.
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	s := c.s
 	p2p := s.Dialect == DialectP2Pcluster
-	buf := make([]byte, 256)
-	n := 0 // bytes of buf holding the incomplete line
-	authBy := time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
-	if p2p {
-		authBy = time.Now().Add(s.AuthTimeout)
+	r := &c.rd
+	if !r.started {
+		r.started = true
+		r.authBy = time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
+		if p2p {
+			r.authBy = time.Now().Add(s.AuthTimeout)
+		}
+		r.base = r.authBy
+		r.first = p2p
+		c.setReadDeadline(r.authBy)
+	} else {
+		c.nc.SetReadDeadline(r.dl) // parkAfter's deadline has passed
 	}
-	base := authBy  // the read deadline while no partial command waits
-	paused := false // P2Pcluster: the deadline is the read pause of buf[:n]
-	first := p2p    // P2Pcluster: the first read is checked for a TLS ClientHello
-	c.nc.SetReadDeadline(authBy)
-	var holdSince time.Time // P2Pcluster: when the raw hold began
 	for {
-		if n == len(buf) && c.rawHold && len(buf) > s.MaxLine {
+		if r.buf == nil {
+			r.buf = getReadBuf()
+		}
+		if r.n == len(r.buf) && c.rawHold && len(r.buf) > s.MaxLine {
 			// Full while waiting for the raw channel: read no more (the
 			// device waits on TCP) and look again in a moment.
-			if c.closing.Load() || (!holdSince.IsZero() && time.Since(holdSince) > s.IdleTimeout) {
+			if c.closing.Load() || (!r.holdSince.IsZero() && time.Since(r.holdSince) > s.IdleTimeout) {
 				c.finish()
 				return
 			}
 			time.Sleep(s.ReadPause)
-			if c.goRaw(buf[:n]) {
+			if c.goRaw(r.buf[:r.n]) {
 				return
 			}
 			continue
 		}
-		if n == len(buf) {
-			if len(buf) > s.MaxLine {
+		if r.n == len(r.buf) {
+			if len(r.buf) > s.MaxLine {
 				c.reply(false, ReasonTooLong)
 				c.finish()
 				return
 			}
-			buf = append(buf, make([]byte, min(len(buf), s.MaxLine+1-len(buf)))...)
+			r.buf = append(r.buf, make([]byte, min(len(r.buf), s.MaxLine+1-len(r.buf)))...)
 		}
-		m, err := c.nc.Read(buf[n:])
-		if first && m > 0 {
-			first = false
-			if isTLSRecord(buf[:m]) {
+		parkable := c.parkable()
+		if parkable {
+			// Idle: wait parkAfter here, then park.
+			r.lingering = true
+			c.nc.SetReadDeadline(time.Now().Add(parkAfter))
+		}
+		m, err := c.nc.Read(r.buf[r.n:])
+		if r.lingering {
+			r.lingering = false
+			var ne net.Error
+			if m == 0 && errors.As(err, &ne) && ne.Timeout() && time.Now().Before(r.dl) {
+				if c.park() {
+					return
+				}
+				c.nc.SetReadDeadline(r.dl)
+				continue
+			}
+			c.nc.SetReadDeadline(r.dl)
+		}
+		if r.first && m > 0 {
+			r.first = false
+			if isTLSRecord(r.buf[:m]) {
 				c.replyLine([]byte(p2pSSL))
 				c.finish()
 				return
 			}
 		}
-		n += m
-		if c.goRaw(buf[:n]) {
+		r.n += m
+		if c.goRaw(r.buf[:r.n]) {
 			return
 		}
 		start, lines := 0, false
 		for !c.rawHold {
-			i := bytes.IndexByte(buf[start:n], '\n')
+			i := bytes.IndexByte(r.buf[start:r.n], '\n')
 			if i < 0 {
 				break
 			}
-			c.handle(buf[start : start+i])
+			c.handle(r.buf[start : start+i])
 			if c.ended {
 				return
 			}
@@ -808,12 +866,12 @@ func (c *conn) readLoop() {
 			lines = true
 			if c.peer.Load() != nil || c.far.Load() != nil {
 				c.kickDirty()
-				c.goRaw(buf[start:n])
+				c.goRaw(r.buf[start:r.n])
 				return
 			}
 		}
 		c.kickDirty()
-		n = copy(buf, buf[start:n])
+		r.n = copy(r.buf, r.buf[start:r.n])
 		if c.rawHold {
 			// P2Pcluster: a device that asked first for a raw channel got
 			// [OK:LINK_SYNC] at once and may send raw bytes: they wait
@@ -824,16 +882,16 @@ func (c *conn) readLoop() {
 				c.finish()
 				return
 			}
-			if holdSince.IsZero() {
-				holdSince = time.Now()
-			} else if time.Since(holdSince) > s.IdleTimeout {
+			if r.holdSince.IsZero() {
+				r.holdSince = time.Now()
+			} else if time.Since(r.holdSince) > s.IdleTimeout {
 				c.finish()
 				return
 			}
-			c.nc.SetReadDeadline(time.Now().Add(s.ReadPause))
+			c.setReadDeadline(time.Now().Add(s.ReadPause))
 			continue
 		}
-		if n > s.MaxLine {
+		if r.n > s.MaxLine {
 			c.reply(false, ReasonTooLong)
 			c.finish()
 			return
@@ -844,7 +902,7 @@ func (c *conn) readLoop() {
 				return
 			}
 			if lines && c.authed { // until then, authBy stands
-				c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+				c.setReadDeadline(time.Now().Add(s.IdleTimeout))
 			}
 			continue
 		}
@@ -858,12 +916,12 @@ func (c *conn) readLoop() {
 			c.finish()
 			return
 		}
-		if timeout && n > 0 && (paused || !time.Now().Before(base)) {
-			c.handle(buf[:n])
+		if timeout && r.n > 0 && (r.paused || !time.Now().Before(r.base)) {
+			c.handle(r.buf[:r.n])
 			if c.ended {
 				return
 			}
-			n, lines = 0, true
+			r.n, lines = 0, true
 			c.kickDirty()
 			if c.goRaw(nil) {
 				return
@@ -876,17 +934,17 @@ func (c *conn) readLoop() {
 			c.enqueue(syncLine(s.Now()), noWait, false)
 		}
 		if c.authed && (m > 0 || lines || timeout) {
-			base = time.Now().Add(s.SyncEvery)
+			r.base = time.Now().Add(s.SyncEvery)
 		}
-		paused = n > 0
-		if paused {
+		r.paused = r.n > 0
+		if r.paused {
 			dl := time.Now().Add(s.ReadPause)
-			if base.Before(dl) {
-				dl = base
+			if r.base.Before(dl) {
+				dl = r.base
 			}
-			c.nc.SetReadDeadline(dl)
+			c.setReadDeadline(dl)
 		} else {
-			c.nc.SetReadDeadline(base)
+			c.setReadDeadline(r.base)
 		}
 	}
 }
