@@ -8,8 +8,9 @@ import (
 
 // Parking idle connections. A registered device that sends nothing for
 // parkAfter costs no goroutine and no read buffer: its reader returns its
-// buffer to a pool, leaves the socket to the server's poller (epoll, one
-// goroutine per server) and a timer at its read deadline, and ends. The
+// buffer to a pool, leaves the socket and its read deadline to the server's
+// poller (epoll and a heap of deadlines, one goroutine per server), and
+// ends. The
 // device's next bytes, its hang-up or the deadline (SYNC, IdleTimeout)
 // start a reader again, which carries on from the state kept in conn.rd
 // as if it had waited in Read all along. A connection with traffic keeps
@@ -43,10 +44,11 @@ const (
 // parking is a connection's part in parking.
 type parking struct {
 	state atomic.Int32
-	timer atomic.Pointer[time.Timer] // made by the reader, at the read deadline
-	tok   uint64                     // the poller's name for the connection (poller.mu)
-	added bool                       // reader: the socket is in the poller's set
-	never bool                       // reader: parking failed; do not try again
+	tok   uint64 // poller.mu: the poller's name for the connection
+	when  int64  // poller.mu: when the poller wakes it (Unix ns), if hidx >= 0
+	hidx  int32  // poller.mu: its index in the poller's deadlines, -1 if not there
+	added bool   // reader: the socket is in the poller's set
+	never bool   // reader: parking failed; do not try again
 }
 
 // parkable reports whether the reader may park before its next read.
@@ -55,7 +57,7 @@ func (c *conn) parkable() bool {
 	return c.s.poller != nil && c.rc != nil && !c.pk.never && c.authed &&
 		r.n == 0 && !r.paused && !r.first && !c.rawHold && c.http == nil &&
 		c.peer.Load() == nil && c.far.Load() == nil &&
-		time.Until(r.dl) > 2*parkAfter
+		r.dl-time.Now().UnixNano() > int64(2*parkAfter)
 }
 
 // park hands the connection to the poller and its timer; false: it could
@@ -65,17 +67,9 @@ func (c *conn) park() bool {
 	putReadBuf(c.rd.buf)
 	c.rd.buf = nil
 	c.pk.state.Store(pkParking)
-	d := time.Until(c.rd.dl)
-	t := c.pk.timer.Load()
-	if t == nil {
-		c.pk.timer.Store(time.AfterFunc(d, c.wake))
-	} else {
-		t.Reset(d)
-	}
-	if !c.s.poller.watch(c) {
+	if !c.s.poller.watch(c, time.Unix(0, c.rd.dl)) {
 		c.pk.state.Store(pkRunning)
 		c.pk.never = true
-		c.pk.timer.Load().Stop()
 		return false
 	}
 	if c.pk.state.CompareAndSwap(pkParking, pkParked) {
@@ -105,9 +99,6 @@ func (c *conn) wake() {
 }
 
 func (c *conn) resume() {
-	if t := c.pk.timer.Load(); t != nil {
-		t.Stop()
-	}
 	s := c.s
 	s.mu.Lock()
 	if s.closed || c.closing.Load() {
@@ -121,9 +112,6 @@ func (c *conn) resume() {
 
 // unpark forgets a closing connection's parking.
 func (c *conn) unpark() {
-	if t := c.pk.timer.Load(); t != nil {
-		t.Stop()
-	}
 	if p := c.s.poller; p != nil {
 		p.forget(c)
 	}

@@ -1,20 +1,48 @@
 package gateway
 
 import (
+	"container/heap"
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 )
 
-// poller waits for bytes on parked connections with one epoll set and
-// one goroutine.
+// poller waits for bytes on parked connections and for their read
+// deadlines with one epoll set, one heap of deadlines and one goroutine.
 type poller struct {
 	epfd  int
-	pipe  [2]int // a byte on pipe[1] stops run
+	pipe  [2]int // a byte on pipe[1] wakes run: to stop, or for an earlier deadline
 	done  chan struct{}
 	mu    sync.Mutex
 	conns map[uint64]*conn // by parking.tok
 	next  uint64
+	dls   deadlines // parked connections by parking.when
+	until int64     // run sleeps until then at most (Unix ns; 0: no deadline)
+	stopd bool
+}
+
+// deadlines is a heap of connections by parking.when (poller.mu).
+type deadlines []*conn
+
+func (h deadlines) Len() int           { return len(h) }
+func (h deadlines) Less(i, j int) bool { return h[i].pk.when < h[j].pk.when }
+func (h deadlines) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].pk.hidx, h[j].pk.hidx = int32(i), int32(j)
+}
+func (h *deadlines) Push(x any) {
+	c := x.(*conn)
+	c.pk.hidx = int32(len(*h))
+	*h = append(*h, c)
+}
+func (h *deadlines) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	c.pk.hidx = -1
+	return c
 }
 
 func newPoller() (*poller, error) {
@@ -45,47 +73,83 @@ func (p *poller) closeFDs() {
 func (p *poller) run() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
+	var due []*conn
+	var drain [64]byte
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err == syscall.EINTR {
-			continue
+		timeout := -1
+		p.mu.Lock()
+		p.until = 0
+		if len(p.dls) > 0 {
+			p.until = p.dls[0].pk.when
+			timeout = int(max(0, (p.until-time.Now().UnixNano()+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 		}
-		if err != nil {
+		p.mu.Unlock()
+		n, err := syscall.EpollWait(p.epfd, events, timeout)
+		if err != nil && err != syscall.EINTR {
 			return
 		}
-		for _, ev := range events[:n] {
+		p.mu.Lock()
+		if p.stopd {
+			p.mu.Unlock()
+			return
+		}
+		for _, ev := range events[:max(n, 0)] {
 			tok := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 			if tok == 0 {
-				return
-			}
-			p.mu.Lock()
-			c := p.conns[tok]
-			p.mu.Unlock()
-			if c != nil {
-				c.wake()
+				for {
+					if m, _ := syscall.Read(p.pipe[0], drain[:]); m <= 0 {
+						break
+					}
+				}
+			} else if c := p.conns[tok]; c != nil {
+				due = append(due, c)
 			}
 		}
+		now := time.Now().UnixNano()
+		for len(p.dls) > 0 && p.dls[0].pk.when <= now {
+			due = append(due, heap.Pop(&p.dls).(*conn))
+		}
+		p.mu.Unlock()
+		for i, c := range due {
+			c.wake()
+			due[i] = nil
+		}
+		due = due[:0]
 	}
 }
 
 // stop ends run; parked connections are to be closed by then.
 func (p *poller) stop() {
+	p.mu.Lock()
+	p.stopd = true
+	p.mu.Unlock()
 	syscall.Write(p.pipe[1], []byte{0})
 	<-p.done
 	p.closeFDs()
 }
 
-// watch arms the poller for c's next bytes or hang-up (once). Only c's
-// reader calls it.
-func (p *poller) watch(c *conn) bool {
+// watch arms the poller for c's next bytes or hang-up (once), and for its
+// deadline dl. Only c's reader calls it.
+func (p *poller) watch(c *conn, dl time.Time) bool {
 	p.mu.Lock()
 	if c.pk.tok == 0 {
 		p.next++
 		c.pk.tok = p.next
+		c.pk.hidx = -1
 		p.conns[c.pk.tok] = c
 	}
 	tok := c.pk.tok
+	c.pk.when = dl.UnixNano()
+	if c.pk.hidx < 0 {
+		heap.Push(&p.dls, c)
+	} else {
+		heap.Fix(&p.dls, int(c.pk.hidx))
+	}
+	nudge := p.until == 0 || c.pk.when < p.until
 	p.mu.Unlock()
+	if nudge { // run sleeps past dl
+		syscall.Write(p.pipe[1], []byte{0})
+	}
 	if c.closing.Load() { // close may have missed the token
 		p.forget(c)
 		return false
@@ -115,6 +179,9 @@ func (p *poller) forget(c *conn) {
 	p.mu.Lock()
 	if c.pk.tok != 0 {
 		delete(p.conns, c.pk.tok)
+		if c.pk.hidx >= 0 {
+			heap.Remove(&p.dls, int(c.pk.hidx))
+		}
 	}
 	p.mu.Unlock()
 }

@@ -286,7 +286,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		delay = 0
-		c := &conn{s: s, nc: nc, ip: ipKey(nc.RemoteAddr())}
+		c, ip := &conn{s: s, nc: nc}, ipKey(nc.RemoteAddr())
 		c.room.L = &c.wmu
 		if sc, ok := nc.(syscall.Conn); ok {
 			c.rc, _ = sc.SyscallConn()
@@ -298,17 +298,17 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		var evict *conn
-		if len(s.conns) >= s.MaxConns && s.unauth.Len() > 0 && s.perIP[c.ip] < s.MaxConnsPerIP {
+		if len(s.conns) >= s.MaxConns && s.unauth.Len() > 0 && s.perIP[ip] < s.MaxConnsPerIP {
 			evict = s.unauth.Remove(s.unauth.Front()).(*conn)
 			evict.pending = nil
 		}
-		if (len(s.conns) >= s.MaxConns && evict == nil) || s.perIP[c.ip] >= s.MaxConnsPerIP {
+		if (len(s.conns) >= s.MaxConns && evict == nil) || s.perIP[ip] >= s.MaxConnsPerIP {
 			s.mu.Unlock()
 			s.refused.Add(1)
 			s.refuse(nc)
 			continue
 		}
-		s.perIP[c.ip]++
+		s.perIP[ip]++
 		s.conns[c] = struct{}{}
 		c.pending = s.unauth.PushBack(c)
 		s.wg.Add(1)
@@ -416,7 +416,6 @@ func (s *Server) deliverLocal(from *conn, account string, ids []string, line []b
 type conn struct {
 	s       *Server
 	nc      net.Conn
-	ip      string          // ipKey of the remote address
 	rc      syscall.RawConn // nc's, for writes that must not wait; nil if it has none
 	closing atomic.Bool
 	peer    atomic.Pointer[conn]    // the other end of a raw channel on this server
@@ -424,11 +423,11 @@ type conn struct {
 	far     atomic.Pointer[farLink] // the stream of a raw channel to another push server
 
 	authed     bool          // read goroutine: a line with a valid key came
-	keyFails   int           // read goroutine: lines with a wrong key before one with a valid key
-	sent       [][]byte      // read goroutine (P2Pcluster): the last pushes sent, for RETDATA
 	rawHold    bool          // read goroutine (P2Pcluster): asked first for a raw channel; bytes wait for it
-	http       *httpReq      // read goroutine (P2Pcluster): an HTTP request whose headers are coming
 	ended      bool          // read goroutine: finish was called; read no more
+	keyFails   int32         // read goroutine: lines with a wrong key before one with a valid key
+	sent       [][]byte      // read goroutine (P2Pcluster): the last pushes sent, for RETDATA
+	http       *httpReq      // read goroutine (P2Pcluster): an HTTP request whose headers are coming
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
 	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
@@ -446,8 +445,8 @@ type conn struct {
 	writing   bool       // a writer goroutine runs (or finish lingers)
 	shut      bool       // closed: nothing is queued any more
 	finishing bool       // write what is queued, then close
+	handed    bool       // handoff is closed: the raw peer writes to nc from now on
 	handoff   chan struct{}
-	handed    bool // handoff is closed: the raw peer writes to nc from now on
 
 	// s.mu guards:
 	account, id string
@@ -483,8 +482,9 @@ func (c *conn) close() {
 		s.unauth.Remove(c.pending)
 		c.pending = nil
 	}
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
+	ip := ipKey(c.nc.RemoteAddr()) // as at accept: not kept, to save memory
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
 	}
 	c.unregisterLocked()
 	s.mu.Unlock()
@@ -757,21 +757,20 @@ func (c *conn) finish() {
 // readState is the reader's state, kept in the conn so that a parked
 // reader (see park.go) resumes where it stopped.
 type readState struct {
-	buf       []byte    // nil while parked
-	n         int       // bytes of buf holding the incomplete line
-	started   bool      // the reader has run
-	authBy    time.Time // a valid key must come by then
-	base      time.Time // the read deadline while no partial command waits
-	dl        time.Time // the read deadline set on nc
-	paused    bool      // P2Pcluster: the deadline is the read pause of buf[:n]
-	first     bool      // P2Pcluster: the first read is checked for a TLS ClientHello
-	holdSince time.Time // P2Pcluster: when the raw hold began
-	lingering bool      // this read's deadline is parkAfter, not dl
+	buf       []byte // nil while parked
+	n         int    // bytes of buf holding the incomplete line
+	base      int64  // the read deadline while no partial command waits (Unix ns)
+	dl        int64  // the read deadline set on nc (Unix ns)
+	holdSince int64  // P2Pcluster: when the raw hold began (Unix ns; 0: not yet)
+	started   bool   // the reader has run
+	paused    bool   // P2Pcluster: the deadline is the read pause of buf[:n]
+	first     bool   // P2Pcluster: the first read is checked for a TLS ClientHello
+	lingering bool   // this read's deadline is parkAfter, not dl
 }
 
 // setReadDeadline sets and remembers the read deadline.
 func (c *conn) setReadDeadline(t time.Time) {
-	c.rd.dl = t
+	c.rd.dl = t.UnixNano()
 	c.nc.SetReadDeadline(t)
 }
 
@@ -786,15 +785,15 @@ func (c *conn) readLoop() {
 	r := &c.rd
 	if !r.started {
 		r.started = true
-		r.authBy = time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
+		authBy := time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
 		if p2p {
-			r.authBy = time.Now().Add(s.AuthTimeout)
+			authBy = time.Now().Add(s.AuthTimeout)
 		}
-		r.base = r.authBy
+		r.base = authBy.UnixNano()
 		r.first = p2p
-		c.setReadDeadline(r.authBy)
+		c.setReadDeadline(authBy)
 	} else {
-		c.nc.SetReadDeadline(r.dl) // parkAfter's deadline has passed
+		c.nc.SetReadDeadline(time.Unix(0, r.dl)) // parkAfter's deadline has passed
 	}
 	for {
 		if r.buf == nil {
@@ -803,7 +802,7 @@ func (c *conn) readLoop() {
 		if r.n == len(r.buf) && c.rawHold && len(r.buf) > s.MaxLine {
 			// Full while waiting for the raw channel: read no more (the
 			// device waits on TCP) and look again in a moment.
-			if c.closing.Load() || (!r.holdSince.IsZero() && time.Since(r.holdSince) > s.IdleTimeout) {
+			if c.closing.Load() || (r.holdSince != 0 && time.Now().UnixNano()-r.holdSince > int64(s.IdleTimeout)) {
 				c.finish()
 				return
 			}
@@ -831,14 +830,14 @@ func (c *conn) readLoop() {
 		if r.lingering {
 			r.lingering = false
 			var ne net.Error
-			if m == 0 && errors.As(err, &ne) && ne.Timeout() && time.Now().Before(r.dl) {
+			if m == 0 && errors.As(err, &ne) && ne.Timeout() && time.Now().UnixNano() < r.dl {
 				if c.park() {
 					return
 				}
-				c.nc.SetReadDeadline(r.dl)
+				c.nc.SetReadDeadline(time.Unix(0, r.dl))
 				continue
 			}
-			c.nc.SetReadDeadline(r.dl)
+			c.nc.SetReadDeadline(time.Unix(0, r.dl))
 		}
 		if r.first && m > 0 {
 			r.first = false
@@ -882,9 +881,9 @@ func (c *conn) readLoop() {
 				c.finish()
 				return
 			}
-			if r.holdSince.IsZero() {
-				r.holdSince = time.Now()
-			} else if time.Since(r.holdSince) > s.IdleTimeout {
+			if r.holdSince == 0 {
+				r.holdSince = time.Now().UnixNano()
+			} else if time.Now().UnixNano()-r.holdSince > int64(s.IdleTimeout) {
 				c.finish()
 				return
 			}
@@ -916,7 +915,7 @@ func (c *conn) readLoop() {
 			c.finish()
 			return
 		}
-		if timeout && r.n > 0 && (r.paused || !time.Now().Before(r.base)) {
+		if timeout && r.n > 0 && (r.paused || time.Now().UnixNano() >= r.base) {
 			c.handle(r.buf[:r.n])
 			if c.ended {
 				return
@@ -934,17 +933,17 @@ func (c *conn) readLoop() {
 			c.enqueue(syncLine(s.Now()), noWait, false)
 		}
 		if c.authed && (m > 0 || lines || timeout) {
-			r.base = time.Now().Add(s.SyncEvery)
+			r.base = time.Now().Add(s.SyncEvery).UnixNano()
 		}
 		r.paused = r.n > 0
 		if r.paused {
 			dl := time.Now().Add(s.ReadPause)
-			if r.base.Before(dl) {
-				dl = r.base
+			if base := time.Unix(0, r.base); base.Before(dl) {
+				dl = base
 			}
 			c.setReadDeadline(dl)
 		} else {
-			c.setReadDeadline(r.base)
+			c.setReadDeadline(time.Unix(0, r.base))
 		}
 	}
 }
