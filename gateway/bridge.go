@@ -114,7 +114,10 @@ type Bridge struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	mu      sync.Mutex // guards all following fields
+	nmu     sync.Mutex       // guards nstate and nok
+	nstate  *ledger.State    // the ledger state nok was found in
+	nok     map[peer.ID]bool // Named in nstate, by node
+	mu      sync.Mutex       // guards all following fields
 	closed  bool
 	servers map[peer.ID]*outbox // member nodes that run a push server
 
@@ -277,7 +280,20 @@ func nodeKey(nd *node.Node) (ed25519.PrivateKey, error) {
 
 // named reports whether p is a push server of the network now: only those
 // exchange pushes and raw channels with this one.
-func (b *Bridge) named(p peer.ID) bool { return Named(b.n.Ledger().State(), p) }
+func (b *Bridge) named(p peer.ID) bool {
+	st := b.n.Ledger().State() // a state handed out never changes
+	b.nmu.Lock()
+	defer b.nmu.Unlock()
+	if b.nstate != st {
+		b.nstate, b.nok = st, make(map[peer.ID]bool)
+	}
+	ok, known := b.nok[p]
+	if !known {
+		ok = Named(st, p)
+		b.nok[p] = ok
+	}
+	return ok
+}
 
 // Server is the push server the bridge runs.
 func (b *Bridge) Server() *Server { return b.s }
@@ -413,9 +429,11 @@ func (b *Bridge) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
 	}
 	b.learn(from) // it pushes, so it runs a push server
 	r := wireReply{N: make([]int, len(m.P))}
+	var k kicks // each receiver gets what it has in this request with one write
 	for i, p := range m.P {
-		r.N[i] = b.s.DeliverPush(Push{Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose})
+		r.N[i] = b.s.deliverPush(&k, Push{Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose})
 	}
+	k.kick()
 	return json.Marshal(r)
 }
 

@@ -333,6 +333,14 @@ func (s *Server) Deliver(account string, ids []string, data []byte) int {
 // connected ids outside the tree; it returns how many took it. Data
 // holding a newline is refused: DeliverPush returns 0.
 func (s *Server) DeliverPush(p Push) int {
+	var k kicks
+	n := s.deliverPush(&k, p)
+	k.kick()
+	return n
+}
+
+// deliverPush is DeliverPush leaving the kicks to k.
+func (s *Server) deliverPush(k *kicks, p Push) int {
 	if bytes.IndexByte(p.Data, '\n') >= 0 {
 		return 0
 	}
@@ -344,7 +352,7 @@ func (s *Server) DeliverPush(p Push) int {
 		}
 		to = append(slices.Clone(to), s.looseIDs(p.Account, skip)...)
 	}
-	n, _, _ := s.deliverLocal(nil, p.Account, to, s.pushLine(p.Data))
+	n, _, _ := s.deliverLocal(k, p.Account, to, s.pushLine(p.Data))
 	return n
 }
 
@@ -379,7 +387,10 @@ func pushLine(data []byte) []byte {
 // deliverLocal queues line on the connections of ids without blocking. It
 // returns how many took it, the ids not connected here, and how many were
 // connected but too busy.
-func (s *Server) deliverLocal(from *conn, account string, ids []string, line []byte) (n int, remote []string, busy int) {
+// With later, the connections that got it are added to later instead of
+// being kicked: the caller kicks them (later.kick) once it has queued all
+// it had.
+func (s *Server) deliverLocal(later *kicks, account string, ids []string, line []byte) (n int, remote []string, busy int) {
 	var one [1]*conn
 	conns := one[:0]
 	s.mu.Lock()
@@ -392,10 +403,10 @@ func (s *Server) deliverLocal(from *conn, account string, ids []string, line []b
 			remote = append(remote, ids[i])
 			continue
 		}
-		switch c.enqueue(line, noWait, from != nil) {
+		switch c.enqueue(line, noWait, later != nil) {
 		case queued:
-			if from != nil {
-				from.kickLater(c)
+			if later != nil {
+				later.add(c)
 			}
 			n++
 			s.delivered.Add(1)
@@ -430,7 +441,7 @@ type conn struct {
 	http       *httpReq      // read goroutine (P2Pcluster): an HTTP request whose headers are coming
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
-	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
+	dirty      kicks         // read goroutine: connections it queued on and has yet to kick
 	rd         readState     // read goroutine
 	pk         parking       // see park.go
 	slotTokens chan struct{} // read goroutine makes it: one token per reply in slots
@@ -580,6 +591,16 @@ func (c *conn) kickLocked() {
 	go c.writeLoop()
 }
 
+// kickWriterLocked starts the writer goroutine unless a write runs.
+func (c *conn) kickWriterLocked() {
+	if c.writing || c.shut || (len(c.queue) == 0 && !c.finishing) {
+		return
+	}
+	c.writing = true
+	c.s.wg.Add(1)
+	go c.writeLoop()
+}
+
 // idleLocked ends a write with nothing left to write.
 func (c *conn) idleLocked() {
 	c.writing = false
@@ -606,22 +627,30 @@ func (c *conn) tryWrite(b []byte) int {
 }
 
 // kickLater remembers to kick t when the reader has handled what it read.
-func (c *conn) kickLater(t *conn) {
-	if !slices.Contains(c.dirty, t) {
-		c.dirty = append(c.dirty, t)
+func (c *conn) kickLater(t *conn) { c.dirty.add(t) }
+
+// kicks are connections with lines queued, to kick once a batch is queued.
+type kicks []*conn
+
+func (k *kicks) add(t *conn) {
+	if !slices.Contains(*k, t) {
+		*k = append(*k, t)
 	}
 }
 
-// kickDirty kicks the connections the reader queued on.
-func (c *conn) kickDirty() {
-	for i, t := range c.dirty {
+// kick kicks the connections and empties k.
+func (k *kicks) kick() {
+	for i, t := range *k {
 		t.wmu.Lock()
 		t.kickLocked()
 		t.wmu.Unlock()
-		c.dirty[i] = nil
+		(*k)[i] = nil
 	}
-	c.dirty = c.dirty[:0]
+	*k = (*k)[:0]
 }
+
+// kickDirty kicks the connections the reader queued on.
+func (c *conn) kickDirty() { c.dirty.kick() }
 
 // reply queues the reply to a command of the connection's own reader.
 func (c *conn) reply(ok bool, msg string) { c.replyLine(c.s.replyLine(ok, msg)) }
@@ -1127,7 +1156,7 @@ func (c *conn) push(account string, cmd Command) {
 	}
 	total := len(to)
 	group := cmd.Group
-	n, remote, busy := s.deliverLocal(c, account, to, s.pushLine(cmd.Data))
+	n, remote, busy := s.deliverLocal(&c.dirty, account, to, s.pushLine(cmd.Data))
 	if (len(remote) > 0 || loose) && s.Forward != nil {
 		c.kickDirty() // what is here goes out before the round trip
 		p := Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data), Loose: loose}
@@ -1213,10 +1242,18 @@ func (c *conn) complete(sl *replySlot, line []byte) {
 		if c.capture != nil {
 			*c.capture = append(*c.capture, c.slots[i].line...)
 		} else {
-			c.enqueue(c.slots[i].line, force, false)
+			c.enqueue(c.slots[i].line, force, true)
 		}
 		c.slots[i] = nil
 		<-c.slotTokens
+	}
+	if i > 0 && c.capture == nil {
+		// The writer goroutine writes these and the replies that
+		// complete while it runs (the other pushes of a request to another
+		// push server) with one writev.
+		c.wmu.Lock()
+		c.kickWriterLocked()
+		c.wmu.Unlock()
 	}
 	c.slots = c.slots[i:]
 	if len(c.slots) == 0 {
