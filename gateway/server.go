@@ -422,8 +422,9 @@ func (s *Server) deliverLocal(later *kicks, account string, ids []string, line [
 
 // conn is one device connection. Its read goroutine parses lines and owns
 // key and sess. What it writes waits in a queue; a writer goroutine runs
-// only while the queue holds something, so an idle device costs one
-// goroutine and no write buffer.
+// only while the queue holds something, and a reader only while the device
+// sends (see park.go), so an idle device costs neither a goroutine nor a
+// buffer.
 type conn struct {
 	s       *Server
 	nc      net.Conn
