@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -516,6 +518,11 @@ func FuzzParseWire(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, ps := range wireBinarySeeds {
+		f.Add(appendBinary(nil, ps))
+	}
+	f.Add([]byte{wireBinary})
+	f.Add([]byte{wireBinary, 1, 0, 4, 'm', 'a', 'i', 'n', 0, 1, 1, 'b', 2, 'h', '\n'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseWire(b)
 		if err != nil || (m.T != "push" && m.T != "raw") {
@@ -538,4 +545,41 @@ func FuzzParseWire(f *testing.F) {
 			}
 		}
 	})
+}
+
+var wireBinarySeeds = [][]wirePush{
+	{{Account: "main", From: "a", To: []string{"b", "c"}, Data: []byte("hi")}},
+	{{Account: "main", To: []string{"b"}}, {Account: "x", From: "y", Loose: true, Data: []byte("a:b:c")}},
+	{{Account: "main", From: "a", To: []string{"b"}, Data: bytes.Repeat([]byte{0xff}, 300)}},
+}
+
+// TestWireBinary: a binary push request reads back as it was written, and
+// one cut short, with bytes left over or against the rules is refused.
+func TestWireBinary(t *testing.T) {
+	for _, ps := range wireBinarySeeds {
+		b := appendBinary(nil, ps)
+		m, err := parseWire(b)
+		if err != nil || m.T != "push" || !reflect.DeepEqual(m.P, ps) {
+			t.Fatalf("parseWire(appendBinary(%+v)) = %+v, %v", ps, m, err)
+		}
+		for i := 1; i < len(b); i++ {
+			if _, err := parseWire(b[:i]); err == nil {
+				t.Fatalf("parseWire accepted %q, cut after %d of %d bytes", b[:i], i, len(b))
+			}
+		}
+		if _, err := parseWire(append(b, 0)); err == nil {
+			t.Fatalf("parseWire accepted %q with a byte more", b)
+		}
+	}
+	for _, ps := range [][]wirePush{
+		{{Account: "main", To: []string{"b"}, Data: []byte("a\nb")}},
+		{{Account: "a b", To: []string{"b"}}},
+		{{Account: "main", To: []string{"b/c"}}},
+		make([]wirePush, maxBatch+1),
+		{},
+	} {
+		if _, err := parseWire(appendBinary(nil, ps)); err == nil {
+			t.Errorf("parseWire accepted %+v", ps)
+		}
+	}
 }
