@@ -328,12 +328,19 @@
 // the same way. The device does not wait: its reader goes on with
 // the next lines while the reply to the forwarded push waits for the far
 // servers, and every reply keeps its place (AsyncForwarder). The request
-// is JSON:
+// is JSON (version 1):
 //
 //	{"t":"push","p":[{"a":"<account>","f":"<from id>","to":["<id>",…],"d":"<base64 data>","l":true},…]}
 //	→ {"n":[<delivered>,…]}
 //	{"t":"raw","p":[{"a":"<account>","f":"<from id>","to":["<id>"]}]} → {"raw":"wait"|"both"} or {}
-//	{"t":"hello"} / {"t":"bye"} → {}
+//	{"t":"hello","v":2} → {"v":2}; {"t":"bye"} → {}
+//
+// A push server whose hello (or reply to one) says "v":2 reads push
+// requests in version 2, binary, and gets them so; the reply is the same
+// JSON. Numbers are unsigned varints, strings and data a length then the
+// bytes:
+//
+//	0x02 <n> n × (<flags: 1 = loose> <account> <from id> <count> count × <id> <data>)
 //
 // Only member nodes take part: the node admits no one else, and the
 // request/reply service checks membership and the node's policies on every

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -147,6 +148,26 @@ func TestAcrossNetwork(t *testing.T) {
 			c[id].quiet(id)
 		}
 	}
+
+	t.Run("WireVersions", func(t *testing.T) {
+		// Both read binary requests (their hellos said so); a server
+		// whose hello said nothing (an older one) gets JSON.
+		for _, x := range []struct {
+			b *Bridge
+			p peer.ID
+		}{{sa, bob.PeerID()}, {sb, alice.PeerID()}} {
+			eventually(t, "binary push requests", func() bool {
+				x.b.mu.Lock()
+				defer x.b.mu.Unlock()
+				ob := x.b.servers[x.p]
+				return ob != nil && ob.binary
+			})
+		}
+		sa.learnVersion(bob.PeerID(), 0)
+		defer sa.learnVersion(bob.PeerID(), wireBinary)
+		c["r"].expect("TCP:PUSH:"+key1+":RID:a:in json", "[OK:1]")
+		c["a"].expectRead("PUSH:in json")
+	})
 
 	t.Run("RID", func(t *testing.T) {
 		c["r"].expect("TCP:PUSH:"+key1+":RID:a:over there", "[OK:1]") // A → B
