@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ const helloTimeout = 10 * time.Second
 type wireMsg struct {
 	T string     `json:"t"`           // "hello", "bye", "push" or "raw"
 	P []wirePush `json:"p,omitempty"` // push: delivered in this order; raw: the ask
+	V int        `json:"v,omitempty"` // hello: the highest version of push requests the sender reads
 }
 
 // wirePush is one forwarded push.
@@ -47,6 +49,106 @@ type wirePush struct {
 type wireReply struct {
 	N   []int  `json:"n,omitempty"`   // push: how many ids took each
 	Raw string `json:"raw,omitempty"` // raw: rawTold, rawBoth or "" (not here)
+	V   int    `json:"v,omitempty"`   // hello: as wireMsg.V
+}
+
+// wireBinary is the version of the binary push request and its first
+// byte (a JSON request, version 1, starts with '{'): after it, the number
+// of pushes, then for each a flags byte (1: loose), the account, the
+// sender, the number of ids, the ids and the data, every number an
+// unsigned varint and every string or data its length then its bytes. A
+// push server sends it only to one whose hello said it reads it.
+const wireBinary = 2
+
+// appendBinary encodes pushes as a binary push request.
+func appendBinary(b []byte, ps []wirePush) []byte {
+	b = append(b, wireBinary)
+	b = binary.AppendUvarint(b, uint64(len(ps)))
+	for _, p := range ps {
+		var flags byte
+		if p.Loose {
+			flags = 1
+		}
+		b = append(b, flags)
+		b = appendBytes(b, p.Account)
+		b = appendBytes(b, p.From)
+		b = binary.AppendUvarint(b, uint64(len(p.To)))
+		for _, id := range p.To {
+			b = appendBytes(b, id)
+		}
+		b = appendBytes(b, p.Data)
+	}
+	return b
+}
+
+func appendBytes[T string | []byte](b []byte, v T) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+var errBinary = errors.New("gateway: bad binary coco.push request")
+
+// parseBinary decodes a binary push request (after its version byte).
+func parseBinary(b []byte) (wireMsg, error) {
+	m := wireMsg{T: "push"}
+	num := func(max uint64) (int, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 || v > max {
+			return 0, false
+		}
+		b = b[n:]
+		return int(v), true
+	}
+	bytesOf := func(max uint64) ([]byte, bool) {
+		l, ok := num(min(max, uint64(len(b))))
+		if !ok || l > len(b) {
+			return nil, false
+		}
+		v := b[:l:l]
+		b = b[l:]
+		return v, true
+	}
+	n, ok := num(maxBatch)
+	if !ok {
+		return m, errBinary
+	}
+	m.P = make([]wirePush, n)
+	for i := range m.P {
+		if len(b) == 0 || b[0] > 1 {
+			return m, errBinary
+		}
+		p := &m.P[i]
+		p.Loose = b[0] == 1
+		b = b[1:]
+		acct, ok1 := bytesOf(maxIDLen)
+		from, ok2 := bytesOf(maxIDLen)
+		nto, ok3 := num(min(maxGroup, uint64(len(b))))
+		if !ok1 || !ok2 || !ok3 {
+			return m, errBinary
+		}
+		p.Account, p.From = string(acct), string(from)
+		if nto > 0 {
+			p.To = make([]string, nto)
+		}
+		for j := range p.To {
+			id, ok := bytesOf(maxIDLen)
+			if !ok {
+				return m, errBinary
+			}
+			p.To[j] = string(id)
+		}
+		d, ok := bytesOf(maxWireData)
+		if !ok {
+			return m, errBinary
+		}
+		if len(d) > 0 {
+			p.Data = d
+		}
+	}
+	if len(b) != 0 {
+		return m, errBinary
+	}
+	return m, nil
 }
 
 const (
@@ -54,12 +156,20 @@ const (
 	maxBatch = 256
 	// maxWireData bounds the data of one forwarded push.
 	maxWireData = 1 << 20
+	// maxIDLen bounds an account, sender or id of a binary request (the
+	// ids are checked with validID after).
+	maxIDLen = 1024
 )
 
 // parseWire decodes and checks a coco.push request from another node.
 func parseWire(b []byte) (wireMsg, error) {
 	var m wireMsg
-	if err := json.Unmarshal(b, &m); err != nil {
+	if len(b) > 0 && b[0] == wireBinary {
+		var err error
+		if m, err = parseBinary(b[1:]); err != nil {
+			return m, err
+		}
+	} else if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("gateway: bad coco.push request: %w", err)
 	}
 	switch m.T {
@@ -114,7 +224,10 @@ type Bridge struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	mu      sync.Mutex // guards all following fields
+	nmu     sync.Mutex       // guards nstate and nok
+	nstate  *ledger.State    // the ledger state nok was found in
+	nok     map[peer.ID]bool // Named in nstate, by node
+	mu      sync.Mutex       // guards all following fields
 	closed  bool
 	servers map[peer.ID]*outbox // member nodes that run a push server
 
@@ -126,6 +239,7 @@ type Bridge struct {
 type outbox struct {
 	items   []outItem
 	sending bool
+	binary  bool // the far server reads binary push requests (its hello said so)
 }
 
 type outItem struct {
@@ -277,7 +391,20 @@ func nodeKey(nd *node.Node) (ed25519.PrivateKey, error) {
 
 // named reports whether p is a push server of the network now: only those
 // exchange pushes and raw channels with this one.
-func (b *Bridge) named(p peer.ID) bool { return Named(b.n.Ledger().State(), p) }
+func (b *Bridge) named(p peer.ID) bool {
+	st := b.n.Ledger().State() // a state handed out never changes
+	b.nmu.Lock()
+	defer b.nmu.Unlock()
+	if b.nstate != st {
+		b.nstate, b.nok = st, make(map[peer.ID]bool)
+	}
+	ok, known := b.nok[p]
+	if !known {
+		ok = Named(st, p)
+		b.nok[p] = ok
+	}
+	return ok
+}
 
 // Server is the push server the bridge runs.
 func (b *Bridge) Server() *Server { return b.s }
@@ -343,13 +470,15 @@ func (b *Bridge) hello(p peer.ID) {
 	b.mu.Unlock()
 	go func() {
 		defer b.wg.Done()
-		msg, _ := json.Marshal(wireMsg{T: "hello"})
+		msg, _ := json.Marshal(wireMsg{T: "hello", V: wireBinary})
 		ctx, cancel := context.WithTimeout(b.ctx, helloTimeout)
 		defer cancel()
-		_, err := b.n.RPC().Request(ctx, p, Service, msg)
+		out, err := b.n.RPC().Request(ctx, p, Service, msg)
 		switch {
 		case err == nil:
-			b.learn(p)
+			var r wireReply
+			json.Unmarshal(out, &r)
+			b.learnVersion(p, r.V)
 		case errors.Is(err, rpc.ErrUnknownService):
 			b.forget(p)
 		case b.ctx.Err() == nil:
@@ -367,6 +496,17 @@ func (b *Bridge) learn(p peer.ID) {
 	if !b.closed && b.servers[p] == nil {
 		b.servers[p] = &outbox{}
 	}
+}
+
+// learnVersion learns p and the version of push requests its hello said
+// it reads.
+func (b *Bridge) learnVersion(p peer.ID, v int) {
+	b.learn(p)
+	b.mu.Lock()
+	if ob := b.servers[p]; ob != nil {
+		ob.binary = v >= wireBinary
+	}
+	b.mu.Unlock()
 }
 
 // forget drops p; pushes waiting for it fail as offline.
@@ -401,8 +541,8 @@ func (b *Bridge) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
 	}
 	switch m.T {
 	case "hello":
-		b.learn(from)
-		return json.Marshal(wireReply{})
+		b.learnVersion(from, m.V)
+		return json.Marshal(wireReply{V: wireBinary})
 	case "bye":
 		b.forget(from)
 		return json.Marshal(wireReply{})
@@ -411,11 +551,17 @@ func (b *Bridge) handle(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		p := m.P[0]
 		return json.Marshal(wireReply{Raw: b.s.rawAsked(p.Account, p.From, p.To[0], from.String())})
 	}
-	b.learn(from) // it pushes, so it runs a push server
-	r := wireReply{N: make([]int, len(m.P))}
-	for i, p := range m.P {
-		r.N[i] = b.s.DeliverPush(Push{Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose})
+	if req.Payload[0] == wireBinary {
+		b.learnVersion(from, wireBinary) // it pushes, so it runs a push server
+	} else {
+		b.learn(from)
 	}
+	r := wireReply{N: make([]int, len(m.P))}
+	var k kicks // each receiver gets what it has in this request with one write
+	for i, p := range m.P {
+		r.N[i] = b.s.deliverPush(&k, Push{Account: p.Account, From: p.From, To: p.To, Data: p.Data, Loose: p.Loose})
+	}
+	k.kick()
 	return json.Marshal(r)
 }
 
@@ -490,12 +636,18 @@ func (b *Bridge) send(id peer.ID, ob *outbox) {
 		}
 		items := ob.items[:min(len(ob.items), maxBatch)]
 		ob.items = ob.items[len(items):]
+		bin := ob.binary
 		b.mu.Unlock()
 		m := wireMsg{T: "push", P: make([]wirePush, len(items))}
 		for i, it := range items {
 			m.P[i] = it.p
 		}
-		payload, _ := json.Marshal(m)
+		var payload []byte
+		if bin {
+			payload = appendBinary(nil, m.P)
+		} else {
+			payload, _ = json.Marshal(m)
+		}
 		ctx, cancel := context.WithTimeout(b.ctx, forwardTimeout)
 		out, err := b.n.RPC().Request(ctx, id, Service, payload)
 		cancel()

@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,6 +148,26 @@ func TestAcrossNetwork(t *testing.T) {
 			c[id].quiet(id)
 		}
 	}
+
+	t.Run("WireVersions", func(t *testing.T) {
+		// Both read binary requests (their hellos said so); a server
+		// whose hello said nothing (an older one) gets JSON.
+		for _, x := range []struct {
+			b *Bridge
+			p peer.ID
+		}{{sa, bob.PeerID()}, {sb, alice.PeerID()}} {
+			eventually(t, "binary push requests", func() bool {
+				x.b.mu.Lock()
+				defer x.b.mu.Unlock()
+				ob := x.b.servers[x.p]
+				return ob != nil && ob.binary
+			})
+		}
+		sa.learnVersion(bob.PeerID(), 0)
+		defer sa.learnVersion(bob.PeerID(), wireBinary)
+		c["r"].expect("TCP:PUSH:"+key1+":RID:a:in json", "[OK:1]")
+		c["a"].expectRead("PUSH:in json")
+	})
 
 	t.Run("RID", func(t *testing.T) {
 		c["r"].expect("TCP:PUSH:"+key1+":RID:a:over there", "[OK:1]") // A → B
@@ -516,6 +539,11 @@ func FuzzParseWire(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, ps := range wireBinarySeeds {
+		f.Add(appendBinary(nil, ps))
+	}
+	f.Add([]byte{wireBinary})
+	f.Add([]byte{wireBinary, 1, 0, 4, 'm', 'a', 'i', 'n', 0, 1, 1, 'b', 2, 'h', '\n'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseWire(b)
 		if err != nil || (m.T != "push" && m.T != "raw") {
@@ -538,4 +566,41 @@ func FuzzParseWire(f *testing.F) {
 			}
 		}
 	})
+}
+
+var wireBinarySeeds = [][]wirePush{
+	{{Account: "main", From: "a", To: []string{"b", "c"}, Data: []byte("hi")}},
+	{{Account: "main", To: []string{"b"}}, {Account: "x", From: "y", Loose: true, Data: []byte("a:b:c")}},
+	{{Account: "main", From: "a", To: []string{"b"}, Data: bytes.Repeat([]byte{0xff}, 300)}},
+}
+
+// TestWireBinary: a binary push request reads back as it was written, and
+// one cut short, with bytes left over or against the rules is refused.
+func TestWireBinary(t *testing.T) {
+	for _, ps := range wireBinarySeeds {
+		b := appendBinary(nil, ps)
+		m, err := parseWire(b)
+		if err != nil || m.T != "push" || !reflect.DeepEqual(m.P, ps) {
+			t.Fatalf("parseWire(appendBinary(%+v)) = %+v, %v", ps, m, err)
+		}
+		for i := 1; i < len(b); i++ {
+			if _, err := parseWire(b[:i]); err == nil {
+				t.Fatalf("parseWire accepted %q, cut after %d of %d bytes", b[:i], i, len(b))
+			}
+		}
+		if _, err := parseWire(append(b, 0)); err == nil {
+			t.Fatalf("parseWire accepted %q with a byte more", b)
+		}
+	}
+	for _, ps := range [][]wirePush{
+		{{Account: "main", To: []string{"b"}, Data: []byte("a\nb")}},
+		{{Account: "a b", To: []string{"b"}}},
+		{{Account: "main", To: []string{"b/c"}}},
+		make([]wirePush, maxBatch+1),
+		{},
+	} {
+		if _, err := parseWire(appendBinary(nil, ps)); err == nil {
+			t.Errorf("parseWire accepted %+v", ps)
+		}
+	}
 }

@@ -246,7 +246,7 @@ func (c *conn) dialFar(rf rawForwarder, where, account, me, peer string) bool {
 	c.unregisterLocked() // it takes no pushes any more
 	s.mu.Unlock()
 	c.replyLine(s.rawPairedReply(peer, true))
-	c.spliceFar(st)
+	c.spliceFar(st, nil) // the reader is ours: it goes raw after this line
 	return true
 }
 
@@ -307,9 +307,6 @@ func (s *Server) acceptRaw(ctx context.Context, account, from, to string, st raw
 		}
 		c.unregisterLocked() // it takes no pushes any more
 		s.mu.Unlock()
-		if line := s.rawPairedReply(from, false); line != nil {
-			c.enqueue(line, wait, false)
-		}
 		st.SetWriteDeadline(time.Now().Add(rawDialTimeout))
 		if _, err := st.Write([]byte{rawAccepted}); err != nil {
 			s.Logf("gateway: raw channel %s/%s ← %s: %v", account, to, from, err)
@@ -318,15 +315,18 @@ func (s *Server) acceptRaw(ctx context.Context, account, from, to string, st raw
 			return nil
 		}
 		st.SetWriteDeadline(time.Time{})
-		c.spliceFar(st)
+		// The reply goes after far is set: the device may send raw bytes
+		// as soon as it has it, and its reader must not take them for a
+		// line.
+		c.spliceFar(st, s.rawPairedReply(from, false))
 		return nil
 	}
 }
 
 // spliceFar makes st the other end of c's raw channel: c's reader copies
 // the device's bytes to it (rawFar) and pump copies its bytes to the
-// device.
-func (c *conn) spliceFar(st rawStream) {
+// device, after reply (if not nil).
+func (c *conn) spliceFar(st rawStream, reply []byte) {
 	f := &farLink{st: st}
 	s := c.s
 	s.mu.Lock()
@@ -339,6 +339,9 @@ func (c *conn) spliceFar(st rawStream) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	c.far.Store(f)
+	if reply != nil { // before pump hands the connection over
+		c.enqueue(reply, wait, false)
+	}
 	go c.pump(f)
 }
 

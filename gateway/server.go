@@ -96,6 +96,7 @@ type Server struct {
 	evicted   atomic.Int64 // connections without a key closed for a new one
 
 	ln           net.Listener
+	poller       *poller                         // parked connections; nil: readers never park
 	wrapListener func(net.Listener) net.Listener // tests: fail some accepts
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -173,6 +174,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ids = make(map[acctID]*conn)
 	s.rawWant = make(map[acctID]*rawAsk)
 	s.rawFar = make(map[acctID]map[string]string)
+	if s.poller, err = newPoller(); err != nil {
+		s.Logf("gateway: idle connections keep their reader: %v", err)
+	}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return nil
@@ -220,6 +224,9 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		for _, c := range conns {
 			c.close()
+		}
+		if s.poller != nil {
+			s.poller.stop()
 		}
 		s.wg.Wait()
 	})
@@ -279,7 +286,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		delay = 0
-		c := &conn{s: s, nc: nc, ip: ipKey(nc.RemoteAddr())}
+		c, ip := &conn{s: s, nc: nc}, ipKey(nc.RemoteAddr())
 		c.room.L = &c.wmu
 		if sc, ok := nc.(syscall.Conn); ok {
 			c.rc, _ = sc.SyscallConn()
@@ -291,17 +298,17 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		var evict *conn
-		if len(s.conns) >= s.MaxConns && s.unauth.Len() > 0 && s.perIP[c.ip] < s.MaxConnsPerIP {
+		if len(s.conns) >= s.MaxConns && s.unauth.Len() > 0 && s.perIP[ip] < s.MaxConnsPerIP {
 			evict = s.unauth.Remove(s.unauth.Front()).(*conn)
 			evict.pending = nil
 		}
-		if (len(s.conns) >= s.MaxConns && evict == nil) || s.perIP[c.ip] >= s.MaxConnsPerIP {
+		if (len(s.conns) >= s.MaxConns && evict == nil) || s.perIP[ip] >= s.MaxConnsPerIP {
 			s.mu.Unlock()
 			s.refused.Add(1)
 			s.refuse(nc)
 			continue
 		}
-		s.perIP[c.ip]++
+		s.perIP[ip]++
 		s.conns[c] = struct{}{}
 		c.pending = s.unauth.PushBack(c)
 		s.wg.Add(1)
@@ -326,6 +333,14 @@ func (s *Server) Deliver(account string, ids []string, data []byte) int {
 // connected ids outside the tree; it returns how many took it. Data
 // holding a newline is refused: DeliverPush returns 0.
 func (s *Server) DeliverPush(p Push) int {
+	var k kicks
+	n := s.deliverPush(&k, p)
+	k.kick()
+	return n
+}
+
+// deliverPush is DeliverPush leaving the kicks to k.
+func (s *Server) deliverPush(k *kicks, p Push) int {
 	if bytes.IndexByte(p.Data, '\n') >= 0 {
 		return 0
 	}
@@ -337,7 +352,7 @@ func (s *Server) DeliverPush(p Push) int {
 		}
 		to = append(slices.Clone(to), s.looseIDs(p.Account, skip)...)
 	}
-	n, _, _ := s.deliverLocal(nil, p.Account, to, s.pushLine(p.Data))
+	n, _, _ := s.deliverLocal(k, p.Account, to, s.pushLine(p.Data))
 	return n
 }
 
@@ -372,7 +387,10 @@ func pushLine(data []byte) []byte {
 // deliverLocal queues line on the connections of ids without blocking. It
 // returns how many took it, the ids not connected here, and how many were
 // connected but too busy.
-func (s *Server) deliverLocal(from *conn, account string, ids []string, line []byte) (n int, remote []string, busy int) {
+// With later, the connections that got it are added to later instead of
+// being kicked: the caller kicks them (later.kick) once it has queued all
+// it had.
+func (s *Server) deliverLocal(later *kicks, account string, ids []string, line []byte) (n int, remote []string, busy int) {
 	var one [1]*conn
 	conns := one[:0]
 	s.mu.Lock()
@@ -385,10 +403,10 @@ func (s *Server) deliverLocal(from *conn, account string, ids []string, line []b
 			remote = append(remote, ids[i])
 			continue
 		}
-		switch c.enqueue(line, noWait, from != nil) {
+		switch c.enqueue(line, noWait, later != nil) {
 		case queued:
-			if from != nil {
-				from.kickLater(c)
+			if later != nil {
+				later.add(c)
 			}
 			n++
 			s.delivered.Add(1)
@@ -404,12 +422,12 @@ func (s *Server) deliverLocal(from *conn, account string, ids []string, line []b
 
 // conn is one device connection. Its read goroutine parses lines and owns
 // key and sess. What it writes waits in a queue; a writer goroutine runs
-// only while the queue holds something, so an idle device costs one
-// goroutine and no write buffer.
+// only while the queue holds something, and a reader only while the device
+// sends (see park.go), so an idle device costs neither a goroutine nor a
+// buffer.
 type conn struct {
 	s       *Server
 	nc      net.Conn
-	ip      string          // ipKey of the remote address
 	rc      syscall.RawConn // nc's, for writes that must not wait; nil if it has none
 	closing atomic.Bool
 	peer    atomic.Pointer[conn]    // the other end of a raw channel on this server
@@ -417,14 +435,16 @@ type conn struct {
 	far     atomic.Pointer[farLink] // the stream of a raw channel to another push server
 
 	authed     bool          // read goroutine: a line with a valid key came
-	keyFails   int           // read goroutine: lines with a wrong key before one with a valid key
-	sent       [][]byte      // read goroutine (P2Pcluster): the last pushes sent, for RETDATA
 	rawHold    bool          // read goroutine (P2Pcluster): asked first for a raw channel; bytes wait for it
-	http       *httpReq      // read goroutine (P2Pcluster): an HTTP request whose headers are coming
 	ended      bool          // read goroutine: finish was called; read no more
+	keyFails   int32         // read goroutine: lines with a wrong key before one with a valid key
+	sent       [][]byte      // read goroutine (P2Pcluster): the last pushes sent, for RETDATA
+	http       *httpReq      // read goroutine (P2Pcluster): an HTTP request whose headers are coming
 	key        string        // read goroutine: the account key the id was registered with
 	sess       *session      // read goroutine: the active session, if any
-	dirty      []*conn       // read goroutine: connections it queued on and has yet to kick
+	dirty      kicks         // read goroutine: connections it queued on and has yet to kick
+	rd         readState     // read goroutine
+	pk         parking       // see park.go
 	slotTokens chan struct{} // read goroutine makes it: one token per reply in slots
 
 	rmu     sync.Mutex   // guards slots and capture; taken before wmu
@@ -437,8 +457,8 @@ type conn struct {
 	writing   bool       // a writer goroutine runs (or finish lingers)
 	shut      bool       // closed: nothing is queued any more
 	finishing bool       // write what is queued, then close
+	handed    bool       // handoff is closed: the raw peer writes to nc from now on
 	handoff   chan struct{}
-	handed    bool // handoff is closed: the raw peer writes to nc from now on
 
 	// s.mu guards:
 	account, id string
@@ -466,6 +486,7 @@ func (c *conn) close() {
 	c.room.Broadcast()
 	c.wmu.Unlock()
 	c.nc.Close()
+	c.unpark()
 	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -473,8 +494,9 @@ func (c *conn) close() {
 		s.unauth.Remove(c.pending)
 		c.pending = nil
 	}
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
+	ip := ipKey(c.nc.RemoteAddr()) // as at accept: not kept, to save memory
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
 	}
 	c.unregisterLocked()
 	s.mu.Unlock()
@@ -570,6 +592,16 @@ func (c *conn) kickLocked() {
 	go c.writeLoop()
 }
 
+// kickWriterLocked starts the writer goroutine unless a write runs.
+func (c *conn) kickWriterLocked() {
+	if c.writing || c.shut || (len(c.queue) == 0 && !c.finishing) {
+		return
+	}
+	c.writing = true
+	c.s.wg.Add(1)
+	go c.writeLoop()
+}
+
 // idleLocked ends a write with nothing left to write.
 func (c *conn) idleLocked() {
 	c.writing = false
@@ -596,22 +628,30 @@ func (c *conn) tryWrite(b []byte) int {
 }
 
 // kickLater remembers to kick t when the reader has handled what it read.
-func (c *conn) kickLater(t *conn) {
-	if !slices.Contains(c.dirty, t) {
-		c.dirty = append(c.dirty, t)
+func (c *conn) kickLater(t *conn) { c.dirty.add(t) }
+
+// kicks are connections with lines queued, to kick once a batch is queued.
+type kicks []*conn
+
+func (k *kicks) add(t *conn) {
+	if !slices.Contains(*k, t) {
+		*k = append(*k, t)
 	}
 }
 
-// kickDirty kicks the connections the reader queued on.
-func (c *conn) kickDirty() {
-	for i, t := range c.dirty {
+// kick kicks the connections and empties k.
+func (k *kicks) kick() {
+	for i, t := range *k {
 		t.wmu.Lock()
 		t.kickLocked()
 		t.wmu.Unlock()
-		c.dirty[i] = nil
+		(*k)[i] = nil
 	}
-	c.dirty = c.dirty[:0]
+	*k = (*k)[:0]
 }
+
+// kickDirty kicks the connections the reader queued on.
+func (c *conn) kickDirty() { c.dirty.kick() }
 
 // reply queues the reply to a command of the connection's own reader.
 func (c *conn) reply(ok bool, msg string) { c.replyLine(c.s.replyLine(ok, msg)) }
@@ -744,63 +784,110 @@ func (c *conn) finish() {
 	c.close()
 }
 
+// readState is the reader's state, kept in the conn so that a parked
+// reader (see park.go) resumes where it stopped.
+type readState struct {
+	buf       []byte // nil while parked
+	n         int    // bytes of buf holding the incomplete line
+	base      int64  // the read deadline while no partial command waits (Unix ns)
+	dl        int64  // the read deadline set on nc (Unix ns)
+	holdSince int64  // P2Pcluster: when the raw hold began (Unix ns; 0: not yet)
+	started   bool   // the reader has run
+	paused    bool   // P2Pcluster: the deadline is the read pause of buf[:n]
+	first     bool   // P2Pcluster: the first read is checked for a TLS ClientHello
+	lingering bool   // this read's deadline is parkAfter, not dl
+}
+
+// setReadDeadline sets and remembers the read deadline.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.rd.dl = t.UnixNano()
+	c.nc.SetReadDeadline(t)
+}
+
+// readLoop reads and handles the device's lines. It runs as one goroutine
+// at a time: it returns when the connection ends, goes raw, or is parked
+// (idle, registered: see park.go), and a parked connection's next bytes or
+// deadline start it again.
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	s := c.s
 	p2p := s.Dialect == DialectP2Pcluster
-	buf := make([]byte, 256)
-	n := 0 // bytes of buf holding the incomplete line
-	authBy := time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
-	if p2p {
-		authBy = time.Now().Add(s.AuthTimeout)
+	r := &c.rd
+	if !r.started {
+		r.started = true
+		authBy := time.Now().Add(min(s.AuthTimeout, s.IdleTimeout))
+		if p2p {
+			authBy = time.Now().Add(s.AuthTimeout)
+		}
+		r.base = authBy.UnixNano()
+		r.first = p2p
+		c.setReadDeadline(authBy)
+	} else {
+		c.nc.SetReadDeadline(time.Unix(0, r.dl)) // parkAfter's deadline has passed
 	}
-	base := authBy  // the read deadline while no partial command waits
-	paused := false // P2Pcluster: the deadline is the read pause of buf[:n]
-	first := p2p    // P2Pcluster: the first read is checked for a TLS ClientHello
-	c.nc.SetReadDeadline(authBy)
-	var holdSince time.Time // P2Pcluster: when the raw hold began
 	for {
-		if n == len(buf) && c.rawHold && len(buf) > s.MaxLine {
+		if r.buf == nil {
+			r.buf = getReadBuf()
+		}
+		if r.n == len(r.buf) && c.rawHold && len(r.buf) > s.MaxLine {
 			// Full while waiting for the raw channel: read no more (the
 			// device waits on TCP) and look again in a moment.
-			if c.closing.Load() || (!holdSince.IsZero() && time.Since(holdSince) > s.IdleTimeout) {
+			if c.closing.Load() || (r.holdSince != 0 && time.Now().UnixNano()-r.holdSince > int64(s.IdleTimeout)) {
 				c.finish()
 				return
 			}
 			time.Sleep(s.ReadPause)
-			if c.goRaw(buf[:n]) {
+			if c.goRaw(r.buf[:r.n]) {
 				return
 			}
 			continue
 		}
-		if n == len(buf) {
-			if len(buf) > s.MaxLine {
+		if r.n == len(r.buf) {
+			if len(r.buf) > s.MaxLine {
 				c.reply(false, ReasonTooLong)
 				c.finish()
 				return
 			}
-			buf = append(buf, make([]byte, min(len(buf), s.MaxLine+1-len(buf)))...)
+			r.buf = append(r.buf, make([]byte, min(len(r.buf), s.MaxLine+1-len(r.buf)))...)
 		}
-		m, err := c.nc.Read(buf[n:])
-		if first && m > 0 {
-			first = false
-			if isTLSRecord(buf[:m]) {
+		parkable := c.parkable()
+		if parkable {
+			// Idle: wait parkAfter here, then park.
+			r.lingering = true
+			c.nc.SetReadDeadline(time.Now().Add(parkAfter))
+		}
+		m, err := c.nc.Read(r.buf[r.n:])
+		if r.lingering {
+			r.lingering = false
+			var ne net.Error
+			if m == 0 && errors.As(err, &ne) && ne.Timeout() && time.Now().UnixNano() < r.dl {
+				if c.park() {
+					return
+				}
+				c.nc.SetReadDeadline(time.Unix(0, r.dl))
+				continue
+			}
+			c.nc.SetReadDeadline(time.Unix(0, r.dl))
+		}
+		if r.first && m > 0 {
+			r.first = false
+			if isTLSRecord(r.buf[:m]) {
 				c.replyLine([]byte(p2pSSL))
 				c.finish()
 				return
 			}
 		}
-		n += m
-		if c.goRaw(buf[:n]) {
+		r.n += m
+		if c.goRaw(r.buf[:r.n]) {
 			return
 		}
 		start, lines := 0, false
 		for !c.rawHold {
-			i := bytes.IndexByte(buf[start:n], '\n')
+			i := bytes.IndexByte(r.buf[start:r.n], '\n')
 			if i < 0 {
 				break
 			}
-			c.handle(buf[start : start+i])
+			c.handle(r.buf[start : start+i])
 			if c.ended {
 				return
 			}
@@ -808,12 +895,12 @@ func (c *conn) readLoop() {
 			lines = true
 			if c.peer.Load() != nil || c.far.Load() != nil {
 				c.kickDirty()
-				c.goRaw(buf[start:n])
+				c.goRaw(r.buf[start:r.n])
 				return
 			}
 		}
 		c.kickDirty()
-		n = copy(buf, buf[start:n])
+		r.n = copy(r.buf, r.buf[start:r.n])
 		if c.rawHold {
 			// P2Pcluster: a device that asked first for a raw channel got
 			// [OK:LINK_SYNC] at once and may send raw bytes: they wait
@@ -824,16 +911,16 @@ func (c *conn) readLoop() {
 				c.finish()
 				return
 			}
-			if holdSince.IsZero() {
-				holdSince = time.Now()
-			} else if time.Since(holdSince) > s.IdleTimeout {
+			if r.holdSince == 0 {
+				r.holdSince = time.Now().UnixNano()
+			} else if time.Now().UnixNano()-r.holdSince > int64(s.IdleTimeout) {
 				c.finish()
 				return
 			}
-			c.nc.SetReadDeadline(time.Now().Add(s.ReadPause))
+			c.setReadDeadline(time.Now().Add(s.ReadPause))
 			continue
 		}
-		if n > s.MaxLine {
+		if r.n > s.MaxLine {
 			c.reply(false, ReasonTooLong)
 			c.finish()
 			return
@@ -844,7 +931,7 @@ func (c *conn) readLoop() {
 				return
 			}
 			if lines && c.authed { // until then, authBy stands
-				c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+				c.setReadDeadline(time.Now().Add(s.IdleTimeout))
 			}
 			continue
 		}
@@ -858,12 +945,12 @@ func (c *conn) readLoop() {
 			c.finish()
 			return
 		}
-		if timeout && n > 0 && (paused || !time.Now().Before(base)) {
-			c.handle(buf[:n])
+		if timeout && r.n > 0 && (r.paused || time.Now().UnixNano() >= r.base) {
+			c.handle(r.buf[:r.n])
 			if c.ended {
 				return
 			}
-			n, lines = 0, true
+			r.n, lines = 0, true
 			c.kickDirty()
 			if c.goRaw(nil) {
 				return
@@ -876,17 +963,17 @@ func (c *conn) readLoop() {
 			c.enqueue(syncLine(s.Now()), noWait, false)
 		}
 		if c.authed && (m > 0 || lines || timeout) {
-			base = time.Now().Add(s.SyncEvery)
+			r.base = time.Now().Add(s.SyncEvery).UnixNano()
 		}
-		paused = n > 0
-		if paused {
+		r.paused = r.n > 0
+		if r.paused {
 			dl := time.Now().Add(s.ReadPause)
-			if base.Before(dl) {
+			if base := time.Unix(0, r.base); base.Before(dl) {
 				dl = base
 			}
-			c.nc.SetReadDeadline(dl)
+			c.setReadDeadline(dl)
 		} else {
-			c.nc.SetReadDeadline(base)
+			c.setReadDeadline(time.Unix(0, r.base))
 		}
 	}
 }
@@ -1070,7 +1157,7 @@ func (c *conn) push(account string, cmd Command) {
 	}
 	total := len(to)
 	group := cmd.Group
-	n, remote, busy := s.deliverLocal(c, account, to, s.pushLine(cmd.Data))
+	n, remote, busy := s.deliverLocal(&c.dirty, account, to, s.pushLine(cmd.Data))
 	if (len(remote) > 0 || loose) && s.Forward != nil {
 		c.kickDirty() // what is here goes out before the round trip
 		p := Push{Account: account, From: me, To: remote, Data: bytes.Clone(cmd.Data), Loose: loose}
@@ -1156,10 +1243,18 @@ func (c *conn) complete(sl *replySlot, line []byte) {
 		if c.capture != nil {
 			*c.capture = append(*c.capture, c.slots[i].line...)
 		} else {
-			c.enqueue(c.slots[i].line, force, false)
+			c.enqueue(c.slots[i].line, force, true)
 		}
 		c.slots[i] = nil
 		<-c.slotTokens
+	}
+	if i > 0 && c.capture == nil {
+		// The writer goroutine writes these and the replies that
+		// complete while it runs (the other pushes of a request to another
+		// push server) with one writev.
+		c.wmu.Lock()
+		c.kickWriterLocked()
+		c.wmu.Unlock()
 	}
 	c.slots = c.slots[i:]
 	if len(c.slots) == 0 {

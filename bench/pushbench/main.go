@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,7 @@ func main() {
 	flag.StringVar(&cfg.only, "only", "conns,rid,p2p,raw", "which parts to run")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the report as JSON")
 	dialect := flag.String("dialect", "p2pcluster", "the push servers' dialect: p2pcluster or coconet")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the push servers' process to FILE.single and FILE.pair")
 	flag.Parse()
 	d, err := gateway.ParseDialect(*dialect)
 	if err != nil {
@@ -86,6 +88,14 @@ func main() {
 	}
 	p2p = d == gateway.DialectP2Pcluster
 	if *serveMode != "" {
+		if cpuProfile != "" {
+			stop, err := startCPUProfile(cpuProfile + "." + *serveMode)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "pushbench -serve:", err)
+				os.Exit(1)
+			}
+			defer stop()
+		}
 		if err := serve(*serveMode, benchKey, *relayTo); err != nil {
 			fmt.Fprintln(os.Stderr, "pushbench -serve:", err)
 			os.Exit(1)
@@ -115,6 +125,9 @@ func startChild(mode, relayTo string) (*child, error) {
 	args := []string{"-serve", mode, "-dialect", benchDialect().String()}
 	if relayTo != "" {
 		args = append(args, "-relay-to", relayTo)
+	}
+	if cpuProfile != "" {
+		args = append(args, "-cpuprofile", cpuProfile)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
@@ -953,4 +966,21 @@ func timeCopy(w net.Conn, r io.Reader, size int64) (time.Duration, error) {
 		return 0, err
 	}
 	return d, nil
+}
+
+// cpuProfile (-cpuprofile) is where the push servers' process writes its
+// CPU profile.
+var cpuProfile string
+
+// startCPUProfile profiles the process into file until stop.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
