@@ -20,6 +20,7 @@ import (
 
 	"github.com/coconet/coconet/drive"
 	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
 	"github.com/coconet/coconet/rpc"
@@ -398,12 +399,10 @@ func (s *Service) save(addr drive.Address, m meta) error {
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(s.dir, addr.String()+".json")
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, addr.String()+".json"), b, 0o600); err != nil {
 		return fmt.Errorf("drivenode: %w", err)
 	}
-	return os.Rename(tmp, p)
+	return nil
 }
 
 // Create creates the network drive called name, this user its creator:
