@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/coconet/coconet/internal/strictcbor"
 )
 
 // Entry is one block of a writer's log as a replica sees it: the addresses
@@ -20,40 +20,12 @@ type Entry struct {
 	Epoch uint32 `cbor:"3,keyasint,omitempty"`
 }
 
-var encMode = func() cbor.EncMode {
-	opts := cbor.CoreDetEncOptions()
-	opts.ByteArray = cbor.ByteArrayToByteSlice
-	opts.BinaryMarshaler = cbor.BinaryMarshalerNone
-	opts.TextMarshaler = cbor.TextMarshalerNone
-	opts.TagsMd = cbor.TagsForbidden
-	em, err := opts.EncMode()
-	if err != nil {
-		panic("drive: cbor encoding options: " + err.Error())
-	}
-	return em
-}()
+var encMode = strictcbor.EncMode
 
 // decMode reads everything that comes from a peer or the disk: no
 // duplicate or unknown keys, no indefinite lengths or tags, and arrays and
 // maps bounded (a message's block list is the longest array).
-var decMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		UTF8:              cbor.UTF8RejectInvalid,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  MaxRefs,
-		MaxMapPairs:       64,
-		BinaryUnmarshaler: cbor.BinaryUnmarshalerNone,
-		TextUnmarshaler:   cbor.TextUnmarshalerNone,
-	}.DecMode()
-	if err != nil {
-		panic("drive: cbor decoding options: " + err.Error())
-	}
-	return dm
-}()
+var decMode = strictcbor.DecMode(8, MaxRefs, 64)
 
 func unmarshal(b []byte, v any) error {
 	if err := decMode.Unmarshal(b, v); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/internal/strictcbor"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -200,18 +201,7 @@ const opDomain = "coconet/ledger/op/v1\x00"
 // byte strings; their MarshalText methods (for JSON) are not used here, and
 // neither would a MarshalBinary added later be, so the wire form cannot change
 // by accident.
-var encMode = func() cbor.EncMode {
-	opts := cbor.CoreDetEncOptions()
-	opts.ByteArray = cbor.ByteArrayToByteSlice
-	opts.BinaryMarshaler = cbor.BinaryMarshalerNone
-	opts.TextMarshaler = cbor.TextMarshalerNone
-	opts.TagsMd = cbor.TagsForbidden
-	em, err := opts.EncMode()
-	if err != nil {
-		panic("ledger: cbor encoding options: " + err.Error())
-	}
-	return em
-}()
+var encMode = strictcbor.EncMode
 
 // decMode reads operations. It rejects duplicate map keys, keys that name no
 // Op field, indefinite lengths, tags and invalid UTF-8, and bounds nesting,
@@ -219,24 +209,7 @@ var encMode = func() cbor.EncMode {
 // field holding at most maxParents parents). It accepts some non-canonical
 // encodings (keys out of order, long forms); Unmarshal rejects those by
 // re-encoding.
-var decMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		UTF8:              cbor.UTF8RejectInvalid,
-		MaxNestedLevels:   4, // the least allowed; the schema needs 2 (map of array)
-		MaxArrayElements:  maxParents,
-		MaxMapPairs:       max(reflect.TypeFor[Op]().NumField(), 16), // 16 is the least allowed
-		BinaryUnmarshaler: cbor.BinaryUnmarshalerNone,
-		TextUnmarshaler:   cbor.TextUnmarshalerNone,
-	}.DecMode()
-	if err != nil {
-		panic("ledger: cbor decoding options: " + err.Error())
-	}
-	return dm
-}()
+var decMode = strictcbor.DecMode(4, maxParents, max(reflect.TypeFor[Op]().NumField(), 16)) // the schema needs 2 levels (map of array)
 
 // redeemDomain and nodeDomain prefix the bytes an invite key signs to
 // redeem its invite and a node key signs to prove it consents to belong to a
