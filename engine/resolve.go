@@ -47,7 +47,7 @@ func (e *Engine) Resolve(to string) (name string, ids []peer.ID, err error) {
 	m, err := ResolveMember(st, to)
 	if err != nil {
 		for _, r := range st.Table(ledger.TableDevice) {
-			if ni := NodeNamed(st, r.Key); ni != nil && strings.EqualFold(ni.Name, to) {
+			if ni := nodeNamed(st, r.Key); ni != nil && strings.EqualFold(ni.Name, to) {
 				id, _ := peer.Decode(r.Key)
 				return ni.Name, []peer.ID{id}, nil
 			}
@@ -89,8 +89,8 @@ func (e *Engine) Connected(id peer.ID) bool {
 	return c == network.Connected || c == network.Limited
 }
 
-// NodeNamed returns the node whose peer ID is pid, if st lists it.
-func NodeNamed(st *ledger.State, pid string) *ledger.NodeInfo {
+// nodeNamed returns the node whose peer ID is pid, if st lists it.
+func nodeNamed(st *ledger.State, pid string) *ledger.NodeInfo {
 	id, err := peer.Decode(pid)
 	if err != nil {
 		return nil
