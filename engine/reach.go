@@ -109,10 +109,23 @@ func (e *Engine) Send(ctx context.Context, to string, data []byte) error {
 	if errors.Is(lastErr, msg.ErrRefused) {
 		return fmt.Errorf("%s's node refused the connection: its copy of the ledger does not list your node as a member of %q (were you removed?)", name, st.Name)
 	}
-	if errors.Is(lastErr, msg.ErrOffline) {
+	// A ctx that ends while a dial is still under way gives a deadline
+	// error, not ErrOffline; with no connection to any of the member's
+	// nodes it is the same fact.
+	if errors.Is(lastErr, msg.ErrOffline) || (ctx.Err() != nil && !e.anyConnected(ids)) {
 		return fmt.Errorf("%s is offline: none of their %d node(s) could be reached; the message was not delivered", name, len(ids))
 	}
 	return lastErr
+}
+
+// anyConnected says whether this node has a connection to one of ids.
+func (e *Engine) anyConnected(ids []peer.ID) bool {
+	for _, id := range ids {
+		if e.Connected(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // notQueued says whether a failed send certainly did not queue the
