@@ -61,6 +61,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		Device: *dev, DeviceName: *name, DeviceModel: *model, Sim: *sim}
 	if *dev {
 		d.OnClaimCode = func(code string) {
+			// A phone scans the QR code into the app's claim page.
+			if err := writeQR(e.stdout, code); err != nil {
+				lg.Printf("coco up: %v", err)
+			}
 			fmt.Fprintf(e.stdout, "Claim code for device %q (one use; shown until the owner claims it):\n\n  %s\n\nOn the owner's machine: coco device add NETWORK %s\n", d.DeviceName, code, code)
 		}
 	}
