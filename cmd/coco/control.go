@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -46,7 +46,7 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	owners := fs.String("owners", "", "serve only the networks of these owners: a file of owner user IDs, one per line, # comments (for a public control plane); default: every owner")
 	relayDur := fs.Duration("relay-duration", 0, "cap on one relayed connection's duration (0 = none)")
 	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
-	quiet := fs.Bool("quiet", false, "log less")
+	logs := addLogFlags(fs)
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -57,9 +57,13 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	}
 	cfg := control.Config{Listen: listen, Dir: *state,
 		Relay: control.RelayLimits{Duration: *relayDur, Data: *relayData}}
-	lg := log.New(e.stderr, "", log.LstdFlags)
-	if !*quiet {
-		cfg.Logf = lg.Printf
+	sl, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	lg := slog.NewLogLogger(sl.Handler(), slog.LevelInfo)
+	if !logs.quiet {
+		cfg.Logf = logf(sl)
 	}
 	var info controlInfo
 	plansName := "default tiers"

@@ -111,7 +111,7 @@ var commands = []command{
 	cmd("consortium status", "NET", "the consortium's leader, applied index, voters, members and nodes", runConsStatus).want(1, 1, "the network").strictly(),
 	cmd("consortium verify-receipt", "FILE (--genesis GENESIS | --key HEX)", "check a transaction's receipt offline", runConsVerify),
 	cmd("consortium vote", "NET PROPOSAL yes|no", "vote on a proposal (members only)", runConsVote).want(3, 3, "the network, the proposal and yes or no").strictly(),
-	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]", "run a control plane: rendezvous, address reflection, relay, usage limits", runControl),
+	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--metrics ADDR] [--quiet] [--log-format text|json] [--log-level L]", "run a control plane: rendezvous, address reflection, relay, usage limits", runControl),
 	cmd("demo", "[--keep]", "watch three people share a private network and a simulated home, on this machine, in a few seconds", runDemo),
 	cmd("device add", "NET CODE", "claim a device into a network with the code it shows (owner only)", runDeviceAdd).want(2, 2, "the network and the device's claim code").strictly(),
 	cmd("device list", "NET", "list a network's devices", runDeviceList).want(1, 1, "the network").strictly(),
@@ -173,9 +173,10 @@ var commands = []command{
 	cmd("push alias", "NET [ALIAS [ID]] [--remove] [--account A]", "make ALIAS name ID (again after replacing a device), or list aliases", runPushAlias),
 	cmd("tunnel expose", "NET NAME HOST:PORT [--allow admin|guest|device|MEMBER…]", "publish a local TCP service to the network as NAME while this runs (to the owner and admins unless --allow says more)", runExpose),
 	cmd("tunnel open", "NET MEMBER/NAME [--listen 127.0.0.1:PORT]", "forward a local port to a member's exposed service while this runs", runOpen),
-	cmd("up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--device --name NAME [--sim zigbee]] [--web ADDR|off] [--quiet]", "run your nodes in the foreground (one per network; or this machine as a device)", runUp),
+	cmd("up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--device --name NAME [--sim zigbee]] [--web ADDR|off] [--quiet] [--log-format text|json] [--log-level L]", "run your nodes in the foreground (one per network; or this machine as a device)", runUp),
 	cmd("app", "[--no-open]", "open the network app in a browser (a one-time login link)", runApp),
 	cmd("status", "", "show the daemon and its nodes", runStatus),
+	cmd("completion", "bash|zsh", "print a shell completion script (eval \"$(coco completion bash)\")", runCompletion).want(1, 1, "bash or zsh").strictly(),
 	cmd("usage", "NET", "show the network's control-plane traffic this month against its plan", runUsage).want(1, 1, "the network's name"),
 }
 

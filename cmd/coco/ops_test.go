@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/coconet/coconet/daemon"
 	"github.com/coconet/coconet/invite"
 )
 
@@ -155,4 +159,71 @@ func TestDeviceClaimQR(t *testing.T) {
 	i := strings.Index(out, "coco device add NETWORK ")
 	code := strings.Fields(out[i+len("coco device add NETWORK "):])[0]
 	checkQR(t, out, code)
+}
+
+// `coco up --log-format json` writes one JSON object a line, coco's own
+// lines with attributes, the daemon's lines with their component.
+func TestUpLogJSON(t *testing.T) {
+	hh := homes(t, "alice")
+	_, stderr := upBackground(t, hh[0], "--log-format", "json")
+	waitCoco(t, "coco up to start", func() bool { return strings.Contains(stderr.String(), "API on") })
+	var started bool
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("not a JSON line: %q (%v)", l, err)
+		}
+		if rec["level"] == nil || rec["msg"] == nil || rec["time"] == nil {
+			t.Fatalf("record without level, msg or time: %q", l)
+		}
+		if strings.Contains(rec["msg"].(string), "API on") {
+			started = rec["api"] == daemon.SocketPath(hh[0]) && rec["name"] == "alice"
+		}
+	}
+	if !started {
+		t.Fatalf("no start record with api and name attributes:\n%s", stderr)
+	}
+}
+
+// --log-level warn leaves out the info lines; bad values are usage errors.
+func TestLogFlags(t *testing.T) {
+	hh := homes(t, "alice")
+	stdout, stderr := upBackground(t, hh[0], "--log-level", "warn", "--web", "off")
+	waitCoco(t, "the daemon's socket", func() bool {
+		out, _, code := coco(t, "", "--home", hh[0], "status")
+		return code == 0 && strings.Contains(out, "running")
+	})
+	if s := stderr.String() + stdout.String(); strings.Contains(s, "level=INFO") {
+		t.Fatalf("--log-level warn logged info lines:\n%s", s)
+	}
+	for _, args := range [][]string{
+		{"up", "--log-format", "xml"}, {"up", "--log-level", "loud"},
+		{"control", "--log-format", "xml"}, {"control", "--log-level", "loud"},
+	} {
+		if _, errOut, code := coco(t, "", append([]string{"--home", hh[0]}, args...)...); code != 2 || !strings.Contains(errOut, args[1]) {
+			t.Errorf("coco %s: exit %d %q; want a usage error naming %s", strings.Join(args, " "), code, errOut, args[1])
+		}
+	}
+}
+
+// The daemon's Logf lines become records with a component.
+func TestLogfComponent(t *testing.T) {
+	var b bytes.Buffer
+	f := logf(slog.New(slog.NewJSONHandler(&b, nil)))
+	f("control: registered at %s", "12D3")
+	f("device %q claimed into %q", "door", "home")
+	var recs []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, m)
+	}
+	if recs[0]["component"] != "control" || recs[0]["msg"] != "registered at 12D3" {
+		t.Errorf("first record %v", recs[0])
+	}
+	if _, ok := recs[1]["component"]; ok || recs[1]["msg"] != `device "door" claimed into "home"` {
+		t.Errorf("second record %v", recs[1])
+	}
 }
