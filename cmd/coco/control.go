@@ -122,7 +122,11 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		srv.Close()
 		return err
 	}
+	if err := sdNotify("READY=1\nSTATUS=control plane " + info.ID); err != nil {
+		lg.Printf("coco control: %v", err)
+	}
 	<-ctx.Done()
+	sdNotify("STOPPING=1")
 	lg.Printf("coco control: shutting down")
 	done := make(chan error, 1)
 	go func() { done <- srv.Close() }()

@@ -97,7 +97,13 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer app.Close()
+	// Under systemd (Type=notify): ready once the nodes run and the API
+	// and the app answer.
+	if err := sdNotify(fmt.Sprintf("READY=1\nSTATUS=%d network(s); API on %s", len(st.Networks), daemon.SocketPath(e.home))); err != nil {
+		lg.Printf("coco up: %v", err)
+	}
 	<-ctx.Done()
+	sdNotify("STOPPING=1")
 	lg.Printf("coco up: shutting down")
 	done := make(chan struct{})
 	go func() { d.Close(); close(done) }()
