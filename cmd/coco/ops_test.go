@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -225,5 +226,30 @@ func TestLogfComponent(t *testing.T) {
 	}
 	if _, ok := recs[1]["component"]; ok || recs[1]["msg"] != `device "door" claimed into "home"` {
 		t.Errorf("second record %v", recs[1])
+	}
+}
+
+// Status lines are drawn on a terminal only: into a pipe or the journal
+// they would never end.
+func TestLiveLineOnlyOnTerminal(t *testing.T) {
+	var b bytes.Buffer
+	liveLine(&env{stderr: &b}, "%d%%", 50)
+	if b.Len() != 0 {
+		t.Fatalf("status line written to a buffer: %q", b.String())
+	}
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	liveLine(&env{stderr: f}, "%d%%", 50)
+	if fi, _ := f.Stat(); fi.Size() != 0 {
+		t.Fatal("status line written to a file")
+	}
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		if !isTerminal(tty) {
+			t.Fatal("/dev/tty is not taken for a terminal")
+		}
 	}
 }

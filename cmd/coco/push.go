@@ -64,7 +64,7 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 			e.output(ev, nil)
 		default:
 			s := ev.Stats
-			fmt.Fprintf(e.stderr, "\r%d connection(s), %d id(s), %d push(es), %d delivered here, %d by %d other server(s)   ",
+			liveLine(e, "%d connection(s), %d id(s), %d push(es), %d delivered here, %d by %d other server(s)   ",
 				s.Conns, s.IDs, s.Pushes, s.Delivered, s.Forwarded, ev.Peers)
 		}
 		n++
