@@ -136,7 +136,7 @@ var commands = []command{
 	cmd("scene delete", "NET NAME", "delete a scene", runSceneDelete).want(2, 2, "the network and the scene"),
 	cmd("init", "[--name NAME]", "create your identity (a parent seed) in the home directory", runInit),
 	cmd("key export", "", "print your identity as 24 words to keep on paper", runKeyExport),
-	cmd("key restore", "[--name NAME]  (words on stdin)", "bring an identity back from its 24 words", runKeyRestore),
+	cmd("key restore", "[--name NAME]  (words on stdin)", "bring an identity back from its 24 words, typed or as `coco key export` prints them (coco key export | coco key restore)", runKeyRestore),
 	cmd("send", "NET MEMBER TEXT", "send an acknowledged message to a member", runSend).want(3, -1, "the network, the member and the text"),
 	cmd("listen", "NET", "print messages as they arrive (Ctrl-C to stop)", runListen).want(1, 1, "the network's name"),
 	cmd("peers", "NET", "show member nodes: path, address, round-trip time", runPeers).want(1, 1, "the network's name"),
