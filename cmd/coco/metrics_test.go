@@ -157,6 +157,13 @@ func TestMetricsScrape(t *testing.T) {
 		t.Fatalf("coco_errors_total{kind=api_not_found} = %v after one, was %v", got, nf)
 	}
 
+	// A push server's device connections.
+	dialPush(t, pushServer(t, a))
+	waitCoco(t, "alice's metrics to show a device connected to her push server", func() bool {
+		m, _ = scrapeMetrics(t, url, string(tok))
+		return m.value("coco_push_connections", home) == 1
+	})
+
 	// The control plane counted both nodes, their requests and relay slots.
 	waitCoco(t, "the control plane's metrics to show both nodes and a relay slot", func() bool {
 		cm, _ = scrapeMetrics(t, ctl.Metrics, "")
