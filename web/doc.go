@@ -10,7 +10,10 @@
 // HMAC under a key kept in the home (web.key, mode 0600), so whoever can
 // read the home, and no one else, can log in; the server exchanges the
 // token for a session cookie (HttpOnly, SameSite=Strict) and refuses a
-// token used once. Every request must carry the cookie and a Host header
+// token used once. A session is an HMAC under the same key (its ID and
+// expiry), so it outlives a restart of the daemon; logged-out sessions and
+// used tokens are kept revoked in the home (web.revoked) until they would
+// expire, and "log out everywhere" (or RevokeAll) replaces the key. Every request must carry the cookie and a Host header
 // naming the server (DNS rebinding); a request a browser marks as coming
 // from another site, or with another Origin, is refused; state-changing
 // requests must also carry the session's CSRF token in a header.

@@ -59,7 +59,12 @@ func New(svc api.Service, home string, logf func(string, ...any)) (*Server, erro
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &Server{svc: svc, home: home, auth: newAuth(key, nil), logf: logf}, nil
+	a := newAuth(key, nil)
+	a.home = home
+	if err := a.loadRevoked(); err != nil {
+		return nil, err
+	}
+	return &Server{svc: svc, home: home, auth: a, logf: logf}, nil
 }
 
 // Start listens on addr and serves until Close; it writes the app's
@@ -117,7 +122,14 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /events", s.events)
 	mux.HandleFunc("GET /qr.png", s.qr)
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		s.auth.logout(r)
+		logout := s.auth.logout
+		if r.URL.Query().Get("everywhere") != "" {
+			logout = func(*http.Request) error { return s.auth.logoutAll() }
+		}
+		if err := logout(r); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		http.SetCookie(w, &http.Cookie{Name: cookieName, Path: "/", MaxAge: -1})
 		w.WriteHeader(http.StatusNoContent)
 	})
