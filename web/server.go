@@ -35,6 +35,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"attrVal": attrVal,
 	"bytes":   bytes,
 	"ms":      func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+	"domid":   domid,
+	"dict":    dict,
+	"pjson":   pjson,
 }).ParseFS(assets, "assets/*.html"))
 
 // Server serves the app for one home.
@@ -141,6 +144,7 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /n/{net}/scenes", s.page("scenes", s.scenes))
 	mux.HandleFunc("GET /n/{net}/grants", s.page("grants", s.grants))
 	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usage))
+	mux.HandleFunc("GET /n/{net}/push", s.page("push", s.push))
 	return secure(s.auth.guard(allowedHosts(addr), mux))
 }
 
@@ -376,6 +380,33 @@ func (s *Server) qr(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Write(png)
+}
+
+// domid makes s usable in a DOM id: what is not a letter, a digit, - or _
+// becomes _.
+func domid(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// dict makes a map of key, value pairs: the argument of a template called
+// with several values.
+func dict(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+// pjson is the JSON of a push change, for a button's data-json.
+func pjson(op, account, id, name, parent string) string {
+	b, _ := json.Marshal(api.PushChange{Op: op, Account: account, ID: id, Name: name, Parent: parent})
+	return string(b)
 }
 
 func short(s string) string {

@@ -60,6 +60,12 @@ const then = {
     }
     t.hidden = false;
   },
+  keys: (v) => {
+    const ks = Array.isArray(v) ? v : [v];
+    document.getElementById("new-key").value = ks.map((k) => k.key).join(" ");
+    document.getElementById("new-keys").hidden = false;
+    document.getElementById("new-key").focus();
+  },
   invite: (v) => {
     document.getElementById("invite-code").value = v.code;
     document.getElementById("invite-uses-left").textContent = v.uses;
@@ -147,7 +153,7 @@ document.addEventListener("submit", (ev) => {
 
 document.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-api]");
-  if (b) { run(b); return; }
+  if (b) { run(b, b.dataset.json ? JSON.parse(b.dataset.json) : undefined); return; }
   const c = ev.target.closest("button[data-copy]");
   if (c) {
     const src = document.getElementById(c.dataset.copy);

@@ -1,0 +1,138 @@
+package web_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/daemon"
+	"github.com/coconet/coconet/homedir"
+	"github.com/coconet/coconet/web"
+)
+
+// serve runs the app of d's home and logs the browser in; it returns the
+// app's address.
+func serve(t *testing.T, ctx context.Context, svc api.Service, home string) string {
+	t.Helper()
+	s, err := web.New(svc, home, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	link, err := web.LoginURL(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(css("main")))
+	return s.URL()
+}
+
+// daemonOf starts a daemon of a new home named name.
+func daemonOf(t *testing.T, name string, mod func(*daemon.Daemon)) (string, *daemon.Daemon) {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), name)
+	if _, err := homedir.Init(home, name); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon.Daemon{Home: home, ListenHost: "127.0.0.1", Logf: t.Logf}
+	if mod != nil {
+		mod(d)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return home, d
+}
+
+// phone checks the page at a phone's width: no sideways scrolling, and
+// every control labelled; then it goes back to the desktop size.
+func phone(t *testing.T, ctx context.Context, url, shotName string) {
+	t.Helper()
+	run(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(url), chromedp.WaitVisible(css("main")))
+	until(t, ctx, "no sideways scrolling at 390 px", `document.documentElement.scrollWidth <= 390`)
+	until(t, ctx, "labels on "+shotName, labelled)
+	shot(t, ctx, shotName+"-phone")
+	run(t, ctx, chromedp.EmulateViewport(1200, 900))
+}
+
+// The admin's push story: the tree is edited from the page (ids added at
+// the top and under others, one moved under another with its picker, one
+// taken out), a mesh router made and an id attached and detached, a node
+// named a push server, an account key created and shown once; the ledger
+// holds each change.
+func TestBrowserPushTree(t *testing.T) {
+	ctx := browser(t)
+	home, alice := daemonOf(t, "alice", nil)
+	bg := context.Background()
+	netw, err := alice.CreateNetwork(bg, api.CreateNetworkRequest{Name: "home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, ctx, alice, home)
+	page := base + "/n/" + netw.ID.String() + "/push"
+	run(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(css("#add-main")))
+	until(t, ctx, "labels on the push page", labelled)
+
+	add := func(id, parent string) {
+		run(t, ctx, chromedp.SendKeys(css("#add-id-main"), id),
+			js(`document.getElementById("add-parent-main").value = `+jsq(parent)),
+			chromedp.Click(css(`#add-main button[type="submit"]`)))
+		until(t, ctx, id+" in the tree", `!!document.getElementById("pn-main-`+id+`")`)
+	}
+	add("house", "")
+	add("lamp", "house")
+	add("door", "")
+	until(t, ctx, "lamp under house", `!!document.querySelector("#pn-main-house #pn-main-lamp")`)
+	// Move door under house with its own picker, by keyboard-reachable controls.
+	run(t, ctx, js(`document.getElementById("mv-main-door").value = "house"`),
+		chromedp.Click(css(`button[aria-label="Move door"]`)))
+	until(t, ctx, "door moved under house", `!!document.querySelector("#pn-main-house #pn-main-door")`)
+
+	// A router with lamp attached, then detached.
+	run(t, ctx, chromedp.SendKeys(css("#router-name-main"), "hall"), chromedp.Click(css(`#add-router-main button[type="submit"]`)))
+	until(t, ctx, "the router", `!!document.getElementById("router-main-hall")`)
+	run(t, ctx, chromedp.SendKeys(css("#att-main-hall"), "lamp"), chromedp.Click(css(`#router-main-hall form button[type="submit"]`)))
+	until(t, ctx, "lamp attached", `!!document.querySelector('button[aria-label="Detach lamp from hall"]')`)
+	shot(t, ctx, "push-1-tree")
+	recs, err := alice.PushRecords(bg, "home", "")
+	if err != nil || len(recs.Routers) != 1 || len(recs.Routers[0].IDs) != 1 || recs.Routers[0].IDs[0] != "lamp" {
+		t.Fatalf("the ledger's routers: %+v, %v", recs.Routers, err)
+	}
+	parents := map[string]string{}
+	for _, g := range recs.Groups {
+		parents[g.ID] = g.Parent
+	}
+	if parents["door"] != "house" || parents["lamp"] != "house" {
+		t.Fatalf("the ledger's tree: %+v", recs.Groups)
+	}
+	run(t, ctx, chromedp.Click(css(`button[aria-label="Detach lamp from hall"]`)))
+	until(t, ctx, "lamp detached", `!document.querySelector('button[aria-label="Detach lamp from hall"]') && !!document.getElementById("router-main-hall")`)
+	run(t, ctx, chromedp.Click(css(`button[aria-label="Take door out of the tree"]`)))
+	until(t, ctx, "door out of the tree", `!document.getElementById("pn-main-door")`)
+
+	// Alice's node named a push server; a key, shown once.
+	st, err := alice.Status(bg)
+	if err != nil || len(st.Networks) == 0 {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	run(t, ctx, chromedp.SendKeys(css("#pserver-node"), st.Networks[0].Node), chromedp.Click(css(`#add-pserver button[type="submit"]`)))
+	until(t, ctx, "the push server listed", `document.querySelector("#h-pservers").parentElement.innerText.includes("alice")`)
+	run(t, ctx, chromedp.SendKeys(css("#pkey-name"), "sensors"), chromedp.Click(css(`#add-pkey button[type="submit"]`)))
+	until(t, ctx, "the new key shown", `document.getElementById("new-key").value.length > 10`)
+	shot(t, ctx, "push-2-servers-keys")
+	phone(t, ctx, page, "push")
+}
+
+// jsq quotes s for a script.
+func jsq(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+var _ = time.Second
