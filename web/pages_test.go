@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,4 +137,114 @@ func TestBrowserPushTree(t *testing.T) {
 // jsq quotes s for a script.
 func jsq(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
 
-var _ = time.Second
+
+// join has member's daemon join owner's network "home" with role.
+func join(t *testing.T, owner, member *daemon.Daemon, role string) {
+	t.Helper()
+	bg := context.Background()
+	inv, err := owner.Invite(bg, "home", api.InviteRequest{Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if _, err := member.Join(ctx, inv.Code); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+}
+
+// eventually retries f until it returns nil, or fails the test.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The drive story in the browser: alice creates a drive and uploads a
+// file from the page; bob, an admin on his own daemon, reads it. Both
+// then change it without syncing; after a sync alice's page shows the
+// conflict copy, she views it and keeps it, and the conflict is gone
+// with the copy's content in the file. The replica health lists each
+// writer's log with its copies.
+func TestBrowserDrive(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	noSync := func(d *daemon.Daemon) { d.DriveSyncEvery = -1 }
+	home, alice := daemonOf(t, "alice", noSync)
+	netw, err := alice.CreateNetwork(bg, api.CreateNetworkRequest{Name: "home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, bob := daemonOf(t, "bob", noSync)
+	join(t, alice, bob, "admin")
+	base := serve(t, ctx, alice, home)
+	drives := base + "/n/" + netw.ID.String() + "/drives"
+
+	run(t, ctx, chromedp.Navigate(drives), chromedp.WaitVisible(css("#create-drive")),
+		chromedp.SendKeys(css("#drive-name"), "docs"), chromedp.Click(css(`#create-drive button[type="submit"]`)))
+	until(t, ctx, "the drive listed", `[...document.querySelectorAll("table a")].some(a => a.textContent === "docs")`)
+	until(t, ctx, "labels on the drives page", labelled)
+	shot(t, ctx, "drive-1-drives")
+
+	// Upload a file from the page.
+	up := filepath.Join(t.TempDir(), "plan.txt")
+	if err := os.WriteFile(up, []byte("the plan, from alice's browser"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	page := drives + "/docs"
+	run(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(css("#upload")),
+		chromedp.SetUploadFiles(css("#upload-file"), []string{up}),
+		chromedp.SendKeys(css("#upload-path"), "notes/plan.txt"),
+		chromedp.Click(css(`#upload button[type="submit"]`)))
+	until(t, ctx, "the file listed", `!!document.querySelector('tr[data-path="notes/plan.txt"]')`)
+	run(t, ctx, chromedp.Click(css(`button[aria-label="View notes/plan.txt"]`)))
+	until(t, ctx, "the file's text shown", `document.getElementById("preview-text").textContent === "the plan, from alice's browser"`)
+
+	// Bob reads it from his node.
+	eventually(t, "bob reads the file", func() error {
+		c, err := bob.DriveGet(bg, "home", "docs", api.DriveGetRequest{Path: "notes/plan.txt"})
+		if err == nil && string(c.Content) != "the plan, from alice's browser" {
+			err = fmt.Errorf("bob read %q", c.Content)
+		}
+		return err
+	})
+
+	// Concurrent edits, then a sync: a conflict copy.
+	if _, err := alice.DrivePut(bg, "home", "docs", api.DrivePutRequest{Path: "notes/plan.txt", Content: []byte("alice's edit")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.DrivePut(bg, "home", "docs", api.DrivePutRequest{Path: "notes/plan.txt", Content: []byte("bob's edit")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.DriveSync(bg, "home", "docs"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(css("#sync-now")), chromedp.Click(css("#sync-now")))
+	until(t, ctx, "the sync's result", `document.getElementById("sync-result").textContent.includes("received")`)
+	run(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(css("main")))
+	until(t, ctx, "the conflict listed", `!!document.querySelector("#conflicts tbody tr")`)
+	until(t, ctx, "the replica health", `document.querySelectorAll("#health tbody tr").length === 2`)
+	shot(t, ctx, "drive-2-conflict")
+	copyPath := get(t, ctx, chromedp.Evaluate[string](`document.querySelector("#conflicts tbody td").textContent`))
+	run(t, ctx, chromedp.Click(css(`button[aria-label="View `+copyPath+`"]`)))
+	until(t, ctx, "the copy's text", `/edit/.test(document.getElementById("preview-text").textContent)`)
+	kept := get(t, ctx, chromedp.Evaluate[string](`document.getElementById("preview-text").textContent`))
+	run(t, ctx, chromedp.Click(css(`button[aria-label="Keep `+copyPath+`"]`)), chromedp.WaitVisible(css("#confirm")), chromedp.Click(css("#confirm-ok")))
+	until(t, ctx, "no conflict left", `!!document.getElementById("no-conflicts")`)
+	c, err := alice.DriveGet(bg, "home", "docs", api.DriveGetRequest{Path: "notes/plan.txt"})
+	if err != nil || string(c.Content) != kept {
+		t.Fatalf("after keeping the copy the file holds %q, %v; want %q", c.Content, err, kept)
+	}
+	until(t, ctx, "labels on the drive page", labelled)
+	shot(t, ctx, "drive-3-resolved")
+	phone(t, ctx, page, "drive")
+}

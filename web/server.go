@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -38,6 +39,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"domid":   domid,
 	"dict":    dict,
 	"pjson":   pjson,
+	"djson":   func(v any) string { b, _ := json.Marshal(v); return string(b) },
+	"urlq":    url.QueryEscape,
+	"base":    base,
 }).ParseFS(assets, "assets/*.html"))
 
 // Server serves the app for one home.
@@ -145,6 +149,9 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /n/{net}/grants", s.page("grants", s.grants))
 	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usage))
 	mux.HandleFunc("GET /n/{net}/push", s.page("push", s.push))
+	mux.HandleFunc("GET /n/{net}/drives", s.page("drives", s.drives))
+	mux.HandleFunc("GET /n/{net}/drives/{drive}", s.page("drive", s.drive))
+	mux.HandleFunc("GET /n/{net}/consortium", s.page("consortium", s.consortium))
 	return secure(s.auth.guard(allowedHosts(addr), mux))
 }
 

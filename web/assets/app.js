@@ -66,6 +66,12 @@ const then = {
     document.getElementById("new-keys").hidden = false;
     document.getElementById("new-key").focus();
   },
+  synced: (v) => {
+    const out = document.getElementById("sync-result");
+    const ps = v.peers || [];
+    out.textContent = ps.length === 0 ? "No peer reached." : ps.map((p) => p.peer.slice(0, 8) + "…: " +
+      (p.error ? p.error : "sent " + p.blocks_sent + " blocks, received " + p.blocks_received)).join("; ");
+  },
   invite: (v) => {
     document.getElementById("invite-code").value = v.code;
     document.getElementById("invite-uses-left").textContent = v.uses;
@@ -104,6 +110,64 @@ const bodies = {
   },
 };
 
+// readFile reads a chosen file as base64 (what the API's []byte is in JSON).
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ""));
+    r.onerror = () => reject(new Error("cannot read " + file.name));
+    r.readAsDataURL(file);
+  });
+}
+
+bodies.upload = async (f) => {
+  const file = f.elements.file.files[0];
+  if (!file) throw new Error("choose a file");
+  if (file.size > 3 << 20) throw new Error(file.name + " is over 3 MiB: use `coco drive put`");
+  return { path: f.elements.path.value.trim() || file.name, content: await readFile(file) };
+};
+
+bodies.genesis = async (f) => {
+  const file = f.elements.genesis.files[0];
+  if (!file) throw new Error("choose the genesis file");
+  return { genesis: await readFile(file), join: f.elements.join.checked };
+};
+
+// pemToBase64 is a certificate's DER in base64, from PEM text or DER bytes (base64).
+function certBase64(b64) {
+  const text = atob(b64);
+  const m = text.match(/-----BEGIN [A-Z ]+-----([\s\S]*?)-----END/);
+  return m ? m[1].replace(/\s+/g, "") : b64;
+}
+
+function hexBase64(hex) {
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new Error("not hex: " + hex);
+  return btoa(hex.match(/../g).map((h) => String.fromCharCode(parseInt(h, 16))).join(""));
+}
+
+bodies.proposal = async (f) => {
+  const kind = f.elements.kind.value, arg = f.elements.arg.value.trim();
+  const file = f.elements.file.files[0];
+  const a = { kind };
+  const need = (what) => { if (!arg) throw new Error(kind + " takes " + what); };
+  switch (kind) {
+    case "add_member": case "add_participant": case "add_ca":
+      if (!file) throw new Error(kind + " takes a certificate file");
+      a.cert = certBase64(await readFile(file));
+      break;
+    case "add_node": {
+      if (!file) throw new Error("add_node takes an identity file (coco consortium identity NET --json)");
+      a.node = JSON.parse(atob(await readFile(file))).node;
+      break;
+    }
+    case "remove_member": case "remove_participant": case "remove_ca": need("an ID"); a.id = arg; break;
+    case "remove_node": need("a node ID"); a.node_id = Number(arg); break;
+    case "allow_code": case "remove_code": need("a SHA-256 in hex"); a.hash = hexBase64(arg); break;
+    default: need("an environment"); a.env = arg;
+  }
+  return { actions: [a] };
+};
+
 // parseAction reads "resource:capability:command[:arg=value…]", as the CLI does.
 function parseAction(line) {
   const [resource, capability, command, ...rest] = line.split(":");
@@ -130,7 +194,12 @@ function formBody(form) {
 }
 
 async function run(el, body) {
-  const [method, path] = el.dataset.api.split(" ");
+  let [method, path] = el.dataset.api.split(" ");
+  // data-path="field": the field's value goes in the path's {field}, not the body.
+  for (const k of (el.dataset.path || "").split(" ").filter(Boolean)) {
+    path = path.replace("{" + k + "}", encodeURIComponent(body[k]));
+    delete body[k];
+  }
   if (el.dataset.confirm && !(await confirmFirst(el.dataset.confirm))) return;
   showError("");
   try {
@@ -146,9 +215,8 @@ document.addEventListener("submit", (ev) => {
   const f = ev.target.closest("form[data-api]");
   if (!f) return;
   ev.preventDefault();
-  let body;
-  try { body = formBody(f); } catch (err) { showError(err.message); return; }
-  run(f, body);
+  // A body may take a while to build (a file read): formBody may answer a promise.
+  Promise.resolve().then(() => formBody(f)).then((body) => run(f, body), (err) => showError(err.message));
 });
 
 document.addEventListener("click", (ev) => {
@@ -227,3 +295,38 @@ if (tzs) {
   const tz = document.getElementById("g-tz");
   if (tz && !tz.value) tz.value = here;
 }
+
+// Drive files: View shows a file's text, Download saves it.
+document.addEventListener("click", async (ev) => {
+  const b = ev.target.closest("button[data-read]");
+  if (!b) return;
+  showError("");
+  try {
+    const v = await call("POST", document.getElementById("sync-result").dataset.reads, { path: b.dataset.read });
+    const bin = atob(v.content || "");
+    const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+    if (b.dataset.download) {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([bytes]));
+      a.download = b.dataset.download;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+      return;
+    }
+    document.getElementById("preview-name").textContent = b.dataset.read + " (" + bytes.length + " bytes)";
+    document.getElementById("preview-text").textContent = new TextDecoder().decode(bytes.slice(0, 65536));
+    document.getElementById("preview").hidden = false;
+    document.getElementById("preview-text").focus();
+  } catch (err) {
+    showError(err.message);
+  }
+});
+
+// The consortium identity, as a file to hand over.
+const idButton = document.getElementById("identity-download");
+if (idButton) idButton.addEventListener("click", () => {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([JSON.stringify(JSON.parse(idButton.dataset.identity), null, 2)], { type: "application/json" }));
+  a.download = idButton.dataset.name;
+  a.click();
+});
