@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,8 +15,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/coconet/coconet/api"
+	"github.com/coconet/coconet/consortium"
+	"github.com/coconet/coconet/consortium/consnode"
 	"github.com/coconet/coconet/daemon"
 	"github.com/coconet/coconet/homedir"
+	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/web"
 )
 
@@ -137,7 +144,6 @@ func TestBrowserPushTree(t *testing.T) {
 // jsq quotes s for a script.
 func jsq(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
 
-
 // join has member's daemon join owner's network "home" with role.
 func join(t *testing.T, owner, member *daemon.Daemon, role string) {
 	t.Helper()
@@ -247,4 +253,64 @@ func TestBrowserDrive(t *testing.T) {
 	until(t, ctx, "labels on the drive page", labelled)
 	shot(t, ctx, "drive-3-resolved")
 	phone(t, ctx, page, "drive")
+}
+
+// The consortium story in the browser: alice starts her validating node
+// from a genesis file she uploads, proposes to add bob as a member with
+// his certificate file, votes yes from the page, and sees the proposal
+// accepted with her ballot and two members.
+func TestBrowserConsortium(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	home, alice := daemonOf(t, "alice", nil)
+	netw, err := alice.CreateNetwork(bg, api.CreateNetworkRequest{Name: "bank", Kind: "consortium"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := alice.ConsortiumIdentity(bg, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := id.Node
+	g := consortium.Genesis{Name: "bank", Members: [][]byte{id.Cert}, Envs: []string{consortium.EnvSoftware},
+		Nodes: []consortium.NodeInfo{{ID: n.ID, PubKey: n.PubKey, CodeHash: n.CodeHash, Env: n.Env, Addr: n.Addr}},
+		Code:  [][]byte{n.CodeHash}, Nonce: make([]byte, 16)}
+	rand.Read(g.Nonce)
+	gj, _ := json.Marshal(g)
+	dir := t.TempDir()
+	genesis := filepath.Join(dir, "genesis.json")
+	os.WriteFile(genesis, gj, 0o600)
+	seed, _ := identity.NewSeed()
+	bobM, err := consnode.Member(&identity.Identity{Seed: seed, Name: "bob"}, ledger.NetworkID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := filepath.Join(dir, "bob.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: bobM.Cert}), 0o600)
+
+	base := serve(t, ctx, alice, home)
+	page := base + "/n/" + netw.ID.String() + "/consortium"
+	run(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(css("#cstart")))
+	until(t, ctx, "labels on the start form", labelled)
+	run(t, ctx, chromedp.SetUploadFiles(css("#genesis-file"), []string{genesis}), chromedp.Click(css(`#cstart button[type="submit"]`)))
+	until(t, ctx, "the consortium's status", `!!document.getElementById("cstatus") && document.getElementById("cmembers").textContent.startsWith("1:")`)
+	if got := get(t, ctx, chromedp.Text(css("#member-id"))); got != id.Member {
+		t.Fatalf("the page's member ID %q, want %q", got, id.Member)
+	}
+
+	run(t, ctx, js(`document.getElementById("p-kind").value = "add_member"`),
+		chromedp.SetUploadFiles(css("#p-file"), []string{cert}), chromedp.Click(css(`#propose button[type="submit"]`)))
+	until(t, ctx, "the open proposal", `!!document.querySelector("#proposals .state-open")`)
+	shot(t, ctx, "consortium-1-open")
+	run(t, ctx, chromedp.Click(css(`#proposals button[aria-label^="Vote yes"]`)))
+	until(t, ctx, "the proposal accepted", `!!document.querySelector("#proposals .state-accepted")`)
+	until(t, ctx, "alice's ballot", `document.querySelector("#proposals").innerText.includes("(you): yes")`)
+	until(t, ctx, "two members", `document.getElementById("cmembers").textContent.startsWith("2:")`)
+	until(t, ctx, "labels on the consortium page", labelled)
+	shot(t, ctx, "consortium-2-accepted")
+	ps, err := alice.ConsortiumProposals(bg, "bank")
+	if err != nil || len(ps) != 1 || ps[0].State != consortium.StateAccepted || len(ps[0].Actions) != 1 || string(ps[0].Actions[0].Cert) != string(bobM.Cert) {
+		t.Fatalf("proposals: %+v, %v; want bob's certificate added", ps, err)
+	}
+	phone(t, ctx, page, "consortium")
 }
