@@ -272,14 +272,38 @@ func TestBrowserOwnerStory(t *testing.T) {
 	until(t, ctx, "labels on the devices page", labelled)
 	shot(t, ctx, "6-devices")
 
-	// A scene built from actions, run, each action's result shown.
+	// A scene built from actions with the builder's selects, run, each
+	// action's result shown.
+	row := func(n int, f string) string {
+		return fmt.Sprintf(`#scene-actions .action:nth-child(%d) [data-f="%s"]`, n, f)
+	}
+	pick := func(n int, f, v string) chromedp.Action[chromedp.Void] {
+		return js(fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); })()`, row(n, f), v))
+	}
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/scenes", netID)), chromedp.WaitVisible(css("#scene-form")),
 		chromedp.SendKeys(css("#scene-name"), "evening"),
-		chromedp.SendKeys(css("#scene-actions"), "living-lamp:level:set:level=20\nfront-door:lock:lock\nno-such-thing:on_off:on"),
-		chromedp.Click(css(`#scene-form button[type="submit"]`)))
+		pick(1, "resource", "living-lamp"), pick(1, "capability", "level"), pick(1, "command", "set"))
+	until(t, ctx, "the level's input", `!!document.querySelector('#scene-actions [data-param="level"]')`)
+	run(t, ctx, chromedp.SendKeys(css(`#scene-actions [data-param="level"]`), "20"),
+		chromedp.Click(css("#add-action")),
+		// The second action by keyboard: typing in a focused select picks.
+		chromedp.Focus(css(row(2, "resource"))), chromedp.SendKeys(css(row(2, "resource")), "front"))
+	until(t, ctx, "the door picked by typing", `document.querySelector('`+row(2, "resource")+`').value === "front-door"`)
+	run(t, ctx, pick(2, "capability", "lock"), pick(2, "command", "lock"))
+	until(t, ctx, "labels on the builder", labelled)
+	shot(t, ctx, "7-scene-builder")
+	run(t, ctx, chromedp.Click(css(`#scene-form button[type="submit"]`)))
 	run(t, ctx, chromedp.WaitVisible(css(`button[aria-label="Run evening"]`)), chromedp.Click(css(`button[aria-label="Run evening"]`)),
 		chromedp.WaitVisible(css("#result-evening")))
-	until(t, ctx, "each action's result", `(() => { const t = document.querySelector("#result-evening tbody").innerText; return t.includes("living-lamp:level:set") && /front-door:lock:lock\s+ok/.test(t) && t.includes("not_found"); })()`)
+	until(t, ctx, "each action's result", `(() => { const t = document.querySelector("#result-evening tbody").innerText; return /living-lamp:level:set\s+ok/.test(t) && /front-door:lock:lock\s+ok/.test(t); })()`)
+	if sc := get(t, ctx, chromedp.Text(css(`article[aria-labelledby="sc-evening"] ol`))); !strings.Contains(sc, "living-lamp:level:set:level=20") {
+		t.Fatalf("the scene saved %q; want the level's argument", sc)
+	}
+	// Edit: the scene's actions come back in the builder, saved over it.
+	run(t, ctx, chromedp.Click(css(`button[aria-label="Edit evening"]`)))
+	until(t, ctx, "the actions back in the builder", `document.querySelectorAll("#scene-actions .action").length === 2 && document.querySelector('#scene-actions [data-param="level"]').value === "20"`)
+	run(t, ctx, chromedp.Click(css(`#scene-actions .action:nth-child(2) .remove-action`)), chromedp.Click(css(`#scene-form button[type="submit"]`)))
+	until(t, ctx, "the scene saved with one action", `(() => { const o = document.querySelector('article[aria-labelledby="sc-evening"] ol'); return !!o && o.children.length === 1; })()`)
 	until(t, ctx, "labels on the scenes page", labelled)
 	shot(t, ctx, "7-scenes")
 

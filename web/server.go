@@ -268,11 +268,31 @@ func (s *Server) peers(r *http.Request, v *view) error {
 	return err
 }
 
+type scenesData struct {
+	Scenes []api.Scene
+	// Catalog is what the scene builder offers: the resources this node
+	// sees, with their commands and their parameters.
+	Catalog []api.Resource
+	Offline []string
+}
+
 func (s *Server) scenes(r *http.Request, v *view) error {
 	v.Title = v.Net.Name + ": scenes"
-	sc, err := s.svc.Scenes(r.Context(), v.Net.ID.String())
-	v.Data = sc
-	return err
+	ctx, id := r.Context(), v.Net.ID.String()
+	sc, err := s.svc.Scenes(ctx, id)
+	d := &scenesData{Scenes: sc}
+	v.Data = d
+	if err != nil {
+		return err
+	}
+	// The builder lists what the devices answer; a slow one must not hold the page.
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if l, err := s.svc.Resources(lctx, id, ""); err == nil {
+		d.Catalog, d.Offline = l.Resources, l.Offline
+		sort.Slice(d.Catalog, func(i, j int) bool { return d.Catalog[i].ID < d.Catalog[j].ID })
+	}
+	return nil
 }
 
 type grantsData struct {

@@ -86,10 +86,6 @@ const then = {
 // bodies builds the request of forms whose fields do not map one to one
 // onto the API's JSON (data-body).
 const bodies = {
-  scene: (f) => ({
-    name: f.elements.name.value.trim(),
-    actions: f.elements.actions.value.split("\n").map((l) => l.trim()).filter(Boolean).map(parseAction),
-  }),
   grant: (f) => {
     const e = f.elements;
     const g = { member: e.member.value, capability: e.capability.value.trim() };
@@ -167,21 +163,6 @@ bodies.proposal = async (f) => {
   }
   return { actions: [a] };
 };
-
-// parseAction reads "resource:capability:command[:arg=value…]", as the CLI does.
-function parseAction(line) {
-  const [resource, capability, command, ...rest] = line.split(":");
-  if (!command) throw new Error("not an action: " + line + " (want resource:capability:command)");
-  const a = { resource, capability, command };
-  for (const kv of rest) {
-    const i = kv.indexOf("=");
-    if (i < 0) throw new Error("not an argument: " + kv + " (want name=value)");
-    const k = kv.slice(0, i), v = kv.slice(i + 1);
-    a.args = a.args || {};
-    a.args[k] = v === "true" ? true : v === "false" ? false : v !== "" && !isNaN(Number(v)) ? Number(v) : v;
-  }
-  return a;
-}
 
 function formBody(form) {
   if (form.dataset.body) return bodies[form.dataset.body](form);
@@ -330,3 +311,124 @@ if (idButton) idButton.addEventListener("click", () => {
   a.download = idButton.dataset.name;
   a.click();
 });
+
+// The scene builder: each action is picked with selects — device,
+// resource, capability, command — and an input per parameter of the
+// command typed by its spec, from the resources the page was given
+// (data-catalog). No syntax to learn, nothing to mistype.
+const sceneForm = document.getElementById("scene-form");
+if (sceneForm) {
+  const catalog = JSON.parse(sceneForm.dataset.catalog || "[]");
+  const list = document.getElementById("scene-actions");
+  const tmpl = document.getElementById("action-row");
+  const devOf = (r) => r.device || r.node || "this node";
+  const devices = [...new Set(catalog.map(devOf))].sort();
+  let seq = 0;
+  const fill = (sel, values, labelOf) => sel.replaceChildren(...values.map((v) => new Option(labelOf ? labelOf(v) : v, v)));
+  const renumber = () => list.querySelectorAll(".action .n").forEach((n, i) => { n.textContent = i + 1; });
+
+  function addRow(a) {
+    const n = ++seq;
+    const li = tmpl.content.firstElementChild.cloneNode(true);
+    const f = {};
+    for (const el of li.querySelectorAll("[data-f]")) { f[el.dataset.f] = el; el.id = "a" + n + "-" + el.dataset.f; }
+    for (const l of li.querySelectorAll("label[data-for]")) l.htmlFor = "a" + n + "-" + l.dataset.for;
+    const params = li.querySelector(".params");
+    const res = () => catalog.find((r) => r.id === f.resource.value);
+    const cap = () => ((res() || {}).capabilities || []).find((c) => c.name === f.capability.value);
+    const cmd = () => ((cap() || {}).commands || []).find((c) => c.name === f.command.value);
+    const onCommand = () => {
+      params.replaceChildren();
+      for (const p of (cmd() || {}).params || []) {
+        const id = "a" + n + "-p-" + p.name;
+        const wrap = document.createElement("div");
+        wrap.className = "param";
+        const label = Object.assign(document.createElement("label"), { htmlFor: id, textContent: p.name + (p.unit ? " (" + p.unit + ")" : "") + (p.optional ? " (optional)" : "") });
+        let input;
+        if (p.enum && p.enum.length) {
+          input = document.createElement("select");
+          fill(input, p.optional ? ["", ...p.enum] : p.enum);
+        } else if (p.type === "bool") {
+          input = document.createElement("select");
+          fill(input, ["true", "false"]);
+        } else {
+          input = document.createElement("input");
+          if (p.type === "int" || p.type === "number") {
+            input.type = "number";
+            input.step = p.type === "int" ? "1" : "any";
+            if (p.min != null) input.min = p.min;
+            if (p.max != null) input.max = p.max;
+          }
+          input.required = !p.optional;
+        }
+        Object.assign(input, { id, name: "" });
+        input.dataset.param = p.name;
+        input.dataset.type = p.type;
+        wrap.append(label, input);
+        params.append(wrap);
+      }
+    };
+    const onCapability = () => { fill(f.command, ((cap() || {}).commands || []).map((c) => c.name)); onCommand(); };
+    const onResource = () => { fill(f.capability, ((res() || {}).capabilities || []).filter((c) => (c.commands || []).length).map((c) => c.name)); onCapability(); };
+    const onDevice = () => {
+      fill(f.resource, catalog.filter((r) => devOf(r) === f.device.value).map((r) => r.id),
+        (id) => { const r = catalog.find((x) => x.id === id); return r.name && r.name !== id ? r.name + " (" + id + ")" : id; });
+      onResource();
+    };
+    f.device.addEventListener("change", onDevice);
+    f.resource.addEventListener("change", onResource);
+    f.capability.addEventListener("change", onCapability);
+    f.command.addEventListener("change", onCommand);
+    li.querySelector(".remove-action").addEventListener("click", () => { li.remove(); renumber(); });
+    fill(f.device, devices);
+    const r0 = a && catalog.find((r) => r.id === a.resource);
+    if (r0) f.device.value = devOf(r0);
+    onDevice();
+    if (a) {
+      for (const [k, then] of [["resource", onResource], ["capability", onCapability], ["command", onCommand]]) {
+        f[k].value = a[k];
+        then();
+      }
+      for (const [k, v] of Object.entries(a.args || {})) {
+        const el = params.querySelector('[data-param="' + CSS.escape(k) + '"]');
+        if (el) el.value = String(v);
+      }
+    }
+    list.append(li);
+    renumber();
+    return li;
+  }
+
+  document.getElementById("add-action").addEventListener("click", () => addRow().querySelector("select").focus());
+  addRow();
+
+  // Edit: the scene's actions in the builder, saved over the old one.
+  document.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-edit-scene]");
+    if (!b) return;
+    const sc = JSON.parse(b.dataset.editScene);
+    list.replaceChildren();
+    for (const a of sc.actions) addRow(a);
+    sceneForm.elements.name.value = sc.name;
+    document.getElementById("scene-replace").value = "1";
+    document.getElementById("scene-save").textContent = "Save over " + sc.name;
+    sceneForm.elements.name.focus();
+  });
+
+  bodies.scene = (form) => {
+    const actions = [...list.querySelectorAll(".action")].map((li) => {
+      const v = (k) => li.querySelector('[data-f="' + k + '"]').value;
+      const a = { resource: v("resource"), capability: v("capability"), command: v("command") };
+      for (const el of li.querySelectorAll("[data-param]")) {
+        if (el.value === "") continue;
+        a.args = a.args || {};
+        const t = el.dataset.type;
+        a.args[el.dataset.param] = t === "int" || t === "number" ? Number(el.value) : t === "bool" ? el.value === "true" : el.value;
+      }
+      if (!a.resource || !a.command) throw new Error("action " + (li.querySelector(".n").textContent) + " is not complete");
+      return a;
+    });
+    if (!actions.length) throw new Error("add an action");
+    return { name: form.elements.name.value.trim(), actions, replace: form.elements.replace.value === "1" };
+  };
+}
