@@ -310,13 +310,20 @@ func TestBrowserOwnerStory(t *testing.T) {
 	// A grant for bob with the weekly window editor.
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/grants", netID)), chromedp.WaitVisible(css("#grant-form")))
 	until(t, ctx, "bob in the member picker", `[...document.querySelectorAll("#g-member option")].some(o => o.textContent.startsWith("bob"))`)
+	// Two windows for one grant: tue and thu 09:00–17:30, sat 10:00–12:00.
 	run(t, ctx, chromedp.SendKeys(css("#g-resource"), "front-door"),
 		chromedp.SendKeys(css("#g-cap"), "lock"),
-		chromedp.Click(css(`input[name="days"][value="tue"]`)),
-		chromedp.Click(css(`input[name="days"][value="thu"]`)),
-		js(`document.getElementById("g-from").value = "09:00"; document.getElementById("g-to").value = "17:30"; document.getElementById("g-tz").value = "Europe/Paris"`),
-		chromedp.Click(css(`#grant-form button[type="submit"]`)))
-	until(t, ctx, "the grant listed with its window", `(() => { const t = document.querySelector("tbody") ? document.querySelector("tbody").innerText : ""; return t.includes("bob") && t.includes("tue,thu 09:00–17:30") && t.includes("Europe/Paris"); })()`)
+		chromedp.Click(css("#add-window")),
+		chromedp.Click(css(`#windows .window-row:nth-child(1) input[value="tue"]`)),
+		chromedp.Click(css(`#windows .window-row:nth-child(1) input[value="thu"]`)),
+		js(`document.querySelector('#windows .window-row:nth-child(1) [data-f="from"]').value = "09:00"; document.querySelector('#windows .window-row:nth-child(1) [data-f="to"]').value = "17:30"`),
+		chromedp.Click(css("#add-window")),
+		chromedp.Click(css(`#windows .window-row:nth-child(2) input[value="sat"]`)),
+		js(`document.querySelector('#windows .window-row:nth-child(2) [data-f="from"]').value = "10:00"; document.querySelector('#windows .window-row:nth-child(2) [data-f="to"]').value = "12:00"; document.getElementById("g-tz").value = "Europe/Paris"`))
+	until(t, ctx, "labels on the window editor", labelled)
+	shot(t, ctx, "8-grant-windows")
+	run(t, ctx, chromedp.Click(css(`#grant-form button[type="submit"]`)))
+	until(t, ctx, "the grant listed with its windows", `(() => { const t = document.querySelector("tbody") ? document.querySelector("tbody").innerText : ""; return t.includes("bob") && t.includes("tue,thu 09:00–17:30") && t.includes("sat 10:00–12:00") && t.includes("Europe/Paris"); })()`)
 	until(t, ctx, "labels on the grants page", labelled)
 	shot(t, ctx, "8-grants")
 

@@ -93,11 +93,13 @@ const bodies = {
     if (rs.length) g.resources = rs;
     if (e.zone.value) g.zone = e.zone.value;
     if (e.command.value.trim()) g.command = e.command.value.trim();
-    const days = [...f.querySelectorAll('input[name="days"]:checked')].map((c) => c.value);
-    if (e.from.value || e.to.value || days.length) {
-      if (!e.from.value || !e.to.value) throw new Error("give the window both a From and a To time");
-      g.windows = [{ days, from: e.from.value, to: e.to.value }];
-    }
+    const ws = [...f.querySelectorAll("#windows .window-row")].map((li) => ({
+      days: [...li.querySelectorAll('.days input:checked')].map((c) => c.value),
+      from: li.querySelector('[data-f="from"]').value,
+      to: li.querySelector('[data-f="to"]').value,
+    }));
+    for (const w of ws) if (!w.from || !w.to) throw new Error("give every window both a From and a To time");
+    if (ws.length) g.windows = ws;
     if (e.tz.value.trim()) g.tz = e.tz.value.trim();
     // Dates are read in this browser's time zone.
     if (e.valid_from.value) g.valid_from = new Date(e.valid_from.value).toISOString();
@@ -431,4 +433,25 @@ if (sceneForm) {
     if (!actions.length) throw new Error("add an action");
     return { name: form.elements.name.value.trim(), actions, replace: form.elements.replace.value === "1" };
   };
+}
+
+// The weekly window editor: a grant holds several windows, each its days
+// and hours; Add a window makes another.
+const windows = document.getElementById("windows");
+if (windows) {
+  const tmpl = document.getElementById("window-row");
+  let seq = 0;
+  const renumber = () => windows.querySelectorAll(".window-row .n").forEach((n, i) => { n.textContent = i + 1; });
+  const addWindow = () => {
+    const n = ++seq;
+    const li = tmpl.content.firstElementChild.cloneNode(true);
+    for (const el of li.querySelectorAll("[data-f]")) el.id = "w" + n + "-" + el.dataset.f;
+    for (const l of li.querySelectorAll("label[data-for]")) l.htmlFor = "w" + n + "-" + l.dataset.for;
+    li.querySelectorAll(".days input").forEach((c) => { c.name = "w" + n + "-days"; });
+    li.querySelector(".remove-window").addEventListener("click", () => { li.remove(); renumber(); });
+    windows.append(li);
+    renumber();
+    return li;
+  };
+  document.getElementById("add-window").addEventListener("click", () => addWindow().querySelector("input").focus());
 }
