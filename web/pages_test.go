@@ -12,11 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/consortium"
 	"github.com/coconet/coconet/consortium/consnode"
+	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/daemon"
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
@@ -26,11 +29,14 @@ import (
 
 // serve runs the app of d's home and logs the browser in; it returns the
 // app's address.
-func serve(t *testing.T, ctx context.Context, svc api.Service, home string) string {
+func serve(t *testing.T, ctx context.Context, svc api.Service, home string, mods ...func(*web.Server)) string {
 	t.Helper()
 	s, err := web.New(svc, home, t.Logf)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, m := range mods {
+		m(s)
 	}
 	if err := s.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -313,4 +319,55 @@ func TestBrowserConsortium(t *testing.T) {
 		t.Fatalf("proposals: %+v, %v; want bob's certificate added", ps, err)
 	}
 	phone(t, ctx, page, "consortium")
+}
+
+// Usage against the plan, over time: the app samples the control plane's
+// figures into its ring and draws them as a chart with the plan's limit;
+// the page reads in dark mode too.
+func TestBrowserUsageChart(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	srv, err := control.New(control.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Dir: t.TempDir(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	home, alice := daemonOf(t, "alice", func(d *daemon.Daemon) { d.Control = []string{srv.Addrs()[0].String()} })
+	netw, err := alice.CreateNetwork(bg, api.CreateNetworkRequest{Name: "home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the node registered", func() error {
+		u, err := alice.Usage(bg, "home")
+		if err == nil && u.Nodes < 1 {
+			err = fmt.Errorf("usage %+v", u)
+		}
+		return err
+	})
+	base := serve(t, ctx, alice, home, func(s *web.Server) { s.UsageEvery = 10 * time.Millisecond })
+	page := base + "/n/" + netw.ID.String() + "/usage"
+	for i := 0; ; i++ { // each view samples too: the chart grows
+		run(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(css("main")))
+		if get(t, ctx, chromedp.Evaluate[bool](`(() => { const p = document.querySelector("svg.chart polyline.series"); return !!p && p.getAttribute("points").trim().split(/\s+/).length >= 3; })()`)) {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the chart never shows three samples")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	until(t, ctx, "the plan's limit drawn", `document.querySelectorAll("svg.chart line.limit").length === 2`)
+	until(t, ctx, "the charts named for screen readers", `[...document.querySelectorAll("svg.chart")].every(s => s.getAttribute("role") === "img" && s.getAttribute("aria-label"))`)
+	shot(t, ctx, "usage-1-chart")
+	run(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	until(t, ctx, "a dark page", `getComputedStyle(document.body).backgroundColor === "rgb(21, 24, 28)"`)
+	until(t, ctx, "the chart's line light on dark", `getComputedStyle(document.querySelector("svg.chart polyline.series")).stroke === "rgb(122, 180, 255)"`)
+	shot(t, ctx, "usage-2-dark")
+	phone(t, ctx, page, "usage")
 }

@@ -51,9 +51,15 @@ type Server struct {
 	auth *auth
 	logf func(string, ...any)
 
-	srv *http.Server
-	ln  net.Listener
-	wg  sync.WaitGroup
+	// UsageEvery is how often the app samples the networks' usage for its
+	// chart (DefaultUsageEvery when 0); set it before Start.
+	UsageEvery time.Duration
+	usage      *usageRing
+
+	srv    *http.Server
+	ln     net.Listener
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
 }
 
 // New makes the app's server over svc, with the login key of home (made
@@ -71,7 +77,11 @@ func New(svc api.Service, home string, logf func(string, ...any)) (*Server, erro
 	if err := a.loadRevoked(); err != nil {
 		return nil, err
 	}
-	return &Server{svc: svc, home: home, auth: a, logf: logf}, nil
+	u, err := loadUsage(UsagePath(home), DefaultUsageEvery)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{svc: svc, home: home, auth: a, logf: logf, usage: u}, nil
 }
 
 // Start listens on addr and serves until Close; it writes the app's
@@ -87,10 +97,19 @@ func (s *Server) Start(addr string) error {
 		ln.Close()
 		return fmt.Errorf("web: %w", err)
 	}
-	s.wg.Add(1)
+	if s.UsageEvery > 0 {
+		s.usage.every = s.UsageEvery
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.srv.Serve(ln)
+	}()
+	go func() { // ends with Close
+		defer s.wg.Done()
+		s.sampler(ctx)
 	}()
 	return nil
 }
@@ -104,6 +123,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	os.Remove(URLPath(s.home))
+	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.srv.Shutdown(ctx) // SSE streams end with their requests' contexts
@@ -147,7 +167,7 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /n/{net}/peers", s.page("peers", s.peers))
 	mux.HandleFunc("GET /n/{net}/scenes", s.page("scenes", s.scenes))
 	mux.HandleFunc("GET /n/{net}/grants", s.page("grants", s.grants))
-	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usage))
+	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usagePage))
 	mux.HandleFunc("GET /n/{net}/push", s.page("push", s.push))
 	mux.HandleFunc("GET /n/{net}/drives", s.page("drives", s.drives))
 	mux.HandleFunc("GET /n/{net}/drives/{drive}", s.page("drive", s.drive))
@@ -318,10 +338,34 @@ func (s *Server) grants(r *http.Request, v *view) error {
 	return err
 }
 
-func (s *Server) usage(r *http.Request, v *view) error {
+type usageData struct {
+	api.Usage
+	Charts []usageChart
+}
+
+func (s *Server) usagePage(r *http.Request, v *view) error {
 	v.Title = v.Net.Name + ": usage"
-	u, err := s.svc.Usage(r.Context(), v.Net.ID.String())
-	v.Data = u
+	id := v.Net.ID.String()
+	u, err := s.svc.Usage(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	d := &usageData{Usage: u}
+	v.Data = d
+	if err := s.usage.add(id, u, time.Now()); err != nil {
+		s.logf("%v", err)
+	}
+	samples := s.usage.month(id, u.Month)
+	traffic, err := drawUsage("Traffic this month (relayed and control)", u.Month, true, samples,
+		func(s usageSample) (float64, float64) { return float64(s.Bytes), float64(s.LimitBytes) },
+		func(f float64) string { return bytes(int64(f)) })
+	if err != nil {
+		return err
+	}
+	nodes, err := drawUsage("Registered nodes", u.Month, false, samples,
+		func(s usageSample) (float64, float64) { return float64(s.Nodes), float64(s.LimitNodes) },
+		func(f float64) string { return fmt.Sprintf("%g", f) })
+	d.Charts = []usageChart{traffic, nodes}
 	return err
 }
 
