@@ -254,7 +254,7 @@ func FuzzExchange(f *testing.F) {
 func TestStaticOnlyAssets(t *testing.T) {
 	r := newRig(t)
 	c, _ := r.login()
-	for path, want := range map[string]int{"/static/app.js": 200, "/static/app.css": 200, "/static/layout.html": 404, "/static/": 404} {
+	for path, want := range map[string]int{"/static/app.js": 200, "/static/app.css": 200, "/static/jsQR.js": 200, "/static/jsQR-LICENSE.txt": 200, "/static/layout.html": 404, "/static/": 404} {
 		req := httptest.NewRequest("GET", "http://"+host+path, nil)
 		req.AddCookie(c)
 		if w := r.do(req); w.Code != want {

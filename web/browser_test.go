@@ -40,7 +40,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 
 // browser starts a headless Chromium for the test, skipping it when the
 // machine has none.
-func browser(t *testing.T) context.Context {
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skipf("no browser: %s is missing (apt-get install chromium)", chromium)
@@ -59,6 +59,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1200, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
@@ -450,11 +451,17 @@ func TestBrowserGuestWindow(t *testing.T) {
 	shot(t, ctx, "guest-2-refused")
 }
 
-// The owner claims a device by pasting its claim code: the simulated
-// Zigbee gateway, run as a device daemon, joins the network, shows as
-// online with its firmware state, and its resources appear.
-func TestBrowserClaimDevice(t *testing.T) {
-	ctx := browser(t)
+// claimRig is alice's daemon and app with a network, and a simulated
+// Zigbee gateway run as a device daemon showing its claim code.
+type claimRig struct {
+	devices string // the devices page
+	code    string
+	home    string
+	alice   *daemon.Daemon
+}
+
+func newClaimRig(t *testing.T, ctx context.Context) claimRig {
+	t.Helper()
 	bg := context.Background()
 	home := filepath.Join(t.TempDir(), "alice")
 	if _, err := homedir.Init(home, "alice"); err != nil {
@@ -495,17 +502,32 @@ func TestBrowserClaimDevice(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the device shows no claim code")
 	}
-
 	link, err := web.LoginURL(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := s.URL() + "/n/" + netw.ID.String()
+	r := claimRig{devices: s.URL() + "/n/" + netw.ID.String() + "/devices", code: code, home: home, alice: alice}
 	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(css("main")),
-		chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(css("#claim-form")),
-		chromedp.SendKeys(css("#claim-code"), code),
-		chromedp.Click(css(`#claim-form button[type="submit"]`)))
+		chromedp.Navigate(r.devices), chromedp.WaitVisible(css("#claim-form")))
+	return r
+}
+
+// claimed waits for the hub on the devices page once Claim is pressed.
+func (r claimRig) claimed(t *testing.T, ctx context.Context) {
+	t.Helper()
+	run(t, ctx, chromedp.Click(css(`#claim-form button[type="submit"]`)))
 	until(t, ctx, "the hub listed as a device", `!!document.querySelector('button[aria-label="Remove Hub"]')`)
+}
+
+// The owner claims a device by pasting its claim code: the simulated
+// Zigbee gateway, run as a device daemon, joins the network, shows as
+// online with its firmware state, and its resources appear.
+func TestBrowserClaimDevice(t *testing.T) {
+	ctx := browser(t)
+	r := newClaimRig(t, ctx)
+	run(t, ctx, chromedp.SendKeys(css("#claim-code"), r.code))
+	r.claimed(t, ctx)
+	base := strings.TrimSuffix(r.devices, "/devices")
 	for i := 0; ; i++ {
 		run(t, ctx, chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(css("#claim-form")))
 		if get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("tbody").innerText.includes("online") && !!document.getElementById("h-ota")`)) {

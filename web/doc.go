@@ -19,5 +19,10 @@
 // requests must also carry the session's CSRF token in a header.
 //
 // Every asset is embedded (assets/): no CDN, no build step. The script is
-// plain JavaScript (assets/app.js), small enough to read.
+// plain JavaScript (assets/app.js), small enough to read. One library is
+// vendored: assets/jsQR.js, jsQR 1.4.0 from npm, unmodified (Apache-2.0,
+// its licence beside it, served at /static/jsQR-LICENSE.txt), the QR
+// decoder that reads a claim code from the camera or a photo where the
+// browser has no BarcodeDetector (Chromium and Firefox on desktop Linux,
+// Firefox everywhere); it is loaded only when a scan starts.
 package web

@@ -140,7 +140,7 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	static, _ := fs.Sub(assets, "assets")
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	mux.HandleFunc("GET /static/{file}", func(w http.ResponseWriter, r *http.Request) {
-		if f := r.PathValue("file"); !strings.HasSuffix(f, ".js") && !strings.HasSuffix(f, ".css") {
+		if f := r.PathValue("file"); !strings.HasSuffix(f, ".js") && !strings.HasSuffix(f, ".css") && !strings.HasSuffix(f, "-LICENSE.txt") {
 			http.NotFound(w, r) // the templates are not assets
 			return
 		}

@@ -455,3 +455,90 @@ if (windows) {
   };
   document.getElementById("add-window").addEventListener("click", () => addWindow().querySelector("input").focus());
 }
+
+// Claiming by scanning: the camera (or a photo) read for a QR code. The
+// browser's own BarcodeDetector where it has one; else jsQR, a small QR
+// decoder in plain JavaScript (assets/jsQR.js, jsQR 1.4.0 from npm,
+// Apache-2.0, vendored unmodified), loaded only when needed.
+const scan = document.getElementById("scan");
+if (scan) {
+  const status = document.getElementById("scan-status");
+  const video = document.getElementById("scan-video");
+  const start = document.getElementById("scan-start"), stop = document.getElementById("scan-stop");
+  let stream = null, jsqr = null;
+  const loadJsQR = () => jsqr || (jsqr = new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = "/static/jsQR.js";
+    s.onload = () => resolve(window.jsQR);
+    s.onerror = () => reject(new Error("cannot load the QR decoder"));
+    document.head.append(s);
+  }));
+  const canvas = document.createElement("canvas");
+  // decode reads a QR code in source (a video, an image bitmap) of w×h.
+  async function decode(source, w, h) {
+    if ("BarcodeDetector" in window) {
+      try {
+        const found = await new BarcodeDetector({ formats: ["qr_code"] }).detect(source);
+        if (found.length) { scan.dataset.decoder = "BarcodeDetector"; return found[0].rawValue; }
+        return null;
+      } catch (_) { /* no QR support here: jsQR */ }
+    }
+    const decoder = await loadJsQR();
+    const k = Math.min(1, 1024 / Math.max(w, h)); // big photos: smaller is faster, still readable
+    canvas.width = Math.round(w * k);
+    canvas.height = Math.round(h * k);
+    const g = canvas.getContext("2d", { willReadFrequently: true });
+    g.drawImage(source, 0, 0, canvas.width, canvas.height);
+    const img = g.getImageData(0, 0, canvas.width, canvas.height);
+    const code = decoder(img.data, img.width, img.height);
+    if (code) scan.dataset.decoder = "jsQR";
+    return code ? code.data : null;
+  }
+  function found(text) {
+    document.getElementById("claim-code").value = text.trim();
+    status.textContent = "Read a claim code: check it and press Claim.";
+    document.getElementById("claim-submit").focus();
+  }
+  function stopCamera() {
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    stream = null;
+    video.hidden = stop.hidden = true;
+    start.hidden = false;
+  }
+  start.addEventListener("click", async () => {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { status.textContent = "This browser offers no camera here: read the code from a photo."; return; }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    } catch (err) {
+      status.textContent = "No camera: " + err.message + ". Read the code from a photo instead.";
+      return;
+    }
+    video.srcObject = stream;
+    video.hidden = stop.hidden = false;
+    start.hidden = true;
+    await video.play();
+    status.textContent = "Point the camera at the device's QR code…";
+    const tick = async () => {
+      if (!stream) return;
+      if (video.videoWidth) {
+        const text = await decode(video, video.videoWidth, video.videoHeight).catch(() => null);
+        if (text) { stopCamera(); found(text); return; }
+      }
+      setTimeout(tick, 150);
+    };
+    tick();
+  });
+  stop.addEventListener("click", () => { stopCamera(); status.textContent = ""; });
+  document.getElementById("scan-file").addEventListener("change", async (ev) => {
+    const file = ev.target.files[0];
+    if (!file) return;
+    status.textContent = "Reading…";
+    try {
+      const bmp = await createImageBitmap(file);
+      const text = await decode(bmp, bmp.width, bmp.height);
+      if (text) found(text); else status.textContent = "No QR code found in this picture.";
+    } catch (err) {
+      status.textContent = "Cannot read this picture: " + err.message;
+    }
+  });
+}
