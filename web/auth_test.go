@@ -391,3 +391,50 @@ func TestRevokeAllWhileRunning(t *testing.T) {
 		t.Fatalf("a link under the new key: %d", w.Code)
 	}
 }
+
+// The pages added for the push server, drives, consortium and usage sit
+// behind the same guard: nothing without a session, nothing for another
+// site even with one.
+func TestNewPagesGuarded(t *testing.T) {
+	r := newRig(t)
+	c, _ := r.login()
+	for _, p := range []string{"/n/home/push", "/n/home/drives", "/n/home/drives/docs", "/n/home/consortium", "/n/home/usage", "/static/jsQR.js"} {
+		if w := r.do(httptest.NewRequest("GET", "http://"+host+p, nil)); w.Code != http.StatusUnauthorized {
+			t.Errorf("GET %s without a session: %d, want 401", p, w.Code)
+		}
+		req := httptest.NewRequest("GET", "http://"+host+p, nil)
+		req.AddCookie(c)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if w := r.do(req); w.Code != http.StatusForbidden {
+			t.Errorf("GET %s from another site: %d, want 403", p, w.Code)
+		}
+	}
+}
+
+// Attack: another site (or a script without the page's CSRF token) makes
+// the browser log out everywhere — every session of the owner ended, a
+// nuisance on demand. Refused, and the key stays.
+func TestLogoutEverywhereNeedsCSRF(t *testing.T) {
+	home := t.TempDir()
+	r := newRigAt(t, home)
+	c, csrf := r.login()
+	key, _ := os.ReadFile(KeyPath(home))
+	for name, mod := range map[string]func(*http.Request){
+		"no CSRF header": func(q *http.Request) {},
+		"other origin":   func(q *http.Request) { q.Header.Set(csrfHeader, csrf); q.Header.Set("Origin", "http://evil.example") },
+		"cross-site":     func(q *http.Request) { q.Header.Set(csrfHeader, csrf); q.Header.Set("Sec-Fetch-Site", "cross-site") },
+	} {
+		req := httptest.NewRequest("POST", "http://"+host+"/logout?everywhere=1", nil)
+		req.AddCookie(c)
+		mod(req)
+		if w := r.do(req); w.Code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, w.Code)
+		}
+	}
+	if now, _ := os.ReadFile(KeyPath(home)); string(now) != string(key) {
+		t.Fatal("a refused request replaced the key")
+	}
+	if code := r.get("/", c); code != 200 {
+		t.Fatalf("the session after refused logouts: %d", code)
+	}
+}

@@ -307,6 +307,7 @@ func TestBrowserOwnerStory(t *testing.T) {
 	until(t, ctx, "the scene saved with one action", `(() => { const o = document.querySelector('article[aria-labelledby="sc-evening"] ol'); return !!o && o.children.length === 1; })()`)
 	until(t, ctx, "labels on the scenes page", labelled)
 	shot(t, ctx, "7-scenes")
+	phone(t, ctx, base+fmt.Sprintf("/n/%s/scenes", netID), "scenes")
 
 	// A grant for bob with the weekly window editor.
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/grants", netID)), chromedp.WaitVisible(css("#grant-form")))
@@ -327,6 +328,7 @@ func TestBrowserOwnerStory(t *testing.T) {
 	until(t, ctx, "the grant listed with its windows", `(() => { const t = document.querySelector("tbody") ? document.querySelector("tbody").innerText : ""; return t.includes("bob") && t.includes("tue,thu 09:00–17:30") && t.includes("sat 10:00–12:00") && t.includes("Europe/Paris"); })()`)
 	until(t, ctx, "labels on the grants page", labelled)
 	shot(t, ctx, "8-grants")
+	phone(t, ctx, base+fmt.Sprintf("/n/%s/grants", netID), "grants")
 
 	// Usage against the plan (no control plane here: it says so).
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/usage", netID)), chromedp.WaitVisible(css("main")))

@@ -371,3 +371,41 @@ func TestBrowserUsageChart(t *testing.T) {
 	shot(t, ctx, "usage-2-dark")
 	phone(t, ctx, page, "usage")
 }
+
+// The browser stays logged in across a restart of the daemon's app (a
+// new server of the same home); "Log out everywhere" then ends it, and a
+// restart does not bring it back.
+func TestBrowserSessionSurvivesRestart(t *testing.T) {
+	ctx := browser(t)
+	home, alice := daemonOf(t, "alice", nil)
+	start := func(addr string) *web.Server {
+		s, err := web.New(alice, home, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(addr); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := start("127.0.0.1:0")
+	addr := strings.TrimPrefix(s.URL(), "http://")
+	link, err := web.LoginURL(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(css("#create-network")))
+	s.Close()
+	s = start(addr) // restarted, on the same address as `coco up` would be
+	t.Cleanup(func() { s.Close() })
+	run(t, ctx, chromedp.Navigate(s.URL()+"/"), chromedp.WaitVisible(css("#create-network")))
+	run(t, ctx, chromedp.SendKeys(css("#net-name"), "after-restart"), chromedp.Click(css(`#create-network button[type="submit"]`)))
+	until(t, ctx, "a network created after the restart", `[...document.querySelectorAll("table a")].some(a => a.textContent === "after-restart")`)
+
+	run(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Log out everywhere"]`)), chromedp.WaitVisible(css("#confirm")), chromedp.Click(css("#confirm-ok")))
+	until(t, ctx, "logged out", `document.body.innerText.includes("Logged out")`)
+	s.Close()
+	s = start(addr)
+	run(t, ctx, chromedp.Navigate(s.URL()+"/"))
+	until(t, ctx, "the old session refused after a restart", `document.body.innerText.includes("Not logged in")`)
+}

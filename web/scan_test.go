@@ -65,6 +65,7 @@ func TestBrowserClaimByPhoto(t *testing.T) {
 	until(t, ctx, "labels on the devices page", labelled)
 	shot(t, ctx, "claim-scan-photo")
 	r.claimed(t, ctx)
+	phone(t, ctx, r.devices, "devices")
 }
 
 // The owner claims the device with the camera: Chromium's fake camera
