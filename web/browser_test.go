@@ -70,12 +70,13 @@ func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Contex
 	return ctx
 }
 
-// until evaluates js in the page until it is true.
+// until evaluates js in the page until it is true, the page loaded
+// (its script run: a form submitted before would not go through it).
 func until(t *testing.T, ctx context.Context, what, js string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+js+`)`))
 		if err == nil && ok {
 			return
 		}
