@@ -142,8 +142,9 @@ func startOwner(t *testing.T) (home string, d *daemon.Daemon) {
 }
 
 // labelled is true when every visible form control of the page has a
-// label (or an aria-label): what a screen reader reads out.
-const labelled = `[...document.querySelectorAll("input, select, textarea")].filter(e => e.type !== "hidden" && e.offsetParent !== null).every(e => e.labels.length > 0 || e.getAttribute("aria-label"))`
+// label (or an aria-label), and every visible button a name: what a
+// screen reader reads out.
+const labelled = `[...document.querySelectorAll("input, select, textarea")].filter(e => e.type !== "hidden" && e.offsetParent !== null).every(e => e.labels.length > 0 || e.getAttribute("aria-label")) && [...document.querySelectorAll("button")].filter(b => b.offsetParent !== null).every(b => b.textContent.trim() || b.getAttribute("aria-label"))`
 
 // The owner's story in a real browser: log in with `coco app`'s link,
 // create a network, make an invite (its QR code shown), see a member join

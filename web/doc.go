@@ -18,6 +18,13 @@
 // from another site, or with another Origin, is refused; state-changing
 // requests must also carry the session's CSRF token in a header.
 //
+// Pages (one file each, template in assets/): networks, members and
+// invites, devices (claim by code, camera or photo; OTA), resources by
+// zone, scenes (a builder of selects), grants (several weekly windows),
+// peers, usage (charts over the month from samples kept in web.usage,
+// usage.go), the push server's tree, routers, aliases, servers and keys
+// (push.go), drives (drive.go) and the consortium (consortium.go).
+//
 // Every asset is embedded (assets/): no CDN, no build step. The script is
 // plain JavaScript (assets/app.js), small enough to read. One library is
 // vendored: assets/jsQR.js, jsQR 1.4.0 from npm, unmodified (Apache-2.0,
