@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/coconet/coconet/internal/atomicfile"
 )
 
 // Login tokens and sessions.
@@ -76,9 +79,12 @@ func MintToken(key []byte, now time.Time) string {
 	return b64(msg) + "." + b64(sign(key, msg))
 }
 
-func sign(key, msg []byte) []byte {
+func sign(key, msg []byte) []byte { return mac(key, "coconet web login\x00", msg) }
+
+// mac is the HMAC-SHA256 of msg under key, for the use label names.
+func mac(key []byte, label string, msg []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("coconet web login\x00"))
+	m.Write([]byte(label))
 	m.Write(msg)
 	return m.Sum(nil)
 }
@@ -99,17 +105,35 @@ func LoginURL(home string) (string, error) {
 	return strings.TrimSpace(string(base)) + "/login?token=" + MintToken(key, time.Now()), nil
 }
 
-// auth holds the key, the tokens used and the sessions.
+// auth holds the key, and what was revoked before its expiry: login
+// tokens used and sessions logged out. Sessions are not stored: a session
+// cookie is an HMAC under the key of its ID and expiry, and its CSRF token
+// an HMAC of its ID, so a session outlives a restart of the daemon (the
+// key is in the home). The revocations are kept in the home too (web.revoked),
+// so a logged-out cookie or a used token stays refused after a restart;
+// rotating the key (RevokeAll, "log out everywhere") ends every session.
 type auth struct {
-	key []byte
-	now func() time.Time
+	home string // "" keeps the revocations in memory only
+	now  func() time.Time
 
-	mu       sync.Mutex
-	used     map[string]time.Time // token nonce → its expiry
-	sessions map[string]session   // cookie value → session
+	mu      sync.Mutex
+	key     []byte
+	keyStat os.FileInfo // of web.key when key was read: a new file is a new key
+	revoked revocations
 }
 
+// revocations are what was revoked before its expiry, by ID, with the
+// expiry (Unix seconds), after which they are forgotten.
+type revocations struct {
+	Tokens   map[string]int64 `json:"tokens"`   // login token nonces used
+	Sessions map[string]int64 `json:"sessions"` // session IDs logged out
+}
+
+// RevokedPath is where the home keeps the revoked tokens and sessions.
+func RevokedPath(home string) string { return filepath.Join(home, "web.revoked") }
+
 type session struct {
+	id      string
 	csrf    string
 	expires time.Time
 }
@@ -118,19 +142,87 @@ func newAuth(key []byte, now func() time.Time) *auth {
 	if now == nil {
 		now = time.Now
 	}
-	return &auth{key: key, now: now, used: map[string]time.Time{}, sessions: map[string]session{}}
+	return &auth{key: key, now: now, revoked: revocations{Tokens: map[string]int64{}, Sessions: map[string]int64{}}}
+}
+
+// loadRevoked reads the home's revocations; a missing file is none.
+func (a *auth) loadRevoked() error {
+	b, err := os.ReadFile(RevokedPath(a.home))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("web: read revocations: %w", err)
+	}
+	var r revocations
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("web: read revocations: %w", err)
+	}
+	for k, v := range r.Tokens {
+		a.revoked.Tokens[k] = v
+	}
+	for k, v := range r.Sessions {
+		a.revoked.Sessions[k] = v
+	}
+	a.keyStat, _ = os.Stat(KeyPath(a.home))
+	return nil
+}
+
+// saveRevoked forgets what expired and writes the rest; mu is held.
+func (a *auth) saveRevoked() error {
+	now := a.now().Unix()
+	for _, m := range []map[string]int64{a.revoked.Tokens, a.revoked.Sessions} {
+		for k, exp := range m {
+			if now > exp {
+				delete(m, k)
+			}
+		}
+	}
+	if a.home == "" {
+		return nil
+	}
+	b, _ := json.Marshal(a.revoked)
+	if err := atomicfile.Write(RevokedPath(a.home), b, 0o600); err != nil {
+		return fmt.Errorf("web: write revocations: %w", err)
+	}
+	return nil
+}
+
+// currentKey is the key, read again if web.key was replaced (RevokeAll
+// from another process: `coco app --logout-all`); mu is held.
+func (a *auth) currentKey() []byte {
+	if a.home == "" {
+		return a.key
+	}
+	fi, err := os.Stat(KeyPath(a.home))
+	if err != nil || (a.keyStat != nil && os.SameFile(fi, a.keyStat) && fi.ModTime().Equal(a.keyStat.ModTime()) && fi.Size() == a.keyStat.Size()) {
+		return a.key
+	}
+	if b, err := os.ReadFile(KeyPath(a.home)); err == nil && len(b) == 32 {
+		a.key, a.keyStat = b, fi
+	}
+	return a.key
+}
+
+// RevokeAll gives the home a new web key: every session and every login
+// link made before ends, at once for a running app too.
+func RevokeAll(home string) error {
+	b := make([]byte, 32)
+	rand.Read(b)
+	if err := atomicfile.Write(KeyPath(home), b, 0o600); err != nil {
+		return fmt.Errorf("web: write key: %w", err)
+	}
+	return nil
 }
 
 // exchange checks a login token, marks it used and opens a session,
 // returning its cookie value.
 func (a *auth) exchange(token string) (string, error) {
-	m, s, ok := strings.Cut(token, ".")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := a.currentKey()
+	msg, ok := open(key, token, 24, "coconet web login\x00")
 	if !ok {
-		return "", ErrBadToken
-	}
-	msg, err1 := base64.RawURLEncoding.DecodeString(m)
-	sig, err2 := base64.RawURLEncoding.DecodeString(s)
-	if err1 != nil || err2 != nil || len(msg) != 24 || !hmac.Equal(sig, sign(a.key, msg)) {
 		return "", ErrBadToken
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(msg[16:])), 0)
@@ -138,23 +230,34 @@ func (a *auth) exchange(token string) (string, error) {
 	if now.After(exp) {
 		return "", ErrTokenExpired
 	}
-	nonce := string(msg[:16])
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for n, e := range a.used { // forget tokens that expired: they fail on expiry now
-		if now.After(e) {
-			delete(a.used, n)
-		}
-	}
-	if _, dup := a.used[nonce]; dup {
+	nonce := b64(msg[:16])
+	if _, dup := a.revoked.Tokens[nonce]; dup {
 		return "", ErrTokenUsed
 	}
-	a.used[nonce] = exp
-	id, csrf := make([]byte, 32), make([]byte, 32)
-	rand.Read(id)
-	rand.Read(csrf)
-	a.sessions[b64(id)] = session{csrf: b64(csrf), expires: now.Add(SessionTTL)}
-	return b64(id), nil
+	a.revoked.Tokens[nonce] = exp.Unix()
+	if err := a.saveRevoked(); err != nil {
+		delete(a.revoked.Tokens, nonce) // not kept: not used either
+		return "", err
+	}
+	sm := make([]byte, 24)
+	rand.Read(sm[:16])
+	binary.BigEndian.PutUint64(sm[16:], uint64(now.Add(SessionTTL).Unix()))
+	return b64(sm) + "." + b64(mac(key, "coconet web session\x00", sm)), nil
+}
+
+// open checks a value of the form b64(msg).b64(mac) under key and label
+// and returns msg, which must be n bytes long.
+func open(key []byte, v string, n int, label string) ([]byte, bool) {
+	m, s, ok := strings.Cut(v, ".")
+	if !ok {
+		return nil, false
+	}
+	msg, err1 := base64.RawURLEncoding.DecodeString(m)
+	sig, err2 := base64.RawURLEncoding.DecodeString(s)
+	if err1 != nil || err2 != nil || len(msg) != n || !hmac.Equal(sig, mac(key, label, msg)) {
+		return nil, false
+	}
+	return msg, true
 }
 
 // session returns the session of a request's cookie.
@@ -165,21 +268,50 @@ func (a *auth) session(r *http.Request) (session, bool) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s, ok := a.sessions[c.Value]
-	if ok && a.now().After(s.expires) {
-		delete(a.sessions, c.Value)
+	key := a.currentKey()
+	msg, ok := open(key, c.Value, 24, "coconet web session\x00")
+	if !ok {
 		return session{}, false
 	}
-	return s, ok
+	exp := time.Unix(int64(binary.BigEndian.Uint64(msg[16:])), 0)
+	id := b64(msg[:16])
+	if a.now().After(exp) {
+		return session{}, false
+	}
+	if _, out := a.revoked.Sessions[id]; out {
+		return session{}, false
+	}
+	return session{id: id, csrf: b64(mac(key, "coconet web csrf\x00", msg[:16])), expires: exp}, true
 }
 
-// logout ends a request's session.
-func (a *auth) logout(r *http.Request) {
-	if c, err := r.Cookie(cookieName); err == nil {
-		a.mu.Lock()
-		delete(a.sessions, c.Value)
-		a.mu.Unlock()
+// logout ends a request's session, for good: its ID is kept revoked
+// until the session would have expired.
+func (a *auth) logout(r *http.Request) error {
+	s, ok := a.session(r)
+	if !ok {
+		return nil
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.revoked.Sessions[s.id] = s.expires.Unix()
+	return a.saveRevoked()
+}
+
+// logoutAll ends every session: a new key.
+func (a *auth) logoutAll() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.home == "" {
+		a.key = make([]byte, 32)
+		rand.Read(a.key)
+		return nil
+	}
+	if err := RevokeAll(a.home); err != nil {
+		return err
+	}
+	a.keyStat = nil
+	a.currentKey()
+	return nil
 }
 
 // allowedHosts are the Host headers a server listening on addr answers:

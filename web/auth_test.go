@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,9 +44,13 @@ type rig struct {
 	now time.Time
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigAt(t, t.TempDir()) }
+
+// newRigAt is a server of home: a second one of the same home is the
+// daemon restarted.
+func newRigAt(t *testing.T, home string) *rig {
 	svc := &fakeService{}
-	s, err := New(svc, t.TempDir(), t.Logf)
+	s, err := New(svc, home, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +82,13 @@ func (r *rig) login() (*http.Cookie, string) {
 	if len(cs) != 1 {
 		r.t.Fatalf("login set %d cookies", len(cs))
 	}
-	r.s.auth.mu.Lock()
-	csrf := r.s.auth.sessions[cs[0].Value].csrf
-	r.s.auth.mu.Unlock()
-	return cs[0], csrf
+	req = httptest.NewRequest("GET", "http://"+host+"/", nil)
+	req.AddCookie(cs[0])
+	s, ok := r.s.auth.session(req)
+	if !ok {
+		r.t.Fatal("the new session's cookie is refused")
+	}
+	return cs[0], s.csrf
 }
 
 // post is the page's script creating a network: cookie, CSRF header,
@@ -246,7 +254,7 @@ func FuzzExchange(f *testing.F) {
 func TestStaticOnlyAssets(t *testing.T) {
 	r := newRig(t)
 	c, _ := r.login()
-	for path, want := range map[string]int{"/static/app.js": 200, "/static/app.css": 200, "/static/layout.html": 404, "/static/": 404} {
+	for path, want := range map[string]int{"/static/app.js": 200, "/static/app.css": 200, "/static/jsQR.js": 200, "/static/jsQR-LICENSE.txt": 200, "/static/layout.html": 404, "/static/": 404} {
 		req := httptest.NewRequest("GET", "http://"+host+path, nil)
 		req.AddCookie(c)
 		if w := r.do(req); w.Code != want {
@@ -267,5 +275,166 @@ func TestLogout(t *testing.T) {
 	}
 	if w := r.do(post(c, csrf)); w.Code != http.StatusUnauthorized {
 		t.Fatalf("the old cookie after logout: %d, want 401", w.Code)
+	}
+}
+
+// get is the page's GET of path with cookie c.
+func (r *rig) get(path string, c *http.Cookie) int {
+	req := httptest.NewRequest("GET", "http://"+host+path, nil)
+	req.AddCookie(c)
+	return r.do(req).Code
+}
+
+// A session outlives a restart of the daemon: its cookie and CSRF token
+// are HMACs under the home's key, not entries of a table in memory.
+func TestSessionSurvivesRestart(t *testing.T) {
+	home := t.TempDir()
+	r := newRigAt(t, home)
+	c, csrf := r.login()
+	r2 := newRigAt(t, home) // the daemon restarted
+	if w := r2.do(post(c, csrf)); w.Code != 200 || r2.svc.created.Load() != 1 {
+		t.Fatalf("the page's POST after a restart: %d %s", w.Code, w.Body)
+	}
+	// A cookie minted under another key (another home's, a guess) is not one.
+	other := newRig(t)
+	oc, ocsrf := other.login()
+	if w := r2.do(post(oc, ocsrf)); w.Code != http.StatusUnauthorized {
+		t.Fatalf("another home's cookie: %d, want 401", w.Code)
+	}
+	// Nor is an expired one, restart or not.
+	r2.now = r2.now.Add(SessionTTL + time.Minute)
+	if code := r2.get("/v1/networks", c); code != http.StatusUnauthorized {
+		t.Fatalf("an expired session: %d, want 401", code)
+	}
+}
+
+// Attack: a logged-out cookie (copied before, from a backup, a shared
+// machine) is replayed after the daemon restarts; so is a login link
+// used once. Both stay refused: the revocations are kept in the home.
+func TestRevocationsSurviveRestart(t *testing.T) {
+	home := t.TempDir()
+	r := newRigAt(t, home)
+	tok := r.token()
+	if code := r.do(httptest.NewRequest("GET", "http://"+host+"/login?token="+tok, nil)).Code; code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	c, csrf := r.login()
+	keep, _ := r.login()
+	req := httptest.NewRequest("POST", "http://"+host+"/logout", nil)
+	req.AddCookie(c)
+	req.Header.Set(csrfHeader, csrf)
+	if w := r.do(req); w.Code != http.StatusNoContent {
+		t.Fatalf("logout: %d", w.Code)
+	}
+	r2 := newRigAt(t, home)
+	if w := r2.do(post(c, csrf)); w.Code != http.StatusUnauthorized {
+		t.Fatalf("the logged-out cookie after a restart: %d, want 401", w.Code)
+	}
+	if code := r2.get("/", keep); code != 200 {
+		t.Fatalf("the other session after a restart: %d, want 200", code)
+	}
+	if code := r2.do(httptest.NewRequest("GET", "http://"+host+"/login?token="+tok, nil)).Code; code != http.StatusUnauthorized {
+		t.Fatalf("a used login link after a restart: %d, want 401", code)
+	}
+}
+
+// "Log out everywhere" ends every session, this one's and the others',
+// and every login link not used yet, restart or not; a new link works.
+func TestLogoutEverywhere(t *testing.T) {
+	home := t.TempDir()
+	r := newRigAt(t, home)
+	a, acsrf := r.login()
+	b, _ := r.login()
+	unused := r.token()
+	req := httptest.NewRequest("POST", "http://"+host+"/logout?everywhere=1", nil)
+	req.AddCookie(a)
+	req.Header.Set(csrfHeader, acsrf)
+	if w := r.do(req); w.Code != http.StatusNoContent {
+		t.Fatalf("logout everywhere: %d %s", w.Code, w.Body)
+	}
+	r2 := newRigAt(t, home)
+	for _, rr := range []*rig{r, r2} {
+		for _, c := range []*http.Cookie{a, b} {
+			if code := rr.get("/", c); code != http.StatusUnauthorized {
+				t.Errorf("a session after logging out everywhere: %d, want 401", code)
+			}
+		}
+	}
+	if code := r2.do(httptest.NewRequest("GET", "http://"+host+"/login?token="+unused, nil)).Code; code != http.StatusUnauthorized {
+		t.Errorf("a link minted before: %d, want 401", code)
+	}
+	c, _ := r2.login() // a link minted now, with the new key in web.key
+	if code := r2.get("/", c); code != 200 {
+		t.Fatalf("a new login: %d", code)
+	}
+}
+
+// RevokeAll (what `coco app --logout-all` calls) from another process
+// ends the sessions of a running app: it reads web.key again when the
+// file changes.
+func TestRevokeAllWhileRunning(t *testing.T) {
+	home := t.TempDir()
+	r := newRigAt(t, home)
+	c, _ := r.login()
+	if err := RevokeAll(home); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.get("/", c); code != http.StatusUnauthorized {
+		t.Fatalf("a session after RevokeAll: %d, want 401", code)
+	}
+	key, err := os.ReadFile(KeyPath(home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "http://"+host+"/login?token="+MintToken(key, r.now), nil)
+	if w := r.do(req); w.Code != http.StatusSeeOther {
+		t.Fatalf("a link under the new key: %d", w.Code)
+	}
+}
+
+// The pages added for the push server, drives, consortium and usage sit
+// behind the same guard: nothing without a session, nothing for another
+// site even with one.
+func TestNewPagesGuarded(t *testing.T) {
+	r := newRig(t)
+	c, _ := r.login()
+	for _, p := range []string{"/n/home/push", "/n/home/drives", "/n/home/drives/docs", "/n/home/consortium", "/n/home/usage", "/static/jsQR.js"} {
+		if w := r.do(httptest.NewRequest("GET", "http://"+host+p, nil)); w.Code != http.StatusUnauthorized {
+			t.Errorf("GET %s without a session: %d, want 401", p, w.Code)
+		}
+		req := httptest.NewRequest("GET", "http://"+host+p, nil)
+		req.AddCookie(c)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if w := r.do(req); w.Code != http.StatusForbidden {
+			t.Errorf("GET %s from another site: %d, want 403", p, w.Code)
+		}
+	}
+}
+
+// Attack: another site (or a script without the page's CSRF token) makes
+// the browser log out everywhere — every session of the owner ended, a
+// nuisance on demand. Refused, and the key stays.
+func TestLogoutEverywhereNeedsCSRF(t *testing.T) {
+	home := t.TempDir()
+	r := newRigAt(t, home)
+	c, csrf := r.login()
+	key, _ := os.ReadFile(KeyPath(home))
+	for name, mod := range map[string]func(*http.Request){
+		"no CSRF header": func(q *http.Request) {},
+		"other origin":   func(q *http.Request) { q.Header.Set(csrfHeader, csrf); q.Header.Set("Origin", "http://evil.example") },
+		"cross-site":     func(q *http.Request) { q.Header.Set(csrfHeader, csrf); q.Header.Set("Sec-Fetch-Site", "cross-site") },
+	} {
+		req := httptest.NewRequest("POST", "http://"+host+"/logout?everywhere=1", nil)
+		req.AddCookie(c)
+		mod(req)
+		if w := r.do(req); w.Code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, w.Code)
+		}
+	}
+	if now, _ := os.ReadFile(KeyPath(home)); string(now) != string(key) {
+		t.Fatal("a refused request replaced the key")
+	}
+	if code := r.get("/", c); code != 200 {
+		t.Fatalf("the session after refused logouts: %d", code)
 	}
 }

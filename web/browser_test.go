@@ -40,7 +40,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 
 // browser starts a headless Chromium for the test, skipping it when the
 // machine has none.
-func browser(t *testing.T) context.Context {
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skipf("no browser: %s is missing (apt-get install chromium)", chromium)
@@ -59,6 +59,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1200, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
@@ -69,12 +70,13 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// until evaluates js in the page until it is true.
+// until evaluates js in the page until it is true, the page loaded
+// (its script run: a form submitted before would not go through it).
 func until(t *testing.T, ctx context.Context, what, js string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+js+`)`))
 		if err == nil && ok {
 			return
 		}
@@ -140,8 +142,9 @@ func startOwner(t *testing.T) (home string, d *daemon.Daemon) {
 }
 
 // labelled is true when every visible form control of the page has a
-// label (or an aria-label): what a screen reader reads out.
-const labelled = `[...document.querySelectorAll("input, select, textarea")].filter(e => e.type !== "hidden" && e.offsetParent !== null).every(e => e.labels.length > 0 || e.getAttribute("aria-label"))`
+// label (or an aria-label), and every visible button a name: what a
+// screen reader reads out.
+const labelled = `[...document.querySelectorAll("input, select, textarea")].filter(e => e.type !== "hidden" && e.offsetParent !== null).every(e => e.labels.length > 0 || e.getAttribute("aria-label")) && [...document.querySelectorAll("button")].filter(b => b.offsetParent !== null).every(b => b.textContent.trim() || b.getAttribute("aria-label"))`
 
 // The owner's story in a real browser: log in with `coco app`'s link,
 // create a network, make an invite (its QR code shown), see a member join
@@ -272,29 +275,62 @@ func TestBrowserOwnerStory(t *testing.T) {
 	until(t, ctx, "labels on the devices page", labelled)
 	shot(t, ctx, "6-devices")
 
-	// A scene built from actions, run, each action's result shown.
+	// A scene built from actions with the builder's selects, run, each
+	// action's result shown.
+	row := func(n int, f string) string {
+		return fmt.Sprintf(`#scene-actions .action:nth-child(%d) [data-f="%s"]`, n, f)
+	}
+	pick := func(n int, f, v string) chromedp.Action[chromedp.Void] {
+		return js(fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); })()`, row(n, f), v))
+	}
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/scenes", netID)), chromedp.WaitVisible(css("#scene-form")),
 		chromedp.SendKeys(css("#scene-name"), "evening"),
-		chromedp.SendKeys(css("#scene-actions"), "living-lamp:level:set:level=20\nfront-door:lock:lock\nno-such-thing:on_off:on"),
-		chromedp.Click(css(`#scene-form button[type="submit"]`)))
+		pick(1, "resource", "living-lamp"), pick(1, "capability", "level"), pick(1, "command", "set"))
+	until(t, ctx, "the level's input", `!!document.querySelector('#scene-actions [data-param="level"]')`)
+	run(t, ctx, chromedp.SendKeys(css(`#scene-actions [data-param="level"]`), "20"),
+		chromedp.Click(css("#add-action")),
+		// The second action by keyboard: typing in a focused select picks.
+		chromedp.Focus(css(row(2, "resource"))), chromedp.SendKeys(css(row(2, "resource")), "front"))
+	until(t, ctx, "the door picked by typing", `document.querySelector('`+row(2, "resource")+`').value === "front-door"`)
+	run(t, ctx, pick(2, "capability", "lock"), pick(2, "command", "lock"))
+	until(t, ctx, "labels on the builder", labelled)
+	shot(t, ctx, "7-scene-builder")
+	run(t, ctx, chromedp.Click(css(`#scene-form button[type="submit"]`)))
 	run(t, ctx, chromedp.WaitVisible(css(`button[aria-label="Run evening"]`)), chromedp.Click(css(`button[aria-label="Run evening"]`)),
 		chromedp.WaitVisible(css("#result-evening")))
-	until(t, ctx, "each action's result", `(() => { const t = document.querySelector("#result-evening tbody").innerText; return t.includes("living-lamp:level:set") && /front-door:lock:lock\s+ok/.test(t) && t.includes("not_found"); })()`)
+	until(t, ctx, "each action's result", `(() => { const t = document.querySelector("#result-evening tbody").innerText; return /living-lamp:level:set\s+ok/.test(t) && /front-door:lock:lock\s+ok/.test(t); })()`)
+	if sc := get(t, ctx, chromedp.Text(css(`article[aria-labelledby="sc-evening"] ol`))); !strings.Contains(sc, "living-lamp:level:set:level=20") {
+		t.Fatalf("the scene saved %q; want the level's argument", sc)
+	}
+	// Edit: the scene's actions come back in the builder, saved over it.
+	run(t, ctx, chromedp.Click(css(`button[aria-label="Edit evening"]`)))
+	until(t, ctx, "the actions back in the builder", `document.querySelectorAll("#scene-actions .action").length === 2 && document.querySelector('#scene-actions [data-param="level"]').value === "20"`)
+	run(t, ctx, chromedp.Click(css(`#scene-actions .action:nth-child(2) .remove-action`)), chromedp.Click(css(`#scene-form button[type="submit"]`)))
+	until(t, ctx, "the scene saved with one action", `(() => { const o = document.querySelector('article[aria-labelledby="sc-evening"] ol'); return !!o && o.children.length === 1; })()`)
 	until(t, ctx, "labels on the scenes page", labelled)
 	shot(t, ctx, "7-scenes")
+	phone(t, ctx, base+fmt.Sprintf("/n/%s/scenes", netID), "scenes")
 
 	// A grant for bob with the weekly window editor.
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/grants", netID)), chromedp.WaitVisible(css("#grant-form")))
 	until(t, ctx, "bob in the member picker", `[...document.querySelectorAll("#g-member option")].some(o => o.textContent.startsWith("bob"))`)
+	// Two windows for one grant: tue and thu 09:00–17:30, sat 10:00–12:00.
 	run(t, ctx, chromedp.SendKeys(css("#g-resource"), "front-door"),
 		chromedp.SendKeys(css("#g-cap"), "lock"),
-		chromedp.Click(css(`input[name="days"][value="tue"]`)),
-		chromedp.Click(css(`input[name="days"][value="thu"]`)),
-		js(`document.getElementById("g-from").value = "09:00"; document.getElementById("g-to").value = "17:30"; document.getElementById("g-tz").value = "Europe/Paris"`),
-		chromedp.Click(css(`#grant-form button[type="submit"]`)))
-	until(t, ctx, "the grant listed with its window", `(() => { const t = document.querySelector("tbody") ? document.querySelector("tbody").innerText : ""; return t.includes("bob") && t.includes("tue,thu 09:00–17:30") && t.includes("Europe/Paris"); })()`)
+		chromedp.Click(css("#add-window")),
+		chromedp.Click(css(`#windows .window-row:nth-child(1) input[value="tue"]`)),
+		chromedp.Click(css(`#windows .window-row:nth-child(1) input[value="thu"]`)),
+		js(`document.querySelector('#windows .window-row:nth-child(1) [data-f="from"]').value = "09:00"; document.querySelector('#windows .window-row:nth-child(1) [data-f="to"]').value = "17:30"`),
+		chromedp.Click(css("#add-window")),
+		chromedp.Click(css(`#windows .window-row:nth-child(2) input[value="sat"]`)),
+		js(`document.querySelector('#windows .window-row:nth-child(2) [data-f="from"]').value = "10:00"; document.querySelector('#windows .window-row:nth-child(2) [data-f="to"]').value = "12:00"; document.getElementById("g-tz").value = "Europe/Paris"`))
+	until(t, ctx, "labels on the window editor", labelled)
+	shot(t, ctx, "8-grant-windows")
+	run(t, ctx, chromedp.Click(css(`#grant-form button[type="submit"]`)))
+	until(t, ctx, "the grant listed with its windows", `(() => { const t = document.querySelector("tbody") ? document.querySelector("tbody").innerText : ""; return t.includes("bob") && t.includes("tue,thu 09:00–17:30") && t.includes("sat 10:00–12:00") && t.includes("Europe/Paris"); })()`)
 	until(t, ctx, "labels on the grants page", labelled)
 	shot(t, ctx, "8-grants")
+	phone(t, ctx, base+fmt.Sprintf("/n/%s/grants", netID), "grants")
 
 	// Usage against the plan (no control plane here: it says so).
 	run(t, ctx, chromedp.Navigate(base+fmt.Sprintf("/n/%s/usage", netID)), chromedp.WaitVisible(css("main")))
@@ -419,11 +455,17 @@ func TestBrowserGuestWindow(t *testing.T) {
 	shot(t, ctx, "guest-2-refused")
 }
 
-// The owner claims a device by pasting its claim code: the simulated
-// Zigbee gateway, run as a device daemon, joins the network, shows as
-// online with its firmware state, and its resources appear.
-func TestBrowserClaimDevice(t *testing.T) {
-	ctx := browser(t)
+// claimRig is alice's daemon and app with a network, and a simulated
+// Zigbee gateway run as a device daemon showing its claim code.
+type claimRig struct {
+	devices string // the devices page
+	code    string
+	home    string
+	alice   *daemon.Daemon
+}
+
+func newClaimRig(t *testing.T, ctx context.Context) claimRig {
+	t.Helper()
 	bg := context.Background()
 	home := filepath.Join(t.TempDir(), "alice")
 	if _, err := homedir.Init(home, "alice"); err != nil {
@@ -464,17 +506,32 @@ func TestBrowserClaimDevice(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the device shows no claim code")
 	}
-
 	link, err := web.LoginURL(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := s.URL() + "/n/" + netw.ID.String()
+	r := claimRig{devices: s.URL() + "/n/" + netw.ID.String() + "/devices", code: code, home: home, alice: alice}
 	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(css("main")),
-		chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(css("#claim-form")),
-		chromedp.SendKeys(css("#claim-code"), code),
-		chromedp.Click(css(`#claim-form button[type="submit"]`)))
+		chromedp.Navigate(r.devices), chromedp.WaitVisible(css("#claim-form")))
+	return r
+}
+
+// claimed waits for the hub on the devices page once Claim is pressed.
+func (r claimRig) claimed(t *testing.T, ctx context.Context) {
+	t.Helper()
+	run(t, ctx, chromedp.Click(css(`#claim-form button[type="submit"]`)))
 	until(t, ctx, "the hub listed as a device", `!!document.querySelector('button[aria-label="Remove Hub"]')`)
+}
+
+// The owner claims a device by pasting its claim code: the simulated
+// Zigbee gateway, run as a device daemon, joins the network, shows as
+// online with its firmware state, and its resources appear.
+func TestBrowserClaimDevice(t *testing.T) {
+	ctx := browser(t)
+	r := newClaimRig(t, ctx)
+	run(t, ctx, chromedp.SendKeys(css("#claim-code"), r.code))
+	r.claimed(t, ctx)
+	base := strings.TrimSuffix(r.devices, "/devices")
 	for i := 0; ; i++ {
 		run(t, ctx, chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(css("#claim-form")))
 		if get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("tbody").innerText.includes("online") && !!document.getElementById("h-ota")`)) {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -35,6 +36,12 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"attrVal": attrVal,
 	"bytes":   bytes,
 	"ms":      func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+	"domid":   domid,
+	"dict":    dict,
+	"pjson":   pjson,
+	"djson":   func(v any) string { b, _ := json.Marshal(v); return string(b) },
+	"urlq":    url.QueryEscape,
+	"base":    base,
 }).ParseFS(assets, "assets/*.html"))
 
 // Server serves the app for one home.
@@ -49,9 +56,15 @@ type Server struct {
 	auth *auth
 	logf func(string, ...any)
 
-	srv *http.Server
-	ln  net.Listener
-	wg  sync.WaitGroup
+	// UsageEvery is how often the app samples the networks' usage for its
+	// chart (DefaultUsageEvery when 0); set it before Start.
+	UsageEvery time.Duration
+	usage      *usageRing
+
+	srv    *http.Server
+	ln     net.Listener
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
 }
 
 // New makes the app's server over svc, with the login key of home (made
@@ -64,7 +77,16 @@ func New(svc api.Service, home string, logf func(string, ...any)) (*Server, erro
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &Server{svc: svc, home: home, auth: newAuth(key, nil), logf: logf}, nil
+	a := newAuth(key, nil)
+	a.home = home
+	if err := a.loadRevoked(); err != nil {
+		return nil, err
+	}
+	u, err := loadUsage(UsagePath(home), DefaultUsageEvery)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{svc: svc, home: home, auth: a, logf: logf, usage: u}, nil
 }
 
 // Start listens on addr and serves until Close; it writes the app's
@@ -80,10 +102,19 @@ func (s *Server) Start(addr string) error {
 		ln.Close()
 		return fmt.Errorf("web: %w", err)
 	}
-	s.wg.Add(1)
+	if s.UsageEvery > 0 {
+		s.usage.every = s.UsageEvery
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.srv.Serve(ln)
+	}()
+	go func() { // ends with Close
+		defer s.wg.Done()
+		s.sampler(ctx)
 	}()
 	return nil
 }
@@ -97,6 +128,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	os.Remove(URLPath(s.home))
+	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.srv.Shutdown(ctx) // SSE streams end with their requests' contexts
@@ -113,7 +145,7 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	static, _ := fs.Sub(assets, "assets")
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	mux.HandleFunc("GET /static/{file}", func(w http.ResponseWriter, r *http.Request) {
-		if f := r.PathValue("file"); !strings.HasSuffix(f, ".js") && !strings.HasSuffix(f, ".css") {
+		if f := r.PathValue("file"); !strings.HasSuffix(f, ".js") && !strings.HasSuffix(f, ".css") && !strings.HasSuffix(f, "-LICENSE.txt") {
 			http.NotFound(w, r) // the templates are not assets
 			return
 		}
@@ -122,7 +154,14 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /events", s.events)
 	mux.HandleFunc("GET /qr.png", s.qr)
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		s.auth.logout(r)
+		logout := s.auth.logout
+		if r.URL.Query().Get("everywhere") != "" {
+			logout = func(*http.Request) error { return s.auth.logoutAll() }
+		}
+		if err := logout(r); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		http.SetCookie(w, &http.Cookie{Name: cookieName, Path: "/", MaxAge: -1})
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -133,7 +172,11 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /n/{net}/peers", s.page("peers", s.peers))
 	mux.HandleFunc("GET /n/{net}/scenes", s.page("scenes", s.scenes))
 	mux.HandleFunc("GET /n/{net}/grants", s.page("grants", s.grants))
-	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usage))
+	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usagePage))
+	mux.HandleFunc("GET /n/{net}/push", s.page("push", s.push))
+	mux.HandleFunc("GET /n/{net}/drives", s.page("drives", s.drives))
+	mux.HandleFunc("GET /n/{net}/drives/{drive}", s.page("drive", s.drive))
+	mux.HandleFunc("GET /n/{net}/consortium", s.page("consortium", s.consortium))
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 		return secure(s.scrapers(allowedHosts(addr), s.auth.guard(allowedHosts(addr), mux)))
@@ -254,11 +297,31 @@ func (s *Server) peers(r *http.Request, v *view) error {
 	return err
 }
 
+type scenesData struct {
+	Scenes []api.Scene
+	// Catalog is what the scene builder offers: the resources this node
+	// sees, with their commands and their parameters.
+	Catalog []api.Resource
+	Offline []string
+}
+
 func (s *Server) scenes(r *http.Request, v *view) error {
 	v.Title = v.Net.Name + ": scenes"
-	sc, err := s.svc.Scenes(r.Context(), v.Net.ID.String())
-	v.Data = sc
-	return err
+	ctx, id := r.Context(), v.Net.ID.String()
+	sc, err := s.svc.Scenes(ctx, id)
+	d := &scenesData{Scenes: sc}
+	v.Data = d
+	if err != nil {
+		return err
+	}
+	// The builder lists what the devices answer; a slow one must not hold the page.
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if l, err := s.svc.Resources(lctx, id, ""); err == nil {
+		d.Catalog, d.Offline = l.Resources, l.Offline
+		sort.Slice(d.Catalog, func(i, j int) bool { return d.Catalog[i].ID < d.Catalog[j].ID })
+	}
+	return nil
 }
 
 type grantsData struct {
@@ -284,10 +347,34 @@ func (s *Server) grants(r *http.Request, v *view) error {
 	return err
 }
 
-func (s *Server) usage(r *http.Request, v *view) error {
+type usageData struct {
+	api.Usage
+	Charts []usageChart
+}
+
+func (s *Server) usagePage(r *http.Request, v *view) error {
 	v.Title = v.Net.Name + ": usage"
-	u, err := s.svc.Usage(r.Context(), v.Net.ID.String())
-	v.Data = u
+	id := v.Net.ID.String()
+	u, err := s.svc.Usage(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	d := &usageData{Usage: u}
+	v.Data = d
+	if err := s.usage.add(id, u, time.Now()); err != nil {
+		s.logf("%v", err)
+	}
+	samples := s.usage.month(id, u.Month)
+	traffic, err := drawUsage("Traffic this month (relayed and control)", u.Month, true, samples,
+		func(s usageSample) (float64, float64) { return float64(s.Bytes), float64(s.LimitBytes) },
+		func(f float64) string { return bytes(int64(f)) })
+	if err != nil {
+		return err
+	}
+	nodes, err := drawUsage("Registered nodes", u.Month, false, samples,
+		func(s usageSample) (float64, float64) { return float64(s.Nodes), float64(s.LimitNodes) },
+		func(f float64) string { return fmt.Sprintf("%g", f) })
+	d.Charts = []usageChart{traffic, nodes}
 	return err
 }
 
@@ -373,6 +460,33 @@ func (s *Server) qr(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Write(png)
+}
+
+// domid makes s usable in a DOM id: what is not a letter, a digit, - or _
+// becomes _.
+func domid(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// dict makes a map of key, value pairs: the argument of a template called
+// with several values.
+func dict(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+// pjson is the JSON of a push change, for a button's data-json.
+func pjson(op, account, id, name, parent string) string {
+	b, _ := json.Marshal(api.PushChange{Op: op, Account: account, ID: id, Name: name, Parent: parent})
+	return string(b)
 }
 
 func short(s string) string {

@@ -69,10 +69,18 @@ func (nopCloser) Close() error { return nil }
 func runApp(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	noOpen := fs.Bool("no-open", false, "only print the link")
+	logoutAll := fs.Bool("logout-all", false, "end every session of the app and every link not used yet")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	if *logoutAll {
+		if err := web.RevokeAll(e.home); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Every browser is logged out of the network app; `coco app` logs in again.")
+		return nil
 	}
 	u, err := web.LoginURL(e.home)
 	if err != nil {

@@ -56,6 +56,16 @@ func TestAppLogin(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the link used again: %s, want 401", resp.Status)
 	}
+	// `coco app --logout-all` ends the session of the running app.
+	mustCoco(t, "--home", home, "app", "--logout-all")
+	resp, err = hc.Get(link[:strings.Index(link, "/login")] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the session after coco app --logout-all: %s, want 401", resp.Status)
+	}
 }
 
 func TestAppWebOff(t *testing.T) {

@@ -174,7 +174,7 @@ var commands = []command{
 	cmd("tunnel expose", "NET NAME HOST:PORT [--allow admin|guest|device|MEMBER…]", "publish a local TCP service to the network as NAME while this runs (to the owner and admins unless --allow says more)", runExpose),
 	cmd("tunnel open", "NET MEMBER/NAME [--listen 127.0.0.1:PORT]", "forward a local port to a member's exposed service while this runs", runOpen),
 	cmd("up", "[--listen-host IP] [--no-mdns] [--control ADDR]... [--device --name NAME [--sim zigbee]] [--web ADDR|off] [--quiet] [--log-format text|json] [--log-level L]", "run your nodes in the foreground (one per network; or this machine as a device)", runUp),
-	cmd("app", "[--no-open]", "open the network app in a browser (a one-time login link)", runApp),
+	cmd("app", "[--no-open] [--logout-all]", "open the network app in a browser (a one-time login link); --logout-all ends every session", runApp),
 	cmd("status", "", "show the daemon and its nodes", runStatus),
 	cmd("completion", "bash|zsh", "print a shell completion script (eval \"$(coco completion bash)\")", runCompletion).want(1, 1, "bash or zsh").strictly(),
 	cmd("usage", "NET", "show the network's control-plane traffic this month against its plan", runUsage).want(1, 1, "the network's name"),
