@@ -37,6 +37,9 @@ type ConsortiumStartRequest struct {
 	// Join starts a node that is not in the genesis: the members added it
 	// with an add_node proposal, and the leader sends it the log.
 	Join bool `json:"join,omitempty"`
+	// API is a TCP address where the node serves the consortium's REST API
+	// over mutual TLS (members' and participants' certificates); "" none.
+	API string `json:"api,omitempty"`
 }
 
 // ConsortiumStatus is a validating node's view of its consortium.
@@ -50,6 +53,7 @@ type ConsortiumStatus struct {
 	Members []string         `json:"members"` // member IDs (hex SHA-256 of the certificate)
 	Nodes   []ConsortiumNode `json:"nodes"`
 	Self    string           `json:"self"` // the calling user's member ID
+	API     string           `json:"api,omitempty"` // where the mutual-TLS REST API listens, if served
 }
 
 // ConsortiumNode is an entry of the validating-node table.

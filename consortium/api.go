@@ -246,7 +246,7 @@ func (a *api) receipt(w http.ResponseWriter, r *http.Request, _ string) {
 // client certificate, checked against the constitution by the handler.
 func (n *Node) ServerTLS() (*tls.Config, error) {
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(int64(n.cfg.ID)), Subject: pkix.Name{CommonName: fmt.Sprintf("consortium node %d", n.cfg.ID)},
+		SerialNumber: new(big.Int).SetUint64(n.cfg.ID), Subject: pkix.Name{CommonName: fmt.Sprintf("consortium node %d", n.cfg.ID)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}

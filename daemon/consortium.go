@@ -30,6 +30,9 @@ func (d *Daemon) genesisFile(e *engine.Engine) string {
 // genesis node, even when restarted before the leader reached it.
 func joinFile(genesisFile string) string { return filepath.Join(filepath.Dir(genesisFile), "join") }
 
+// apiFile keeps the address of the node's mutual-TLS REST API.
+func apiFile(genesisFile string) string { return filepath.Join(filepath.Dir(genesisFile), "api-addr") }
+
 // attachConsortium starts the validating node of a network whose genesis
 // was saved by ConsortiumStart.
 func (d *Daemon) attachConsortium(ctx context.Context, p *parts) error {
@@ -41,16 +44,20 @@ func (d *Daemon) attachConsortium(ctx context.Context, p *parts) error {
 		return fmt.Errorf("consortium genesis: %w", err)
 	}
 	_, statErr := os.Stat(joinFile(d.genesisFile(p.e)))
-	_, err = d.startConsortium(p.e, b, statErr == nil)
+	addr, err := os.ReadFile(apiFile(d.genesisFile(p.e)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("consortium API address: %w", err)
+	}
+	_, err = d.startConsortium(p.e, b, statErr == nil, string(addr))
 	return err
 }
 
-func (d *Daemon) startConsortium(e *engine.Engine, genesis []byte, join bool) (*consnode.Service, error) {
+func (d *Daemon) startConsortium(e *engine.Engine, genesis []byte, join bool, apiAddr string) (*consnode.Service, error) {
 	var g consortium.Genesis
 	if err := json.Unmarshal(genesis, &g); err != nil {
 		return nil, fmt.Errorf("consortium genesis: %w", err)
 	}
-	return consnode.Attach(e, consnode.Config{Genesis: &g, Dir: consnode.Dir(homedir.NetworkDir(d.Home, e.NetworkID())), Join: join})
+	return consnode.Attach(e, consnode.Config{Genesis: &g, Dir: consnode.Dir(homedir.NetworkDir(d.Home, e.NetworkID())), Join: join, APIAddr: apiAddr})
 }
 
 // consortiumOf is the validating node of a network's running node and the
@@ -95,12 +102,18 @@ func (d *Daemon) ConsortiumStart(ctx context.Context, network string, req api.Co
 			return api.ConsortiumStatus{}, err
 		}
 	}
+	if req.API != "" {
+		if err := atomicfile.Write(apiFile(path), []byte(req.API), 0o600); err != nil {
+			return api.ConsortiumStatus{}, err
+		}
+	}
 	if err := atomicfile.Write(path, req.Genesis, 0o600); err != nil {
 		return api.ConsortiumStatus{}, err
 	}
-	if _, err := d.startConsortium(e, req.Genesis, req.Join); err != nil {
+	if _, err := d.startConsortium(e, req.Genesis, req.Join, req.API); err != nil {
 		os.Remove(path)
 		os.Remove(joinFile(path))
+		os.Remove(apiFile(path))
 		return api.ConsortiumStatus{}, err
 	}
 	return d.ConsortiumStatus(ctx, network)
@@ -111,7 +124,9 @@ func (d *Daemon) ConsortiumStatus(ctx context.Context, network string) (api.Cons
 	if err != nil {
 		return api.ConsortiumStatus{}, err
 	}
-	return wireConsortiumStatus(s.Node(), m), nil
+	st := wireConsortiumStatus(s.Node(), m)
+	st.API = s.APIAddr()
+	return st, nil
 }
 
 func (d *Daemon) ConsortiumIdentity(ctx context.Context, network string) (api.ConsortiumIdentity, error) {

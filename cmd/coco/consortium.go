@@ -100,6 +100,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 func runConsStart(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("consortium start", flag.ContinueOnError)
 	join := fs.Bool("join", false, "this node is not in the genesis: the members added it with `coco consortium propose NET add_node IDENTITY-FILE`")
+	apiAddr := fs.String("api", "", "serve the consortium's REST API over mutual TLS on this TCP address (e.g. 127.0.0.1:8443): members and participants call it with their certificates")
 	pos, err := parseN(fs, args, 2, 2, "the network and the genesis file")
 	if err != nil {
 		return err
@@ -108,9 +109,12 @@ func runConsStart(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.svc.ConsortiumStart(ctx, pos[0], api.ConsortiumStartRequest{Genesis: b, Join: *join})
+	st, err := e.svc.ConsortiumStart(ctx, pos[0], api.ConsortiumStartRequest{Genesis: b, Join: *join, API: *apiAddr})
 	return show(e, st, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Started validating node %d of consortium %s (%s).\n", st.Node, st.Name, st.ID[:16])
+		if st.API != "" {
+			fmt.Fprintf(w, "REST API (mutual TLS) on %s.\n", st.API)
+		}
 	})
 }
 
@@ -118,6 +122,9 @@ func runConsStatus(ctx context.Context, e *env, args []string) error {
 	st, err := e.svc.ConsortiumStatus(ctx, args[0])
 	return show(e, st, err, func(w io.Writer) {
 		fmt.Fprintf(w, "consortium %s\nnode %d, leader %d, applied %d\nvoters %v\n", st.ID[:16], st.Node, st.Leader, st.Applied, st.Voters)
+		if st.API != "" {
+			fmt.Fprintf(w, "REST API (mutual TLS) on %s\n", st.API)
+		}
 		for _, m := range st.Members {
 			me := ""
 			if m == st.Self {

@@ -107,7 +107,7 @@ var commands = []command{
 	cmd("consortium proposals", "NET", "list the consortium's proposals", runConsProposals).want(1, 1, "the network").strictly(),
 	cmd("consortium propose", "NET ACTION [ARG]", "propose a change of the constitution (add_member CERT, remove_member ID, add_node IDENTITY-FILE…)", runConsPropose).want(2, 3, "the network, an action and its argument"),
 	cmd("consortium put", "NET KEY VALUE [--table T] [--receipt FILE]", "write a key of the consortium's store; answers once committed", runConsPut),
-	cmd("consortium start", "NET GENESIS [--join]", "start this node's validating node of the consortium the genesis file describes", runConsStart),
+	cmd("consortium start", "NET GENESIS [--join] [--api ADDR]", "start this node's validating node of the consortium the genesis file describes", runConsStart),
 	cmd("consortium status", "NET", "the consortium's leader, applied index, voters, members and nodes", runConsStatus).want(1, 1, "the network").strictly(),
 	cmd("consortium verify-receipt", "FILE (--genesis GENESIS | --key HEX)", "check a transaction's receipt offline", runConsVerify),
 	cmd("consortium vote", "NET PROPOSAL yes|no", "vote on a proposal (members only)", runConsVote).want(3, 3, "the network, the proposal and yes or no").strictly(),
