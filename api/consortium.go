@@ -52,7 +52,7 @@ type ConsortiumStatus struct {
 	Voters  []uint64         `json:"voters"`
 	Members []string         `json:"members"` // member IDs (hex SHA-256 of the certificate)
 	Nodes   []ConsortiumNode `json:"nodes"`
-	Self    string           `json:"self"` // the calling user's member ID
+	Self    string           `json:"self"`          // the calling user's member ID
 	API     string           `json:"api,omitempty"` // where the mutual-TLS REST API listens, if served
 }
 
