@@ -74,6 +74,9 @@ type Node struct {
 	boot   [8]byte // random per start, in request IDs
 	reqSeq atomic.Uint64
 	walMu  sync.Mutex // guards wal and the raft storage's contents against a local snapshot
+	secret atomic.Pointer[LedgerSecret]
+	recMu  sync.Mutex        // guards shares
+	shares map[string][]byte // recovery shares submitted to this node, by member ID
 
 	mu        sync.Mutex // guards all following fields
 	waiters   map[string]chan applyResult
@@ -197,6 +200,7 @@ func Start(cfg Config) (*Node, error) {
 	} else {
 		n.rn = raft.RestartNode(rc)
 	}
+	n.secret.Store(cfg.LedgerSecret)
 	rand.Read(n.boot[:])
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(3)
@@ -848,7 +852,7 @@ func (n *Node) Get(ctx context.Context, table string, key []byte) ([]byte, uint6
 	if err := n.sync(ctx); err != nil {
 		return nil, 0, err
 	}
-	if isPrivate(table) && n.cfg.LedgerSecret == nil {
+	if isPrivate(table) && n.secret.Load() == nil {
 		return nil, 0, ErrNoSecret
 	}
 	var val []byte
@@ -894,7 +898,7 @@ func (n *Node) Range(ctx context.Context, table string, from, to []byte, limit i
 	if limit <= 0 {
 		limit = 1000
 	}
-	if isPrivate(table) && n.cfg.LedgerSecret == nil {
+	if isPrivate(table) && n.secret.Load() == nil {
 		return nil, ErrNoSecret
 	}
 	if err := n.sync(ctx); err != nil {

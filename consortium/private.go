@@ -1,6 +1,7 @@
 package consortium
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
@@ -14,6 +15,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"filippo.io/edwards25519"
@@ -58,6 +60,11 @@ type Recovery struct {
 	Threshold  int
 	SecretHash []byte
 	Shares     map[string][]byte // member ID -> sealed share
+	// ShareHashes commits to each member's opened share (SHA-256 of the
+	// consortium-free share bytes): a node checks a submitted share against
+	// its member's hash, so a tampered share, or one submitted under another
+	// member's name, is refused on submission, not only after k combine.
+	ShareHashes map[string][]byte `cbor:",omitempty"`
 }
 
 func isPrivate(table string) bool { return strings.HasPrefix(table, PrivatePrefix) }
@@ -104,10 +111,11 @@ func (n *Node) sealWrites(ws []Write) ([]Write, error) {
 		if !isPrivate(w.Table) || w.Delete {
 			continue
 		}
-		if n.cfg.LedgerSecret == nil {
+		secret := n.secret.Load()
+		if secret == nil {
 			return nil, ErrNoSecret
 		}
-		out[i].Value = n.cfg.LedgerSecret.seal(n.gid, w.Table, w.Key, w.Value)
+		out[i].Value = secret.seal(n.gid, w.Table, w.Key, w.Value)
 	}
 	return out, nil
 }
@@ -116,10 +124,11 @@ func (n *Node) openValue(table string, key, v []byte) ([]byte, error) {
 	if !isPrivate(table) {
 		return v, nil
 	}
-	if n.cfg.LedgerSecret == nil {
+	secret := n.secret.Load()
+	if secret == nil {
 		return nil, ErrNoSecret
 	}
-	return n.cfg.LedgerSecret.open(n.gid, table, key, v)
+	return secret.open(n.gid, table, key, v)
 }
 
 const recoveryInfo = "coconet/consortium/recovery/v1"
@@ -132,7 +141,7 @@ func SealRecovery(secret *LedgerSecret, memberCerts [][]byte, k int) (*Recovery,
 		return nil, fmt.Errorf("consortium: recovery: %w", err)
 	}
 	h := sha256.Sum256(secret[:])
-	r := &Recovery{Threshold: k, SecretHash: h[:], Shares: map[string][]byte{}}
+	r := &Recovery{Threshold: k, SecretHash: h[:], Shares: map[string][]byte{}, ShareHashes: map[string][]byte{}}
 	for i, der := range memberCerts {
 		cert, err := x509.ParseCertificate(der)
 		if err != nil {
@@ -152,6 +161,8 @@ func SealRecovery(secret *LedgerSecret, memberCerts [][]byte, k int) (*Recovery,
 		}
 		ct := shareAEAD(shared, eph.PublicKey().Bytes(), pub.Bytes()).Seal(nil, make([]byte, 12), shares[i], nil)
 		r.Shares[CertID(der)] = append(append([]byte{kind}, eph.PublicKey().Bytes()...), ct...)
+		sh := sha256.Sum256(shares[i])
+		r.ShareHashes[CertID(der)] = sh[:]
 	}
 	return r, nil
 }
@@ -238,4 +249,88 @@ func RecoverSecret(r *Recovery, shares [][]byte) (*LedgerSecret, error) {
 	var s LedgerSecret
 	copy(s[:], b)
 	return &s, nil
+}
+
+// RecoveryState is a node's view of recovery: whether it holds the ledger
+// secret and whose shares it was given.
+type RecoveryState struct {
+	Open      bool
+	Threshold int
+	Members   int      // shares in the recovery information
+	Submitted []string // member IDs, sorted
+}
+
+// Recovery is the consortium's recovery information (nil: none).
+func (n *Node) Recovery() *Recovery { return n.cfg.Genesis.Recovery }
+
+// HasSecret reports whether the node holds the ledger secret.
+func (n *Node) HasSecret() bool { return n.secret.Load() != nil }
+
+// RecoveryStatus is the node's recovery state.
+func (n *Node) RecoveryStatus() RecoveryState {
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	return n.recoveryState()
+}
+
+func (n *Node) recoveryState() RecoveryState {
+	st := RecoveryState{Open: n.secret.Load() != nil}
+	if r := n.Recovery(); r != nil {
+		st.Threshold, st.Members = r.Threshold, len(r.Shares)
+	}
+	for m := range n.shares {
+		st.Submitted = append(st.Submitted, m)
+	}
+	sort.Strings(st.Submitted)
+	return st
+}
+
+// SubmitShare gives the node member's opened recovery share (CCF's
+// disaster recovery). The member must be a current member with a share in
+// the recovery information, and the share must be the one committed for it;
+// once k shares are in, the node reconstructs the ledger secret, checks it
+// against the committed hash and opens the private tables. Shares are held
+// in memory only and dropped once the secret is rebuilt.
+func (n *Node) SubmitShare(member string, share []byte) (RecoveryState, error) {
+	r := n.Recovery()
+	if r == nil {
+		return RecoveryState{}, fmt.Errorf("%w: this consortium has no recovery information", ErrBadShares)
+	}
+	if _, ok := n.st.cons.Load().Members[member]; !ok {
+		return RecoveryState{}, fmt.Errorf("%w: %.16s", ErrNotMember, member)
+	}
+	if _, ok := r.Shares[member]; !ok {
+		return RecoveryState{}, fmt.Errorf("%w: member %.16s holds no share", ErrBadShares, member)
+	}
+	if want, ok := r.ShareHashes[member]; ok {
+		h := sha256.Sum256(share)
+		if subtle.ConstantTimeCompare(h[:], want) != 1 {
+			return RecoveryState{}, fmt.Errorf("%w: not member %.16s's share (tampered or another's)", ErrBadShares, member)
+		}
+	}
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	if n.secret.Load() != nil {
+		return n.recoveryState(), nil
+	}
+	if n.shares == nil {
+		n.shares = map[string][]byte{}
+	}
+	n.shares[member] = bytes.Clone(share)
+	if len(n.shares) >= r.Threshold {
+		var all [][]byte
+		for _, s := range n.shares {
+			all = append(all, s)
+		}
+		secret, err := RecoverSecret(r, all)
+		if err != nil {
+			// Only without ShareHashes can a bad share get here: start over.
+			n.shares = nil
+			return n.recoveryState(), err
+		}
+		n.secret.Store(secret)
+		n.shares = nil
+		n.cfg.Logf("consortium: node %d: ledger secret recovered from %d shares", n.cfg.ID, len(all))
+	}
+	return n.recoveryState(), nil
 }

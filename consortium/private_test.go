@@ -2,6 +2,7 @@ package consortium
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"io/fs"
 	"os"
@@ -154,5 +155,76 @@ func TestRecoveryFromShares(t *testing.T) {
 	cfg := Config{ID: 9, Dir: t.TempDir(), Genesis: c.genesis, Key: c.keys[1], Transport: c.net.Transport(9), LedgerSecret: wrong}
 	if _, err := Start(cfg); !errors.Is(err, ErrNoSecret) {
 		t.Fatalf("Start(wrong secret) = %v, want ErrNoSecret", err)
+	}
+}
+
+// TestRecoverySharesSubmitted: every node lost the ledger secret; members
+// submit their opened shares to a node, which rebuilds the secret from k of
+// them (CCF's disaster recovery). Attacks: k-1 shares leave the private
+// tables closed; a share with one byte changed, or a member's share
+// submitted under another member's name, is refused on submission; a
+// stranger (not a member) is refused, over the REST API too.
+func TestRecoverySharesSubmitted(t *testing.T) {
+	c := secretCluster(t, 2)
+	n := c.leader()
+	txn := Txn{Caller: c.members[0].ID(), Writes: []Write{{Table: "private.t", Key: []byte("k"), Value: []byte("v")}}}
+	if _, err := n.Transact(ctxT(t), txn); err != nil {
+		t.Fatal(err)
+	}
+	for id := range c.nodes {
+		c.crash(id)
+	}
+	c.secret = nil
+	for id := uint64(1); id <= 3; id++ {
+		c.start(id, false)
+	}
+	n = c.leader()
+	r := n.Recovery()
+	var shares [][]byte
+	for _, m := range c.members {
+		s, err := m.OpenShare(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, s)
+	}
+	stranger := issue(t, newCA(t, "elsewhere"), "mallory", true)
+	if _, err := n.SubmitShare(stranger.ID(), shares[0]); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("a stranger's share = %v, want ErrNotMember", err)
+	}
+	bad := bytes.Clone(shares[1])
+	bad[len(bad)-1] ^= 1
+	if _, err := n.SubmitShare(c.members[1].ID(), bad); !errors.Is(err, ErrBadShares) {
+		t.Fatalf("a tampered share = %v, want ErrBadShares", err)
+	}
+	if _, err := n.SubmitShare(c.members[1].ID(), shares[2]); !errors.Is(err, ErrBadShares) {
+		t.Fatalf("member 2's share under member 1's name = %v, want ErrBadShares", err)
+	}
+	st, err := n.SubmitShare(c.members[0].ID(), shares[0])
+	if err != nil || st.Open || len(st.Submitted) != 1 || st.Threshold != 2 {
+		t.Fatalf("after one share (k-1): %+v, %v; want closed with one share", st, err)
+	}
+	if _, _, err := n.Get(ctxT(t), "private.t", []byte("k")); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("Get(private) with k-1 shares = %v, want ErrNoSecret", err)
+	}
+
+	// The second share comes over the REST API, as the member's own call.
+	base := newAPI(t, c, n)
+	nodeKey := c.keys[n.ID()].Public().(ed25519.PublicKey)
+	if code, body, _ := client(t, base, stranger, nodeKey).do("POST", "/gov/recovery/shares", shares[1]); code != 403 {
+		t.Fatalf("a stranger's REST submission = %d %s, want 403", code, body)
+	}
+	code, body, _ := client(t, base, c.members[1], nodeKey).do("POST", "/gov/recovery/shares", shares[1])
+	if code != 200 {
+		t.Fatalf("member's REST submission = %d %s", code, body)
+	}
+	if !n.HasSecret() || !n.RecoveryStatus().Open {
+		t.Fatal("k shares did not open the node")
+	}
+	if v, _, err := n.Get(ctxT(t), "private.t", []byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("Get(private) after recovery = %q, %v", v, err)
+	}
+	if len(n.RecoveryStatus().Submitted) != 0 {
+		t.Fatal("the node kept the shares after rebuilding the secret")
 	}
 }
