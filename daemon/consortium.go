@@ -241,3 +241,114 @@ func govern(ctx context.Context, s *consnode.Service, sr *consortium.SignedReque
 	}
 	return wireProposal(res.Proposal), nil
 }
+
+func (d *Daemon) ConsortiumDelete(ctx context.Context, network, table, key string) (api.ConsortiumPutResult, error) {
+	s, m, err := d.consortiumOf(network, "a consortium delete")
+	if err != nil {
+		return api.ConsortiumPutResult{}, err
+	}
+	res, err := s.Node().Transact(ctx, consortium.Txn{Caller: m.ID(),
+		Writes: []consortium.Write{{Table: table, Key: []byte(key), Delete: true}}})
+	if err != nil {
+		return api.ConsortiumPutResult{}, err
+	}
+	return api.ConsortiumPutResult{Seqno: res.Seqno, Index: res.Index}, nil
+}
+
+// maxRange bounds one page of ConsortiumRange.
+const maxRange = 1000
+
+func (d *Daemon) ConsortiumRange(ctx context.Context, network, table string, req api.ConsortiumRangeRequest) (api.ConsortiumRange, error) {
+	s, _, err := d.consortiumOf(network, "a consortium range")
+	if err != nil {
+		return api.ConsortiumRange{}, err
+	}
+	from := []byte(req.From)
+	var to []byte
+	if req.To != "" {
+		to = []byte(req.To)
+	}
+	if req.Prefix != "" {
+		if req.From < req.Prefix {
+			from = []byte(req.Prefix)
+		}
+		to = consortium.PrefixEnd([]byte(req.Prefix))
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, maxRange)
+	kvs, err := s.Node().Range(ctx, table, from, to, limit+1)
+	if err != nil {
+		return api.ConsortiumRange{}, err
+	}
+	out := api.ConsortiumRange{Items: make([]api.ConsortiumKV, 0, len(kvs))}
+	if len(kvs) > limit {
+		out.Next = string(kvs[limit].Key)
+		kvs = kvs[:limit]
+	}
+	for _, kv := range kvs {
+		out.Items = append(out.Items, api.ConsortiumKV{Key: string(kv.Key), Value: kv.Value, Version: kv.Version})
+	}
+	return out, nil
+}
+
+func (d *Daemon) ConsortiumWithdraw(ctx context.Context, network, proposal string) (api.ConsortiumProposal, error) {
+	s, m, err := d.consortiumOf(network, "withdrawing a consortium proposal")
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	if _, err := hex.DecodeString(proposal); err != nil {
+		return api.ConsortiumProposal{}, api.NotFound{Err: fmt.Errorf("proposal %q: %w", proposal, consortium.ErrUnknownProposal)}
+	}
+	sr, err := m.Withdraw(s.Node().ConsortiumID(), proposal)
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	return govern(ctx, s, sr)
+}
+
+func wireRecovery(st consortium.RecoveryState) api.ConsortiumRecovery {
+	out := api.ConsortiumRecovery{Open: st.Open, Threshold: st.Threshold, Members: st.Members, Submitted: st.Submitted}
+	if out.Submitted == nil {
+		out.Submitted = []string{}
+	}
+	return out
+}
+
+func (d *Daemon) ConsortiumRecoveryShare(ctx context.Context, network string) (api.ConsortiumShare, error) {
+	s, m, err := d.consortiumOf(network, "your recovery share")
+	if err != nil {
+		return api.ConsortiumShare{}, err
+	}
+	r := s.Node().Recovery()
+	if r == nil {
+		return api.ConsortiumShare{}, api.NotFound{Err: errors.New("this consortium's genesis has no recovery shares (`coco consortium genesis --recovery K`)")}
+	}
+	share, err := m.OpenShare(r)
+	if err != nil {
+		return api.ConsortiumShare{}, api.NotFound{Err: fmt.Errorf("you hold no recovery share: %w", err)}
+	}
+	return api.ConsortiumShare{Member: m.ID(), Share: share}, nil
+}
+
+func (d *Daemon) ConsortiumRecoverySubmit(ctx context.Context, network string, req api.ConsortiumShare) (api.ConsortiumRecovery, error) {
+	s, _, err := d.consortiumOf(network, "a recovery share")
+	if err != nil {
+		return api.ConsortiumRecovery{}, err
+	}
+	st, err := s.Node().SubmitShare(req.Member, req.Share)
+	if err != nil {
+		return api.ConsortiumRecovery{}, err
+	}
+	return wireRecovery(st), nil
+}
+
+func (d *Daemon) ConsortiumRecoveryStatus(ctx context.Context, network string) (api.ConsortiumRecovery, error) {
+	s, _, err := d.consortiumOf(network, "the consortium's recovery")
+	if err != nil {
+		return api.ConsortiumRecovery{}, err
+	}
+	return wireRecovery(s.Node().RecoveryStatus()), nil
+}
