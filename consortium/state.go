@@ -121,7 +121,8 @@ func openStore(path string, g *Genesis) (*store, error) {
 func (s *store) open() error {
 	// etcd's backend options: the freelist is rebuilt at open instead of
 	// written by every commit (one page fewer per fsync), kept as a map.
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30}) // address space only: no remap (which waits for every reader) as the file grows
 	if err != nil {
 		return fmt.Errorf("consortium: open state %s: %w", s.path, err)
 	}
