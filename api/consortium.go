@@ -45,6 +45,10 @@ type ConsortiumService interface {
 	// ConsortiumRecoveryStatus says whether this node holds the ledger
 	// secret and which members' shares it has.
 	ConsortiumRecoveryStatus(ctx context.Context, network string) (ConsortiumRecovery, error)
+	// ConsortiumRekey proposes a rekey: this node (which must hold the
+	// ledger secret) makes a new one, split for the current members and
+	// sealed to the current nodes; it rotates when the members accept.
+	ConsortiumRekey(ctx context.Context, network string) (ConsortiumProposal, error)
 }
 
 // ConsortiumRangeRequest selects keys: Prefix, or From (inclusive) to To
@@ -304,4 +308,12 @@ var rConsortiumRecoveryStatus = newRoute("GET", "/v1/networks/{net}/consortium/r
 
 func (c *Client) ConsortiumRecoveryStatus(ctx context.Context, network string) (ConsortiumRecovery, error) {
 	return rConsortiumRecoveryStatus.do(ctx, c, none{}, network)
+}
+
+var rConsortiumRekey = newRoute("POST", "/v1/networks/{net}/consortium/rekey", func(ctx context.Context, s Service, p []string, _ none) (ConsortiumProposal, error) {
+	return s.ConsortiumRekey(ctx, p[0])
+})
+
+func (c *Client) ConsortiumRekey(ctx context.Context, network string) (ConsortiumProposal, error) {
+	return rConsortiumRekey.do(ctx, c, none{}, network)
 }

@@ -42,3 +42,6 @@ func (f *fake) ConsortiumRecoverySubmit(c ctx, n string, r ConsortiumShare) (Con
 func (f *fake) ConsortiumRecoveryStatus(c ctx, n string) (ConsortiumRecovery, error) {
 	return ret[ConsortiumRecovery](f, "ConsortiumRecoveryStatus", n)
 }
+func (f *fake) ConsortiumRekey(c ctx, n string) (ConsortiumProposal, error) {
+	return ret[ConsortiumProposal](f, "ConsortiumRekey", n)
+}

@@ -81,7 +81,7 @@ type Node struct {
 	boot   [8]byte // random per start, in request IDs
 	reqSeq atomic.Uint64
 	walMu  sync.Mutex // guards wal and the raft storage's contents against a local snapshot
-	secret atomic.Pointer[LedgerSecret]
+	secret atomic.Pointer[keyring]
 	recMu  sync.Mutex        // guards shares
 	shares map[string][]byte // recovery shares submitted to this node, by member ID
 
@@ -220,7 +220,19 @@ func Start(cfg Config) (*Node, error) {
 	} else {
 		n.rn = raft.RestartNode(rc)
 	}
-	n.secret.Store(cfg.LedgerSecret)
+	if cfg.LedgerSecret != nil {
+		c := st.cons.Load()
+		var first *constitution = c
+		if len(c.Epochs) > 1 {
+			// The configured secret is the genesis'; a node given it after
+			// a rekey opens the newest with its node key below.
+			first = &constitution{}
+		}
+		if err := n.adoptSecret(first, cfg.LedgerSecret); err != nil {
+			return fail(err)
+		}
+	}
+	n.maybeAdopt(st.cons.Load())
 	rand.Read(n.boot[:])
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(3)
@@ -640,6 +652,7 @@ func (n *Node) apply(ents []*pb.Entry) error {
 	n.txLast = last
 	if cons != nil {
 		n.st.cons.Store(cons)
+		n.maybeAdopt(cons)
 		n.poke()
 	}
 	n.mu.Lock()

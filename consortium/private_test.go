@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -226,5 +227,111 @@ func TestRecoverySharesSubmitted(t *testing.T) {
 	}
 	if len(n.RecoveryStatus().Submitted) != 0 {
 		t.Fatal("the node kept the shares after rebuilding the secret")
+	}
+}
+
+// TestRekey: a rekey proposal, accepted by the members, rotates the ledger
+// secret: every node opens its sealed copy, new private writes use the new
+// secret, values written before still read; the old shares no longer
+// recover the secret (refused on submission) and the new ones do, after
+// which a node that lost its key opens the whole chain (old values too).
+// Attacks: a rekey that leaves a member without a share fails; a rekey by
+// a stranger is refused.
+func TestRekey(t *testing.T) {
+	c := secretCluster(t, 2)
+	n := c.leader()
+	write := func(n *Node, k, v string) {
+		t.Helper()
+		txn := Txn{Caller: c.members[0].ID(), Writes: []Write{{Table: "private.t", Key: []byte(k), Value: []byte(v)}}}
+		if _, err := n.Transact(ctxT(t), txn); err != nil {
+			t.Fatalf("private write %s: %v", k, err)
+		}
+	}
+	read := func(n *Node, k string) (string, error) {
+		v, _, err := n.Get(ctxT(t), "private.t", []byte(k))
+		return string(v), err
+	}
+	write(n, "old", "v-old")
+	oldID := n.secret.Load().cur.id()
+	oldRecovery := n.Recovery()
+
+	// A rekey that drops a member's share fails when accepted.
+	bad, err := n.RekeyAction()
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(bad.Rekey.Recovery.Shares, c.members[2].ID())
+	p := c.propose(n, c.members[0], bad)
+	if p = c.vote(n, c.members[1], p.ID, true); p.State != StateAccepted {
+		p = c.vote(n, c.members[0], p.ID, true)
+	}
+	if p.State != StateFailed {
+		t.Fatalf("a rekey without a member's share is %s, want failed", p.State)
+	}
+	stranger := issue(t, newCA(t, "elsewhere"), "mallory", true)
+	act, err := n.RekeyAction()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := stranger.Propose(c.gid(), act)
+	if _, err := n.Govern(ctxT(t), req); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("a stranger's rekey = %v, want ErrNotMember", err)
+	}
+
+	p = c.propose(n, c.members[0], act)
+	for _, m := range c.members[1:] {
+		if p.State == StateOpen {
+			p = c.vote(n, m, p.ID, true)
+		}
+	}
+	if p.State != StateAccepted {
+		t.Fatalf("rekey is %s (%s)", p.State, p.Failure)
+	}
+	for id, nn := range c.nodes {
+		waitFor(t, fmt.Sprintf("node %d to take the new secret", id), func() bool {
+			k := nn.secret.Load()
+			return k != nil && k.cur.id() != oldID
+		})
+	}
+	write(n, "new", "v-new")
+	for _, nn := range c.nodes {
+		if v, err := read(nn, "old"); err != nil || v != "v-old" {
+			t.Fatalf("old value after the rekey = %q, %v", v, err)
+		}
+		if v, err := read(nn, "new"); err != nil || v != "v-new" {
+			t.Fatalf("new value after the rekey = %q, %v", v, err)
+		}
+	}
+
+	// Node 1 loses its key (a new one cannot open its sealed copy): closed.
+	c.crash(1)
+	c.secret = nil
+	_, c.keys[1], _ = ed25519.GenerateKey(nil)
+	n1 := c.start(1, false)
+	waitFor(t, "node 1 to catch up", func() bool { return n1.Applied() >= n.Applied() })
+	if _, err := read(n1, "old"); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("node 1 without its key reads %v, want ErrNoSecret", err)
+	}
+	oldShare, err := c.members[0].OpenShare(oldRecovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.SubmitShare(c.members[0].ID(), oldShare); !errors.Is(err, ErrBadShares) {
+		t.Fatalf("an old share after the rekey = %v, want ErrBadShares", err)
+	}
+	for _, m := range c.members[:2] {
+		s, err := m.OpenShare(n1.Recovery())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n1.SubmitShare(m.ID(), s); err != nil {
+			t.Fatalf("new share: %v", err)
+		}
+	}
+	if v, err := read(n1, "old"); err != nil || v != "v-old" {
+		t.Fatalf("node 1 after recovery reads old = %q, %v (the chain of secrets did not open)", v, err)
+	}
+	if v, err := read(n1, "new"); err != nil || v != "v-new" {
+		t.Fatalf("node 1 after recovery reads new = %q, %v", v, err)
 	}
 }

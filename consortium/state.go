@@ -35,6 +35,7 @@ var (
 	bPolicy       = []byte(TablePolicy)
 	bProposals    = []byte(TableProposals)
 	bOpen         = []byte("gov.open")
+	bRecovery     = []byte("gov.recovery")
 
 	kApplied   = []byte("applied")
 	kSeq       = []byte("seq")
@@ -127,7 +128,7 @@ func (s *store) open() error {
 		return fmt.Errorf("consortium: open state %s: %w", s.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bMerkle, bRecords, bMembers, bParticipants, bCAs, bNodes, bCode, bEnvs, bPolicy, bProposals, bOpen} {
+		for _, b := range [][]byte{bMeta, bMerkle, bRecords, bMembers, bParticipants, bCAs, bNodes, bCode, bEnvs, bPolicy, bProposals, bOpen, bRecovery} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -284,6 +285,18 @@ func loadConstitution(tx *bolt.Tx) (*constitution, error) {
 			return nil, fmt.Errorf("consortium: load policy: %w", err)
 		}
 	}
+	if b := tx.Bucket(bRecovery); b != nil {
+		if v := b.Get([]byte("recovery")); v != nil {
+			if err := decMode.Unmarshal(v, &c.Recovery); err != nil {
+				return nil, fmt.Errorf("consortium: load recovery: %w", err)
+			}
+		}
+		if v := b.Get([]byte("epochs")); v != nil {
+			if err := decMode.Unmarshal(v, &c.Epochs); err != nil {
+				return nil, fmt.Errorf("consortium: load ledger secret epochs: %w", err)
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -342,6 +355,20 @@ func saveConstitution(tx *bolt.Tx, c *constitution) error {
 				return err
 			}
 			return b.Put([]byte("policy"), v)
+		}),
+		fill(bRecovery, func(b *bolt.Bucket) error {
+			if c.Recovery == nil {
+				return nil
+			}
+			r, err := encMode.Marshal(c.Recovery)
+			if err != nil {
+				return err
+			}
+			e, err := encMode.Marshal(c.Epochs)
+			if err != nil {
+				return err
+			}
+			return errors.Join(b.Put([]byte("recovery"), r), b.Put([]byte("epochs"), e))
 		}),
 	}
 	return errors.Join(steps...)

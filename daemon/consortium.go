@@ -352,3 +352,22 @@ func (d *Daemon) ConsortiumRecoveryStatus(ctx context.Context, network string) (
 	}
 	return wireRecovery(s.Node().RecoveryStatus()), nil
 }
+
+func (d *Daemon) ConsortiumRekey(ctx context.Context, network string) (api.ConsortiumProposal, error) {
+	s, m, err := d.consortiumOf(network, "a consortium rekey")
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	act, err := s.Node().RekeyAction()
+	if errors.Is(err, consortium.ErrNoSecret) {
+		return api.ConsortiumProposal{}, api.Conflict{Err: fmt.Errorf("this node does not hold the ledger secret (see `coco consortium recovery status`): %w", err)}
+	}
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	sr, err := m.Propose(s.Node().ConsortiumID(), act)
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	return govern(ctx, s, sr)
+}

@@ -449,3 +449,10 @@ func printRecovery(w io.Writer, st api.ConsortiumRecovery) {
 		fmt.Fprintf(w, "  share of %s\n", m)
 	}
 }
+
+func runConsRekey(ctx context.Context, e *env, args []string) error {
+	p, err := e.svc.ConsortiumRekey(ctx, args[0])
+	return show(e, p, err, func(w io.Writer) {
+		fmt.Fprintf(w, "Rekey proposal %s is %s.\nOnce accepted, members take their new shares with: coco consortium recovery share %s\n", p.ID, p.State, args[0])
+	})
+}

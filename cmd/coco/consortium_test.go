@@ -163,10 +163,20 @@ func TestConsortiumCLIStoreGovernRecover(t *testing.T) {
 	if out := mustCoco(t, "--home", a, "consortium", "get", "bank", "k", "--table", "private.t"); out != "secret-v\n" {
 		t.Fatalf("private get = %q", out)
 	}
+	// A rekey is a proposal: open until bob votes too (2 of 2 members).
+	rk := mustCoco(t, "--home", a, "consortium", "rekey", "bank", "--json")
+	var rp api.ConsortiumProposal
+	json.Unmarshal([]byte(rk), &rp)
+	if rp.State != "open" || len(rp.Actions) != 1 || rp.Actions[0].Kind != "rekey" {
+		t.Fatalf("rekey proposal = %s", rk)
+	}
 	d.Close()
 	startDaemon(t, a)
 	if out := mustCoco(t, "--home", a, "consortium", "recovery", "status", "bank", "--json"); jsonBool(t, out, "open") {
 		t.Fatalf("the restarted node kept the ledger secret: %s", out)
+	}
+	if _, _, code := coco(t, "", "--home", a, "consortium", "rekey", "bank"); code == 0 {
+		t.Fatal("a node without the ledger secret proposed a rekey")
 	}
 }
 

@@ -110,6 +110,7 @@ var commands = []command{
 	cmd("consortium range", "NET [PREFIX] [--table T] [--from KEY] [--to KEY] [--limit N]", "read keys of the consortium's store in order, a page at a time", runConsRange),
 	cmd("consortium recovery", "share NET [--out FILE] | submit NET FILE | status NET", "disaster recovery: open your share of the ledger secret, give a node a share (k rebuild it), see a node's state", runConsRecovery),
 	cmd("consortium put", "NET KEY VALUE [--table T] [--receipt FILE]", "write a key of the consortium's store; answers once committed", runConsPut),
+	cmd("consortium rekey", "NET", "propose a new ledger secret for the private tables (new recovery shares; old ones stop working once accepted)", runConsRekey).want(1, 1, "the network").strictly(),
 	cmd("consortium start", "NET GENESIS [--join] [--api ADDR]", "start this node's validating node of the consortium the genesis file describes", runConsStart),
 	cmd("consortium status", "NET", "the consortium's leader, applied index, voters, members and nodes", runConsStatus).want(1, 1, "the network").strictly(),
 	cmd("consortium verify-receipt", "FILE (--genesis GENESIS | --key HEX)", "check a transaction's receipt offline", runConsVerify),
