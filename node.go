@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
@@ -59,6 +60,9 @@ type Node struct {
 	// Device runs the node with the home's device key (see package device):
 	// the node the owner claimed with `coco device add`.
 	Device bool
+	// Bandwidth, if set, counts every stream's bytes by protocol (for
+	// metrics: `coco up` serves them); nil counts nothing.
+	Bandwidth metrics.Reporter
 
 	mu   sync.Mutex
 	e    *engine.Engine
@@ -80,6 +84,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	e, err := engine.StartIn(ctx, n.Home, n.Network, engine.Config{
 		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Control: n.Control, Device: n.Device, Logf: n.Logf,
+		Bandwidth: n.Bandwidth,
 	})
 	if err != nil {
 		return err

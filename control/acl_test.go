@@ -358,3 +358,72 @@ func TestJoinStopStreamNotInPlan(t *testing.T) {
 		t.Errorf("the destination's 1000 bytes back to a member counted %d against the plan, want 1000", n)
 	}
 }
+
+// TestJoinPromoted: a join circuit whose source registers with a proof of
+// the destination's network becomes a members' circuit (issue 15, item 3):
+// past its byte cap it goes on, counted against the plan, and its end does
+// not cut it; its stop stream counts too. A source that registers in
+// ANOTHER network is still cut at the cap, after the short wait for
+// promotion.
+func TestJoinPromoted(t *testing.T) {
+	defer func(d time.Duration) { joinPromoteWait = d }(joinPromoteWait)
+	joinPromoteWait = 200 * time.Millisecond
+	s, err := New(Config{Relay: RelayLimits{JoinData: 1000, JoinDuration: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var netA, netB [32]byte
+	netA[0], netB[0] = 1, 2
+	until := time.Now().Add(time.Hour)
+	dest, src, other := randomPeer(t), randomPeer(t), randomPeer(t)
+	s.holders[dest] = &holder{key: netA, until: until}
+	s.nets[netA] = &netState{}
+	s.nets[netB] = &netState{}
+	hop := func(p peer.ID) (*fakeStream, *meteredStream) {
+		if !(acl{s}).AllowConnect(p, nil, dest) {
+			t.Fatalf("join circuit from %s refused", p.ShortString())
+		}
+		f := &fakeStream{conn: fakeConn{p: p}, reads: [][]byte{make([]byte, 10), make([]byte, 900), make([]byte, 900)}}
+		m := &meteredStream{Stream: f, s: s}
+		m.Read(make([]byte, 1024)) // the request
+		m.Write(make([]byte, 20))  // the relay's answer
+		m.Read(make([]byte, 1024)) // 900 bytes: within the cap
+		return f, m
+	}
+
+	f, m := hop(src)
+	s.mu.Lock()
+	s.holders[src] = &holder{key: netA, until: until} // src got its certificate and registered
+	s.mu.Unlock()
+	before := s.meter.peek(netA, time.Now()).bytes()
+	if _, err := m.Read(make([]byte, 1024)); err != nil {
+		t.Fatalf("Read past the cap after the source registered = %v, want the circuit to go on", err)
+	}
+	if got := s.meter.peek(netA, time.Now()).bytes() - before; got != 900 {
+		t.Errorf("bytes past promotion counted %d against the plan, want 900", got)
+	}
+	stopF := &fakeStream{conn: fakeConn{p: dest}, reads: [][]byte{make([]byte, 500)}}
+	stop := &meteredStream{Stream: stopF, s: s, stop: true, skip: true, decided: true, skipped: s.joinOf(src)}
+	before = s.meter.peek(netA, time.Now()).bytes()
+	stop.Read(make([]byte, 1024))
+	if got := s.meter.peek(netA, time.Now()).bytes() - before; got != 500 {
+		t.Errorf("the destination's bytes back to a promoted source counted %d, want 500", got)
+	}
+	time.Sleep(300 * time.Millisecond) // past the allowance's end
+	if f.resets != 0 {
+		t.Errorf("a promoted join circuit was reset %d times at the allowance's end, want 0", f.resets)
+	}
+
+	// A member of network B holds no key to A's plan through a join circuit.
+	f2, m2 := hop(other)
+	s.mu.Lock()
+	s.holders[other] = &holder{key: netB, until: until}
+	s.mu.Unlock()
+	if _, err := m2.Read(make([]byte, 1024)); err == nil {
+		t.Errorf("Read past the cap by a member of another network = nil, want the join circuit cut")
+	}
+	if f2.resets == 0 {
+		t.Errorf("the join circuit of a member of another network was not reset")
+	}
+}

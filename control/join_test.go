@@ -28,9 +28,9 @@ import (
 // member's node still refuses, at the handshake, any key but its members'
 // and its invites'; the holder of an invite code whose only working path is
 // the relay joins through it; the new member's node, still without a proof,
-// fetches its first certificate through a join circuit, which is cut past
-// its byte allowance, and whose bytes do not count against the network's
-// plan; after that a regular circuit carries its messages.
+// fetches its first certificate through a join circuit, whose bytes do not
+// count against the network's plan; once registered, the same circuit is a
+// members' circuit: past the join allowance, counted against the plan.
 func TestJoinCircuit(t *testing.T) {
 	const allowance = 96 << 10
 	srv := startServer(t, control.Config{Relay: control.RelayLimits{JoinData: allowance, JoinDuration: time.Minute}})
@@ -120,27 +120,31 @@ func TestJoinCircuit(t *testing.T) {
 		t.Fatalf("bob's connections to alice = %v, want one relayed", conns)
 	}
 	joinConn := conns[0]
-	big := bytes.Repeat([]byte("x"), 2*allowance)
-	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-	err = msgOf(bn).Send(sctx, an.ID(), big)
-	scancel()
-	if err == nil {
-		t.Fatalf("Send(%d bytes) over the join circuit succeeded, want it cut past the %d byte allowance", len(big), allowance)
-	}
-	waitFor(t, "the join circuit to close", joinConn.IsClosed)
 	// Join circuits have a budget of their own: what bob joined with and
-	// pushed past his allowance did not count against alice's plan.
+	// fetched his certificate over did not count against alice's plan.
+	mid, err := an.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := mid.RelayBytes - before.RelayBytes; d >= allowance/4 {
+		t.Errorf("relay bytes of alice's network grew by %d over the join circuits, want them outside the plan", d)
+	}
+	// Now a proof holder of alice's network, bob's node keeps its circuit:
+	// it is a members' circuit (issue 15, item 3). A message twice the
+	// join allowance goes through on it, and counts against the plan.
+	big := bytes.Repeat([]byte("x"), 2*allowance)
+	if err := sendRecv(t, bn, an, string(big)); err != nil {
+		t.Fatalf("Send(%d bytes) over bob's first circuit after he registered = %v, want it delivered", len(big), err)
+	}
+	if joinConn.IsClosed() {
+		t.Errorf("bob's first relayed connection closed; want it kept once he registered")
+	}
 	after, err := an.Usage(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := after.RelayBytes - before.RelayBytes; d >= allowance/4 {
-		t.Errorf("relay bytes of alice's network grew by %d over the join circuits (%d pushed), want them outside the plan", d, len(big))
-	}
-	// Now a proof holder, bob's node gets a regular circuit.
-	waitFor(t, "a new relayed connection", func() bool { return pathTo(bn, an.ID()) == "relayed" })
-	if err := sendRecv(t, bn, an, string(big)); err != nil {
-		t.Fatalf("bob → alice over a regular circuit: %v", err)
+	if d := after.RelayBytes - mid.RelayBytes; d < int64(len(big)) {
+		t.Errorf("relay bytes of alice's network grew by %d for a %d-byte message on a members' circuit, want it counted", d, len(big))
 	}
 }
 

@@ -45,6 +45,14 @@ import (
 //     destination node's gater admits, at the handshake, only member nodes
 //     and the keys of invites its ledger records (for the join protocol
 //     only).
+//   - A join circuit whose source has since registered with a live proof
+//     of the destination's network (a node that has just joined, or one
+//     that reconnected before re-registering after a control-plane
+//     restart) becomes a members' circuit: its allowance's cap and end no
+//     longer apply, and its bytes from then on count against the plan. A
+//     circuit that reaches its cap waits up to joinPromoteWait for that
+//     registration before it is cut, so a copy started right after joining
+//     does not break on the race between its bytes and the registration.
 type acl struct{ s *Server }
 
 func (a acl) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
@@ -77,6 +85,8 @@ const joinLinger = 10 * time.Second
 // joinGrant is the allowance of one peer without a proof: circuits to one
 // node, cap bytes in all, until end.
 type joinGrant struct {
+	s      *Server
+	src    peer.ID
 	dest   peer.ID
 	key    [32]byte // the destination's network
 	cap    int64
@@ -88,6 +98,48 @@ type joinGrant struct {
 	mu      sync.Mutex // guards following fields
 	done    bool
 	streams []network.Stream
+
+	promoted atomic.Bool // src showed a live proof of the destination's network
+}
+
+// joinPromoteWait is how long a join circuit at its cap waits for its
+// source to register with a proof before it is cut. The wait holds only
+// the relay's copy of that circuit, and join circuits are bounded per
+// source address and per destination.
+var joinPromoteWait = 5 * time.Second // a var for tests
+
+// member reports whether the allowance's peer now holds a live proof of the
+// destination's network; its circuits are then members' circuits. A proof
+// of another network does not count: a member of one network gets no
+// unmetered circuits into another.
+func (g *joinGrant) member() bool {
+	if g.promoted.Load() {
+		return true
+	}
+	if k, ok := g.s.holderOf(g.src); ok && k == g.key {
+		g.promoted.Store(true)
+		return true
+	}
+	return false
+}
+
+// awaitMember waits up to joinPromoteWait for the peer to become a member.
+func (g *joinGrant) awaitMember() bool {
+	for deadline := time.Now().Add(joinPromoteWait); ; time.Sleep(50 * time.Millisecond) {
+		if g.member() {
+			return true
+		}
+		if g.isDone() || time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// expire ends the allowance at its end, unless its peer became a member.
+func (g *joinGrant) expire() {
+	if !g.member() {
+		g.cut()
+	}
 }
 
 // joinBudget is one destination's join allowances and bytes in a window of
@@ -145,8 +197,8 @@ func (s *Server) grantJoin(src peer.ID, ip string, dest peer.ID, key [32]byte) b
 		s.joinIPs[ip] = append(recent, now)
 	}
 	b.grants++
-	g := &joinGrant{dest: dest, key: key, cap: rl.JoinData, end: now.Add(rl.JoinDuration), budget: b}
-	g.timer = time.AfterFunc(rl.JoinDuration, g.cut)
+	g := &joinGrant{s: s, src: src, dest: dest, key: key, cap: rl.JoinData, end: now.Add(rl.JoinDuration), budget: b}
+	g.timer = time.AfterFunc(rl.JoinDuration, g.expire)
 	s.joins[src] = g
 	s.cfg.Logf("join circuit %s → %s allowed (%d bytes, %v)", src.ShortString(), dest.ShortString(), rl.JoinData, rl.JoinDuration)
 	return true
@@ -212,6 +264,21 @@ func (g *joinGrant) use(n int) bool {
 	return ok && !g.isDone()
 }
 
+// useOrPromote counts n bytes like use; at the cap it waits for the peer
+// to become a member (true: the caller rebinds the stream to the plan).
+func (g *joinGrant) useOrPromote(n int) (ok, promoted bool) {
+	if g.member() {
+		return true, true
+	}
+	if g.use(n) {
+		return true, false
+	}
+	if g.awaitMember() {
+		return true, true
+	}
+	return false, false
+}
+
 // cut ends every circuit of the allowance. The relay resets the other half
 // of each circuit when its copy fails.
 func (g *joinGrant) cut() {
@@ -267,6 +334,9 @@ type meteredStream struct {
 	// a join circuit, whose hop stream counts both directions.
 	stop, decided, skip bool
 	hdr                 []byte
+	// skipped is the allowance of a skipped stop stream's source: once
+	// that source is a member the stream counts against the plan.
+	skipped *joinGrant
 }
 
 func (s *Server) meterStream(st network.Stream) network.Stream {
@@ -303,16 +373,22 @@ func (m *meteredStream) Read(b []byte) (int, error) {
 		if m.s.cfg.Tap != nil {
 			m.s.cfg.Tap(p, b[:n])
 		}
-		if m.skip {
+		if m.skipping() {
 			return n, err
 		}
 		m.bind()
-		switch {
-		case m.join != nil:
-			if m.answered && !m.join.use(n) {
+		if m.join != nil && m.answered {
+			ok, promoted := m.join.useOrPromote(n)
+			if !ok {
 				m.join.cut()
 				return n, errJoinSpent
 			}
+			if promoted {
+				m.promote()
+			}
+		}
+		switch {
+		case m.join != nil:
 		case m.key != nil:
 			m.s.meter.get(*m.key, m.s.cfg.Now()).Relay.Add(int64(n))
 			if m.s.overLimit(*m.key) {
@@ -328,7 +404,7 @@ func (m *meteredStream) Write(b []byte) (int, error) {
 	if m.stop && !m.decided {
 		m.decideStop(b)
 	}
-	if m.skip {
+	if m.skipping() {
 		return m.Stream.Write(b)
 	}
 	m.bind()
@@ -336,12 +412,30 @@ func (m *meteredStream) Write(b []byte) (int, error) {
 		if !m.answered {
 			// The relay's answer to the stranger: the circuit is up.
 			m.answered = true
-		} else if !m.join.use(len(b)) {
+		} else if ok, promoted := m.join.useOrPromote(len(b)); !ok {
 			m.join.cut()
 			return 0, errJoinSpent
+		} else if promoted {
+			m.promote()
 		}
 	}
 	return m.Stream.Write(b)
+}
+
+// promote makes a join circuit's hop stream a member's: its bytes count
+// against the network from now on.
+func (m *meteredStream) promote() {
+	k := m.join.key
+	m.key, m.join = &k, nil
+}
+
+// skipping says whether the stream is a join circuit's stop stream whose
+// bytes its hop stream counts; once the source is a member, it is not.
+func (m *meteredStream) skipping() bool {
+	if m.skip && m.skipped != nil && m.skipped.member() {
+		m.skip, m.skipped = false, nil
+	}
+	return m.skip
 }
 
 // decideStop reads the source of a stop stream from the relay's first
@@ -357,8 +451,10 @@ func (m *meteredStream) decideStop(b []byte) {
 	if err != nil {
 		return
 	}
-	if _, ok := m.s.holderOf(src); !ok && m.s.joinOf(src) != nil {
-		m.skip = true
+	if _, ok := m.s.holderOf(src); !ok {
+		if g := m.s.joinOf(src); g != nil {
+			m.skip, m.skipped = true, g
+		}
 	}
 }
 

@@ -132,6 +132,7 @@ type Server struct {
 	genesis *member.GenesisCache
 	owners  map[identity.UserID]bool
 	rsvpTTL time.Duration
+	stats   stats // answers by code, for Collector (metrics.go)
 
 	mu        sync.Mutex // guards following fields
 	closed    bool
@@ -477,6 +478,7 @@ func (s *Server) handle(st network.Stream) {
 	// A small buffer: a stranger holding many streams open holds it in each.
 	b, err := controlproto.ReadFrame(bufio.NewReaderSize(src, 64), controlproto.MaxRequest)
 	if err != nil {
+		s.stats.answered("unreadable")
 		st.Reset()
 		return
 	}
@@ -485,6 +487,7 @@ func (s *Server) handle(st network.Stream) {
 	}
 	st.SetDeadline(time.Now().Add(10 * time.Second))
 	resp := s.serve(st.Conn(), b)
+	s.stats.answered(resp.Code)
 	resp.V = controlproto.WireVersion
 	resp.Observed = observedAddr(st.Conn()).String()
 	out, _ := json.Marshal(resp)

@@ -71,6 +71,9 @@ type Daemon struct {
 
 	mu    sync.Mutex // guards nodes
 	nodes map[ledger.NetworkID]*coconet.Node
+
+	bw      bandwidth // every node's stream bytes, for Collector
+	apiErrs apiErrors // the API's failed answers, for Collector
 }
 
 // Start takes the home lock, starts a node per network and serves the API.
@@ -124,7 +127,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return fmt.Errorf("daemon: listen on %s: %w", sock, err)
 	}
 	d.ln = ln
-	srv := &http.Server{Handler: api.Handler(d), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.apiErrs.wrap(api.Handler(d)), ReadHeaderTimeout: 10 * time.Second}
 	d.srv = srv
 	d.wg.Add(1)
 	go func() {
@@ -135,7 +138,8 @@ func (d *Daemon) Start(ctx context.Context) error {
 }
 
 func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
-	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Control: d.Control, Logf: d.Logf, Device: d.Device}
+	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Control: d.Control, Logf: d.Logf, Device: d.Device,
+		Bandwidth: &d.bw}
 	if err := n.Start(ctx); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
@@ -49,6 +50,9 @@ type Config struct {
 	// Host, if set, builds the node's host instead of the TCP+QUIC one
 	// (tests: in-memory hosts, without a connection gater); see node.Config.
 	Host func(key crypto.PrivKey) (host.Host, error)
+	// Bandwidth, if set, counts every stream's bytes by protocol; see
+	// node.Config.
+	Bandwidth metrics.Reporter
 }
 
 // Engine is one running node and what is attached to it. Its methods are
@@ -94,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	nd, err := node.New(node.Config{
 		Seed: cfg.Identity.Seed, UserName: cfg.Identity.Name, Log: cfg.Log, Dir: cfg.Dir,
 		App: cfg.App, ListenHost: cfg.ListenHost, MDNS: cfg.MDNS, Logf: cfg.Logf,
-		Control: cfg.Control, NodeKey: key, Host: cfg.Host,
+		Control: cfg.Control, NodeKey: key, Host: cfg.Host, Bandwidth: cfg.Bandwidth,
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
@@ -86,6 +87,9 @@ type Config struct {
 	// from outside its package), so it lets in strangers and removed
 	// nodes: what the gater decides is tested on real sockets only.
 	Host func(key crypto.PrivKey) (host.Host, error)
+	// Bandwidth, if set, counts the bytes of every stream by protocol
+	// (go-libp2p's bandwidth reporter; the daemon's metrics read it).
+	Bandwidth metrics.Reporter
 }
 
 // Node is one running coconet node.
@@ -337,6 +341,9 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 		libp2p.DialRanker(dialRanker),
 		libp2p.UserAgent("coconet/0.1"),
 		libp2p.Ping(true),
+	}
+	if n.cfg.Bandwidth != nil {
+		opts = append(opts, libp2p.BandwidthReporter(n.cfg.Bandwidth))
 	}
 	if len(n.controls) > 0 {
 		// The circuit relay transport (to dial and accept relayed

@@ -87,6 +87,7 @@ type PubSub struct {
 	gen       atomic.Uint64 // announcement generation
 	nextSubID atomic.Uint64
 	localSeq  atomic.Uint64
+	dropped   atomic.Uint64             // messages dropped for subscriptions that fell behind (Stats)
 	lastTopic atomic.Pointer[string]    // the last topic Publish found valid
 	remoteSet atomic.Pointer[[]*remote] // snapshot of remotes for Publish
 
@@ -389,6 +390,7 @@ func (s *Subscription) Lagged() uint64 {
 func (s *Subscription) Pattern() string { return s.pattern }
 
 func (s *Subscription) addLag(n uint64) {
+	s.ps.dropped.Add(n)
 	s.lagMu.Lock()
 	select {
 	case old := <-s.lag:

@@ -39,6 +39,11 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 
 // Server serves the app for one home.
 type Server struct {
+	// Metrics, if set before Start, is served at /metrics: to the
+	// logged-in browser, and to scrapers with the home's metrics token
+	// (metrics.go).
+	Metrics http.Handler
+
 	svc  api.Service
 	home string
 	auth *auth
@@ -129,6 +134,10 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.HandleFunc("GET /n/{net}/scenes", s.page("scenes", s.scenes))
 	mux.HandleFunc("GET /n/{net}/grants", s.page("grants", s.grants))
 	mux.HandleFunc("GET /n/{net}/usage", s.page("usage", s.usage))
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+		return secure(s.scrapers(allowedHosts(addr), s.auth.guard(allowedHosts(addr), mux)))
+	}
 	return secure(s.auth.guard(allowedHosts(addr), mux))
 }
 

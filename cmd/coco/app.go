@@ -33,6 +33,7 @@ func startApp(e *env, d *daemon.Daemon, addr string, explicit bool, lg *log.Logg
 	if err != nil {
 		return nil, err
 	}
+	s.Metrics = metricsHandler(d.Collector())
 	if err := s.Start(addr); err != nil && !explicit {
 		lg.Printf("coco up: not serving the network app: %v (choose another address with --web ADDR)", err)
 		return nopCloser{}, nil
@@ -40,6 +41,7 @@ func startApp(e *env, d *daemon.Daemon, addr string, explicit bool, lg *log.Logg
 		return nil, fmt.Errorf("%w (choose another with --web ADDR, or --web off)", err)
 	}
 	lg.Printf("coco up: the network app is on %s; open it with `coco app`", s.URL())
+	lg.Printf("coco up: metrics on %s/metrics for a scraper sending the bearer token in %s", s.URL(), web.MetricsTokenPath(e.home))
 	return s, nil
 }
 

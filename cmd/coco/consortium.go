@@ -381,6 +381,12 @@ func runConsWithdraw(ctx context.Context, e *env, args []string) error {
 
 // runConsRecovery is `coco consortium recovery share|submit|status`.
 func runConsRecovery(ctx context.Context, e *env, args []string) error {
+	if wantsHelp(args) {
+		fs := flag.NewFlagSet("consortium recovery", flag.ContinueOnError)
+		fs.String("out", "", "share: write the share to this file (mode 0600) instead of stdout")
+		_, err := parse(fs, []string{"--help"})
+		return err
+	}
 	if len(args) < 2 {
 		return usagef("give share, submit or status, and the network")
 	}

@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -35,6 +35,8 @@ type controlInfo struct {
 	Plans string   `json:"plans"`
 	// Owners is how many owners the allow-list names (0: every owner).
 	Owners int `json:"owners,omitempty"`
+	// Metrics is where Prometheus metrics are served (--metrics).
+	Metrics string `json:"metrics,omitempty"`
 }
 
 func runControl(ctx context.Context, e *env, args []string) error {
@@ -46,7 +48,8 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	owners := fs.String("owners", "", "serve only the networks of these owners: a file of owner user IDs, one per line, # comments (for a public control plane); default: every owner")
 	relayDur := fs.Duration("relay-duration", 0, "cap on one relayed connection's duration (0 = none)")
 	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
-	quiet := fs.Bool("quiet", false, "log less")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT; no authentication: bind it to loopback or a private address)")
+	logs := addLogFlags(fs)
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -57,9 +60,13 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	}
 	cfg := control.Config{Listen: listen, Dir: *state,
 		Relay: control.RelayLimits{Duration: *relayDur, Data: *relayData}}
-	lg := log.New(e.stderr, "", log.LstdFlags)
-	if !*quiet {
-		cfg.Logf = lg.Printf
+	sl, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	lg := slog.NewLogLogger(sl.Handler(), slog.LevelInfo)
+	if !logs.quiet {
+		cfg.Logf = logf(sl)
 	}
 	var info controlInfo
 	plansName := "default tiers"
@@ -85,6 +92,15 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	if *metricsAddr != "" {
+		m, err := serveMetrics(*metricsAddr, metricsHandler(srv.Collector()))
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer m.Close()
+		info.Metrics = m.URL()
+	}
 	info.ID, info.State, info.Plans = srv.ID().String(), *state, plansName
 	for _, a := range srv.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
@@ -93,6 +109,9 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(w, "control plane %s (state in %s, plans: %s)\n", info.ID, info.State, info.Plans)
 		if info.Owners > 0 {
 			fmt.Fprintf(w, "serving only the networks of the %d owners in %s\n", info.Owners, *owners)
+		}
+		if info.Metrics != "" {
+			fmt.Fprintf(w, "metrics on %s\n", info.Metrics)
 		}
 		fmt.Fprintln(w, "nodes join it with: coco up --control ADDR, ADDR one of:")
 		for _, a := range info.Addrs {
@@ -103,7 +122,11 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		srv.Close()
 		return err
 	}
+	if err := sdNotify("READY=1\nSTATUS=control plane " + info.ID); err != nil {
+		lg.Printf("coco control: %v", err)
+	}
 	<-ctx.Done()
+	sdNotify("STOPPING=1")
 	lg.Printf("coco control: shutting down")
 	done := make(chan error, 1)
 	go func() { done <- srv.Close() }()

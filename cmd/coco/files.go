@@ -52,7 +52,7 @@ func runCopy(ctx context.Context, e *env, args []string) error {
 		default:
 			if !e.json && p.Total > 0 {
 				pct := float64(p.Done) * 100 / float64(p.Total)
-				fmt.Fprintf(e.stderr, "\r%-7s %5.1f%%  %s / %s   ", p.Phase, pct, size(p.Done), size(p.Total))
+				liveLine(e, "%-7s %5.1f%%  %s / %s   ", p.Phase, pct, size(p.Done), size(p.Total))
 			}
 		}
 	}
@@ -63,9 +63,7 @@ func runCopy(ctx context.Context, e *env, args []string) error {
 }
 
 func clearLine(e *env) {
-	if !e.json {
-		fmt.Fprintf(e.stderr, "\r%-60s\r", "")
-	}
+	liveLine(e, "%-60s\r", "")
 }
 
 func size(n int64) string {

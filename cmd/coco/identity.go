@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/coconet/coconet/homedir"
@@ -75,7 +76,11 @@ func runKeyRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	seed, err := identity.SeedFromMnemonic(string(b))
+	words, err := paperWords(string(b))
+	if err != nil {
+		return err
+	}
+	seed, err := identity.SeedFromMnemonic(words)
 	if err != nil {
 		return fmt.Errorf("%v; check the words against your paper key", err)
 	}
@@ -165,4 +170,44 @@ func runKeyCombine(ctx context.Context, e *env, args []string) error {
 	}{seed.UserID().String(), words}, func(w io.Writer) {
 		fmt.Fprintf(w, "Paper key of user %s rebuilt from %d shares. Anyone with these words is you:\n\n%s\n\nRestore with: coco key restore  (pipe the words)\n", seed.UserID().Short(), len(shares), words)
 	})
+}
+
+// paperWords reads the words of a paper key as typed or as `coco key
+// export` prints them. In export's layout ("1. word  2. word …" under a
+// header line) the word after each number is taken, in the numbers'
+// order, and the other lines are ignored; text without numbers is the
+// words themselves.
+func paperWords(text string) (string, error) {
+	f := strings.Fields(text)
+	byNum := map[int]string{}
+	high := 0
+	for i := 0; i+1 < len(f); i++ {
+		num, ok := strings.CutSuffix(f[i], ".")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || n < 1 || n > 48 {
+			continue
+		}
+		if _, dup := byNum[n]; dup {
+			return "", fmt.Errorf("word %d is there twice; give each numbered word once", n)
+		}
+		byNum[n] = f[i+1]
+		high = max(high, n)
+		i++
+	}
+	if len(byNum) == 0 {
+		return text, nil
+	}
+	words := make([]string, 0, high)
+	var missing []string
+	for n := 1; n <= high; n++ {
+		w, ok := byNum[n]
+		if !ok {
+			missing = append(missing, strconv.Itoa(n))
+		}
+		words = append(words, w)
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("words numbered %s are missing", strings.Join(missing, ", "))
+	}
+	return strings.Join(words, " "), nil
 }

@@ -65,6 +65,8 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	role := fs.String("role", "guest", "admin or guest")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code stays valid")
 	uses := fs.Int("uses", 1, "how many people may use the code")
+	quiet := fs.Bool("quiet", false, "print only the code (for scripts)")
+	qr := fs.Bool("qr", false, "also draw the code as a QR code, to scan with a phone")
 	pos, err := parseN(fs, args, 1, 1, "the network's name")
 	if err != nil {
 		return err
@@ -73,7 +75,20 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 		return usagef("--ttl and --uses must be positive")
 	}
 	r, err := e.svc.Invite(ctx, pos[0], api.InviteRequest{Role: *role, TTL: *ttl, Uses: *uses})
+	if err == nil && *quiet && !e.json {
+		if *qr {
+			writeQR(e.stdout, r.Code)
+		}
+		fmt.Fprintln(e.stdout, r.Code)
+		return nil
+	}
 	return show(e, r, err, func(w io.Writer) {
+		if *qr {
+			if err := writeQR(w, r.Code); err != nil {
+				fmt.Fprintf(w, "(%v)\n", err)
+			}
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "Invite to %q as %s, valid until %s for %d use(s):\n\n%s\n\n", r.Network, r.Role,
 			r.Expires.Local().Format("2006-01-02 15:04 MST"), r.Uses, r.Code)
 		fmt.Fprintln(w, "They run: coco join CODE   (your node must be running to let them in)")

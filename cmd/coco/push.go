@@ -64,7 +64,7 @@ func runPushServer(ctx context.Context, e *env, args []string) error {
 			e.output(ev, nil)
 		default:
 			s := ev.Stats
-			fmt.Fprintf(e.stderr, "\r%d connection(s), %d id(s), %d push(es), %d delivered here, %d by %d other server(s)   ",
+			liveLine(e, "%d connection(s), %d id(s), %d push(es), %d delivered here, %d by %d other server(s)   ",
 				s.Conns, s.IDs, s.Pushes, s.Delivered, s.Forwarded, ev.Peers)
 		}
 		n++
@@ -87,6 +87,7 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 	fs, account := pushFlags("push key")
 	name := fs.String("name", "", "create: a label for the key")
 	key := fs.String("key", "", "create: use this key (one devices already have) instead of a random one")
+	quiet := fs.Bool("quiet", false, "create: print only the key (for scripts)")
 	pos, err := parseN(fs, args, 2, -1, "create, list, revoke or rotate, and the network")
 	if err != nil {
 		return err
@@ -97,6 +98,10 @@ func runPushKey(ctx context.Context, e *env, args []string) error {
 		k, err := e.svc.PushKeyCreate(ctx, network, api.PushKeyRequest{Account: *account, Name: *name, Key: *key})
 		if err != nil {
 			return err
+		}
+		if *quiet && !e.json {
+			fmt.Fprintln(e.stdout, k.Key)
+			return nil
 		}
 		return e.output(k, func(w io.Writer) {
 			fmt.Fprintf(w, "Created key %s in account %s of %q:\n\n  %s\n\n", k.ID, k.Account, network, k.Key)

@@ -75,7 +75,7 @@ func followTunnel(ctx context.Context, e *env, ch <-chan api.TunnelEvent, first 
 			}
 			warned = ev.Warning
 			s := ev.Stats
-			fmt.Fprintf(e.stderr, "\r%d connection(s), %d active, %s in, %s out   ", s.Conns, s.Active, size(s.BytesIn), size(s.BytesOut))
+			liveLine(e, "%d connection(s), %d active, %s in, %s out   ", s.Conns, s.Active, size(s.BytesIn), size(s.BytesOut))
 		}
 		n++
 	}

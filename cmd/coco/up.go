@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"time"
 
 	"github.com/coconet/coconet/homedir"
@@ -21,7 +21,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	host := fs.String("listen-host", "0.0.0.0", "IPv4 address to listen on")
 	noMDNS := fs.Bool("no-mdns", false, "turn off LAN discovery")
-	quiet := fs.Bool("quiet", false, "log less")
+	logs := addLogFlags(fs)
 	dev := fs.Bool("device", false, "run as a device: show a claim code until the owner runs `coco device add`")
 	name := fs.String("name", "", "the device's name (with --device)")
 	model := fs.String("model", "", "the device's model, for OTA (with --device)")
@@ -43,7 +43,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if !*dev && (*name != "" || *model != "") {
 		return usagef("--name and --model are for --device")
 	}
-	lg := log.New(e.stderr, "", log.LstdFlags)
+	sl, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	lg := slog.NewLogLogger(sl.Handler(), slog.LevelInfo) // coco up's own lines
 	if *dev {
 		if id, err := homedir.LoadIdentity(e.home); err == nil && *name == "" {
 			*name = id.Name
@@ -61,11 +65,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		Device: *dev, DeviceName: *name, DeviceModel: *model, Sim: *sim}
 	if *dev {
 		d.OnClaimCode = func(code string) {
+			// A phone scans the QR code into the app's claim page.
+			if err := writeQR(e.stdout, code); err != nil {
+				lg.Printf("coco up: %v", err)
+			}
 			fmt.Fprintf(e.stdout, "Claim code for device %q (one use; shown until the owner claims it):\n\n  %s\n\nOn the owner's machine: coco device add NETWORK %s\n", d.DeviceName, code, code)
 		}
 	}
-	if !*quiet {
-		d.Logf = lg.Printf
+	if !logs.quiet {
+		d.Logf = logf(sl)
 	}
 	// An offline command (`coco invite` with no daemon running) holds the
 	// home's lock while it works: wait for it rather than fail.
@@ -75,9 +83,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	st, _ := d.Status(ctx)
-	lg.Printf("coco up: %s (user %s), %d network(s); API on %s", st.Name, st.User.Short(), len(st.Networks), daemon.SocketPath(e.home))
+	sl.Info(fmt.Sprintf("coco up: %s (user %s), %d network(s); API on %s", st.Name, st.User.Short(), len(st.Networks), daemon.SocketPath(e.home)),
+		"name", st.Name, "user", st.User.String(), "networks", len(st.Networks), "api", daemon.SocketPath(e.home))
 	for _, n := range st.Networks {
-		lg.Printf("  %s (%s): node %s on %v", n.Name, n.Role, n.Node, n.Addrs)
+		sl.Info(fmt.Sprintf("coco up: network %s (%s): node %s", n.Name, n.Role, n.Node),
+			"network", n.Name, "role", n.Role, "node", n.Node, "addrs", fmt.Sprint(n.Addrs))
 	}
 	webSet := false
 	fs.Visit(func(f *flag.Flag) { webSet = webSet || f.Name == "web" })
@@ -87,7 +97,13 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer app.Close()
+	// Under systemd (Type=notify): ready once the nodes run and the API
+	// and the app answer.
+	if err := sdNotify(fmt.Sprintf("READY=1\nSTATUS=%d network(s); API on %s", len(st.Networks), daemon.SocketPath(e.home))); err != nil {
+		lg.Printf("coco up: %v", err)
+	}
 	<-ctx.Done()
+	sdNotify("STOPPING=1")
 	lg.Printf("coco up: shutting down")
 	done := make(chan struct{})
 	go func() { d.Close(); close(done) }()

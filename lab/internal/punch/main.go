@@ -9,14 +9,20 @@
 //	punch peer  -relay MA [-dial ID]    host behind the relay: reserves a slot; prints "ready ID" once
 //	                                    it knows a public address; with -dial, connects to ID through the
 //	                                    relay, prints "relayed DUR" then "direct ADDR DUR" or "stayed-relayed"
+//	punch bulk-serve -port P            host on TCP and QUIC port P; prints "addr MULTIADDR/p2p/ID" lines, then
+//	                                    "ready"; reads every /bulk stream to its end and answers with its length
+//	punch bulk-send -to MA -secs S      opens one /bulk stream to MA (its transport is MA's), writes for S
+//	                                    seconds, prints "bulk BYTES SECONDS" once the server acknowledged
 //
 // Every line it prints is "word value…"; the lab tests parse them.
 package main
 
 import (
 	"context"
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -53,6 +59,10 @@ func main() {
 		err = relay(ctx, args)
 	case "peer":
 		err = peerMode(ctx, args)
+	case "bulk-serve":
+		err = bulkServe(ctx, args)
+	case "bulk-send":
+		err = bulkSend(ctx, args)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -245,4 +255,75 @@ func hasPublic(h host.Host) bool {
 		}
 	}
 	return false
+}
+
+// bulkProto is the bulk probe's protocol: the client writes, closes its
+// side, and reads the 8-byte big-endian count the server read.
+const bulkProto = "/bulk"
+
+func bulkServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bulk-serve", flag.ExitOnError)
+	port := fs.Int("port", 4100, "TCP and UDP port")
+	fs.Parse(args)
+	h, err := libp2p.New(libp2p.ListenAddrStrings(
+		fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", *port),
+		fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", *port)))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	h.SetStreamHandler(bulkProto, func(s network.Stream) {
+		defer s.Close()
+		n, _ := io.Copy(io.Discard, s)
+		binary.Write(s, binary.BigEndian, uint64(n))
+	})
+	for _, a := range h.Addrs() {
+		fmt.Printf("addr %s/p2p/%s\n", a, h.ID())
+	}
+	fmt.Println("ready")
+	<-ctx.Done()
+	return nil
+}
+
+func bulkSend(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bulk-send", flag.ExitOnError)
+	to := fs.String("to", "", "the server's multiaddr with /p2p/ID")
+	secs := fs.Float64("secs", 10, "how long to write")
+	fs.Parse(args)
+	ai, err := peer.AddrInfoFromString(*to)
+	if err != nil {
+		return err
+	}
+	h, err := libp2p.New(libp2p.NoListenAddrs)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := h.Connect(cctx, *ai); err != nil {
+		return err
+	}
+	s, err := h.NewStream(cctx, ai.ID, bulkProto)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	t0 := time.Now()
+	end := t0.Add(time.Duration(*secs * float64(time.Second)))
+	for time.Now().Before(end) {
+		if _, err := s.Write(buf); err != nil {
+			return err
+		}
+	}
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	var n uint64
+	s.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	if err := binary.Read(s, binary.BigEndian, &n); err != nil {
+		return fmt.Errorf("no acknowledgement: %w", err)
+	}
+	fmt.Printf("bulk %d %.3f\n", n, time.Since(t0).Seconds())
+	return nil
 }
