@@ -28,6 +28,64 @@ type ConsortiumService interface {
 	ConsortiumPropose(ctx context.Context, network string, req ConsortiumProposeRequest) (ConsortiumProposal, error)
 	// ConsortiumVote signs and submits a ballot on a proposal.
 	ConsortiumVote(ctx context.Context, network, proposal string, req ConsortiumVoteRequest) (ConsortiumProposal, error)
+	// ConsortiumDelete deletes a key of an application table and waits
+	// until it commits.
+	ConsortiumDelete(ctx context.Context, network, table, key string) (ConsortiumPutResult, error)
+	// ConsortiumRange reads keys of an application table linearizably, by
+	// prefix or [from, to), at most limit of them; Next continues.
+	ConsortiumRange(ctx context.Context, network, table string, req ConsortiumRangeRequest) (ConsortiumRange, error)
+	// ConsortiumWithdraw withdraws the user's own open proposal.
+	ConsortiumWithdraw(ctx context.Context, network, proposal string) (ConsortiumProposal, error)
+	// ConsortiumRecoveryShare opens the user's recovery share of the ledger
+	// secret (sealed to the user's member key in the constitution).
+	ConsortiumRecoveryShare(ctx context.Context, network string) (ConsortiumShare, error)
+	// ConsortiumRecoverySubmit gives this node a member's recovery share;
+	// with k of them it reconstructs the ledger secret.
+	ConsortiumRecoverySubmit(ctx context.Context, network string, req ConsortiumShare) (ConsortiumRecovery, error)
+	// ConsortiumRecoveryStatus says whether this node holds the ledger
+	// secret and which members' shares it has.
+	ConsortiumRecoveryStatus(ctx context.Context, network string) (ConsortiumRecovery, error)
+	// ConsortiumRekey proposes a rekey: this node (which must hold the
+	// ledger secret) makes a new one, split for the current members and
+	// sealed to the current nodes; it rotates when the members accept.
+	ConsortiumRekey(ctx context.Context, network string) (ConsortiumProposal, error)
+}
+
+// ConsortiumRangeRequest selects keys: Prefix, or From (inclusive) to To
+// (exclusive, "" = to the end); Limit 0 means 100.
+type ConsortiumRangeRequest struct {
+	Prefix string `json:"prefix,omitempty"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// ConsortiumKV is one key of a range.
+type ConsortiumKV struct {
+	Key     string `json:"key"`
+	Value   []byte `json:"value"`
+	Version uint64 `json:"version"`
+}
+
+// ConsortiumRange is a page of keys; Next, when set, is the From of the
+// next page (same Prefix or To).
+type ConsortiumRange struct {
+	Items []ConsortiumKV `json:"items"`
+	Next  string         `json:"next,omitempty"`
+}
+
+// ConsortiumShare is a member's recovery share of the ledger secret.
+type ConsortiumShare struct {
+	Member string `json:"member"` // member ID
+	Share  []byte `json:"share"`
+}
+
+// ConsortiumRecovery is a node's recovery state.
+type ConsortiumRecovery struct {
+	Open      bool     `json:"open"` // the node holds the ledger secret
+	Threshold int      `json:"threshold"`
+	Members   int      `json:"members"`   // shares the recovery information holds
+	Submitted []string `json:"submitted"` // members whose shares this node holds
 }
 
 // ConsortiumStartRequest carries the genesis file's bytes (JSON, as `coco
@@ -37,6 +95,9 @@ type ConsortiumStartRequest struct {
 	// Join starts a node that is not in the genesis: the members added it
 	// with an add_node proposal, and the leader sends it the log.
 	Join bool `json:"join,omitempty"`
+	// API is a TCP address where the node serves the consortium's REST API
+	// over mutual TLS (members' and participants' certificates); "" none.
+	API string `json:"api,omitempty"`
 }
 
 // ConsortiumStatus is a validating node's view of its consortium.
@@ -49,7 +110,8 @@ type ConsortiumStatus struct {
 	Voters  []uint64         `json:"voters"`
 	Members []string         `json:"members"` // member IDs (hex SHA-256 of the certificate)
 	Nodes   []ConsortiumNode `json:"nodes"`
-	Self    string           `json:"self"` // the calling user's member ID
+	Self    string           `json:"self"`          // the calling user's member ID
+	API     string           `json:"api,omitempty"` // where the mutual-TLS REST API listens, if served
 }
 
 // ConsortiumNode is an entry of the validating-node table.
@@ -196,4 +258,62 @@ var rConsortiumVote = newRoute("POST", "/v1/networks/{net}/consortium/proposals/
 
 func (c *Client) ConsortiumVote(ctx context.Context, network, proposal string, req ConsortiumVoteRequest) (ConsortiumProposal, error) {
 	return rConsortiumVote.do(ctx, c, req, network, proposal)
+}
+
+var rConsortiumDelete = newRoute("DELETE", "/v1/networks/{net}/consortium/kv/{table}/{key}", func(ctx context.Context, s Service, p []string, _ none) (ConsortiumPutResult, error) {
+	return s.ConsortiumDelete(ctx, p[0], p[1], p[2])
+})
+
+func (c *Client) ConsortiumDelete(ctx context.Context, network, table, key string) (ConsortiumPutResult, error) {
+	return rConsortiumDelete.do(ctx, c, none{}, network, table, key)
+}
+
+// rConsortiumRange is a POST with the selection as its body (etcd's
+// /v3/kv/range does the same): a read, not a write.
+var rConsortiumRange = newRoute("POST", "/v1/networks/{net}/consortium/range/{table}", func(ctx context.Context, s Service, p []string, req ConsortiumRangeRequest) (ConsortiumRange, error) {
+	return s.ConsortiumRange(ctx, p[0], p[1], req)
+})
+
+func (c *Client) ConsortiumRange(ctx context.Context, network, table string, req ConsortiumRangeRequest) (ConsortiumRange, error) {
+	return rConsortiumRange.do(ctx, c, req, network, table)
+}
+
+var rConsortiumWithdraw = newRoute("POST", "/v1/networks/{net}/consortium/proposals/{proposal}/withdraw", func(ctx context.Context, s Service, p []string, _ none) (ConsortiumProposal, error) {
+	return s.ConsortiumWithdraw(ctx, p[0], p[1])
+})
+
+func (c *Client) ConsortiumWithdraw(ctx context.Context, network, proposal string) (ConsortiumProposal, error) {
+	return rConsortiumWithdraw.do(ctx, c, none{}, network, proposal)
+}
+
+var rConsortiumRecoveryShare = newRoute("GET", "/v1/networks/{net}/consortium/recovery/share", func(ctx context.Context, s Service, p []string, _ none) (ConsortiumShare, error) {
+	return s.ConsortiumRecoveryShare(ctx, p[0])
+})
+
+func (c *Client) ConsortiumRecoveryShare(ctx context.Context, network string) (ConsortiumShare, error) {
+	return rConsortiumRecoveryShare.do(ctx, c, none{}, network)
+}
+
+var rConsortiumRecoverySubmit = newRoute("POST", "/v1/networks/{net}/consortium/recovery/shares", func(ctx context.Context, s Service, p []string, req ConsortiumShare) (ConsortiumRecovery, error) {
+	return s.ConsortiumRecoverySubmit(ctx, p[0], req)
+})
+
+func (c *Client) ConsortiumRecoverySubmit(ctx context.Context, network string, req ConsortiumShare) (ConsortiumRecovery, error) {
+	return rConsortiumRecoverySubmit.do(ctx, c, req, network)
+}
+
+var rConsortiumRecoveryStatus = newRoute("GET", "/v1/networks/{net}/consortium/recovery", func(ctx context.Context, s Service, p []string, _ none) (ConsortiumRecovery, error) {
+	return s.ConsortiumRecoveryStatus(ctx, p[0])
+})
+
+func (c *Client) ConsortiumRecoveryStatus(ctx context.Context, network string) (ConsortiumRecovery, error) {
+	return rConsortiumRecoveryStatus.do(ctx, c, none{}, network)
+}
+
+var rConsortiumRekey = newRoute("POST", "/v1/networks/{net}/consortium/rekey", func(ctx context.Context, s Service, p []string, _ none) (ConsortiumProposal, error) {
+	return s.ConsortiumRekey(ctx, p[0])
+})
+
+func (c *Client) ConsortiumRekey(ctx context.Context, network string) (ConsortiumProposal, error) {
+	return rConsortiumRekey.do(ctx, c, none{}, network)
 }

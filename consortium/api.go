@@ -26,10 +26,13 @@ import (
 //	PUT    /app/kv/{table}/{key}    body = value                   -> {"seqno":N}
 //	DELETE /app/kv/{table}/{key}                                   -> {"seqno":N}
 //	GET    /app/kv/{table}/{key}    -> value, header Consortium-Version
-//	GET    /app/kv/{table}?from=&to=&limit=                        -> [{"key","value","version"}]
+//	GET    /app/kv/{table}?prefix=&from=&to=&limit=                -> [{"key","value","version"}], header Consortium-Next
+
 //	POST   /gov/requests            SignedRequest (JSON)           -> ProposalInfo (members only)
 //	GET    /gov/proposals/{id}                                     -> ProposalInfo
 //	GET    /receipts/{seqno}                                       -> Receipt
+//	POST   /gov/recovery/shares     body = the caller's opened share -> RecoveryState (members only)
+//	GET    /gov/recovery                                           -> RecoveryState
 //
 // Keys in paths are UTF-8 strings; JSON carries bytes as base64. Errors are
 // {"error": "..."} with 400 (bad request), 403 (forbidden, not a member),
@@ -51,6 +54,8 @@ func APIHandler(n *Node) http.Handler {
 	mux.HandleFunc("POST /gov/requests", a.caller(true, a.govern))
 	mux.HandleFunc("GET /gov/proposals/{id}", a.caller(false, a.proposal))
 	mux.HandleFunc("GET /receipts/{seqno}", a.caller(false, a.receipt))
+	mux.HandleFunc("POST /gov/recovery/shares", a.caller(true, a.submitShare))
+	mux.HandleFunc("GET /gov/recovery", a.caller(false, a.recovery))
 	return mux
 }
 
@@ -90,7 +95,7 @@ func (a *api) caller(membersOnly bool, h callerFunc) http.HandlerFunc {
 
 func status(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadSignature), errors.Is(err, ErrWrongConsortium):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadSignature), errors.Is(err, ErrWrongConsortium), errors.Is(err, ErrBadShares):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrNotMember), errors.Is(err, ErrNotProposer):
 		return http.StatusForbidden
@@ -185,11 +190,25 @@ func (a *api) rangeKeys(w http.ResponseWriter, r *http.Request, _ string) {
 	if q.Has("to") {
 		to = []byte(q.Get("to"))
 	}
+	from := []byte(q.Get("from"))
+	if p := q.Get("prefix"); p != "" {
+		if len(from) == 0 || string(from) < p {
+			from = []byte(p)
+		}
+		to = PrefixEnd([]byte(p))
+	}
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	kvs, err := a.n.Range(ctx, r.PathValue("table"), []byte(q.Get("from")), to, limit)
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	kvs, err := a.n.Range(ctx, r.PathValue("table"), from, to, limit+1)
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	if len(kvs) > limit {
+		w.Header().Set("Consortium-Next", string(kvs[limit].Key))
+		kvs = kvs[:limit]
 	}
 	out := make([]kvJSON, 0, len(kvs))
 	for _, kv := range kvs {
@@ -246,7 +265,7 @@ func (a *api) receipt(w http.ResponseWriter, r *http.Request, _ string) {
 // client certificate, checked against the constitution by the handler.
 func (n *Node) ServerTLS() (*tls.Config, error) {
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(int64(n.cfg.ID)), Subject: pkix.Name{CommonName: fmt.Sprintf("consortium node %d", n.cfg.ID)},
+		SerialNumber: new(big.Int).SetUint64(n.cfg.ID), Subject: pkix.Name{CommonName: fmt.Sprintf("consortium node %d", n.cfg.ID)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -283,4 +302,35 @@ func ClientTLS(m *Member, nodeKey ed25519.PublicKey) *tls.Config {
 		},
 		MinVersion: tls.VersionTLS13,
 	}
+}
+
+func (a *api) submitShare(w http.ResponseWriter, r *http.Request, caller string) {
+	share, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: %v", ErrBadRequest, err))
+		return
+	}
+	st, err := a.n.SubmitShare(caller, share)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *api) recovery(w http.ResponseWriter, r *http.Request, _ string) {
+	writeJSON(w, http.StatusOK, a.n.RecoveryStatus())
+}
+
+// PrefixEnd is the first key after every key that starts with p (nil: no
+// end, when p is all 0xff bytes or empty).
+func PrefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }

@@ -31,6 +31,7 @@ const (
 	ActAddCA             = "add_ca"
 	ActRemoveCA          = "remove_ca"
 	ActSetPolicy         = "set_policy"
+	ActRekey             = "rekey"
 )
 
 // Proposal states, as CCF has them.
@@ -60,6 +61,7 @@ type Action struct {
 	Hash   []byte    `cbor:",omitempty"` // allow_code, remove_code
 	Env    string    `cbor:",omitempty"` // allow_env, remove_env
 	Policy *Policy   `cbor:",omitempty"` // set_policy
+	Rekey  *Rekey    `cbor:",omitempty"` // rekey (made by Node.RekeyAction)
 }
 
 // GovBody is what a member signs.
@@ -167,6 +169,8 @@ type constitution struct {
 	Code         map[string]bool // hex SHA-256
 	Envs         map[string]bool
 	Policy       Policy
+	Recovery     *Recovery     // the current ledger secret's shares (nil: none)
+	Epochs       []SecretEpoch // the ledger secrets, oldest first
 }
 
 func newConstitution() *constitution {
@@ -201,6 +205,8 @@ func (c *constitution) clone() *constitution {
 		d.Envs[k] = v
 	}
 	d.Policy = c.Policy
+	d.Recovery = c.Recovery
+	d.Epochs = append([]SecretEpoch(nil), c.Epochs...)
 	return d
 }
 
@@ -248,6 +254,13 @@ func fromGenesis(g *Genesis) (*constitution, error) {
 		return nil, err
 	}
 	c.Policy = g.Policy
+	if g.Recovery != nil {
+		if len(g.Recovery.SecretHash) != sha256.Size {
+			return nil, fmt.Errorf("consortium: genesis recovery without a secret hash: %w", ErrBadRequest)
+		}
+		c.Recovery = g.Recovery
+		c.Epochs = []SecretEpoch{{ID: g.Recovery.SecretHash[:secretIDLen]}}
+	}
 	return c, nil
 }
 
@@ -483,6 +496,12 @@ func (c *constitution) applyOne(a Action, t time.Time) error {
 		c.CAs[CertID(a.Cert)] = a.Cert
 	case ActRemoveCA:
 		delete(c.CAs, a.ID)
+	case ActRekey:
+		if err := c.checkRekey(a.Rekey); err != nil {
+			return err
+		}
+		c.Recovery = a.Rekey.Recovery
+		c.Epochs = append(c.Epochs, SecretEpoch{ID: a.Rekey.Recovery.SecretHash[:secretIDLen], Nodes: a.Rekey.Nodes, Prev: a.Rekey.Prev})
 	case ActSetPolicy:
 		if a.Policy == nil {
 			return fmt.Errorf("%w: set_policy without a policy", errAction)

@@ -83,6 +83,7 @@ type cluster struct {
 	ca      *testCA
 	tick    time.Duration
 	snapN   uint64
+	commit  time.Duration // CommitInterval; 0: the default
 	secret  *LedgerSecret
 }
 
@@ -136,7 +137,7 @@ func (c *cluster) start(id uint64, join bool) *Node {
 		c.dirs[id] = filepath.Join(c.t.TempDir(), fmt.Sprint(id))
 	}
 	n, err := Start(Config{ID: id, Dir: c.dirs[id], Genesis: c.genesis, Key: c.keys[id], Transport: c.net.Transport(id),
-		Join: join, LedgerSecret: c.secret, TickInterval: c.tick, SnapshotEvery: c.snapN, Logf: func(f string, a ...any) { c.t.Logf("node %d: "+f, append([]any{id}, a...)...) }})
+		Join: join, LedgerSecret: c.secret, TickInterval: c.tick, SnapshotEvery: c.snapN, CommitInterval: c.commit, Logf: func(f string, a ...any) { c.t.Logf("node %d: "+f, append([]any{id}, a...)...) }})
 	if err != nil {
 		c.t.Fatalf("Start(%d) = %v", id, err)
 	}

@@ -47,7 +47,14 @@ type Config struct {
 	TickInterval  time.Duration // raft tick; default 100ms
 	ElectionTicks int           // default 10
 	SnapshotEvery uint64        // applied entries between snapshots; default 10000
-	Logf          func(format string, args ...any)
+	// CommitInterval is how long applied entries may stay in the state's
+	// open bbolt transaction before it commits (etcd's backend batch
+	// interval); default 100ms. Answers do not wait for it: an entry is
+	// durable in the raft log of a quorum once committed, and a restarted
+	// node applies again what its state had not committed. Reads wait for
+	// the commit of what they must see (and ask for it at once).
+	CommitInterval time.Duration
+	Logf           func(format string, args ...any)
 }
 
 type applyResult struct {
@@ -74,12 +81,25 @@ type Node struct {
 	boot   [8]byte // random per start, in request IDs
 	reqSeq atomic.Uint64
 	walMu  sync.Mutex // guards wal and the raft storage's contents against a local snapshot
+	secret atomic.Pointer[keyring]
+	recMu  sync.Mutex        // guards shares
+	shares map[string][]byte // recovery shares submitted to this node, by member ID
+
+	// The applier's open state transaction (group commit across Ready
+	// batches), applier goroutine only.
+	tx         *bolt.Tx
+	txSince    time.Time
+	txLast     uint64 // raft index of the last entry applied into tx
+	txEntries  int
+	commitNow  chan struct{} // a reader waits for the open transaction
+	wantStored atomic.Uint64 // the highest index a reader waits to see committed
 
 	mu        sync.Mutex // guards all following fields
 	waiters   map[string]chan applyResult
 	reads     map[string]chan uint64
-	applied   uint64
-	appliedCh chan struct{} // closed when applied grows
+	applied   uint64        // last entry applied (into the open transaction, maybe)
+	stored    uint64        // last entry applied and committed to state.db: what reads see
+	storedCh  chan struct{} // closed when stored grows
 	conf      *pb.ConfState
 	snapIndex uint64
 	err       error // fatal storage error; the node stopped
@@ -99,6 +119,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 10000
+	}
+	if cfg.CommitInterval == 0 {
+		cfg.CommitInterval = 100 * time.Millisecond
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -120,7 +143,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, gid: st.gid, wal: w, st: st, storage: raft.NewMemoryStorage(),
 		waiters: map[string]chan applyResult{}, reads: map[string]chan uint64{},
-		appliedCh: make(chan struct{}), kick: make(chan struct{}, 1), applyc: make(chan applyBatch, 128)}
+		storedCh: make(chan struct{}), kick: make(chan struct{}, 1), applyc: make(chan applyBatch, 128), commitNow: make(chan struct{}, 1)}
 	fail := func(err error) (*Node, error) {
 		w.Close()
 		st.close()
@@ -172,7 +195,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 		n.snapIndex, n.conf = applied, cs
 	}
-	n.applied = applied
+	n.applied, n.stored = applied, applied
 	rc := &raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTicks,
@@ -197,6 +220,19 @@ func Start(cfg Config) (*Node, error) {
 	} else {
 		n.rn = raft.RestartNode(rc)
 	}
+	if cfg.LedgerSecret != nil {
+		c := st.cons.Load()
+		var first *constitution = c
+		if len(c.Epochs) > 1 {
+			// The configured secret is the genesis'; a node given it after
+			// a rekey opens the newest with its node key below.
+			first = &constitution{}
+		}
+		if err := n.adoptSecret(first, cfg.LedgerSecret); err != nil {
+			return fail(err)
+		}
+	}
+	n.maybeAdopt(st.cons.Load())
 	rand.Read(n.boot[:])
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(3)
@@ -215,11 +251,12 @@ func (n *Node) ID() uint64 { return n.cfg.ID }
 // Leader is the raft ID of the leader this node knows (0 = none).
 func (n *Node) Leader() uint64 { return n.lead.Load() }
 
-// Applied is the raft index of the last entry the node applied.
+// Applied is the raft index of the last entry the node applied and
+// committed to its state (what its reads see).
 func (n *Node) Applied() uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.applied
+	return n.stored
 }
 
 // Close stops the node; its state stays on disk. Close is idempotent.
@@ -399,11 +436,33 @@ type applyBatch struct {
 // up meanwhile go into one bbolt transaction (group commit).
 func (n *Node) applier() {
 	defer n.wg.Done()
+	defer n.rollback()
+	commitTimer := time.NewTimer(time.Hour)
+	defer commitTimer.Stop()
 	for {
+		var due <-chan time.Time
+		if n.tx != nil {
+			commitTimer.Reset(time.Until(n.txSince.Add(n.cfg.CommitInterval)))
+			due = commitTimer.C
+		}
 		var batch []applyBatch
 		select {
 		case <-n.ctx.Done():
+			// What is applied but not committed is applied again at the
+			// next start, from the WAL.
 			return
+		case <-due:
+			if err := n.commit(); err != nil {
+				n.fatal(err)
+				return
+			}
+			continue
+		case <-n.commitNow:
+			if err := n.commit(); err != nil {
+				n.fatal(err)
+				return
+			}
+			continue
 		case b := <-n.applyc:
 			batch = append(batch, b)
 		}
@@ -424,6 +483,10 @@ func (n *Node) applier() {
 					return
 				}
 				ents = nil
+				if err := n.commit(); err != nil {
+					n.fatal(err)
+					return
+				}
 				if err := n.installSnapshot(b.snap); err != nil {
 					n.fatal(err)
 					return
@@ -435,10 +498,47 @@ func (n *Node) applier() {
 			n.fatal(err)
 			return
 		}
-		if err := n.maybeSnapshot(); err != nil {
-			n.fatal(err)
-			return
+		if want := n.wantStored.Load(); n.tx != nil && (n.txEntries >= maxTxEntries || time.Since(n.txSince) >= n.cfg.CommitInterval || (want > n.Applied() && want <= n.txLast)) {
+			if err := n.commit(); err != nil {
+				n.fatal(err)
+				return
+			}
 		}
+	}
+}
+
+// maxTxEntries bounds the entries of one state transaction (etcd's
+// backend batch limit).
+const maxTxEntries = 10000
+
+// commit commits the open state transaction, makes what it applied visible
+// to reads, and snapshots when due.
+func (n *Node) commit() error {
+	if n.tx == nil {
+		return nil
+	}
+	err := n.tx.Commit()
+	n.st.mu.RUnlock()
+	n.tx = nil
+	if err != nil {
+		return fmt.Errorf("consortium: commit state: %w", err)
+	}
+	n.mu.Lock()
+	if n.txLast > n.stored {
+		n.stored = n.txLast
+		close(n.storedCh)
+		n.storedCh = make(chan struct{})
+	}
+	n.mu.Unlock()
+	return n.maybeSnapshot()
+}
+
+// rollback drops the open state transaction when the applier stops.
+func (n *Node) rollback() {
+	if n.tx != nil {
+		n.tx.Rollback()
+		n.st.mu.RUnlock()
+		n.tx = nil
 	}
 }
 
@@ -447,9 +547,10 @@ func (n *Node) installSnapshot(snap *pb.Snapshot) error {
 		return err
 	}
 	n.mu.Lock()
-	n.applied, n.snapIndex, n.conf = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex(), snap.GetMetadata().GetConfState()
-	close(n.appliedCh)
-	n.appliedCh = make(chan struct{})
+	idx := snap.GetMetadata().GetIndex()
+	n.applied, n.stored, n.snapIndex, n.conf = idx, idx, idx, snap.GetMetadata().GetConfState()
+	close(n.storedCh)
+	n.storedCh = make(chan struct{})
 	n.mu.Unlock()
 	return nil
 }
@@ -461,8 +562,10 @@ type notice struct {
 
 var bReqs = []byte("reqs")
 
-// apply applies committed entries in one bbolt transaction, then answers the
-// waiters: nothing is acknowledged before it is on disk.
+// apply applies committed entries in the open bbolt transaction (beginning
+// one if none is open), then answers the waiters: what they are told is in
+// the raft log of a quorum, fsynced, and a restart applies it again if the
+// transaction had not committed.
 func (n *Node) apply(ents []*pb.Entry) error {
 	if len(ents) == 0 {
 		return nil
@@ -474,8 +577,17 @@ func (n *Node) apply(ents []*pb.Entry) error {
 	var conf *pb.ConfState
 	var cons *constitution
 	last := applied
-	n.st.mu.RLock()
-	err := n.st.db.Update(func(tx *bolt.Tx) error {
+	if n.tx == nil {
+		n.st.mu.RLock()
+		tx, err := n.st.db.Begin(true)
+		if err != nil {
+			n.st.mu.RUnlock()
+			return fmt.Errorf("consortium: begin state transaction: %w", err)
+		}
+		n.tx, n.txSince, n.txEntries = tx, time.Now(), 0
+	}
+	n.txEntries += len(ents)
+	err := func(tx *bolt.Tx) error {
 		reqs, err := tx.CreateBucketIfNotExists(bReqs)
 		if err != nil {
 			return err
@@ -532,13 +644,15 @@ func (n *Node) apply(ents []*pb.Entry) error {
 			}
 		}
 		return nil
-	})
-	n.st.mu.RUnlock()
+	}(n.tx)
 	if err != nil {
+		n.rollback()
 		return fmt.Errorf("consortium: apply: %w", err)
 	}
+	n.txLast = last
 	if cons != nil {
 		n.st.cons.Store(cons)
+		n.maybeAdopt(cons)
 		n.poke()
 	}
 	n.mu.Lock()
@@ -547,8 +661,6 @@ func (n *Node) apply(ents []*pb.Entry) error {
 	}
 	if last > n.applied {
 		n.applied = last
-		close(n.appliedCh)
-		n.appliedCh = make(chan struct{})
 	}
 	for _, nt := range notices {
 		if ch, ok := n.waiters[string(nt.req)]; ok {
@@ -614,7 +726,7 @@ func (n *Node) applyConf(tx *bolt.Tx, e *pb.Entry) (*pb.ConfState, error) {
 
 func (n *Node) maybeSnapshot() error {
 	n.mu.Lock()
-	applied, snapIndex, conf := n.applied, n.snapIndex, n.conf
+	applied, snapIndex, conf := n.stored, n.snapIndex, n.conf
 	n.mu.Unlock()
 	if applied-snapIndex < n.cfg.SnapshotEvery || conf == nil {
 		return nil
@@ -823,10 +935,18 @@ wait:
 	}
 	for {
 		n.mu.Lock()
-		applied, ch := n.applied, n.appliedCh
+		stored, applied, ch := n.stored, n.applied, n.storedCh
 		n.mu.Unlock()
-		if applied >= idx {
+		if stored >= idx {
 			return nil
+		}
+		for want := n.wantStored.Load(); want < idx && !n.wantStored.CompareAndSwap(want, idx); want = n.wantStored.Load() {
+		}
+		if applied >= idx {
+			select { // applied but not committed: commit now
+			case n.commitNow <- struct{}{}:
+			default:
+			}
 		}
 		select {
 		case <-ch:
@@ -848,7 +968,7 @@ func (n *Node) Get(ctx context.Context, table string, key []byte) ([]byte, uint6
 	if err := n.sync(ctx); err != nil {
 		return nil, 0, err
 	}
-	if isPrivate(table) && n.cfg.LedgerSecret == nil {
+	if isPrivate(table) && n.secret.Load() == nil {
 		return nil, 0, ErrNoSecret
 	}
 	var val []byte
@@ -894,7 +1014,7 @@ func (n *Node) Range(ctx context.Context, table string, from, to []byte, limit i
 	if limit <= 0 {
 		limit = 1000
 	}
-	if isPrivate(table) && n.cfg.LedgerSecret == nil {
+	if isPrivate(table) && n.secret.Load() == nil {
 		return nil, ErrNoSecret
 	}
 	if err := n.sync(ctx); err != nil {

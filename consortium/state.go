@@ -35,6 +35,7 @@ var (
 	bPolicy       = []byte(TablePolicy)
 	bProposals    = []byte(TableProposals)
 	bOpen         = []byte("gov.open")
+	bRecovery     = []byte("gov.recovery")
 
 	kApplied   = []byte("applied")
 	kSeq       = []byte("seq")
@@ -119,12 +120,15 @@ func openStore(path string, g *Genesis) (*store, error) {
 }
 
 func (s *store) open() error {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// etcd's backend options: the freelist is rebuilt at open instead of
+	// written by every commit (one page fewer per fsync), kept as a map.
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30}) // address space only: no remap (which waits for every reader) as the file grows
 	if err != nil {
 		return fmt.Errorf("consortium: open state %s: %w", s.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bMerkle, bRecords, bMembers, bParticipants, bCAs, bNodes, bCode, bEnvs, bPolicy, bProposals, bOpen} {
+		for _, b := range [][]byte{bMeta, bMerkle, bRecords, bMembers, bParticipants, bCAs, bNodes, bCode, bEnvs, bPolicy, bProposals, bOpen, bRecovery} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -281,6 +285,18 @@ func loadConstitution(tx *bolt.Tx) (*constitution, error) {
 			return nil, fmt.Errorf("consortium: load policy: %w", err)
 		}
 	}
+	if b := tx.Bucket(bRecovery); b != nil {
+		if v := b.Get([]byte("recovery")); v != nil {
+			if err := decMode.Unmarshal(v, &c.Recovery); err != nil {
+				return nil, fmt.Errorf("consortium: load recovery: %w", err)
+			}
+		}
+		if v := b.Get([]byte("epochs")); v != nil {
+			if err := decMode.Unmarshal(v, &c.Epochs); err != nil {
+				return nil, fmt.Errorf("consortium: load ledger secret epochs: %w", err)
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -339,6 +355,20 @@ func saveConstitution(tx *bolt.Tx, c *constitution) error {
 				return err
 			}
 			return b.Put([]byte("policy"), v)
+		}),
+		fill(bRecovery, func(b *bolt.Bucket) error {
+			if c.Recovery == nil {
+				return nil
+			}
+			r, err := encMode.Marshal(c.Recovery)
+			if err != nil {
+				return err
+			}
+			e, err := encMode.Marshal(c.Epochs)
+			if err != nil {
+				return err
+			}
+			return errors.Join(b.Put([]byte("recovery"), r), b.Put([]byte("epochs"), e))
 		}),
 	}
 	return errors.Join(steps...)

@@ -30,6 +30,9 @@ func (d *Daemon) genesisFile(e *engine.Engine) string {
 // genesis node, even when restarted before the leader reached it.
 func joinFile(genesisFile string) string { return filepath.Join(filepath.Dir(genesisFile), "join") }
 
+// apiFile keeps the address of the node's mutual-TLS REST API.
+func apiFile(genesisFile string) string { return filepath.Join(filepath.Dir(genesisFile), "api-addr") }
+
 // attachConsortium starts the validating node of a network whose genesis
 // was saved by ConsortiumStart.
 func (d *Daemon) attachConsortium(ctx context.Context, p *parts) error {
@@ -41,16 +44,20 @@ func (d *Daemon) attachConsortium(ctx context.Context, p *parts) error {
 		return fmt.Errorf("consortium genesis: %w", err)
 	}
 	_, statErr := os.Stat(joinFile(d.genesisFile(p.e)))
-	_, err = d.startConsortium(p.e, b, statErr == nil)
+	addr, err := os.ReadFile(apiFile(d.genesisFile(p.e)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("consortium API address: %w", err)
+	}
+	_, err = d.startConsortium(p.e, b, statErr == nil, string(addr))
 	return err
 }
 
-func (d *Daemon) startConsortium(e *engine.Engine, genesis []byte, join bool) (*consnode.Service, error) {
+func (d *Daemon) startConsortium(e *engine.Engine, genesis []byte, join bool, apiAddr string) (*consnode.Service, error) {
 	var g consortium.Genesis
 	if err := json.Unmarshal(genesis, &g); err != nil {
 		return nil, fmt.Errorf("consortium genesis: %w", err)
 	}
-	return consnode.Attach(e, consnode.Config{Genesis: &g, Dir: consnode.Dir(homedir.NetworkDir(d.Home, e.NetworkID())), Join: join})
+	return consnode.Attach(e, consnode.Config{Genesis: &g, Dir: consnode.Dir(homedir.NetworkDir(d.Home, e.NetworkID())), Join: join, APIAddr: apiAddr})
 }
 
 // consortiumOf is the validating node of a network's running node and the
@@ -95,12 +102,18 @@ func (d *Daemon) ConsortiumStart(ctx context.Context, network string, req api.Co
 			return api.ConsortiumStatus{}, err
 		}
 	}
+	if req.API != "" {
+		if err := atomicfile.Write(apiFile(path), []byte(req.API), 0o600); err != nil {
+			return api.ConsortiumStatus{}, err
+		}
+	}
 	if err := atomicfile.Write(path, req.Genesis, 0o600); err != nil {
 		return api.ConsortiumStatus{}, err
 	}
-	if _, err := d.startConsortium(e, req.Genesis, req.Join); err != nil {
+	if _, err := d.startConsortium(e, req.Genesis, req.Join, req.API); err != nil {
 		os.Remove(path)
 		os.Remove(joinFile(path))
+		os.Remove(apiFile(path))
 		return api.ConsortiumStatus{}, err
 	}
 	return d.ConsortiumStatus(ctx, network)
@@ -111,7 +124,9 @@ func (d *Daemon) ConsortiumStatus(ctx context.Context, network string) (api.Cons
 	if err != nil {
 		return api.ConsortiumStatus{}, err
 	}
-	return wireConsortiumStatus(s.Node(), m), nil
+	st := wireConsortiumStatus(s.Node(), m)
+	st.API = s.APIAddr()
+	return st, nil
 }
 
 func (d *Daemon) ConsortiumIdentity(ctx context.Context, network string) (api.ConsortiumIdentity, error) {
@@ -225,4 +240,134 @@ func govern(ctx context.Context, s *consnode.Service, sr *consortium.SignedReque
 		return api.ConsortiumProposal{}, errors.New("consortium: the governance entry returned no proposal")
 	}
 	return wireProposal(res.Proposal), nil
+}
+
+func (d *Daemon) ConsortiumDelete(ctx context.Context, network, table, key string) (api.ConsortiumPutResult, error) {
+	s, m, err := d.consortiumOf(network, "a consortium delete")
+	if err != nil {
+		return api.ConsortiumPutResult{}, err
+	}
+	res, err := s.Node().Transact(ctx, consortium.Txn{Caller: m.ID(),
+		Writes: []consortium.Write{{Table: table, Key: []byte(key), Delete: true}}})
+	if err != nil {
+		return api.ConsortiumPutResult{}, err
+	}
+	return api.ConsortiumPutResult{Seqno: res.Seqno, Index: res.Index}, nil
+}
+
+// maxRange bounds one page of ConsortiumRange.
+const maxRange = 1000
+
+func (d *Daemon) ConsortiumRange(ctx context.Context, network, table string, req api.ConsortiumRangeRequest) (api.ConsortiumRange, error) {
+	s, _, err := d.consortiumOf(network, "a consortium range")
+	if err != nil {
+		return api.ConsortiumRange{}, err
+	}
+	from := []byte(req.From)
+	var to []byte
+	if req.To != "" {
+		to = []byte(req.To)
+	}
+	if req.Prefix != "" {
+		if req.From < req.Prefix {
+			from = []byte(req.Prefix)
+		}
+		to = consortium.PrefixEnd([]byte(req.Prefix))
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, maxRange)
+	kvs, err := s.Node().Range(ctx, table, from, to, limit+1)
+	if err != nil {
+		return api.ConsortiumRange{}, err
+	}
+	out := api.ConsortiumRange{Items: make([]api.ConsortiumKV, 0, len(kvs))}
+	if len(kvs) > limit {
+		out.Next = string(kvs[limit].Key)
+		kvs = kvs[:limit]
+	}
+	for _, kv := range kvs {
+		out.Items = append(out.Items, api.ConsortiumKV{Key: string(kv.Key), Value: kv.Value, Version: kv.Version})
+	}
+	return out, nil
+}
+
+func (d *Daemon) ConsortiumWithdraw(ctx context.Context, network, proposal string) (api.ConsortiumProposal, error) {
+	s, m, err := d.consortiumOf(network, "withdrawing a consortium proposal")
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	if _, err := hex.DecodeString(proposal); err != nil {
+		return api.ConsortiumProposal{}, api.NotFound{Err: fmt.Errorf("proposal %q: %w", proposal, consortium.ErrUnknownProposal)}
+	}
+	sr, err := m.Withdraw(s.Node().ConsortiumID(), proposal)
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	return govern(ctx, s, sr)
+}
+
+func wireRecovery(st consortium.RecoveryState) api.ConsortiumRecovery {
+	out := api.ConsortiumRecovery{Open: st.Open, Threshold: st.Threshold, Members: st.Members, Submitted: st.Submitted}
+	if out.Submitted == nil {
+		out.Submitted = []string{}
+	}
+	return out
+}
+
+func (d *Daemon) ConsortiumRecoveryShare(ctx context.Context, network string) (api.ConsortiumShare, error) {
+	s, m, err := d.consortiumOf(network, "your recovery share")
+	if err != nil {
+		return api.ConsortiumShare{}, err
+	}
+	r := s.Node().Recovery()
+	if r == nil {
+		return api.ConsortiumShare{}, api.NotFound{Err: errors.New("this consortium's genesis has no recovery shares (`coco consortium genesis --recovery K`)")}
+	}
+	share, err := m.OpenShare(r)
+	if err != nil {
+		return api.ConsortiumShare{}, api.NotFound{Err: fmt.Errorf("you hold no recovery share: %w", err)}
+	}
+	return api.ConsortiumShare{Member: m.ID(), Share: share}, nil
+}
+
+func (d *Daemon) ConsortiumRecoverySubmit(ctx context.Context, network string, req api.ConsortiumShare) (api.ConsortiumRecovery, error) {
+	s, _, err := d.consortiumOf(network, "a recovery share")
+	if err != nil {
+		return api.ConsortiumRecovery{}, err
+	}
+	st, err := s.Node().SubmitShare(req.Member, req.Share)
+	if err != nil {
+		return api.ConsortiumRecovery{}, err
+	}
+	return wireRecovery(st), nil
+}
+
+func (d *Daemon) ConsortiumRecoveryStatus(ctx context.Context, network string) (api.ConsortiumRecovery, error) {
+	s, _, err := d.consortiumOf(network, "the consortium's recovery")
+	if err != nil {
+		return api.ConsortiumRecovery{}, err
+	}
+	return wireRecovery(s.Node().RecoveryStatus()), nil
+}
+
+func (d *Daemon) ConsortiumRekey(ctx context.Context, network string) (api.ConsortiumProposal, error) {
+	s, m, err := d.consortiumOf(network, "a consortium rekey")
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	act, err := s.Node().RekeyAction()
+	if errors.Is(err, consortium.ErrNoSecret) {
+		return api.ConsortiumProposal{}, api.Conflict{Err: fmt.Errorf("this node does not hold the ledger secret (see `coco consortium recovery status`): %w", err)}
+	}
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	sr, err := m.Propose(s.Node().ConsortiumID(), act)
+	if err != nil {
+		return api.ConsortiumProposal{}, err
+	}
+	return govern(ctx, s, sr)
 }

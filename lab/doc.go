@@ -18,4 +18,8 @@
 //   - TestNATMatrix: coconet nodes (`coco up --control`) for every pair of
 //     kinds; prints pair, path, time to first message, time to direct
 //     (bench/nat.sh runs it).
+//   - TestConsortiumPartitions: three consortium validating nodes on public
+//     hosts under `coco consortium put/get` from each while one is cut off
+//     (nftables) and healed and another killed with SIGKILL and restarted;
+//     the history is checked linearizable with porcupine.
 package lab

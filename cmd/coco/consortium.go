@@ -57,6 +57,7 @@ func runConsGenesis(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("consortium genesis", flag.ContinueOnError)
 	var parts multi
 	fs.Var(&parts, "participant", "a participant's certificate file (PEM or DER); repeat")
+	recovery := fs.Int("recovery", 0, "split a new ledger secret (for private tables) into one share per member, any K of which recover it; the secret itself is written nowhere")
 	pos, err := parseN(fs, args, 2, -1, "the consortium's name and one identity file per founding member")
 	if err != nil {
 		return err
@@ -84,6 +85,17 @@ func runConsGenesis(ctx context.Context, e *env, args []string) error {
 		}
 		g.Participants = append(g.Participants, c)
 	}
+	if *recovery != 0 {
+		secret, err := consortium.NewLedgerSecret()
+		if err != nil {
+			return err
+		}
+		g.Recovery, err = consortium.SealRecovery(secret, g.Members, *recovery)
+		clear(secret[:])
+		if err != nil {
+			return usagef("--recovery %d with %d members: %v", *recovery, len(g.Members), err)
+		}
+	}
 	b, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
 		return err
@@ -100,6 +112,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 func runConsStart(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("consortium start", flag.ContinueOnError)
 	join := fs.Bool("join", false, "this node is not in the genesis: the members added it with `coco consortium propose NET add_node IDENTITY-FILE`")
+	apiAddr := fs.String("api", "", "serve the consortium's REST API over mutual TLS on this TCP address (e.g. 127.0.0.1:8443): members and participants call it with their certificates")
 	pos, err := parseN(fs, args, 2, 2, "the network and the genesis file")
 	if err != nil {
 		return err
@@ -108,9 +121,12 @@ func runConsStart(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.svc.ConsortiumStart(ctx, pos[0], api.ConsortiumStartRequest{Genesis: b, Join: *join})
+	st, err := e.svc.ConsortiumStart(ctx, pos[0], api.ConsortiumStartRequest{Genesis: b, Join: *join, API: *apiAddr})
 	return show(e, st, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Started validating node %d of consortium %s (%s).\n", st.Node, st.Name, st.ID[:16])
+		if st.API != "" {
+			fmt.Fprintf(w, "REST API (mutual TLS) on %s.\n", st.API)
+		}
 	})
 }
 
@@ -118,6 +134,9 @@ func runConsStatus(ctx context.Context, e *env, args []string) error {
 	st, err := e.svc.ConsortiumStatus(ctx, args[0])
 	return show(e, st, err, func(w io.Writer) {
 		fmt.Fprintf(w, "consortium %s\nnode %d, leader %d, applied %d\nvoters %v\n", st.ID[:16], st.Node, st.Leader, st.Applied, st.Voters)
+		if st.API != "" {
+			fmt.Fprintf(w, "REST API (mutual TLS) on %s\n", st.API)
+		}
 		for _, m := range st.Members {
 			me := ""
 			if m == st.Self {
@@ -309,5 +328,137 @@ func runConsVerify(ctx context.Context, e *env, args []string) error {
 	}{err == nil, r.Seqno}
 	return show(e, res, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Receipt of transaction %d verifies (tree of %d, signed by node %d).\n", r.Seqno, r.TreeSize, r.Node)
+	})
+}
+
+func runConsDelete(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("consortium delete", flag.ContinueOnError)
+	tbl := fs.String("table", "kv", "the application table")
+	pos, err := parseN(fs, args, 2, 2, "the network and the key")
+	if err != nil {
+		return err
+	}
+	r, err := e.svc.ConsortiumDelete(ctx, pos[0], *tbl, pos[1])
+	return show(e, r, err, func(w io.Writer) {
+		fmt.Fprintf(w, "Deleted; committed as transaction %d (raft index %d).\n", r.Seqno, r.Index)
+	})
+}
+
+func runConsRange(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("consortium range", flag.ContinueOnError)
+	tbl := fs.String("table", "kv", "the application table")
+	from := fs.String("from", "", "the first key (inclusive); a previous page's `next` continues it")
+	to := fs.String("to", "", "the key to stop before (exclusive); none: to the end")
+	limit := fs.Int("limit", 100, "at most this many keys (up to 1000)")
+	pos, err := parseN(fs, args, 1, 2, "the network (and a key prefix)")
+	if err != nil {
+		return err
+	}
+	req := api.ConsortiumRangeRequest{From: *from, To: *to, Limit: *limit}
+	if len(pos) == 2 {
+		req.Prefix = pos[1]
+	}
+	r, err := e.svc.ConsortiumRange(ctx, pos[0], *tbl, req)
+	return show(e, r, err, func(w io.Writer) {
+		table(w, r.Items, "No keys.", "KEY\tVERSION\tVALUE", func(tw io.Writer, kv api.ConsortiumKV) {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", kv.Key, kv.Version, kv.Value)
+		})
+		if r.Next != "" {
+			fmt.Fprintf(w, "More: coco consortium range %s", strings.Join(pos, " "))
+			fmt.Fprintf(w, " --table %s --from %q --limit %d", *tbl, r.Next, *limit)
+			if *to != "" {
+				fmt.Fprintf(w, " --to %q", *to)
+			}
+			fmt.Fprintln(w)
+		}
+	})
+}
+
+func runConsWithdraw(ctx context.Context, e *env, args []string) error {
+	p, err := e.svc.ConsortiumWithdraw(ctx, args[0], args[1])
+	return show(e, p, err, func(w io.Writer) { fmt.Fprintf(w, "Proposal %s is %s.\n", p.ID, p.State) })
+}
+
+// runConsRecovery is `coco consortium recovery share|submit|status`.
+func runConsRecovery(ctx context.Context, e *env, args []string) error {
+	if wantsHelp(args) {
+		fs := flag.NewFlagSet("consortium recovery", flag.ContinueOnError)
+		fs.String("out", "", "share: write the share to this file (mode 0600) instead of stdout")
+		_, err := parse(fs, []string{"--help"})
+		return err
+	}
+	if len(args) < 2 {
+		return usagef("give share, submit or status, and the network")
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "share":
+		fs := flag.NewFlagSet("consortium recovery share", flag.ContinueOnError)
+		out := fs.String("out", "", "write the share to this file (mode 0600) instead of stdout")
+		pos, err := parseN(fs, args, 1, 1, "the network")
+		if err != nil {
+			return err
+		}
+		s, err := e.svc.ConsortiumRecoveryShare(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			return e.output(s, func(w io.Writer) {
+				b, _ := json.Marshal(s)
+				fmt.Fprintf(w, "%s\nThis is your recovery share: keep it secret; give it to a node with `coco consortium recovery submit NET FILE`.\n", b)
+			})
+		}
+		b, _ := json.Marshal(s)
+		if err := os.WriteFile(*out, append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+		return e.output(struct {
+			Member string `json:"member"`
+			File   string `json:"file"`
+		}{s.Member, *out}, func(w io.Writer) {
+			fmt.Fprintf(w, "Your recovery share is in %s: keep it secret.\n", *out)
+		})
+	case "submit":
+		pos, err := parseN(flag.NewFlagSet("consortium recovery submit", flag.ContinueOnError), args, 2, 2, "the network and the share file")
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(pos[1])
+		if err != nil {
+			return err
+		}
+		var s api.ConsortiumShare
+		if err := json.Unmarshal(b, &s); err != nil || s.Member == "" {
+			return fmt.Errorf("%s: not a share of `coco consortium recovery share`", pos[1])
+		}
+		st, err := e.svc.ConsortiumRecoverySubmit(ctx, pos[0], s)
+		return show(e, st, err, func(w io.Writer) { printRecovery(w, st) })
+	case "status":
+		pos, err := parseN(flag.NewFlagSet("consortium recovery status", flag.ContinueOnError), args, 1, 1, "the network")
+		if err != nil {
+			return err
+		}
+		st, err := e.svc.ConsortiumRecoveryStatus(ctx, pos[0])
+		return show(e, st, err, func(w io.Writer) { printRecovery(w, st) })
+	}
+	return usagef("unknown recovery command %q: use share, submit or status", sub)
+}
+
+func printRecovery(w io.Writer, st api.ConsortiumRecovery) {
+	if st.Open {
+		fmt.Fprintln(w, "This node holds the ledger secret: private tables are open.")
+		return
+	}
+	fmt.Fprintf(w, "Private tables are closed: %d of %d shares needed (of %d members' shares) are in.\n", len(st.Submitted), st.Threshold, st.Members)
+	for _, m := range st.Submitted {
+		fmt.Fprintf(w, "  share of %s\n", m)
+	}
+}
+
+func runConsRekey(ctx context.Context, e *env, args []string) error {
+	p, err := e.svc.ConsortiumRekey(ctx, args[0])
+	return show(e, p, err, func(w io.Writer) {
+		fmt.Fprintf(w, "Rekey proposal %s is %s.\nOnce accepted, members take their new shares with: coco consortium recovery share %s\n", p.ID, p.State, args[0])
 	})
 }

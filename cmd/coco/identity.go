@@ -12,6 +12,7 @@ import (
 	"github.com/coconet/coconet/homedir"
 
 	"github.com/coconet/coconet/identity"
+	"github.com/coconet/coconet/identity/keyshare"
 )
 
 type idOut struct {
@@ -101,6 +102,73 @@ func runKeyRestore(ctx context.Context, e *env, args []string) error {
 	}
 	return e.output(idOut{id.ID().String(), id.Name, e.home}, func(w io.Writer) {
 		fmt.Fprintf(w, "Restored identity %q (user %s) in %s.\n", id.Name, id.ID().Short(), e.home)
+	})
+}
+
+func runKeySplit(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("key split", flag.ContinueOnError)
+	n := fs.Int("shares", 5, "how many shares (one per trusted person)")
+	k := fs.Int("threshold", 3, "how many shares bring the key back")
+	if _, err := parseN(fs, args, 0, 0, "only --shares and --threshold"); err != nil {
+		return err
+	}
+	if *k < 2 || *k > *n || *n > 255 {
+		return usagef("need 2 <= --threshold <= --shares <= 255")
+	}
+	id, err := homedir.LoadIdentity(e.home)
+	if err != nil {
+		return err
+	}
+	shares, err := keyshare.Split(id.Seed, *n, *k)
+	if err != nil {
+		return err
+	}
+	lines := make([]string, len(shares))
+	for i, s := range shares {
+		lines[i] = s.String()
+	}
+	return e.output(struct {
+		User   string   `json:"user"`
+		Shares []string `json:"shares"`
+	}{id.ID().String(), lines}, func(w io.Writer) {
+		fmt.Fprintf(w, "%d shares of the paper key of %q (user %s); any %d bring it back, fewer tell nothing.\nGive each to one trusted person, on paper or as a QR code of the line:\n\n", *n, id.Name, id.ID().Short(), *k)
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+		fmt.Fprintf(w, "\nRebuild with: coco key combine  (%d share lines on stdin), then coco key restore\n", *k)
+	})
+}
+
+func runKeyCombine(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("the shares are read from stdin, one a line, not arguments")
+	}
+	var shares []keyshare.Share
+	sc := bufio.NewScanner(io.LimitReader(e.stdin, 1<<20))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		s, err := keyshare.Parse(line)
+		if err != nil {
+			return fmt.Errorf("share %d: %w", len(shares)+1, err)
+		}
+		shares = append(shares, s)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	seed, err := keyshare.Combine(shares)
+	if err != nil {
+		return err
+	}
+	words := seed.Mnemonic()
+	return e.output(struct {
+		User  string `json:"user"`
+		Words string `json:"words"`
+	}{seed.UserID().String(), words}, func(w io.Writer) {
+		fmt.Fprintf(w, "Paper key of user %s rebuilt from %d shares. Anyone with these words is you:\n\n%s\n\nRestore with: coco key restore  (pipe the words)\n", seed.UserID().Short(), len(shares), words)
 	})
 }
 

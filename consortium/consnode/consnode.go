@@ -5,14 +5,17 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,6 +57,12 @@ type Config struct {
 	ID           uint64
 	LedgerSecret *consortium.LedgerSecret
 	Join         bool
+	// APIAddr, when set, is a TCP address ("127.0.0.1:8443", ":0") where
+	// the node serves the consortium's REST API (consortium.APIHandler)
+	// over mutually authenticated TLS: the client's certificate is the
+	// caller, checked against the constitution; the node presents a
+	// certificate for its receipt key from the node table.
+	APIAddr string
 
 	TickInterval  time.Duration
 	ElectionTicks int
@@ -66,6 +75,8 @@ type Service struct {
 	cfg    Config
 	n      *consortium.Node
 	ln     net.Listener
+	apiLn  net.Listener
+	apiSrv *http.Server
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -114,9 +125,46 @@ func Start(e *engine.Engine, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.n = n
+	if cfg.APIAddr != "" {
+		if err := s.serveAPI(cfg.APIAddr); err != nil {
+			cancel()
+			ln.Close()
+			n.Close()
+			return nil, err
+		}
+	}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
+}
+
+// serveAPI serves the consortium's REST API over mutual TLS on addr.
+func (s *Service) serveAPI(addr string) error {
+	tc, err := s.n.ServerTLS()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("consnode: API listen on %s: %w", addr, err)
+	}
+	s.apiLn = ln
+	s.apiSrv = &http.Server{Handler: consortium.APIHandler(s.n), TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)} // a stranger's refused handshake is no news
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.apiSrv.Serve(tls.NewListener(ln, tc))
+	}()
+	return nil
+}
+
+// APIAddr is the address the REST API listens on ("" when not served).
+func (s *Service) APIAddr() string {
+	if s.apiLn == nil {
+		return ""
+	}
+	return s.apiLn.Addr().String()
 }
 
 // Node is the consortium node: transact, govern, read.
@@ -130,6 +178,9 @@ func (s *Service) Refused() uint64 { return s.refused.Load() }
 func (s *Service) Close() error {
 	s.cancel()
 	s.ln.Close()
+	if s.apiSrv != nil {
+		s.apiSrv.Close()
+	}
 	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
