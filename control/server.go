@@ -152,11 +152,11 @@ type Server struct {
 	joinDests map[peer.ID]*joinBudget            // each destination's join allowances in the current window
 	rsvps     map[[32]byte]map[peer.ID]time.Time // relay slots per network, until when
 
-	qmu     sync.Mutex // guards following fields (never held while taking mu)
-	qmonth  string
-	claims  map[[32]byte]*claim            // this replica's claims on usage, this month
-	remote  map[[32]byte]map[string]remote // other replicas' usage, this month
-	live    map[string]bool                // replicas running
+	qmu    sync.Mutex // guards following fields (never held while taking mu)
+	qmonth string
+	claims map[[32]byte]*claim            // this replica's claims on usage, this month
+	remote map[[32]byte]map[string]remote // other replicas' usage, this month
+	live   map[string]bool                // replicas running
 }
 
 // netState is what the control plane knows of one network: its hash, the
@@ -261,18 +261,18 @@ func New(cfg Config) (*Server, error) {
 		claims:     map[[32]byte]*claim{},
 		remote:     map[[32]byte]map[string]remote{},
 		live:       map[string]bool{},
-		owners:    owners,
-		rsvps:     map[[32]byte]map[peer.ID]time.Time{},
-		cfg:       cfg,
-		plans:     plans,
-		meter:     newMeter(meterDir, cfg.Now()),
-		pending:   newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
-		proofs:    newProofCache(proofCacheSize),
-		genesis:   member.NewGenesisCache(genesisCacheSize),
-		nets:      map[[32]byte]*netState{},
-		ownerNets: map[identity.UserID]int{},
-		holders:   map[peer.ID]*holder{},
-		joins:     map[peer.ID]*joinGrant{},
+		owners:     owners,
+		rsvps:      map[[32]byte]map[peer.ID]time.Time{},
+		cfg:        cfg,
+		plans:      plans,
+		meter:      newMeter(meterDir, cfg.Now()),
+		pending:    newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
+		proofs:     newProofCache(proofCacheSize),
+		genesis:    member.NewGenesisCache(genesisCacheSize),
+		nets:       map[[32]byte]*netState{},
+		ownerNets:  map[identity.UserID]int{},
+		holders:    map[peer.ID]*holder{},
+		joins:      map[peer.ID]*joinGrant{},
 	}, nil
 }
 
