@@ -93,6 +93,9 @@ type EtcdStore struct {
 	usage map[string]*useRec
 
 	kv *etcdKV
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 type useRec struct{ used, claimed Counts }
@@ -727,6 +730,11 @@ func (s *EtcdStore) stop() {
 // its saved usage is exact, its claims no longer count) and the embedded
 // etcd.
 func (s *EtcdStore) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *EtcdStore) close() error {
 	if s.replica != "" && s.ctx != nil && s.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		s.cli.Delete(ctx, s.prefix+"l/"+s.replica)

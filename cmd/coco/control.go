@@ -33,6 +33,7 @@ type controlInfo struct {
 	Addrs []string `json:"addrs"` // give one to nodes: coco up --control ADDR
 	State string   `json:"state"`
 	Plans string   `json:"plans"`
+	Store string   `json:"store"` // where the state is: "embedded etcd", "etcd URL,…" or "memory"
 	// Owners is how many owners the allow-list names (0: every owner).
 	Owners int `json:"owners,omitempty"`
 }
@@ -46,6 +47,7 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	owners := fs.String("owners", "", "serve only the networks of these owners: a file of owner user IDs, one per line, # comments (for a public control plane); default: every owner")
 	relayDur := fs.Duration("relay-duration", 0, "cap on one relayed connection's duration (0 = none)")
 	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
+	etcd := fs.String("etcd", "", "etcd client URLs (comma-separated) of a cluster shared by several control-plane replicas; default: an embedded single-member etcd in the state directory; \"none\": state in this process's memory (usage counters in the state directory), as before etcd")
 	quiet := fs.Bool("quiet", false, "log less")
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -78,11 +80,33 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		cfg.Owners = list
 		info.Owners = len(list)
 	}
+	switch *etcd {
+	case "none":
+		info.Store = "memory"
+	default:
+		ec := control.EtcdConfig{Dir: *state, Logf: cfg.Logf}
+		info.Store = "embedded etcd"
+		if *etcd != "" {
+			ec.Endpoints = strings.Split(*etcd, ",")
+			info.Store = "etcd " + *etcd
+		}
+		st, err := control.OpenEtcd(ctx, ec)
+		if err != nil {
+			return err
+		}
+		cfg.Store = st
+	}
 	srv, err := control.New(cfg)
 	if err != nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
+		}
 		return err
 	}
 	if err := srv.Start(ctx); err != nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
+		}
 		return err
 	}
 	info.ID, info.State, info.Plans = srv.ID().String(), *state, plansName
@@ -90,7 +114,7 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		info.Addrs = append(info.Addrs, a.String())
 	}
 	err = e.output(info, func(w io.Writer) {
-		fmt.Fprintf(w, "control plane %s (state in %s, plans: %s)\n", info.ID, info.State, info.Plans)
+		fmt.Fprintf(w, "control plane %s (state in %s, %s; plans: %s)\n", info.ID, info.State, info.Store, info.Plans)
 		if info.Owners > 0 {
 			fmt.Fprintf(w, "serving only the networks of the %d owners in %s\n", info.Owners, *owners)
 		}
