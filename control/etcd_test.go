@@ -3,6 +3,8 @@ package control_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +16,9 @@ import (
 	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/internal/ctlsim"
 	"github.com/coconet/coconet/ledger"
+	"github.com/coconet/coconet/msg"
+	"github.com/coconet/coconet/node"
+	"github.com/coconet/coconet/rpc"
 )
 
 // bigPlans gives every owner room for the tests' simulated networks.
@@ -169,4 +174,79 @@ func TestEtcdRevocationReachesReplicas(t *testing.T) {
 	if !errors.Is(err, controlproto.ErrUnauthorized) {
 		t.Fatalf("lookup by the revoked node at the other replica: %v; want refused", err)
 	}
+}
+
+// TestNodeFailsOver: a node knows three control-plane replicas over one
+// etcd; with the first one gone, a node that starts afterwards registers
+// at the others and finds the members registered before through them.
+func TestNodeFailsOver(t *testing.T) {
+	dir := t.TempDir()
+	etcd := openEtcd(t, control.EtcdConfig{Dir: filepath.Join(dir, "etcd")})
+	t.Cleanup(func() { etcd.Close() })
+	var srvs []*control.Server
+	for i := range 3 {
+		st := openEtcd(t, control.EtcdConfig{Endpoints: etcd.Endpoints()})
+		srvs = append(srvs, startServer(t, control.Config{Dir: filepath.Join(dir, fmt.Sprint(i)), Store: st, Plans: bigPlans()}))
+	}
+	us := newNet(t, "alice", "bob", "guest", "carol", "guest")
+	alice, bob, carol := us[0], us[1], us[2]
+	bob.giveProof(t, alice)
+	carol.giveProof(t, alice)
+	var addrs []string
+	for _, s := range srvs {
+		addrs = append(addrs, s.Addrs()[0].String())
+	}
+	an := startNodeAt(t, alice, addrs)
+	bn := startNodeAt(t, bob, addrs)
+	waitFor(t, "alice and bob connected", func() bool { return pathTo(bn, an.ID()) != "" })
+	srvs[0].Close()
+	cn := startNodeAt(t, carol, addrs)
+	waitFor(t, "carol registered at the two replicas left", func() bool {
+		st := cn.ControlStatus()
+		return !st[0].Registered && st[1].Registered && st[2].Registered
+	})
+	waitFor(t, "carol connected to alice and bob", func() bool {
+		return pathTo(cn, an.ID()) != "" && pathTo(cn, bn.ID()) != ""
+	})
+	if err := sendRecv(t, cn, an, "through the replicas left"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startNodeAt starts u's node with these control planes.
+func startNodeAt(t *testing.T, u *tuser, addrs []string) *node.Node {
+	t.Helper()
+	cfg := node.Config{Seed: u.seed, UserName: u.name, Log: u.log, Dir: filepath.Join(u.dir, "node"),
+		ListenHost: "127.0.0.1", Logf: prefixed(t, u.name)}
+	cfg.Control = addrs
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	r, err := rpc.New(n, rpc.Options{Logf: cfg.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := msg.New(r, msg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgsMu.Lock()
+	msgs[n] = m
+	msgsMu.Unlock()
+	t.Cleanup(func() {
+		msgsMu.Lock()
+		delete(msgs, n)
+		msgsMu.Unlock()
+		m.Close()
+		r.Close()
+	})
+	return n
 }
