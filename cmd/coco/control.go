@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coconet/coconet/control"
@@ -127,7 +132,23 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		srv.Close()
 		return err
 	}
-	<-ctx.Done()
+	// SIGUSR1 logs the control plane's memory after a collection, one
+	// JSON line on stderr (bench/scale.sh reads it).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-usr1:
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			b, _ := json.Marshal(map[string]any{"memstats": true, "heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse,
+				"sys": m.Sys, "registrations": srv.Registrations()})
+			fmt.Fprintf(e.stderr, "%s\n", b)
+		}
+	}
 	lg.Printf("coco control: shutting down")
 	done := make(chan error, 1)
 	go func() { done <- srv.Close() }()

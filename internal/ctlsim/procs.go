@@ -246,3 +246,50 @@ func StartControl(coco, name, home, state string, args ...string) (*Control, err
 	c.Proc = p
 	return c, nil
 }
+
+// CPU is the process's user and system CPU time so far.
+func (p *Proc) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which is in parentheses).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil // USER_HZ 100
+}
+
+// Heap asks a `coco control` for its live heap after a collection
+// (SIGUSR1; it answers with a JSON line on stderr) and returns it.
+func (c *Control) Heap() (int64, error) {
+	before := strings.Count(c.Stderr(), `"memstats"`)
+	if err := c.Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		lines := strings.Split(c.Stderr(), "\n")
+		n := 0
+		for _, l := range lines {
+			if !strings.Contains(l, `"memstats"`) {
+				continue
+			}
+			if n++; n > before {
+				var m struct {
+					HeapAlloc int64 `json:"heap_alloc"`
+				}
+				if err := json.Unmarshal([]byte(l), &m); err != nil {
+					return 0, err
+				}
+				return m.HeapAlloc, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0, errors.New("no memstats line")
+}
