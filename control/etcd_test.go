@@ -122,6 +122,13 @@ func TestEtcdReplicasShareState(t *testing.T) {
 	}
 	// Usage: 20 registrations and 2 lookups, counted on two replicas,
 	// reported the same by both once saved.
+	// What a service attached to the control plane reads (devapi).
+	if u, ok := b.Usage(net.Key()); !ok || u.Nodes != 20 {
+		t.Fatalf("Usage at the other replica = %+v, %v; want 20 nodes", u, ok)
+	}
+	if regs := b.Registered(net.Key()); len(regs) != 20 {
+		t.Fatalf("Registered at the other replica lists %d, want 20", len(regs))
+	}
 	queries := 0 // usage queries answered
 	waitFor(t, "usage summed over replicas", func() bool {
 		ua, ub := simUsage(t, nodes[1], a), simUsage(t, nodes[1], b)
