@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coconet/coconet/control"
@@ -33,6 +38,7 @@ type controlInfo struct {
 	Addrs []string `json:"addrs"` // give one to nodes: coco up --control ADDR
 	State string   `json:"state"`
 	Plans string   `json:"plans"`
+	Store string   `json:"store"` // where the state is: "embedded etcd", "etcd URL,…" or "memory"
 	// Owners is how many owners the allow-list names (0: every owner).
 	Owners int `json:"owners,omitempty"`
 	// Metrics is where Prometheus metrics are served (--metrics).
@@ -50,6 +56,7 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT; no authentication: bind it to loopback or a private address)")
 	logs := addLogFlags(fs)
+	etcd := fs.String("etcd", "", "etcd client URLs (comma-separated) of a cluster shared by several control-plane replicas; default: an embedded single-member etcd in the state directory; \"none\": state in this process's memory (usage counters in the state directory), as before etcd")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -85,11 +92,33 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		cfg.Owners = list
 		info.Owners = len(list)
 	}
+	switch *etcd {
+	case "none":
+		info.Store = "memory"
+	default:
+		ec := control.EtcdConfig{Dir: *state, Logf: cfg.Logf}
+		info.Store = "embedded etcd"
+		if *etcd != "" {
+			ec.Endpoints = strings.Split(*etcd, ",")
+			info.Store = "etcd " + *etcd
+		}
+		st, err := control.OpenEtcd(ctx, ec)
+		if err != nil {
+			return err
+		}
+		cfg.Store = st
+	}
 	srv, err := control.New(cfg)
 	if err != nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
+		}
 		return err
 	}
 	if err := srv.Start(ctx); err != nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
+		}
 		return err
 	}
 	if *metricsAddr != "" {
@@ -106,7 +135,7 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		info.Addrs = append(info.Addrs, a.String())
 	}
 	err = e.output(info, func(w io.Writer) {
-		fmt.Fprintf(w, "control plane %s (state in %s, plans: %s)\n", info.ID, info.State, info.Plans)
+		fmt.Fprintf(w, "control plane %s (state in %s, %s; plans: %s)\n", info.ID, info.State, info.Store, info.Plans)
 		if info.Owners > 0 {
 			fmt.Fprintf(w, "serving only the networks of the %d owners in %s\n", info.Owners, *owners)
 		}
@@ -125,7 +154,23 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	if err := sdNotify("READY=1\nSTATUS=control plane " + info.ID); err != nil {
 		lg.Printf("coco control: %v", err)
 	}
-	<-ctx.Done()
+	// SIGUSR1 logs the control plane's memory after a collection, one
+	// JSON line on stderr (bench/scale.sh reads it).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-usr1:
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			b, _ := json.Marshal(map[string]any{"memstats": true, "heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse,
+				"sys": m.Sys, "registrations": srv.Registrations()})
+			fmt.Fprintf(e.stderr, "%s\n", b)
+		}
+	}
 	sdNotify("STOPPING=1")
 	lg.Printf("coco control: shutting down")
 	done := make(chan error, 1)
