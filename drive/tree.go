@@ -73,6 +73,9 @@ func (m *merger) addVersion(p string, v *version) {
 
 // apply adds op, written by w at position seq (1-based).
 func (m *merger) apply(w WriterID, seq uint64, op *Op) {
+	if op.Kind == opMark {
+		return
+	}
 	v := &version{w: w, seq: seq, vv: op.VV, mtime: op.MTime, size: op.Size, chunks: op.Chunks, epoch: op.ChunkEpoch}
 	switch op.Kind {
 	case opDelete:
