@@ -402,3 +402,19 @@ func TestWrongSecret(t *testing.T) {
 		t.Fatalf("bob read %q, %v", got, err)
 	}
 }
+
+// FuzzKeyring: the key rpc's answer, bytes from another node, decodes to
+// what encodes it again, or is refused.
+func FuzzKeyring(f *testing.F) {
+	f.Add(encodeKeyring([]epochSecret{{0, [32]byte{1}}, {1, [32]byte{2}}}))
+	f.Add(make([]byte, 32))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ks, err := decodeKeyring(b)
+		if err != nil {
+			return
+		}
+		if got := encodeKeyring(ks); string(got) != string(b) {
+			t.Fatalf("decode then encode of %x = %x", b, got)
+		}
+	})
+}
