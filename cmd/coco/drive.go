@@ -244,11 +244,7 @@ func runDriveStatus(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-func runDriveSync(ctx context.Context, e *env, args []string) error {
-	network, name, err := driveRef(args[0])
-	if err != nil {
-		return err
-	}
+func runDriveSyncNodes(ctx context.Context, e *env, network, name string) error {
 	r, err := e.svc.DriveSync(ctx, network, name)
 	return show(e, r, err, func(w io.Writer) {
 		table(w, r.Peers, "No member node to sync with.", "PEER\tBLOCKS IN/OUT\tCHUNKS IN/OUT\tBYTES IN/OUT\tERROR", func(tw io.Writer, p api.DrivePeerSync) {

@@ -248,14 +248,22 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMode)
 	if err != nil {
 		return nil, err
 	}
-	fl := &file{fs: f, p: p, File: tmp, write: write}
+	tmpName := tmp.Name()
+	tmp.Close()
 	if fi != nil && flag&os.O_TRUNC == 0 {
-		// Read, or write into the existing content.
-		if err := f.remote.Get(ctx, p, tmp.Name()); err != nil {
-			fl.discard()
+		// Read, or write into the existing content. Get may replace
+		// the file (a rename): open it after.
+		if err := f.remote.Get(ctx, p, tmpName); err != nil {
+			os.Remove(tmpName)
 			return nil, err
 		}
 	}
+	h, err := os.OpenFile(tmpName, os.O_RDWR, 0)
+	if err != nil {
+		os.Remove(tmpName)
+		return nil, err
+	}
+	fl := &file{fs: f, p: p, File: h, write: write}
 	return fl, nil
 }
 

@@ -44,7 +44,11 @@ func (r driveRemote) Get(_ context.Context, p, dst string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, b, 0o600)
+	// As the node does: a new file renamed onto dst.
+	if err := os.WriteFile(dst+".tmp", b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(dst+".tmp", dst)
 }
 
 func (r driveRemote) Remove(_ context.Context, p string) error  { return r.d.Remove(p) }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// lockedBuffer is a buffer one goroutine writes while another reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDriveFolderAndMount: alice keeps a folder in sync with the drive,
+// bob another; a file alice drops in hers lands in bob's, and a restart
+// sends nothing again. Bob serves the drive as WebDAV and reads alice's
+// file through it; without the share's token nothing is served.
+func TestDriveFolderAndMount(t *testing.T) {
+	hh := homes(t, "alice", "bob")
+	a, b := hh[0], hh[1]
+	startDriveDaemon(t, a)
+	code := jsonField(t, mustCoco(t, "--home", a, "invite", "home", "--role", "admin", "--json"), "code")
+	mustCoco(t, "--home", b, "join", code)
+	startDriveDaemon(t, b)
+	connected(t, a, 1)
+	connected(t, b, 1)
+	mustCoco(t, "--home", a, "drive", "create", "docs", "--net", "home")
+
+	fa, fb := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(fa, "photos"), 0o755)
+	writeFile(t, fa, "photos/cat.txt", "a cat")
+	writeFile(t, fa, "todo.txt", "buy milk")
+	out := mustCoco(t, "--home", a, "drive", "sync", "home/docs", fa, "--once")
+	if !strings.Contains(out, "↑ photos/cat.txt") || !strings.Contains(out, "2 up") {
+		t.Fatalf("alice's first round:\n%s", out)
+	}
+	if out := mustCoco(t, "--home", a, "drive", "sync", "home/docs", fa, "--once", "--json"); !strings.Contains(out, `"Uploaded": 0`) {
+		t.Fatalf("alice's second round sent again:\n%s", out)
+	}
+	out = mustCoco(t, "--home", b, "drive", "sync", "home/docs", fb, "--once", "--json")
+	if !strings.Contains(out, `{"op":"download","path":"photos/cat.txt","size":5}`) {
+		t.Fatalf("bob's round:\n%s", out)
+	}
+	if got, _ := os.ReadFile(filepath.Join(fb, "photos", "cat.txt")); string(got) != "a cat" {
+		t.Fatalf("bob's folder holds %q", got)
+	}
+
+	// Bob's mount.
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"--home", b, "drive", "mount", "home/docs", "--json"}, strings.NewReader(""), &stdout, &stderr) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("mount exited %d: %s", code, stderr.String())
+		}
+	}()
+	var url string
+	eventually(t, "the mount prints its address", func() string {
+		url = jsonFieldOK(stdout.String(), "url")
+		if url == "" {
+			return "no address yet: " + stdout.String() + stderr.String()
+		}
+		return ""
+	})
+	get := func(u string) (int, string) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get(url + "todo.txt"); code != 200 || body != "buy milk" {
+		t.Fatalf("GET through the mount %s: %d %q", url, code, body)
+	}
+	root := url[:strings.Index(url[len("http://"):], "/")+len("http://")]
+	if code, _ := get(root + "/todo.txt"); code != http.StatusNotFound {
+		t.Fatalf("GET without the token: %d", code)
+	}
+	req, _ := http.NewRequest("PUT", url+"from-dav.txt", strings.NewReader("written through WebDAV"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := mustCoco(t, "--home", b, "drive", "get", "home/docs", "from-dav.txt"); got != "written through WebDAV" {
+		t.Fatalf("after a PUT through the mount the drive holds %q", got)
+	}
+}
+
+// jsonFieldOK is jsonField without failing: "" until out is a JSON object
+// with the field.
+func jsonFieldOK(out, field string) string {
+	i := strings.Index(out, `"`+field+`": "`)
+	if i < 0 {
+		return ""
+	}
+	rest := out[i+len(field)+5:]
+	return rest[:strings.Index(rest, `"`)]
+}
