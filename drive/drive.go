@@ -161,11 +161,11 @@ func dedupe(hs []Hash) []Hash {
 	return slices.Compact(out)
 }
 
-// appendLocked seals op, appends it to the member's log and folds it in.
-func (d *Drive) appendLocked(op *Op) error {
+// sealLocked seals op into a log block of the current epoch.
+func (d *Drive) sealLocked(op *Op) ([]byte, error) {
 	plain, err := encMode.Marshal(op)
 	if err != nil {
-		return fmt.Errorf("drive: encode op: %w", err)
+		return nil, fmt.Errorf("drive: encode op: %w", err)
 	}
 	e := Entry{Refs: dedupe(op.Chunks), Sealed: d.keys[d.cur][0].sealOp(d.w, plain), Epoch: d.cur}
 	if len(e.Refs) == 0 {
@@ -173,7 +173,16 @@ func (d *Drive) appendLocked(op *Op) error {
 	}
 	blk := encodeEntry(e)
 	if len(blk) > MaxBlock {
-		return fmt.Errorf("%w: a file of %d chunks is more than one entry holds", ErrMalformed, len(op.Chunks))
+		return nil, fmt.Errorf("%w: a file of %d chunks is more than one entry holds", ErrMalformed, len(op.Chunks))
+	}
+	return blk, nil
+}
+
+// appendLocked seals op, appends it to the member's log and folds it in.
+func (d *Drive) appendLocked(op *Op) error {
+	blk, err := d.sealLocked(op)
+	if err != nil {
+		return err
 	}
 	h, err := d.store.Append(d.key, blk)
 	if err != nil {

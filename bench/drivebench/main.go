@@ -32,6 +32,7 @@ import (
 type config struct {
 	size, files, total int64
 	noSSH, json        bool
+	batch              int
 }
 
 func main() {
@@ -41,6 +42,7 @@ func main() {
 	flag.Int64Var(&cfg.total, "total", 1<<30, "bytes of all small files together")
 	flag.BoolVar(&cfg.noSSH, "no-ssh", false, "skip rsync over ssh")
 	flag.BoolVar(&cfg.json, "json", false, "print JSON")
+	flag.IntVar(&cfg.batch, "batch", 256, "files per group commit on the drive's sender (1: a commit per file)")
 	flag.Parse()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "drivebench:", err)
@@ -78,6 +80,7 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	pair.batch = max(1, cfg.batch)
 	defer pair.close()
 	var results []result
 
@@ -219,6 +222,7 @@ type pair struct {
 	wg     sync.WaitGroup
 	stores []*drive.Store
 	put    map[string]time.Time // mtimes already put, by path
+	batch  int                  // files per group commit
 }
 
 func newPair(root string) (*pair, error) {
@@ -284,6 +288,7 @@ func (p *pair) close() {
 // syncs a with b over TCP, and writes b's files out under dst.
 func (p *pair) syncDir(src, dst string) error {
 	prefix := filepath.Base(src)
+	pb := p.a.PutBatch()
 	err := filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return err
@@ -298,13 +303,19 @@ func (p *pair) syncDir(src, dst string) error {
 			return err
 		}
 		defer f.Close()
-		if _, err := p.a.Put(name, f); err != nil {
+		if err := pb.Put(name, f); err != nil {
 			return err
 		}
 		p.put[name] = fi.ModTime()
-		return nil
+		if pb.Len() >= p.batch {
+			_, err = pb.Commit()
+		}
+		return err
 	})
 	if err != nil {
+		return err
+	}
+	if _, err := pb.Commit(); err != nil {
 		return err
 	}
 	if _, err := p.ra.Sync(context.Background(), p, "b"); err != nil {
