@@ -120,3 +120,36 @@ func jsonFieldOK(out, field string) string {
 	rest := out[i+len(field)+5:]
 	return rest[:strings.Index(rest, `"`)]
 }
+
+// TestDriveProgress: with --json, a put and a get of a file write their
+// progress as events on stderr (stdout keeps the one answer), the put
+// through a pipe the daemon reads.
+func TestDriveProgress(t *testing.T) {
+	hh := homes(t, "alice")
+	a := hh[0]
+	startDriveDaemon(t, a)
+	mustCoco(t, "--home", a, "drive", "create", "docs", "--net", "home")
+	tmp := t.TempDir()
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	src := writeFile(t, tmp, "big", big)
+	out, errOut, code := coco(t, "", "--home", a, "drive", "put", "home/docs", "big.bin", src, "--json")
+	if code != 0 || !strings.Contains(errOut, `{"event":"done","what":"put","path":"big.bin","bytes":1048576,"total":1048576}`) || jsonField(t, out, "path") != "big.bin" {
+		t.Fatalf("put: exit %d, stdout %s, stderr %s", code, out, errOut)
+	}
+	dst := filepath.Join(tmp, "copy")
+	out, errOut, code = coco(t, "", "--home", a, "drive", "get", "home/docs", "big.bin", dst, "--json")
+	if code != 0 || !strings.Contains(errOut, `"event":"done","what":"get"`) || !strings.Contains(errOut, `"total":1048576`) {
+		t.Fatalf("get: exit %d, stdout %s, stderr %s", code, out, errOut)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != big {
+		t.Fatalf("got %d bytes back", len(got))
+	}
+	// A put the daemon refuses before reading the pipe ends, no hang.
+	if _, errOut, code := coco(t, "", "--home", a, "drive", "put", "home/nosuch", "x", src, "--json"); code == 0 || errOut == "" {
+		t.Fatalf("put to no drive: exit %d, %q", code, errOut)
+	}
+	// Without a terminal or --json: no progress.
+	if _, errOut, _ := coco(t, "", "--home", a, "drive", "put", "home/docs", "big2.bin", src); errOut != "" {
+		t.Fatalf("put without --json wrote %q", errOut)
+	}
+}
