@@ -119,9 +119,13 @@ func (b *PutBatch) Commit() ([]FileInfo, error) {
 	}
 	d.applied[d.w] = next - 1 + uint64(len(blocks))
 	b.puts = nil
+	byPath := make(map[string]FileInfo)
+	for _, fi := range d.m.tree() {
+		byPath[fi.Path] = fi
+	}
 	out := make([]FileInfo, 0, len(ops))
 	for _, op := range ops {
-		if fi, err := d.statLocked(op.Path); err == nil {
+		if fi, ok := byPath[op.Path]; ok {
 			out = append(out, fi)
 		}
 	}
