@@ -368,6 +368,11 @@ func (d *Drive) Stat(p string) (FileInfo, error) {
 }
 
 func (d *Drive) statLocked(p string) (FileInfo, error) {
+	// A file always holds its own name; only a conflict copy needs the
+	// whole tree.
+	if fi, ok := d.m.file(p); ok {
+		return fi, nil
+	}
 	for _, f := range d.m.tree() {
 		if f.Path == p {
 			return f, nil

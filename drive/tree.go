@@ -130,6 +130,25 @@ func ConflictName(p string, mtime time.Time, w WriterID) string {
 	return dir + stem + ".sync-conflict-" + mtime.UTC().Format("20060102-150405") + "-" + w.Short() + ext
 }
 
+// file returns the file at p when a version of p itself holds it (not a
+// conflict copy), without building the whole tree.
+func (m *merger) file(p string) (FileInfo, bool) {
+	vs := m.paths[p]
+	if len(vs) == 0 {
+		return FileInfo{}, false
+	}
+	best := vs[0]
+	for _, v := range vs[1:] {
+		if v.wins(best) {
+			best = v
+		}
+	}
+	if best.deleted {
+		return FileInfo{}, false
+	}
+	return best.info(p), true
+}
+
 // tree returns the files of the drive, conflict copies included, sorted by
 // path. A conflict copy never hides a file of the same name.
 func (m *merger) tree() []FileInfo {
