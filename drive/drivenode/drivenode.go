@@ -533,7 +533,8 @@ func (s *Service) Member(ctx context.Context, name string) (*Drive, error) {
 // a node that has just put it asks again while it travels.
 func (s *Service) fetchKey(ctx context.Context, addr drive.Address) ([]epochSecret, error) {
 	var errs []error
-	for try := 0; try < keyTries; try++ {
+	deadline := time.Now().Add(keyWait)
+	for {
 		errs = errs[:0]
 		for _, p := range s.peers() {
 			ks, err := s.fetchKeyFrom(ctx, addr, p)
@@ -548,7 +549,7 @@ func (s *Service) fetchKey(ctx context.Context, addr drive.Address) ([]epochSecr
 		if len(errs) == 0 {
 			return nil, errors.New("no member node to ask")
 		}
-		if !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), errNoCert) }) {
+		if !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), errNoCert) }) || time.Now().After(deadline) {
 			break
 		}
 		select {
@@ -560,11 +561,12 @@ func (s *Service) fetchKey(ctx context.Context, addr drive.Address) ([]epochSecr
 	return nil, errors.Join(errs...)
 }
 
-// keyTries and keyRetry: how often, and how far apart, a node whose cert
-// is not yet in the answering node's ledger asks again.
+// keyWait and keyRetry: how long, and how often, a node whose cert is not
+// yet in the answering node's ledger asks again (the ledger op travels
+// within a round trip; a loaded machine may take longer).
 const (
-	keyTries = 10
-	keyRetry = 300 * time.Millisecond
+	keyWait  = 15 * time.Second
+	keyRetry = 200 * time.Millisecond
 )
 
 // errNoCert is what a node answers a member whose cert its ledger lacks.
