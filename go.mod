@@ -17,6 +17,8 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
+require github.com/hanwen/go-fuse/v2 v2.12.1
+
 require (
 	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/fsnotify/fsnotify v1.10.1

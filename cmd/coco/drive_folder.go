@@ -17,6 +17,7 @@ import (
 	"github.com/coconet/coconet/api"
 	"github.com/coconet/coconet/drive/davfs"
 	"github.com/coconet/coconet/drive/folder"
+	"github.com/coconet/coconet/drive/fusemount"
 )
 
 // `coco drive sync NET/NAME DIR` and `coco drive mount NET/NAME`: a local
@@ -93,6 +94,37 @@ func (r *apiRemote) Move(ctx context.Context, from, to string) error {
 	return err
 }
 
+// mountFUSE mounts the drive at dir: a FUSE loopback over a cache folder
+// in the home, kept in two-way sync with the drive (drive/fusemount).
+func mountFUSE(ctx context.Context, e *env, network, name, dir string) error {
+	base := filepath.Join(e.home, "drive-mounts", network+"-"+name)
+	var n int
+	m, err := fusemount.Start(dir, filepath.Join(base, "cache"), filepath.Join(base, "state"),
+		&apiRemote{svc: e.svc, network: network, name: name}, folder.Options{Event: func(ev folder.Event) {
+			n++
+			if e.json {
+				b, _ := json.Marshal(ev)
+				fmt.Fprintln(e.stderr, string(b))
+				return
+			}
+			fmt.Fprintln(e.stderr, folderLine(n, ev))
+		}})
+	if err != nil {
+		return fmt.Errorf("%w; without a directory, `coco drive mount %s/%s` serves it as WebDAV instead", err, network, name)
+	}
+	abs, _ := filepath.Abs(dir)
+	if err := e.output(struct {
+		Dir string `json:"dir"`
+	}{abs}, func(w io.Writer) {
+		fmt.Fprintf(w, "%s/%s is mounted at %s (a cache in %s, synced both ways). Ctrl-C unmounts.\n", network, name, abs, base)
+	}); err != nil {
+		m.Close()
+		return err
+	}
+	<-ctx.Done()
+	return m.Close()
+}
+
 // runDriveSync syncs the drive with the member nodes (NET/NAME), or keeps
 // the folder DIR in two-way sync with it (NET/NAME DIR).
 func runDriveSync(ctx context.Context, e *env, args []string) error {
@@ -166,11 +198,12 @@ func folderLine(n int, ev folder.Event) string {
 	return fmt.Sprintf("%4d  error: %s", n, ev.Err)
 }
 
-// runDriveMount serves the drive as WebDAV on loopback until Ctrl-C.
+// runDriveMount mounts the drive at DIR with FUSE, or, without DIR,
+// serves it as WebDAV on loopback, until Ctrl-C.
 func runDriveMount(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("drive mount", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "the loopback address to serve on")
-	pos, err := parseN(fs, args, 1, 1, "the drive as NET/NAME")
+	listen := fs.String("listen", "127.0.0.1:0", "without DIR: the loopback address to serve WebDAV on")
+	pos, err := parseN(fs, args, 1, 2, "the drive as NET/NAME (and a directory to mount it on)")
 	if err != nil {
 		return err
 	}
@@ -180,6 +213,9 @@ func runDriveMount(ctx context.Context, e *env, args []string) error {
 	}
 	if _, err := e.svc.DriveList(ctx, network, name, ""); err != nil {
 		return err
+	}
+	if len(pos) == 2 {
+		return mountFUSE(ctx, e, network, name, pos[1])
 	}
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -151,5 +152,64 @@ func TestDriveProgress(t *testing.T) {
 	// Without a terminal or --json: no progress.
 	if _, errOut, _ := coco(t, "", "--home", a, "drive", "put", "home/docs", "big2.bin", src); errOut != "" {
 		t.Fatalf("put without --json wrote %q", errOut)
+	}
+}
+
+// TestDriveMountFUSE: `coco drive mount NET/NAME DIR` shows the drive's
+// files at DIR; a file written there reaches the drive; Ctrl-C unmounts.
+func TestDriveMountFUSE(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
+		t.Skip("needs /dev/fuse and root (a direct mount)")
+	}
+	hh := homes(t, "alice")
+	a := hh[0]
+	startDriveDaemon(t, a)
+	mustCoco(t, "--home", a, "drive", "create", "docs", "--net", "home")
+	tmp := t.TempDir()
+	mustCoco(t, "--home", a, "drive", "put", "home/docs", "hello.txt", writeFile(t, tmp, "h", "hello"))
+	mnt := filepath.Join(tmp, "mnt")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"--home", a, "drive", "mount", "home/docs", mnt}, strings.NewReader(""), &stdout, &stderr) }()
+	unmounted := false
+	defer func() {
+		if !unmounted {
+			cancel()
+			<-done
+		}
+	}()
+	eventually(t, "the mount shows hello.txt", func() string {
+		select {
+		case code := <-done:
+			unmounted = true
+			if strings.Contains(stderr.String(), "mount") {
+				t.Skipf("cannot mount here: %s", stderr.String())
+			}
+			t.Fatalf("mount exited %d: %s", code, stderr.String())
+		default:
+		}
+		if b, err := os.ReadFile(filepath.Join(mnt, "hello.txt")); err != nil || string(b) != "hello" {
+			return fmt.Sprintf("%q, %v", b, err)
+		}
+		return ""
+	})
+	if err := os.WriteFile(filepath.Join(mnt, "new.txt"), []byte("written in the mount"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new.txt reaches the drive", func() string {
+		out, errOut, code := coco(t, "", "--home", a, "drive", "get", "home/docs", "new.txt")
+		if code != 0 || out != "written in the mount" {
+			return out + errOut
+		}
+		return ""
+	})
+	cancel()
+	unmounted = true
+	if code := <-done; code != 0 {
+		t.Fatalf("mount exited %d: %s", code, stderr.String())
+	}
+	if _, err := os.ReadFile(filepath.Join(mnt, "hello.txt")); err == nil {
+		t.Fatal("still mounted after Ctrl-C")
 	}
 }

@@ -161,7 +161,7 @@ var commands = []command{
 	cmd("drive conflicts", "NET/NAME", "list the conflict copies concurrent edits left", runDriveConflicts).want(1, 1, "the drive as NET/NAME").strictly(),
 	cmd("drive status", "NET/NAME [--copies 3]", "which peers hold which writers' logs, and a warning for logs held by too few", runDriveStatus),
 	cmd("drive sync", "NET/NAME [DIR] [--once]", "sync a drive now with every member node reached; with DIR, keep that folder in two-way sync with the drive", runDriveSync),
-	cmd("drive mount", "NET/NAME [--listen 127.0.0.1:0]", "serve a drive as WebDAV on loopback, for a file manager to open", runDriveMount),
+	cmd("drive mount", "NET/NAME [DIR] [--listen 127.0.0.1:0]", "mount a drive at DIR (FUSE), or serve it as WebDAV on loopback for a file manager", runDriveMount),
 	cmd("drive bandwidth", "NET/NAME [--limit 2MB/s] [--schedule \"mon-fri 19:00-07:00\"] [--tz ZONE]", "show or set a drive's rate limit on this node, and when content (not logs) moves", runDriveBandwidth),
 	cmd("drive replicate", "NET/NAME", "hold a drive blind: store and serve its logs without its key", runDriveReplicate).want(1, 1, "the drive as NET/NAME").strictly(),
 	cmd("pub", "NET TOPIC MSG [--retain] [--qos 0|1]", "publish a message on a topic", runPub),

@@ -64,6 +64,9 @@ type Options struct {
 	Self string
 	// Event receives what each round does. Nil discards.
 	Event func(Event)
+	// StateDir holds the sync state and temporary downloads; it must be
+	// on the folder's file system. "" means StateDir inside the folder.
+	StateDir string
 }
 
 // StateDir is the directory inside the folder that holds the sync state
@@ -109,11 +112,14 @@ func Open(dir string, remote Remote, opts Options) (*Folder, error) {
 	if opts.Event == nil {
 		opts.Event = func(Event) {}
 	}
-	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o700); err != nil {
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Join(dir, StateDir)
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("folder: %w", err)
 	}
 	f := &Folder{dir: dir, remote: remote, opts: opts, st: state{Files: map[string]entry{}}}
-	b, err := os.ReadFile(filepath.Join(dir, StateDir, stateFile))
+	b, err := os.ReadFile(filepath.Join(opts.StateDir, stateFile))
 	if err == nil {
 		if err := json.Unmarshal(b, &f.st); err != nil {
 			return nil, fmt.Errorf("folder: read the sync state: %w", err)
@@ -288,7 +294,7 @@ func (f *Folder) upload(ctx context.Context, p string, l local, st *Stats) error
 }
 
 func (f *Folder) tmp() (string, error) {
-	t, err := os.CreateTemp(filepath.Join(f.dir, StateDir), "get-*")
+	t, err := os.CreateTemp(f.opts.StateDir, "get-*")
 	if err != nil {
 		return "", err
 	}
@@ -389,7 +395,7 @@ func (f *Folder) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(filepath.Join(f.dir, StateDir, stateFile), b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(f.opts.StateDir, stateFile), b, 0o600); err != nil {
 		return fmt.Errorf("folder: keep the sync state: %w", err)
 	}
 	return nil
