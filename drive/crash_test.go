@@ -76,6 +76,14 @@ func TestKillDuringSync(t *testing.T) {
 				t.Fatalf("round %d: chunk: %v", round, err)
 			}
 		}
+		for i, b := range st.Blocks(w1, 0, st.Head(w1).Size) {
+			e, _ := decodeEntry(b)
+			for _, r := range e.Refs {
+				if !st.HasChunk(r) {
+					t.Fatalf("round %d: own block %d needs chunk %x, not held", round, i, r[:6])
+				}
+			}
+		}
 		// What a replica would be served verifies.
 		if b, ok := st.BatchFrom(w1, 0, 1<<20, 1<<30); ok {
 			fresh := openTestStore(t, t.TempDir())
@@ -113,15 +121,38 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	k1, k2 := testKey(t, 1), WriterOf(testKey(t, 2))
-	for i := 0; ; i++ {
+	chunk := func() []byte {
 		c := make([]byte, 1000+rand.IntN(50000))
 		for j := range c {
 			c[j] = byte(rand.Uint32())
 		}
-		if _, err := st.PutChunk(c); err != nil {
-			t.Fatal(err)
+		return c
+	}
+	for i := 0; ; i++ {
+		var h SignedRoot
+		var err error
+		if i%2 == 0 {
+			if _, err := st.PutChunk(chunk()); err != nil {
+				t.Fatal(err)
+			}
+			h, err = st.Append(k1, block(i))
+		} else {
+			// A group commit: chunks flushed together, then the
+			// entries with one fsync.
+			n := 1 + rand.IntN(8)
+			cs, blocks := make([][]byte, n), make([][]byte, n)
+			for j := range n {
+				cs[j] = chunk()
+			}
+			hs, err := st.putChunks(cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range n {
+				blocks[j] = encodeEntry(Entry{Refs: []Hash{hs[j]}, Sealed: []byte(fmt.Sprintf("batch %d.%d", i, j))})
+			}
+			h, err = st.AppendBatch(k1, blocks)
 		}
-		h, err := st.Append(k1, block(i))
 		if err != nil {
 			t.Fatal(err)
 		}

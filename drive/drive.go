@@ -34,7 +34,8 @@ type Drive struct {
 	opts  Options
 
 	mu      sync.Mutex // guards all following fields
-	keys    map[uint32]*Keys
+	keys    map[uint32][]*Keys // an epoch may have several secrets: members that rotated at once
+	secrets map[[32]byte]bool
 	cur     uint32 // the epoch new writes use: the latest held
 	m       *merger
 	applied map[WriterID]uint64 // blocks of each writer folded into m
@@ -53,15 +54,18 @@ func Open(store *Store, secret [32]byte, key ed25519.PrivateKey, opts Options) (
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	d := &Drive{store: store, keys: map[uint32]*Keys{0: keys}, key: key, w: WriterOf(key), opts: opts,
+	d := &Drive{store: store, keys: map[uint32][]*Keys{0: {keys}}, secrets: map[[32]byte]bool{secret: true}, key: key, w: WriterOf(key), opts: opts,
 		m: newMerger(), applied: make(map[WriterID]uint64)}
 	d.Refresh()
 	return d, nil
 }
 
 // AddEpoch gives the drive the content secret of a later key epoch (from
-// Group.OpenEpoch); new writes use the latest epoch held, and operations
-// of that epoch skipped so far are read again.
+// Group.OpenEpoch or EpochKeys.Open); new writes use the latest epoch
+// held, and operations of that epoch skipped so far are read again. An
+// epoch may have several secrets (two members rotated the key at once):
+// entries and chunks open with whichever of them sealed them; new writes
+// use the first one added.
 func (d *Drive) AddEpoch(epoch uint32, secret [32]byte) error {
 	k, err := newKeys(d.store.Address(), epoch, secret)
 	if err != nil {
@@ -69,10 +73,11 @@ func (d *Drive) AddEpoch(epoch uint32, secret [32]byte) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.keys[epoch]; ok {
+	if d.secrets[secret] {
 		return nil
 	}
-	d.keys[epoch] = k
+	d.secrets[secret] = true
+	d.keys[epoch] = append(d.keys[epoch], k)
 	d.cur = max(d.cur, epoch)
 	d.m, d.applied = newMerger(), make(map[WriterID]uint64)
 	d.refreshLocked()
@@ -124,11 +129,16 @@ func (d *Drive) openEntry(w WriterID, seq uint64, block []byte) (*Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := d.keys[e.Epoch]
-	if k == nil {
+	ks := d.keys[e.Epoch]
+	if ks == nil {
 		return nil, fmt.Errorf("%w: sealed in key epoch %d", ErrNoKey, e.Epoch)
 	}
-	plain, err := k.openOp(w, e.Sealed)
+	var plain []byte
+	for _, k := range ks {
+		if plain, err = k.openOp(w, e.Sealed); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,19 +161,28 @@ func dedupe(hs []Hash) []Hash {
 	return slices.Compact(out)
 }
 
-// appendLocked seals op, appends it to the member's log and folds it in.
-func (d *Drive) appendLocked(op *Op) error {
+// sealLocked seals op into a log block of the current epoch.
+func (d *Drive) sealLocked(op *Op) ([]byte, error) {
 	plain, err := encMode.Marshal(op)
 	if err != nil {
-		return fmt.Errorf("drive: encode op: %w", err)
+		return nil, fmt.Errorf("drive: encode op: %w", err)
 	}
-	e := Entry{Refs: dedupe(op.Chunks), Sealed: d.keys[d.cur].sealOp(d.w, plain), Epoch: d.cur}
+	e := Entry{Refs: dedupe(op.Chunks), Sealed: d.keys[d.cur][0].sealOp(d.w, plain), Epoch: d.cur}
 	if len(e.Refs) == 0 {
 		e.Refs = nil
 	}
 	blk := encodeEntry(e)
 	if len(blk) > MaxBlock {
-		return fmt.Errorf("%w: a file of %d chunks is more than one entry holds", ErrMalformed, len(op.Chunks))
+		return nil, fmt.Errorf("%w: a file of %d chunks is more than one entry holds", ErrMalformed, len(op.Chunks))
+	}
+	return blk, nil
+}
+
+// appendLocked seals op, appends it to the member's log and folds it in.
+func (d *Drive) appendLocked(op *Op) error {
+	blk, err := d.sealLocked(op)
+	if err != nil {
+		return err
 	}
 	h, err := d.store.Append(d.key, blk)
 	if err != nil {
@@ -191,7 +210,7 @@ func (d *Drive) Put(p string, r io.Reader) (FileInfo, error) {
 	var chunks []Hash
 	var size int64
 	d.mu.Lock()
-	keys := d.keys[d.cur]
+	keys := d.keys[d.cur][0]
 	d.mu.Unlock()
 	c := chunker.NewWithBoundaries(r, keys.pol, ChunkMin, ChunkMax)
 	buf := chunkBufs.Get().(*[]byte)
@@ -219,6 +238,16 @@ func (d *Drive) Put(p string, r io.Reader) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	return d.statLocked(p)
+}
+
+// Mark appends an entry that changes nothing, sealed in the current
+// epoch: it lets a member that receives the epoch's secret check it
+// (CheckSecret). Call it on creating a drive and on starting an epoch.
+func (d *Drive) Mark() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seq := d.nextSeqLocked()
+	return d.appendLocked(&Op{Kind: opMark, VV: VV{{d.w, seq}}})
 }
 
 // WriteFile is Put of a byte slice.
@@ -339,6 +368,11 @@ func (d *Drive) Stat(p string) (FileInfo, error) {
 }
 
 func (d *Drive) statLocked(p string) (FileInfo, error) {
+	// A file always holds its own name; only a conflict copy needs the
+	// whole tree.
+	if fi, ok := d.m.file(p); ok {
+		return fi, nil
+	}
 	for _, f := range d.m.tree() {
 		if f.Path == p {
 			return f, nil
@@ -381,7 +415,7 @@ func (d *Drive) Get(p string, w io.Writer) error {
 	d.mu.Lock()
 	keys := d.keys[fi.epoch]
 	d.mu.Unlock()
-	if keys == nil {
+	if len(keys) == 0 {
 		return fmt.Errorf("drive: get %s: %w: chunks of key epoch %d", p, ErrNoKey, fi.epoch)
 	}
 	for _, h := range fi.chunks {
@@ -389,7 +423,12 @@ func (d *Drive) Get(p string, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("drive: get %s: %w", p, err)
 		}
-		plain, err := keys.openChunk(sealed)
+		var plain []byte
+		for _, k := range keys {
+			if plain, err = k.openChunk(sealed); err == nil {
+				break
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("drive: get %s: %w", p, err)
 		}

@@ -33,6 +33,13 @@ var (
 	ErrNotFound = errors.New("drive: not found")
 	// ErrNoKey: the store is a blind replica; it has no key to read with.
 	ErrNoKey = errors.New("drive: no key to decrypt")
+	// ErrWrongSecret: a secret handed out for the drive does not open the
+	// entries of its epoch (CheckSecret): the node that gave it is not to
+	// be trusted with it.
+	ErrWrongSecret = errors.New("drive: wrong drive secret")
+	// ErrUnverified: no entry of the secret's epoch is held to check it
+	// against yet.
+	ErrUnverified = errors.New("drive: drive secret not verified yet")
 	// ErrClosed: the store or drive is closed.
 	ErrClosed = errors.New("drive: closed")
 )

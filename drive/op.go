@@ -14,6 +14,7 @@ const (
 	opPut    = 1 // Path now holds Chunks
 	opDelete = 2 // Path is gone
 	opRename = 3 // From is gone and Path holds what From held
+	opMark   = 4 // no change: proves the key of an epoch (Drive.Mark)
 )
 
 // Clock is one writer's entry in a version vector: the position (1-based)
@@ -133,6 +134,12 @@ func CleanPath(p string) (string, error) {
 // seq: its own clock entry must be seq (so that two operations of one
 // writer are never concurrent).
 func (o *Op) check(w WriterID, seq uint64) error {
+	if o.Kind == opMark {
+		if o.Path != "" || o.From != "" || o.FromVV != nil || o.Size != 0 || len(o.Chunks) != 0 || !o.VV.valid() || o.VV.get(w) != seq {
+			return fmt.Errorf("%w: mark with content", ErrMalformed)
+		}
+		return nil
+	}
 	if c, err := CleanPath(o.Path); err != nil || c != o.Path {
 		return fmt.Errorf("%w: op path %q", ErrMalformed, o.Path)
 	}

@@ -488,6 +488,48 @@ func (s *Store) Append(key ed25519.PrivateKey, block []byte) (SignedRoot, error)
 	return head, nil
 }
 
+// AppendBatch adds blocks to the log of key's writer, each record signed,
+// all written at once and made durable with one fsync (a group commit),
+// and returns the new head once they are on disk. Nothing of them is
+// acknowledged before; a crash loses them all or keeps a signed prefix.
+func (s *Store) AppendBatch(key ed25519.PrivateKey, blocks [][]byte) (SignedRoot, error) {
+	for _, b := range blocks {
+		if _, err := decodeEntry(b); err != nil {
+			return SignedRoot{}, err
+		}
+	}
+	w := WriterOf(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.forks[w]; ok {
+		return SignedRoot{}, fmt.Errorf("%w: %s", ErrForked, w.Short())
+	}
+	l, err := s.logLocked(w)
+	if err != nil {
+		return SignedRoot{}, err
+	}
+	if len(blocks) == 0 {
+		return l.head, nil
+	}
+	var recs []byte
+	var head SignedRoot
+	sigs := make(map[uint64][]byte, len(blocks))
+	for i, b := range blocks {
+		n := l.head.Size + uint64(i) + 1
+		l.t.appendLeaf(leafHash(b))
+		head = signRoot(key, s.addr, n, l.t.root(n))
+		sigs[n] = head.Sig
+		recs = appendRecord(recs, b, head.Sig)
+	}
+	if err := s.writeLocked(l, recs, blocks, head); err != nil {
+		return SignedRoot{}, err
+	}
+	for n, sig := range sigs {
+		l.sigs[n] = sig
+	}
+	return head, nil
+}
+
 // Batch is a run of blocks of one writer's log with what verifies them: the
 // writer's signed root after the last block, and the hashes of the perfect
 // subtrees covering the blocks before From (at most 64), so that a replica
@@ -665,35 +707,92 @@ func (s *Store) PutChunk(data []byte) (Hash, error) { return s.putChunk(data, tr
 // received from a peer that a crash loses or tears is found on read (it
 // no longer hashes to its address), dropped, and fetched again.
 func (s *Store) putChunk(data []byte, durable bool) (Hash, error) {
-	h := Hash(sha256.Sum256(data))
+	h, _, err := s.putChunkAs(data, durable)
+	return h, err
+}
+
+// putChunkFresh writes a chunk without fsync and reports whether it was
+// new (not held before).
+func (s *Store) putChunkFresh(data []byte) (Hash, bool, error) { return s.putChunkAs(data, false) }
+
+func (s *Store) putChunkAs(data []byte, durable bool) (h Hash, fresh bool, err error) {
+	h = Hash(sha256.Sum256(data))
 	if len(data) > MaxChunk {
-		return h, fmt.Errorf("%w: chunk of %d bytes", ErrMalformed, len(data))
+		return h, false, fmt.Errorf("%w: chunk of %d bytes", ErrMalformed, len(data))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return h, ErrClosed
+		return h, false, ErrClosed
 	}
 	if _, ok := s.chunks[h]; ok {
-		return h, nil
+		return h, false, nil
 	}
 	if s.opts.MaxBytes > 0 && s.used+int64(len(data)) > s.opts.MaxBytes {
-		return h, fmt.Errorf("%w: %d of %d bytes used", ErrQuota, s.used, s.opts.MaxBytes)
+		return h, false, fmt.Errorf("%w: %d of %d bytes used", ErrQuota, s.used, s.opts.MaxBytes)
 	}
 	p := s.chunkPath(h)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return h, fmt.Errorf("drive: put chunk: %w", err)
+		return h, false, fmt.Errorf("drive: put chunk: %w", err)
 	}
 	write := s.writeFile
 	if !durable {
 		write = writeQuick
 	}
 	if err := write(p, data); err != nil {
-		return h, fmt.Errorf("drive: put chunk: %w", err)
+		return h, false, fmt.Errorf("drive: put chunk: %w", err)
 	}
 	s.chunks[h] = int64(len(data))
 	s.used += int64(len(data))
-	return h, nil
+	return h, true, nil
+}
+
+// syncEach fsyncs each file of paths and each of their directories.
+func syncEach(paths []string) error {
+	dirs := map[string]bool{}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return err
+		}
+		dirs[filepath.Dir(p)] = true
+	}
+	for d := range dirs {
+		if err := atomicfile.SyncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putChunks stores chunks written by this member for a batch (Drive's
+// Batch): each is written without fsync, then all are made durable
+// together, before the log entries that need them are appended.
+func (s *Store) putChunks(chunks [][]byte) ([]Hash, error) {
+	hs := make([]Hash, len(chunks))
+	var paths []string
+	for i, c := range chunks {
+		h, fresh, err := s.putChunkFresh(c)
+		if err != nil {
+			return nil, err
+		}
+		hs[i] = h
+		if fresh {
+			paths = append(paths, s.chunkPath(h))
+		}
+	}
+	if len(paths) == 0 || s.opts.noSync {
+		return hs, nil
+	}
+	if err := s.syncChunks(paths); err != nil {
+		return nil, fmt.Errorf("drive: put chunks: %w", err)
+	}
+	return hs, nil
 }
 
 // AddChunk stores a chunk received for address h, refusing bytes that do

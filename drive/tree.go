@@ -73,6 +73,9 @@ func (m *merger) addVersion(p string, v *version) {
 
 // apply adds op, written by w at position seq (1-based).
 func (m *merger) apply(w WriterID, seq uint64, op *Op) {
+	if op.Kind == opMark {
+		return
+	}
 	v := &version{w: w, seq: seq, vv: op.VV, mtime: op.MTime, size: op.Size, chunks: op.Chunks, epoch: op.ChunkEpoch}
 	switch op.Kind {
 	case opDelete:
@@ -125,6 +128,25 @@ func ConflictName(p string, mtime time.Time, w WriterID) string {
 	}
 	stem := strings.TrimSuffix(base, ext)
 	return dir + stem + ".sync-conflict-" + mtime.UTC().Format("20060102-150405") + "-" + w.Short() + ext
+}
+
+// file returns the file at p when a version of p itself holds it (not a
+// conflict copy), without building the whole tree.
+func (m *merger) file(p string) (FileInfo, bool) {
+	vs := m.paths[p]
+	if len(vs) == 0 {
+		return FileInfo{}, false
+	}
+	best := vs[0]
+	for _, v := range vs[1:] {
+		if v.wins(best) {
+			best = v
+		}
+	}
+	if best.deleted {
+		return FileInfo{}, false
+	}
+	return best.info(p), true
 }
 
 // tree returns the files of the drive, conflict copies included, sorted by

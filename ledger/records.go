@@ -31,6 +31,8 @@ var Tables = map[string]Role{
 	TablePushRouter: RoleAdmin, // gateway: a mesh router and the ids attached to it
 	TablePushAlias:  RoleAdmin, // gateway: an alias for an id
 	TablePushServer: RoleAdmin, // gateway: a node named a push server (key: its peer ID); it may read the account keys
+	TableDriveCert:  RoleAdmin, // drive: a member's writer key in a network drive (key: drive/writer/user, hex)
+	TableDriveKeys:  RoleAdmin, // drive: a content key epoch sealed to a drive's writers (key: drive/epoch/user)
 }
 
 // Table names.
@@ -46,6 +48,8 @@ const (
 	TablePushRouter = "push_router"
 	TablePushAlias  = "push_alias"
 	TablePushServer = "push_server"
+	TableDriveCert  = "drive_cert"
+	TableDriveKeys  = "drive_keys"
 )
 
 // MaxKeyLen is the longest record key.

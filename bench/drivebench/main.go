@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ import (
 type config struct {
 	size, files, total int64
 	noSSH, json        bool
+	batch              int
 }
 
 func main() {
@@ -41,8 +43,22 @@ func main() {
 	flag.Int64Var(&cfg.total, "total", 1<<30, "bytes of all small files together")
 	flag.BoolVar(&cfg.noSSH, "no-ssh", false, "skip rsync over ssh")
 	flag.BoolVar(&cfg.json, "json", false, "print JSON")
+	flag.IntVar(&cfg.batch, "batch", 256, "files per group commit on the drive's sender (1: a commit per file)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "drivebench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(cfg); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "drivebench:", err)
 		os.Exit(1)
 	}
@@ -51,6 +67,11 @@ func main() {
 type result struct {
 	Case     string  `json:"case"`
 	Drive    float64 `json:"drive_s"`
+	// The drive's time by phase: A puts the files, A syncs with B, B
+	// writes the files out.
+	Put  float64 `json:"drive_put_s"`
+	Sync float64 `json:"drive_sync_s"`
+	Out  float64 `json:"drive_out_s"`
 	RsyncSSH float64 `json:"rsync_ssh_s,omitempty"`
 	Rsync    float64 `json:"rsync_local_s"`
 	// RatioSSH is rsync-over-ssh time / drive time: above 1, the drive is
@@ -78,6 +99,7 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	pair.batch = max(1, cfg.batch)
 	defer pair.close()
 	var results []result
 
@@ -133,6 +155,9 @@ func run(cfg config) error {
 	for _, r := range results {
 		fmt.Printf("%-28s %10.2f %12.2f %10.2f %14.2f %12.2f\n", r.Case, r.Drive, r.RsyncSSH, r.Rsync, r.RatioSSH, r.Ratio)
 	}
+	for _, r := range results {
+		fmt.Printf("drive phases, %s: put %.2f s, sync %.2f s, write out %.2f s\n", r.Case, r.Put, r.Sync, r.Out)
+	}
 	fmt.Printf("heap in use with both replicas holding everything: %.1f MiB (goal for one replica with 10,000 files: < 100 MB)\n", heap)
 	return nil
 }
@@ -168,7 +193,7 @@ func measure(name, src, root, rsh string, p *pair) (result, error) {
 	res := result{Case: name}
 	dst := func(tool string) string { return filepath.Join(root, "dst-"+tool+"-"+filepath.Base(src)) }
 	t0 := time.Now()
-	if err := p.syncDir(src, dst("drive")); err != nil {
+	if err := p.syncDir(src, dst("drive"), &res); err != nil {
 		return res, fmt.Errorf("drive: %w", err)
 	}
 	res.Drive = time.Since(t0).Seconds()
@@ -219,6 +244,7 @@ type pair struct {
 	wg     sync.WaitGroup
 	stores []*drive.Store
 	put    map[string]time.Time // mtimes already put, by path
+	batch  int                  // files per group commit
 }
 
 func newPair(root string) (*pair, error) {
@@ -282,8 +308,10 @@ func (p *pair) close() {
 
 // syncDir puts every file of src changed since the last call into a,
 // syncs a with b over TCP, and writes b's files out under dst.
-func (p *pair) syncDir(src, dst string) error {
+func (p *pair) syncDir(src, dst string, res *result) error {
+	t0 := time.Now()
 	prefix := filepath.Base(src)
+	pb := p.a.PutBatch()
 	err := filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return err
@@ -298,18 +326,29 @@ func (p *pair) syncDir(src, dst string) error {
 			return err
 		}
 		defer f.Close()
-		if _, err := p.a.Put(name, f); err != nil {
+		if err := pb.Put(name, f); err != nil {
 			return err
 		}
 		p.put[name] = fi.ModTime()
-		return nil
+		if pb.Len() >= p.batch {
+			_, err = pb.Commit()
+		}
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	if _, err := pb.Commit(); err != nil {
+		return err
+	}
+	res.Put = time.Since(t0).Seconds()
+	t0 = time.Now()
 	if _, err := p.ra.Sync(context.Background(), p, "b"); err != nil {
 		return err
 	}
+	res.Sync = time.Since(t0).Seconds()
+	t0 = time.Now()
+	defer func() { res.Out = time.Since(t0).Seconds() }()
 	for _, fi := range p.b.List() {
 		rel, ok := strings.CutPrefix(fi.Path, prefix+"/")
 		if !ok {
@@ -324,7 +363,7 @@ func (p *pair) syncDir(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		w := bufio.NewWriterSize(f, 1<<20)
+		w := bufio.NewWriterSize(f, 64<<10)
 		if err := p.b.Get(fi.Path, w); err != nil {
 			f.Close()
 			return err

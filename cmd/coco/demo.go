@@ -88,6 +88,7 @@ func runDemo(ctx context.Context, e *env, args []string) (err error) {
 		{"Bob defines zones and a scene; Alice runs the scene", d.zonesAndScene},
 		{"Carol may unlock the front door on Tuesdays and Thursdays, 09:00–09:30 in Kolkata, and nothing else", d.guestWindow},
 		{"Alice removes Carol; Carol is cut off", d.remove},
+		{"Alice and Bob share an encrypted drive: Alice writes a file, Bob's node reads it", d.demoDrive},
 	} {
 		if err := d.step(ctx, s.title, s.run); err != nil {
 			return err
@@ -104,7 +105,7 @@ func runDemo(ctx context.Context, e *env, args []string) (err error) {
 			fate = "the homes are kept (see below)"
 		}
 		d.line("3 identities, 1 network, 2 joins, 4 acknowledged messages, 1 device claimed, a scene of %d actions,", len(demoScene))
-		d.line("a guest let in inside her window and refused outside it, 1 removal that took effect at once, in %s; %s.",
+		d.line("a guest let in inside her window and refused outside it, 1 removal that took effect at once, 1 file shared in a drive, in %s; %s.",
 			took.Round(10*time.Millisecond), fate)
 		d.line("Try it for real: `coco init --name YOU`, `coco net create home`, `coco up`; a simulated gateway:")
 		d.line("`coco --home /tmp/hub up --device --name Hub --sim zigbee`; `coco help` lists the rest.")

@@ -86,7 +86,7 @@ func TestDemo(t *testing.T) {
 		"but alice is online",
 		"carol redeems her old invite code again",
 		"did not accept this code",
-		"9. Summary.",
+		"9. Alice and Bob share an encrypted drive", "10. Summary.",
 		"the temporary homes are removed",
 	} {
 		if !strings.Contains(out, want) {
@@ -126,8 +126,8 @@ func TestDemoJSON(t *testing.T) {
 	if n := strings.Count(strings.TrimSpace(out), "\n") + 1; n != len(steps) {
 		t.Errorf("want one JSON object per line, got %d lines for %d steps", n, len(steps))
 	}
-	if len(steps) != 9 {
-		t.Fatalf("want 9 steps, got %d:\n%s", len(steps), out)
+	if len(steps) != 10 {
+		t.Fatalf("want 10 steps, got %d:\n%s", len(steps), out)
 	}
 	for i, s := range steps {
 		if s.Step != i+1 || s.Title == "" || s.Details == nil {
@@ -186,9 +186,12 @@ func TestDemoJSON(t *testing.T) {
 		!strings.Contains(str(8, "rejoin_error"), "refused") {
 		t.Errorf("step 8 details = %v", steps[7].Details)
 	}
-	dir := str(9, "dir")
+	if str(9, "read_by") != "bob" || str(9, "path") != "notes/spare-key.txt" || steps[8].Details["plaintext_on_disk"] != false {
+		t.Errorf("step 9 details = %v", steps[8].Details)
+	}
+	dir := str(10, "dir")
 	if dir == "" || !strings.HasPrefix(dir, tmp) {
-		t.Fatalf("step 9 dir = %q, want the kept directory under %s", dir, tmp)
+		t.Fatalf("step 10 dir = %q, want the kept directory under %s", dir, tmp)
 	}
 	if _, err := os.Stat(dir + "/alice"); err != nil {
 		t.Errorf("--keep did not keep alice's home: %v", err)

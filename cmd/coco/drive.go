@@ -123,7 +123,28 @@ func runDrivePut(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := e.svc.DrivePut(ctx, network, name, api.DrivePutRequest{Path: args[1], File: abs})
+	var f api.DriveFile
+	put := func(file string) error {
+		var err error
+		f, err = e.svc.DrivePut(ctx, network, name, api.DrivePutRequest{Path: args[1], File: file})
+		return err
+	}
+	var total int64
+	if fi, err := os.Stat(abs); err == nil {
+		total = fi.Size()
+	}
+	p := newProgress(e, "put", args[1], total)
+	ok := false
+	if p != nil {
+		var n int64
+		n, ok, err = throughPipe(abs, p, put)
+		if ok && err == nil {
+			p.done(n)
+		}
+	}
+	if !ok {
+		err = put(abs)
+	}
 	return show(e, f, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Wrote %s (%s) to %s/%s.\n", f.Path, size(f.Size), network, name)
 	})
@@ -144,10 +165,32 @@ func runDriveGet(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	var p *progress
+	if req.File != "" {
+		var total int64
+		if fs, err := e.svc.DriveList(ctx, network, name, args[1]); err == nil {
+			for _, f := range fs {
+				if f.Path == strings.Trim(args[1], "/") {
+					total = f.Size
+				}
+			}
+		}
+		p = newProgress(e, "get", args[1], total)
+	}
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		if p != nil {
+			watchFile(p, req.File+".coco-tmp", stop) // where the daemon writes it first
+		}
+	}()
 	c, err := e.svc.DriveGet(ctx, network, name, req)
+	close(stop)
+	<-watched
 	if err != nil {
 		return err
 	}
+	p.done(c.Size)
 	if dst == "-" && !e.json {
 		_, err = e.stdout.Write(c.Content)
 		return err
@@ -244,11 +287,7 @@ func runDriveStatus(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-func runDriveSync(ctx context.Context, e *env, args []string) error {
-	network, name, err := driveRef(args[0])
-	if err != nil {
-		return err
-	}
+func runDriveSyncNodes(ctx context.Context, e *env, network, name string) error {
 	r, err := e.svc.DriveSync(ctx, network, name)
 	return show(e, r, err, func(w io.Writer) {
 		table(w, r.Peers, "No member node to sync with.", "PEER\tBLOCKS IN/OUT\tCHUNKS IN/OUT\tBYTES IN/OUT\tERROR", func(tw io.Writer, p api.DrivePeerSync) {

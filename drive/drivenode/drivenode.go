@@ -20,6 +20,7 @@ import (
 
 	"github.com/coconet/coconet/drive"
 	"github.com/coconet/coconet/engine"
+	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/node"
@@ -78,6 +79,8 @@ type meta struct {
 	Name   string `json:"name"`
 	Role   string `json:"role"`
 	Secret string `json:"secret,omitempty"` // hex; members only
+	// Epochs are the secrets of the later key epochs this member holds.
+	Epochs []metaEpoch `json:"epochs,omitempty"`
 	Bandwidth
 }
 
@@ -134,8 +137,8 @@ type Drive struct {
 	Store   *drive.Store
 	Drive   *drive.Drive // nil on a blind replicator
 	Replica *drive.Replica
-	secret  [32]byte
-	meta    meta // guarded by Service.mu after open
+	meta    meta            // guarded by Service.mu after open
+	refused map[[32]byte]bool // epoch secrets found wrong; guarded by Service.mu
 	service string
 	ln      interface{ Close() error }
 }
@@ -196,8 +199,14 @@ func Start(e *engine.Engine, dir string, opts Options) (*Service, error) {
 		if err == nil {
 			err = json.Unmarshal(b, &m)
 		}
+		var d *Drive
 		if err == nil {
-			_, err = s.open(addr, m)
+			d, err = s.open(addr, m)
+		}
+		if err == nil && d.Drive != nil {
+			if err := s.certify(addr); err != nil {
+				opts.Logf("drive %s: %v", m.Name, err)
+			}
 		}
 		if err != nil {
 			s.Close()
@@ -321,19 +330,21 @@ func (s *Service) List() []Info {
 
 // open opens a drive's store (and drive, for a member) and serves it.
 func (s *Service) open(addr drive.Address, m meta) (*Drive, error) {
-	st, err := drive.OpenStore(filepath.Join(s.dir, addr.String()), addr, drive.StoreOptions{Logf: s.opts.Logf})
+	st, err := s.openStore(addr)
 	if err != nil {
 		return nil, err
 	}
-	d := &Drive{Info: Info{Name: m.Name, Address: addr, Role: m.Role}, Store: st, service: "coco.drive/" + addr.String()}
+	d := &Drive{Info: Info{Name: m.Name, Address: addr, Role: m.Role}, Store: st, service: "coco.drive/" + addr.String(), refused: make(map[[32]byte]bool)}
 	if m.Role == RoleMember {
-		b, err := hex.DecodeString(m.Secret)
-		if err != nil || len(b) != 32 {
-			st.Close()
-			return nil, fmt.Errorf("bad secret in the drive's record")
+		ks, err := m.keyring()
+		if err == nil {
+			d.Drive, err = drive.Open(st, ks[0].Secret, s.e.Identity().Seed.DriveWriterKey(addr), drive.Options{Logf: s.opts.Logf})
 		}
-		copy(d.secret[:], b)
-		d.Drive, err = drive.Open(st, d.secret, s.e.Identity().Seed.DriveWriterKey(addr), drive.Options{Logf: s.opts.Logf})
+		for _, k := range ks[1:] {
+			if err == nil {
+				err = d.Drive.AddEpoch(k.Epoch, k.Secret)
+			}
+		}
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -382,6 +393,13 @@ func (s *Service) open(addr drive.Address, m meta) (*Drive, error) {
 	return d, nil
 }
 
+// openStore opens the store of drive addr, its writers checked against
+// this node's ledger (writerAllowed).
+func (s *Service) openStore(addr drive.Address) (*drive.Store, error) {
+	return drive.OpenStore(filepath.Join(s.dir, addr.String()), addr, drive.StoreOptions{Logf: s.opts.Logf,
+		AllowWriter: func(w drive.WriterID) bool { return writerAllowed(s.e.Ledger().State(), addr, w) }})
+}
+
 // allowPeer admits a node its ledger lists, now, as a node of the owner or
 // an admin (the drive's members): never a guest, a device or a removed node.
 func (s *Service) allowPeer(p drive.PeerID) bool {
@@ -416,8 +434,16 @@ func (s *Service) Create(name string) (Info, error) {
 	if d := s.get(addr); d != nil {
 		return d.Info, fmt.Errorf("%w: %q", ErrExists, name)
 	}
+	if err := s.certify(addr); err != nil {
+		return Info{}, err
+	}
 	secret := s.e.Identity().Seed.DriveSecret(addr)
-	return s.add(addr, meta{Name: name, Role: RoleMember, Secret: hex.EncodeToString(secret[:])})
+	i, err := s.add(addr, meta{Name: name, Role: RoleMember, Secret: hex.EncodeToString(secret[:])})
+	if err != nil {
+		return i, err
+	}
+	// The first entry, so that a member handed the secret can check it.
+	return i, s.get(addr).Drive.Mark()
 }
 
 func (s *Service) add(addr drive.Address, m meta) (Info, error) {
@@ -469,11 +495,18 @@ func (s *Service) Open(ctx context.Context, name string) (*Drive, error) {
 	if d := s.get(addr); d != nil {
 		return d, nil
 	}
-	secret, err := s.fetchKey(ctx, addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrNoDrive, name, err)
+	if err := s.certify(addr); err != nil {
+		return nil, err
 	}
-	if _, err := s.add(addr, meta{Name: name, Role: RoleMember, Secret: hex.EncodeToString(secret[:])}); err != nil {
+	ks, err := s.fetchKey(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrNoDrive, name, err)
+	}
+	m := meta{Name: name, Role: RoleMember, Secret: hex.EncodeToString(ks[0].Secret[:])}
+	for _, k := range ks[1:] {
+		m.Epochs = append(m.Epochs, metaEpoch{k.Epoch, hex.EncodeToString(k.Secret[:])})
+	}
+	if _, err := s.add(addr, m); err != nil {
 		return nil, err
 	}
 	return s.get(addr), nil
@@ -492,34 +525,112 @@ func (s *Service) Member(ctx context.Context, name string) (*Drive, error) {
 	return d, nil
 }
 
-// fetchKey asks member nodes, connected ones first, for addr's secret.
-func (s *Service) fetchKey(ctx context.Context, addr drive.Address) ([32]byte, error) {
+// fetchKey asks member nodes, connected ones first, for addr's secrets,
+// and checks them: a node's answer is taken only once the logs synced
+// from it and the other nodes open with it (drive.CheckSecret). A node
+// that hands out a wrong secret is passed over, and said so. The nodes
+// asked give the key only to a user whose writer cert their ledger holds:
+// a node that has just put it asks again while it travels.
+func (s *Service) fetchKey(ctx context.Context, addr drive.Address) ([]epochSecret, error) {
 	var errs []error
-	for _, p := range s.peers() {
-		wait := s.opts.PeerTimeout
-		if !s.e.Connected(p) {
-			wait = min(wait, dialTimeout)
+	deadline := time.Now().Add(keyWait)
+	for {
+		errs = errs[:0]
+		for _, p := range s.peers() {
+			ks, err := s.fetchKeyFrom(ctx, addr, p)
+			if err == nil {
+				return ks, nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", p.ShortString(), err))
+			if ctx.Err() != nil {
+				return nil, errors.Join(errs...)
+			}
 		}
-		cctx, cancel := context.WithTimeout(ctx, wait)
-		b, err := s.e.RPC().Request(cctx, p, KeyService, addr[:])
-		cancel()
-		if err == nil && len(b) == 32 {
-			return [32]byte(b), nil
+		if len(errs) == 0 {
+			return nil, errors.New("no member node to ask")
 		}
-		if err == nil {
-			err = fmt.Errorf("%s has no key for it", p.ShortString())
+		if !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), errNoCert) }) || time.Now().After(deadline) {
+			break
 		}
-		errs = append(errs, err)
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(errs...)
+		case <-time.After(keyRetry):
+		}
 	}
-	if len(errs) == 0 {
-		return [32]byte{}, errors.New("no member node to ask")
-	}
-	return [32]byte{}, errors.Join(errs...)
+	return nil, errors.Join(errs...)
 }
 
-// handleKey answers a member node's request for a drive's secret. The
+// keyWait and keyRetry: how long, and how often, a node whose cert is not
+// yet in the answering node's ledger asks again (the ledger op travels
+// within a round trip; a loaded machine may take longer).
+const (
+	keyWait  = 15 * time.Second
+	keyRetry = 200 * time.Millisecond
+)
+
+// errNoCert is what a node answers a member whose cert its ledger lacks.
+const errNoCert = "no writer cert of yours in this node's ledger yet"
+
+func (s *Service) fetchKeyFrom(ctx context.Context, addr drive.Address, p peer.ID) ([]epochSecret, error) {
+	wait := s.opts.PeerTimeout
+	if !s.e.Connected(p) {
+		wait = min(wait, dialTimeout)
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	b, err := s.e.RPC().Request(cctx, p, KeyService, addr[:])
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, errors.New("it has no key for it")
+	}
+	ks, err := decodeKeyring(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(ks) == 0 || ks[0].Epoch != 0 {
+		return nil, fmt.Errorf("%w: no secret of epoch 0", errKeyring)
+	}
+	// Sync the logs (into the store this node will keep) to check the
+	// secrets against.
+	st, err := s.openStore(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	r := drive.NewReplica(st, drive.ReplicaOptions{AllowPeer: s.allowPeer, Logf: s.opts.Logf})
+	for _, q := range append([]peer.ID{p}, s.peers()...) {
+		if q != p && !s.e.Connected(q) {
+			continue
+		}
+		if _, err := r.Sync(cctx, dialer{s.e, "coco.drive/" + addr.String()}, drive.PeerID(q.String())); err != nil && q == p {
+			return nil, err
+		}
+	}
+	lst := s.e.Ledger().State()
+	from, _ := s.e.Node().SenderOf(p)
+	giver := writersOf(lst, addr, from.User)
+	allow := func(w drive.WriterID) bool { return writerAllowed(lst, addr, w) }
+	for _, k := range ks {
+		err := drive.CheckSecret(st, k.Epoch, k.Secret, giver, allow)
+		switch {
+		case errors.Is(err, drive.ErrUnverified):
+			s.opts.Logf("drive %s: the secret of epoch %d from %s is not verified yet: no entry of that epoch held", addr, k.Epoch, p.ShortString())
+		case err != nil:
+			s.opts.Logf("drive %s: %s handed out a wrong secret: %v", addr, p.ShortString(), err)
+			return nil, err
+		}
+	}
+	return ks, nil
+}
+
+// handleKey answers a member node's request for a drive's secrets. The
 // engine admitted the caller (owner and admins, by this node's ledger);
-// allowPeer checks again so the rule is the drive's own.
+// allowPeer checks again so the rule is the drive's own, and the caller's
+// user must have put its writer cert: whoever ever got the key has a cert,
+// so a removal of any of them is seen, and the key rotated (rotate).
 func (s *Service) handleKey(_ context.Context, req *rpc.Request) ([]byte, error) {
 	if !s.allowPeer(drive.PeerID(req.From.Node.String())) {
 		return nil, errors.New("drive keys are for members (owner and admins)")
@@ -527,11 +638,22 @@ func (s *Service) handleKey(_ context.Context, req *rpc.Request) ([]byte, error)
 	if len(req.Payload) != 32 {
 		return nil, errors.New("bad drive address")
 	}
-	d := s.get(drive.Address(req.Payload))
+	addr := drive.Address(req.Payload)
+	d := s.get(addr)
 	if d == nil || d.Drive == nil {
 		return nil, nil
 	}
-	return d.secret[:], nil
+	st := s.e.Ledger().State()
+	if !slices.ContainsFunc(certs(st, addr), func(c drive.WriterCert) bool { return identity.UserID(c.User) == req.From.User }) {
+		return nil, errors.New(errNoCert)
+	}
+	s.mu.Lock()
+	ks, err := d.meta.keyring()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return encodeKeyring(ks), nil
 }
 
 // peers lists the other member nodes allowed to sync drives, connected
@@ -618,6 +740,7 @@ func (s *Service) sync(ctx context.Context, name string, connected bool) ([]Peer
 	wg.Wait()
 	if d.Drive != nil {
 		d.Drive.Refresh()
+		s.epochs(d)
 	}
 	var errs []error
 	for _, r := range out {

@@ -120,10 +120,11 @@ func askKey(ctx context.Context, from, to *engine.Engine, addr drive.Address) ([
 	if err != nil {
 		return [32]byte{}, err
 	}
-	if len(b) != 32 {
+	ks, err := decodeKeyring(b)
+	if err != nil || len(ks) == 0 {
 		return [32]byte{}, errors.New("no key")
 	}
-	return [32]byte(b), nil
+	return ks[0].Secret, nil
 }
 
 // TestLoopSyncs: with the loop on, bob's node learns alice's new file
