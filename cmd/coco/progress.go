@@ -43,15 +43,6 @@ func newProgress(e *env, what, path string, total int64) *progress {
 	return &progress{w: e.stderr, json: e.json, what: what, path: path, total: total, start: now}
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 // update reports n bytes done (at most every progressEvery).
 func (p *progress) update(n int64) {
 	if p == nil {
