@@ -50,7 +50,9 @@ func (c WriterCert) Verify(d Address) error {
 // Key is the ledger key of c: drive/writer/user in hex. Keyed by the user
 // too, so a cert another member puts for the same writer never replaces
 // the true one.
-func (c WriterCert) Key() string { return CertPrefix(c.Drive, c.Writer) + hex.EncodeToString(c.User[:]) }
+func (c WriterCert) Key() string {
+	return CertPrefix(c.Drive, c.Writer) + hex.EncodeToString(c.User[:])
+}
 
 // CertPrefix is the ledger key prefix of every cert of writer w in drive d.
 func CertPrefix(d Address, w WriterID) string { return d.String() + "/" + w.String() + "/" }

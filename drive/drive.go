@@ -33,7 +33,7 @@ type Drive struct {
 	w     WriterID
 	opts  Options
 
-	mu      sync.Mutex // guards all following fields
+	mu      sync.Mutex         // guards all following fields
 	keys    map[uint32][]*Keys // an epoch may have several secrets: members that rotated at once
 	secrets map[[32]byte]bool
 	cur     uint32 // the epoch new writes use: the latest held

@@ -48,7 +48,7 @@ func etcdSide(dir string) (put func(ctx context.Context, client, i int) error, s
 		cfg.InitialClusterToken = "consortiumbench"
 		cfg.ClusterState = embed.ClusterStateFlagNew
 		cfg.Logger, cfg.LogLevel = "zap", "fatal" // its shutdown logs errors of closed listeners
-		cfg.TickMs, cfg.ElectionMs = 100, 1000 // the consortium's tick and election
+		cfg.TickMs, cfg.ElectionMs = 100, 1000    // the consortium's tick and election
 		e, err := embed.StartEtcd(cfg)
 		must(err)
 		servers = append(servers, e)

@@ -65,13 +65,13 @@ func main() {
 }
 
 type result struct {
-	Case     string  `json:"case"`
-	Drive    float64 `json:"drive_s"`
+	Case  string  `json:"case"`
+	Drive float64 `json:"drive_s"`
 	// The drive's time by phase: A puts the files, A syncs with B, B
 	// writes the files out.
-	Put  float64 `json:"drive_put_s"`
-	Sync float64 `json:"drive_sync_s"`
-	Out  float64 `json:"drive_out_s"`
+	Put      float64 `json:"drive_put_s"`
+	Sync     float64 `json:"drive_sync_s"`
+	Out      float64 `json:"drive_out_s"`
 	RsyncSSH float64 `json:"rsync_ssh_s,omitempty"`
 	Rsync    float64 `json:"rsync_local_s"`
 	// RatioSSH is rsync-over-ssh time / drive time: above 1, the drive is

@@ -69,7 +69,9 @@ func TestDriveFolderAndMount(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--home", b, "drive", "mount", "home/docs", "--json"}, strings.NewReader(""), &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"--home", b, "drive", "mount", "home/docs", "--json"}, strings.NewReader(""), &stdout, &stderr)
+	}()
 	defer func() {
 		cancel()
 		if code := <-done; code != 0 {
@@ -171,7 +173,9 @@ func TestDriveMountFUSE(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--home", a, "drive", "mount", "home/docs", mnt}, strings.NewReader(""), &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"--home", a, "drive", "mount", "home/docs", mnt}, strings.NewReader(""), &stdout, &stderr)
+	}()
 	unmounted := false
 	defer func() {
 		if !unmounted {

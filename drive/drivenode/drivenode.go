@@ -137,7 +137,7 @@ type Drive struct {
 	Store   *drive.Store
 	Drive   *drive.Drive // nil on a blind replicator
 	Replica *drive.Replica
-	meta    meta            // guarded by Service.mu after open
+	meta    meta              // guarded by Service.mu after open
 	refused map[[32]byte]bool // epoch secrets found wrong; guarded by Service.mu
 	service string
 	ln      interface{ Close() error }
