@@ -41,7 +41,7 @@ type Request struct {
 	Record     []byte `json:"record,omitempty"`     // signed peer record envelope (register)
 	TTL        int64  `json:"ttl_s,omitempty"`      // requested registration lifetime, seconds
 	Revocation []byte `json:"revocation,omitempty"` // member.Revocation (revoke)
-	NetLists              // netlist
+	NetLists          // netlist
 }
 
 // Error codes in responses (Response.Code); the client turns each into its
