@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -741,4 +742,27 @@ func (d *devState) recheck() {
 		d.n.cfg.Logf("devnet: closing connection to %s: its auth key's service key was revoked", p.ShortString())
 		d.n.host.Network().ClosePeer(p)
 	}
+}
+
+// devPeers lists the connected members by credential (a developer
+// network's nodes are not in the ledger): role "node", their tags for app.
+func (n *Node) devPeers(st *ledger.State) []PeerInfo {
+	if n.dev == nil {
+		return nil
+	}
+	var out []PeerInfo
+	for _, p := range n.host.Network().Peers() {
+		k, err := KeyOf(p)
+		if err != nil || st.Nodes[k] != nil {
+			continue
+		}
+		m := n.dev.member(k)
+		if m == nil {
+			continue
+		}
+		pi := PeerInfo{Node: p, User: identity.UserID(k), Role: "node", App: strings.Join(m.Tags, ",")}
+		n.describePath(&pi)
+		out = append(out, pi)
+	}
+	return out
 }
