@@ -13,8 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
-	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/devnet"
+	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/msg"
