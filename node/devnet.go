@@ -227,6 +227,18 @@ func (d *devState) connAllowed(k [32]byte) bool {
 	return d.allows(k, d.n.self) || d.allows(d.n.self, k)
 }
 
+// track gives a new connection's peer, not verified yet, a deadline for its
+// hello, outside the gate's bounds (a host without the gater, such as
+// mocknet's, still sweeps peers that never show a credential).
+func (d *devState) track(p peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.pending[p]; !ok {
+		d.pending[p] = pendingConn{deadline: time.Now().Add(devHelloTimeout)}
+		d.perIP[""]++
+	}
+}
+
 // admitPending gives an unverified peer one of the pending places, if one
 // is free (it keeps the place it holds).
 func (d *devState) admitPending(p peer.ID, addr ma.Multiaddr) bool {
@@ -377,8 +389,17 @@ func (d *devState) startHello(p peer.ID) {
 	n := d.n
 	ctx, cancel := context.WithTimeout(n.ctx, devHelloTimeout)
 	defer cancel()
-	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "devnet hello"), p, devnet.ProtoHello)
+	var s network.Stream
+	var err error
+	for try := 0; ; try++ {
+		s, err = n.host.NewStream(network.WithAllowLimitedConn(ctx, "devnet hello"), p, devnet.ProtoHello)
+		if err == nil || try == 2 || ctx.Err() != nil || n.host.Network().Connectedness(p) != network.Connected {
+			break
+		}
+		time.Sleep(100 * time.Millisecond << try)
+	}
 	if err != nil {
+		n.cfg.Logf("devnet: hello to %s: %v", p.ShortString(), err)
 		return // the sweep closes the connection if p stays unverified
 	}
 	defer s.Close()
