@@ -538,7 +538,7 @@ func (d *devState) spread(src peer.ID) {
 	b := d.store.Newer(0, 0).Marshal()
 	var peers []peer.ID
 	for _, p := range n.host.Network().Peers() {
-		if p != src && n.IsMember(p) {
+		if k, err := KeyOf(p); err == nil && p != src && n.classifyMember(k) { // lists go to every member, whatever the tag policy
 			peers = append(peers, p)
 		}
 	}
@@ -585,7 +585,7 @@ func (d *devState) push(p peer.ID, b []byte) {
 func (n *Node) handleLists(s network.Stream) {
 	defer s.Close()
 	p := s.Conn().RemotePeer()
-	if !n.isControl(p) && !n.IsMember(p) {
+	if k, err := KeyOf(p); !n.isControl(p) && (err != nil || !n.classifyMember(k)) {
 		s.Reset()
 		return
 	}
