@@ -69,6 +69,10 @@ type devState struct {
 	pending  map[peer.ID]pendingConn     // connections not verified yet
 	perIP    map[string]int
 	onChange []func()
+	// held is what each connected member is known to hold (from its hello,
+	// its pushes, ours to it), so a new list is pushed only to those that
+	// lack it.
+	held map[peer.ID][2]uint64
 }
 
 type pendingConn struct {
@@ -86,7 +90,7 @@ func newDevState(n *Node) (*devState, error) {
 		}
 		return nil, nil
 	}
-	d := &devState{n: n, members: map[[32]byte]*devnet.Member{}, pending: map[peer.ID]pendingConn{}, perIP: map[string]int{}}
+	d := &devState{n: n, members: map[[32]byte]*devnet.Member{}, pending: map[peer.ID]pendingConn{}, perIP: map[string]int{}, held: map[peer.ID][2]uint64{}}
 	d.refreshAnchor()
 	d.store = devnet.NewStore(d.anchor.Load, n.cfg.Now)
 	return d, nil
@@ -271,6 +275,25 @@ func (d *devState) releaseLocked(p peer.ID) {
 func (d *devState) release(p peer.ID) {
 	d.mu.Lock()
 	d.releaseLocked(p)
+	d.mu.Unlock()
+}
+
+// gone forgets what a disconnected peer holds.
+func (d *devState) gone(p peer.ID) {
+	d.mu.Lock()
+	d.releaseLocked(p)
+	delete(d.held, p)
+	d.mu.Unlock()
+}
+
+// holds records that p holds lists of at least versions rev and pol.
+func (d *devState) holds(p peer.ID, rev, pol uint64) {
+	if p == "" {
+		return
+	}
+	d.mu.Lock()
+	h := d.held[p]
+	d.held[p] = [2]uint64{max(h[0], rev), max(h[1], pol)}
 	d.mu.Unlock()
 }
 
@@ -474,6 +497,7 @@ func (d *devState) verified(p peer.ID) {
 // swapLists sends p what this node holds newer than p's hello said, and
 // takes what p sends.
 func (d *devState) swapLists(s network.Stream, r *bufio.Reader, p peer.ID, h *devnet.Hello) {
+	d.holds(p, h.Rev, h.Pol)
 	if err := writeCBOR(s, d.store.Newer(h.Rev, h.Pol).Marshal()); err != nil {
 		return
 	}
@@ -490,6 +514,16 @@ func (d *devState) takeLists(b []byte, src peer.ID) error {
 	l, err := devnet.UnmarshalLists(b)
 	if err != nil {
 		return err
+	}
+	if r, p, err := l.Decode(); err == nil && src != "" {
+		var rv, pv uint64
+		if r != nil {
+			rv = r.Version
+		}
+		if p != nil {
+			pv = p.Version
+		}
+		d.holds(src, rv, pv) // whoever sent it holds it, if it verifies or not
 	}
 	tookRev, tookPol, err := d.store.Offer(l)
 	if tookRev || tookPol {
@@ -536,8 +570,15 @@ func (d *devState) apply() {
 func (d *devState) spread(src peer.ID) {
 	n := d.n
 	b := d.store.Newer(0, 0).Marshal()
+	rv, pv := d.store.Versions()
 	var peers []peer.ID
 	for _, p := range n.host.Network().Peers() {
+		d.mu.Lock()
+		h := d.held[p]
+		d.mu.Unlock()
+		if h[0] >= rv && h[1] >= pv {
+			continue // it holds them already
+		}
 		if k, err := KeyOf(p); err == nil && p != src && n.classifyMember(k) { // lists go to every member, whatever the tag policy
 			peers = append(peers, p)
 		}
@@ -557,28 +598,31 @@ func (d *devState) spread(src peer.ID) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				d.push(p, b)
+				if d.push(p, b) {
+					d.holds(p, rv, pv)
+				}
 			}()
 		}
 		wg.Wait()
 	})
 }
 
-// push sends encoded Lists to p.
-func (d *devState) push(p peer.ID, b []byte) {
+// push sends encoded Lists to p; it reports whether they were written.
+func (d *devState) push(p peer.ID, b []byte) bool {
 	n := d.n
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
 	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "devnet lists"), p, devnet.ProtoLists)
 	if err != nil {
-		return
+		return false
 	}
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := writeCBOR(s, b); err != nil {
 		s.Reset()
-		return
+		return false
 	}
 	s.Close()
+	return true
 }
 
 // handleLists takes lists pushed by a member or a control plane.

@@ -498,6 +498,15 @@ func TestDevTagPolicy(t *testing.T) {
 	if c2.IsMember(c1.ID()) || c1.IsMember(c2.ID()) {
 		t.Error("two clients take each other for members under a policy that lets neither talk")
 	}
+	// A client new to c1 (never verified by it) is cut once its credential
+	// shows its tags.
+	c3 := w.join(t, w.authKey(t, devnet.AuthKeyOptions{Tags: []string{"client"}}), nil)
+	link(t, c3, server)
+	waitCond(t, 10*time.Second, "the policy reaching the new client", func() bool { _, p := c3.Lists().Versions(); return p == 1 })
+	dial(t, c3, c1)
+	waitCond(t, 10*time.Second, "the new client's connection to a client closed", func() bool {
+		return c1.Host().Network().Connectedness(c3.ID()) != network.Connected
+	})
 }
 
 // A user network's node refuses an auth key: credentials are for developer

@@ -270,7 +270,7 @@ func (n *Node) Start(ctx context.Context) error {
 		},
 		DisconnectedF: func(nw network.Network, c network.Conn) {
 			if n.dev != nil && nw.Connectedness(c.RemotePeer()) != network.Connected {
-				n.dev.release(c.RemotePeer())
+				n.dev.gone(c.RemotePeer())
 			}
 			if n.isControl(c.RemotePeer()) && nw.Connectedness(c.RemotePeer()) != network.Connected {
 				n.kickControl() // reconnect and register again
