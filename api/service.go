@@ -47,6 +47,7 @@ type Service interface {
 	PushService
 	DriveService
 	ConsortiumService
+	DevNetService
 }
 
 // CallRequest calls a service.

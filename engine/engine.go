@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
+	"github.com/coconet/coconet/devnet"
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
@@ -53,6 +54,8 @@ type Config struct {
 	// Bandwidth, if set, counts every stream's bytes by protocol; see
 	// node.Config.
 	Bandwidth metrics.Reporter
+	// AuthKey, in a developer network, enrols the node (node.Config.AuthKey).
+	AuthKey *devnet.AuthKey
 }
 
 // Engine is one running node and what is attached to it. Its methods are
@@ -98,7 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	nd, err := node.New(node.Config{
 		Seed: cfg.Identity.Seed, UserName: cfg.Identity.Name, Log: cfg.Log, Dir: cfg.Dir,
 		App: cfg.App, ListenHost: cfg.ListenHost, MDNS: cfg.MDNS, Logf: cfg.Logf,
-		Control: cfg.Control, NodeKey: key, Host: cfg.Host, Bandwidth: cfg.Bandwidth,
+		Control: cfg.Control, NodeKey: key, Host: cfg.Host, Bandwidth: cfg.Bandwidth, AuthKey: cfg.AuthKey,
 	})
 	if err != nil {
 		return nil, err

@@ -151,6 +151,9 @@ var commands = []command{
 	cmd("net list", "", "list your networks", runNetList),
 	cmd("members", "NET", "list a network's members, roles and nodes", runMembers).want(1, 1, "the network's name"),
 	cmd("invite", "NET --role admin|guest [--ttl 24h] [--uses N] [--qr] [--quiet]", "make an invite code (--qr: also as a QR code; --quiet: only the code)", runInvite),
+	cmd("net authkey create", "NET [--reusable] [--ephemeral] [--tag T]… [--expiry 24h] [--control ADDR]…", "mint an auth key a node of a developer network joins with (coco up --authkey KEY)", runAuthKeyCreate),
+	cmd("net service add", "NET --scope enroll,revoke,acl [--expiry 720h] [--name N] [--key UID]", "delegate a service key of a developer network (a control plane, your backend)", runServiceAdd),
+	cmd("net service revoke", "NET KEY", "withdraw a service key's delegation", runServiceRevoke),
 	cmd("join", "CODE", "join a network with an invite code", runJoin).want(1, 1, "the invite code"),
 	cmd("remove", "NET MEMBER", "remove a member; their nodes are cut off at once", runRemove).want(2, 2, "the network and the member"),
 	cmd("ota authorize", "NET DEVICE IMAGE --version V [--model M]", "authorize a firmware image for a device (owner only); the device fetches, verifies and applies it", runOTAAuthorize),
@@ -236,9 +239,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	name, cargs := rest[0], rest[1:]
-	// Two-word commands: "net create", "key export", …
+	// Two- and three-word commands: "net create", "net authkey create", …
 	for _, c := range commands {
-		if strings.Contains(c.name, " ") && len(cargs) > 0 && c.name == name+" "+cargs[0] {
+		if strings.Count(c.name, " ") == 2 && len(cargs) > 1 && c.name == name+" "+cargs[0]+" "+cargs[1] {
+			name, cargs = c.name, cargs[2:]
+			break
+		}
+		if strings.Count(c.name, " ") == 1 && len(cargs) > 0 && c.name == name+" "+cargs[0] {
 			name, cargs = c.name, cargs[1:]
 			break
 		}
