@@ -818,6 +818,36 @@ func (k *etcdKV) Put(ctx context.Context, ns, key string, val []byte, ttl time.D
 	return nil
 }
 
+func (k *etcdKV) Create(ctx context.Context, ns, key string, val []byte, ttl time.Duration) ([]byte, bool, error) {
+	if err := checkKV(ns, key, val); err != nil {
+		return nil, false, err
+	}
+	var opts []clientv3.OpOption
+	if ttl > 0 {
+		id, err := k.s.leaseFor(ctx, time.Now().Add(ttl))
+		if err != nil {
+			return nil, false, err
+		}
+		opts = append(opts, clientv3.WithLease(id))
+	}
+	kk := k.key(ns, key)
+	r, err := k.s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(kk), "=", 0)).
+		Then(clientv3.OpPut(kk, string(val), opts...)).
+		Else(clientv3.OpGet(kk)).
+		Commit()
+	if err != nil {
+		return nil, false, fmt.Errorf("control: etcd: %w", err)
+	}
+	if r.Succeeded {
+		return nil, true, nil
+	}
+	if g := r.Responses[0].GetResponseRange(); g != nil && len(g.Kvs) > 0 {
+		return g.Kvs[0].Value, false, nil
+	}
+	return nil, false, fmt.Errorf("control: etcd: %s exists but could not be read", kk)
+}
+
 func (k *etcdKV) Get(ctx context.Context, ns, key string) ([]byte, error) {
 	if err := checkKV(ns, key, nil); err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/devnet"
+	"github.com/coconet/coconet/ledger"
 )
 
 // TestKV: the generic namespace others keep records in (API keys,
@@ -64,5 +66,50 @@ func TestKV(t *testing.T) {
 		if _, err := r.Get(ctx, "ns", "ttl"); err != nil {
 			t.Fatalf("%s: a key with a lifetime is gone at once: %v", name, err)
 		}
+	}
+}
+
+// TestOneOffClaimAcrossReplicas: the first node of a one-off auth key is
+// remembered in the shared store with an atomic create, so a second node
+// of the same key is refused at ANOTHER replica too (a one-off key used
+// twice by registering at two replicas at once is the attack), and the
+// first node may register again anywhere.
+func TestOneOffClaimAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	st1 := openEtcd(t, control.EtcdConfig{Dir: filepath.Join(dir, "a")})
+	t.Cleanup(func() { st1.Close() })
+	st2 := openEtcd(t, control.EtcdConfig{Endpoints: st1.Endpoints()})
+	t.Cleanup(func() { st2.Close() })
+	var net ledger.NetworkID
+	var key, first, second [32]byte
+	net[0], key[0], first[0], second[0] = 1, 2, 3, 4
+	until := time.Now().Add(time.Hour)
+	c1, c2 := control.ClaimsOf(st1), control.ClaimsOf(st2)
+	// Both replicas race to claim the key for different nodes: exactly one wins.
+	errs := make(chan error, 2)
+	go func() { errs <- c1.Claim(net, key, first, until) }()
+	go func() { errs <- c2.Claim(net, key, second, until) }()
+	e1, e2 := <-errs, <-errs
+	if (e1 == nil) == (e2 == nil) {
+		t.Fatalf("two replicas claiming one one-off key for two nodes: %v, %v; want exactly one refused", e1, e2)
+	}
+	for _, e := range []error{e1, e2} {
+		if e != nil && !errors.Is(e, devnet.ErrUsed) {
+			t.Fatalf("refusal = %v, want devnet.ErrUsed", e)
+		}
+	}
+	winner := first
+	if c1.Claim(net, key, first, until) != nil {
+		winner = second
+	}
+	for _, c := range []devnet.Claims{c1, c2} {
+		if err := c.Claim(net, key, winner, until); err != nil {
+			t.Errorf("the first node registering again = %v, want nil", err)
+		}
+	}
+	var other ledger.NetworkID
+	other[0] = 9
+	if err := c2.Claim(other, key, second, until); err != nil {
+		t.Errorf("the same key bytes in another network = %v, want its own claim", err)
 	}
 }

@@ -118,7 +118,8 @@ type Config struct {
 	// server closes it.
 	Store Store
 	// Claims remembers the first node of each one-off auth key of a
-	// developer network (devnet.go); nil means in memory.
+	// developer network (devnet.go); nil means in the store when it is
+	// etcd (so replicas agree: an atomic create), in memory otherwise.
 	Claims devnet.Claims
 }
 
@@ -231,9 +232,6 @@ func New(cfg Config) (*Server, error) {
 		r.JoinDestData = DefaultJoinDestData
 	}
 	cfg.Limits.fill()
-	if cfg.Claims == nil {
-		cfg.Claims = &devnet.MemClaims{Now: cfg.Now}
-	}
 	if cfg.MaxNetworks == 0 {
 		cfg.MaxNetworks = 100000
 	}
@@ -259,6 +257,13 @@ func New(cfg Config) (*Server, error) {
 	store := cfg.Store
 	if store == nil {
 		store = NewMemStore()
+	}
+	if cfg.Claims == nil {
+		if store.Persistent() {
+			cfg.Claims = storeClaims{store.KV()} // shared by the replicas of one etcd
+		} else {
+			cfg.Claims = &devnet.MemClaims{Now: cfg.Now}
+		}
 	}
 	meterDir := cfg.Dir
 	if store.Persistent() {

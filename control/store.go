@@ -203,6 +203,10 @@ type KV interface {
 	// List returns the keys of ns beginning with prefix and their values,
 	// at most MaxKVList of them (ErrTooMany beyond).
 	List(ctx context.Context, ns, prefix string) (map[string][]byte, error)
+	// Create stores val under ns/key only if the key does not exist,
+	// atomically across every replica sharing the store; when it exists,
+	// it stores nothing and returns the value held (created false).
+	Create(ctx context.Context, ns, key string, val []byte, ttl time.Duration) (held []byte, created bool, err error)
 }
 
 // Bounds of the generic namespace.
@@ -282,6 +286,32 @@ func (m *memKV) Put(_ context.Context, ns, key string, val []byte, ttl time.Dura
 	}
 	m.m[ns+"\x00"+key] = v
 	return nil
+}
+
+func (m *memKV) Create(ctx context.Context, ns, key string, val []byte, ttl time.Duration) ([]byte, bool, error) {
+	if err := checkKV(ns, key, val); err != nil {
+		return nil, false, err
+	}
+	m.mu.Lock()
+	v, ok := m.m[ns+"\x00"+key]
+	m.mu.Unlock()
+	if ok && (v.end.IsZero() || time.Now().Before(v.end)) {
+		return append([]byte(nil), v.v...), false, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.m[ns+"\x00"+key]; ok && (v.end.IsZero() || time.Now().Before(v.end)) {
+		return append([]byte(nil), v.v...), false, nil // created meanwhile
+	}
+	if _, ok := m.m[ns+"\x00"+key]; !ok && len(m.m) >= 16*MaxKVList {
+		return nil, false, fmt.Errorf("%w: the namespace holds %d keys", ErrTooMany, len(m.m))
+	}
+	nv := memVal{v: append([]byte(nil), val...)}
+	if ttl > 0 {
+		nv.end = time.Now().Add(ttl)
+	}
+	m.m[ns+"\x00"+key] = nv
+	return nil, true, nil
 }
 
 func (m *memKV) Get(_ context.Context, ns, key string) ([]byte, error) {
