@@ -157,6 +157,8 @@ type registration struct {
 	expires time.Time
 	proof   *member.Verified
 	until   time.Time // proof validity
+	seen    time.Time // when it last registered
+	addrs   []ma.Multiaddr
 }
 
 // holder is a connected peer that showed a valid proof: it may reserve a
@@ -602,7 +604,7 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 			ttl = DefaultRegistrationTTL
 		}
 		ttl = min(ttl, MaxRegistrationTTL, v.Until.Sub(now))
-		ns.regs[signer] = &registration{env: req.Record, expires: now.Add(ttl), proof: v, until: v.Until}
+		ns.regs[signer] = &registration{env: req.Record, expires: now.Add(ttl), proof: v, until: v.Until, seen: now, addrs: rec.Addrs}
 		out.TTL = int64(ttl / time.Second)
 	}
 	// Only a registered node holds a relay slot and opens circuits: a

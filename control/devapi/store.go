@@ -1,0 +1,180 @@
+package devapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/coconet/coconet/internal/atomicfile"
+	"github.com/coconet/coconet/ledger"
+)
+
+// Store keeps what the API needs between requests: each network's genesis
+// (which names its owner), the owner-signed grants of API keys, and the
+// IDs of revoked keys. It holds no secret: a grant has only the hash of
+// its key. Everything read from it is checked again (the genesis hashes to
+// the network ID, the owner signed the grant), so a store written by
+// someone else — a shared etcd, another replica — cannot make a key.
+type Store interface {
+	Genesis(net ledger.NetworkID) ([]byte, error) // ErrNotFound if unknown
+	PutGenesis(net ledger.NetworkID, genesis []byte) error
+	Networks() (int, error)         // how many genesis operations it holds
+	Grant(id KeyID) ([]byte, error) // ErrNotFound if unknown
+	PutGrant(net ledger.NetworkID, id KeyID, grant []byte) error
+	Grants(net ledger.NetworkID) ([][]byte, error)
+	// Revoked reports whether id was revoked; Revoke keeps that until
+	// until (the grant's expiry), and drops the grant.
+	Revoked(id KeyID) (bool, error)
+	Revoke(net ledger.NetworkID, id KeyID, until time.Time) error
+}
+
+// fileStore is a Store in memory, saved to a JSON file (write, fsync,
+// rename) after each change when it has a path. Changes are rare: keys
+// are made and revoked by hand.
+type fileStore struct {
+	path string
+	now  func() time.Time
+
+	mu sync.Mutex // guards following fields
+	st storeFile
+}
+
+type storeFile struct {
+	Genesis map[ledger.NetworkID][]byte `json:"genesis"`
+	Grants  map[string]storedGrant      `json:"grants"`  // by key ID
+	Revoked map[string]revokedKey       `json:"revoked"` // by key ID
+}
+
+type storedGrant struct {
+	Net   ledger.NetworkID `json:"net"`
+	Grant []byte           `json:"grant"`
+}
+
+type revokedKey struct {
+	Net   ledger.NetworkID `json:"net"`
+	Until time.Time        `json:"until"`
+}
+
+// OpenFileStore opens (or creates) the store saved at path; "" keeps it in
+// memory only.
+func OpenFileStore(path string, now func() time.Time) (Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	s := &fileStore{path: path, now: now}
+	s.st = storeFile{Genesis: map[ledger.NetworkID][]byte{}, Grants: map[string]storedGrant{}, Revoked: map[string]revokedKey{}}
+	if path == "" {
+		return s, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return s, os.MkdirAll(filepath.Dir(path), 0o700)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("devapi: open store: %w", err)
+	}
+	if err := json.Unmarshal(b, &s.st); err != nil {
+		return nil, fmt.Errorf("devapi: store %s is damaged: %w", path, err)
+	}
+	if s.st.Genesis == nil {
+		s.st.Genesis = map[ledger.NetworkID][]byte{}
+	}
+	if s.st.Grants == nil {
+		s.st.Grants = map[string]storedGrant{}
+	}
+	if s.st.Revoked == nil {
+		s.st.Revoked = map[string]revokedKey{}
+	}
+	return s, nil
+}
+
+func (s *fileStore) saveLocked() error {
+	now := s.now()
+	for id, r := range s.st.Revoked {
+		if now.After(r.Until) {
+			delete(s.st.Revoked, id)
+		}
+	}
+	if s.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(&s.st)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(s.path, b, 0o600); err != nil {
+		return fmt.Errorf("devapi: save store: %w", err)
+	}
+	return nil
+}
+
+func (s *fileStore) Genesis(net ledger.NetworkID) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.st.Genesis[net]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return g, nil
+}
+
+func (s *fileStore) PutGenesis(net ledger.NetworkID, genesis []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Genesis[net] = genesis
+	return s.saveLocked()
+}
+
+func (s *fileStore) Networks() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.st.Genesis), nil
+}
+
+func (s *fileStore) Grant(id KeyID) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.st.Grants[id.String()]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return g.Grant, nil
+}
+
+func (s *fileStore) PutGrant(net ledger.NetworkID, id KeyID, grant []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Grants[id.String()] = storedGrant{Net: net, Grant: grant}
+	return s.saveLocked()
+}
+
+func (s *fileStore) Grants(net ledger.NetworkID) ([][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out [][]byte
+	for _, g := range s.st.Grants {
+		if g.Net == net {
+			out = append(out, g.Grant)
+		}
+	}
+	return out, nil
+}
+
+func (s *fileStore) Revoked(id KeyID) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.st.Revoked[id.String()]
+	return ok, nil
+}
+
+func (s *fileStore) Revoke(net ledger.NetworkID, id KeyID, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Revoked[id.String()] = revokedKey{Net: net, Until: until}
+	delete(s.st.Grants, id.String())
+	return s.saveLocked()
+}
