@@ -448,3 +448,13 @@ func sourceOf(r *http.Request) string {
 	}
 	return ip.String()
 }
+
+// Routes lists the table's "METHOD /path" patterns (for TestOpenAPI and
+// documentation).
+func Routes() []string {
+	var out []string
+	for _, r := range routes {
+		out = append(out, r.method+" "+r.path)
+	}
+	return out
+}
