@@ -105,6 +105,7 @@ func (l *Log) ownFor(s *State, o *Op) {
 			s.Invites = cloneValues(s.Invites)
 			s.Removed = maps.Clone(s.Removed)
 			s.names = maps.Clone(s.names)
+			s.Services = maps.Clone(s.Services) // services are replaced, never changed in place
 			l.own |= ownMembership
 		}
 	}

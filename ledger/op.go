@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -147,6 +148,63 @@ const (
 	KindRemoveNode   Kind = "remove_node"   // Node
 	KindPut          Kind = "put"           // Table, Key, Value: set a record of an application table (see Tables)
 	KindDelete       Kind = "delete"        // Table, Key: remove a record
+	// KindDelegateService delegates a service key (a developer network's
+	// control plane, or the developer's own service): Subject = the service
+	// key, SubjectName = a label, Scopes (ScopeEnroll, ScopeRevoke,
+	// ScopeACL), Expires (unix seconds). Owner only. The signed op is also
+	// the self-contained delegation a verifier without the ledger checks
+	// (package devnet): its author must be the genesis's.
+	KindDelegateService Kind = "delegate_service"
+	// KindRevokeService withdraws a service key's delegation: Subject. Owner only.
+	KindRevokeService Kind = "revoke_service"
+)
+
+// scopeNames names the scopes, in bit order.
+var scopeNames = []string{"enroll", "revoke", "acl"}
+
+// ScopeString names the scopes of a bit set, comma-separated ("enroll,revoke").
+func ScopeString(s uint32) string {
+	var out []string
+	for i, n := range scopeNames {
+		if s&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	if rest := s &^ ScopeAll; rest != 0 {
+		out = append(out, fmt.Sprintf("%#x", rest))
+	}
+	return strings.Join(out, ",")
+}
+
+// ParseScopes parses a comma-separated list of scope names ("enroll",
+// "revoke", "acl", or "all").
+func ParseScopes(s string) (uint32, error) {
+	var out uint32
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(strings.ToLower(f))
+		switch i := slices.Index(scopeNames, f); {
+		case f == "all":
+			out |= ScopeAll
+		case i >= 0:
+			out |= 1 << i
+		default:
+			return 0, fmt.Errorf("ledger: unknown scope %q (want enroll, revoke, acl or all)", f)
+		}
+	}
+	return out, nil
+}
+
+// Scopes of a service key's delegation (Op.Scopes, a bit set).
+const (
+	// ScopeEnroll lets a service key sign auth keys, under which nodes
+	// make their credentials.
+	ScopeEnroll uint32 = 1 << 0
+	// ScopeRevoke lets a service key sign a network's revocation list.
+	ScopeRevoke uint32 = 1 << 1
+	// ScopeACL lets a service key sign a network's tag ACL policy.
+	ScopeACL uint32 = 1 << 2
+	// ScopeAll is every scope this version knows.
+	ScopeAll = ScopeEnroll | ScopeRevoke | ScopeACL
 )
 
 // Version is the wire version of operations this package writes and reads.
@@ -189,6 +247,7 @@ type Op struct {
 	Value       []byte          `cbor:"21,keyasint,omitempty"` // record value (put); its table's package encodes it
 	InviteSig   []byte          `cbor:"22,keyasint,omitempty"` // add_user with Ref: Ed25519 by the invite's key over RedeemSigningBytes
 	NodeSig     []byte          `cbor:"23,keyasint,omitempty"` // add_node: Ed25519 by the node key over NodeProofBytes
+	Scopes      uint32          `cbor:"24,keyasint,omitempty"` // delegate_service: what the service key may sign (Scope*)
 }
 
 // opDomain prefixes the bytes an author signs, so an op signature can never
@@ -402,6 +461,8 @@ func (o *Op) shapeProblem() string {
 		return "only an add_user that redeems an invite carries an invite signature"
 	case len(o.NodeSig) > 0 && o.Kind != KindAddNode:
 		return "only an add_node carries a node signature"
+	case o.Scopes != 0 && o.Kind != KindDelegateService:
+		return "only a delegate_service carries scopes"
 	}
 	if o.Kind == KindGenesis {
 		switch {
@@ -474,6 +535,19 @@ func (o *Op) shapeProblem() string {
 		if p := recordShapeProblem(o); p != "" {
 			return p
 		}
+	case KindDelegateService:
+		switch {
+		case o.Subject.IsZero():
+			return "delegate_service names no service key"
+		case o.Scopes == 0 || o.Scopes&^ScopeAll != 0:
+			return fmt.Sprintf("delegate_service scopes %#x are none or unknown", o.Scopes)
+		case o.Expires <= o.Time/1000:
+			return "the delegation expires before it is made"
+		}
+	case KindRevokeService:
+		if o.Subject.IsZero() {
+			return "revoke_service names no service key"
+		}
 	default:
 		return fmt.Sprintf("unknown kind %q", o.Kind)
 	}
@@ -519,6 +593,10 @@ func (o *Op) Describe() string {
 		return fmt.Sprintf("%s set %s %q", a, o.Table, o.Key)
 	case KindDelete:
 		return fmt.Sprintf("%s deleted %s %q", a, o.Table, o.Key)
+	case KindDelegateService:
+		return fmt.Sprintf("%s delegated service key %s (scopes %s, expires %s)", a, subj, ScopeString(o.Scopes), time.Unix(o.Expires, 0).UTC().Format(time.RFC3339))
+	case KindRevokeService:
+		return fmt.Sprintf("%s revoked service key %s", a, subj)
 	}
 	return fmt.Sprintf("%s did %q", a, o.Kind)
 }

@@ -40,6 +40,22 @@ type InviteInfo struct {
 	Revoked bool
 }
 
+// ServiceInfo is a service key the owner delegated (delegate_service).
+type ServiceInfo struct {
+	Key     identity.UserID
+	Name    string
+	Scopes  uint32 // Scope* bits
+	Expires int64  // unix seconds
+	Op      ID     // the delegate_service op in effect
+	Revoked bool   // by a revoke_service after Op
+}
+
+// Valid reports whether the delegation is in effect at now with every
+// scope of need.
+func (si *ServiceInfo) Valid(need uint32, now time.Time) bool {
+	return si != nil && !si.Revoked && si.Scopes&need == need && now.Unix() < si.Expires
+}
+
 // State is what a set of operations folds into. A State returned by Fold or
 // Log.State must not be modified.
 type State struct {
@@ -56,7 +72,9 @@ type State struct {
 	RemovedNodes map[[32]byte]ID
 	// Records holds the application tables (see Tables): table → key → record.
 	Records map[string]map[string]*Record
-	Applied int // number of operations that took effect
+	// Services holds the service keys the owner delegated (and revoked).
+	Services map[identity.UserID]*ServiceInfo
+	Applied  int // number of operations that took effect
 	// Rejected lists the operations that had no effect, and why.
 	Rejected []Rejection
 
@@ -85,6 +103,7 @@ func newState(anc ancestry, ops []*Op) *State {
 		Removed:      make(map[identity.UserID]ID),
 		RemovedNodes: make(map[[32]byte]ID),
 		Records:      make(map[string]map[string]*Record),
+		Services:     make(map[identity.UserID]*ServiceInfo),
 		anc:          anc,
 		names:        make(map[identity.UserID]string),
 	}
@@ -174,7 +193,7 @@ func (s *State) Equal(t *State) bool {
 		!recordsEqual(s.Records, t.Records) {
 		return false
 	}
-	if !maps.Equal(s.RemovedNodes, t.RemovedNodes) {
+	if !maps.Equal(s.RemovedNodes, t.RemovedNodes) || !mapsEqual(s.Services, t.Services) {
 		return false
 	}
 	if len(s.Removed) != len(t.Removed) {
@@ -271,6 +290,8 @@ func canInvite(author, role Role) bool {
 // Every op but genesis is dated no earlier than its newest parent.
 //   - put, delete: a member whose role is at least the table's (Tables);
 //     a delete needs the record to exist.
+//   - delegate_service, revoke_service: the owner only (a service key is
+//     never the owner; a revocation names a delegated key).
 func (s *State) Check(o *Op) error {
 	if r := s.check(o, o.ID()); r != nil {
 		return r
@@ -388,6 +409,20 @@ func (s *State) check(o *Op, id ID) *Rejection {
 		}
 	case KindPut, KindDelete:
 		return s.checkRecord(o, author, id)
+	case KindDelegateService:
+		switch {
+		case author.Role != RoleOwner:
+			return deny("only the owner delegates service keys; %s cannot", who)
+		case o.Subject == s.Owner:
+			return deny("the owner needs no delegation")
+		}
+	case KindRevokeService:
+		switch {
+		case author.Role != RoleOwner:
+			return deny("only the owner revokes service keys; %s cannot", who)
+		case s.Services[o.Subject] == nil || s.Services[o.Subject].Revoked:
+			return deny("service key %s is not delegated", o.Subject.Short())
+		}
 	}
 	return nil
 }
@@ -465,5 +500,11 @@ func (s *State) apply(o *Op, id ID) {
 		s.RemovedNodes[o.Node] = id
 	case KindPut, KindDelete:
 		s.applyRecord(o, id)
+	case KindDelegateService:
+		s.Services[o.Subject] = &ServiceInfo{Key: o.Subject, Name: o.SubjectName, Scopes: o.Scopes, Expires: o.Expires, Op: id}
+	case KindRevokeService:
+		si := *s.Services[o.Subject]
+		si.Revoked = true
+		s.Services[o.Subject] = &si
 	}
 }
