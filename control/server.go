@@ -128,6 +128,7 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	pending *pendingStreams // control streams of peers without a live proof
+	dev     devLists        // developer networks' signed lists (devlists.go)
 	proofs  *proofCache     // proofs verified before
 	genesis *member.GenesisCache
 	owners  map[identity.UserID]bool

@@ -55,7 +55,7 @@ type devNet struct {
 	genesis []byte
 }
 
-func (d *devNet) id() ledger.NetworkID          { return d.log.Network() }
+func (d *devNet) id() ledger.NetworkID         { return d.log.Network() }
 func (d *devNet) ownerKey() ed25519.PrivateKey { return d.seed.UserKey() }
 
 func newDevNet(t *testing.T, kind string) *devNet {

@@ -2,6 +2,7 @@ package devapi
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	_ "embed"
 	"encoding/json"
@@ -62,8 +63,16 @@ type Config struct {
 	// MaxGrants bounds the API keys of one network (default 256);
 	// MaxNetworks the networks known to the API (default 10000).
 	MaxGrants, MaxNetworks int
-	Logf                   func(format string, args ...any)
-	Now                    func() time.Time
+	// ServiceKey is the control plane's service key: the key the owner
+	// delegates to (delegate_service), with which it signs auth keys,
+	// revocation lists and policies. Nil: the routes that need it answer
+	// 503.
+	ServiceKey ed25519.PrivateKey
+	// ControlAddrs are the control plane's multiaddrs, written into the
+	// auth keys it mints (where their nodes register).
+	ControlAddrs []string
+	Logf         func(format string, args ...any)
+	Now          func() time.Time
 }
 
 // Server serves the REST API.
@@ -73,6 +82,8 @@ type Server struct {
 	keys  *limiter
 	addrs *limiter
 	mux   *http.ServeMux
+
+	listMu sync.Mutex // one revocation list or policy made at a time
 
 	mu   sync.Mutex // guards following fields
 	hs   *http.Server
@@ -215,6 +226,14 @@ var routes = []*route{
 	{"DELETE", "/v1/networks/{net}/apikeys/{id}", 0, (*Server).revokeAPIKey},
 	{"GET", "/v1/networks/{net}/nodes", ScopeNodesRead, (*Server).listNodes},
 	{"GET", "/v1/networks/{net}/usage", ScopeUsageRead, (*Server).usage},
+	{"GET", "/v1/service", 0, (*Server).service},
+	{"PUT", "/v1/networks/{net}/delegation", 0, (*Server).putDelegation},
+	{"POST", "/v1/networks/{net}/authkeys", ScopeAuthKeysWrite, (*Server).createAuthKey},
+	{"GET", "/v1/networks/{net}/authkeys", ScopeAuthKeysRead, (*Server).listAuthKeys},
+	{"DELETE", "/v1/networks/{net}/authkeys/{id}", ScopeAuthKeysWrite, (*Server).revokeAuthKey},
+	{"DELETE", "/v1/networks/{net}/nodes/{node}", ScopeNodesWrite, (*Server).revokeNode},
+	{"GET", "/v1/networks/{net}/acl", ScopeACLRead, (*Server).getACL},
+	{"PUT", "/v1/networks/{net}/acl", ScopeACLWrite, (*Server).putACL},
 }
 
 func (s *Server) serve(rt *route) http.HandlerFunc {
@@ -257,7 +276,9 @@ func (s *Server) serve(rt *route) http.HandlerFunc {
 func (s *Server) prepare(w http.ResponseWriter, r *http.Request, rt *route) (*call, error) {
 	c := &call{r: r}
 	var err error
-	if c.net, err = ledger.ParseNetworkID(r.PathValue("net")); err != nil {
+	if !strings.Contains(rt.path, "{net}") {
+		// A route of no network (GET /v1/service).
+	} else if c.net, err = ledger.ParseNetworkID(r.PathValue("net")); err != nil {
 		return nil, fmt.Errorf("%w: %q is not a network ID (n…, from coco net list --json)", ErrMalformed, r.PathValue("net"))
 	}
 	if rt.scope != 0 {

@@ -30,6 +30,13 @@ type Store interface {
 	// until (the grant's expiry), and drops the grant.
 	Revoked(id KeyID) (bool, error)
 	Revoke(net ledger.NetworkID, id KeyID, until time.Time) error
+	// Delegation is the owner's delegate_service op for the control
+	// plane's service key (ErrNotFound if none).
+	Delegation(net ledger.NetworkID) ([]byte, error)
+	PutDelegation(net ledger.NetworkID, op []byte) error
+	// AuthKeys lists the public records of the auth keys minted here.
+	AuthKeys(net ledger.NetworkID) ([]AuthKeyInfo, error)
+	PutAuthKey(net ledger.NetworkID, k AuthKeyInfo) error
 }
 
 // fileStore is a Store in memory, saved to a JSON file (write, fsync,
@@ -44,9 +51,11 @@ type fileStore struct {
 }
 
 type storeFile struct {
-	Genesis map[ledger.NetworkID][]byte `json:"genesis"`
-	Grants  map[string]storedGrant      `json:"grants"`  // by key ID
-	Revoked map[string]revokedKey       `json:"revoked"` // by key ID
+	Genesis map[ledger.NetworkID][]byte        `json:"genesis"`
+	Grants  map[string]storedGrant             `json:"grants"`  // by key ID
+	Revoked map[string]revokedKey              `json:"revoked"` // by key ID
+	Deleg   map[ledger.NetworkID][]byte        `json:"delegations"`
+	Auth    map[ledger.NetworkID][]AuthKeyInfo `json:"authkeys"`
 }
 
 type storedGrant struct {
@@ -68,10 +77,12 @@ func OpenFileStore(path string, now func() time.Time) (Store, error) {
 	s := &fileStore{path: path, now: now}
 	s.st = storeFile{Genesis: map[ledger.NetworkID][]byte{}, Grants: map[string]storedGrant{}, Revoked: map[string]revokedKey{}}
 	if path == "" {
+		s.init()
 		return s, nil
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
+		s.init()
 		return s, os.MkdirAll(filepath.Dir(path), 0o700)
 	}
 	if err != nil {
@@ -89,6 +100,7 @@ func OpenFileStore(path string, now func() time.Time) (Store, error) {
 	if s.st.Revoked == nil {
 		s.st.Revoked = map[string]revokedKey{}
 	}
+	s.init()
 	return s, nil
 }
 
@@ -176,5 +188,51 @@ func (s *fileStore) Revoke(net ledger.NetworkID, id KeyID, until time.Time) erro
 	defer s.mu.Unlock()
 	s.st.Revoked[id.String()] = revokedKey{Net: net, Until: until}
 	delete(s.st.Grants, id.String())
+	return s.saveLocked()
+}
+
+func (s *fileStore) init() {
+	if s.st.Deleg == nil {
+		s.st.Deleg = map[ledger.NetworkID][]byte{}
+	}
+	if s.st.Auth == nil {
+		s.st.Auth = map[ledger.NetworkID][]AuthKeyInfo{}
+	}
+}
+
+func (s *fileStore) Delegation(net ledger.NetworkID) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.st.Deleg[net]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return b, nil
+}
+
+func (s *fileStore) PutDelegation(net ledger.NetworkID, op []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Deleg[net] = op
+	return s.saveLocked()
+}
+
+func (s *fileStore) AuthKeys(net ledger.NetworkID) ([]AuthKeyInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]AuthKeyInfo(nil), s.st.Auth[net]...), nil
+}
+
+func (s *fileStore) PutAuthKey(net ledger.NetworkID, k AuthKeyInfo) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	keep := s.st.Auth[net][:0]
+	for _, o := range s.st.Auth[net] {
+		if now.Before(o.NodeUntil) && o.ID != k.ID {
+			keep = append(keep, o)
+		}
+	}
+	s.st.Auth[net] = append(keep, k)
 	return s.saveLocked()
 }
