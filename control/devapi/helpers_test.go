@@ -74,6 +74,7 @@ func newDevNet(t *testing.T, kind string) *devNet {
 
 // env is a control plane on loopback with the API in front of it.
 type env struct {
+	svc   ed25519.PrivateKey
 	srv   *control.Server
 	api   *devapi.Server
 	url   string
@@ -94,6 +95,12 @@ func startEnv(t *testing.T, cfg devapi.Config) *env {
 		cfg.Store, _ = devapi.OpenFileStore(filepath.Join(t.TempDir(), "apikeys.json"), cfg.Now)
 	}
 	cfg.Backend = srv
+	if cfg.ServiceKey == nil {
+		_, cfg.ServiceKey, _ = ed25519.GenerateKey(rand.Reader)
+	}
+	for _, a := range srv.Addrs() {
+		cfg.ControlAddrs = append(cfg.ControlAddrs, a.String())
+	}
 	cfg.Logf = func(f string, a ...any) { t.Logf(f, a...) }
 	api, err := devapi.New(cfg)
 	if err != nil {
@@ -103,7 +110,7 @@ func startEnv(t *testing.T, cfg devapi.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { api.Close(); http.DefaultClient.CloseIdleConnections() })
-	return &env{srv: srv, api: api, url: "http://" + api.Addr().String(), store: cfg.Store}
+	return &env{svc: cfg.ServiceKey, srv: srv, api: api, url: "http://" + api.Addr().String(), store: cfg.Store}
 }
 
 // grantKey makes an API key for d with scopes, signs its grant with the
@@ -219,3 +226,22 @@ func hasCode(out map[string]any, code string) bool {
 }
 
 var _ = strings.Contains
+
+// delegate appends the owner's delegate_service op naming the control
+// plane's service key with scopes to d's ledger and hands it to the API,
+// as `coco net apikey create --delegate` does.
+func (e *env) delegate(t *testing.T, d *devNet, scopes uint32) *ledger.Op {
+	t.Helper()
+	op, err := d.log.Append(d.ownerKey(), ledger.Op{Kind: ledger.KindDelegateService,
+		Subject: identity.UserIDOf(e.svc.Public().(ed25519.PublicKey)), SubjectName: "control", Scopes: scopes,
+		Expires: time.Now().Add(24 * time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := e.do(t, "PUT", "/v1/networks/"+d.id().String()+"/delegation", "",
+		mustJSON(devapi.Delegate{Genesis: d.genesis, Delegation: op.Marshal()}))
+	if code != 200 {
+		t.Fatalf("PUT delegation: %d %v", code, out)
+	}
+	return op
+}
