@@ -1,10 +1,12 @@
 package control
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -37,7 +39,7 @@ func (s *Server) devDir() string {
 }
 
 // devListsOf returns the lists of the network of genesis, loading them
-// from disk the first time.
+// from the state dir or the store the first time.
 func (s *Server) devListsOf(genesis *ledger.Op) (*devNetLists, error) {
 	a, err := devnet.AnchorOf(genesis)
 	if err != nil {
@@ -45,31 +47,22 @@ func (s *Server) devListsOf(genesis *ledger.Op) (*devNetLists, error) {
 	}
 	d := &s.dev
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if l := d.nets[a.Net]; l != nil {
+	l := d.nets[a.Net]
+	if l == nil && len(d.nets) >= s.cfg.MaxNetworks {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("control: this control plane holds the lists of %d developer networks, as many as it can", len(d.nets))
+	}
+	if l != nil {
+		d.mu.Unlock()
 		return l, nil
 	}
 	if d.nets == nil {
 		d.nets = map[ledger.NetworkID]*devNetLists{}
 	}
-	if len(d.nets) >= s.cfg.MaxNetworks {
-		return nil, fmt.Errorf("control: this control plane holds the lists of %d developer networks, as many as it can", len(d.nets))
-	}
-	l := &devNetLists{genesis: genesis.Marshal(), store: devnet.NewStore(func() *devnet.Anchor { return a }, s.cfg.Now)}
-	if dir := s.devDir(); dir != "" {
-		base := filepath.Join(dir, a.Net.String())
-		if b, err := os.ReadFile(base + ".revocations"); err == nil {
-			if r, err := devnet.UnmarshalRevocations(b); err == nil {
-				l.store.OfferRevocations(r)
-			}
-		}
-		if b, err := os.ReadFile(base + ".policy"); err == nil {
-			if p, err := devnet.UnmarshalPolicy(b); err == nil {
-				l.store.OfferPolicy(p)
-			}
-		}
-	}
+	l = &devNetLists{genesis: genesis.Marshal(), store: devnet.NewStore(func() *devnet.Anchor { return a }, s.cfg.Now)}
 	d.nets[a.Net] = l
+	d.mu.Unlock()
+	s.refreshDevLists(a.Net, l)
 	if err := s.saveDevList(a.Net, "genesis", l.genesis); err != nil {
 		return nil, err
 	}
@@ -82,9 +75,9 @@ func (s *Server) DevLists(net ledger.NetworkID) (*devnet.Revocations, *devnet.Po
 	s.dev.mu.Lock()
 	l := s.dev.nets[net]
 	s.dev.mu.Unlock()
-	if l == nil && s.devDir() != "" {
-		// Held before a restart?
-		b, err := os.ReadFile(filepath.Join(s.devDir(), net.String()+".genesis"))
+	if l == nil {
+		// Held before a restart, or by another replica?
+		b, err := s.loadDevList(net, "genesis")
 		if err != nil {
 			return nil, nil
 		}
@@ -99,10 +92,51 @@ func (s *Server) DevLists(net ledger.NetworkID) (*devnet.Revocations, *devnet.Po
 	if l == nil {
 		return nil, nil
 	}
+	if s.persistent {
+		s.refreshDevLists(net, l)
+	}
 	return l.store.Revocations(), l.store.Policy()
 }
 
+// refreshDevLists takes the lists saved (by this replica before a
+// restart, or by another replica in a shared store) when they are newer.
+func (s *Server) refreshDevLists(net ledger.NetworkID, l *devNetLists) {
+	if b, err := s.loadDevList(net, "revocations"); err == nil {
+		if r, err := devnet.UnmarshalRevocations(b); err == nil {
+			l.store.OfferRevocations(r)
+		}
+	}
+	if b, err := s.loadDevList(net, "policy"); err == nil {
+		if p, err := devnet.UnmarshalPolicy(b); err == nil {
+			l.store.OfferPolicy(p)
+		}
+	}
+}
+
+// devKV is the store's namespace for the lists.
+const devKV = "devnet"
+
+func (s *Server) loadDevList(net ledger.NetworkID, ext string) ([]byte, error) {
+	if s.persistent {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		return s.store.KV().Get(ctx, devKV, net.String()+"."+ext)
+	}
+	if s.devDir() == "" {
+		return nil, ErrNotFound
+	}
+	return os.ReadFile(filepath.Join(s.devDir(), net.String()+"."+ext))
+}
+
 func (s *Server) saveDevList(net ledger.NetworkID, ext string, b []byte) error {
+	if s.persistent {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		if err := s.store.KV().Put(ctx, devKV, net.String()+"."+ext, b, 0); err != nil {
+			return fmt.Errorf("control: save %s: %w", ext, err)
+		}
+		return nil
+	}
 	dir := s.devDir()
 	if dir == "" {
 		return nil
@@ -122,6 +156,9 @@ func (s *Server) OfferRevocations(genesis *ledger.Op, r *devnet.Revocations) err
 	if err != nil {
 		return err
 	}
+	if s.persistent {
+		s.refreshDevLists(r.Net, l) // another replica's newer list wins
+	}
 	if err := l.store.OfferRevocations(r); err != nil {
 		return err
 	}
@@ -132,27 +169,36 @@ func (s *Server) OfferRevocations(genesis *ledger.Op, r *devnet.Revocations) err
 	for _, k := range r.Nodes {
 		revoked[k] = true
 	}
-	var cut []peer.ID
+	covered := func(p peer.ID) bool {
+		k, err := keyOf(p)
+		return err == nil && revoked[k]
+	}
+	var dropped, cut []peer.ID
 	key := member.RendezvousKey(r.Net)
 	s.mu.Lock()
 	if ns := s.nets[key]; ns != nil {
-		for p, reg := range ns.regs {
-			if revoked[reg.proof.Cert.Node] {
+		for p := range ns.regs {
+			if covered(p) {
 				delete(ns.regs, p)
+				dropped = append(dropped, p)
 			}
 		}
 	}
 	for p, h := range s.holders {
-		if h.key == key && revoked[h.proof.Cert.Node] {
+		if h.key == key && covered(p) {
 			delete(s.holders, p)
 			s.unprotect(p)
 			cut = append(cut, p)
 		}
 	}
 	s.mu.Unlock()
-	for _, p := range cut {
-		s.cfg.Logf("revoked %s (revocation list version %d); closing its connections", p.ShortString(), r.Version)
-		s.host.Network().ClosePeer(p)
+	s.closePeers(cut)
+	if s.persistent && len(dropped) > 0 {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		if err := s.store.DeleteRegistrations(ctx, key, dropped); err != nil {
+			return fmt.Errorf("control: drop revoked registrations: %w", err)
+		}
 	}
 	return nil
 }
@@ -165,9 +211,11 @@ func (s *Server) OfferPolicy(genesis *ledger.Op, p *devnet.Policy) error {
 	if err != nil {
 		return err
 	}
+	if s.persistent {
+		s.refreshDevLists(p.Net, l)
+	}
 	if err := l.store.OfferPolicy(p); err != nil {
 		return err
 	}
 	return s.saveDevList(p.Net, "policy", p.Marshal())
 }
-

@@ -133,3 +133,33 @@ func (m *meter) saveLocked() error {
 	m.dirty = false
 	return nil
 }
+
+// set sets a network's counters for the month of now (a replica's usage
+// loaded from its store).
+func (m *meter) set(key [32]byte, now time.Time, c Counts) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mo := monthOf(now); mo != m.month {
+		m.saveLocked()
+		m.load(mo)
+	}
+	n := &counters{}
+	n.Relay.Store(c.Relay)
+	n.Control.Store(c.Control)
+	n.Messages.Store(c.Messages)
+	m.nets[key] = n
+}
+
+// snapshot copies the counters of the month of now.
+func (m *meter) snapshot(now time.Time) map[[32]byte]Counts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[[32]byte]Counts, len(m.nets))
+	if monthOf(now) != m.month {
+		return out
+	}
+	for k, c := range m.nets {
+		out[k] = Counts{c.Relay.Load(), c.Control.Load(), c.Messages.Load()}
+	}
+	return out
+}

@@ -314,7 +314,11 @@ func (m *meteredStream) Read(b []byte) (int, error) {
 				return n, errJoinSpent
 			}
 		case m.key != nil:
-			m.s.meter.get(*m.key, m.s.cfg.Now()).Relay.Add(int64(n))
+			// Counted (claimed in the store) before the bytes go on.
+			if err := m.s.count(*m.key, Counts{Relay: int64(n)}); err != nil {
+				m.Stream.Reset()
+				return 0, err
+			}
 			if m.s.overLimit(*m.key) {
 				m.Stream.Reset()
 				return n, errOverQuota

@@ -112,6 +112,10 @@ type Config struct {
 	// Tap, if set, sees every chunk of bytes the relay reads from a peer
 	// (tests use it to check the relay sees only ciphertext).
 	Tap func(from peer.ID, b []byte)
+	// Store keeps the state (see Store); nil means NewMemStore(), the
+	// state in this process's memory and the usage counters in Dir. The
+	// server closes it.
+	Store Store
 }
 
 // Server is a running control plane.
@@ -122,6 +126,11 @@ type Server struct {
 	cm    *connmgr.BasicConnMgr
 	relay *relay.Relay
 	meter *meter
+	store Store
+	// persistent: the store keeps state outside this process, so
+	// registrations, revocations and usage claims are written to it.
+	persistent bool
+	replica    string // this replica's name in the store: its peer ID
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -143,6 +152,12 @@ type Server struct {
 	joinIPs   map[string][]time.Time             // when each source IP (IPv6 /64) got its recent join allowances
 	joinDests map[peer.ID]*joinBudget            // each destination's join allowances in the current window
 	rsvps     map[[32]byte]map[peer.ID]time.Time // relay slots per network, until when
+
+	qmu    sync.Mutex // guards following fields (never held while taking mu)
+	qmonth string
+	claims map[[32]byte]*claim            // this replica's claims on usage, this month
+	remote map[[32]byte]map[string]remote // other replicas' usage, this month
+	live   map[string]bool                // replicas running
 }
 
 // netState is what the control plane knows of one network: its hash, the
@@ -155,12 +170,14 @@ type netState struct {
 
 type registration struct {
 	env     []byte // signed peer record
-	expires time.Time
-	proof   *member.Verified
-	until   time.Time // proof validity
-	seen    time.Time // when it last registered
-	addrs   []ma.Multiaddr
+	expires int64  // unix nanoseconds
+	cover   Cover  // of the proof it was made with
+	seen    int64  // when this replica heard of it last, unix nanoseconds
 }
+
+// live reports whether the registration and its proof are valid at now
+// (unix nanoseconds).
+func (r *registration) live(now int64) bool { return now < r.expires && now < r.cover.Until }
 
 // holder is a connected peer that showed a valid proof: it may reserve a
 // relay slot and open circuits to peers of the same network.
@@ -232,19 +249,32 @@ func New(cfg Config) (*Server, error) {
 			owners[u] = true
 		}
 	}
+	store := cfg.Store
+	if store == nil {
+		store = NewMemStore()
+	}
+	meterDir := cfg.Dir
+	if store.Persistent() {
+		meterDir = "" // the counters are in the store
+	}
 	return &Server{
-		owners:    owners,
-		rsvps:     map[[32]byte]map[peer.ID]time.Time{},
-		cfg:       cfg,
-		plans:     plans,
-		meter:     newMeter(cfg.Dir, cfg.Now()),
-		pending:   newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
-		proofs:    newProofCache(proofCacheSize),
-		genesis:   member.NewGenesisCache(genesisCacheSize),
-		nets:      map[[32]byte]*netState{},
-		ownerNets: map[identity.UserID]int{},
-		holders:   map[peer.ID]*holder{},
-		joins:     map[peer.ID]*joinGrant{},
+		store:      store,
+		persistent: store.Persistent(),
+		claims:     map[[32]byte]*claim{},
+		remote:     map[[32]byte]map[string]remote{},
+		live:       map[string]bool{},
+		owners:     owners,
+		rsvps:      map[[32]byte]map[peer.ID]time.Time{},
+		cfg:        cfg,
+		plans:      plans,
+		meter:      newMeter(meterDir, cfg.Now()),
+		pending:    newPendingStreams(cfg.Limits.PendingRequests, cfg.Limits.PendingBytes),
+		proofs:     newProofCache(proofCacheSize),
+		genesis:    member.NewGenesisCache(genesisCacheSize),
+		nets:       map[[32]byte]*netState{},
+		ownerNets:  map[identity.UserID]int{},
+		holders:    map[peer.ID]*holder{},
+		joins:      map[peer.ID]*joinGrant{},
 	}, nil
 }
 
@@ -330,6 +360,12 @@ func (s *Server) Start(ctx context.Context) error {
 		h.Close()
 		return fmt.Errorf("control: start relay: %w", err)
 	}
+	s.replica = h.ID().String()
+	if err := s.startStore(ctx); err != nil {
+		s.relay.Close()
+		h.Close()
+		return err
+	}
 	h.SetStreamHandler(controlproto.Protocol, s.handle)
 	s.wg.Add(1)
 	go s.background()
@@ -361,6 +397,12 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	errs = append(errs, s.meter.save())
+	if s.persistent && s.host != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.saveUsage(ctx))
+		cancel()
+	}
+	errs = append(errs, s.store.Close())
 	return errors.Join(errs...)
 }
 
@@ -396,7 +438,11 @@ func (s *Server) Registrations() int {
 // revocations.
 func (s *Server) background() {
 	defer s.wg.Done()
-	save := time.NewTicker(10 * time.Second)
+	every := 10 * time.Second
+	if s.persistent {
+		every = usageSaveEvery
+	}
+	save := time.NewTicker(every)
 	defer save.Stop()
 	gc := time.NewTicker(5 * time.Second)
 	defer gc.Stop()
@@ -407,6 +453,13 @@ func (s *Server) background() {
 		case <-save.C:
 			if err := s.meter.save(); err != nil {
 				s.cfg.Logf("save usage: %v", err)
+			}
+			if s.persistent {
+				ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+				if err := s.saveUsage(ctx); err != nil {
+					s.cfg.Logf("save usage: %v", err)
+				}
+				cancel()
 			}
 		case <-gc.C:
 			s.gc()
@@ -430,9 +483,15 @@ func (s *Server) gc() {
 	for _, h := range s.holders {
 		held[h.key] = true
 	}
+	type gone struct {
+		key [32]byte
+		rv  *member.Revocation
+	}
+	var ended []gone
+	nowNs := now.UnixNano()
 	for key, ns := range s.nets {
 		for p, r := range ns.regs {
-			if !now.Before(r.expires) || !now.Before(r.until) {
+			if !r.live(nowNs) {
 				delete(ns.regs, p)
 			}
 		}
@@ -440,8 +499,11 @@ func (s *Server) gc() {
 		for _, v := range ns.revs {
 			if now.Before(time.Unix(v.Until, 0)) {
 				live = append(live, v)
+			} else {
+				ended = append(ended, gone{key, v})
 			}
 		}
+		clear(ns.revs[len(live):])
 		ns.revs = live
 		// A network stays known while a node of it holds a proof here
 		// (and maybe a relay slot), so its plan still counts.
@@ -454,6 +516,15 @@ func (s *Server) gc() {
 		}
 	}
 	s.mu.Unlock()
+	if s.persistent {
+		for _, g := range ended {
+			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+			if err := s.store.DeleteRevocation(ctx, g.key, g.rv); err != nil {
+				s.cfg.Logf("forget revocation: %v", err)
+			}
+			cancel()
+		}
+	}
 	// A peer whose proof expired loses its relay slot and circuits; if it
 	// still holds a valid certificate it registers again.
 	for _, p := range cut {
@@ -492,9 +563,13 @@ func (s *Server) handle(st network.Stream) {
 	resp.Observed = observedAddr(st.Conn()).String()
 	out, _ := json.Marshal(resp)
 	if resp.key != nil && s.known(*resp.key) {
-		c := s.meter.get(*resp.key, s.cfg.Now())
-		c.Control.Add(int64(len(b) + len(out)))
-		c.Messages.Add(1)
+		// Counted (claimed in the store) before the answer goes out: a
+		// replica killed after answering has counted what it answered.
+		if err := s.count(*resp.key, Counts{Control: int64(len(b) + len(out)), Messages: 1}); err != nil {
+			s.cfg.Logf("count usage: %v", err)
+			st.Reset()
+			return
+		}
 	}
 	controlproto.WriteMsg(st, json.RawMessage(out))
 }
@@ -575,29 +650,61 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 		return s.revoke(req, v, now)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	ns = s.nets[v.Key]
+	out, put := s.serveLocked(c, req, v, signer, now)
+	s.mu.Unlock()
+	if put != nil && s.persistent {
+		// Answered once durable: another replica (or this one after a
+		// restart) then knows the registration too. Writes of many
+		// nodes share one transaction.
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		err := s.store.PutRegistration(ctx, put)
+		cancel()
+		if err != nil {
+			s.cfg.Logf("store registration of %s: %v", signer.ShortString(), err)
+			s.mu.Lock()
+			if ns := s.nets[v.Key]; ns != nil {
+				if r := ns.regs[signer]; r != nil && r.expires == put.Expires {
+					delete(ns.regs, signer)
+				}
+			}
+			s.mu.Unlock()
+			return fail(CodeUnavailable, fmt.Errorf("the control plane cannot store registrations now (%v); try another control plane or again later", err))
+		}
+	}
+	return out
+}
+
+// CodeUnavailable is the response code of a control plane that cannot
+// reach its store; a client sees it as a plain error and tries again (or
+// another replica).
+const CodeUnavailable = "unavailable"
+
+// serveLocked serves a register, lookup or usage request of a verified
+// proof; for a registration it also returns what to write to the store.
+func (s *Server) serveLocked(c network.Conn, req *controlproto.Request, v *member.Verified, signer peer.ID, now time.Time) (*served, *Registration) {
+	ns := s.nets[v.Key]
 	out := &served{key: &v.Key}
+	var put *Registration
 	use := s.usageLocked(v.Key, v.Owner, now)
 	if req.Op == controlproto.OpUsage {
 		out.Usage = &use
-		return out
+		return out, nil
 	}
 	if use.Bytes >= use.LimitBytes {
-		return s.limited(out, controlproto.LimitBytes, use.Bytes, use.LimitBytes, use.Exceeded)
+		return s.limited(out, controlproto.LimitBytes, use.Bytes, use.LimitBytes, use.Exceeded), nil
 	}
 	if req.Op == controlproto.OpRegister {
 		if ns == nil || ns.regs[signer] == nil {
 			if ns != nil && use.Nodes >= use.LimitNodes {
 				return s.limited(out, controlproto.LimitNodes, int64(use.Nodes), int64(use.LimitNodes), fmt.Sprintf(
 					"the network already has %d nodes registered on this control plane and its plan %q allows %d; remove unused nodes from the network, or ask the control plane's operator for a larger plan",
-					use.Nodes, use.Plan, use.LimitNodes))
+					use.Nodes, use.Plan, use.LimitNodes)), nil
 			}
 		}
 		if ns == nil {
 			var err *served
 			if ns, err = s.newNetLocked(out, v, use); err != nil {
-				return err
+				return err, nil
 			}
 		}
 		ttl := time.Duration(req.TTL) * time.Second
@@ -605,8 +712,12 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 			ttl = DefaultRegistrationTTL
 		}
 		ttl = min(ttl, MaxRegistrationTTL, v.Until.Sub(now))
-		ns.regs[signer] = &registration{env: req.Record, expires: now.Add(ttl), proof: v, until: v.Until, seen: now, addrs: rec.Addrs}
+		r := &registration{env: req.Record, expires: now.Add(ttl).UnixNano(), cover: coverOf(v), seen: now.UnixNano()}
+		ns.regs[signer] = r
 		out.TTL = int64(ttl / time.Second)
+		if s.persistent {
+			put = &Registration{Net: v.Key, Owner: v.Owner, Peer: signer, Record: r.env, Expires: r.expires, Cover: r.cover}
+		}
 	}
 	// Only a registered node holds a relay slot and opens circuits: a
 	// lookup or a usage query alone makes nobody a holder.
@@ -618,14 +729,15 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	}
 	if req.Op == controlproto.OpLookup {
 		if ns != nil {
+			nowNs := now.UnixNano()
 			for p, r := range ns.regs {
-				if p != signer && now.Before(r.expires) && now.Before(r.until) {
+				if p != signer && r.live(nowNs) {
 					out.Records = append(out.Records, r.env)
 				}
 			}
 		}
 	}
-	return out
+	return out, put
 }
 
 // newNetLocked admits a network not known here yet, within its owner's
@@ -654,10 +766,10 @@ func (s *Server) limited(out *served, limit string, used, max int64, msg string)
 // usageLocked reports a network's usage against its owner's plan.
 func (s *Server) usageLocked(key [32]byte, owner identity.UserID, now time.Time) controlproto.Usage {
 	name, plan := s.plans.For(owner)
-	c := s.meter.peek(key, now)
+	c := s.usageOf(key, now)
 	u := controlproto.Usage{
 		Month: monthOf(now), Plan: name,
-		RelayBytes: c.Relay.Load(), ControlBytes: c.Control.Load(), ControlMessages: c.Messages.Load(),
+		RelayBytes: c.Relay, ControlBytes: c.Control, ControlMessages: c.Messages,
 		LimitBytes: plan.Bytes, LimitNodes: plan.Nodes, LimitNetworks: plan.Networks,
 	}
 	u.Bytes = u.RelayBytes + u.ControlBytes
@@ -696,7 +808,6 @@ func (s *Server) revoke(req *controlproto.Request, v *member.Verified, now time.
 	if !now.Before(time.Unix(rv.Until, 0)) {
 		return &served{key: &v.Key} // covers nothing any more
 	}
-	var cut []peer.ID
 	s.mu.Lock()
 	ns := s.nets[v.Key]
 	if ns == nil {
@@ -718,24 +829,50 @@ func (s *Server) revoke(req *controlproto.Request, v *member.Verified, now time.
 		s.mu.Unlock()
 		return fail(controlproto.CodeLimit, err)
 	}
+	dropped, cut := s.applyRevocationLocked(v.Key, ns, rv)
+	s.mu.Unlock()
+	s.closePeers(cut)
+	if s.persistent {
+		// The other replicas learn of it from the store; a replica that
+		// missed it (a watch cut off and reloaded) also finds the
+		// covered registrations gone.
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		if err := s.store.PutRevocation(ctx, v.Key, v.Owner, rv); err != nil {
+			return fail(CodeUnavailable, fmt.Errorf("the control plane cannot store the revocation now (%v); try again", err))
+		}
+		if err := s.store.DeleteRegistrations(ctx, v.Key, dropped); err != nil {
+			return fail(CodeUnavailable, fmt.Errorf("the control plane cannot store the revocation now (%v); try again", err))
+		}
+	}
+	return &served{key: &v.Key}
+}
+
+// applyRevocationLocked drops the registrations and holders of network
+// key that rv covers; it returns the peers it dropped and those whose
+// connections to cut.
+func (s *Server) applyRevocationLocked(key [32]byte, ns *netState, rv *member.Revocation) (dropped, cut []peer.ID) {
 	for p, r := range ns.regs {
-		if rv.Covers(r.proof) {
+		if nk, err := keyOf(p); err == nil && rv.Covers(r.cover.verified(ns.owner, nk)) {
 			delete(ns.regs, p)
+			dropped = append(dropped, p)
 		}
 	}
 	for p, h := range s.holders {
-		if h.key == v.Key && rv.Covers(h.proof) {
+		if h.key == key && rv.Covers(h.proof) {
 			delete(s.holders, p)
 			s.unprotect(p)
 			cut = append(cut, p)
 		}
 	}
-	s.mu.Unlock()
+	return dropped, cut
+}
+
+func (s *Server) closePeers(cut []peer.ID) {
 	for _, p := range cut {
 		s.cfg.Logf("revoked %s; closing its connections", p.ShortString())
 		s.host.Network().ClosePeer(p)
 	}
-	return &served{key: &v.Key}
 }
 
 // revokedLocked reports whether a revocation the network holds covers v.
@@ -789,7 +926,8 @@ func (s *Server) overLimit(key [32]byte) bool {
 		return false
 	}
 	_, plan := s.plans.For(ns.owner)
-	return s.meter.peek(key, s.cfg.Now()).bytes() >= plan.Bytes
+	u := s.usageOf(key, s.cfg.Now())
+	return u.Relay+u.Control >= plan.Bytes
 }
 
 // known reports whether a network is known here (has registrations or

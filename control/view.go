@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
 
 	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
@@ -20,7 +21,6 @@ type NodeView struct {
 	Peer     peer.ID
 	Key      [32]byte // the node's Ed25519 key
 	User     identity.UserID
-	Role     ledger.Role
 	Tags     []string  // from a developer network's node credential
 	Addrs    []string  // from the node's signed peer record
 	LastSeen time.Time // its last registration
@@ -39,14 +39,12 @@ func (s *Server) Nodes(net ledger.NetworkID) []NodeView {
 	var out []NodeView
 	if ns != nil {
 		for p, r := range ns.regs {
-			if !now.Before(r.expires) || !now.Before(r.until) {
+			if !r.live(now.UnixNano()) {
 				continue
 			}
-			v := NodeView{Peer: p, Key: r.proof.Cert.Node, User: r.proof.Cert.User, Role: r.proof.Cert.Role,
-				LastSeen: r.seen, Expires: r.expires}
-			for _, a := range r.addrs {
-				v.Addrs = append(v.Addrs, a.String())
-			}
+			v := NodeView{Peer: p, User: r.cover.User, LastSeen: time.Unix(0, r.seen), Expires: time.Unix(0, r.expires)}
+			v.Key, _ = keyOf(p)
+			v.Addrs = recordAddrs(r.env)
 			_, v.Online = s.holders[p]
 			out = append(out, v)
 		}
@@ -77,3 +75,21 @@ func (s *Server) Serves(owner identity.UserID) bool {
 
 // PlanOf is the plan of an owner and its name.
 func (s *Server) PlanOf(owner identity.UserID) (string, Plan) { return s.plans.For(owner) }
+
+// recordAddrs reads the addresses of a signed peer record the control
+// plane checked when it took the registration.
+func recordAddrs(env []byte) []string {
+	e, err := record.UnmarshalEnvelope(env)
+	if err != nil {
+		return nil
+	}
+	var rec peer.PeerRecord
+	if err := rec.UnmarshalRecord(e.RawPayload); err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(rec.Addrs))
+	for _, a := range rec.Addrs {
+		out = append(out, a.String())
+	}
+	return out
+}

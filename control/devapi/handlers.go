@@ -37,7 +37,6 @@ type APIKey struct {
 type Node struct {
 	ID       string    `json:"id"` // libp2p peer ID
 	User     string    `json:"user"`
-	Role     string    `json:"role"`
 	Tags     []string  `json:"tags"`
 	Online   bool      `json:"online"`
 	LastSeen time.Time `json:"last_seen"`
@@ -187,7 +186,7 @@ func (s *Server) revokeAPIKey(c *call) (int, any, error) {
 func (s *Server) listNodes(c *call) (int, any, error) {
 	out := []Node{}
 	for _, v := range s.cfg.Backend.Nodes(c.net) {
-		n := Node{ID: v.Peer.String(), User: v.User.String(), Role: v.Role.String(), Tags: v.Tags,
+		n := Node{ID: v.Peer.String(), User: v.User.String(), Tags: v.Tags,
 			Online: v.Online, LastSeen: v.LastSeen.UTC(), Expires: v.Expires.UTC(), Addrs: v.Addrs}
 		if n.Tags == nil {
 			n.Tags = []string{}
