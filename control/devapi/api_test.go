@@ -118,7 +118,7 @@ func TestControlPlaneCannotInventKeys(t *testing.T) {
 
 	_, operator, _ := ed25519.GenerateKey(rand.Reader)
 	k, g := newGrant(t, d, operator, "nodes:write,usage:read")
-	if err := e.store.PutGrant(d.id(), k.ID, g.Marshal()); err != nil {
+	if err := e.store.PutGrant(context.Background(), d.id(), k.ID, g.Marshal()); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, _ := e.do(t, "GET", nodesPath(d), k.String(), nil); code != 401 {
@@ -139,8 +139,8 @@ func TestControlPlaneCannotInventKeys(t *testing.T) {
 	mk, mg := newGrant(t, mine, mine.ownerKey(), "nodes:read")
 	mg.Net = d.id()
 	mg.Sign(mine.ownerKey())
-	e.store.PutGenesis(d.id(), mine.genesis)
-	e.store.PutGrant(d.id(), mk.ID, mg.Marshal())
+	e.store.PutGenesis(context.Background(), d.id(), mine.genesis)
+	e.store.PutGrant(context.Background(), d.id(), mk.ID, mg.Marshal())
 	if code, out, _ := e.do(t, "GET", nodesPath(d), mk.String(), nil); code != 401 {
 		t.Errorf("a grant under a swapped genesis: %d %v, want 401", code, out)
 	}

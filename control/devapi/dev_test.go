@@ -164,3 +164,17 @@ func TestDelegationAttacks(t *testing.T) {
 		}
 	}
 }
+
+// TestKVStore runs the stories and attacks with the API's records in the
+// control plane's KV (what replicas sharing an etcd use).
+func TestKVStore(t *testing.T) {
+	useKV = true
+	defer func() { useKV = false }()
+	for name, f := range map[string]func(*testing.T){
+		"DeveloperStory": TestDeveloperStory, "AuthAttacks": TestAuthAttacks,
+		"ControlPlaneCannotInventKeys": TestControlPlaneCannotInventKeys, "RevokedKeyReplayed": TestRevokedKeyReplayed,
+		"AuthKeysRevocationACL": TestAuthKeysRevocationACL, "DelegationAttacks": TestDelegationAttacks,
+	} {
+		t.Run(name, f)
+	}
+}

@@ -2,6 +2,7 @@ package devapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -128,8 +129,8 @@ func (s *Server) serviceID() (identity.UserID, error) {
 
 // knowNetwork returns the owner of net: from the store, or from genesis
 // (checked, then kept) when the network is new here.
-func (s *Server) knowNetwork(net ledger.NetworkID, genesis []byte) (identity.UserID, error) {
-	owner, err := s.ownerOf(net)
+func (s *Server) knowNetwork(ctx context.Context, net ledger.NetworkID, genesis []byte) (identity.UserID, error) {
+	owner, err := s.ownerOf(ctx, net)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return owner, err
 	}
@@ -143,12 +144,12 @@ func (s *Server) knowNetwork(net ledger.NetworkID, genesis []byte) (identity.Use
 	if !s.cfg.Backend.Serves(g.Author) {
 		return owner, fmt.Errorf("%w: this control plane serves only the networks of the owners its operator listed, and %s is not one", ErrNotOwner, g.Author.Short())
 	}
-	if n, err := s.store.Networks(); err != nil {
+	if n, err := s.store.Networks(ctx); err != nil {
 		return owner, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	} else if n >= s.cfg.MaxNetworks {
 		return owner, fmt.Errorf("%w: this control plane's API serves %d networks, as many as it can; use another control plane", ErrUnavailable, n)
 	}
-	if err := s.store.PutGenesis(net, genesis); err != nil {
+	if err := s.store.PutGenesis(ctx, net, genesis); err != nil {
 		return owner, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}
 	return g.Author, nil
@@ -191,7 +192,16 @@ func (s *Server) putDelegation(c *call) (int, any, error) {
 	if err := decodeJSON(c.body, &req); err != nil {
 		return 0, nil, err
 	}
-	owner, err := s.knowNetwork(c.net, req.Genesis)
+	// Checked against the genesis's author before the network is kept.
+	owner, err := s.ownerOf(c.r.Context(), c.net)
+	newNet := errors.Is(err, ErrNotFound) && req.Genesis != nil
+	if newNet {
+		gen, gerr := checkGenesis(c.net, req.Genesis)
+		if gerr != nil {
+			return 0, nil, gerr
+		}
+		owner, err = gen.Author, nil
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -200,12 +210,17 @@ func (s *Server) putDelegation(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if old, err := s.store.Delegation(c.net); err == nil {
+	if newNet {
+		if _, err := s.knowNetwork(c.r.Context(), c.net, req.Genesis); err != nil {
+			return 0, nil, err
+		}
+	}
+	if old, err := s.store.Delegation(c.r.Context(), c.net); err == nil {
 		if o, err := ledger.Unmarshal(old); err == nil && o.Time > op.Time {
 			return 0, nil, fmt.Errorf("%w: a newer delegation (of %s) is held", ErrConflict, time.UnixMilli(o.Time).UTC().Format(time.RFC3339))
 		}
 	}
-	if err := s.store.PutDelegation(c.net, req.Delegation); err != nil {
+	if err := s.store.PutDelegation(c.r.Context(), c.net, req.Delegation); err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}
 	s.cfg.Logf("devapi: network %s delegates %s to this control plane until %s", c.net.Short(), ledger.ScopeString(op.Scopes), time.Unix(op.Expires, 0).UTC().Format(time.RFC3339))
@@ -215,7 +230,7 @@ func (s *Server) putDelegation(c *call) (int, any, error) {
 // delegated returns the genesis and the owner's delegation with scope
 // need, or why the control plane may not act.
 func (s *Server) delegated(c *call, need uint32) (genesis, deleg *ledger.Op, err error) {
-	b, err := s.store.Delegation(c.net)
+	b, err := s.store.Delegation(c.r.Context(), c.net)
 	if err != nil {
 		me, _ := s.serviceID()
 		return nil, nil, fmt.Errorf("%w: the network's owner has not delegated %s to this control plane's service key %s (coco net apikey create NET --delegate %s)", ErrUnavailable, ledger.ScopeString(need), me, ledger.ScopeString(ledger.ScopeAll))
@@ -228,7 +243,7 @@ func (s *Server) delegated(c *call, need uint32) (genesis, deleg *ledger.Op, err
 	if deleg.Scopes&need != need {
 		return nil, nil, fmt.Errorf("%w: the owner delegated %s to this control plane, not %s", ErrUnavailable, ledger.ScopeString(deleg.Scopes), ledger.ScopeString(need))
 	}
-	gb, err := s.store.Genesis(c.net)
+	gb, err := s.store.Genesis(c.r.Context(), c.net)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,7 +276,7 @@ func (s *Server) createAuthKey(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if all, err := s.store.AuthKeys(c.net); err != nil {
+	if all, err := s.store.AuthKeys(c.r.Context(), c.net); err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	} else if len(all) >= maxAuthKeys {
 		return 0, nil, fmt.Errorf("%w: network %s has %d auth keys in force here; revoke unused ones", ErrConflict, c.net.Short(), len(all))
@@ -273,7 +288,7 @@ func (s *Server) createAuthKey(c *call) (int, any, error) {
 		return 0, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	info := authKeyInfo(&k.Cert)
-	if err := s.store.PutAuthKey(c.net, info); err != nil {
+	if err := s.store.PutAuthKey(c.r.Context(), c.net, info); err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}
 	s.cfg.Logf("devapi: auth key %s for network %s (API key %s), tags %v", info.ID[:12], c.net.Short(), c.grant.ID, info.Tags)
@@ -290,7 +305,7 @@ func authKeyInfo(c *devnet.AuthKeyCert) AuthKeyInfo {
 }
 
 func (s *Server) listAuthKeys(c *call) (int, any, error) {
-	all, err := s.store.AuthKeys(c.net)
+	all, err := s.store.AuthKeys(c.r.Context(), c.net)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}

@@ -72,53 +72,42 @@ func (s *Server) createAPIKey(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	owner, err := s.ownerOf(c.net)
-	newNet := errors.Is(err, ErrNotFound)
-	switch {
-	case newNet && req.Genesis == nil:
-		return 0, nil, fmt.Errorf("%w: network %s is not known here; send its genesis with the first API key (coco net apikey create does)", ErrNotFound, c.net.Short())
-	case newNet:
-		gen, err := checkGenesis(c.net, req.Genesis)
-		if err != nil {
+	// The grant is checked before the network is kept: a stranger's
+	// genesis with no valid grant of its owner takes no place here.
+	owner, err := s.ownerOf(c.r.Context(), c.net)
+	if errors.Is(err, ErrNotFound) && req.Genesis != nil {
+		gen, gerr := checkGenesis(c.net, req.Genesis)
+		if gerr != nil {
+			return 0, nil, gerr
+		}
+		if err := g.Verify(c.net, gen.Author, s.cfg.Now()); err != nil {
 			return 0, nil, err
 		}
-		owner = gen.Author
-	case err != nil:
-		return 0, nil, err
+		owner, err = s.knowNetwork(c.r.Context(), c.net, req.Genesis)
 	}
-	if !s.cfg.Backend.Serves(owner) {
-		return 0, nil, fmt.Errorf("%w: this control plane serves only the networks of the owners its operator listed, and %s is not one", ErrNotOwner, owner.Short())
+	if err != nil {
+		return 0, nil, err
 	}
 	if err := g.Verify(c.net, owner, s.cfg.Now()); err != nil {
 		return 0, nil, err
 	}
-	if rev, err := s.store.Revoked(g.ID); err != nil {
+	if rev, err := s.store.Revoked(c.r.Context(), g.ID); err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	} else if rev {
 		return 0, nil, fmt.Errorf("%w: API key %s was revoked; create a new one", ErrConflict, g.ID)
 	}
-	if old, err := s.store.Grant(g.ID); err == nil {
+	if old, err := s.store.Grant(c.r.Context(), g.ID); err == nil {
 		if string(old) == string(req.Grant) {
 			return http.StatusOK, infoOf(g), nil
 		}
 		return 0, nil, fmt.Errorf("%w: API key ID %s is taken by another grant", ErrConflict, g.ID)
 	}
-	if newNet {
-		if n, err := s.store.Networks(); err != nil {
-			return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
-		} else if n >= s.cfg.MaxNetworks {
-			return 0, nil, fmt.Errorf("%w: this control plane's API serves %d networks, as many as it can; use another control plane", ErrUnavailable, n)
-		}
-		if err := s.store.PutGenesis(c.net, req.Genesis); err != nil {
-			return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
-		}
-	}
-	if all, err := s.store.Grants(c.net); err != nil {
+	if all, err := s.store.Grants(c.r.Context(), c.net); err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	} else if len(all) >= s.cfg.MaxGrants {
 		return 0, nil, fmt.Errorf("%w: network %s already has %d API keys; revoke unused ones (coco net apikey revoke)", ErrConflict, c.net.Short(), len(all))
 	}
-	if err := s.store.PutGrant(c.net, g.ID, req.Grant); err != nil {
+	if err := s.store.PutGrant(c.r.Context(), c.net, g.ID, req.Grant); err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}
 	s.cfg.Logf("devapi: API key %s for network %s, scopes %s, until %s", g.ID, c.net.Short(), g.Scopes, g.ExpiresAt().UTC().Format(time.RFC3339))
@@ -126,7 +115,7 @@ func (s *Server) createAPIKey(c *call) (int, any, error) {
 }
 
 func (s *Server) listAPIKeys(c *call) (int, any, error) {
-	all, err := s.store.Grants(c.net)
+	all, err := s.store.Grants(c.r.Context(), c.net)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}
@@ -155,7 +144,7 @@ func (s *Server) revokeAPIKey(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	owner, err := s.ownerOf(c.net)
+	owner, err := s.ownerOf(c.r.Context(), c.net)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -165,9 +154,9 @@ func (s *Server) revokeAPIKey(c *call) (int, any, error) {
 	if err := rv.Verify(c.net, owner, s.cfg.Now()); err != nil {
 		return 0, nil, err
 	}
-	b, err := s.store.Grant(id)
+	b, err := s.store.Grant(c.r.Context(), id)
 	if err != nil {
-		if rev, _ := s.store.Revoked(id); rev {
+		if rev, _ := s.store.Revoked(c.r.Context(), id); rev {
 			return http.StatusOK, map[string]any{"id": id, "revoked": true}, nil
 		}
 		return 0, nil, fmt.Errorf("%w: no API key %s", ErrNotFound, id)
@@ -176,7 +165,7 @@ func (s *Server) revokeAPIKey(c *call) (int, any, error) {
 	if err != nil || g.Net != c.net {
 		return 0, nil, fmt.Errorf("%w: no API key %s in network %s", ErrNotFound, id, c.net.Short())
 	}
-	if err := s.store.Revoke(c.net, id, g.ExpiresAt()); err != nil {
+	if err := s.store.Revoke(c.r.Context(), c.net, id, g.ExpiresAt()); err != nil {
 		return 0, nil, fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}
 	s.cfg.Logf("devapi: API key %s of network %s revoked", id, c.net.Short())

@@ -72,6 +72,10 @@ func newDevNet(t *testing.T, kind string) *devNet {
 	return &devNet{seed: s, log: l, genesis: g.Marshal()}
 }
 
+// useKV makes startEnv keep the API's records in the control plane's KV
+// (as with etcd) instead of a file.
+var useKV bool
+
 // env is a control plane on loopback with the API in front of it.
 type env struct {
 	svc   ed25519.PrivateKey
@@ -91,7 +95,9 @@ func startEnv(t *testing.T, cfg devapi.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	if cfg.Store == nil {
+	if cfg.Store == nil && useKV {
+		cfg.Store = devapi.KVStore(srv.KV(), cfg.Now)
+	} else if cfg.Store == nil {
 		cfg.Store, _ = devapi.OpenFileStore(filepath.Join(t.TempDir(), "apikeys.json"), cfg.Now)
 	}
 	cfg.Backend = srv

@@ -316,13 +316,13 @@ func (s *Server) authenticate(c *call, need Scope) error {
 		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
 	unknown := fmt.Errorf("%w: API key %s is not known here", ErrUnauthenticated, k.ID)
-	b, err := s.store.Grant(k.ID)
+	b, err := s.store.Grant(c.r.Context(), k.ID)
 	if errors.Is(err, ErrNotFound) {
 		return unknown
 	} else if err != nil {
 		return fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	}
-	if rev, err := s.store.Revoked(k.ID); err != nil {
+	if rev, err := s.store.Revoked(c.r.Context(), k.ID); err != nil {
 		return fmt.Errorf("%w: key store: %v", ErrUnavailable, err)
 	} else if rev {
 		return fmt.Errorf("%w: API key %s was revoked by the network's owner", ErrUnauthenticated, k.ID)
@@ -331,7 +331,7 @@ func (s *Server) authenticate(c *call, need Scope) error {
 	if err != nil || g.ID != k.ID {
 		return unknown
 	}
-	owner, err := s.ownerOf(g.Net)
+	owner, err := s.ownerOf(c.r.Context(), g.Net)
 	if err != nil {
 		return unknown
 	}
@@ -358,8 +358,8 @@ func (s *Server) authenticate(c *call, need Scope) error {
 // ownerOf reads a network's genesis from the store and checks it: it
 // hashes to the network ID and its author signed it. The author is the
 // owner.
-func (s *Server) ownerOf(net ledger.NetworkID) (identity.UserID, error) {
-	b, err := s.store.Genesis(net)
+func (s *Server) ownerOf(ctx context.Context, net ledger.NetworkID) (identity.UserID, error) {
+	b, err := s.store.Genesis(ctx, net)
 	if err != nil {
 		return identity.UserID{}, err
 	}

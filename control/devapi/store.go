@@ -1,6 +1,7 @@
 package devapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,23 +21,23 @@ import (
 // the network ID, the owner signed the grant), so a store written by
 // someone else — a shared etcd, another replica — cannot make a key.
 type Store interface {
-	Genesis(net ledger.NetworkID) ([]byte, error) // ErrNotFound if unknown
-	PutGenesis(net ledger.NetworkID, genesis []byte) error
-	Networks() (int, error)         // how many genesis operations it holds
-	Grant(id KeyID) ([]byte, error) // ErrNotFound if unknown
-	PutGrant(net ledger.NetworkID, id KeyID, grant []byte) error
-	Grants(net ledger.NetworkID) ([][]byte, error)
+	Genesis(ctx context.Context, net ledger.NetworkID) ([]byte, error) // ErrNotFound if unknown
+	PutGenesis(ctx context.Context, net ledger.NetworkID, genesis []byte) error
+	Networks(ctx context.Context) (int, error)           // how many genesis operations it holds
+	Grant(ctx context.Context, id KeyID) ([]byte, error) // ErrNotFound if unknown
+	PutGrant(ctx context.Context, net ledger.NetworkID, id KeyID, grant []byte) error
+	Grants(ctx context.Context, net ledger.NetworkID) ([][]byte, error)
 	// Revoked reports whether id was revoked; Revoke keeps that until
 	// until (the grant's expiry), and drops the grant.
-	Revoked(id KeyID) (bool, error)
-	Revoke(net ledger.NetworkID, id KeyID, until time.Time) error
+	Revoked(ctx context.Context, id KeyID) (bool, error)
+	Revoke(ctx context.Context, net ledger.NetworkID, id KeyID, until time.Time) error
 	// Delegation is the owner's delegate_service op for the control
 	// plane's service key (ErrNotFound if none).
-	Delegation(net ledger.NetworkID) ([]byte, error)
-	PutDelegation(net ledger.NetworkID, op []byte) error
+	Delegation(ctx context.Context, net ledger.NetworkID) ([]byte, error)
+	PutDelegation(ctx context.Context, net ledger.NetworkID, op []byte) error
 	// AuthKeys lists the public records of the auth keys minted here.
-	AuthKeys(net ledger.NetworkID) ([]AuthKeyInfo, error)
-	PutAuthKey(net ledger.NetworkID, k AuthKeyInfo) error
+	AuthKeys(ctx context.Context, net ledger.NetworkID) ([]AuthKeyInfo, error)
+	PutAuthKey(ctx context.Context, net ledger.NetworkID, k AuthKeyInfo) error
 }
 
 // fileStore is a Store in memory, saved to a JSON file (write, fsync,
@@ -124,7 +125,7 @@ func (s *fileStore) saveLocked() error {
 	return nil
 }
 
-func (s *fileStore) Genesis(net ledger.NetworkID) ([]byte, error) {
+func (s *fileStore) Genesis(_ context.Context, net ledger.NetworkID) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.st.Genesis[net]
@@ -134,20 +135,20 @@ func (s *fileStore) Genesis(net ledger.NetworkID) ([]byte, error) {
 	return g, nil
 }
 
-func (s *fileStore) PutGenesis(net ledger.NetworkID, genesis []byte) error {
+func (s *fileStore) PutGenesis(_ context.Context, net ledger.NetworkID, genesis []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Genesis[net] = genesis
 	return s.saveLocked()
 }
 
-func (s *fileStore) Networks() (int, error) {
+func (s *fileStore) Networks(_ context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.st.Genesis), nil
 }
 
-func (s *fileStore) Grant(id KeyID) ([]byte, error) {
+func (s *fileStore) Grant(_ context.Context, id KeyID) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.st.Grants[id.String()]
@@ -157,14 +158,14 @@ func (s *fileStore) Grant(id KeyID) ([]byte, error) {
 	return g.Grant, nil
 }
 
-func (s *fileStore) PutGrant(net ledger.NetworkID, id KeyID, grant []byte) error {
+func (s *fileStore) PutGrant(_ context.Context, net ledger.NetworkID, id KeyID, grant []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Grants[id.String()] = storedGrant{Net: net, Grant: grant}
 	return s.saveLocked()
 }
 
-func (s *fileStore) Grants(net ledger.NetworkID) ([][]byte, error) {
+func (s *fileStore) Grants(_ context.Context, net ledger.NetworkID) ([][]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out [][]byte
@@ -176,14 +177,14 @@ func (s *fileStore) Grants(net ledger.NetworkID) ([][]byte, error) {
 	return out, nil
 }
 
-func (s *fileStore) Revoked(id KeyID) (bool, error) {
+func (s *fileStore) Revoked(_ context.Context, id KeyID) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.st.Revoked[id.String()]
 	return ok, nil
 }
 
-func (s *fileStore) Revoke(net ledger.NetworkID, id KeyID, until time.Time) error {
+func (s *fileStore) Revoke(_ context.Context, net ledger.NetworkID, id KeyID, until time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Revoked[id.String()] = revokedKey{Net: net, Until: until}
@@ -200,7 +201,7 @@ func (s *fileStore) init() {
 	}
 }
 
-func (s *fileStore) Delegation(net ledger.NetworkID) ([]byte, error) {
+func (s *fileStore) Delegation(_ context.Context, net ledger.NetworkID) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.st.Deleg[net]
@@ -210,20 +211,20 @@ func (s *fileStore) Delegation(net ledger.NetworkID) ([]byte, error) {
 	return b, nil
 }
 
-func (s *fileStore) PutDelegation(net ledger.NetworkID, op []byte) error {
+func (s *fileStore) PutDelegation(_ context.Context, net ledger.NetworkID, op []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Deleg[net] = op
 	return s.saveLocked()
 }
 
-func (s *fileStore) AuthKeys(net ledger.NetworkID) ([]AuthKeyInfo, error) {
+func (s *fileStore) AuthKeys(_ context.Context, net ledger.NetworkID) ([]AuthKeyInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]AuthKeyInfo(nil), s.st.Auth[net]...), nil
 }
 
-func (s *fileStore) PutAuthKey(net ledger.NetworkID, k AuthKeyInfo) error {
+func (s *fileStore) PutAuthKey(_ context.Context, net ledger.NetworkID, k AuthKeyInfo) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
