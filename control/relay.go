@@ -58,7 +58,7 @@ func (a acl) AllowConnect(src peer.ID, srcAddr ma.Multiaddr, dest peer.ID) bool 
 		return false
 	}
 	if ks, ok := a.s.holderOf(src); ok {
-		return ks == kd
+		return ks == kd && a.s.devAllows(src, dest, kd)
 	}
 	return a.s.grantJoin(src, sourceOf(srcAddr), dest, kd)
 }

@@ -28,6 +28,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coconet/coconet/control/controlproto"
+	"github.com/coconet/coconet/devnet"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/member"
@@ -116,6 +117,9 @@ type Config struct {
 	// state in this process's memory and the usage counters in Dir. The
 	// server closes it.
 	Store Store
+	// Claims remembers the first node of each one-off auth key of a
+	// developer network (devnet.go); nil means in memory.
+	Claims devnet.Claims
 }
 
 // Server is a running control plane.
@@ -137,9 +141,9 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	pending *pendingStreams // control streams of peers without a live proof
-	dev     devLists        // developer networks' signed lists (devlists.go)
 	proofs  *proofCache     // proofs verified before
 	genesis *member.GenesisCache
+	dev     devNets // developer networks' lists and credentials (devnet.go)
 	owners  map[identity.UserID]bool
 	rsvpTTL time.Duration
 
@@ -227,6 +231,9 @@ func New(cfg Config) (*Server, error) {
 		r.JoinDestData = DefaultJoinDestData
 	}
 	cfg.Limits.fill()
+	if cfg.Claims == nil {
+		cfg.Claims = &devnet.MemClaims{Now: cfg.Now}
+	}
 	if cfg.MaxNetworks == 0 {
 		cfg.MaxNetworks = 100000
 	}
@@ -594,8 +601,9 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	// not checked again while valid; see proofCache.
 	pkey := proofCacheKey(req.Proof)
 	v := s.proofs.get(pkey, now)
+	dev := isDevProof(req.Proof) // a developer network's credential (devnet.go); never cached
 	var proof *member.Proof
-	if v == nil {
+	if v == nil && !dev {
 		if proof, err = member.UnmarshalProof(req.Proof); err != nil {
 			return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
 		}
@@ -623,7 +631,11 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	if err != nil {
 		return fail(controlproto.CodeUnauthorized, err)
 	}
-	if v == nil || v.Cert.Node != nodeKey {
+	if dev {
+		if v, err = s.verifyDev(req.Proof, nodeKey, req.Op, now); err != nil {
+			return fail(controlproto.CodeUnauthorized, fmt.Errorf("membership proof refused: %v", err))
+		}
+	} else if v == nil || v.Cert.Node != nodeKey {
 		if proof == nil {
 			if proof, err = member.UnmarshalProof(req.Proof); err != nil {
 				return fail(controlproto.CodeUnauthorized, fmt.Errorf("no valid membership proof: %v", err))
@@ -648,6 +660,9 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	s.mu.Unlock()
 	if req.Op == controlproto.OpRevoke {
 		return s.revoke(req, v, now)
+	}
+	if req.Op == controlproto.OpNetList {
+		return s.netList(req, v)
 	}
 	s.mu.Lock()
 	out, put := s.serveLocked(c, req, v, signer, now)

@@ -18,13 +18,14 @@ import (
 // its signed peer record and its membership proof say, and when it was
 // last heard from. It holds no payload; the control plane never sees any.
 type NodeView struct {
-	Peer     peer.ID
-	Key      [32]byte // the node's Ed25519 key
-	User     identity.UserID
-	Tags     []string  // from a developer network's node credential
-	Addrs    []string  // from the node's signed peer record
-	LastSeen time.Time // its last registration
-	Expires  time.Time // when its registration lapses unless renewed
+	Peer      peer.ID
+	Key       [32]byte // the node's Ed25519 key
+	User      identity.UserID
+	Tags      []string  // from a developer network's node credential
+	Ephemeral bool      // the same
+	Addrs     []string  // from the node's signed peer record
+	LastSeen  time.Time // its last registration
+	Expires   time.Time // when its registration lapses unless renewed
 	// Online: registered and connected to this control plane now.
 	Online bool
 }
@@ -51,6 +52,9 @@ func (s *Server) Nodes(net ledger.NetworkID) []NodeView {
 	}
 	s.mu.Unlock()
 	for i := range out {
+		if m, ok := s.DevMember(net, out[i].Key); ok {
+			out[i].Tags, out[i].Ephemeral = m.Tags, m.Ephemeral
+		}
 		if out[i].Online && s.host != nil {
 			out[i].Online = s.host.Network().Connectedness(out[i].Peer) == network.Connected
 		}

@@ -412,3 +412,39 @@ func TestStrictDecoding(t *testing.T) {
 		t.Errorf("NormalizeTags(bad) = %v, want ErrMalformed", err)
 	}
 }
+
+// A service key's string carries what it needs to mint auth keys and sign
+// lists within its scopes.
+func TestServiceKeyString(t *testing.T) {
+	w := newWorld(t)
+	sk, err := NewServiceKey(w.enroller, w.enrollOp, w.genesis, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk2, err := ParseServiceKey(sk.String(), t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("ParseServiceKey = %v", err)
+	}
+	if sk2.ID() != uidOf(w.enroller) || sk2.Scopes() != ledger.ScopeEnroll {
+		t.Errorf("ParseServiceKey round trip: %s %s", sk2.ID().Short(), ledger.ScopeString(sk2.Scopes()))
+	}
+	k, err := sk2.NewAuthKey(AuthKeyOptions{}, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("NewAuthKey = %v", err)
+	}
+	if _, err := k.Enroll(nodeKey("a"), t0.Add(time.Minute)).Verify(w.anchor, nodeKey("a"), t0.Add(time.Minute)); err != nil {
+		t.Errorf("a credential under the service key's auth key: %v", err)
+	}
+	r := &Revocations{Net: w.anchor.Net, Version: 1, Issued: t0.Unix()}
+	sk2.SignRevocations(r)
+	if err := r.Verify(w.anchor, t0.Add(time.Minute)); !errors.Is(err, ErrNotAuthorized) {
+		t.Errorf("enrol-only service key's list: %v, want ErrNotAuthorized", err)
+	}
+	// Another key's delegation does not make a service key.
+	if _, err := NewServiceKey(w.control, w.enrollOp, w.genesis, t0); !errors.Is(err, ErrNotAuthorized) {
+		t.Errorf("NewServiceKey with another key's delegation = %v, want ErrNotAuthorized", err)
+	}
+	if _, err := ParseServiceKey(sk.String(), t0.Add(31*24*time.Hour)); !errors.Is(err, ErrExpired) {
+		t.Errorf("ParseServiceKey past the delegation = %v, want ErrExpired", err)
+	}
+}

@@ -18,6 +18,8 @@ func fuzzSeeds(f *testing.F) *world {
 	p.Sign(w.owner, nil)
 	f.Add(p.Marshal())
 	f.Add([]byte(k.String()))
+	f.Add((&Hello{V: Version, Cred: c.Marshal(), Rev: 7, Pol: 3}).Marshal())
+	f.Add((&Lists{V: Version, Rev: r.Marshal(), Pol: p.Marshal()}).Marshal())
 	return w
 }
 
@@ -51,6 +53,15 @@ func FuzzDecode(f *testing.F) {
 				t.Fatal("Policy does not round-trip")
 			}
 			p.Verify(w.anchor, now)
+		}
+		if h, err := UnmarshalHello(b); err == nil && string(h.Marshal()) != string(b) {
+			t.Fatal("Hello does not round-trip")
+		}
+		if l, err := UnmarshalLists(b); err == nil {
+			if string(l.Marshal()) != string(b) {
+				t.Fatal("Lists does not round-trip")
+			}
+			l.Decode()
 		}
 		ParseAuthKey(string(b), now)
 	})

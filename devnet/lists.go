@@ -3,6 +3,7 @@ package devnet
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -295,3 +296,5 @@ func (s *Store) OfferPolicy(p *Policy) error {
 	s.pol = p
 	return nil
 }
+
+func isStale(err error) bool { return errors.Is(err, ErrStale) }

@@ -25,6 +25,10 @@ type gater struct {
 	// they can open no coconet protocol, whose handlers check membership).
 	control    func(peer.ID) bool
 	dialFilter func(peer.ID, ma.Multiaddr) bool
+	// dev, in a developer network, admits members by verified credential
+	// and gives peers not verified yet a bounded pending place, in which
+	// they may open only devnet.ProtoHello.
+	dev *devState
 }
 
 func (g *gater) isControl(p peer.ID) bool { return g.control != nil && g.control(p) }
@@ -36,7 +40,7 @@ func (g *gater) admitted(p peer.ID) (member, invitee bool) {
 		return false, false
 	}
 	st := g.state()
-	if st.IsMemberNode(k) {
+	if st.IsMemberNode(k) || (g.dev != nil && g.dev.member(k) != nil) {
 		return true, false
 	}
 	// Holding the key proves the code's secret; it opens nothing but the
@@ -50,6 +54,12 @@ func (g *gater) admitted(p peer.ID) (member, invitee bool) {
 }
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool {
+	if g.dev != nil {
+		// Any peer may be dialled (a control plane's lookup, pex); it is
+		// judged by its credential once connected.
+		k, err := KeyOf(p)
+		return g.isControl(p) || (err == nil && !g.dev.refused(k))
+	}
 	m, _ := g.admitted(p)
 	return m || g.isControl(p)
 }
@@ -66,10 +76,20 @@ func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
 
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
-func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, cm network.ConnMultiaddrs) bool {
 	m, inv := g.admitted(p)
 	if g.isControl(p) {
 		return true
+	}
+	if g.dev != nil {
+		k, err := KeyOf(p)
+		switch {
+		case err != nil || k == g.self || g.dev.refused(k):
+			return false
+		case m:
+			return g.dev.connAllowed(k)
+		}
+		return g.dev.admitPending(p, cm.RemoteMultiaddr())
 	}
 	if dir == network.DirOutbound {
 		return m

@@ -26,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/coconet/coconet/devnet"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/internal/atomicfile"
 	"github.com/coconet/coconet/ledger"
@@ -86,6 +87,14 @@ type Config struct {
 	// from outside its package), so it lets in strangers and removed
 	// nodes: what the gater decides is tested on real sockets only.
 	Host func(key crypto.PrivKey) (host.Host, error)
+
+	// AuthKey, in a developer network, enrols this node: it makes its own
+	// credential with it (unless it has one saved in Dir) and registers at
+	// the control planes with it.
+	AuthKey *devnet.AuthKey
+	// DevCred, in a developer network, is this node's credential as it is
+	// (not checked: tests give forged ones); it overrides AuthKey.
+	DevCred *devnet.NodeCred
 }
 
 // Node is one running coconet node.
@@ -109,6 +118,7 @@ type Node struct {
 
 	records pexRecords // connected peers' signed peer records, for pex
 
+	dev       *devState  // developer networks only; nil otherwise
 	controls  []*cpState // fixed at New; their fields are guarded by mu
 	punch     *puncher   // set in Start when there are control planes
 	live      liveness
@@ -159,6 +169,14 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.self = pubOf(n.nodeKey)
 	n.id, _ = PeerIDOf(n.self)
+	if n.dev, err = newDevState(n); err != nil {
+		return nil, err
+	}
+	if n.dev != nil {
+		if err := n.dev.setupCred(); err != nil {
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -221,22 +239,35 @@ func (n *Node) Start(ctx context.Context) error {
 	h.SetStreamHandler(ProtoJoin, n.tracked(n.handleJoin))
 	h.SetStreamHandler(ProtoCert, n.tracked(n.handleCert))
 	h.SetStreamHandler(ProtoPex, n.tracked(n.handlePex))
+	if n.dev != nil {
+		h.SetStreamHandler(devnet.ProtoHello, n.tracked(n.handleHello))
+		h.SetStreamHandler(devnet.ProtoLists, n.tracked(n.handleLists))
+	}
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(nw network.Network, c network.Conn) {
+			if n.dev != nil && !n.isControl(c.RemotePeer()) {
+				// Every new peer shows its credential first (the dialer
+				// starts); the member's work starts once it verified.
+				if p := c.RemotePeer(); c.Stat().Direction == network.DirOutbound && len(nw.ConnsToPeer(p)) == 1 {
+					n.goLoop(func() { n.dev.startHello(p) })
+				}
+				return
+			}
 			if m, inv := n.classify(c.RemotePeer()); !m && !inv && c.Stat().Direction == network.DirInbound {
 				n.tellFormer(c.RemotePeer())
 				return
 			}
-			if m, _ := n.classify(c.RemotePeer()); m {
-				n.rememberPeer(c.RemotePeer())
-				if len(nw.ConnsToPeer(c.RemotePeer())) == 1 { // the first connection to it
-					n.goLoop(func() { n.askPex(c.RemotePeer()) })
-				}
+			if m, _ := n.classify(c.RemotePeer()); m && len(nw.ConnsToPeer(c.RemotePeer())) == 1 { // the first connection to it
+				n.memberConnected(c.RemotePeer())
+			} else if m {
 				n.kickSync()
-				n.kickControl() // a member may give this node its certificate
+				n.kickControl()
 			}
 		},
 		DisconnectedF: func(nw network.Network, c network.Conn) {
+			if n.dev != nil && nw.Connectedness(c.RemotePeer()) != network.Connected {
+				n.dev.release(c.RemotePeer())
+			}
 			if n.isControl(c.RemotePeer()) && nw.Connectedness(c.RemotePeer()) != network.Connected {
 				n.kickControl() // reconnect and register again
 			}
@@ -259,6 +290,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.goLoop(n.syncLoop)
 	n.goLoop(n.reconnectLoop)
+	if n.dev != nil {
+		n.goLoop(n.dev.sweepLoop)
+	}
 	n.goLoop(n.livenessLoop)
 	n.kickReconnect() // dial the member nodes of the peer book now, not at the first tick
 	if len(n.controls) > 0 {
@@ -322,7 +356,7 @@ func (n *Node) newHost(ports portsFile) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gater{state: n.log.State, self: n.self, now: n.cfg.Now, control: n.isControl, dialFilter: n.cfg.DialFilter}
+	g := &gater{state: n.log.State, self: n.self, now: n.cfg.Now, control: n.isControl, dialFilter: n.cfg.DialFilter, dev: n.dev}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(
@@ -436,8 +470,19 @@ func (n *Node) isClosed() bool {
 
 // classify tells whether p is a current member node or a live invitee.
 func (n *Node) classify(p peer.ID) (member, invitee bool) {
-	g := gater{state: n.log.State, self: n.self, now: n.cfg.Now}
+	g := gater{state: n.log.State, self: n.self, now: n.cfg.Now, dev: n.dev}
 	return g.admitted(p)
+}
+
+// memberConnected starts what the first connection to a member node
+// starts: remember it, ask it for peers, sync the ledger, and renew this
+// node's standing at the control planes (a member may give this node its
+// certificate).
+func (n *Node) memberConnected(p peer.ID) {
+	n.rememberPeer(p)
+	n.goLoop(func() { n.askPex(p) })
+	n.kickSync()
+	n.kickControl()
 }
 
 // onLedgerChange closes connections to peers that are no longer members and
@@ -447,8 +492,12 @@ func (n *Node) onLedgerChange() {
 		return
 	}
 	st := n.log.State()
+	if n.dev != nil {
+		n.dev.refreshAnchor()
+		n.dev.recheck()
+	}
 	for _, p := range n.host.Network().Peers() {
-		if n.isControl(p) {
+		if n.isControl(p) || (n.dev != nil && n.dev.isPending(p)) {
 			continue
 		}
 		if k, err := KeyOf(p); err == nil {

@@ -30,6 +30,7 @@ const (
 	OpLookup   = "lookup"
 	OpUsage    = "usage"
 	OpRevoke   = "revoke"
+	OpNetList  = "netlist" // a developer network's revocation list and policy (netlist.go)
 )
 
 // Request is what a client sends: one per stream.
@@ -40,6 +41,7 @@ type Request struct {
 	Record     []byte `json:"record,omitempty"`     // signed peer record envelope (register)
 	TTL        int64  `json:"ttl_s,omitempty"`      // requested registration lifetime, seconds
 	Revocation []byte `json:"revocation,omitempty"` // member.Revocation (revoke)
+	NetLists          // netlist
 }
 
 // Error codes in responses (Response.Code); the client turns each into its
@@ -63,6 +65,7 @@ type Response struct {
 	TTL      int64    `json:"ttl_s,omitempty"`    // granted registration lifetime
 	Records  [][]byte `json:"records,omitempty"`  // lookup: signed peer records
 	Usage    *Usage   `json:"usage,omitempty"`
+	NetLists          // netlist
 }
 
 // Usage is a network's use of one control plane in one month.
@@ -115,7 +118,7 @@ func ParseRequest(b []byte) (*Request, error) {
 		return nil, fmt.Errorf("%w: message version %d; this control plane speaks version %d (update the node or the control plane)", ErrBadRequest, req.V, WireVersion)
 	}
 	switch req.Op {
-	case OpRegister, OpLookup, OpUsage, OpRevoke:
+	case OpRegister, OpLookup, OpUsage, OpRevoke, OpNetList:
 	default:
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrBadRequest, req.Op)
 	}

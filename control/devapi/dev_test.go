@@ -59,7 +59,7 @@ func TestAuthKeysRevocationACL(t *testing.T) {
 	if err := c.Do(ctx, "DELETE", base+"/nodes/"+node.h.ID().String(), nil, &rv); err != nil {
 		t.Fatalf("revoke node: %v", err)
 	}
-	rl, _ := e.srv.DevLists(d.id())
+	rl, _ := e.srv.NetLists(d.id())
 	if rl == nil || rl.Version != rv.Version || rl.Verify(anchor, time.Now()) != nil || !rl.Covers(m) {
 		t.Fatalf("after revoking: list %+v (answer %+v) does not cover the node", rl, rv)
 	}
@@ -67,7 +67,7 @@ func TestAuthKeysRevocationACL(t *testing.T) {
 	if err := c.Do(ctx, "DELETE", base+"/authkeys/"+ak.ID, nil, &rv); err != nil {
 		t.Fatalf("revoke auth key: %v", err)
 	}
-	rl, _ = e.srv.DevLists(d.id())
+	rl, _ = e.srv.NetLists(d.id())
 	if rl.Version != 2 || len(rl.Nodes) != 1 || len(rl.AuthKeys) != 1 {
 		t.Errorf("list after two revocations = version %d, %d nodes, %d auth keys", rl.Version, len(rl.Nodes), len(rl.AuthKeys))
 	}
@@ -79,7 +79,7 @@ func TestAuthKeysRevocationACL(t *testing.T) {
 	if err := c.Do(ctx, "PUT", base+"/acl", devapi.ACL{Rules: []devapi.Rule{{From: "phone", To: "server"}}}, &acl); err != nil {
 		t.Fatalf("PUT acl: %v", err)
 	}
-	_, pol := e.srv.DevLists(d.id())
+	_, pol := e.srv.NetLists(d.id())
 	if pol == nil || pol.Verify(anchor, time.Now()) != nil || !pol.Allows([]string{"phone"}, []string{"server"}) || pol.Allows([]string{"server"}, []string{"phone"}) {
 		t.Fatalf("policy held = %+v", pol)
 	}
@@ -148,7 +148,7 @@ func TestDelegationAttacks(t *testing.T) {
 	if err := c.Do(ctx, "PUT", base+"/acl", devapi.ACL{}, nil); !isStatus(err, 503) {
 		t.Errorf("ACL with only enroll delegated: %v, want 503", err)
 	}
-	if rl, pol := e.srv.DevLists(d.id()); rl != nil || pol != nil {
+	if rl, pol := e.srv.NetLists(d.id()); rl != nil || pol != nil {
 		t.Errorf("lists held after refusals: %v %v", rl, pol)
 	}
 	// A key without the scope, with every scope delegated.

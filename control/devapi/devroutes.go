@@ -104,9 +104,8 @@ type ACL struct {
 // Lists is where the control plane keeps developer networks' signed lists
 // and serves them to nodes; *control.Server is one.
 type Lists interface {
-	DevLists(net ledger.NetworkID) (*devnet.Revocations, *devnet.Policy)
-	OfferRevocations(genesis *ledger.Op, r *devnet.Revocations) error
-	OfferPolicy(genesis *ledger.Op, p *devnet.Policy) error
+	NetLists(net ledger.NetworkID) (*devnet.Revocations, *devnet.Policy)
+	OfferNetList(genesis *ledger.Op, rev *devnet.Revocations, pol *devnet.Policy) error
 }
 
 func (s *Server) service(c *call) (int, any, error) {
@@ -259,6 +258,42 @@ func (s *Server) lists() (Lists, error) {
 	return l, nil
 }
 
+// current returns the network's newest revocation list and policy: the
+// control plane's, or the ones this API saved if newer (the control plane
+// restarted, or another replica made them), which it then hands the
+// control plane again so nodes get them.
+func (s *Server) current(ctx context.Context, l Lists, net ledger.NetworkID) (*devnet.Revocations, *devnet.Policy) {
+	rev, pol := l.NetLists(net)
+	rb, pb, err := s.store.Lists(ctx, net)
+	if err != nil || (rb == nil && pb == nil) {
+		return rev, pol
+	}
+	gb, err := s.store.Genesis(ctx, net)
+	if err != nil {
+		return rev, pol
+	}
+	g, err := checkGenesis(net, gb)
+	if err != nil {
+		return rev, pol
+	}
+	a, _ := devnet.AnchorOf(g)
+	var offerRev *devnet.Revocations
+	var offerPol *devnet.Policy
+	if r, err := devnet.UnmarshalRevocations(rb); err == nil && (rev == nil || r.Version > rev.Version) && r.Verify(a, s.cfg.Now()) == nil {
+		offerRev = r
+	}
+	if p, err := devnet.UnmarshalPolicy(pb); err == nil && (pol == nil || p.Version > pol.Version) && p.Verify(a, s.cfg.Now()) == nil {
+		offerPol = p
+	}
+	if offerRev != nil || offerPol != nil {
+		if err := l.OfferNetList(g, offerRev, offerPol); err != nil {
+			s.cfg.Logf("devapi: hand saved lists of %s to the control plane: %v", net.Short(), err)
+		}
+		rev, pol = l.NetLists(net)
+	}
+	return rev, pol
+}
+
 func (s *Server) createAuthKey(c *call) (int, any, error) {
 	var req CreateAuthKey
 	if err := decodeJSON(c.body, &req); err != nil {
@@ -311,7 +346,7 @@ func (s *Server) listAuthKeys(c *call) (int, any, error) {
 	}
 	var rev *devnet.Revocations
 	if l, err := s.lists(); err == nil {
-		rev, _ = l.DevLists(c.net)
+		rev, _ = s.current(c.r.Context(), l, c.net)
 	}
 	out := []AuthKeyInfo{}
 	for _, k := range all {
@@ -338,7 +373,7 @@ func (s *Server) revise(c *call, edit func(r *devnet.Revocations) error) (uint64
 	s.listMu.Lock()
 	defer s.listMu.Unlock()
 	for range 3 {
-		cur, _ := l.DevLists(c.net)
+		cur, _ := s.current(c.r.Context(), l, c.net)
 		next := &devnet.Revocations{Net: c.net, Version: 1, Issued: s.cfg.Now().Unix()}
 		if cur != nil {
 			if len(cur.Services) > 0 {
@@ -354,12 +389,17 @@ func (s *Server) revise(c *call, edit func(r *devnet.Revocations) error) (uint64
 			return 0, err
 		}
 		next.Sign(s.cfg.ServiceKey, deleg)
-		err := l.OfferRevocations(genesis, next)
+		err := l.OfferNetList(genesis, next, nil)
 		if errors.Is(err, devnet.ErrStale) {
 			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("%w: revocation list refused: %v", ErrUnavailable, err)
+		}
+		// Saved where a restarted control plane (or another replica)
+		// finds it: a revocation must outlive the process.
+		if err := s.store.PutLists(c.r.Context(), c.net, next.Marshal(), nil); err != nil {
+			return 0, fmt.Errorf("%w: the revocation list (version %d) is served but not saved: %v", ErrUnavailable, next.Version, err)
 		}
 		return next.Version, nil
 	}
@@ -430,7 +470,7 @@ func (s *Server) getACL(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	out := ACL{Rules: []Rule{}}
-	if _, p := l.DevLists(c.net); p != nil {
+	if _, p := s.current(c.r.Context(), l, c.net); p != nil {
 		out.Version = p.Version
 		for _, r := range p.Rules {
 			out.Rules = append(out.Rules, Rule{From: r.From, To: r.To})
@@ -459,16 +499,21 @@ func (s *Server) putACL(c *call) (int, any, error) {
 	defer s.listMu.Unlock()
 	for range 3 {
 		p := &devnet.Policy{Net: c.net, Version: 1, Issued: s.cfg.Now().Unix()}
-		if _, cur := l.DevLists(c.net); cur != nil {
+		if _, cur := s.current(c.r.Context(), l, c.net); cur != nil {
 			p.Version = cur.Version + 1
 		}
 		for _, r := range req.Rules {
 			p.Rules = append(p.Rules, devnet.Rule{From: strings.ToLower(strings.TrimSpace(r.From)), To: strings.ToLower(strings.TrimSpace(r.To))})
 		}
 		p.Sign(s.cfg.ServiceKey, deleg)
-		err := l.OfferPolicy(genesis, p)
+		err := l.OfferNetList(genesis, nil, p)
 		if errors.Is(err, devnet.ErrStale) {
 			continue
+		}
+		if err == nil {
+			if err := s.store.PutLists(c.r.Context(), c.net, nil, p.Marshal()); err != nil {
+				return 0, nil, fmt.Errorf("%w: the policy (version %d) is served but not saved: %v", ErrUnavailable, p.Version, err)
+			}
 		}
 		if errors.Is(err, devnet.ErrMalformed) {
 			return 0, nil, fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -35,13 +35,14 @@ type APIKey struct {
 // Node is a node of the network as the control plane knows it: from its
 // signed peer record and its credential. Never payload.
 type Node struct {
-	ID       string    `json:"id"` // libp2p peer ID
-	User     string    `json:"user"`
-	Tags     []string  `json:"tags"`
-	Online   bool      `json:"online"`
-	LastSeen time.Time `json:"last_seen"`
-	Expires  time.Time `json:"expires"` // the registration lapses then unless renewed
-	Addrs    []string  `json:"addrs"`
+	ID        string    `json:"id"` // libp2p peer ID
+	User      string    `json:"user"`
+	Tags      []string  `json:"tags"`
+	Ephemeral bool      `json:"ephemeral"`
+	Online    bool      `json:"online"`
+	LastSeen  time.Time `json:"last_seen"`
+	Expires   time.Time `json:"expires"` // the registration lapses then unless renewed
+	Addrs     []string  `json:"addrs"`
 }
 
 // Usage is the network's use of this control plane this month against
@@ -175,7 +176,7 @@ func (s *Server) revokeAPIKey(c *call) (int, any, error) {
 func (s *Server) listNodes(c *call) (int, any, error) {
 	out := []Node{}
 	for _, v := range s.cfg.Backend.Nodes(c.net) {
-		n := Node{ID: v.Peer.String(), User: v.User.String(), Tags: v.Tags,
+		n := Node{ID: v.Peer.String(), User: v.User.String(), Tags: v.Tags, Ephemeral: v.Ephemeral,
 			Online: v.Online, LastSeen: v.LastSeen.UTC(), Expires: v.Expires.UTC(), Addrs: v.Addrs}
 		if n.Tags == nil {
 			n.Tags = []string{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -19,7 +20,12 @@ const (
 	nsRevoked = "devapi.revoked"  // id → net, until the grant's expiry
 	nsDeleg   = "devapi.deleg"    // net → delegate_service op
 	nsAuth    = "devapi.authkeys" // net/id → AuthKeyInfo (JSON), until its NodeUntil
+	nsLists   = "devapi.lists"    // net.rev, net.pol → chunk count; net.rev.N… → chunks
 )
+
+// listChunk is the most bytes of a list kept under one KV key (a KV value
+// is at most control.MaxKVValue).
+const listChunk = control.MaxKVValue - 1024
 
 // KVStore keeps the API's records in the control plane's store (etcd when
 // its replicas share one): every replica then knows every API key, and a
@@ -134,4 +140,74 @@ func (s *kvStore) PutAuthKey(ctx context.Context, net ledger.NetworkID, k AuthKe
 		return err
 	}
 	return s.kv.Put(ctx, nsAuth, net.String()+"/"+k.ID, b, k.NodeUntil.Sub(s.now()))
+}
+
+func (s *kvStore) Lists(ctx context.Context, net ledger.NetworkID) (rev, pol []byte, err error) {
+	if rev, err = s.getChunked(ctx, net.String()+".rev"); err != nil {
+		return nil, nil, err
+	}
+	if pol, err = s.getChunked(ctx, net.String()+".pol"); err != nil {
+		return nil, nil, err
+	}
+	return rev, pol, nil
+}
+
+func (s *kvStore) PutLists(ctx context.Context, net ledger.NetworkID, rev, pol []byte) error {
+	if rev != nil {
+		if err := s.putChunked(ctx, net.String()+".rev", rev); err != nil {
+			return err
+		}
+	}
+	if pol != nil {
+		return s.putChunked(ctx, net.String()+".pol", pol)
+	}
+	return nil
+}
+
+// putChunked writes b in chunks under name.<gen>.<i>, then the header
+// name = "<gen> <n>", so a reader never sees a half-written list; the
+// previous generation's chunks are deleted after.
+func (s *kvStore) putChunked(ctx context.Context, name string, b []byte) error {
+	old, _ := s.kv.Get(ctx, nsLists, name)
+	gen := s.now().UnixNano()
+	n := 0
+	for off := 0; off < len(b) || n == 0; off += listChunk {
+		end := min(off+listChunk, len(b))
+		if err := s.kv.Put(ctx, nsLists, fmt.Sprintf("%s.%d.%d", name, gen, n), b[off:end], 0); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := s.kv.Put(ctx, nsLists, name, []byte(fmt.Sprintf("%d %d", gen, n)), 0); err != nil {
+		return err
+	}
+	var og, on int64
+	if _, err := fmt.Sscanf(string(old), "%d %d", &og, &on); err == nil && og != gen {
+		for i := range on {
+			s.kv.Delete(ctx, nsLists, fmt.Sprintf("%s.%d.%d", name, og, i))
+		}
+	}
+	return nil
+}
+
+func (s *kvStore) getChunked(ctx context.Context, name string) ([]byte, error) {
+	h, err := s.kv.Get(ctx, nsLists, name)
+	if errors.Is(err, control.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var gen, n int64
+	if _, err := fmt.Sscanf(string(h), "%d %d", &gen, &n); err != nil || n <= 0 || n > 64 {
+		return nil, fmt.Errorf("%w: list header %q", ErrMalformed, h)
+	}
+	var out []byte
+	for i := range n {
+		b, err := s.kv.Get(ctx, nsLists, fmt.Sprintf("%s.%d.%d", name, gen, i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	return out, nil
 }

@@ -38,6 +38,10 @@ type Store interface {
 	// AuthKeys lists the public records of the auth keys minted here.
 	AuthKeys(ctx context.Context, net ledger.NetworkID) ([]AuthKeyInfo, error)
 	PutAuthKey(ctx context.Context, net ledger.NetworkID, k AuthKeyInfo) error
+	// Lists are the newest revocation list and policy the API made for a
+	// network (encoded; nil for none); PutLists replaces those not nil.
+	Lists(ctx context.Context, net ledger.NetworkID) (rev, pol []byte, err error)
+	PutLists(ctx context.Context, net ledger.NetworkID, rev, pol []byte) error
 }
 
 // fileStore is a Store in memory, saved to a JSON file (write, fsync,
@@ -57,6 +61,8 @@ type storeFile struct {
 	Revoked map[string]revokedKey              `json:"revoked"` // by key ID
 	Deleg   map[ledger.NetworkID][]byte        `json:"delegations"`
 	Auth    map[ledger.NetworkID][]AuthKeyInfo `json:"authkeys"`
+	Rev     map[ledger.NetworkID][]byte        `json:"revocations"`
+	Pol     map[ledger.NetworkID][]byte        `json:"policies"`
 }
 
 type storedGrant struct {
@@ -199,6 +205,30 @@ func (s *fileStore) init() {
 	if s.st.Auth == nil {
 		s.st.Auth = map[ledger.NetworkID][]AuthKeyInfo{}
 	}
+	if s.st.Rev == nil {
+		s.st.Rev = map[ledger.NetworkID][]byte{}
+	}
+	if s.st.Pol == nil {
+		s.st.Pol = map[ledger.NetworkID][]byte{}
+	}
+}
+
+func (s *fileStore) Lists(_ context.Context, net ledger.NetworkID) (rev, pol []byte, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Rev[net], s.st.Pol[net], nil
+}
+
+func (s *fileStore) PutLists(_ context.Context, net ledger.NetworkID, rev, pol []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev != nil {
+		s.st.Rev[net] = rev
+	}
+	if pol != nil {
+		s.st.Pol[net] = pol
+	}
+	return s.saveLocked()
 }
 
 func (s *fileStore) Delegation(_ context.Context, net ledger.NetworkID) ([]byte, error) {
