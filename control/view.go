@@ -97,3 +97,8 @@ func recordAddrs(env []byte) []string {
 	}
 	return out
 }
+
+// SharedStore reports whether the control plane keeps its state in a
+// store shared with other replicas (etcd): services built on it (the
+// REST API) then keep theirs in KV too.
+func (s *Server) SharedStore() bool { return s.persistent }

@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/devapi"
+	"github.com/coconet/coconet/identity"
 )
 
 // listFlag collects a repeatable, comma-separated flag.
@@ -35,6 +40,68 @@ type controlInfo struct {
 	Plans string   `json:"plans"`
 	// Owners is how many owners the allow-list names (0: every owner).
 	Owners int `json:"owners,omitempty"`
+	// API is the developer REST API's URL (--api), ServiceKey the key
+	// owners delegate to.
+	API        string `json:"api,omitempty"`
+	ServiceKey string `json:"service_key,omitempty"`
+}
+
+// startAPI serves the developer networks' REST API (package
+// control/devapi) in front of srv. Plain HTTP only on loopback: API keys
+// are bearer secrets, so a public address needs TLS here or in a reverse
+// proxy in front of a loopback listener.
+func startAPI(srv *control.Server, cfg control.Config, state, addr, certFile, keyFile string, ctl []string) (*devapi.Server, error) {
+	tlsCfg, err := apiTLS(addr, certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := devapi.LoadServiceKey(filepath.Join(state, "service.key"))
+	if err != nil {
+		return nil, err
+	}
+	var store devapi.Store
+	if srv.SharedStore() {
+		store = devapi.KVStore(srv.KV(), nil)
+	} else if store, err = devapi.OpenFileStore(filepath.Join(state, "apikeys.json"), nil); err != nil {
+		return nil, err
+	}
+	api, err := devapi.New(devapi.Config{Backend: srv, Store: store, ServiceKey: svc, ControlAddrs: ctl, Logf: cfg.Logf})
+	if err != nil {
+		return nil, err
+	}
+	if err := api.Listen(addr, tlsCfg); err != nil {
+		return nil, err
+	}
+	return api, nil
+}
+
+// apiTLS checks --api and its TLS flags and loads the certificate.
+func apiTLS(addr, certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case (certFile == "") != (keyFile == ""):
+		return nil, usagef("give both --api-tls-cert and --api-tls-key, or neither")
+	case certFile != "":
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-tls-cert/key: %w", err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usagef("--api %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, usagef("--api %s without --api-tls-cert/--api-tls-key would send API keys in clear; give a certificate, or listen on 127.0.0.1 behind a TLS reverse proxy", addr)
+	}
+	return nil, nil
+}
+
+func apiURL(s *devapi.Server, tls bool) string {
+	if tls {
+		return "https://" + s.Addr().String()
+	}
+	return "http://" + s.Addr().String()
 }
 
 func runControl(ctx context.Context, e *env, args []string) error {
@@ -46,6 +113,9 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	owners := fs.String("owners", "", "serve only the networks of these owners: a file of owner user IDs, one per line, # comments (for a public control plane); default: every owner")
 	relayDur := fs.Duration("relay-duration", 0, "cap on one relayed connection's duration (0 = none)")
 	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
+	apiAddr := fs.String("api", "", "serve the developer networks' REST API on this address (host:port); keys and grants in the state dir (or the shared store)")
+	apiCert := fs.String("api-tls-cert", "", "TLS certificate (PEM) for --api; without it --api must be a loopback address behind a TLS reverse proxy")
+	apiKey := fs.String("api-tls-key", "", "TLS key (PEM) for --api-tls-cert")
 	quiet := fs.Bool("quiet", false, "log less")
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -54,6 +124,11 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	}
 	if *state == "" {
 		*state = filepath.Join(e.home, "control")
+	}
+	if *apiAddr != "" {
+		if _, err := apiTLS(*apiAddr, *apiCert, *apiKey); err != nil {
+			return err
+		}
 	}
 	cfg := control.Config{Listen: listen, Dir: *state,
 		Relay: control.RelayLimits{Duration: *relayDur, Data: *relayData}}
@@ -89,6 +164,17 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	for _, a := range srv.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
 	}
+	var rest *devapi.Server
+	if *apiAddr != "" {
+		if rest, err = startAPI(srv, cfg, *state, *apiAddr, *apiCert, *apiKey, info.Addrs); err != nil {
+			srv.Close()
+			return err
+		}
+		defer rest.Close()
+		info.API = apiURL(rest, *apiCert != "")
+		svc, _ := devapi.LoadServiceKey(filepath.Join(*state, "service.key"))
+		info.ServiceKey = identity.UserIDOf(svc.Public().(ed25519.PublicKey)).String()
+	}
 	err = e.output(info, func(w io.Writer) {
 		fmt.Fprintf(w, "control plane %s (state in %s, plans: %s)\n", info.ID, info.State, info.Plans)
 		if info.Owners > 0 {
@@ -97,6 +183,10 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(w, "nodes join it with: coco up --control ADDR, ADDR one of:")
 		for _, a := range info.Addrs {
 			fmt.Fprintln(w, "  "+a)
+		}
+		if info.API != "" {
+			fmt.Fprintf(w, "REST API for developer networks on %s (service key %s)\n", info.API, info.ServiceKey)
+			fmt.Fprintf(w, "owners make keys with: coco net apikey create NET --api %s --scope nodes:read,usage:read --delegate all\n", info.API)
 		}
 	})
 	if err != nil {

@@ -111,7 +111,7 @@ var commands = []command{
 	cmd("consortium status", "NET", "the consortium's leader, applied index, voters, members and nodes", runConsStatus).want(1, 1, "the network").strictly(),
 	cmd("consortium verify-receipt", "FILE (--genesis GENESIS | --key HEX)", "check a transaction's receipt offline", runConsVerify),
 	cmd("consortium vote", "NET PROPOSAL yes|no", "vote on a proposal (members only)", runConsVote).want(3, 3, "the network, the proposal and yes or no").strictly(),
-	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--quiet]", "run a control plane: rendezvous, address reflection, relay, usage limits", runControl),
+	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--api HOST:PORT [--api-tls-cert F --api-tls-key F]] [--quiet]", "run a control plane: rendezvous, address reflection, relay, usage limits; the developer REST API with --api", runControl),
 	cmd("demo", "[--keep]", "watch three people share a private network and a simulated home, on this machine, in a few seconds", runDemo),
 	cmd("device add", "NET CODE", "claim a device into a network with the code it shows (owner only)", runDeviceAdd).want(2, 2, "the network and the device's claim code").strictly(),
 	cmd("device list", "NET", "list a network's devices", runDeviceList).want(1, 1, "the network").strictly(),
@@ -142,6 +142,8 @@ var commands = []command{
 	cmd("peers", "NET", "show member nodes: path, address, round-trip time", runPeers).want(1, 1, "the network's name"),
 	cmd("net create", "NAME [--kind user|developer]", "create a private network that you own", runNetCreate),
 	cmd("net list", "", "list your networks", runNetList),
+	cmd("net apikey create", "NET --api URL --scope S[,S…] [--expiry D] [--delegate enroll,revoke,acl]", "make an API key for a developer network's REST API (owner only); prints it once", runAPIKeyCreate),
+	cmd("net apikey revoke", "NET ID --api URL", "revoke an API key (owner only)", runAPIKeyRevoke),
 	cmd("members", "NET", "list a network's members, roles and nodes", runMembers).want(1, 1, "the network's name"),
 	cmd("invite", "NET --role admin|guest [--ttl 24h] [--uses N]", "make an invite code", runInvite),
 	cmd("join", "CODE", "join a network with an invite code", runJoin).want(1, 1, "the invite code"),
@@ -227,8 +229,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	name, cargs := rest[0], rest[1:]
-	// Two-word commands: "net create", "key export", …
+	// Two- and three-word commands: "net create", "net apikey create", …
 	for _, c := range commands {
+		if len(cargs) > 1 && c.name == name+" "+cargs[0]+" "+cargs[1] {
+			name, cargs = c.name, cargs[2:]
+			break
+		}
 		if strings.Contains(c.name, " ") && len(cargs) > 0 && c.name == name+" "+cargs[0] {
 			name, cargs = c.name, cargs[1:]
 			break
