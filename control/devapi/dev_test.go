@@ -148,8 +148,8 @@ func TestDelegationAttacks(t *testing.T) {
 	if err := c.Do(ctx, "PUT", base+"/acl", devapi.ACL{}, nil); !isStatus(err, 503) {
 		t.Errorf("ACL with only enroll delegated: %v, want 503", err)
 	}
-	if rl, pol := e.srv.NetLists(d.id()); rl != nil || pol != nil {
-		t.Errorf("lists held after refusals: %v %v", rl, pol)
+	if rl, pol := e.srv.NetLists(d.id()); rl != nil || pol != nil || e.offers.Load() != 0 {
+		t.Errorf("lists held after refusals: %v %v; the API signed %d lists beyond its delegation", rl, pol, e.offers.Load())
 	}
 	// A key without the scope, with every scope delegated.
 	e.delegate(t, d, ledger.ScopeAll)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/coconet/coconet/control"
 	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/control/devapi"
+	"github.com/coconet/coconet/devnet"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
 	"github.com/coconet/coconet/member"
@@ -78,11 +80,12 @@ var useKV bool
 
 // env is a control plane on loopback with the API in front of it.
 type env struct {
-	svc   ed25519.PrivateKey
-	srv   *control.Server
-	api   *devapi.Server
-	url   string
-	store devapi.Store
+	offers *atomic.Int32 // lists the API handed the control plane
+	svc    ed25519.PrivateKey
+	srv    *control.Server
+	api    *devapi.Server
+	url    string
+	store  devapi.Store
 }
 
 func startEnv(t *testing.T, cfg devapi.Config) *env {
@@ -100,7 +103,8 @@ func startEnv(t *testing.T, cfg devapi.Config) *env {
 	} else if cfg.Store == nil {
 		cfg.Store, _ = devapi.OpenFileStore(filepath.Join(t.TempDir(), "apikeys.json"), cfg.Now)
 	}
-	cfg.Backend = srv
+	cb := &countingBackend{Server: srv}
+	cfg.Backend = cb
 	if cfg.ServiceKey == nil {
 		_, cfg.ServiceKey, _ = ed25519.GenerateKey(rand.Reader)
 	}
@@ -116,7 +120,19 @@ func startEnv(t *testing.T, cfg devapi.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { api.Close(); http.DefaultClient.CloseIdleConnections() })
-	return &env{svc: cfg.ServiceKey, srv: srv, api: api, url: "http://" + api.Addr().String(), store: cfg.Store}
+	return &env{offers: &cb.offers, svc: cfg.ServiceKey, srv: srv, api: api, url: "http://" + api.Addr().String(), store: cfg.Store}
+}
+
+// countingBackend is the control plane, counting the lists the API
+// signs and hands it.
+type countingBackend struct {
+	*control.Server
+	offers atomic.Int32
+}
+
+func (b *countingBackend) OfferNetList(g *ledger.Op, rev *devnet.Revocations, pol *devnet.Policy) error {
+	b.offers.Add(1)
+	return b.Server.OfferNetList(g, rev, pol)
 }
 
 // grantKey makes an API key for d with scopes, signs its grant with the
