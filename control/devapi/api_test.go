@@ -246,6 +246,11 @@ func TestFlood(t *testing.T) {
 	if !slices.Equal(codes, []int{401, 401, 401, 401, 401, 429, 429, 429}) {
 		t.Errorf("guessed keys from one address: %v, want 5 × 401 then 429", codes)
 	}
+	// The address's failures do not refuse a valid key sent from it (a
+	// service behind the same NAT as the guesser).
+	if code, _, _ := e.do(t, "GET", nodesPath(d), k2.String(), nil); code != 200 {
+		t.Errorf("a valid key from the guessing address: %d, want 200", code)
+	}
 }
 
 // TestUserNetworkRefused: the API serves developer networks only.

@@ -71,19 +71,3 @@ func (l *limiter) trimLocked(now time.Time) {
 		clear(l.buckets)
 	}
 }
-
-// peek reports whether name's bucket has a token, without taking it.
-func (l *limiter) peek(name string) (bool, time.Duration) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[name]
-	if b == nil {
-		return true, 0
-	}
-	tokens := min(float64(l.rate.Burst), b.tokens+now.Sub(b.last).Seconds()*l.rate.PerSecond)
-	if tokens >= 1 {
-		return true, 0
-	}
-	return false, time.Duration((1 - tokens) / l.rate.PerSecond * float64(time.Second))
-}

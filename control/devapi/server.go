@@ -243,18 +243,18 @@ func (s *Server) serve(rt *route) http.HandlerFunc {
 			w.Write(openAPI)
 			return
 		}
-		addr := sourceOf(r)
-		if ok, wait := s.addrs.peek(addr); !ok {
-			s.fail(w, r, &limitedError{wait: wait, msg: "too many failed requests from this address"})
-			return
-		}
 		c, err := s.prepare(w, r, rt)
 		if err != nil {
 			if status(err) == http.StatusUnauthorized {
-				// Failed authentication is charged to the address: a
-				// stranger guessing keys is slowed, a key's own bucket
-				// cannot be drained by someone without its secret.
-				s.addrs.allow(addr)
+				// Failed authentication is charged to the source address:
+				// a stranger guessing keys is slowed (and a failure costs
+				// a map lookup and a hash, never a signature check), while
+				// a key's own bucket cannot be drained by someone without
+				// its secret, nor a valid key refused for a neighbour's
+				// failures.
+				if ok, wait := s.addrs.allow(sourceOf(r)); !ok {
+					err = &limitedError{wait: wait, msg: "too many failed requests from this address"}
+				}
 			}
 			s.fail(w, r, err)
 			return
@@ -331,6 +331,11 @@ func (s *Server) authenticate(c *call, need Scope) error {
 	if err != nil || g.ID != k.ID {
 		return unknown
 	}
+	// The secret first: a wrong one costs a hash, not the signature
+	// checks below.
+	if !k.Matches(g.Hash) {
+		return fmt.Errorf("%w: wrong secret for API key %s", ErrUnauthenticated, k.ID)
+	}
 	owner, err := s.ownerOf(c.r.Context(), g.Net)
 	if err != nil {
 		return unknown
@@ -341,9 +346,6 @@ func (s *Server) authenticate(c *call, need Scope) error {
 		}
 		s.cfg.Logf("devapi: stored grant %s does not verify: %v", k.ID, err)
 		return unknown
-	}
-	if !k.Matches(g.Hash) {
-		return fmt.Errorf("%w: wrong secret for API key %s", ErrUnauthenticated, k.ID)
 	}
 	if g.Net != c.net {
 		return fmt.Errorf("%w: API key %s is for network %s, not %s", ErrWrongNetwork, k.ID, g.Net.Short(), c.net.Short())
