@@ -60,7 +60,7 @@ type devNet struct {
 func (d *devNet) id() ledger.NetworkID         { return d.log.Network() }
 func (d *devNet) ownerKey() ed25519.PrivateKey { return d.seed.UserKey() }
 
-func newDevNet(t *testing.T, kind string) *devNet {
+func newDevNet(t testing.TB, kind string) *devNet {
 	t.Helper()
 	s, err := identity.NewSeed()
 	if err != nil {
@@ -88,7 +88,7 @@ type env struct {
 	store  devapi.Store
 }
 
-func startEnv(t *testing.T, cfg devapi.Config) *env {
+func startEnv(t testing.TB, cfg devapi.Config) *env {
 	t.Helper()
 	srv, err := control.New(control.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logf: func(f string, a ...any) { t.Logf("control: "+f, a...) }})
 	if err != nil {
@@ -137,7 +137,7 @@ func (b *countingBackend) OfferNetList(g *ledger.Op, rev *devnet.Revocations, po
 
 // grantKey makes an API key for d with scopes, signs its grant with the
 // owner's key and hands it to the API, as `coco net apikey create` does.
-func (e *env) grantKey(t *testing.T, d *devNet, scopes string) *devapi.Key {
+func (e *env) grantKey(t testing.TB, d *devNet, scopes string) *devapi.Key {
 	t.Helper()
 	k, g := newGrant(t, d, d.ownerKey(), scopes)
 	c := &devapi.Client{URL: e.url}
@@ -147,7 +147,7 @@ func (e *env) grantKey(t *testing.T, d *devNet, scopes string) *devapi.Key {
 	return k
 }
 
-func newGrant(t *testing.T, d *devNet, signer ed25519.PrivateKey, scopes string) (*devapi.Key, *devapi.Grant) {
+func newGrant(t testing.TB, d *devNet, signer ed25519.PrivateKey, scopes string) (*devapi.Key, *devapi.Grant) {
 	t.Helper()
 	sc, err := devapi.ParseScopes(scopes)
 	if err != nil {

@@ -3,6 +3,7 @@ package devapi
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	_ "embed"
 	"encoding/json"
@@ -32,6 +33,7 @@ const (
 	DefaultMaxGrants   = 256
 	DefaultMaxNetworks = 10000
 	maxBuckets         = 65536
+	maxVerified        = 16384
 )
 
 // DefaultKeyRate and DefaultAddrRate bound one API key's requests and the
@@ -85,6 +87,9 @@ type Server struct {
 
 	listMu sync.Mutex // one revocation list or policy made at a time
 
+	vmu      sync.Mutex                   // guards verified
+	verified map[[32]byte]identity.UserID // grants whose signatures checked, by hash of grant and genesis
+
 	mu   sync.Mutex // guards following fields
 	hs   *http.Server
 	ln   net.Listener
@@ -127,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: st,
 		keys:  newLimiter(cfg.KeyRate, maxBuckets, cfg.Now),
 		addrs: newLimiter(cfg.AddrRate, maxBuckets, cfg.Now),
-		mux:   http.NewServeMux()}
+		mux:   http.NewServeMux(), verified: map[[32]byte]identity.UserID{}}
 	for _, r := range routes {
 		s.mux.HandleFunc(r.method+" "+r.path, s.serve(r))
 	}
@@ -336,14 +341,10 @@ func (s *Server) authenticate(c *call, need Scope) error {
 	if !k.Matches(g.Hash) {
 		return fmt.Errorf("%w: wrong secret for API key %s", ErrUnauthenticated, k.ID)
 	}
-	owner, err := s.ownerOf(c.r.Context(), g.Net)
-	if err != nil {
-		return unknown
-	}
-	if err := g.Verify(g.Net, owner, s.cfg.Now()); err != nil {
-		if errors.Is(err, ErrExpired) {
-			return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
-		}
+	owner, err := s.verifiedOwner(c.r.Context(), g, b)
+	if errors.Is(err, ErrExpired) {
+		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	} else if err != nil {
 		s.cfg.Logf("devapi: stored grant %s does not verify: %v", k.ID, err)
 		return unknown
 	}
@@ -355,6 +356,42 @@ func (s *Server) authenticate(c *call, need Scope) error {
 	}
 	c.grant, c.owner = g, owner
 	return nil
+}
+
+// verifiedOwner checks a stored grant (its encoding b) against its
+// network's stored genesis and returns the owner. The signature checks
+// are remembered by the exact bytes of both, so a key's requests cost
+// them once; anything written differently into the store is checked
+// anew. Times are checked every time.
+func (s *Server) verifiedOwner(ctx context.Context, g *Grant, b []byte) (identity.UserID, error) {
+	gb, err := s.store.Genesis(ctx, g.Net)
+	if err != nil {
+		return identity.UserID{}, err
+	}
+	h := sha256.New()
+	h.Write(b)
+	h.Write(gb)
+	ck := [32]byte(h.Sum(nil))
+	s.vmu.Lock()
+	owner, ok := s.verified[ck]
+	s.vmu.Unlock()
+	if ok {
+		return owner, g.checkTimes(s.cfg.Now())
+	}
+	gen, err := checkGenesis(g.Net, gb)
+	if err != nil {
+		return owner, err
+	}
+	if err := g.Verify(g.Net, gen.Author, s.cfg.Now()); err != nil {
+		return owner, err
+	}
+	s.vmu.Lock()
+	if len(s.verified) >= maxVerified {
+		clear(s.verified)
+	}
+	s.verified[ck] = gen.Author
+	s.vmu.Unlock()
+	return gen.Author, nil
 }
 
 // ownerOf reads a network's genesis from the store and checks it: it
