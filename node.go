@@ -3,6 +3,7 @@ package coconet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
+	"github.com/coconet/coconet/devnet"
 	"github.com/coconet/coconet/engine"
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
@@ -59,6 +61,12 @@ type Node struct {
 	// Device runs the node with the home's device key (see package device):
 	// the node the owner claimed with `coco device add`.
 	Device bool
+	// AuthKey joins a developer network with no invite (tsnet's
+	// TS_AUTHKEY is the model): the key's string, as `coco net authkey
+	// create` prints it. The network (Network may be empty) and its
+	// control planes come from the key; the node makes its credential
+	// with it once and keeps it.
+	AuthKey string
 
 	mu   sync.Mutex
 	e    *engine.Engine
@@ -75,11 +83,26 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.Home == "" {
 		n.Home = homedir.DefaultHome()
 	}
+	var key *devnet.AuthKey
+	if n.AuthKey != "" {
+		k, err := devnet.ParseAuthKey(n.AuthKey, time.Now())
+		if err != nil {
+			return fmt.Errorf("coconet: auth key: %w", err)
+		}
+		id, err := homedir.AdoptAuthKey(n.Home, k)
+		if err != nil {
+			return fmt.Errorf("coconet: auth key: %w", err)
+		}
+		if n.Network == "" {
+			n.Network = id.String()
+		}
+		key = k
+	}
 	if n.Network == "" {
 		return errors.New("coconet: Node.Network is required (a network name or ID)")
 	}
 	e, err := engine.StartIn(ctx, n.Home, n.Network, engine.Config{
-		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Control: n.Control, Device: n.Device, Logf: n.Logf,
+		App: n.App, ListenHost: n.ListenHost, MDNS: n.MDNS, Control: n.Control, Device: n.Device, Logf: n.Logf, AuthKey: key,
 	})
 	if err != nil {
 		return err

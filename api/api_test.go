@@ -220,6 +220,15 @@ func (f *fake) DeviceAdd(c ctx, n, code string) (Device, error) {
 func (f *fake) Devices(c ctx, n string) ([]DeviceInfo, error) {
 	return ret[[]DeviceInfo](f, "Devices", n)
 }
+func (f *fake) ServiceAdd(c ctx, n string, r ServiceAddRequest) (ServiceKeyInfo, error) {
+	return ret[ServiceKeyInfo](f, "ServiceAdd", n, r)
+}
+func (f *fake) ServiceRevoke(c ctx, n, k string) (ServiceKeyInfo, error) {
+	return ret[ServiceKeyInfo](f, "ServiceRevoke", n, k)
+}
+func (f *fake) AuthKeyCreate(c ctx, n string, r AuthKeyRequest) (AuthKeyResult, error) {
+	return ret[AuthKeyResult](f, "AuthKeyCreate", n, r)
+}
 func (f *fake) DeviceRemove(c ctx, n, ref string) (Device, error) {
 	return ret[Device](f, "DeviceRemove", n, ref)
 }

@@ -48,6 +48,7 @@ type Service interface {
 	DriveService
 	ConsortiumService
 	DevAPIService
+	DevNetService
 }
 
 // CallRequest calls a service.

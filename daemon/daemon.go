@@ -59,9 +59,13 @@ type Daemon struct {
 	LedgerOnly bool
 	// DriveSyncEvery is how often drives sync (daemon/drive.go).
 	DriveSyncEvery time.Duration
+	// AuthKey joins the developer network it is for at Start (`coco up
+	// --authkey KEY`; a home without an identity gets one).
+	AuthKey string
 
-	dev     deviceState // guarded by mu
-	closing bool        // Close has begun; guarded by mu
+	dev     deviceState      // guarded by mu
+	authNet ledger.NetworkID // the network of AuthKey
+	closing bool             // Close has begun; guarded by mu
 
 	id   *identity.Identity
 	lock *os.File
@@ -77,6 +81,11 @@ type Daemon struct {
 func (d *Daemon) Start(ctx context.Context) error {
 	if d.Logf == nil {
 		d.Logf = func(string, ...any) {}
+	}
+	if d.AuthKey != "" {
+		if err := d.adoptAuthKey(); err != nil {
+			return err
+		}
 	}
 	id, err := homedir.LoadIdentity(d.Home)
 	if err != nil {
@@ -136,6 +145,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 
 func (d *Daemon) startNode(ctx context.Context, id ledger.NetworkID) error {
 	n := &coconet.Node{Home: d.Home, Network: id.String(), ListenHost: d.ListenHost, MDNS: d.MDNS, Control: d.Control, Logf: d.Logf, Device: d.Device}
+	if d.authNet == id {
+		n.AuthKey = d.AuthKey
+	}
 	if err := n.Start(ctx); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coconet/coconet/control/controlproto"
+	"github.com/coconet/coconet/devnet"
 	"github.com/coconet/coconet/homedir"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/ledger"
@@ -49,6 +50,8 @@ type Config struct {
 	// Host, if set, builds the node's host instead of the TCP+QUIC one
 	// (tests: in-memory hosts, without a connection gater); see node.Config.
 	Host func(key crypto.PrivKey) (host.Host, error)
+	// AuthKey, in a developer network, enrols the node (node.Config.AuthKey).
+	AuthKey *devnet.AuthKey
 }
 
 // Engine is one running node and what is attached to it. Its methods are
@@ -94,7 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	nd, err := node.New(node.Config{
 		Seed: cfg.Identity.Seed, UserName: cfg.Identity.Name, Log: cfg.Log, Dir: cfg.Dir,
 		App: cfg.App, ListenHost: cfg.ListenHost, MDNS: cfg.MDNS, Logf: cfg.Logf,
-		Control: cfg.Control, NodeKey: key, Host: cfg.Host,
+		Control: cfg.Control, NodeKey: key, Host: cfg.Host, AuthKey: cfg.AuthKey,
 	})
 	if err != nil {
 		return nil, err

@@ -99,11 +99,7 @@ type NetworkInfo struct {
 // Info summarizes a ledger from the point of view of user u.
 func Info(l *ledger.Log, u identity.UserID) NetworkInfo {
 	st := l.State()
-	role := st.Role(u).String()
-	if st.Role(u) == ledger.RoleNone {
-		role = "removed"
-	}
-	return NetworkInfo{ID: l.Network(), Name: st.Name, Kind: st.Kind, Role: role,
+	return NetworkInfo{ID: l.Network(), Name: st.Name, Kind: st.Kind, Role: roleIn(st, u),
 		Members: len(st.Members), Nodes: len(st.Nodes), Ops: len(l.IDs())}
 }
 

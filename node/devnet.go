@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,6 +227,18 @@ func (d *devState) connAllowed(k [32]byte) bool {
 	return d.allows(k, d.n.self) || d.allows(d.n.self, k)
 }
 
+// track gives a new connection's peer, not verified yet, a deadline for its
+// hello, outside the gate's bounds (a host without the gater, such as
+// mocknet's, still sweeps peers that never show a credential).
+func (d *devState) track(p peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.pending[p]; !ok {
+		d.pending[p] = pendingConn{deadline: time.Now().Add(devHelloTimeout)}
+		d.perIP[""]++
+	}
+}
+
 // admitPending gives an unverified peer one of the pending places, if one
 // is free (it keeps the place it holds).
 func (d *devState) admitPending(p peer.ID, addr ma.Multiaddr) bool {
@@ -376,8 +389,17 @@ func (d *devState) startHello(p peer.ID) {
 	n := d.n
 	ctx, cancel := context.WithTimeout(n.ctx, devHelloTimeout)
 	defer cancel()
-	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "devnet hello"), p, devnet.ProtoHello)
+	var s network.Stream
+	var err error
+	for try := 0; ; try++ {
+		s, err = n.host.NewStream(network.WithAllowLimitedConn(ctx, "devnet hello"), p, devnet.ProtoHello)
+		if err == nil || try == 2 || ctx.Err() != nil || n.host.Network().Connectedness(p) != network.Connected {
+			break
+		}
+		time.Sleep(100 * time.Millisecond << try)
+	}
 	if err != nil {
+		n.cfg.Logf("devnet: hello to %s: %v", p.ShortString(), err)
 		return // the sweep closes the connection if p stays unverified
 	}
 	defer s.Close()
@@ -516,7 +538,7 @@ func (d *devState) spread(src peer.ID) {
 	b := d.store.Newer(0, 0).Marshal()
 	var peers []peer.ID
 	for _, p := range n.host.Network().Peers() {
-		if p != src && n.IsMember(p) {
+		if k, err := KeyOf(p); err == nil && p != src && n.classifyMember(k) { // lists go to every member, whatever the tag policy
 			peers = append(peers, p)
 		}
 	}
@@ -563,7 +585,7 @@ func (d *devState) push(p peer.ID, b []byte) {
 func (n *Node) handleLists(s network.Stream) {
 	defer s.Close()
 	p := s.Conn().RemotePeer()
-	if !n.isControl(p) && !n.IsMember(p) {
+	if k, err := KeyOf(p); !n.isControl(p) && (err != nil || !n.classifyMember(k)) {
 		s.Reset()
 		return
 	}
@@ -741,4 +763,27 @@ func (d *devState) recheck() {
 		d.n.cfg.Logf("devnet: closing connection to %s: its auth key's service key was revoked", p.ShortString())
 		d.n.host.Network().ClosePeer(p)
 	}
+}
+
+// devPeers lists the connected members by credential (a developer
+// network's nodes are not in the ledger): role "node", their tags for app.
+func (n *Node) devPeers(st *ledger.State) []PeerInfo {
+	if n.dev == nil {
+		return nil
+	}
+	var out []PeerInfo
+	for _, p := range n.host.Network().Peers() {
+		k, err := KeyOf(p)
+		if err != nil || st.Nodes[k] != nil {
+			continue
+		}
+		m := n.dev.member(k)
+		if m == nil {
+			continue
+		}
+		pi := PeerInfo{Node: p, User: identity.UserID(k), Role: "node", App: strings.Join(m.Tags, ",")}
+		n.describePath(&pi)
+		out = append(out, pi)
+	}
+	return out
 }

@@ -248,7 +248,11 @@ func (n *Node) Start(ctx context.Context) error {
 			if n.dev != nil && !n.isControl(c.RemotePeer()) {
 				// Every new peer shows its credential first (the dialer
 				// starts); the member's work starts once it verified.
-				if p := c.RemotePeer(); c.Stat().Direction == network.DirOutbound && len(nw.ConnsToPeer(p)) == 1 {
+				p := c.RemotePeer()
+				if k, err := KeyOf(p); err == nil && !n.classifyMember(k) {
+					n.dev.track(p)
+				}
+				if c.Stat().Direction == network.DirOutbound && len(nw.ConnsToPeer(p)) == 1 {
 					n.goLoop(func() { n.dev.startHello(p) })
 				}
 				return

@@ -52,6 +52,7 @@ func (n *Node) Peers(ctx context.Context) []PeerInfo {
 		n.describePath(&pi)
 		out = append(out, pi)
 	}
+	out = append(out, n.devPeers(st)...)
 	var wg sync.WaitGroup
 	for i := range out {
 		if !out[i].Connected {

@@ -146,6 +146,9 @@ var commands = []command{
 	cmd("net apikey revoke", "NET ID --api URL", "revoke an API key (owner only)", runAPIKeyRevoke),
 	cmd("members", "NET", "list a network's members, roles and nodes", runMembers).want(1, 1, "the network's name"),
 	cmd("invite", "NET --role admin|guest [--ttl 24h] [--uses N]", "make an invite code", runInvite),
+	cmd("net authkey create", "NET [--reusable] [--ephemeral] [--tag T]… [--expiry 24h] [--control ADDR]…", "mint an auth key a node of a developer network joins with (coco up --authkey KEY)", runAuthKeyCreate),
+	cmd("net service add", "NET --scope enroll,revoke,acl [--expiry 720h] [--name N] [--key UID]", "delegate a service key of a developer network (a control plane, your backend)", runServiceAdd),
+	cmd("net service revoke", "NET KEY", "withdraw a service key's delegation", runServiceRevoke),
 	cmd("join", "CODE", "join a network with an invite code", runJoin).want(1, 1, "the invite code"),
 	cmd("remove", "NET MEMBER", "remove a member; their nodes are cut off at once", runRemove).want(2, 2, "the network and the member"),
 	cmd("ota authorize", "NET DEVICE IMAGE --version V [--model M]", "authorize a firmware image for a device (owner only); the device fetches, verifies and applies it", runOTAAuthorize),
@@ -229,13 +232,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	name, cargs := rest[0], rest[1:]
-	// Two- and three-word commands: "net create", "net apikey create", …
+	// Two- and three-word commands: "net create", "net authkey create", …
 	for _, c := range commands {
-		if len(cargs) > 1 && c.name == name+" "+cargs[0]+" "+cargs[1] {
+		if strings.Count(c.name, " ") == 2 && len(cargs) > 1 && c.name == name+" "+cargs[0]+" "+cargs[1] {
 			name, cargs = c.name, cargs[2:]
 			break
 		}
-		if strings.Contains(c.name, " ") && len(cargs) > 0 && c.name == name+" "+cargs[0] {
+		if strings.Count(c.name, " ") == 1 && len(cargs) > 0 && c.name == name+" "+cargs[0] {
 			name, cargs = c.name, cargs[1:]
 			break
 		}

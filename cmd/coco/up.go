@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"os"
 	"time"
 
 	"github.com/coconet/coconet/homedir"
@@ -29,6 +30,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	webAddr := fs.String("web", webDefault, "serve the network app on ADDR (loopback), or off")
 	var controls listFlag
 	fs.Var(&controls, "control", "control plane multiaddr ending in /p2p/ID (repeatable, or comma-separated)")
+	authKey := fs.String("authkey", os.Getenv("COCO_AUTHKEY"), "join the developer network of this auth key (coco net authkey create); default $COCO_AUTHKEY")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -44,6 +46,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return usagef("--name and --model are for --device")
 	}
 	lg := log.New(e.stderr, "", log.LstdFlags)
+	if *dev && *authKey != "" {
+		return usagef("--authkey is for a developer network's node, not a device")
+	}
 	if *dev {
 		if id, err := homedir.LoadIdentity(e.home); err == nil && *name == "" {
 			*name = id.Name
@@ -58,7 +63,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	d := &daemon.Daemon{Home: e.home, ListenHost: *host, MDNS: !*noMDNS, Control: controls,
-		Device: *dev, DeviceName: *name, DeviceModel: *model, Sim: *sim}
+		Device: *dev, DeviceName: *name, DeviceModel: *model, Sim: *sim, AuthKey: *authKey}
 	if *dev {
 		d.OnClaimCode = func(code string) {
 			fmt.Fprintf(e.stdout, "Claim code for device %q (one use; shown until the owner claims it):\n\n  %s\n\nOn the owner's machine: coco device add NETWORK %s\n", d.DeviceName, code, code)
