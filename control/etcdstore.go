@@ -93,6 +93,9 @@ type EtcdStore struct {
 	usage map[string]*useRec
 
 	kv *etcdKV
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 type useRec struct{ used, claimed Counts }
@@ -248,25 +251,30 @@ func (s *EtcdStore) Start(ctx context.Context, replica string, apply func(Event)
 	s.wg.Add(1)
 	go s.writer(s.uwrites)
 
-	// Liveness: a key on a short lease, kept alive while this runs.
-	g, err := s.cli.Grant(ctx, int64(liveTTL/time.Second))
+	ka, err := s.markLive(ctx)
 	if err != nil {
 		s.stop()
-		return fmt.Errorf("control: etcd lease: %w", err)
-	}
-	if _, err := s.cli.Put(ctx, s.prefix+"l/"+replica, "", clientv3.WithLease(g.ID)); err != nil {
-		s.stop()
-		return fmt.Errorf("control: etcd: %w", err)
-	}
-	ka, err := s.cli.KeepAlive(s.ctx, g.ID)
-	if err != nil {
-		s.stop()
-		return fmt.Errorf("control: etcd keepalive: %w", err)
+		return err
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for range ka {
+		for {
+			for range ka {
+			}
+			// The lease ended (etcd was out of reach for liveTTL):
+			// the other replicas count this one's claims meanwhile;
+			// mark it live again once etcd answers.
+			for {
+				select {
+				case <-s.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				if ka, err = s.markLive(s.ctx); err == nil {
+					break
+				}
+			}
 		}
 	}()
 	rev, err := s.load(ctx, apply)
@@ -277,6 +285,25 @@ func (s *EtcdStore) Start(ctx context.Context, replica string, apply func(Event)
 	s.wg.Add(1)
 	go s.watch(rev, apply)
 	return nil
+}
+
+// markLive puts this replica's liveness key on a short lease, kept alive
+// while the store runs.
+func (s *EtcdStore) markLive(ctx context.Context) (<-chan *clientv3.LeaseKeepAliveResponse, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	g, err := s.cli.Grant(cctx, int64(liveTTL/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("control: etcd lease: %w", err)
+	}
+	if _, err := s.cli.Put(cctx, s.prefix+"l/"+s.replica, "", clientv3.WithLease(g.ID)); err != nil {
+		return nil, fmt.Errorf("control: etcd: %w", err)
+	}
+	ka, err := s.cli.KeepAlive(s.ctx, g.ID)
+	if err != nil {
+		return nil, fmt.Errorf("control: etcd keepalive: %w", err)
+	}
+	return ka, nil
 }
 
 // load applies every record under the prefix (but the KV's) and returns
@@ -727,8 +754,33 @@ func (s *EtcdStore) stop() {
 // its saved usage is exact, its claims no longer count) and the embedded
 // etcd.
 func (s *EtcdStore) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *EtcdStore) close() error {
 	if s.replica != "" && s.ctx != nil && s.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// A clean stop gives back what it claimed and did not use (the
+		// server saved its usage last): after a restart its usage is
+		// exact, not its claims.
+		var ops []clientv3.Op
+		s.umu.Lock()
+		for k, u := range s.usage {
+			if u.claimed != u.used {
+				u.claimed = u.used
+				ops = append(ops, clientv3.OpPut(k, string(encodeUse(u))))
+			}
+		}
+		s.umu.Unlock()
+		for len(ops) > 0 {
+			n := min(len(ops), maxBatch)
+			if _, err := s.cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
+				s.cfg.Logf("etcd: give back claims: %v", err)
+				break
+			}
+			ops = ops[n:]
+		}
 		s.cli.Delete(ctx, s.prefix+"l/"+s.replica)
 		cancel()
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/coconet/coconet/control/controlproto"
 	"github.com/coconet/coconet/identity"
 	"github.com/coconet/coconet/member"
 )
@@ -315,4 +316,17 @@ func (s *Server) Registered(key [32]byte) []Registration {
 		}
 	}
 	return out
+}
+
+// Usage reports a network's usage this month against its plan, all
+// replicas (key is member.RendezvousKey of its ID); false if no node of it
+// registered here or at another replica.
+func (s *Server) Usage(key [32]byte) (controlproto.Usage, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns := s.nets[key]
+	if ns == nil {
+		return controlproto.Usage{}, false
+	}
+	return s.usageLocked(key, ns.owner, s.cfg.Now()), true
 }

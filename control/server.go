@@ -614,6 +614,10 @@ func (s *Server) serve(c network.Conn, b []byte) *served {
 	signer := c.RemotePeer()
 	var rec *peer.PeerRecord
 	if req.Op == controlproto.OpRegister {
+		if len(req.Record) > MaxRecord {
+			// Every replica keeps every registration: each is bounded.
+			return fail(controlproto.CodeBadRequest, fmt.Errorf("peer record of %d bytes; at most %d", len(req.Record), MaxRecord))
+		}
 		env, r, err := record.ConsumeEnvelope(req.Record, peer.PeerRecordEnvelopeDomain)
 		if err != nil {
 			return fail(controlproto.CodeBadRequest, fmt.Errorf("peer record: %v", err))

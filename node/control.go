@@ -180,12 +180,21 @@ func (n *Node) controlLoop() {
 		} else if n.dev != nil {
 			pb = n.devProof() // a developer network's credential
 		}
+		// Each control plane at once: one that does not answer (a dead
+		// replica, its dial hanging until controlDialTimeout) does not
+		// hold up registration and lookups at the others.
+		var wg sync.WaitGroup
 		for _, cp := range n.controls {
-			n.serviceControl(ctx, cp, pb)
-			if n.dev != nil && pb != nil && proof == nil {
-				n.dev.controlLists(ctx, cp, pb)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n.serviceControl(ctx, cp, pb)
+				if n.dev != nil && pb != nil && proof == nil {
+					n.dev.controlLists(ctx, cp, pb)
+				}
+			}()
 		}
+		wg.Wait()
 		if pb != nil {
 			n.deliverRevocations(ctx, rq, proof, pb)
 		}

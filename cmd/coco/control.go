@@ -4,13 +4,18 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coconet/coconet/control"
@@ -38,6 +43,7 @@ type controlInfo struct {
 	Addrs []string `json:"addrs"` // give one to nodes: coco up --control ADDR
 	State string   `json:"state"`
 	Plans string   `json:"plans"`
+	Store string   `json:"store"` // where the state is: "embedded etcd", "etcd URL,…" or "memory"
 	// Owners is how many owners the allow-list names (0: every owner).
 	Owners int `json:"owners,omitempty"`
 	// API is the developer REST API's URL (--api), ServiceKey the key
@@ -50,12 +56,12 @@ type controlInfo struct {
 // control/devapi) in front of srv. Plain HTTP only on loopback: API keys
 // are bearer secrets, so a public address needs TLS here or in a reverse
 // proxy in front of a loopback listener.
-func startAPI(srv *control.Server, cfg control.Config, state, addr, certFile, keyFile string, ctl []string) (*devapi.Server, error) {
+func startAPI(srv *control.Server, cfg control.Config, state, svcKey, addr, certFile, keyFile string, ctl []string) (*devapi.Server, error) {
 	tlsCfg, err := apiTLS(addr, certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := devapi.LoadServiceKey(filepath.Join(state, "service.key"))
+	svc, err := devapi.LoadServiceKey(svcKey)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +122,8 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	apiAddr := fs.String("api", "", "serve the developer networks' REST API on this address (host:port); keys and grants in the state dir (or the shared store)")
 	apiCert := fs.String("api-tls-cert", "", "TLS certificate (PEM) for --api; without it --api must be a loopback address behind a TLS reverse proxy")
 	apiKey := fs.String("api-tls-key", "", "TLS key (PEM) for --api-tls-cert")
+	svcKey := fs.String("service-key", "", "the control plane's service key file, which owners delegate to (default STATE/service.key, made if missing); give every replica of one control plane the same file")
+	etcd := fs.String("etcd", "", "etcd client URLs (comma-separated) of a cluster shared by several control-plane replicas; default: an embedded single-member etcd in the state directory; \"none\": state in this process's memory (usage counters in the state directory), as before etcd")
 	quiet := fs.Bool("quiet", false, "log less")
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -153,11 +161,33 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		cfg.Owners = list
 		info.Owners = len(list)
 	}
+	switch *etcd {
+	case "none":
+		info.Store = "memory"
+	default:
+		ec := control.EtcdConfig{Dir: *state, Logf: cfg.Logf}
+		info.Store = "embedded etcd"
+		if *etcd != "" {
+			ec.Endpoints = strings.Split(*etcd, ",")
+			info.Store = "etcd " + *etcd
+		}
+		st, err := control.OpenEtcd(ctx, ec)
+		if err != nil {
+			return err
+		}
+		cfg.Store = st
+	}
 	srv, err := control.New(cfg)
 	if err != nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
+		}
 		return err
 	}
 	if err := srv.Start(ctx); err != nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
+		}
 		return err
 	}
 	info.ID, info.State, info.Plans = srv.ID().String(), *state, plansName
@@ -166,17 +196,20 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	}
 	var rest *devapi.Server
 	if *apiAddr != "" {
-		if rest, err = startAPI(srv, cfg, *state, *apiAddr, *apiCert, *apiKey, info.Addrs); err != nil {
+		if *svcKey == "" {
+			*svcKey = filepath.Join(*state, "service.key")
+		}
+		if rest, err = startAPI(srv, cfg, *state, *svcKey, *apiAddr, *apiCert, *apiKey, info.Addrs); err != nil {
 			srv.Close()
 			return err
 		}
 		defer rest.Close()
 		info.API = apiURL(rest, *apiCert != "")
-		svc, _ := devapi.LoadServiceKey(filepath.Join(*state, "service.key"))
+		svc, _ := devapi.LoadServiceKey(*svcKey)
 		info.ServiceKey = identity.UserIDOf(svc.Public().(ed25519.PublicKey)).String()
 	}
 	err = e.output(info, func(w io.Writer) {
-		fmt.Fprintf(w, "control plane %s (state in %s, plans: %s)\n", info.ID, info.State, info.Plans)
+		fmt.Fprintf(w, "control plane %s (state in %s, %s; plans: %s)\n", info.ID, info.State, info.Store, info.Plans)
 		if info.Owners > 0 {
 			fmt.Fprintf(w, "serving only the networks of the %d owners in %s\n", info.Owners, *owners)
 		}
@@ -193,7 +226,23 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		srv.Close()
 		return err
 	}
-	<-ctx.Done()
+	// SIGUSR1 logs the control plane's memory after a collection, one
+	// JSON line on stderr (bench/scale.sh reads it).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-usr1:
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			b, _ := json.Marshal(map[string]any{"memstats": true, "heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse,
+				"sys": m.Sys, "registrations": srv.Registrations()})
+			fmt.Fprintf(e.stderr, "%s\n", b)
+		}
+	}
 	lg.Printf("coco control: shutting down")
 	done := make(chan error, 1)
 	go func() { done <- srv.Close() }()

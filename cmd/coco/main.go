@@ -111,7 +111,7 @@ var commands = []command{
 	cmd("consortium status", "NET", "the consortium's leader, applied index, voters, members and nodes", runConsStatus).want(1, 1, "the network").strictly(),
 	cmd("consortium verify-receipt", "FILE (--genesis GENESIS | --key HEX)", "check a transaction's receipt offline", runConsVerify),
 	cmd("consortium vote", "NET PROPOSAL yes|no", "vote on a proposal (members only)", runConsVote).want(3, 3, "the network, the proposal and yes or no").strictly(),
-	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--api HOST:PORT [--api-tls-cert F --api-tls-key F]] [--quiet]", "run a control plane: rendezvous, address reflection, relay, usage limits; the developer REST API with --api", runControl),
+	cmd("control", "[--listen MULTIADDR]… [--state DIR] [--plans FILE] [--owners FILE] [--relay-duration D] [--relay-data BYTES] [--api HOST:PORT [--api-tls-cert F --api-tls-key F] [--service-key F]] [--quiet]", "run a control plane: rendezvous, address reflection, relay, usage limits; the developer REST API with --api", runControl),
 	cmd("demo", "[--keep]", "watch three people share a private network and a simulated home, on this machine, in a few seconds", runDemo),
 	cmd("device add", "NET CODE", "claim a device into a network with the code it shows (owner only)", runDeviceAdd).want(2, 2, "the network and the device's claim code").strictly(),
 	cmd("device list", "NET", "list a network's devices", runDeviceList).want(1, 1, "the network").strictly(),
