@@ -267,3 +267,7 @@ func (e *env) delegate(t *testing.T, d *devNet, scopes uint32) *ledger.Op {
 	}
 	return op
 }
+
+func identityOf(k ed25519.PrivateKey) identity.UserID {
+	return identity.UserIDOf(k.Public().(ed25519.PublicKey))
+}
