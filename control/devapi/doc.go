@@ -16,6 +16,18 @@
 // it needs, each key (and each source address for failed attempts) has a
 // token bucket, and bodies are bounded.
 //
+// The control plane acts for a network only through the owner's
+// delegate_service op naming its own service key (LoadServiceKey; the key
+// never leaves the control plane), handed over signed (PUT /delegation)
+// and checked again on every use: with ScopeEnroll it mints auth keys
+// (package devnet), with ScopeRevoke it signs the next version of the
+// network's revocation list, with ScopeACL the next tag policy; the
+// control plane (control/devnet.go) takes them, drops revoked
+// registrations and pushes the lists to the network's nodes, which check
+// every signature back to the genesis themselves. Lists the API signs are
+// also saved in its Store (KVStore over etcd for replicas), so a restarted
+// or another replica continues from the newest version.
+//
 // Wire format of the signed objects (version 1, big-endian; Ed25519 over a
 // domain string followed by the encoding without sig):
 //
