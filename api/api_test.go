@@ -241,6 +241,12 @@ func (f *fake) OTAList(c ctx, n string) ([]OTAAuthorization, error) {
 func (f *fake) OTAStatus(c ctx, n string) ([]OTAStatus, error) {
 	return ret[[]OTAStatus](f, "OTAStatus", n)
 }
+func (f *fake) APIKeySign(c ctx, n string, r APIKeyRequest) (APIKeyGrant, error) {
+	return ret[APIKeyGrant](f, "APIKeySign", n, r)
+}
+func (f *fake) APIKeyRevokeSign(c ctx, n, id string) (APIKeyRevocation, error) {
+	return ret[APIKeyRevocation](f, "APIKeyRevokeSign", n, id)
+}
 func (f *fake) OTAWithdraw(c ctx, n, d, v string) (OTAAuthorization, error) {
 	return ret[OTAAuthorization](f, "OTAWithdraw", n, d, v)
 }

@@ -47,6 +47,7 @@ type Service interface {
 	PushService
 	DriveService
 	ConsortiumService
+	DevAPIService
 	DevNetService
 }
 

@@ -145,7 +145,7 @@ func (s *Server) apply(ev Event) {
 // refused, so nothing stored for one network lands in another's lookups.
 func (s *Server) applyRegistration(r *Registration) {
 	now := s.cfg.Now().UnixNano()
-	reg := &registration{env: r.Record, expires: r.Expires, cover: r.Cover}
+	reg := &registration{env: r.Record, expires: r.Expires, cover: r.Cover, seen: now}
 	if !reg.live(now) {
 		return
 	}

@@ -178,6 +178,7 @@ type registration struct {
 	env     []byte // signed peer record
 	expires int64  // unix nanoseconds
 	cover   Cover  // of the proof it was made with
+	seen    int64  // when this replica heard of it last, unix nanoseconds
 }
 
 // live reports whether the registration and its proof are valid at now
@@ -738,7 +739,7 @@ func (s *Server) serveLocked(c network.Conn, req *controlproto.Request, v *membe
 			ttl = DefaultRegistrationTTL
 		}
 		ttl = min(ttl, MaxRegistrationTTL, v.Until.Sub(now))
-		r := &registration{env: req.Record, expires: now.Add(ttl).UnixNano(), cover: coverOf(v)}
+		r := &registration{env: req.Record, expires: now.Add(ttl).UnixNano(), cover: coverOf(v), seen: now.UnixNano()}
 		ns.regs[signer] = r
 		out.TTL = int64(ttl / time.Second)
 		if s.persistent {

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coconet/coconet/control"
+	"github.com/coconet/coconet/control/devapi"
+	"github.com/coconet/coconet/identity"
 )
 
 // listFlag collects a repeatable, comma-separated flag.
@@ -43,6 +48,68 @@ type controlInfo struct {
 	Owners int `json:"owners,omitempty"`
 	// Metrics is where Prometheus metrics are served (--metrics).
 	Metrics string `json:"metrics,omitempty"`
+	// API is the developer REST API's URL (--api), ServiceKey the key
+	// owners delegate to.
+	API        string `json:"api,omitempty"`
+	ServiceKey string `json:"service_key,omitempty"`
+}
+
+// startAPI serves the developer networks' REST API (package
+// control/devapi) in front of srv. Plain HTTP only on loopback: API keys
+// are bearer secrets, so a public address needs TLS here or in a reverse
+// proxy in front of a loopback listener.
+func startAPI(srv *control.Server, cfg control.Config, state, svcKey, addr, certFile, keyFile string, ctl []string) (*devapi.Server, error) {
+	tlsCfg, err := apiTLS(addr, certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := devapi.LoadServiceKey(svcKey)
+	if err != nil {
+		return nil, err
+	}
+	var store devapi.Store
+	if srv.SharedStore() {
+		store = devapi.KVStore(srv.KV(), nil)
+	} else if store, err = devapi.OpenFileStore(filepath.Join(state, "apikeys.json"), nil); err != nil {
+		return nil, err
+	}
+	api, err := devapi.New(devapi.Config{Backend: srv, Store: store, ServiceKey: svc, ControlAddrs: ctl, Logf: cfg.Logf})
+	if err != nil {
+		return nil, err
+	}
+	if err := api.Listen(addr, tlsCfg); err != nil {
+		return nil, err
+	}
+	return api, nil
+}
+
+// apiTLS checks --api and its TLS flags and loads the certificate.
+func apiTLS(addr, certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case (certFile == "") != (keyFile == ""):
+		return nil, usagef("give both --api-tls-cert and --api-tls-key, or neither")
+	case certFile != "":
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-tls-cert/key: %w", err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usagef("--api %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, usagef("--api %s without --api-tls-cert/--api-tls-key would send API keys in clear; give a certificate, or listen on 127.0.0.1 behind a TLS reverse proxy", addr)
+	}
+	return nil, nil
+}
+
+func apiURL(s *devapi.Server, tls bool) string {
+	if tls {
+		return "https://" + s.Addr().String()
+	}
+	return "http://" + s.Addr().String()
 }
 
 func runControl(ctx context.Context, e *env, args []string) error {
@@ -56,6 +123,10 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	relayData := fs.Int64("relay-data", 0, "cap on one relayed connection's bytes per direction (0 = none)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT; no authentication: bind it to loopback or a private address)")
 	logs := addLogFlags(fs)
+	apiAddr := fs.String("api", "", "serve the developer networks' REST API on this address (host:port); keys and grants in the state dir (or the shared store)")
+	apiCert := fs.String("api-tls-cert", "", "TLS certificate (PEM) for --api; without it --api must be a loopback address behind a TLS reverse proxy")
+	apiKey := fs.String("api-tls-key", "", "TLS key (PEM) for --api-tls-cert")
+	svcKey := fs.String("service-key", "", "the control plane's service key file, which owners delegate to (default STATE/service.key, made if missing); give every replica of one control plane the same file")
 	etcd := fs.String("etcd", "", "etcd client URLs (comma-separated) of a cluster shared by several control-plane replicas; default: an embedded single-member etcd in the state directory; \"none\": state in this process's memory (usage counters in the state directory), as before etcd")
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -64,6 +135,11 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	}
 	if *state == "" {
 		*state = filepath.Join(e.home, "control")
+	}
+	if *apiAddr != "" {
+		if _, err := apiTLS(*apiAddr, *apiCert, *apiKey); err != nil {
+			return err
+		}
 	}
 	cfg := control.Config{Listen: listen, Dir: *state,
 		Relay: control.RelayLimits{Duration: *relayDur, Data: *relayData}}
@@ -134,6 +210,20 @@ func runControl(ctx context.Context, e *env, args []string) error {
 	for _, a := range srv.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
 	}
+	var rest *devapi.Server
+	if *apiAddr != "" {
+		if *svcKey == "" {
+			*svcKey = filepath.Join(*state, "service.key")
+		}
+		if rest, err = startAPI(srv, cfg, *state, *svcKey, *apiAddr, *apiCert, *apiKey, info.Addrs); err != nil {
+			srv.Close()
+			return err
+		}
+		defer rest.Close()
+		info.API = apiURL(rest, *apiCert != "")
+		svc, _ := devapi.LoadServiceKey(*svcKey)
+		info.ServiceKey = identity.UserIDOf(svc.Public().(ed25519.PublicKey)).String()
+	}
 	err = e.output(info, func(w io.Writer) {
 		fmt.Fprintf(w, "control plane %s (state in %s, %s; plans: %s)\n", info.ID, info.State, info.Store, info.Plans)
 		if info.Owners > 0 {
@@ -145,6 +235,10 @@ func runControl(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(w, "nodes join it with: coco up --control ADDR, ADDR one of:")
 		for _, a := range info.Addrs {
 			fmt.Fprintln(w, "  "+a)
+		}
+		if info.API != "" {
+			fmt.Fprintf(w, "REST API for developer networks on %s (service key %s)\n", info.API, info.ServiceKey)
+			fmt.Fprintf(w, "owners make keys with: coco net apikey create NET --api %s --scope nodes:read,usage:read --delegate all\n", info.API)
 		}
 	})
 	if err != nil {
