@@ -263,7 +263,8 @@ func TestGossipStrangerCannotInject(t *testing.T) {
 
 // TestGossipForgedPublisher: a member's modified client sends a message
 // whose publisher field names another member (the owner), signed with its
-// own key: the signature does not match the named node, dropped. (The
+// own key, or not signed: the signature does not match the named node,
+// dropped. (The
 // attacker is off the path the probe takes: a hand-made stream replaces
 // its node's own gossip stream to the victim.)
 func TestGossipForgedPublisher(t *testing.T) {
@@ -276,6 +277,10 @@ func TestGossipForgedPublisher(t *testing.T) {
 		for i := range 5 {
 			inject(t, carol, bob.PeerID(), signed(t, owner.PeerID(), nodeKey(t, carol), n.Log().Network(), uint64(1000+i), payload(time.Now(), "chat/room1/msg", "forged")))
 		}
+		// And with no signature at all.
+		unsigned := signed(t, owner.PeerID(), nodeKey(t, carol), n.Log().Network(), 2000, payload(time.Now(), "chat/room1/msg", "forged, unsigned"))
+		unsigned.Signature = nil
+		inject(t, carol, bob.PeerID(), unsigned)
 	}, owner, sub)
 }
 
