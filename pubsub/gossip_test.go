@@ -346,3 +346,91 @@ func TestGossipPublishPolicy(t *testing.T) {
 		}
 	}, owner, sub)
 }
+
+// TestGossipTopicPolicyGoesDirect: in a developer network a node whose
+// engine has a Topic policy (who may receive what it publishes) publishes
+// the direct way, so the policy holds: gossip would hand the message to
+// every member that relays it.
+func TestGossipTopicPolicyGoesDirect(t *testing.T) {
+	n := enginetest.NewDeveloper(t, "owner")
+	n.AddUser("alice", ledger.RoleGuest)
+	n.AddUser("bob", ledger.RoleGuest)
+	owner := n.Start("owner", enginetest.Options{Logf: t.Logf})
+	alice := n.Start("alice", enginetest.Options{Logf: t.Logf})
+	bob := n.Start("bob", enginetest.Options{Logf: t.Logf})
+	n.Sync(alice, bob)
+	n.WaitConnected(owner, alice, bob)
+	owner.AddPolicy(engine.Policy{Topic: func(sub node.Sender, topic string) bool {
+		return sub.Name != "alice" || topic != "secret/x"
+	}})
+	sAlice := gossipSubscribe(t, alice, "#", owner, bob)
+	sBob := gossipSubscribe(t, bob, "#", owner, alice)
+	publishUntil(t, owner, sBob, "secret/x", "s", func(m pubsub.Message) bool { return m.Topic == "secret/x" })
+	// Then something alice may read, from the same publisher, after it.
+	publishUntil(t, owner, sAlice, "open/x", "o", func(m pubsub.Message) bool { return m.Topic == "open/x" })
+	for {
+		select {
+		case m := <-sAlice.C():
+			if m.Topic == "secret/x" {
+				t.Fatalf("alice received secret/x, which the publisher's policy refuses her")
+			}
+			continue
+		default:
+		}
+		break
+	}
+}
+
+// TestDeveloperNetworkQoS1AndRetained: QoS 1 and retained values keep
+// their promises in a developer network (they go the direct way).
+func TestDeveloperNetworkQoS1AndRetained(t *testing.T) {
+	_, es := devChain(t, "owner", "alice")
+	owner, alice := es[0], es[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := owner.Publish(ctx, "state/door", []byte("open"), pubsub.PublishOptions{Retain: true}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := alice.Subscribe(ctx, "state/#", pubsub.SubscribeOptions{QoS: pubsub.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if m := next(t, s); m.Topic != "state/door" || string(m.Data) != "open" || !m.Retained {
+		t.Fatalf("first message %q=%q retained=%v, want the retained state/door=open", m.Topic, m.Data, m.Retained)
+	}
+	if err := owner.Publish(ctx, "state/door", []byte("closed"), pubsub.PublishOptions{QoS: pubsub.QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, s); m.Topic != "state/door" || string(m.Data) != "closed" || m.QoS != pubsub.QoS1 {
+		t.Fatalf("received %q=%q QoS %d, want state/door=closed at QoS 1", m.Topic, m.Data, m.QoS)
+	}
+}
+
+// TestPublishPolicyDirect: the receiving node's Publish policy also holds
+// on the direct way (a user network): a refused publisher's messages are
+// acknowledged but not delivered.
+func TestPublishPolicyDirect(t *testing.T) {
+	n := enginetest.New(t, "owner")
+	n.AddUser("alice", ledger.RoleGuest)
+	owner := n.Start("owner", enginetest.Options{Logf: t.Logf})
+	alice := n.Start("alice", enginetest.Options{Logf: t.Logf})
+	n.Sync(alice)
+	n.WaitConnected(owner, alice)
+	owner.AddPolicy(engine.Policy{Publish: func(pub node.Sender, topic string) bool { return topic != "announce/x" }})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := owner.Subscribe(ctx, "#", pubsub.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, topic := range []string{"announce/x", "chat/x"} {
+		if err := alice.Publish(ctx, topic, []byte("hi"), pubsub.PublishOptions{QoS: pubsub.QoS1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := next(t, s); m.Topic != "chat/x" {
+		t.Fatalf("received %q, want chat/x only (announce/x refused)", m.Topic)
+	}
+}
