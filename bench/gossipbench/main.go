@@ -38,6 +38,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -101,7 +103,17 @@ func main() {
 	flag.DurationVar(&c.wait, "wait", 10*time.Second, "how long to wait for one publish to reach every subscriber")
 	flag.BoolVar(&c.jsonOut, "json", false, "print JSON")
 	flag.BoolVar(&c.verbose, "v", false, "progress on stderr")
+	cpuprof := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gossipbench: %v\n", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 2 {
@@ -120,6 +132,7 @@ func main() {
 		r, err := run(c, n, logf)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gossipbench: %d nodes: %v\n", n, err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 		rs = append(rs, r)
@@ -176,6 +189,7 @@ type publishRecord struct {
 	count atomic.Int64
 	done  chan struct{} // closed when every subscriber has it
 	n     int64
+	seen  []atomic.Bool // by subscriber
 }
 
 const (
@@ -288,12 +302,27 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 	// subscription must be known to the direct publisher.
 	for _, way := range []int{wayDirect, wayGossip} {
 		ok := false
-		for try := 0; try < 30 && !ok; try++ {
+		for try := 0; try < 60 && !ok; try++ {
 			r := b.publish(ctx, way, n)
 			select {
 			case <-r.done:
 				ok = true
+				continue
 			case <-time.After(time.Second):
+			}
+			if way == wayDirect && try%5 == 4 {
+				// On a loaded machine a subscriber's announcement to the
+				// direct publisher can time out, and it is not sent again
+				// until the connection is new: have the ones still missing
+				// announce again (a subscription opened and closed).
+				missing := 0
+				for i := range n {
+					if !r.seen[i].Load() {
+						missing++
+						nudge(ctx, b.pss[i])
+					}
+				}
+				logf("warm-up: %d subscribers not reached directly; asked them to announce again", missing)
 			}
 		}
 		if !ok {
@@ -321,6 +350,14 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 	return res, nil
 }
 
+func nudge(ctx context.Context, ps *pubsub.PubSub) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if s, err := ps.Subscribe(ctx, "bench/nudge/+", pubsub.SubscribeOptions{}); err == nil {
+		s.Close()
+	}
+}
+
 func wayName(w int) string { return [...]string{"direct", "gossip"}[w] }
 
 func seq(n int) []int {
@@ -331,9 +368,9 @@ func seq(n int) []int {
 	return s
 }
 
-// connect dials every edge, 32 at a time.
+// connect dials every edge, 16 at a time.
 func (b *bench) connect(ctx context.Context, edges [][2]int) error {
-	sem := make(chan struct{}, 32)
+	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -343,7 +380,17 @@ func (b *bench) connect(ctx context.Context, edges [][2]int) error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			a, z := b.hosts[e[0]], b.hosts[e[1]]
-			if err := a.Connect(ctx, peer.AddrInfo{ID: z.ID(), Addrs: z.Addrs()}); err != nil {
+			var err error
+			for try := 0; try < 5; try++ { // handshakes time out on a loaded machine
+				if sw, ok := a.Network().(*swarm.Swarm); ok {
+					sw.Backoff().Clear(z.ID())
+				}
+				if err = a.Connect(ctx, peer.AddrInfo{ID: z.ID(), Addrs: z.Addrs()}); err == nil {
+					break
+				}
+				time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+			}
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -374,7 +421,7 @@ func (b *bench) subscribe(ctx context.Context, n int) error {
 				errc <- err
 				return
 			}
-			go b.read(s)
+			go b.read(i, s)
 		}()
 	}
 	wg.Wait()
@@ -384,20 +431,20 @@ func (b *bench) subscribe(ctx context.Context, n int) error {
 
 // read records each arrival: way, publish index and publish time travel
 // in the payload.
-func (b *bench) read(s *pubsub.Subscription) {
+func (b *bench) read(i int, s *pubsub.Subscription) {
 	for m := range s.C() {
 		at := time.Now()
 		if len(m.Data) < 17 {
 			continue
 		}
 		way, k, t0 := int(m.Data[0]), int(binary.BigEndian.Uint64(m.Data[1:])), int64(binary.BigEndian.Uint64(m.Data[9:]))
-		b.recordArrival(way, k, at.Sub(time.Unix(0, t0)))
+		b.recordArrival(i, way, k, at.Sub(time.Unix(0, t0)))
 	}
 }
 
 var recvMu sync.Mutex // guards bench.recv's slices (appended by publish)
 
-func (b *bench) recordArrival(way, k int, d time.Duration) {
+func (b *bench) recordArrival(i, way, k int, d time.Duration) {
 	recvMu.Lock()
 	if way > 1 || k >= len(b.recv[way]) {
 		recvMu.Unlock()
@@ -405,6 +452,9 @@ func (b *bench) recordArrival(way, k int, d time.Duration) {
 	}
 	r := b.recv[way][k]
 	recvMu.Unlock()
+	if r.seen[i].Swap(true) {
+		return // a duplicate
+	}
 	r.mu.Lock()
 	r.lat = append(r.lat, d)
 	r.mu.Unlock()
@@ -415,7 +465,7 @@ func (b *bench) recordArrival(way, k int, d time.Duration) {
 
 // publish publishes one message the given way and returns its record.
 func (b *bench) publish(ctx context.Context, way, n int) *publishRecord {
-	r := &publishRecord{done: make(chan struct{}), n: int64(n)}
+	r := &publishRecord{done: make(chan struct{}), n: int64(n), seen: make([]atomic.Bool, n)}
 	recvMu.Lock()
 	k := len(b.recv[way])
 	b.recv[way] = append(b.recv[way], r)
