@@ -173,6 +173,7 @@ func print(rs []result) {
 // bench is one size's network.
 type bench struct {
 	c      config
+	logf   func(string, ...any)
 	nodes  []*node.Node
 	pss    []*pubsub.PubSub
 	hosts  []host.Host
@@ -205,7 +206,7 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 		return res, err
 	}
 	defer os.RemoveAll(tmp)
-	b := &bench{c: c}
+	b := &bench{c: c, logf: logf}
 	defer b.close()
 
 	seed, err := identity.NewSeed()
@@ -315,13 +316,16 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 				// direct publisher can time out, and it is not sent again
 				// until the connection is new: have the ones still missing
 				// announce again (a subscription opened and closed).
+				var wg sync.WaitGroup
 				missing := 0
 				for i := range n {
 					if !r.seen[i].Load() {
 						missing++
-						nudge(ctx, b.pss[i])
+						wg.Add(1)
+						go func() { defer wg.Done(); nudge(ctx, b.pss[i]) }()
 					}
 				}
+				wg.Wait()
 				logf("warm-up: %d subscribers not reached directly; asked them to announce again", missing)
 			}
 		}
@@ -374,7 +378,10 @@ func (b *bench) connect(ctx context.Context, edges [][2]int) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	for _, e := range edges {
+	for k, e := range edges {
+		if k > 0 && k%1000 == 0 {
+			b.logf("%d of %d connections", k, len(edges))
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
