@@ -146,7 +146,10 @@ func (e *Engine) Listen(service string, access ...node.Access) (net.Listener, er
 	return e.streams.Listen(service, access...)
 }
 
-// Publish sends data on a topic to every member node subscribed to it.
+// Publish sends data on a topic to every member node subscribed to it: in
+// a user network one copy to each, in a developer network (QoS 0, no Topic
+// policy) over gossipsub, relayed by the subscribed nodes (see package
+// pubsub for what holds each way).
 func (e *Engine) Publish(ctx context.Context, topic string, data []byte, opts pubsub.PublishOptions) error {
 	return e.ps.Publish(ctx, topic, data, opts)
 }
