@@ -302,38 +302,15 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 	// Warm-up: gossipsub builds its mesh in heartbeats (1 s); and every
 	// subscription must be known to the direct publisher.
 	for _, way := range []int{wayDirect, wayGossip} {
-		ok := false
-		for try := 0; try < 60 && !ok; try++ {
-			r := b.publish(ctx, way, n)
-			select {
-			case <-r.done:
-				ok = true
-				continue
-			case <-time.After(time.Second):
-			}
-			if way == wayDirect && try%5 == 4 {
-				// On a loaded machine a subscriber's announcement to the
-				// direct publisher can time out, and it is not sent again
-				// until the connection is new: have the ones still missing
-				// announce again (a subscription opened and closed).
-				var wg sync.WaitGroup
-				missing := 0
-				for i := range n {
-					if !r.seen[i].Load() {
-						missing++
-						wg.Add(1)
-						go func() { defer wg.Done(); nudge(ctx, b.pss[i]) }()
-					}
-				}
-				wg.Wait()
-				logf("warm-up: %d subscribers not reached directly; asked them to announce again", missing)
-			}
-		}
-		if !ok {
-			return res, fmt.Errorf("warm-up: the %s publisher does not reach every subscriber", wayName(way))
+		if err := b.warm(ctx, way, n); err != nil {
+			return res, err
 		}
 	}
-	b.recv = [2][]*publishRecord{}
+	// Warm-up publishes stay in b.recv (late arrivals find their own
+	// record); the measured ones follow them.
+	recvMu.Lock()
+	first := [2]int{len(b.recv[wayDirect]), len(b.recv[wayGossip])}
+	recvMu.Unlock()
 	res.SetupS = time.Since(start).Seconds()
 	logf("warm (%s); measuring", time.Since(start).Round(time.Millisecond))
 	for range c.publishes {
@@ -348,10 +325,59 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 	}
 	res.RSSMB = rssMB()
 	res.Goroutines = runtime.NumGoroutine()
-	res.Direct = summarize(b.recv[wayDirect], n)
-	res.Gossip = summarize(b.recv[wayGossip], n)
+	recvMu.Lock()
+	direct, gossip := b.recv[wayDirect][first[wayDirect]:], b.recv[wayGossip][first[wayGossip]:]
+	recvMu.Unlock()
+	res.Direct = summarize(direct, n)
+	res.Gossip = summarize(gossip, n)
 	logf("%d nodes: direct %.1f%% p99 %.1f ms, gossip %.1f%% p99 %.1f ms", n, 100*res.Direct.Delivery, res.Direct.Latency.P99/1e3, 100*res.Gossip.Delivery, res.Gossip.Latency.P99/1e3)
 	return res, nil
+}
+
+// warm publishes the given way, one message every 2 s, until one of them
+// has reached every subscriber (3 min at most). Subscribers that the
+// direct publisher has not reached after 20 s are asked to announce their
+// subscriptions again: on a loaded machine an announcement can time out,
+// and it is sent again only on a new connection.
+func (b *bench) warm(ctx context.Context, way, n int) error {
+	start := time.Now()
+	nudged := false
+	var rs []*publishRecord
+	for time.Since(start) < 3*time.Minute {
+		rs = append(rs, b.publish(ctx, way, n))
+		select {
+		case <-rs[len(rs)-1].done:
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+		for _, r := range rs {
+			select {
+			case <-r.done:
+				return nil
+			default:
+			}
+		}
+		if way != wayDirect || nudged || time.Since(start) < 20*time.Second {
+			continue
+		}
+		nudged = true
+		var wg sync.WaitGroup
+		missing := 0
+		for i := range n {
+			reached := false
+			for _, r := range rs {
+				reached = reached || r.seen[i].Load()
+			}
+			if !reached {
+				missing++
+				wg.Add(1)
+				go func() { defer wg.Done(); nudge(ctx, b.pss[i]) }()
+			}
+		}
+		wg.Wait()
+		b.logf("warm-up: %d subscribers not reached directly in 20 s; asked them to announce again", missing)
+	}
+	return fmt.Errorf("warm-up: the %s publisher does not reach every subscriber in 3 min", wayName(way))
 }
 
 func nudge(ctx context.Context, ps *pubsub.PubSub) {
