@@ -52,6 +52,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
@@ -82,6 +83,10 @@ type side struct {
 	Delivery float64           `json:"delivery"` // 0..1
 	Latency  benchstat.Latency `json:"latency"`
 	LastUS   float64           `json:"last_us"` // median over publishes of the time to the last subscriber
+	// PubKB is what the publisher sent per publish on the pub-sub
+	// protocols (gossip: also its share of gossipsub's control traffic
+	// in that time).
+	PubKB float64 `json:"publisher_kib_per_publish"`
 }
 
 type result struct {
@@ -147,7 +152,7 @@ func main() {
 
 func print(rs []result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "nodes\tway\tdelivery\tp50 ms\tp99 ms\tlast ms\tp50 ratio\tp99 ratio\tlast ratio\tRSS MB\tgossip peers\t")
+	fmt.Fprintln(tw, "nodes\tway\tdelivery\tp50 ms\tp99 ms\tlast ms\tpub KiB\tp50 ratio\tp99 ratio\tlast ratio\tpub KiB ratio\tRSS MB\tgossip peers\t")
 	ms := func(us float64) string { return fmt.Sprintf("%.1f", us/1e3) }
 	for _, r := range rs {
 		for _, w := range []struct {
@@ -160,14 +165,14 @@ func print(rs []result) {
 				}
 				return fmt.Sprintf("%.2f", benchstat.Ratio(f(r.Gossip), f(r.Direct)))
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%.1f %%\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t\n", r.Nodes, w.name, 100*w.s.Delivery,
-				ms(w.s.Latency.P50), ms(w.s.Latency.P99), ms(w.s.LastUS),
+			fmt.Fprintf(tw, "%d\t%s\t%.1f %%\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t\n", r.Nodes, w.name, 100*w.s.Delivery,
+				ms(w.s.Latency.P50), ms(w.s.Latency.P99), ms(w.s.LastUS), w.s.PubKB,
 				ratio(func(s side) float64 { return s.Latency.P50 }), ratio(func(s side) float64 { return s.Latency.P99 }),
-				ratio(func(s side) float64 { return s.LastUS }), r.RSSMB, r.GossipPeers)
+				ratio(func(s side) float64 { return s.LastUS }), ratio(func(s side) float64 { return s.PubKB }), r.RSSMB, r.GossipPeers)
 		}
 	}
 	tw.Flush()
-	fmt.Println("ratios are gossip / direct: < 1 means gossip delivers sooner. RSS is the whole process with every node of that size running.")
+	fmt.Println("ratios are gossip / direct: < 1 means gossip delivers sooner (or its publisher sends less). pub KiB: what the publisher sent per publish on the pub-sub protocols. RSS is the whole process with every node of that size running.")
 }
 
 // bench is one size's network.
@@ -177,7 +182,8 @@ type bench struct {
 	nodes  []*node.Node
 	pss    []*pubsub.PubSub
 	hosts  []host.Host
-	allow  []map[peer.ID]bool // whom each node may dial
+	allow  []map[peer.ID]bool                // whom each node may dial
+	bw     map[int]*metrics.BandwidthCounter // the publishers' bytes, by protocol
 	recv   [2][]*publishRecord
 	direct int // index of the direct publisher
 	gossip int // index of the gossip publisher
@@ -206,7 +212,7 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 		return res, err
 	}
 	defer os.RemoveAll(tmp)
-	b := &bench{c: c, logf: logf}
+	b := &bench{c: c, logf: logf, bw: map[int]*metrics.BandwidthCounter{}}
 	defer b.close()
 
 	seed, err := identity.NewSeed()
@@ -270,7 +276,14 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 	for i := range total {
 		i := i
 		nd, err := node.New(node.Config{Seed: seed, UserName: "owner", Log: l, App: apps[i],
-			Host: func(key crypto.PrivKey) (host.Host, error) { return newHost(key, b.allow[i]) }})
+			Host: func(key crypto.PrivKey) (host.Host, error) {
+				var bw *metrics.BandwidthCounter
+				if i == b.direct || i == b.gossip {
+					bw = metrics.NewBandwidthCounter()
+					b.bw[i] = bw
+				}
+				return newHost(key, b.allow[i], bw)
+			}})
 		if err != nil {
 			return res, err
 		}
@@ -314,6 +327,8 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 	recvMu.Unlock()
 	res.SetupS = time.Since(start).Seconds()
 	logf("warm (%s); measuring", time.Since(start).Round(time.Millisecond))
+	time.Sleep(1500 * time.Millisecond) // the byte counters are swept once a second
+	before := [2]int64{b.pubsubBytesOut(b.direct), b.pubsubBytesOut(b.gossip)}
 	for range c.publishes {
 		for _, way := range []int{wayDirect, wayGossip} {
 			r := b.publish(ctx, way, n)
@@ -324,13 +339,18 @@ func run(c config, n int, logf func(string, ...any)) (res result, err error) {
 			time.Sleep(50 * time.Millisecond) // let late arrivals of gossip's relays settle
 		}
 	}
+	time.Sleep(1500 * time.Millisecond)
+	res.Direct.PubKB = float64(b.pubsubBytesOut(b.direct)-before[0]) / 1024 / float64(c.publishes)
+	res.Gossip.PubKB = float64(b.pubsubBytesOut(b.gossip)-before[1]) / 1024 / float64(c.publishes)
 	res.RSSMB = rssMB()
 	res.Goroutines = runtime.NumGoroutine()
 	recvMu.Lock()
 	direct, gossip := b.recv[wayDirect][first[wayDirect]:], b.recv[wayGossip][first[wayGossip]:]
 	recvMu.Unlock()
+	pd, pg := res.Direct.PubKB, res.Gossip.PubKB
 	res.Direct = summarize(direct, n)
 	res.Gossip = summarize(gossip, n)
+	res.Direct.PubKB, res.Gossip.PubKB = pd, pg
 	logf("%d nodes: direct %.1f%% p99 %.1f ms, gossip %.1f%% p99 %.1f ms", n, 100*res.Direct.Delivery, res.Direct.Latency.P99/1e3, 100*res.Gossip.Delivery, res.Gossip.Latency.P99/1e3)
 	return res, nil
 }
@@ -412,6 +432,22 @@ func nudge(ctx context.Context, ps *pubsub.PubSub) {
 	if s, err := ps.Subscribe(ctx, "bench/nudge/+", pubsub.SubscribeOptions{}); err == nil {
 		s.Close()
 	}
+}
+
+// pubsubBytesOut is what publisher i sent on coconet's direct pub-sub
+// stream and gossipsub's protocols.
+func (b *bench) pubsubBytesOut(i int) int64 {
+	bw := b.bw[i]
+	if bw == nil {
+		return 0
+	}
+	var n int64
+	for p, st := range bw.GetBandwidthByProtocol() {
+		if p == pubsub.ProtoMsg || strings.HasPrefix(string(p), "/meshsub/") || strings.HasPrefix(string(p), "/floodsub/") {
+			n += st.TotalOut
+		}
+	}
+	return n
 }
 
 func wayName(w int) string { return [...]string{"direct", "gossip"}[w] }
@@ -587,8 +623,12 @@ func (b *bench) close() {
 // newHost is a TCP-only go-libp2p host on 127.0.0.1 that dials only the
 // peers in allow (so that the node's reconnect loop and peer exchange
 // keep the graph the bench chose).
-func newHost(key crypto.PrivKey, allow map[peer.ID]bool) (host.Host, error) {
-	return libp2p.New(
+func newHost(key crypto.PrivKey, allow map[peer.ID]bool, bw *metrics.BandwidthCounter) (host.Host, error) {
+	var opts []libp2p.Option
+	if bw != nil {
+		opts = append(opts, libp2p.BandwidthReporter(bw))
+	}
+	return libp2p.New(append(opts,
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -599,7 +639,7 @@ func newHost(key crypto.PrivKey, allow map[peer.ID]bool) (host.Host, error) {
 		libp2p.ConnectionGater(dialGate(allow)),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
-	)
+	)...)
 }
 
 // dialGate lets a host dial only the peers of its set; it accepts every
