@@ -18,13 +18,17 @@
 // receipt (one clock: one process), over every subscriber of every
 // publish; delivery is the share of (subscriber, publish) pairs that
 // arrived; "last" is the median over publishes of the time until the
-// last subscriber had it.
+// last subscriber had it; "pub KiB" is what each publisher sent per
+// publish on the pub-sub protocols (direct: a copy per subscriber node;
+// gossip: a copy per neighbour, plus gossipsub's control traffic).
 //
 // The hosts run without go-libp2p's connection manager and resource
 // manager (the default connection manager would cut the direct
 // publisher's connections above 192) and without coconet's connection
 // gate (a gate that only lets each node dial its own neighbours takes its
-// place). bench/fanout.sh runs it.
+// place), and the bench tells every node its paths are slow (slowPaths)
+// so that a loaded machine does not make the nodes close healthy
+// connections. bench/fanout.sh runs it.
 package main
 
 import (
