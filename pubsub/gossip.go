@@ -109,8 +109,11 @@ func (b memberList) Contains(p peer.ID) bool { return p != b.n.ID() && !b.n.IsMe
 // startGossip runs gossipsub on the node's host with coconet's checks.
 func (ps *PubSub) startGossip() error {
 	n := ps.n
+	name := GossipTopic(n.Log().Network().String())
 	ctx, cancel := context.WithCancel(ps.ctx)
 	opts := []gps.Option{
+		// Members' subscriptions to any other topic are not even kept.
+		gps.WithSubscriptionFilter(gps.NewAllowlistSubscriptionFilter(name)),
 		gps.WithMessageSignaturePolicy(gps.StrictSign),
 		gps.WithPeerFilter(func(p peer.ID, topic string) bool { return n.IsMember(p) }),
 		gps.WithBlacklist(memberList{n}),
@@ -132,7 +135,7 @@ func (ps *PubSub) startGossip() error {
 		cancel()
 		return fmt.Errorf("pubsub: start gossipsub: %w", err)
 	}
-	gs := &gossip{ps: ps, g: g, name: GossipTopic(n.Log().Network().String()), cancel: cancel}
+	gs := &gossip{ps: ps, g: g, name: name, cancel: cancel}
 	if err := g.RegisterTopicValidator(gs.name, gs.validate, gps.WithValidatorInline(true)); err != nil {
 		gs.stop()
 		return fmt.Errorf("pubsub: gossip validator: %w", err)

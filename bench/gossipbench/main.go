@@ -497,8 +497,13 @@ func (b *bench) connect(ctx context.Context, edges [][2]int) error {
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
+	// A few dials time out on a loaded machine; the node's reconnect loop
+	// tries them again. More than one in twenty is a broken run.
+	if len(errs)*20 > len(edges) {
 		return fmt.Errorf("%d of %d connections failed, first: %w", len(errs), len(edges), errs[0])
+	}
+	if len(errs) > 0 {
+		b.logf("%d of %d connections failed (the nodes' reconnect loops try again), first: %v", len(errs), len(edges), errs[0])
 	}
 	return nil
 }
