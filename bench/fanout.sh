@@ -8,7 +8,8 @@
 #   bench/fanout.sh                                   # 10, 100 and 1,000 nodes
 #   bench/fanout.sh -sizes 10,100 -publishes 20 -v
 #   bench/fanout.sh --json
-# 1,000 nodes take about 2.5 GB of memory and ~10,000 file descriptors.
+# 1,000 nodes need ~1 GB and ~10,000 file descriptors, and more CPU than a
+# 2-core machine has for them (see bench/README.md); 200 run in a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
