@@ -128,7 +128,13 @@ func (e *Engine) startSemantics() error {
 	if e.streams, err = stream.New(e.n, stream.Options{Authorize: e.AuthorizeStream, Logf: e.cfg.Logf}); err != nil {
 		return err
 	}
-	if e.ps, err = pubsub.New(e.n, pubsub.Options{Authorize: e.AuthorizeTopic, Logf: e.cfg.Logf}); err != nil {
+	// Developer networks are the large ones: their pub-sub goes over
+	// gossipsub (bench/fanout.sh measures where it pays). User networks
+	// keep one copy per subscriber node, which lets the publisher decide
+	// who receives each topic.
+	gossip := e.log.State().Kind == ledger.NetKindDeveloper
+	if e.ps, err = pubsub.New(e.n, pubsub.Options{Authorize: e.AuthorizeTopic, AuthorizePublish: e.AuthorizePublish,
+		Gossip: gossip, UseGossip: e.UseGossip, Logf: e.cfg.Logf}); err != nil {
 		return err
 	}
 	return nil

@@ -26,8 +26,14 @@ type Policy struct {
 	// Stream decides a stream to service.
 	Stream func(from node.Sender, service string) error
 	// Topic decides whether sub receives the messages of topic published
-	// by this node.
+	// by this node. Over gossip (developer networks) a message passes
+	// through other members, so while any Topic policy is added this
+	// node publishes the direct way (see UseGossip).
 	Topic func(sub node.Sender, topic string) bool
+	// Publish decides whether this node accepts a message of topic
+	// published by pub: delivers it to its subscriptions and, over
+	// gossip, relays it.
+	Publish func(pub node.Sender, topic string) bool
 }
 
 // AddPolicy adds p to the policies every request, stream and subscription
@@ -93,6 +99,33 @@ func (e *Engine) AuthorizeTopic(sub node.Sender, topic string) bool {
 	return true
 }
 
+// AuthorizePublish is the pub-sub policy for publishers: every member node
+// (pubsub checks that from this node's ledger) may publish on every topic,
+// narrowed by the policies added with AddPolicy. It does not ask for a
+// role: in a developer network a member node is one that holds the
+// network's credential (node.Node.SenderOf), whatever the ledger lists.
+func (e *Engine) AuthorizePublish(pub node.Sender, topic string) bool {
+	for _, p := range e.policies.Load().list() {
+		if p.Publish != nil && !p.Publish(pub, topic) {
+			return false
+		}
+	}
+	return true
+}
+
+// UseGossip says whether a QoS 0 message of topic goes over gossip in a
+// developer network: yes, unless a Topic policy narrows who may receive
+// what this node publishes — gossip cannot keep a message from members
+// that relay it, so then it goes the direct way.
+func (e *Engine) UseGossip(topic string) bool {
+	for _, p := range e.policies.Load().list() {
+		if p.Topic != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func authorize(from node.Sender) error {
 	if from.Role == ledger.RoleNone {
 		return errors.New("not a member")
@@ -113,7 +146,10 @@ func (e *Engine) Listen(service string, access ...node.Access) (net.Listener, er
 	return e.streams.Listen(service, access...)
 }
 
-// Publish sends data on a topic to every member node subscribed to it.
+// Publish sends data on a topic to every member node subscribed to it: in
+// a user network one copy to each, in a developer network (QoS 0, no Topic
+// policy) over gossipsub, relayed by the subscribed nodes (see package
+// pubsub for what holds each way).
 func (e *Engine) Publish(ctx context.Context, topic string, data []byte, opts pubsub.PublishOptions) error {
 	return e.ps.Publish(ctx, topic, data, opts)
 }

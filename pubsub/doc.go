@@ -38,5 +38,40 @@
 //
 // Subscriptions follow membership: announcements and streams are accepted only
 // from member nodes, a node removed from the ledger is dropped at once, and
-// Options.Authorize is asked for every delivery.
+// Options.Authorize is asked for every delivery. Options.AuthorizePublish is
+// asked by the receiving node for every message, whichever way it came.
+//
+// Gossip (developer networks). With Options.Gossip (the engine sets it in
+// developer networks, and keeps the direct way while any Topic policy
+// narrows who may receive what it publishes), a QoS 0 Publish goes over
+// gossipsub on one topic per network (GossipTopic) instead of one copy per
+// subscriber node: the publisher sends to a few peers and every subscribed
+// node relays. A node joins the topic at its first subscription and stays
+// until Close; it receives every gossip message of the network and its
+// subscriptions' patterns (wildcards included) select what it delivers.
+// Subscriptions still announce themselves the direct way. What holds over
+// gossip and what does not:
+//   - Authenticity holds: a message is signed by its publisher's node key
+//     (gossipsub's StrictSign over origin, sequence number, topic and
+//     payload). Every node checks, from its own ledger, that the peer it got
+//     the message from and the origin are member nodes (node.Node.IsMember,
+//     SenderOf), that it is at most MaxGossipAge old (no replay once
+//     gossipsub's seen cache forgot it) and that AuthorizePublish admits the
+//     publisher on the topic; a refused message is neither delivered nor
+//     relayed. Peers that are not member nodes are shut out of gossipsub
+//     altogether (its blacklist and RPC inspector ask IsMember). A removed
+//     member's messages are dropped by every node that knows the removal.
+//   - Options.Authorize (the publisher choosing who receives a topic) does
+//     not hold: every subscribed member node relays, and so sees, every QoS
+//     0 message of the network. Hence the engine's rule above.
+//   - Delivery is best effort to the subscribed member nodes reachable from
+//     the publisher through member nodes; gossipsub repairs a lost copy from
+//     its message cache (a few heartbeats), no more. Order per publisher is
+//     not kept, and the publisher sends no Lag signals. Message.Seq is
+//     gossipsub's sequence number (increasing per publisher process).
+//   - QoS 1 always goes the direct way: acknowledged, kept in the outbox and
+//     redelivered, as above.
+//   - Retained values stay at the publisher and are sent the direct way to
+//     new matching subscriptions of connected nodes, as above; the live copy
+//     of a retained publish travels by gossip.
 package pubsub

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gps "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -33,6 +34,24 @@ type Options struct {
 	// OutboxLen bounds the unacknowledged QoS 1 messages kept for one
 	// subscriber node, also while it is away. Default 10000.
 	OutboxLen int
+
+	// AuthorizePublish decides whether a message that publisher pub sent
+	// on topic is accepted; nil admits every member node. It is asked by
+	// every node that receives the message, direct or over gossip (where
+	// a node that refuses it does not relay it either).
+	AuthorizePublish func(pub node.Sender, topic string) bool
+	// Gossip carries QoS 0 messages over gossipsub, on one topic per
+	// network (GossipTopic), instead of one copy per subscriber node from
+	// the publisher: the way for developer networks. Subscriptions also
+	// announce themselves the direct way, so QoS 1, retained values and
+	// publishes that UseGossip sends direct keep working.
+	Gossip bool
+	// UseGossip, with Gossip, is asked for each QoS 0 Publish: false sends
+	// that message the direct way. nil sends every QoS 0 message over gossip.
+	UseGossip func(topic string) bool
+	// GossipParams tunes gossipsub (mesh degree, heartbeat); nil means
+	// gossipsub's defaults.
+	GossipParams *gps.GossipSubParams
 }
 
 // QoS is a delivery guarantee.
@@ -79,6 +98,7 @@ type PubSub struct {
 	session uint64
 	self    node.Sender
 	notif   *network.NotifyBundle
+	gossip  *gossip // nil without Options.Gossip
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -147,6 +167,12 @@ func New(n *node.Node, opts Options) (*PubSub, error) {
 		},
 	}
 	ps.h.Network().Notify(ps.notif)
+	if opts.Gossip {
+		if err := ps.startGossip(); err != nil {
+			ps.Close()
+			return nil, err
+		}
+	}
 	n.Log().OnChange(func(*ledger.State) { ps.onLedgerChange() })
 	return ps, nil
 }
@@ -184,6 +210,9 @@ func (ps *PubSub) Close() error {
 	ps.h.RemoveStreamHandler(ProtoSubs)
 	ps.h.RemoveStreamHandler(ProtoMsg)
 	ps.h.Network().StopNotify(ps.notif)
+	if ps.gossip != nil {
+		ps.gossip.stop()
+	}
 	ps.mu.Lock()
 	for s := range ps.incoming {
 		s.Reset()
@@ -285,6 +314,9 @@ func (ps *PubSub) Publish(ctx context.Context, topic string, data []byte, opts P
 		ps.mu.Unlock()
 	}
 	ps.deliver(Message{Topic: topic, Data: m.data, From: ps.self, QoS: opts.QoS, Seq: ps.localSeq.Add(1)}, 0)
+	if ps.viaGossip(topic, opts.QoS) {
+		return ps.gossip.publish(ctx, topic, m.data)
+	}
 	for _, r := range *ps.remoteSet.Load() {
 		if r.removed.Load() {
 			continue
@@ -352,8 +384,19 @@ func (ps *PubSub) Subscribe(ctx context.Context, pattern string, opts SubscribeO
 	}
 	ps.subs = append(slices.Clip(ps.subs), s)
 	ps.smu.Unlock()
+	if ps.gossip != nil {
+		if err := ps.gossip.join(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	ps.announceAll(ctx)
 	return s, nil
+}
+
+// viaGossip reports whether a message of topic with qos goes over gossip.
+func (ps *PubSub) viaGossip(topic string, qos QoS) bool {
+	return ps.gossip != nil && qos == QoS0 && (ps.opts.UseGossip == nil || ps.opts.UseGossip(topic))
 }
 
 func cmpString(a, b string) int {

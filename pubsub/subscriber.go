@@ -261,6 +261,9 @@ func (ps *PubSub) readPublisher(s network.Stream, p peer.ID, from node.Sender) e
 				if string(f.topic) != lastTopic {
 					lastTopic = string(f.topic)
 				}
+				if a := ps.opts.AuthorizePublish; a != nil && !a(from, lastTopic) {
+					break // acknowledged (QoS 1) but not delivered
+				}
 				m := Message{Topic: lastTopic, Data: append([]byte(nil), f.data...), From: from,
 					Retained: f.flags&flagRetained != 0, Seq: f.seq}
 				if m.Data == nil {

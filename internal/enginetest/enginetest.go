@@ -45,6 +45,18 @@ type Net struct {
 // engines and the mocknet close when the test ends.
 func New(t testing.TB, owner string) *Net {
 	t.Helper()
+	return newNet(t, owner, ledger.NetKindUser)
+}
+
+// NewDeveloper is New for a developer network (ledger.NetKindDeveloper):
+// its engines run pub-sub over gossipsub.
+func NewDeveloper(t testing.TB, owner string) *Net {
+	t.Helper()
+	return newNet(t, owner, ledger.NetKindDeveloper)
+}
+
+func newNet(t testing.TB, owner, kind string) *Net {
+	t.Helper()
 	n := &Net{t: t, MN: mocknet.New(), users: map[string]*identity.Identity{}, devices: map[string]*identity.Identity{}, addrs: map[peer.ID]ma.Multiaddr{}}
 	dir := t.TempDir() // before the cleanup below, so removed after the engines closed
 	t.Cleanup(func() {
@@ -58,7 +70,7 @@ func New(t testing.TB, owner string) *Net {
 	})
 	n.owner = newIdentity(t, owner)
 	n.users[owner] = n.owner
-	l, err := ledger.Create(filepath.Join(dir, "ledger"), n.owner.Seed.UserKey(), owner, "home", ledger.NetKindUser)
+	l, err := ledger.Create(filepath.Join(dir, "ledger"), n.owner.Seed.UserKey(), owner, "home", kind)
 	if err != nil {
 		t.Fatalf("enginetest: create ledger: %v", err)
 	}
