@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coconet/coconet/identity"
+	_ "github.com/coconet/coconet/internal/protoconflict" // etcd and go-libp2p-pubsub both register "rpc.proto"
 	"github.com/coconet/coconet/member"
 )
 

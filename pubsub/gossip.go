@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	_ "github.com/coconet/coconet/internal/protoconflict" // etcd and go-libp2p-pubsub both register "rpc.proto"
 	"github.com/coconet/coconet/node"
 )
 
