@@ -182,10 +182,10 @@ func TestCLIHomeStory(t *testing.T) {
 // waitCoco polls cond for up to 15 s.
 func waitCoco(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 15s", what)
+			t.Fatalf("%s: not after 45s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
