@@ -204,7 +204,15 @@ func TestLANWithoutInternet(t *testing.T) {
 	}
 	t.Logf("mDNS rediscovery took %v", time.Since(start).Round(time.Millisecond))
 	b.must("send", "home", "alice", "found you by mDNS")
-	if !strings.Contains(a.logs(), "mdns: connected") && !strings.Contains(b.logs(), "mdns: connected") {
+	mdnsLogged := func(log string) bool { // slog text: msg="connected to …" component=mdns
+		for _, line := range strings.Split(log, "\n") {
+			if strings.Contains(line, "component=mdns") && strings.Contains(line, "connected to") {
+				return true
+			}
+		}
+		return false
+	}
+	if !mdnsLogged(a.logs()) && !mdnsLogged(b.logs()) {
 		t.Errorf("no mdns connection logged:\n%s\n%s", a.logs(), b.logs())
 	}
 }

@@ -90,14 +90,22 @@ func TestNATMapping(t *testing.T) {
 //     drops, and the easy side's packets hit a port the hard router never
 //     mapped for it;
 //   - hard/hard stays relayed, for both reasons;
-//   - UDP-blocked with anything but a public host stays relayed: QUIC cannot
-//     punch and go-libp2p's TCP simultaneous open does not get through two
-//     stateful firewalls here.
+//   - UDP-blocked with anything but a public host is expected relayed: QUIC
+//     cannot punch, and go-libp2p's TCP simultaneous open through two
+//     stateful firewalls usually fails here — but not always (a CI run saw
+//     it succeed), so direct is accepted there too (tcpPunchMayWork).
 func directExpected(a, b Kind) bool {
 	if a == Public || b == Public {
 		return true
 	}
 	return a == Easy && b == Easy
+}
+
+// tcpPunchMayWork: neither side is behind a symmetric NAT, so go-libp2p's
+// TCP simultaneous open sometimes gets through even where QUIC cannot
+// (UDP blocked); such a pair may end direct or relayed.
+func tcpPunchMayWork(a, b Kind) bool {
+	return a != Hard && b != Hard
 }
 
 // TestLibp2pHolePunch proves the lab with plain go-libp2p (lab/internal/punch):
@@ -129,7 +137,14 @@ func TestLibp2pHolePunch(t *testing.T) {
 			if directExpected(a, b) {
 				want = "direct"
 			}
-			if path != want {
+			switch {
+			case path == want:
+			case path == "direct" && tcpPunchMayWork(a, b):
+				// TCP simultaneous open through two port-preserving
+				// masquerades got through this time: a direct path is
+				// never wrong, only not to be expected.
+				t.Logf("%s: direct (TCP simultaneous open got through)", name)
+			default:
 				t.Errorf("%s: path %s, want %s", name, path, want)
 			}
 		})
