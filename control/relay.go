@@ -111,12 +111,13 @@ var joinPromoteWait = 5 * time.Second // a var for tests
 // member reports whether the allowance's peer now holds a live proof of the
 // destination's network; its circuits are then members' circuits. A proof
 // of another network does not count: a member of one network gets no
-// unmetered circuits into another.
+// unmetered circuits into another; nor does a circuit a developer
+// network's tag policy would not allow between members.
 func (g *joinGrant) member() bool {
 	if g.promoted.Load() {
 		return true
 	}
-	if k, ok := g.s.holderOf(g.src); ok && k == g.key {
+	if k, ok := g.s.holderOf(g.src); ok && k == g.key && g.s.devAllows(g.src, g.dest, k) {
 		g.promoted.Store(true)
 		return true
 	}
