@@ -35,6 +35,11 @@ const (
 	DefaultMaxConnsPerIP = 256
 	// queueLen bounds the lines waiting to be written to one connection.
 	queueLen = 64
+	// batchQueueLen bounds them while one batch is queued before its
+	// kick (with later: a read's replies and pushes, or one bridge
+	// request's pushes, up to maxBatch for one device): a burst that
+	// arrives in one batch is not dropped for being one batch.
+	batchQueueLen = queueLen + maxBatch
 	// forwardTimeout bounds one call of Forwarder.Forward.
 	forwardTimeout = 10 * time.Second
 	// lingerTime and lingerBytes bound the drain of a closing connection.
@@ -542,7 +547,11 @@ const (
 func (c *conn) enqueue(b []byte, how int, later bool) int {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	for len(c.queue) >= queueLen && !c.shut && c.handoff == nil && how != force {
+	limit := queueLen
+	if later {
+		limit = batchQueueLen
+	}
+	for len(c.queue) >= limit && !c.shut && c.handoff == nil && how != force {
 		if !c.writing {
 			c.kickLocked() // make room now
 			continue
