@@ -388,9 +388,7 @@ func (m *meteredStream) Read(b []byte) (int, error) {
 				m.promote()
 			}
 		}
-		switch {
-		case m.join != nil:
-		case m.key != nil:
+		if m.join == nil && m.key != nil {
 			// Counted (claimed in the store) before the bytes go on.
 			if err := m.s.count(*m.key, Counts{Relay: int64(n)}); err != nil {
 				m.Stream.Reset()

@@ -288,29 +288,25 @@ func (m *memKV) Put(_ context.Context, ns, key string, val []byte, ttl time.Dura
 	return nil
 }
 
-func (m *memKV) Create(ctx context.Context, ns, key string, val []byte, ttl time.Duration) ([]byte, bool, error) {
+func (m *memKV) Create(_ context.Context, ns, key string, val []byte, ttl time.Duration) ([]byte, bool, error) {
 	if err := checkKV(ns, key, val); err != nil {
 		return nil, false, err
 	}
 	m.mu.Lock()
-	v, ok := m.m[ns+"\x00"+key]
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	k := ns + "\x00" + key
+	v, ok := m.m[k]
 	if ok && (v.end.IsZero() || time.Now().Before(v.end)) {
 		return append([]byte(nil), v.v...), false, nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if v, ok := m.m[ns+"\x00"+key]; ok && (v.end.IsZero() || time.Now().Before(v.end)) {
-		return append([]byte(nil), v.v...), false, nil // created meanwhile
-	}
-	if _, ok := m.m[ns+"\x00"+key]; !ok && len(m.m) >= 16*MaxKVList {
+	if !ok && len(m.m) >= 16*MaxKVList {
 		return nil, false, fmt.Errorf("%w: the namespace holds %d keys", ErrTooMany, len(m.m))
 	}
 	nv := memVal{v: append([]byte(nil), val...)}
 	if ttl > 0 {
 		nv.end = time.Now().Add(ttl)
 	}
-	m.m[ns+"\x00"+key] = nv
+	m.m[k] = nv
 	return nil, true, nil
 }
 
